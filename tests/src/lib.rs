@@ -1,0 +1,1 @@
+//! Shared helpers for the workspace's end-to-end tests.
