@@ -28,6 +28,17 @@ pub fn thread_totals() -> (u64, u64) {
     (ALLOCATED.with(Cell::get), FREED.with(Cell::get))
 }
 
+/// Runs `f` with its allocations hidden from the calling thread's counts, so
+/// the monitor's own bookkeeping (a shard on a function's first call, a
+/// failure record) never shows in the figures of the calls around it.
+pub(crate) fn excluded<R>(f: impl FnOnce() -> R) -> R {
+    let before = thread_totals();
+    let result = f();
+    let _ = ALLOCATED.try_with(|c| c.set(before.0));
+    let _ = FREED.try_with(|c| c.set(before.1));
+    result
+}
+
 /// A global allocator that counts bytes per thread and forwards to `A`.
 ///
 /// Install it with `#[global_allocator]`; every instrumented call then

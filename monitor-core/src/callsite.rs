@@ -165,7 +165,7 @@ impl Shard {
 
     #[cold]
     fn alloc_histogram_or_init(&self) -> &AtomicHistogram {
-        let fresh = Box::into_raw(AtomicHistogram::new_boxed());
+        let fresh = Box::into_raw(crate::alloc::excluded(AtomicHistogram::new_boxed));
         match self.alloc.compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -420,7 +420,9 @@ impl Callsite {
     #[cold]
     fn new_shard(&self, slot: usize) -> &Shard {
         let generation = self.generation.load(Ordering::Relaxed);
-        let fresh = Box::into_raw(Shard::new(slot < EXCLUSIVE_SLOTS, generation));
+        let fresh = Box::into_raw(crate::alloc::excluded(|| {
+            Shard::new(slot < EXCLUSIVE_SLOTS, generation)
+        }));
         match self.shards[slot].compare_exchange(
             std::ptr::null_mut(),
             fresh,
@@ -433,7 +435,7 @@ impl Callsite {
                 // SAFETY: `fresh` was never shared; `existing` is published and
                 // lives until the callsite drops.
                 unsafe {
-                    drop(Box::from_raw(fresh));
+                    crate::alloc::excluded(|| drop(Box::from_raw(fresh)));
                     &*existing
                 }
             }
@@ -468,11 +470,35 @@ impl Callsite {
     /// Keeps a failure's details for the report (the last [`FAILURES_KEPT`]).
     #[cold]
     pub fn push_failure(&self, record: FailureRecord) {
+        crate::alloc::excluded(|| self.push_failure_counted(record));
+    }
+
+    fn push_failure_counted(&self, record: FailureRecord) {
         let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         if failures.len() == FAILURES_KEPT {
             failures.pop_front();
         }
         failures.push_back(record);
+    }
+
+    /// Heap bytes this callsite holds: its shards and their allocation
+    /// histograms. Bounded by the number of thread slots that called it, never
+    /// by the number of calls; 0 before the first call.
+    pub fn heap_bytes(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|p| p.load(Ordering::Acquire))
+            .filter(|p| !p.is_null())
+            .map(|p| {
+                // SAFETY: published shards live until the callsite drops.
+                let shard = unsafe { &*p };
+                std::mem::size_of::<Shard>()
+                    + std::mem::size_of::<AtomicHistogram>()
+                    + shard
+                        .alloc_histogram()
+                        .map_or(0, |_| std::mem::size_of::<AtomicHistogram>())
+            })
+            .sum()
     }
 
     /// Forgets everything recorded so far (see the module docs).

@@ -122,6 +122,10 @@ impl Drop for Guard<'_> {
 
 #[cold]
 fn keep_failure(callsite: &Callsite, panicked: bool, message: Option<String>) {
+    alloc::excluded(|| keep_failure_counted(callsite, panicked, message));
+}
+
+fn keep_failure_counted(callsite: &Callsite, panicked: bool, message: Option<String>) {
     let message = match (panicked, message) {
         (true, _) => failure::current_panic_message(),
         (false, Some(m)) => m,
