@@ -94,7 +94,8 @@ pub mod probe {
                 Ok(_) => Outcome::default(),
                 Err(e) => Outcome {
                     failed: true,
-                    message: Some(e.to_string()),
+                    // Formatting allocates; keep it out of the call's figures.
+                    message: Some(crate::alloc::excluded(|| e.to_string())),
                 },
             }
         }
@@ -111,7 +112,7 @@ pub mod probe {
                 Ok(_) => Outcome::default(),
                 Err(e) => Outcome {
                     failed: true,
-                    message: Some(format!("{e:?}")),
+                    message: Some(crate::alloc::excluded(|| format!("{e:?}"))),
                 },
             }
         }
