@@ -1,10 +1,55 @@
 //! The `#[monitor_performance]` attribute. Use it through `monitor_core::monitor_performance`.
 #![deny(missing_docs)]
 
+mod attr;
+mod expand;
+
 use proc_macro::TokenStream;
 
 /// Instruments a function: every call is timed and recorded in `monitor_core::global()`.
+///
+/// ```ignore
+/// use monitor_core::monitor_performance;
+///
+/// #[monitor_performance]                       // recorded as `module::path::parse`
+/// fn parse(input: &str) -> Result<u32, std::num::ParseIntError> {
+///     input.parse()
+/// }
+///
+/// #[monitor_performance(name = "db.query", threshold_ms = 5)]
+/// async fn query(q: &str) -> Vec<String> {
+///     vec![q.to_owned()]
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// - `name = "..."`: the name the function is recorded under. By default
+///   `module::path::fn_name`; methods of different types in one module with the
+///   same name share that default, so give them names.
+/// - `threshold_ms = N`: record only calls that take at least `N` ms.
+///
+/// # What counts
+///
+/// A call fails when it panics (the panic goes on unchanged) or returns an
+/// `Err`, whose `Display` (else `Debug`) text is kept for the report. An
+/// `async fn` is timed from its first poll to completion, with its busy time
+/// (the sum of its polls) apart; dropped before completion, it counts as
+/// cancelled rather than as a call.
+///
+/// Any function with a body can be instrumented: methods with any receiver,
+/// generic functions (all instantiations share one entry), `async fn`
+/// (also in traits), `unsafe fn`, `extern "C" fn`, functions returning
+/// `impl Trait` or `!`. A `const fn` is refused.
+///
+/// # Limitations
+///
+/// A function's value is judged by running its body in a closure, which
+/// would hide the caller's location from a `#[track_caller]` function; so
+/// for such functions only panics count as failures, not returned `Err`s.
+/// In a generic function, a return type that is a bare type parameter is
+/// never judged an `Err`, whatever it is instantiated with.
 #[proc_macro_attribute]
-pub fn monitor_performance(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn monitor_performance(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::monitor_performance(args.into(), item.into()).into()
 }
