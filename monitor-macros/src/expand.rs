@@ -162,6 +162,16 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
             },
             _ => TokenStream::new(),
         };
+        // `()` and `!` are never failures. Not judging them also keeps the
+        // judgement from guessing a type for a body that diverges.
+        let judge = match &judged {
+            Some(_) => quote_spanned! {span=>
+                |__monitor_ret| ::monitor_core::__monitor_outcome!(__monitor_ret)
+            },
+            None => quote_spanned! {span=>
+                |_| ::monitor_core::__private::Outcome::default()
+            },
+        };
         quote_spanned! {span=>
             ::monitor_core::__private::Instrumented::new(
                 &__MONITOR_CALLSITE,
@@ -169,7 +179,7 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
                     #fix_output
                     #(#stmts)*
                 },
-                |__monitor_ret| ::monitor_core::__monitor_outcome!(__monitor_ret),
+                #judge,
             )
             .await
         }
