@@ -8,10 +8,10 @@ use proc_macro::TokenStream;
 
 /// Instruments a function: every call is timed and recorded in `monitor_core::global()`.
 ///
-/// ```ignore
+/// ```
 /// use monitor_core::monitor_performance;
 ///
-/// #[monitor_performance]                       // recorded as `module::path::parse`
+/// #[monitor_performance] // recorded as `module::path::parse`
 /// fn parse(input: &str) -> Result<u32, std::num::ParseIntError> {
 ///     input.parse()
 /// }
@@ -20,6 +20,13 @@ use proc_macro::TokenStream;
 /// async fn query(q: &str) -> Vec<String> {
 ///     vec![q.to_owned()]
 /// }
+///
+/// parse("1").unwrap();
+/// parse("x").unwrap_err();
+/// let stats = monitor_core::global().function(concat!(module_path!(), "::parse")).unwrap();
+/// assert_eq!((stats.calls, stats.failures), (2, 1));
+/// // Listed before its first call; calls under 5 ms are not recorded.
+/// assert!(monitor_core::global().function("db.query").is_some());
 /// ```
 ///
 /// # Arguments
