@@ -12,7 +12,8 @@ fn stats(name: &str) -> FunctionStats {
 }
 
 /// monitor-core installs the hook that captures panic messages on a
-/// thread's first recorded call; each test records one first.
+/// thread's first recorded call; each test records one first (see
+/// `first_call_panics.rs`).
 #[monitor_performance]
 fn warm_up() {}
 
