@@ -10,7 +10,10 @@
 //! - a sync function returning `()` or `!` needs no judgement: its body follows
 //!   the guard directly, and the guard records on every way out;
 //! - an `async fn` keeps its signature and awaits its body wrapped in
-//!   `__private::Instrumented`, which times the polls and judges the output.
+//!   `__private::Instrumented`, which times the polls and judges the output;
+//! - a sync function whose body is just an async block, or `Box::pin` of one
+//!   (`-> impl Future<Output = T>`, `#[async_trait]` methods), gets the same
+//!   treatment inside that block: its call is the future, not its creation.
 //!
 //! Panics are seen by the guard's `Drop`; nothing here catches them.
 
@@ -19,7 +22,10 @@ use quote::{ToTokens, quote, quote_spanned};
 use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
-use syn::{AttrStyle, Attribute, Item, ItemFn, ReturnType, Signature, TraitItemFn, Type};
+use syn::{
+    AttrStyle, Attribute, Block, Expr, ExprAsync, GenericArgument, Item, ItemFn, PathArguments,
+    ReturnType, Signature, Stmt, TraitItemFn, Type, TypeParamBound,
+};
 
 use crate::attr::Args;
 
@@ -85,15 +91,19 @@ fn check(func: &ItemFn) -> syn::Result<()> {
 fn judged_type(sig: &Signature) -> Option<Type> {
     match &sig.output {
         ReturnType::Default => None,
-        ReturnType::Type(_, ty) => match &**ty {
-            Type::Never(_) => None,
-            Type::Tuple(tuple) if tuple.elems.is_empty() => None,
-            ty => {
-                let mut ty = ty.clone();
-                ImplTraitToInfer.visit_type_mut(&mut ty);
-                Some(ty)
-            }
-        },
+        ReturnType::Type(_, ty) => value_type(ty),
+    }
+}
+
+fn value_type(ty: &Type) -> Option<Type> {
+    match ty {
+        Type::Never(_) => None,
+        Type::Tuple(tuple) if tuple.elems.is_empty() => None,
+        ty => {
+            let mut ty = ty.clone();
+            ImplTraitToInfer.visit_type_mut(&mut ty);
+            Some(ty)
+        }
     }
 }
 
@@ -117,7 +127,7 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
         attrs,
         vis,
         sig,
-        block,
+        mut block,
     } = func;
     // Inner attributes (`#![allow(..)]`) stay at the top of the function's body.
     let (inner_attrs, outer_attrs): (Vec<Attribute>, Vec<Attribute>) = attrs
@@ -146,45 +156,33 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
         }
     };
 
-    let stmts = &block.stmts;
-    let judged = judged_type(&sig);
     let span = block.span();
     let body = if sig.asyncness.is_some() {
-        // The first `return` fixes the async block's output type before the
-        // body is checked, so that `?` and `return` in the body infer it.
-        let fix_output = match &judged {
-            Some(ty) if !matches!(ty, Type::Infer(_)) => quote_spanned! {span=>
-                if let ::core::option::Option::Some(__monitor_ret) =
-                    ::core::option::Option::None::<#ty>
-                {
-                    return __monitor_ret;
-                }
-            },
-            _ => TokenStream::new(),
-        };
-        // `()` and `!` are never failures. Not judging them also keeps the
-        // judgement from guessing a type for a body that diverges.
-        let judge = match &judged {
-            Some(_) => quote_spanned! {span=>
-                |__monitor_ret| ::monitor_core::__monitor_outcome!(__monitor_ret)
-            },
-            None => quote_spanned! {span=>
-                |_| ::monitor_core::__private::Outcome::default()
-            },
-        };
-        quote_spanned! {span=>
-            ::monitor_core::__private::Instrumented::new(
-                &__MONITOR_CALLSITE,
-                async move {
-                    #fix_output
-                    #(#stmts)*
-                },
-                #judge,
-            )
-            .await
-        }
+        let future = instrumented(
+            judged_type(&sig).as_ref(),
+            &quote!(async move),
+            &block.stmts,
+            span,
+        );
+        quote_spanned!(span=> #future.await)
+    } else if let Some(output) = returned_future_output(&sig)
+        && let Some(future) = returned_async_block(&mut block)
+    {
+        // The block becomes `async move { Instrumented::new(.., async move
+        // { <its statements> }, ..).await }`: the same future to the caller,
+        // timed from its first poll.
+        let capture = &future.capture;
+        let stmts = std::mem::take(&mut future.block.stmts);
+        let inner = instrumented(output.as_ref(), &quote!(async #capture), &stmts, span);
+        future.block.stmts = vec![Stmt::Expr(
+            Expr::Verbatim(quote_spanned!(span=> #inner.await)),
+            None,
+        )];
+        let stmts = &block.stmts;
+        quote!(#(#stmts)*)
     } else {
-        match &judged {
+        let stmts = &block.stmts;
+        match judged_type(&sig) {
             Some(ty) if !has_track_caller(&outer_attrs) => {
                 let closure = match ty {
                     Type::Infer(_) => quote_spanned!(span=> move || #block),
@@ -216,6 +214,132 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
             #body
         }
     }
+}
+
+/// `Instrumented::new(&__MONITOR_CALLSITE, <async block>, <judge>)` for an
+/// async block made of `stmts` whose output is `output` (`None` for `()`
+/// and `!`), opened with `opening` (`async move`).
+fn instrumented(
+    output: Option<&Type>,
+    opening: &TokenStream,
+    stmts: &[Stmt],
+    span: Span,
+) -> TokenStream {
+    // The first `return` fixes the async block's output type before the
+    // body is checked, so that `?` and `return` in the body infer it.
+    let fix_output = match output {
+        Some(ty) if !matches!(ty, Type::Infer(_)) => quote_spanned! {span=>
+            if let ::core::option::Option::Some(__monitor_ret) =
+                ::core::option::Option::None::<#ty>
+            {
+                return __monitor_ret;
+            }
+        },
+        _ => TokenStream::new(),
+    };
+    // `()` and `!` are never failures. Not judging them also keeps the
+    // judgement from guessing a type for a body that diverges.
+    let judge = match output {
+        Some(_) => quote_spanned! {span=>
+            |__monitor_ret| ::monitor_core::__monitor_outcome!(__monitor_ret)
+        },
+        None => quote_spanned! {span=>
+            |_| ::monitor_core::__private::Outcome::default()
+        },
+    };
+    quote_spanned! {span=>
+        ::monitor_core::__private::Instrumented::new(
+            &__MONITOR_CALLSITE,
+            #opening {
+                #fix_output
+                #(#stmts)*
+            },
+            #judge,
+        )
+    }
+}
+
+/// A sync function whose body is one async block, or `Box::pin` of one (as
+/// `#[async_trait]` writes them), returns its call as a future: that block
+/// is what gets timed. This is the future's output type (as [`judged_type`]
+/// gives it) when the return type names one, as `Future<Output = T>`.
+fn returned_future_output(sig: &Signature) -> Option<Option<Type>> {
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return None;
+    };
+    future_output(ty).map(value_type)
+}
+
+/// The async block that is the whole of `block`, alone or in `Box::pin`.
+fn returned_async_block(block: &mut Block) -> Option<&mut ExprAsync> {
+    let [Stmt::Expr(tail, None)] = block.stmts.as_mut_slice() else {
+        return None;
+    };
+    match tail {
+        Expr::Async(future) => Some(future),
+        Expr::Call(call) if call.args.len() == 1 && is_box_pin(&call.func) => {
+            match call.args.first_mut() {
+                Some(Expr::Async(future)) => Some(future),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn is_box_pin(func: &Expr) -> bool {
+    let Expr::Path(path) = func else {
+        return false;
+    };
+    let segments: Vec<_> = path.path.segments.iter().map(|s| &s.ident).collect();
+    matches!(segments.as_slice(), [.., boxed, pin] if *boxed == "Box" && *pin == "pin")
+}
+
+/// The `T` of the first `Future<Output = T>` bound in `ty`, looking through
+/// `Pin<Box<dyn ...>>`; also the `T` of `BoxFuture<'a, T>` and
+/// `LocalBoxFuture<'a, T>`.
+fn future_output(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::ImplTrait(impl_trait) => bounds_output(&impl_trait.bounds),
+        Type::TraitObject(object) => bounds_output(&object.bounds),
+        Type::Paren(paren) => future_output(&paren.elem),
+        Type::Group(group) => future_output(&group.elem),
+        Type::Path(path) => {
+            let last = path.path.segments.last()?;
+            let PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            let mut types = args.args.iter().filter_map(|arg| match arg {
+                GenericArgument::Type(ty) => Some(ty),
+                _ => None,
+            });
+            if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
+                types.next()
+            } else {
+                types.find_map(future_output)
+            }
+        }
+        _ => None,
+    }
+}
+
+fn bounds_output<'a>(bounds: impl IntoIterator<Item = &'a TypeParamBound>) -> Option<&'a Type> {
+    bounds.into_iter().find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(args) = &last.arguments else {
+            return None;
+        };
+        args.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
 }
 
 fn has_track_caller(attrs: &[Attribute]) -> bool {

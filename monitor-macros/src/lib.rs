@@ -49,6 +49,13 @@ use proc_macro::TokenStream;
 /// (also in traits), `unsafe fn`, `extern "C" fn`, functions returning
 /// `impl Trait` or `!`. A `const fn` is refused.
 ///
+/// A sync function whose whole body is an async block, or `Box::pin` of
+/// one, and whose return type names the output (`impl Future<Output = T>`,
+/// `Pin<Box<dyn Future<Output = T> + ..>>`, `BoxFuture<'_, T>`) is timed as
+/// the future it returns, like an `async fn`; so are `#[async_trait]`
+/// methods. Other functions returning futures are timed while they build
+/// the future only.
+///
 /// # Limitations
 ///
 /// A function's value is judged by running its body in a closure, which
