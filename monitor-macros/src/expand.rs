@@ -296,7 +296,7 @@ fn is_box_pin(func: &Expr) -> bool {
 }
 
 /// The `T` of the first `Future<Output = T>` bound in `ty`, looking through
-/// `Pin<Box<dyn ...>>`; also the `T` of `BoxFuture<'a, T>` and
+/// `Pin<..>` and `Box<..>`; also the `T` of `BoxFuture<'a, T>` and
 /// `LocalBoxFuture<'a, T>`.
 fn future_output(ty: &Type) -> Option<&Type> {
     match ty {
@@ -315,8 +315,10 @@ fn future_output(ty: &Type) -> Option<&Type> {
             });
             if last.ident == "BoxFuture" || last.ident == "LocalBoxFuture" {
                 types.next()
+            } else if last.ident == "Pin" || last.ident == "Box" {
+                types.next().and_then(future_output)
             } else {
-                types.find_map(future_output)
+                None
             }
         }
         _ => None,
