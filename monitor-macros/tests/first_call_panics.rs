@@ -13,9 +13,6 @@ fn first_of_all() {
 }
 
 #[test]
-#[ignore = "monitor-core installs its panic hook on a thread's first record; during \
-            this unwinding std refuses (`cannot modify the panic hook from a panicking \
-            thread`) and the process aborts"]
 fn the_first_call_of_the_process_panics() {
     catch_unwind(first_of_all).unwrap_err();
     let s = global()
