@@ -155,7 +155,10 @@ fn prometheus_exposition_parses_and_matches_the_snapshot() {
         let errors = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
         // Exit status 3 is lint problems, 1 is errors: accept neither.
-        assert!(out.status.success(), "promtool rejected the exposition:\n{errors}");
+        assert!(
+            out.status.success(),
+            "promtool rejected the exposition:\n{errors}"
+        );
     }
 }
 
