@@ -20,10 +20,17 @@
 //! - [`backtest`]: synthetic series with known trend, seasonality, noise and
 //!   anomalies, and the error measures used to judge forecasts and detectors.
 
+pub mod backtest;
 pub mod event;
+pub mod healing;
 mod intern;
 pub mod pattern;
+pub mod predict;
 mod stats;
 
 pub use event::{Event, EventKind, EventLog, record_agent_task, record_api_request};
+pub use healing::{HealingConfig, HealingLog, HealingRecord, HealingReport};
 pub use pattern::{Pattern, PatternConfig, PatternKind, PatternLearner};
+pub use predict::{
+    Anomaly, AnomalyDetector, Baseline, Expected, Forecast, Holt, LinearFit, Severity,
+};

@@ -1,5 +1,4 @@
 //! Small statistical helpers shared by the analytics modules.
-#![allow(dead_code)] // TODO: the forecasting helpers are used once prediction lands
 
 /// The lower bound of the Wilson score interval for a proportion of
 /// `successes` out of `trials` at `z` standard deviations (1.96 for 95%).

@@ -1,0 +1,29 @@
+//! The recording helpers feed the process-wide event stream.
+
+use std::time::Duration;
+
+use monitor_core::analytics::event::events;
+use monitor_core::analytics::{EventKind, PatternLearner, record_agent_task, record_api_request};
+
+#[test]
+fn helpers_feed_the_event_stream() {
+    record_api_request("/orders", "POST", 201, Duration::from_millis(12));
+    record_api_request("/orders", "POST", 503, Duration::from_millis(900));
+    record_agent_task("planner", "plan_trip", Duration::from_secs(2), false);
+    let held = events().snapshot();
+    assert_eq!(held.len(), 3);
+    assert_eq!(held[0].kind.as_str(), "api_request");
+    assert_eq!(held[0].metadata["endpoint"], "/orders");
+    assert_eq!(held[1].kind.as_str(), "api_error");
+    assert_eq!(held[1].duration_ms, Some(900.0));
+    assert_eq!(held[2].kind, EventKind::TaskFailed);
+    assert_eq!(held[2].task_id.as_deref(), Some("plan_trip"));
+    assert!(
+        held[0].timestamp_ms > 1_600_000_000_000,
+        "wall-clock milliseconds"
+    );
+
+    let mut learner = PatternLearner::default();
+    learner.record_all(&held);
+    assert_eq!(learner.len(), 3);
+}
