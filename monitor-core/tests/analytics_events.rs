@@ -23,6 +23,14 @@ fn helpers_feed_the_event_stream() {
         "wall-clock milliseconds"
     );
 
+    let registry = monitor_core::global();
+    let api = registry.function("api.POST /orders").expect("registered");
+    assert_eq!((api.calls, api.failures), (2, 1));
+    let task = registry
+        .function("agent.planner.plan_trip")
+        .expect("registered");
+    assert_eq!((task.calls, task.failures), (1, 1));
+
     let mut learner = PatternLearner::default();
     learner.record_all(&held);
     assert_eq!(learner.len(), 3);

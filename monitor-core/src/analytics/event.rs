@@ -382,11 +382,9 @@ pub fn record_agent_task(agent_type: &str, task: &str, duration: Duration, succe
     record_in_registry(&agent_operation_name(agent_type, task), duration, success);
 }
 
-/// Feeds a dynamically named operation into the registry's figures.
+/// Feeds a dynamically named operation into the global registry's figures.
 fn record_in_registry(name: &str, duration: Duration, success: bool) {
-    // TODO: the registry's `record` for dynamically named operations has not
-    // landed yet; until it does, only the event stream is fed.
-    let _ = (name, duration, success);
+    crate::global().record(name, duration, success);
 }
 
 #[cfg(test)]

@@ -640,7 +640,7 @@ pub fn moving_average(values: &[f64], window: usize) -> Vec<f64> {
 /// How to classify a series' trend.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
-pub struct TrendConfig {
+pub struct SeriesTrendConfig {
     /// The moving-average window, in points (default 10).
     pub window: usize,
     /// Relative change that counts (default 0.05: +/-5%).
@@ -649,9 +649,9 @@ pub struct TrendConfig {
     pub direction: Direction,
 }
 
-impl Default for TrendConfig {
+impl Default for SeriesTrendConfig {
     fn default() -> Self {
-        TrendConfig {
+        SeriesTrendConfig {
             window: 10,
             tolerance: 0.05,
             direction: Direction::LowerIsBetter,
@@ -663,7 +663,7 @@ impl Default for TrendConfig {
 /// (recent) against the one over the `window` values before them (earlier),
 /// classified by [`crate::trend::classify`]. `stable` with fewer than
 /// `2 * window` values. Also returns `(earlier, recent)`.
-pub fn classify_series(values: &[f64], cfg: &TrendConfig) -> (Trend, Option<(f64, f64)>) {
+pub fn classify_series(values: &[f64], cfg: &SeriesTrendConfig) -> (Trend, Option<(f64, f64)>) {
     let w = cfg.window.max(1);
     let n = values.len();
     if n < 2 * w {
@@ -691,7 +691,7 @@ pub struct SeriesRules {
     /// How far ahead to forecast, in milliseconds.
     pub horizon_ms: u64,
     /// Trend classification.
-    pub trend: TrendConfig,
+    pub trend: SeriesTrendConfig,
     /// Anomaly detection.
     pub anomalies: AnomalyDetector,
 }
@@ -705,7 +705,7 @@ impl SeriesRules {
             unit: unit.into(),
             limit: None,
             horizon_ms: 3_600_000,
-            trend: TrendConfig::default(),
+            trend: SeriesTrendConfig::default(),
             anomalies: AnomalyDetector::default(),
         }
     }
@@ -904,9 +904,9 @@ mod tests {
         assert_eq!(moving_average(&[1.0, 2.0, 3.0, 4.0], 2), [1.5, 2.5, 3.5]);
         assert!(moving_average(&[1.0], 2).is_empty());
         let rising: Vec<f64> = (0..40).map(|i| 100.0 + i as f64).collect();
-        let cfg = TrendConfig::default();
+        let cfg = SeriesTrendConfig::default();
         assert_eq!(classify_series(&rising, &cfg).0, Trend::Degrading);
-        let up_good = TrendConfig {
+        let up_good = SeriesTrendConfig {
             direction: Direction::HigherIsBetter,
             ..cfg
         };
