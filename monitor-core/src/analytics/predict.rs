@@ -393,14 +393,21 @@ impl AnomalyDetector {
         index: usize,
         value: f64,
         expected: f64,
-        spread: f64,
+        variance: f64,
         ts: Option<&[u64]>,
     ) -> Option<Anomaly> {
         // A floor on the spread keeps a flat series finite: any change of a
         // constant is then an anomaly with a large but finite z-score.
-        let spread = spread.max(1e-9 * expected.abs().max(1.0));
-        let z = (value - expected) / spread;
-        (z.abs() >= self.threshold).then(|| Anomaly {
+        let floor = 1e-9 * expected.abs().max(1.0);
+        let variance = variance.max(floor * floor);
+        let d = value - expected;
+        // Compared squared, so the common case (no anomaly) needs no root.
+        if d * d < self.threshold * self.threshold * variance {
+            return None;
+        }
+        let spread = variance.sqrt();
+        let z = d / spread;
+        Some(Anomaly {
             index,
             timestamp_ms: ts.and_then(|t| t.get(index).copied()),
             value,
@@ -412,27 +419,27 @@ impl AnomalyDetector {
         })
     }
 
-    /// Expected value and spread at `x` from the window's sums (relative).
+    /// Expected value and variance at `x` from the window's sums (relative).
+    #[inline]
     fn predict(&self, s: &Sums, x: f64) -> (f64, f64) {
         let n = s.n;
         let y_mean = s.y / n;
         let syy = (s.yy - s.y * y_mean).max(0.0);
         match self.expected {
-            Expected::Mean => (y_mean, (syy / (n - 1.0)).sqrt()),
+            Expected::Mean => (y_mean, syy / (n - 1.0)),
             Expected::LocalTrend => {
                 let x_mean = s.x / n;
                 let sxx = s.xx - s.x * x_mean;
                 let sxy = s.xy - s.x * y_mean;
                 if sxx <= 0.0 || n < 3.0 {
-                    return (y_mean, (syy / (n - 1.0)).sqrt());
+                    return (y_mean, syy / (n - 1.0));
                 }
                 let slope = sxy / sxx;
                 let sse = (syy - slope * sxy).max(0.0);
-                let resid = (sse / (n - 2.0)).sqrt();
                 let dx = x - x_mean;
                 (
                     y_mean + slope * dx,
-                    resid * (1.0 + 1.0 / n + dx * dx / sxx).sqrt(),
+                    sse / (n - 2.0) * (1.0 + 1.0 / n + dx * dx / sxx),
                 )
             }
         }
@@ -447,9 +454,8 @@ impl AnomalyDetector {
             }
             let mean = values.iter().sum::<f64>() / n as f64;
             let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
-            let std = var.sqrt();
             for (i, &v) in values.iter().enumerate() {
-                out.extend(self.anomaly(i, v, mean, std, ts));
+                out.extend(self.anomaly(i, v, mean, var, ts));
             }
             return out;
         };
@@ -469,8 +475,8 @@ impl AnomalyDetector {
         for (i, &v) in values.iter().enumerate() {
             let mut entering = v;
             if len >= warmup {
-                let (expected, spread) = self.predict(&sums, (i - base) as f64);
-                if let Some(a) = self.anomaly(i, v, expected + shift, spread, ts) {
+                let (expected, variance) = self.predict(&sums, (i - base) as f64);
+                if let Some(a) = self.anomaly(i, v, expected + shift, variance, ts) {
                     entering = v.clamp(a.lower, a.upper);
                     out.push(a);
                 }
@@ -483,7 +489,10 @@ impl AnomalyDetector {
                 len += 1;
             }
             ring[head] = y;
-            head = (head + 1) % w;
+            head += 1;
+            if head == w {
+                head = 0;
+            }
             sums.add((i - base) as f64, y, 1.0);
             since_recompute += 1;
             if since_recompute >= w {
