@@ -51,7 +51,7 @@ fn holt_tracks_a_noisy_trend() {
 #[test]
 fn forecast_error_is_small_on_trend_and_bounded_with_season() {
     let s = trend_only(5).generate();
-    let scores = forecast_backtest(&s.values, 1_000, 50, 10);
+    let scores = forecast_backtest(&s.values, 1_000, 50, 10, None);
     assert!(scores.linear_mape < 2.5, "{scores:?}");
     assert!(scores.linear_coverage > 0.9, "{scores:?}");
     let seasonal = SyntheticSpec {
@@ -59,9 +59,13 @@ fn forecast_error_is_small_on_trend_and_bounded_with_season() {
         ..SyntheticSpec::default()
     }
     .generate();
-    let scores = forecast_backtest(&seasonal.values, 2_880, 288, 10);
+    let scores = forecast_backtest(&seasonal.values, 2_880, 288, 10, Some(288));
     // A line cannot follow the wave; its error stays near the wave's size.
     assert!(scores.linear_mape < 10.0, "{scores:?}");
+    // Holt-Winters follows it: its error is the noise's.
+    let hw = scores.holt_winters_mape.unwrap();
+    assert!(hw < scores.linear_mape / 2.0 && hw < 2.0, "{scores:?}");
+    assert!(scores.holt_winters_coverage.unwrap() > 0.85, "{scores:?}");
 }
 
 #[test]

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::predict::{AnomalyDetector, Holt, LinearFit};
+use super::predict::{AnomalyDetector, Holt, HoltWinters, LinearFit};
 
 /// The recipe of a synthetic series:
 /// `y(i) = level + slope * i + amplitude * sin(2 pi i / period) + noise`,
@@ -213,6 +213,12 @@ pub struct ForecastScores {
     pub linear_coverage: f64,
     /// How often the actual value fell inside Holt's 95% interval, in [0, 1].
     pub holt_coverage: f64,
+    /// MAPE of Holt-Winters with automatically chosen parameters, when a
+    /// period was given.
+    pub holt_winters_mape: Option<f64>,
+    /// How often the actual value fell inside Holt-Winters' 95% interval,
+    /// when a period was given.
+    pub holt_winters_coverage: Option<f64>,
 }
 
 /// Scores the forecasts on `series` at `folds` origins: at each, the
@@ -228,6 +234,7 @@ pub fn forecast_backtest(
     train: usize,
     horizon: usize,
     folds: usize,
+    period: Option<usize>,
 ) -> ForecastScores {
     assert!(
         train >= 3 && values.len() >= train + folds * horizon,
@@ -235,12 +242,14 @@ pub fn forecast_backtest(
     );
     let (mut actual, mut linear, mut holt, mut naive) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let (mut linear_in, mut holt_in) = (0usize, 0usize);
+    let (mut linear_in, mut holt_in, mut hw_in) = (0usize, 0usize, 0usize);
+    let mut seasonal = Vec::new();
     for k in 0..folds {
         let origin = values.len() - (folds - k) * horizon;
         let window = &values[origin - train..origin];
         let fit = LinearFit::fit_series(window).expect("at least three points");
         let model = Holt::fit_auto(window).expect("at least three points");
+        let hw = period.and_then(|m| HoltWinters::fit_auto(window, m));
         for h in 1..=horizon {
             let y = values[origin + h - 1];
             let lf = fit.forecast((train + h - 1) as f64, 0.95);
@@ -251,6 +260,11 @@ pub fn forecast_backtest(
             linear.push(lf.value);
             holt.push(hf.value);
             naive.push(window[train - 1]);
+            if let Some(hw) = &hw {
+                let f = hw.forecast(h, 0.95);
+                hw_in += usize::from(f.lower <= y && y <= f.upper);
+                seasonal.push(f.value);
+            }
         }
     }
     let total = actual.len() as f64;
@@ -260,6 +274,8 @@ pub fn forecast_backtest(
         naive_mape: mape(&actual, &naive),
         linear_coverage: linear_in as f64 / total,
         holt_coverage: holt_in as f64 / total,
+        holt_winters_mape: (seasonal.len() == actual.len()).then(|| mape(&actual, &seasonal)),
+        holt_winters_coverage: (seasonal.len() == actual.len()).then(|| hw_in as f64 / total),
     }
 }
 

@@ -14,7 +14,7 @@
 //!   temporal patterns), linear or `n log n` in the history it keeps.
 //! - [`healing`]: healing records and their analysis ([`HealingLog`],
 //!   [`HealingReport`]).
-//! - [`predict`]: least-squares trends, Holt smoothing, z-score anomalies,
+//! - [`predict`]: least-squares trends, Holt and Holt-Winters smoothing, z-score anomalies,
 //!   robust baselines, trend classification and plain-language
 //!   recommendations.
 //! - [`backtest`]: synthetic series with known trend, seasonality, noise and
@@ -32,5 +32,5 @@ pub use event::{Event, EventKind, EventLog, record_agent_task, record_api_reques
 pub use healing::{HealingConfig, HealingLog, HealingRecord, HealingReport};
 pub use pattern::{Pattern, PatternConfig, PatternKind, PatternLearner};
 pub use predict::{
-    Anomaly, AnomalyDetector, Baseline, Expected, Forecast, Holt, LinearFit, Severity,
+    Anomaly, AnomalyDetector, Baseline, Expected, Forecast, Holt, HoltWinters, LinearFit, Severity,
 };

@@ -187,13 +187,17 @@ impl Holt {
         })
     }
 
-    /// Fits with the `alpha` and `beta` (each from 0.1 to 0.9 in steps of
-    /// 0.1) that minimise the one-step-ahead squared error: 81 passes.
+    /// Fits with the `alpha` (0.05, 0.1, 0.2, 0.3, 0.5, 0.7 or 0.9) and
+    /// `beta` (0, 0.01, 0.05, 0.1 or 0.2) that minimise the one-step-ahead
+    /// squared error: 35 passes. The trend's grid stays small on purpose: a
+    /// trend that chases one-step noise ruins forecasts further ahead.
     pub fn fit_auto(ys: &[f64]) -> Option<HoltModel> {
+        const ALPHA: [f64; 7] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
+        const BETA: [f64; 5] = [0.0, 0.01, 0.05, 0.1, 0.2];
         let mut best: Option<HoltModel> = None;
-        for a in 1..=9 {
-            for b in 1..=9 {
-                let m = Holt::new(a as f64 / 10.0, b as f64 / 10.0).fit(ys)?;
+        for a in ALPHA {
+            for b in BETA {
+                let m = Holt::new(a, b).fit(ys)?;
                 if best.is_none_or(|x| m.residual_std < x.residual_std) {
                     best = Some(m);
                 }
@@ -216,6 +220,152 @@ impl HoltModel {
         let a = self.params.alpha;
         let b = self.params.alpha * self.params.beta;
         let var = 1.0 + (h - 1.0) * (a * a + a * b * h + b * b * h * (2.0 * h - 1.0) / 6.0);
+        let half = t_critical(level, self.n as f64 - 2.0) * self.residual_std * var.sqrt();
+        Forecast {
+            value,
+            lower: value - half,
+            upper: value + half,
+            level,
+        }
+    }
+}
+
+/// Additive Holt-Winters (triple exponential) smoothing, for equally spaced
+/// series with a seasonal cycle of `period` points (288 for a day of
+/// 5-minute samples).
+///
+/// `level(t) = alpha * (y(t) - s(t-m)) + (1 - alpha) * (level(t-1) + trend(t-1))`,
+/// `trend(t) = beta * (level(t) - level(t-1)) + (1 - beta) * trend(t-1)`,
+/// `s(t) = gamma * (y(t) - level(t)) + (1 - gamma) * s(t-m)`,
+/// started from the first two cycles: level their first cycle's mean, trend
+/// the change of mean between them per point, seasonal terms the first
+/// cycle's deviations from that line.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct HoltWinters {
+    /// Level smoothing, in (0, 1].
+    pub alpha: f64,
+    /// Trend smoothing, in [0, 1].
+    pub beta: f64,
+    /// Seasonal smoothing, in [0, 1].
+    pub gamma: f64,
+    /// The cycle's length, in points (at least 2).
+    pub period: usize,
+}
+
+/// A fitted Holt-Winters model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoltWintersModel {
+    /// The smoothing used.
+    pub params: HoltWinters,
+    /// The smoothed level after the last point.
+    pub level: f64,
+    /// The smoothed trend (change per step) after the last point.
+    pub trend: f64,
+    /// The seasonal terms, `season[0]` that of the point after the last.
+    pub season: Vec<f64>,
+    /// Root mean square of the one-step-ahead errors.
+    pub residual_std: f64,
+    /// Number of points.
+    pub n: usize,
+}
+
+impl HoltWinters {
+    /// Smoothing with the given parameters (clamped to their ranges).
+    pub fn new(alpha: f64, beta: f64, gamma: f64, period: usize) -> Self {
+        HoltWinters {
+            alpha: alpha.clamp(1e-6, 1.0),
+            beta: beta.clamp(0.0, 1.0),
+            gamma: gamma.clamp(0.0, 1.0),
+            period: period.max(2),
+        }
+    }
+
+    /// Fits the series in one pass. `None` with fewer than two full cycles
+    /// plus one point.
+    pub fn fit(&self, ys: &[f64]) -> Option<HoltWintersModel> {
+        let (m, n) = (self.period.max(2), ys.len());
+        if n <= 2 * m {
+            return None;
+        }
+        let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len() as f64;
+        let (first, second) = (mean(&ys[..m]), mean(&ys[m..2 * m]));
+        let mut trend = (second - first) / m as f64;
+        let centre = (m - 1) as f64 / 2.0;
+        let mut season: Vec<f64> = (0..m)
+            .map(|i| ys[i] - (first + (i as f64 - centre) * trend))
+            .collect();
+        let mut level = first + centre * trend;
+        let mut sse = 0.0;
+        let mut slot = 0usize; // season index of point t, t = m, m + 1, ...
+        for &y in &ys[m..] {
+            let s = season[slot];
+            let e = y - (level + trend + s);
+            sse += e * e;
+            let new_level = self.alpha * (y - s) + (1.0 - self.alpha) * (level + trend);
+            trend = self.beta * (new_level - level) + (1.0 - self.beta) * trend;
+            season[slot] = self.gamma * (y - new_level) + (1.0 - self.gamma) * s;
+            level = new_level;
+            slot += 1;
+            if slot == m {
+                slot = 0;
+            }
+        }
+        season.rotate_left(slot);
+        Some(HoltWintersModel {
+            params: *self,
+            level,
+            trend,
+            season,
+            residual_std: (sse / (n - m) as f64).sqrt(),
+            n,
+        })
+    }
+
+    /// Fits with the `alpha` (0.05, 0.1, 0.2, 0.3 or 0.5), `beta` (0, 0.01,
+    /// 0.05 or 0.1) and `gamma` (0.05, 0.1, 0.2, 0.3 or 0.5) that minimise the
+    /// one-step-ahead squared error: 100 passes. The grids stay low on
+    /// purpose: parameters that chase one-step noise ruin forecasts a cycle
+    /// ahead (in the backtest, a 0.1-0.9 grid gave 4x the one-day error).
+    pub fn fit_auto(ys: &[f64], period: usize) -> Option<HoltWintersModel> {
+        const ALPHA: [f64; 5] = [0.05, 0.1, 0.2, 0.3, 0.5];
+        const BETA: [f64; 4] = [0.0, 0.01, 0.05, 0.1];
+        const GAMMA: [f64; 5] = [0.05, 0.1, 0.2, 0.3, 0.5];
+        let mut best: Option<HoltWintersModel> = None;
+        for a in ALPHA {
+            for b in BETA {
+                for g in GAMMA {
+                    let m = HoltWinters::new(a, b, g, period).fit(ys)?;
+                    if best
+                        .as_ref()
+                        .is_none_or(|x| m.residual_std < x.residual_std)
+                    {
+                        best = Some(m);
+                    }
+                }
+            }
+        }
+        best
+    }
+}
+
+impl HoltWintersModel {
+    /// The forecast `steps` ahead of the last point (1 is the next point),
+    /// with its prediction interval at `level`, from the variance of the
+    /// additive-error Holt-Winters model (Hyndman and Athanasopoulos, table
+    /// 8.8): `s^2 * (1 + (h - 1) * (a^2 + a*b*h + b^2 * h * (2h - 1) / 6) +
+    /// g * k * (2a + g + b * m * (k + 1)))` with `a = alpha`,
+    /// `b = alpha * beta`, `g = (1 - alpha) * gamma`, `m` the period and
+    /// `k = (h - 1) / m` rounded down.
+    pub fn forecast(&self, steps: usize, level: f64) -> Forecast {
+        let h = steps.max(1);
+        let m = self.season.len();
+        let value = self.level + h as f64 * self.trend + self.season[(h - 1) % m];
+        let p = &self.params;
+        let (a, b, g) = (p.alpha, p.alpha * p.beta, (1.0 - p.alpha) * p.gamma);
+        let (hf, mf, k) = (h as f64, m as f64, ((h - 1) / m) as f64);
+        let var = 1.0
+            + (hf - 1.0) * (a * a + a * b * hf + b * b * hf * (2.0 * hf - 1.0) / 6.0)
+            + g * k * (2.0 * a + g + b * mf * (k + 1.0));
         let half = t_critical(level, self.n as f64 - 2.0) * self.residual_std * var.sqrt();
         Forecast {
             value,
@@ -887,6 +1037,26 @@ mod tests {
         let m = Holt::default().fit(&ys).unwrap();
         let (a, b) = (m.forecast(1, 0.95), m.forecast(20, 0.95));
         assert!(b.upper - b.lower > a.upper - a.lower);
+    }
+
+    #[test]
+    fn holt_winters_continues_the_cycle() {
+        let wave = |i: usize| {
+            50.0 + 0.1 * i as f64 + 5.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin()
+        };
+        let ys: Vec<f64> = (0..240).map(wave).collect();
+        let m = HoltWinters::new(0.3, 0.1, 0.2, 24).fit(&ys).unwrap();
+        for h in [1, 7, 24, 30] {
+            let f = m.forecast(h, 0.95);
+            assert!(
+                (f.value - wave(239 + h)).abs() < 0.05,
+                "h={h}: {f:?} vs {}",
+                wave(239 + h)
+            );
+        }
+        assert!(HoltWinters::new(0.3, 0.1, 0.2, 24).fit(&ys[..48]).is_none());
+        let auto = HoltWinters::fit_auto(&ys, 24).unwrap();
+        assert!(auto.residual_std < 0.05);
     }
 
     #[test]
