@@ -101,6 +101,8 @@ struct Window {
 }
 
 impl Window {
+    // Only ever used to initialise arrays by value, never shared as a constant.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Window = Window {
         tag: AtomicU64::new(0),
         count: AtomicU64::new(0),

@@ -140,8 +140,6 @@ pub mod probe {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     struct Opaque;
 
     #[test]

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
@@ -42,7 +43,9 @@ pub struct Guard<'a> {
     start: u64,
     alloc_start: Option<(u64, u64)>,
     failed: Cell<bool>,
-    message: Cell<Option<String>>,
+    /// Only ever `Some` while `callsite` is: a disabled guard's drop then has
+    /// nothing to free, which keeps the switched-off path to a load and a branch.
+    message: ManuallyDrop<Cell<Option<String>>>,
 }
 
 impl<'a> Guard<'a> {
@@ -58,7 +61,7 @@ impl<'a> Guard<'a> {
             start: clock::now_raw(),
             alloc_start,
             failed: Cell::new(false),
-            message: Cell::new(None),
+            message: ManuallyDrop::new(Cell::new(None)),
         }
     }
 
@@ -70,7 +73,7 @@ impl<'a> Guard<'a> {
             start: 0,
             alloc_start: None,
             failed: Cell::new(false),
-            message: Cell::new(None),
+            message: ManuallyDrop::new(Cell::new(None)),
         }
     }
 
@@ -82,7 +85,9 @@ impl<'a> Guard<'a> {
     /// Marks this call failed, with a message for the report.
     pub fn fail_with(&self, message: impl Into<String>) {
         self.failed.set(true);
-        self.message.set(Some(message.into()));
+        if self.callsite.is_some() {
+            self.message.set(Some(message.into()));
+        }
     }
 
     /// Applies what the return value says (an `Err` fails the call).
@@ -90,17 +95,19 @@ impl<'a> Guard<'a> {
     pub fn observe(&self, outcome: Outcome) {
         if outcome.failed {
             self.failed.set(true);
-            self.message.set(outcome.message);
+            if self.callsite.is_some() {
+                self.message.set(outcome.message);
+            }
         }
     }
-}
 
-impl Drop for Guard<'_> {
-    #[inline(always)]
-    fn drop(&mut self) {
-        let Some(callsite) = self.callsite else {
-            return;
-        };
+    // Out of line so that the guard's drop inlines to a test and a call: the
+    // switched-off path then costs next to nothing.
+    #[inline(never)]
+    fn finish(&mut self, callsite: &Callsite) {
+        // SAFETY: `message` is taken exactly once, here, from the drop of a
+        // guard that has a callsite; it is never touched again.
+        let message = unsafe { ManuallyDrop::take(&mut self.message) }.into_inner();
         let end = clock::now_raw();
         let panicking = std::thread::panicking();
         let failed = self.failed.get() || panicking;
@@ -115,7 +122,16 @@ impl Drop for Guard<'_> {
         };
         callsite.record(&call, end);
         if failed && call.duration_ns >= callsite.threshold_ns() {
-            keep_failure(callsite, panicking, self.message.take());
+            keep_failure(callsite, panicking, message);
+        }
+    }
+}
+
+impl Drop for Guard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(callsite) = self.callsite {
+            self.finish(callsite);
         }
     }
 }
@@ -249,27 +265,26 @@ impl<F: Future> Future for Instrumented<F> {
         let poll = inner.poll(cx);
         let alloc_tracked = guard.alloc_start.is_some();
         drop(guard);
-        if let Poll::Ready(output) = &poll {
-            if let AsyncState::Running {
+        if let Poll::Ready(output) = &poll
+            && let AsyncState::Running {
                 first_poll,
                 busy_ns,
                 allocated,
                 freed,
             } = this.state
-            {
-                let end = clock::now_raw();
-                let outcome = (this.judge)(output);
-                let call = Call {
-                    duration_ns: clock::delta_ns(first_poll, end),
-                    failed: outcome.failed,
-                    alloc: alloc_tracked.then_some((allocated, freed)),
-                    busy_ns: Some(busy_ns),
-                };
-                this.state = AsyncState::Done;
-                this.callsite.record(&call, end);
-                if outcome.failed && call.duration_ns >= this.callsite.threshold_ns() {
-                    keep_failure(this.callsite, false, outcome.message);
-                }
+        {
+            let end = clock::now_raw();
+            let outcome = (this.judge)(output);
+            let call = Call {
+                duration_ns: clock::delta_ns(first_poll, end),
+                failed: outcome.failed,
+                alloc: alloc_tracked.then_some((allocated, freed)),
+                busy_ns: Some(busy_ns),
+            };
+            this.state = AsyncState::Done;
+            this.callsite.record(&call, end);
+            if outcome.failed && call.duration_ns >= this.callsite.threshold_ns() {
+                keep_failure(this.callsite, false, outcome.message);
             }
         }
         poll

@@ -39,7 +39,7 @@ pub mod __private;
 pub use alloc::CountingAllocator;
 pub use guard::{Guard, Instrumented, is_enabled, set_enabled};
 pub use monitor_macros::monitor_performance;
-pub use registry::{Registry, global, guard};
+pub use registry::{Registry, global, guard, init};
 pub use report::{Report, ReportConfig, TrendConfig, Warning};
 pub use snapshot::{FunctionStats, Quantiles, Snapshot};
 pub use trend::{Direction, Trend};

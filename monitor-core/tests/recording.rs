@@ -213,7 +213,7 @@ fn snapshots_taken_while_recording_never_contradict_themselves() {
                 let mut i = 0u64;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     let g = reg.guard("busy");
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         g.fail_with("x");
                     }
                     i += 1;
