@@ -35,3 +35,48 @@ fn helpers_feed_the_event_stream() {
     learner.record_all(&held);
     assert_eq!(learner.len(), 3);
 }
+
+#[test]
+fn analytics_types_are_send_and_sync() {
+    use monitor_core::analytics::healing::{HealingLog, HealingReport};
+    use monitor_core::analytics::predict::{AnomalyDetector, HoltWintersModel, SeriesAnalysis};
+    use monitor_core::analytics::{Event, EventLog, Pattern};
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Event>();
+    send_sync::<EventLog>();
+    send_sync::<PatternLearner>();
+    send_sync::<Pattern>();
+    send_sync::<HealingLog>();
+    send_sync::<HealingReport>();
+    send_sync::<AnomalyDetector>();
+    send_sync::<HoltWintersModel>();
+    send_sync::<SeriesAnalysis>();
+}
+
+#[test]
+fn event_log_keeps_the_newest_under_two_writers() {
+    use monitor_core::analytics::{Event, EventLog};
+    let log = EventLog::new(1_000);
+    std::thread::scope(|s| {
+        for writer in 0..2u64 {
+            let log = &log;
+            s.spawn(move || {
+                for i in 0..10_000u64 {
+                    log.push(Event::new("tick", i).with_agent(format!("w{writer}")));
+                }
+            });
+        }
+    });
+    assert_eq!(log.len(), 1_000);
+    assert_eq!(log.dropped(), 19_000);
+    // Each writer's events stay in its own order.
+    let held = log.snapshot();
+    for w in ["w0", "w1"] {
+        let ts: Vec<u64> = held
+            .iter()
+            .filter(|e| e.agent_id.as_deref() == Some(w))
+            .map(|e| e.timestamp_ms)
+            .collect();
+        assert!(ts.is_sorted());
+    }
+}

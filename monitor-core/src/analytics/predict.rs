@@ -4,8 +4,9 @@
 //!
 //! Everything is a pure function of the values (and timestamps) passed in.
 //! Fitting, smoothing and anomaly detection are single passes (`O(n)`); the
-//! baseline sorts a copy (`O(n log n)`). Non-finite values are the caller's
-//! to filter: they propagate into the figures.
+//! baseline sorts a copy (`O(n log n)`). Anomaly detection and baselines
+//! skip non-finite values (NaN, infinities); in fits and smoothing they are
+//! the caller's to filter, as they propagate into the figures.
 
 use serde::{Deserialize, Serialize};
 
@@ -597,15 +598,18 @@ impl AnomalyDetector {
 
     fn run(&self, values: &[f64], ts: Option<&[u64]>) -> Vec<Anomaly> {
         let mut out = Vec::new();
-        let n = values.len();
         let Some(w) = self.window else {
-            if n < 3 {
+            let finite = || values.iter().copied().filter(|v| v.is_finite());
+            let count = finite().count();
+            if count < 3 {
                 return out;
             }
-            let mean = values.iter().sum::<f64>() / n as f64;
-            let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (n - 1) as f64;
+            let mean = finite().sum::<f64>() / count as f64;
+            let var = finite().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (count - 1) as f64;
             for (i, &v) in values.iter().enumerate() {
-                out.extend(self.anomaly(i, v, mean, var, ts));
+                if v.is_finite() {
+                    out.extend(self.anomaly(i, v, mean, var, ts));
+                }
             }
             return out;
         };
@@ -618,20 +622,30 @@ impl AnomalyDetector {
         // numbers stay small and cancellation mild.
         let mut ring = vec![0.0f64; w];
         let (mut len, mut head) = (0usize, 0usize);
-        let shift = values.first().copied().unwrap_or(0.0);
+        let shift = values
+            .iter()
+            .copied()
+            .find(|v| v.is_finite())
+            .unwrap_or(0.0);
         let mut base = 0usize;
         let mut sums = Sums::default();
         let mut since_recompute = 0usize;
+        // A non-finite value is not judged and enters the window as what was
+        // expected of it (or as the last value entered, before the warm-up
+        // ends), keeping the window's positions consecutive.
+        let mut last_y = 0.0f64;
         for (i, &v) in values.iter().enumerate() {
-            let mut entering = v;
+            let mut y = if v.is_finite() { v - shift } else { last_y };
             if len >= warmup {
                 let (expected, variance) = self.predict(&sums, (i - base) as f64);
-                if let Some(a) = self.anomaly(i, v, expected + shift, variance, ts) {
-                    entering = v.clamp(a.lower, a.upper);
+                if !v.is_finite() {
+                    y = expected;
+                } else if let Some(a) = self.anomaly(i, v, expected + shift, variance, ts) {
+                    y = v.clamp(a.lower, a.upper) - shift;
                     out.push(a);
                 }
             }
-            let y = entering - shift;
+            last_y = y;
             if len == w {
                 // The oldest value sits at index i - w.
                 sums.add((i - w - base) as f64, ring[head], -1.0);
@@ -1065,6 +1079,27 @@ mod tests {
         assert_eq!(Severity::of(-2.6, 2.0), Severity::Medium);
         assert_eq!(Severity::of(3.5, 2.0), Severity::High);
         assert_eq!(Severity::of(4.0, 2.0), Severity::Critical);
+    }
+
+    #[test]
+    fn non_finite_values_are_skipped() {
+        let mut v: Vec<f64> = (0..200).map(|i| 10.0 + (i % 5) as f64).collect();
+        v[0] = f64::NAN;
+        v[50] = f64::INFINITY;
+        v[120] = f64::NAN;
+        v[150] = 100.0;
+        for detector in [
+            AnomalyDetector::new(3.0),
+            AnomalyDetector::new(3.0).with_window(30),
+            AnomalyDetector::new(3.0)
+                .with_window(30)
+                .with_expected(Expected::LocalTrend),
+        ] {
+            let found = detector.detect(&v);
+            assert_eq!(found.len(), 1, "{detector:?}: {found:?}");
+            assert_eq!(found[0].index, 150);
+            assert!(found[0].z_score.is_finite());
+        }
     }
 
     #[test]
