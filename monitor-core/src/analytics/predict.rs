@@ -453,9 +453,11 @@ pub enum Expected {
 /// deviation of the whole series (two passes). With a window of `w`, each
 /// value is compared with what the `w` values before it predict (see
 /// [`Expected`]: their mean, or their least-squares line), so a slow trend
-/// or a level shift becomes the new normal; values judged anomalous enter
-/// the window clipped to the expected range, so one spike does not mask the
-/// next. The first `max(3, w / 2)` values are not judged. Running sums make
+/// or a level shift becomes the new normal. An isolated anomaly enters the
+/// window clipped to the expected range, so one spike does not mask the
+/// next; from the second anomaly in a row on, values enter as they are, so a
+/// real change is learnt instead of being clipped away (clipping a run would
+/// narrow the window's spread and flag ever more of it). The first `max(3, w / 2)` values are not judged. Running sums make
 /// it one pass (`O(n)`), recomputed from the window every `w` values to keep
 /// rounding errors from accumulating.
 ///
@@ -570,14 +572,16 @@ impl AnomalyDetector {
         })
     }
 
-    /// Expected value and variance at `x` from the window's sums (relative).
+    /// Expected value and variance at `x` from the window's sums (relative);
+    /// `inv` holds `1 / n` and `1 / (n - 1)`, which change only while the
+    /// window fills, so the common path divides nothing.
     #[inline]
-    fn predict(&self, s: &Sums, x: f64) -> (f64, f64) {
+    fn predict(&self, s: &Sums, x: f64, inv: (f64, f64)) -> (f64, f64) {
         let n = s.n;
-        let y_mean = s.y / n;
+        let y_mean = s.y * inv.0;
         let syy = (s.yy - s.y * y_mean).max(0.0);
         match self.expected {
-            Expected::Mean => (y_mean, syy / (n - 1.0)),
+            Expected::Mean => (y_mean, syy * inv.1),
             Expected::LocalTrend => {
                 let x_mean = s.x / n;
                 let sxx = s.xx - s.x * x_mean;
@@ -634,17 +638,29 @@ impl AnomalyDetector {
         // expected of it (or as the last value entered, before the warm-up
         // ends), keeping the window's positions consecutive.
         let mut last_y = 0.0f64;
+        let mut previous_anomalous = false;
+        let mut inv = (0.0, 0.0);
+        let mut inv_len = 0usize;
         for (i, &v) in values.iter().enumerate() {
             let mut y = if v.is_finite() { v - shift } else { last_y };
+            let mut anomalous = false;
             if len >= warmup {
-                let (expected, variance) = self.predict(&sums, (i - base) as f64);
+                if inv_len != len {
+                    inv = (1.0 / len as f64, 1.0 / (len - 1) as f64);
+                    inv_len = len;
+                }
+                let (expected, variance) = self.predict(&sums, (i - base) as f64, inv);
                 if !v.is_finite() {
                     y = expected;
                 } else if let Some(a) = self.anomaly(i, v, expected + shift, variance, ts) {
-                    y = v.clamp(a.lower, a.upper) - shift;
+                    if !previous_anomalous {
+                        y = v.clamp(a.lower, a.upper) - shift;
+                    }
+                    anomalous = true;
                     out.push(a);
                 }
             }
+            previous_anomalous = anomalous;
             last_y = y;
             if len == w {
                 // The oldest value sits at index i - w.
