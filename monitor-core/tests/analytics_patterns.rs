@@ -81,6 +81,44 @@ fn sequences_do_not_cross_agents() {
 }
 
 #[test]
+fn a_long_pause_ends_a_sequence() {
+    // "a" at the end of one burst, "b" opening the next an hour later.
+    let mut events = Vec::new();
+    for i in 0..50u64 {
+        let t = MONDAY_MS + i * HOUR;
+        events.push(Event::new("b", t));
+        events.push(Event::new("c", t + SECOND));
+        events.push(Event::new("a", t + 2 * SECOND));
+    }
+    let ids = |l: &PatternLearner| -> Vec<String> {
+        l.learn(PatternKind::Sequence)
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    let unlimited = learner_with(&events);
+    assert!(
+        ids(&unlimited).iter().any(|id| id.contains("a>b")),
+        "{:?}",
+        ids(&unlimited)
+    );
+    let mut gapped = PatternLearner::new(PatternConfig {
+        max_sequence_gap_ms: Some(60 * SECOND),
+        ..PatternConfig::default()
+    });
+    gapped.record_all(&events);
+    assert_eq!(ids(&gapped), ["sequence:b>c>a"]);
+}
+
+#[test]
+fn an_empty_history_learns_nothing() {
+    assert!(PatternLearner::default().learn_patterns().is_empty());
+    let mut one = PatternLearner::default();
+    one.record("x", None, 1);
+    assert!(one.learn_patterns().is_empty());
+}
+
+#[test]
 fn planted_frequency_is_found_with_its_interval() {
     let mut rng = Rng::new(11);
     let span = 2 * HOUR;

@@ -43,6 +43,10 @@ pub struct PatternConfig {
     pub max_history_size: usize,
     /// The longest sequence looked for, in events, from 2 to 16 (default 5).
     pub max_sequence_len: usize,
+    /// The longest pause inside a sequence, in milliseconds: two events of
+    /// one agent further apart than this never belong to one sequence
+    /// (default `None`: no limit).
+    pub max_sequence_gap_ms: Option<u64>,
     /// How long after an event another counts as correlated with it, in
     /// milliseconds (default 10,000).
     pub correlation_window_ms: u64,
@@ -61,6 +65,7 @@ impl Default for PatternConfig {
             confidence_threshold: 0.7,
             max_history_size: 100_000,
             max_sequence_len: 5,
+            max_sequence_gap_ms: None,
             correlation_window_ms: 10_000,
             max_correlation_kinds: 64,
             utc_offset_minutes: 0,

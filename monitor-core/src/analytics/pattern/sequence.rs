@@ -15,6 +15,9 @@
 //! stream of `K` equally likely random kinds it is about `1/K` for a pair and
 //! shrinks with every step.
 //!
+//! Consecutive means consecutive among one agent's events, in time order;
+//! with `max_sequence_gap_ms` set, a longer pause also ends a sequence.
+//!
 //! # Search
 //!
 //! Level-wise (Apriori): pairs are counted in one pass over the events; a
@@ -70,12 +73,18 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
     let max_len = p.config.max_sequence_len.clamp(2, 16);
     let entries = &p.by_agent;
     let kinds: Vec<u32> = entries.iter().map(|e| e.kind).collect();
-    // room[i]: how many events of i's agent group start at i (i included).
+    // room[i]: how many events of i's agent group follow on from i (i
+    // included) without a pause longer than the maximum gap.
+    let gap = p.config.max_sequence_gap_ms.unwrap_or(u64::MAX);
     let mut room = vec![0u32; kinds.len()];
     for w in p.agent_start.windows(2) {
         let (start, end) = (w[0], w[1]);
-        for (i, r) in room[start..end].iter_mut().enumerate() {
-            *r = (end - start - i) as u32;
+        for i in (start..end).rev() {
+            room[i] = if i + 1 < end && entries[i + 1].ts - entries[i].ts <= gap {
+                room[i + 1] + 1
+            } else {
+                1
+            };
         }
     }
     let mut alive: Vec<u32> = (0..kinds.len() as u32)
