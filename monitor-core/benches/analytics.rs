@@ -14,7 +14,7 @@ use criterion::Criterion;
 use monitor_core::analytics::backtest::SyntheticSpec;
 use monitor_core::analytics::healing::{HealingConfig, HealingLog, HealingRecord};
 use monitor_core::analytics::predict::{AnomalyDetector, Expected, Holt, LinearFit};
-use monitor_core::analytics::{Event, PatternConfig, PatternLearner};
+use monitor_core::analytics::{Event, PatternConfig, PatternKind, PatternLearner};
 
 const START_MS: u64 = 1_704_067_200_000;
 
@@ -33,32 +33,58 @@ impl SplitMix {
     }
 }
 
-/// `n` events over a week from 20 agents: workflows
-/// (task_start -> agent_assigned -> tool_call -> task_complete), heartbeats
-/// and 50 kinds of noise.
+/// `n` events over a week from 20 agents, time-ordered: a heartbeat from
+/// each agent every minute; workflows (task_start -> agent_assigned ->
+/// tool_call -> task_complete); `overload` followed by `task_failed` within
+/// seconds most of the time; a nightly `backup` between 02:00 and 03:00; and
+/// 50 kinds of noise.
 fn events(n: usize) -> Vec<Event> {
+    const WEEK: u64 = 7 * 86_400_000;
     const FLOW: [&str; 4] = ["task_start", "agent_assigned", "tool_call", "task_complete"];
     let mut rng = SplitMix(1);
     let agents: Vec<String> = (0..20).map(|a| format!("agent-{a}")).collect();
     let noise: Vec<String> = (0..50).map(|k| format!("noise_{k}")).collect();
-    let mut step = [0usize; 20];
-    let spacing = 7 * 86_400_000 / n.max(1) as u64;
-    (0..n)
-        .map(|i| {
-            let t = START_MS + i as u64 * spacing + rng.below(spacing.max(1));
-            let a = rng.below(20) as usize;
-            let r = rng.below(10);
-            let kind = if r < 5 {
-                step[a] = (step[a] + 1) % FLOW.len();
-                FLOW[step[a]]
-            } else if r < 6 {
-                "heartbeat"
-            } else {
-                &noise[rng.below(50) as usize]
-            };
-            Event::new(kind, t).with_agent(agents[a].as_str())
-        })
-        .collect()
+    let mut out: Vec<Event> = Vec::with_capacity(n + 8);
+    // Heartbeats: a fifth of the stream at most.
+    let beats = (n / 5 / 20).max(1) as u64;
+    for (a, agent) in agents.iter().enumerate() {
+        for i in 0..beats {
+            let t = START_MS + i * (WEEK / beats) + a as u64 * 1_000 + rng.below(500);
+            out.push(Event::new("heartbeat", t).with_agent(agent.as_str()));
+        }
+    }
+    for day in 0..7 {
+        let t = START_MS + day * 86_400_000 + 2 * 3_600_000 + rng.below(3_000_000);
+        for k in 0..5 {
+            out.push(Event::new("backup", t + k * 60_000));
+        }
+    }
+    // The rest: about 2.2 events per step.
+    let steps = ((n - out.len().min(n)) as f64 / 2.2) as u64;
+    let spacing = (WEEK / steps.max(1)).max(1);
+    for i in 0..steps {
+        let t = START_MS + i * spacing + rng.below(spacing);
+        let agent = agents[rng.below(20) as usize].as_str();
+        match rng.below(10) {
+            0..=3 => {
+                for (j, kind) in FLOW.iter().enumerate() {
+                    out.push(Event::new(*kind, t + 50 * j as u64).with_agent(agent));
+                }
+            }
+            4 if rng.below(10) == 0 => {
+                out.push(Event::new("overload", t).with_agent(agent));
+                if rng.below(10) < 8 {
+                    out.push(
+                        Event::new("task_failed", t + 500 + rng.below(3_000)).with_agent(agent),
+                    );
+                }
+            }
+            _ => out.push(Event::new(noise[rng.below(50) as usize].as_str(), t).with_agent(agent)),
+        }
+    }
+    out.sort_by_key(|e| e.timestamp_ms);
+    out.truncate(n);
+    out
 }
 
 /// `n` healing records over 30 days: 8 strategies, 20 failure types, 200 sources.
@@ -238,6 +264,26 @@ fn summary(d: &Data, runs: usize) {
             t.as_secs_f64() / floor.as_secs_f64().max(1e-9)
         );
     }
+    let patterns = d.learner.learn_patterns();
+    if std::env::var_os("ANALYTICS_BENCH_DEBUG").is_some() {
+        for p in &patterns {
+            println!("{} {:.3} {}", p.id, p.confidence, p.description);
+        }
+    }
+    let count = |k: PatternKind| patterns.iter().filter(|p| p.kind == k).count();
+    println!(
+        "found: {} patterns ({} sequence, {} frequency, {} correlation, {} temporal); \
+         {} anomalies at z >= 2 in window 60",
+        patterns.len(),
+        count(PatternKind::Sequence),
+        count(PatternKind::Frequency),
+        count(PatternKind::Correlation),
+        count(PatternKind::Temporal),
+        AnomalyDetector::new(2.0)
+            .with_window(60)
+            .detect(&d.series)
+            .len(),
+    );
     println!();
 }
 

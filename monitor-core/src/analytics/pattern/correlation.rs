@@ -12,9 +12,11 @@
 //! - `P(B)`: the share of all events followed by at least one B within `W`,
 //!   which is what chance predicts for an A event if A and B were unrelated;
 //! - `lift = P(B | A) / P(B)`, reported in the metadata and description;
-//! - `confidence = clamp((P(B | A) - P(B)) / (1 - P(B)), 0, 1)`, the
-//!   certainty factor: 0 when A tells nothing about B, 1 when B always
-//!   follows A, and unlike lift it is bounded and not inflated for rare B.
+//! - `confidence = clamp((L - P(B)) / (1 - P(B)), 0, 1)`, the certainty
+//!   factor of `L`, the lower end of the 95% Wilson score interval of
+//!   `P(B | A)`: 0 when A tells nothing about B, near 1 when B always
+//!   follows A; unlike lift it is bounded and not inflated for rare B, and
+//!   the lower bound keeps a few lucky co-occurrences from looking certain.
 //!
 //! `occurrences` is the number of A events followed by B. Pairs of a kind
 //! with itself are left to the frequency patterns.
@@ -34,7 +36,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::{Pattern, PatternKind, Prepared, passes, round4};
-use crate::analytics::stats::{certainty_factor, fmt_ms};
+use crate::analytics::stats::{certainty_factor, fmt_ms, wilson_lower};
 
 const MAX_KINDS: usize = 64;
 const UNTRACKED: u8 = u8::MAX;
@@ -149,7 +151,8 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
             }
             let p_b_given_a = h as f64 / count_a;
             let p_b = any[b] as f64 / n as f64;
-            let confidence = certainty_factor(p_b_given_a, p_b);
+            let lower = wilson_lower(h as f64, count_a, 1.96);
+            let confidence = certainty_factor(lower, p_b);
             if !passes(p.config, h, confidence) {
                 continue;
             }

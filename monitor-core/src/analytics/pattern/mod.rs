@@ -9,12 +9,14 @@
 //!
 //! | kind | finds | confidence |
 //! |---|---|---|
-//! | [`sequence`] | repeated n-grams of kinds, per agent | share of the first kind's occurrences followed by the rest |
-//! | [`frequency`] | a kind recurring at a regular interval, per agent | `1 - cv` of the intervals |
-//! | [`correlation`] | B following A within a window more often than chance | certainty factor of P(B within window after A) against P(B within window after any event) |
+//! | [`sequence`] | repeated n-grams of kinds, per agent | share of the first kind's occurrences followed by the rest (Wilson lower bound) |
+//! | [`frequency`] | a kind recurring at a regular interval, per agent | `1 - cv` of the intervals (upper bound of the deviation) |
+//! | [`correlation`] | B following A within a window more often than chance | certainty factor of P(B within window after A) (Wilson lower bound) against P(B within window after any event) |
 //! | [`temporal`] | a kind concentrated in an hour-of-day or day-of-week window | certainty factor of the kind's share in the window (Wilson lower bound) against all events' share |
 //!
-//! Each module documents its confidence exactly. A pattern is reported when
+//! Each module documents its confidence exactly. Every confidence is a
+//! conservative bound rather than a point estimate, so a handful of lucky
+//! events cannot reach the threshold. A pattern is reported when
 //! its occurrences reach `min_occurrences` and its confidence reaches
 //! `confidence_threshold`.
 

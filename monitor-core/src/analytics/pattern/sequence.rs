@@ -5,15 +5,20 @@
 //!
 //! For a sequence `s = k1 -> k2 -> ... -> kn`:
 //!
-//! `confidence = occurrences(s) / occurrences(k1)`
+//! `share = occurrences(s) / occurrences(k1)`
+//!
+//! `confidence = wilson_lower_95(occurrences(s), occurrences(k1))`
 //!
 //! where `occurrences(s)` counts the positions at which the `n` consecutive
 //! events of one agent have exactly these kinds (overlaps count), and
-//! `occurrences(k1)` counts every event of kind `k1`. It is the share of
-//! `k1` events that go on to form the whole sequence, equivalently the
-//! product of the step probabilities `P(k2 | k1) P(k3 | k1 k2) ...`. In a
-//! stream of `K` equally likely random kinds it is about `1/K` for a pair and
-//! shrinks with every step.
+//! `occurrences(k1)` counts every event of kind `k1`. The share is the
+//! fraction of `k1` events that go on to form the whole sequence,
+//! equivalently the product of the step probabilities
+//! `P(k2 | k1) P(k3 | k1 k2) ...`; in a stream of `K` equally likely random
+//! kinds it is about `1/K` for a pair and shrinks with every step. The
+//! confidence is the lower end of the share's 95% Wilson score interval, so a
+//! few lucky occurrences cannot look certain: 10 out of 10 give 0.72, 100
+//! out of 100 give 0.96.
 //!
 //! Consecutive means consecutive among one agent's events, in time order;
 //! with `max_sequence_gap_ms` set, a longer pause also ends a sequence.
@@ -23,7 +28,8 @@
 //! Level-wise (Apriori): pairs are counted in one pass over the events; a
 //! position is extended to length `n + 1` only when its `n`-gram passed both
 //! thresholds, which is sound because neither the count nor the confidence
-//! can grow when a sequence is extended. Each level is one pass over the
+//! can grow when a sequence is extended (the lower bound rises with the
+//! count for a fixed first-kind total). Each level is one pass over the
 //! surviving positions with one hash lookup of a borrowed slice, so learning
 //! is linear in the history and allocates one map entry per distinct
 //! candidate.
@@ -47,7 +53,7 @@ use serde_json::json;
 
 use super::{Pattern, PatternKind, Prepared, passes, round4};
 use crate::analytics::intern::FxHashMap;
-use crate::analytics::stats::fmt_ms;
+use crate::analytics::stats::{fmt_ms, wilson_lower};
 
 /// A sub-sequence is dropped when a reported super-sequence occurs at least
 /// this share of its occurrences.
@@ -116,7 +122,8 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
                 });
         }
         for (key, stat) in level.iter_mut() {
-            let confidence = stat.count as f64 / p.kind_count[key[0] as usize] as f64;
+            let first = p.kind_count[key[0] as usize] as f64;
+            let confidence = wilson_lower(stat.count as f64, first, 1.96);
             if passes(p.config, stat.count, confidence) {
                 stat.accepted = true;
                 candidates.push(Candidate {
@@ -185,7 +192,7 @@ fn to_pattern(p: &Prepared<'_>, c: &Candidate) -> Pattern {
         "{} ({} times, {:.0}% of {}, mean span {})",
         events.join(" -> "),
         c.stat.count,
-        c.confidence * 100.0,
+        c.stat.count as f64 / first_total as f64 * 100.0,
         events[0],
         fmt_ms(mean_span),
     );
@@ -193,6 +200,10 @@ fn to_pattern(p: &Prepared<'_>, c: &Candidate) -> Pattern {
     metadata.insert("length".into(), json!(c.kinds.len()));
     metadata.insert("mean_span_ms".into(), json!(round4(mean_span)));
     metadata.insert("first_kind_occurrences".into(), json!(first_total));
+    metadata.insert(
+        "share".into(),
+        json!(round4(c.stat.count as f64 / first_total as f64)),
+    );
     Pattern {
         id: format!("sequence:{}", events.join(">")),
         kind: PatternKind::Sequence,
