@@ -111,6 +111,7 @@ pub fn guard(name: &str) -> Guard<'static> {
 impl Registry {
     /// An empty registry of named operations.
     pub fn new() -> Self {
+        crate::failure::install_panic_hook();
         Self {
             include_static: false,
             named: RwLock::new(HashMap::new()),
