@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod analytics;
 pub mod callsite;
 pub mod clock;
 pub mod failure;
