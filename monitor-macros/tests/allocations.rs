@@ -36,8 +36,6 @@ fn fails_with_text(len: usize) -> Result<(), String> {
 }
 
 #[test]
-#[ignore = "monitor-core formats the error text inside the call's allocation count \
-            (failure::probe); to be hidden with alloc::excluded there"]
 fn judging_an_error_allocates_nothing_the_call_reports() {
     fails_with_text(100).unwrap_err();
     let s = stats(concat!(module_path!(), "::fails_with_text"));
