@@ -9,6 +9,9 @@ mod kw {
     syn::custom_keyword!(threshold_ms);
 }
 
+const NAME_EXAMPLE: &str = "name = \"db.query\"";
+const THRESHOLD_EXAMPLE: &str = "threshold_ms = 5";
+
 /// What `#[monitor_performance(...)]` was given.
 #[derive(Default)]
 pub(crate) struct Args {
@@ -25,10 +28,9 @@ impl Parse for Args {
             let lookahead = input.lookahead1();
             if lookahead.peek(kw::name) {
                 let key: kw::name = input.parse()?;
-                const EXAMPLE: &str = "name = \"db.query\"";
-                equals(input, key.span, EXAMPLE)?;
+                equals(input, key.span, NAME_EXAMPLE)?;
                 if !input.peek(LitStr) {
-                    return Err(expected(input.span(), "a string literal", EXAMPLE));
+                    return Err(expected(input.span(), "a string literal", NAME_EXAMPLE));
                 }
                 let value: LitStr = input.parse()?;
                 if value.value().is_empty() {
@@ -37,13 +39,12 @@ impl Parse for Args {
                 at_most_once(&mut args.name, value, key.span, "name")?;
             } else if lookahead.peek(kw::threshold_ms) {
                 let key: kw::threshold_ms = input.parse()?;
-                const EXAMPLE: &str = "threshold_ms = 5";
-                equals(input, key.span, EXAMPLE)?;
+                equals(input, key.span, THRESHOLD_EXAMPLE)?;
                 if !(input.peek(LitInt) || input.peek(Token![-]) && input.peek2(LitInt)) {
                     return Err(expected(
                         input.span(),
                         "a whole number of milliseconds",
-                        EXAMPLE,
+                        THRESHOLD_EXAMPLE,
                     ));
                 }
                 let value: LitInt = input.parse()?;

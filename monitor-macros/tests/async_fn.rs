@@ -3,8 +3,8 @@
 
 use std::future::Future;
 use std::pin::{Pin, pin};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -17,7 +17,8 @@ fn stats(name: &str) -> FunctionStats {
         .unwrap_or_else(|| panic!("{name} is not listed"))
 }
 
-/// Pending until another thread, after `delay`, marks it done and wakes it.
+/// Pending until the timer thread, after `delay`, marks it done and wakes
+/// it. Polls only hand the timer a request, so they stay short.
 struct Timer {
     delay: Duration,
     done: Option<Arc<AtomicBool>>,
@@ -25,6 +26,23 @@ struct Timer {
 
 fn sleep(delay: Duration) -> Timer {
     Timer { delay, done: None }
+}
+
+type TimerRequest = (Duration, Waker, Arc<AtomicBool>);
+
+fn timer_thread() -> &'static Mutex<mpsc::Sender<TimerRequest>> {
+    static TIMER: OnceLock<Mutex<mpsc::Sender<TimerRequest>>> = OnceLock::new();
+    TIMER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<TimerRequest>();
+        std::thread::spawn(move || {
+            for (delay, waker, done) in incoming {
+                std::thread::sleep(delay);
+                done.store(true, Ordering::Release);
+                waker.wake();
+            }
+        });
+        Mutex::new(requests)
+    })
 }
 
 impl Future for Timer {
@@ -36,12 +54,8 @@ impl Future for Timer {
             Some(_) => Poll::Pending,
             None => {
                 let done = Arc::new(AtomicBool::new(false));
-                let (flag, waker, delay) = (done.clone(), cx.waker().clone(), self.delay);
-                std::thread::spawn(move || {
-                    std::thread::sleep(delay);
-                    flag.store(true, Ordering::Release);
-                    waker.wake();
-                });
+                let request = (self.delay, cx.waker().clone(), done.clone());
+                timer_thread().lock().unwrap().send(request).unwrap();
                 self.done = Some(done);
                 Poll::Pending
             }
@@ -68,7 +82,7 @@ impl Future for YieldNow {
 #[monitor_performance]
 async fn waits(times: u32) -> u32 {
     for _ in 0..times {
-        sleep(Duration::from_millis(10)).await;
+        sleep(Duration::from_millis(20)).await;
     }
     times
 }

@@ -13,7 +13,7 @@ fn stats(name: &str) -> FunctionStats {
 
 /// monitor-core installs the hook that captures panic messages on a
 /// thread's first recorded call; each test records one first (see
-/// `first_call_panics.rs`).
+/// `first_call_panics.rs` for a first call that panics).
 #[monitor_performance]
 fn warm_up() {}
 

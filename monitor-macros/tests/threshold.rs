@@ -1,4 +1,6 @@
-//! `threshold_ms`: only calls at or above the threshold are recorded.
+//! `threshold_ms`: only calls at or above the threshold are recorded. The
+//! thresholds are generous so that a loaded machine does not stretch a
+//! short call past them.
 #![deny(warnings)]
 
 use std::time::Duration;
@@ -12,10 +14,10 @@ fn stats(name: &str) -> FunctionStats {
         .unwrap_or_else(|| panic!("{name} is not listed"))
 }
 
-#[monitor_performance(threshold_ms = 20)]
+#[monitor_performance(threshold_ms = 100)]
 fn maybe_slow(ms: u64) -> Result<u64, String> {
     std::thread::sleep(Duration::from_millis(ms));
-    if ms > 100 {
+    if ms > 1000 {
         return Err(format!("{ms} ms is too slow"));
     }
     Ok(ms)
@@ -28,14 +30,14 @@ fn short_calls_are_skipped_long_ones_recorded() {
     for _ in 0..5 {
         maybe_slow(0).unwrap();
     }
-    maybe_slow(25).unwrap();
+    maybe_slow(110).unwrap();
     maybe_slow(0).unwrap();
     let s = stats(concat!(module_path!(), "::maybe_slow"));
     assert_eq!((s.calls, s.failures), (1, 0));
-    assert!(s.duration_ns.min >= 20_000_000, "{:?}", s.duration_ns);
+    assert!(s.duration_ns.min >= 100_000_000, "{:?}", s.duration_ns);
 }
 
-#[monitor_performance(name = "threshold.fails", threshold_ms = 20)]
+#[monitor_performance(name = "threshold.fails", threshold_ms = 100)]
 fn fails_fast_or_slow(ms: u64) -> Result<(), String> {
     std::thread::sleep(Duration::from_millis(ms));
     Err(format!("after {ms} ms"))
@@ -44,7 +46,7 @@ fn fails_fast_or_slow(ms: u64) -> Result<(), String> {
 #[test]
 fn short_failures_are_skipped_too() {
     fails_fast_or_slow(0).unwrap_err();
-    fails_fast_or_slow(22).unwrap_err();
+    fails_fast_or_slow(105).unwrap_err();
     let s = stats("threshold.fails");
     assert_eq!((s.calls, s.failures), (1, 1));
     let kept: Vec<_> = s
@@ -52,10 +54,10 @@ fn short_failures_are_skipped_too() {
         .iter()
         .map(|f| f.message.as_str())
         .collect();
-    assert_eq!(kept, ["after 22 ms"]);
+    assert_eq!(kept, ["after 105 ms"]);
 }
 
-#[monitor_performance(threshold_ms = 20)]
+#[monitor_performance(threshold_ms = 100)]
 async fn waits_async(ms: u64) -> u64 {
     std::thread::sleep(Duration::from_millis(ms));
     ms
@@ -64,7 +66,7 @@ async fn waits_async(ms: u64) -> u64 {
 #[test]
 fn async_calls_are_judged_on_wall_time() {
     block_on(waits_async(0));
-    block_on(waits_async(21));
+    block_on(waits_async(105));
     let s = stats(concat!(module_path!(), "::waits_async"));
     assert_eq!(s.calls, 1);
 }
