@@ -43,3 +43,8 @@ pub use registry::{Registry, global, guard, init};
 pub use report::{Report, ReportConfig, TrendConfig, Warning};
 pub use snapshot::{FunctionStats, Quantiles, Snapshot};
 pub use trend::{Direction, Trend};
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
