@@ -171,20 +171,6 @@ fn reset_forgets_figures_but_keeps_functions() {
 }
 
 #[test]
-fn switched_off_recording_records_nothing() {
-    // Its own process-wide switch: run in a child test process would be
-    // cleaner, but the switch is only off for the span of this guard.
-    let reg = Registry::new();
-    monitor_core::set_enabled(false);
-    drop(reg.guard("off"));
-    reg.record("off_record", Duration::from_micros(1), true);
-    monitor_core::set_enabled(true);
-    drop(reg.guard("off"));
-    assert_eq!(reg.function("off").map(|f| f.calls), Some(1));
-    assert!(reg.function("off_record").is_none());
-}
-
-#[test]
 fn threshold_drops_short_calls() {
     static SLOW_ONLY: Callsite = Callsite::new(
         "recording::slow_only",
