@@ -1,8 +1,45 @@
-//! Exact per-function latency, allocation and success figures for Rust programs.
+//! Exact per-function latency, allocation and success figures for Rust
+//! programs, at a cost of nanoseconds per call.
+//!
+//! Put [`#[monitor_performance]`](monitor_performance) on a function, or hold a
+//! [`guard`], and read the figures from [`global()`]: a [`Snapshot`], a text
+//! [`report`](Registry::report), a JSON export or a Prometheus exposition.
+//!
+//! ```
+//! use monitor_core::monitor_performance;
+//!
+//! #[monitor_performance]
+//! fn parse(input: &str) -> Result<u32, std::num::ParseIntError> {
+//!     input.parse()
+//! }
+//!
+//! parse("42").unwrap();
+//! parse("x").unwrap_err();
+//! let stats = monitor_core::global().function(concat!(module_path!(), "::parse")).unwrap();
+//! assert_eq!((stats.calls, stats.failures), (2, 1));
+//! ```
 #![deny(missing_docs)]
 
+pub mod alloc;
+pub mod callsite;
+pub mod clock;
+pub mod failure;
+mod guard;
+pub mod histogram;
 pub mod plugin;
+mod prometheus;
+pub mod registry;
+pub mod report;
+pub mod snapshot;
 pub mod trend;
 
+#[doc(hidden)]
+pub mod __private;
+
+pub use alloc::CountingAllocator;
+pub use guard::{Guard, Instrumented, is_enabled, set_enabled};
 pub use monitor_macros::monitor_performance;
+pub use registry::{Registry, global, guard};
+pub use report::{Report, ReportConfig, TrendConfig, Warning};
+pub use snapshot::{FunctionStats, Quantiles, Snapshot};
 pub use trend::{Direction, Trend};

@@ -53,7 +53,11 @@ pub fn classify(earlier: f64, recent: f64, direction: Direction, tolerance: f64)
         return Trend::Stable;
     }
     let change = if earlier == 0.0 {
-        if recent == 0.0 { 0.0 } else { f64::INFINITY.copysign(recent) }
+        if recent == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(recent)
+        }
     } else {
         (recent - earlier) / earlier.abs()
     };
@@ -76,11 +80,29 @@ mod tests {
 
     #[test]
     fn direction_decides_good_and_bad() {
-        assert_eq!(classify(100.0, 120.0, Direction::LowerIsBetter, 0.05), Trend::Degrading);
-        assert_eq!(classify(100.0, 120.0, Direction::HigherIsBetter, 0.05), Trend::Improving);
-        assert_eq!(classify(100.0, 80.0, Direction::LowerIsBetter, 0.05), Trend::Improving);
-        assert_eq!(classify(100.0, 104.0, Direction::LowerIsBetter, 0.05), Trend::Stable);
-        assert_eq!(classify(0.0, 0.0, Direction::LowerIsBetter, 0.05), Trend::Stable);
-        assert_eq!(classify(0.0, 1.0, Direction::LowerIsBetter, 0.05), Trend::Degrading);
+        assert_eq!(
+            classify(100.0, 120.0, Direction::LowerIsBetter, 0.05),
+            Trend::Degrading
+        );
+        assert_eq!(
+            classify(100.0, 120.0, Direction::HigherIsBetter, 0.05),
+            Trend::Improving
+        );
+        assert_eq!(
+            classify(100.0, 80.0, Direction::LowerIsBetter, 0.05),
+            Trend::Improving
+        );
+        assert_eq!(
+            classify(100.0, 104.0, Direction::LowerIsBetter, 0.05),
+            Trend::Stable
+        );
+        assert_eq!(
+            classify(0.0, 0.0, Direction::LowerIsBetter, 0.05),
+            Trend::Stable
+        );
+        assert_eq!(
+            classify(0.0, 1.0, Direction::LowerIsBetter, 0.05),
+            Trend::Degrading
+        );
     }
 }
