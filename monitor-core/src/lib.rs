@@ -23,6 +23,8 @@
 pub mod alloc;
 pub mod callsite;
 pub mod clock;
+#[cfg(feature = "http")]
+pub mod exposition;
 pub mod failure;
 mod guard;
 pub mod histogram;
