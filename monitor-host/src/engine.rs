@@ -337,11 +337,12 @@ impl Engine {
                 }
             };
             let Some(info) = library.find(spec.kind, &spec.plugin).cloned() else {
-                let offered: Vec<String> = library
+                let mut offered: Vec<String> = library
                     .plugins
                     .iter()
                     .map(|p| format!("{} `{}`", p.kind.as_str(), p.name))
                     .collect();
+                offered.sort();
                 errors.push(err(
                     &spec.plugin_at,
                     format!(

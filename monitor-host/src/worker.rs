@@ -35,7 +35,7 @@ enum Job {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The plugin's `create`/`configure` failed.
-    #[error("{0}")]
+    #[error("{}", match .0 { CallFailure::Error(m) => m.clone(), other => other.to_string() })]
     Create(CallFailure),
     /// `create` did not return in time; its thread is abandoned.
     #[error("configure did not return within {0:?}")]

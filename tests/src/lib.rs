@@ -9,6 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Every package whose artefacts the tests load or run.
 pub const PACKAGES: &[&str] = &[
     "monitor-host",
+    "monitor-demo-service",
+    "monitor-plugin-system",
+    "monitor-plugin-process",
+    "monitor-plugin-prometheus",
+    "monitor-plugin-log",
+    "monitor-plugin-webhook",
+    "monitor-plugin-restart-command",
     "monitor-test-plugins",
     "monitor-test-plugin-mimalloc",
 ];
@@ -115,4 +122,84 @@ impl Drop for Scratch {
 /// A TOML string literal for a path.
 pub fn toml_path(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
+}
+
+/// The C compiler `cc` finds for this machine, as a command ready for arguments.
+pub fn c_compiler() -> Command {
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    cc::Build::new()
+        .target(&triple)
+        .host(&triple)
+        .opt_level(0)
+        .cargo_metadata(false)
+        .get_compiler()
+        .to_command()
+}
+
+/// Compiles C sources (with the SDK's `include/` on the path) into `output`; `shared` makes a
+/// shared library. Extra arguments such as `-DNAME=1` go in `args`.
+///
+/// # Panics
+///
+/// When the compiler fails.
+pub fn compile_c(sources: &[&str], output: &Path, shared: bool, args: &[&str]) -> PathBuf {
+    let root = workspace_root();
+    let mut cmd = c_compiler();
+    cmd.arg("-std=c11").arg("-Wall").arg("-Werror");
+    cmd.arg("-I").arg(root.join("monitor-core/include"));
+    if shared {
+        cmd.args(["-shared", "-fPIC"]);
+    }
+    cmd.args(args);
+    for s in sources {
+        cmd.arg(root.join(s));
+    }
+    cmd.arg("-o").arg(output);
+    let out = cmd.output().expect("the C compiler runs");
+    assert!(
+        out.status.success(),
+        "C compilation failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    output.to_owned()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.0 GET on loopback: `(status, body)`, or `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Retries `f` every 50 ms until it returns `Some`, for at most `limit`.
+pub fn eventually<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
