@@ -11,7 +11,7 @@ use monitor_core::plugin::{
     Collection, Failure, HealOutcome, Labels, Notification, NotificationStatus, SampleKind,
     Severity,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertEngine, AlertKey, AlertState, Transition};
 use crate::config::{Config, ConfigError, ConfigErrors, HostConfig, PluginSpec};
@@ -88,7 +88,7 @@ pub struct PluginStatus {
 }
 
 /// One healing attempt and its outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HealRecord {
     /// Strategy instance.
     pub strategy: String,
@@ -109,7 +109,7 @@ pub struct HealRecord {
 }
 
 /// An event reported by a collector, or by the engine itself.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventRecord {
     /// Who reported it (collector instance, or `host`).
     pub source: String,
@@ -1102,6 +1102,51 @@ impl Engine {
                 self.dispatch(slot, bytes, Purpose::Notify, now_ms);
             }
         }
+    }
+
+    /// Reloads history saved by a previous run (the JSON of
+    /// [`render::snapshot_json`](crate::render::snapshot_json)): series points within the retention,
+    /// healing records and events. Alert states are not restored; they are re-evaluated.
+    ///
+    /// # Errors
+    ///
+    /// The text is not a snapshot.
+    pub fn restore(&mut self, snapshot: &str, now_ms: u64) -> Result<(), serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Saved {
+            #[serde(default)]
+            series: Vec<SavedSeries>,
+            #[serde(default)]
+            healing: Vec<HealRecord>,
+            #[serde(default)]
+            events: Vec<EventRecord>,
+        }
+        #[derive(Deserialize)]
+        struct SavedSeries {
+            name: String,
+            labels: Labels,
+            kind: SampleKind,
+            points: Vec<(u64, f64)>,
+        }
+        let saved: Saved = serde_json::from_str(snapshot)?;
+        for s in saved.series {
+            let source = s.labels.get("collector").cloned().unwrap_or_default();
+            let key = SeriesKey {
+                name: s.name,
+                labels: s.labels,
+            };
+            for (t, v) in s.points {
+                self.store.insert(key.clone(), s.kind, &source, t, v);
+            }
+        }
+        self.store.expire(now_ms);
+        for h in saved.healing {
+            push_bounded(&mut self.healing, h);
+        }
+        for ev in saved.events {
+            push_bounded(&mut self.events, ev);
+        }
+        Ok(())
     }
 
     /// Every series with its latest value.

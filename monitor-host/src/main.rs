@@ -132,7 +132,18 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             config,
             once: false,
         } => {
-            let (c, engine) = load(&config)?;
+            let (c, mut engine) = load(&config)?;
+            if let Some(dir) = &c.host.data_dir {
+                let file = dir.join(run::HISTORY_FILE);
+                if let Ok(text) = std::fs::read_to_string(&file) {
+                    if let Err(e) = engine.restore(&text, monitor_host::engine::now_ms()) {
+                        eprintln!(
+                            "monitor-host: ignoring unreadable history {}: {e}",
+                            file.display()
+                        );
+                    }
+                }
+            }
             let published = Arc::new(RwLock::new(Published::default()));
             let _server = match c.host.listen {
                 Some(addr) => {
@@ -170,18 +181,10 @@ fn run_command(command: Command) -> anyhow::Result<()> {
                     .unwrap_or_else(|e| e.into_inner())
                     .snapshot
                     .clone();
-                persist(dir, &snapshot)
+                run::persist(dir, &snapshot)
                     .with_context(|| format!("cannot write history to {}", dir.display()))?;
             }
             Ok(())
         }
     }
-}
-
-/// Writes the last snapshot to `dir/snapshot.json` atomically (temporary file, then rename).
-fn persist(dir: &Path, snapshot: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(".snapshot.json.tmp");
-    std::fs::write(&tmp, snapshot)?;
-    std::fs::rename(tmp, dir.join("snapshot.json"))
 }

@@ -1,5 +1,6 @@
 //! The run loop: cycles on schedule, publishes after each, stops cleanly when asked.
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -22,6 +23,22 @@ pub fn publish(engine: &Engine, published: &RwLock<Published>) {
     *published.write().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
+/// Writes `snapshot` to `dir/snapshot.json` atomically (a temporary file, then a rename), so a
+/// crash mid-write never leaves a truncated history.
+///
+/// # Errors
+///
+/// The directory cannot be created or written.
+pub fn persist(dir: &Path, snapshot: &str) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(".snapshot.json.tmp");
+    std::fs::write(&tmp, snapshot)?;
+    std::fs::rename(tmp, dir.join(HISTORY_FILE))
+}
+
+/// Name of the history file inside `data_dir`.
+pub const HISTORY_FILE: &str = "snapshot.json";
+
 /// Runs cycles until `stop` receives a message (or is disconnected), finishing the current cycle
 /// first, then shuts every plugin down and returns how each shutdown went.
 pub fn run_until(
@@ -32,6 +49,19 @@ pub fn run_until(
     loop {
         engine.cycle(now_ms());
         publish(&engine, published);
+        if let Some(dir) = &engine.host().data_dir {
+            let snapshot = published
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .snapshot
+                .clone();
+            if let Err(e) = persist(dir, &snapshot) {
+                eprintln!(
+                    "monitor-host: cannot write history to {}: {e}",
+                    dir.display()
+                );
+            }
+        }
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
         let wake = engine

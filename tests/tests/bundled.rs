@@ -336,3 +336,96 @@ fn restart_command_runs_checks_and_times_out() {
             .contains("still fails after 2 check(s)")
     );
 }
+
+/// The demo's loop with real processes: the service is down, the alert fires, the restart-command
+/// strategy starts it, the process collector sees it up and the alert resolves.
+#[test]
+fn the_restart_strategy_brings_a_dead_service_back() {
+    let dir = Scratch::new("demo");
+    let port = free_port();
+    let pid_file = dir.join("demo.pid");
+    let demo = binary("demo-service");
+    let notes = dir.join("notes.log");
+    let mut e = engine(
+        &format!(
+            r#"
+[[collector]]
+plugin = "process"
+library = {process}
+[[collector.config.processes]]
+name = "demo"
+pid_file = {pid}
+
+[[alert]]
+name = "demo_down"
+metric = "process.up"
+condition = "below"
+threshold = 1
+severity = "error"
+
+[[notifier]]
+plugin = "log"
+library = {log_lib}
+[notifier.config]
+path = {notes}
+
+[[strategy]]
+plugin = "restart-command"
+library = {restart}
+on = ["demo_down"]
+timeout = "30s"
+[strategy.config]
+command = "nohup {demo} --listen 127.0.0.1:{port} --pid-file {pid_raw} >/dev/null 2>&1 &"
+health_check = "{demo} --check http://127.0.0.1:{port}/healthz"
+health_interval = 0.2
+health_retries = 50
+"#,
+            process = lib("process"),
+            log_lib = lib("log"),
+            restart = lib("restart-command"),
+            pid = toml_path(&pid_file),
+            pid_raw = pid_file.display(),
+            notes = toml_path(&notes),
+            demo = demo.display(),
+        ),
+        dir.path(),
+    );
+    e.cycle(0);
+    e.settle(Duration::from_secs(30));
+    let heal = e
+        .healing()
+        .next()
+        .cloned()
+        .expect("a restart was attempted");
+    assert!(heal.success, "{heal:?}");
+    let pid: u32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Whatever happens next, stop the service this test started.
+    struct Stop(u32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new("kill").arg(self.0.to_string()).status();
+        }
+    }
+    let _stop = Stop(pid);
+    e.cycle(10_000);
+    e.settle(Duration::from_secs(10));
+    assert_eq!(
+        latest(&e, "process.up", Some(("process", "demo"))),
+        Some(1.0)
+    );
+    let text = std::fs::read_to_string(&notes).unwrap();
+    let statuses: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(statuses, ["firing", "resolved"]);
+}

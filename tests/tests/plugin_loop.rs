@@ -409,3 +409,52 @@ library = {lib}
     let outcomes = e.shutdown();
     assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
 }
+
+#[test]
+fn history_survives_a_restart_of_the_host() {
+    let dir = Scratch::new("history");
+    let value = dir.write("value", "50");
+    let lib = plugins_lib();
+    let text = format!(
+        r#"
+[host]
+retention = "1h"
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+
+[[strategy]]
+plugin = "fixer"
+library = {lib}
+on = ["too_high"]
+[strategy.config]
+succeed = false
+"#,
+        value = toml_path(&value)
+    );
+    let mut first = engine(&text, dir.path());
+    first.cycle(1_000);
+    first.settle(Duration::from_secs(5));
+    let saved = render::snapshot_json(&first);
+    drop(first.shutdown());
+
+    let mut second = engine(&text, dir.path());
+    second.restore(&saved, 2_000).unwrap();
+    assert_eq!(second.healing().count(), 1);
+    let (_, series) = second.store().by_name("test.value").next().unwrap();
+    assert_eq!(series.latest(), Some((1_000, 50.0)));
+    // Points beyond the retention are dropped on restore.
+    let mut third = engine(&text, dir.path());
+    third.restore(&saved, 10_000_000).unwrap();
+    assert!(third.store().by_name("test.value").next().is_none());
+    assert!(third.restore("not json", 0).is_err());
+}
