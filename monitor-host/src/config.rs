@@ -1,10 +1,11 @@
 //! The TOML config: `RawConfig` mirrors the file, [`Config`] is the checked, resolved form.
 //!
 //! Every problem is reported with the file, line and column of the offending key, as
-//! `monitor.toml:12:5: ...`. Syntax and type errors stop parsing (the TOML parser reports the first
-//! one); every other problem (durations, severities, conditions, duplicate names, unknown alert names,
-//! then missing libraries, ABI mismatches and plugin `configure` errors at load time) is collected and
-//! reported all at once.
+//! `monitor.toml:12:5: ...`, and all of them at once, in three rounds (each needs the previous one
+//! to be clean): TOML syntax errors; unknown keys and wrong types (the first per table); then values
+//! (durations, severities, conditions, addresses), duplicate names and unknown alert names. Missing
+//! libraries, ABI mismatches and plugin `configure` errors follow at load time
+//! ([`Engine::load`](crate::Engine::load)), again all at once.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -77,18 +78,14 @@ impl fmt::Display for ConfigErrors {
 
 // ---- raw layer: mirrors the file ----
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+// The top level is read table by table (see `Ctx::parse`) so that a wrong type in one table does not
+// hide the problems of the others.
+#[derive(Debug, Default)]
 struct RawConfig {
-    #[serde(default)]
     host: Option<RawHost>,
-    #[serde(default)]
     collector: Vec<Spanned<RawCollector>>,
-    #[serde(default)]
     alert: Vec<Spanned<RawAlert>>,
-    #[serde(default)]
     notifier: Vec<Spanned<RawNotifier>>,
-    #[serde(default)]
     strategy: Vec<Spanned<RawStrategy>>,
 }
 
@@ -408,6 +405,78 @@ impl Ctx<'_> {
         });
     }
 
+    /// The errors in file order.
+    fn into_errors(mut self) -> ConfigErrors {
+        self.errors
+            .sort_by_key(|e| (e.location.line, e.location.column));
+        ConfigErrors(self.errors)
+    }
+
+    /// Reads the document: every syntax error, then every unknown key and wrong type, table by
+    /// table. `None` when anything was wrong.
+    fn parse(&mut self) -> Option<RawConfig> {
+        let (root, syntax) = toml::de::DeTable::parse_recoverable(self.text);
+        if !syntax.is_empty() {
+            for e in syntax {
+                self.err(e.span().unwrap_or(0..0), e.message().trim());
+            }
+            return None;
+        }
+        let before = self.errors.len();
+        let mut raw = RawConfig::default();
+        for (key, value) in root.into_inner() {
+            match key.get_ref().as_ref() {
+                "host" => raw.host = self.table(value),
+                "collector" => raw.collector = self.tables("collector", value),
+                "alert" => raw.alert = self.tables("alert", value),
+                "notifier" => raw.notifier = self.tables("notifier", value),
+                "strategy" => raw.strategy = self.tables("strategy", value),
+                other => self.err(
+                    key.span(),
+                    format!(
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`"
+                    ),
+                ),
+            }
+        }
+        (self.errors.len() == before).then_some(raw)
+    }
+
+    fn table<T: serde::de::DeserializeOwned>(
+        &mut self,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Option<T> {
+        let span = value.span();
+        match T::deserialize(toml::de::ValueDeserializer::from(value)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(e.span().unwrap_or(span), e.message().trim());
+                None
+            }
+        }
+    }
+
+    fn tables<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Vec<Spanned<T>> {
+        let span = value.span();
+        match value.into_inner() {
+            toml::de::DeValue::Array(items) => items
+                .into_iter()
+                .filter_map(|item| self.table(item))
+                .collect(),
+            _ => {
+                self.err(
+                    span,
+                    format!("`{key}` must be an array of tables: write `[[{key}]]`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
     fn duration(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
         match v {
             None => default,
@@ -535,20 +604,14 @@ impl Config {
             base,
             errors: Vec::new(),
         };
-        let raw: RawConfig = match toml::from_str(text) {
-            Ok(r) => r,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let message = e.message().trim().to_owned();
-                cx.err(span, message);
-                return Err(ConfigErrors(cx.errors));
-            }
+        let Some(raw) = cx.parse() else {
+            return Err(cx.into_errors());
         };
         let config = Self::from_raw(&mut cx, raw);
         if cx.errors.is_empty() {
             Ok(config)
         } else {
-            Err(ConfigErrors(cx.errors))
+            Err(cx.into_errors())
         }
     }
 
@@ -902,6 +965,36 @@ max_attempts = 0
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "got {got:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn type_errors_in_different_tables_are_reported_together() {
+        let e = errors(
+            "[host]\ninterval = 10\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\ntimeout = []\n\n[[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\ncolour = \"red\"\n\n[alerts]\n",
+        );
+        assert_eq!(e.len(), 4, "{e:#?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:12: invalid type: integer `10`, expected a string"),
+            "{e:?}"
+        );
+        assert!(e[1].starts_with("monitor.toml:7:11: invalid type"), "{e:?}");
+        assert!(
+            e[2].starts_with("monitor.toml:12:1: unknown field `colour`"),
+            "{e:?}"
+        );
+        assert!(
+            e[3].starts_with("monitor.toml:14:2: unknown field `alerts`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_single_table_where_an_array_is_expected() {
+        let e = errors("[collector]\nplugin = \"a\"\nlibrary = \"a.so\"\n");
+        assert!(
+            e[0].contains("`collector` must be an array of tables: write `[[collector]]`"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -395,6 +395,7 @@ impl Engine {
                     let _ = w.shutdown(s.timeout);
                 }
             }
+            errors.sort_by_key(|e| (e.location.line, e.location.column));
             return Err(ConfigErrors(errors));
         }
         // `config.plugins()` yields collectors, then notifiers, then strategies, so slot indices
