@@ -201,25 +201,80 @@ fn prometheus_collector_reports_a_dead_target_as_down() {
     assert!(e.events().any(|ev| ev.kind == "scrape_failed"));
 }
 
-#[test]
-fn webhook_posts_alertmanager_payloads_and_retries() {
-    let dir = Scratch::new("webhook");
-    let value = dir.write("value", "50");
+fn webhook_receiver() -> (u16, mpsc::Receiver<(String, String)>) {
     let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
     let port = server.server_addr().to_ip().unwrap().port();
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         // The first request fails with 503, so the notifier must retry.
         for (i, mut req) in server.incoming_requests().enumerate() {
             let mut body = String::new();
             req.as_reader().read_to_string(&mut body).unwrap();
             let code = if i == 0 { 503 } else { 200 };
+            let path = req.url().to_owned();
             let _ = req.respond(tiny_http::Response::empty(code));
             if code == 200 {
-                tx.send(body).unwrap();
+                tx.send((path, body)).unwrap();
             }
         }
     });
+    (port, rx)
+}
+
+#[test]
+fn webhook_posts_to_an_alertmanager_v2_api() {
+    let dir = Scratch::new("alertmanager");
+    let value = dir.write("value", "50");
+    let (port, rx) = webhook_receiver();
+    let mut e = engine(
+        &format!(
+            r#"
+[[collector]]
+plugin = "file"
+library = {test}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+
+[[notifier]]
+plugin = "webhook"
+library = {hook}
+[notifier.config]
+url = "http://127.0.0.1:{port}/api/v2/alerts"
+api = "alertmanager"
+"#,
+            test = toml_path(&library("monitor-test-plugins")),
+            hook = lib("webhook"),
+            value = toml_path(&value),
+        ),
+        dir.path(),
+    );
+    e.cycle(1_700_000_000_000);
+    e.settle(Duration::from_secs(10));
+    std::fs::write(&value, "1").unwrap();
+    e.cycle(1_700_000_010_000);
+    e.settle(Duration::from_secs(10));
+    let (path, firing) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(path, "/api/v2/alerts");
+    let firing: serde_json::Value = serde_json::from_str(&firing).unwrap();
+    assert_eq!(firing[0]["labels"]["alertname"], "too_high");
+    assert_eq!(firing[0]["startsAt"], "2023-11-14T22:13:20.000Z");
+    assert!(firing[0].get("endsAt").is_none());
+    let (_, resolved) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let resolved: serde_json::Value = serde_json::from_str(&resolved).unwrap();
+    assert_eq!(resolved[0]["endsAt"], "2023-11-14T22:13:30.000Z");
+}
+
+#[test]
+fn webhook_posts_alertmanager_payloads_and_retries() {
+    let dir = Scratch::new("webhook");
+    let value = dir.write("value", "50");
+    let (port, rx) = webhook_receiver();
     let mut e = engine(
         &format!(
             r#"
@@ -255,7 +310,7 @@ retries = 2
     );
     e.cycle(1_700_000_000_000);
     e.settle(Duration::from_secs(10));
-    let body = rx
+    let (_, body) = rx
         .recv_timeout(Duration::from_secs(10))
         .expect("a webhook arrived");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

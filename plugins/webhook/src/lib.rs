@@ -1,8 +1,14 @@
 //! `webhook` notifier: POSTs each notification as JSON shaped like Alertmanager's webhook payload
 //! (version 4), so receivers written for Alertmanager accept it.
 //!
-//! Config: `url` (required, `http://`), `timeout` (seconds, default 5), `retries` (extra attempts
-//! after a failure, default 2), `receiver` (the payload's `receiver`, default `"monitor-host"`).
+//! With `api = "alertmanager"` it instead POSTs to an Alertmanager's v2 API (`url` ending in
+//! `/api/v2/alerts`): a JSON array with one postable alert (labels, annotations, `startsAt`, and
+//! `endsAt` once resolved), so a clustered Alertmanager can group, silence and route the host's
+//! alerts.
+//!
+//! Config: `url` (required, `http://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
+//! `timeout` (seconds, default 5), `retries` (extra attempts after a failure, default 2),
+//! `receiver` (the webhook payload's `receiver`, default `"monitor-host"`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,10 +18,20 @@ use monitor_core::plugin::{
 };
 use serde::{Deserialize, Serialize};
 
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Api {
+    #[default]
+    Webhook,
+    Alertmanager,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
     url: String,
+    #[serde(default)]
+    api: Api,
     #[serde(default = "default_timeout")]
     timeout: f64,
     #[serde(default = "default_retries")]
@@ -52,6 +68,17 @@ struct AmAlert {
     #[serde(rename = "generatorURL")]
     generator_url: String,
     fingerprint: String,
+}
+
+/// One alert as Alertmanager's v2 API takes it (`POST /api/v2/alerts` with an array of these).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableAlert {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ends_at: Option<String>,
 }
 
 /// The payload, as Alertmanager's webhook receiver documents it.
@@ -176,7 +203,23 @@ impl AlertNotifier for Webhook {
         let (Some(s), Some(agent)) = (&self.settings, &self.agent) else {
             return Err("not configured".into());
         };
-        let body = serde_json::to_string(&payload(n, &s.receiver))?;
+        let body = match s.api {
+            Api::Webhook => serde_json::to_string(&payload(n, &s.receiver))?,
+            Api::Alertmanager => {
+                let p = payload(n, &s.receiver);
+                let alerts: Vec<PostableAlert> = p
+                    .alerts
+                    .into_iter()
+                    .map(|a| PostableAlert {
+                        labels: a.labels,
+                        annotations: a.annotations,
+                        starts_at: a.starts_at,
+                        ends_at: n.ends_at_ms.map(rfc3339),
+                    })
+                    .collect();
+                serde_json::to_string(&alerts)?
+            }
+        };
         let mut last = String::new();
         for attempt in 0..=s.retries {
             if attempt > 0 {
