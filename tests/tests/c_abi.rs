@@ -179,3 +179,39 @@ fn a_library_of_another_abi_version_is_refused() {
     assert!(err.starts_with("monitor.toml:3:11: `library`: "), "{err}");
     assert!(err.contains("ABI version 99"), "{err}");
 }
+
+#[test]
+fn unloadable_and_foreign_libraries_are_refused_with_their_location() {
+    let dir = Scratch::new("unloadable");
+    let garbage = dir.write("libgarbage.so", "this is not an ELF file");
+    let foreign = compile_c(&["tests/c/layout.c"], &dir.join("libforeign.so"), true, &[]);
+    let config = Config::from_str(
+        &format!(
+            "[[collector]]\nplugin = \"x\"\nlibrary = {}\n\n[[notifier]]\nplugin = \"y\"\nlibrary = {}\n",
+            toml_path(&garbage),
+            toml_path(&foreign)
+        ),
+        "monitor.toml",
+        dir.path(),
+    )
+    .unwrap();
+    // SAFETY: the test made both files; neither may be called into.
+    let err = unsafe { Engine::load(&config) }.unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    assert!(
+        err.0[0]
+            .to_string()
+            .starts_with("monitor.toml:3:11: `library`: cannot load library"),
+        "{err}"
+    );
+    assert!(
+        err.0[1]
+            .to_string()
+            .starts_with("monitor.toml:7:11: `library`: "),
+        "{err}"
+    );
+    assert!(
+        err.0[1].message.contains("is not a monitor plugin library"),
+        "{err}"
+    );
+}
