@@ -21,6 +21,8 @@ use toml::Spanned;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// Port of the default `listen` address (on loopback).
+pub const DEFAULT_PORT: u16 = 9464;
 /// Default per-call timeout of a plugin instance.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on one payload returned by a plugin, in bytes.
@@ -182,7 +184,7 @@ pub struct HostConfig {
     pub name: String,
     /// Base cycle interval.
     pub interval: Duration,
-    /// Where to serve HTTP; `None` when `listen` is absent.
+    /// Where `run` serves HTTP: `127.0.0.1:9464` when `listen` is absent, `None` for `"off"`.
     pub listen: Option<SocketAddr>,
     /// Where to keep history, resolved against the config's directory.
     pub data_dir: Option<PathBuf>,
@@ -625,22 +627,23 @@ impl Config {
             timeout: None,
             max_payload_bytes: None,
         });
-        let listen = h
-            .listen
-            .as_ref()
-            .and_then(|l| match l.get_ref().parse::<SocketAddr>() {
+        let listen = match &h.listen {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
+            Some(l) if l.get_ref() == "off" => None,
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
                 Ok(a) => Some(a),
                 Err(_) => {
                     cx.err(
                         l.span(),
                         format!(
-                            "`listen`: `{}` is not an address like \"127.0.0.1:9464\"",
+                            "`listen`: `{}` is not an address like \"127.0.0.1:9464\" (or \"off\")",
                             l.get_ref()
                         ),
                     );
                     None
                 }
-            });
+            },
+        };
         let max_payload = match &h.max_payload_bytes {
             None => DEFAULT_MAX_PAYLOAD,
             Some(v) if *v.get_ref() == 0 => {
@@ -1002,6 +1005,15 @@ max_attempts = 0
         let e = errors("[host\ninterval = 1\n");
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("monitor.toml:1:"), "{e:?}");
+    }
+
+    #[test]
+    fn listen_defaults_to_loopback_and_can_be_switched_off() {
+        let base = Path::new(".");
+        let c = Config::from_str("", "monitor.toml", base).unwrap();
+        assert_eq!(c.host.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let c = Config::from_str("[host]\nlisten = \"off\"\n", "monitor.toml", base).unwrap();
+        assert_eq!(c.host.listen, None);
     }
 
     #[test]
