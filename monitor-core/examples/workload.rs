@@ -75,7 +75,7 @@ impl Future for YieldTimes {
 async fn notify(customer: u32) -> Result<(), String> {
     YieldTimes(3).await;
     std::thread::sleep(Duration::from_micros(200));
-    if customer % 7 == 0 {
+    if customer.is_multiple_of(7) {
         Err(format!("customer {customer} has no address"))
     } else {
         Ok(())
@@ -105,7 +105,7 @@ fn main() -> std::io::Result<()> {
             // The caller survives the panic; the monitor counts it as a failure.
             let _ = std::panic::catch_unwind(|| ship(qty));
         }
-        if round % 10 == 0 {
+        if round.is_multiple_of(10) {
             let _ = futures_executor::block_on(notify(round / 10));
         }
     }

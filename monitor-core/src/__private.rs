@@ -18,6 +18,17 @@ pub fn enter(callsite: &'static Callsite) -> Guard<'static> {
     Guard::new(callsite)
 }
 
+/// Runs an instrumented function's body once and returns its value.
+///
+/// The body is a closure so that `return` and `?` in it end the body, not the
+/// function, leaving the return value to be judged. Taking it as `FnOnce`
+/// (rather than calling the closure in place, which infers `FnMut`) lets the
+/// body return borrows of what it captured, as in `&mut self.field`.
+#[inline(always)]
+pub fn call<R>(body: impl FnOnce() -> R) -> R {
+    body()
+}
+
 /// Milliseconds to nanoseconds, for `threshold_ms`.
 pub const fn threshold_ns(ms: u64) -> u64 {
     ms.saturating_mul(1_000_000)

@@ -32,6 +32,11 @@ static HOOK: Once = Once::new();
 /// a thread's first recorded call; a hook set later by the program replaces
 /// it, and panics then show as "panicked" without their message.
 pub(crate) fn install_panic_hook() {
+    // The hook cannot be changed while this thread panics (that aborts): the
+    // first call recorded during an unwind installs nothing; a later one will.
+    if HOOK.is_completed() || std::thread::panicking() {
+        return;
+    }
     HOOK.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
@@ -89,7 +94,8 @@ pub mod probe {
                 Ok(_) => Outcome::default(),
                 Err(e) => Outcome {
                     failed: true,
-                    message: Some(e.to_string()),
+                    // Formatting allocates; keep it out of the call's figures.
+                    message: Some(crate::alloc::excluded(|| e.to_string())),
                 },
             }
         }
@@ -106,7 +112,7 @@ pub mod probe {
                 Ok(_) => Outcome::default(),
                 Err(e) => Outcome {
                     failed: true,
-                    message: Some(format!("{e:?}")),
+                    message: Some(crate::alloc::excluded(|| format!("{e:?}"))),
                 },
             }
         }
@@ -140,8 +146,6 @@ pub mod probe {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     struct Opaque;
 
     #[test]

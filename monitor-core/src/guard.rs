@@ -265,27 +265,26 @@ impl<F: Future> Future for Instrumented<F> {
         let poll = inner.poll(cx);
         let alloc_tracked = guard.alloc_start.is_some();
         drop(guard);
-        if let Poll::Ready(output) = &poll {
-            if let AsyncState::Running {
+        if let Poll::Ready(output) = &poll
+            && let AsyncState::Running {
                 first_poll,
                 busy_ns,
                 allocated,
                 freed,
             } = this.state
-            {
-                let end = clock::now_raw();
-                let outcome = (this.judge)(output);
-                let call = Call {
-                    duration_ns: clock::delta_ns(first_poll, end),
-                    failed: outcome.failed,
-                    alloc: alloc_tracked.then_some((allocated, freed)),
-                    busy_ns: Some(busy_ns),
-                };
-                this.state = AsyncState::Done;
-                this.callsite.record(&call, end);
-                if outcome.failed && call.duration_ns >= this.callsite.threshold_ns() {
-                    keep_failure(this.callsite, false, outcome.message);
-                }
+        {
+            let end = clock::now_raw();
+            let outcome = (this.judge)(output);
+            let call = Call {
+                duration_ns: clock::delta_ns(first_poll, end),
+                failed: outcome.failed,
+                alloc: alloc_tracked.then_some((allocated, freed)),
+                busy_ns: Some(busy_ns),
+            };
+            this.state = AsyncState::Done;
+            this.callsite.record(&call, end);
+            if outcome.failed && call.duration_ns >= this.callsite.threshold_ns() {
+                keep_failure(this.callsite, false, outcome.message);
             }
         }
         poll

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod analytics;
 pub mod callsite;
 pub mod clock;
 #[cfg(feature = "http")]
@@ -41,7 +42,12 @@ pub mod __private;
 pub use alloc::CountingAllocator;
 pub use guard::{Guard, Instrumented, is_enabled, set_enabled};
 pub use monitor_macros::monitor_performance;
-pub use registry::{Registry, global, guard};
+pub use registry::{Registry, global, guard, init};
 pub use report::{Report, ReportConfig, TrendConfig, Warning};
 pub use snapshot::{FunctionStats, Quantiles, Snapshot};
 pub use trend::{Direction, Trend};
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -139,12 +139,9 @@ pub(crate) fn write<W: Write>(snapshot: &Snapshot, out: &mut W) -> io::Result<()
     }
     writeln!(
         out,
-        "# HELP monitor_function_duration_quantile_seconds Latency quantiles (within 1.6%)."
+        "# HELP monitor_function_latency_seconds Latency quantiles of completed calls (within 1.6%)."
     )?;
-    writeln!(
-        out,
-        "# TYPE monitor_function_duration_quantile_seconds gauge"
-    )?;
+    writeln!(out, "# TYPE monitor_function_latency_seconds summary")?;
     for (f, l) in functions.iter().zip(&labels).filter(|(f, _)| f.calls > 0) {
         let d = &f.duration_ns;
         for (q, v) in [
@@ -156,10 +153,20 @@ pub(crate) fn write<W: Write>(snapshot: &Snapshot, out: &mut W) -> io::Result<()
         ] {
             writeln!(
                 out,
-                "monitor_function_duration_quantile_seconds{{function=\"{l}\",quantile=\"{q}\"}} {}",
+                "monitor_function_latency_seconds{{function=\"{l}\",quantile=\"{q}\"}} {}",
                 v as f64 * 1e-9
             )?;
         }
+        writeln!(
+            out,
+            "monitor_function_latency_seconds_sum{{function=\"{l}\"}} {}",
+            f.latency.sum() as f64 * 1e-9
+        )?;
+        writeln!(
+            out,
+            "monitor_function_latency_seconds_count{{function=\"{l}\"}} {}",
+            f.calls
+        )?;
     }
     if snapshot.allocator {
         writeln!(

@@ -117,17 +117,18 @@ impl ReportConfig {
                 ),
             );
         }
-        if let Some(alloc) = &f.alloc_bytes {
-            if f.calls > 0 && alloc.mean > self.max_mean_alloc_bytes {
-                warn(
-                    "memory",
-                    format!(
-                        "mean allocation {} per call is above {}",
-                        fmt_bytes(alloc.mean),
-                        fmt_bytes(self.max_mean_alloc_bytes)
-                    ),
-                );
-            }
+        if let Some(alloc) = &f.alloc_bytes
+            && f.calls > 0
+            && alloc.mean > self.max_mean_alloc_bytes
+        {
+            warn(
+                "memory",
+                format!(
+                    "mean allocation {} per call is above {}",
+                    fmt_bytes(alloc.mean),
+                    fmt_bytes(self.max_mean_alloc_bytes)
+                ),
+            );
         }
         out
     }

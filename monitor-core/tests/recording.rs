@@ -213,7 +213,7 @@ fn snapshots_taken_while_recording_never_contradict_themselves() {
                 let mut i = 0u64;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
                     let g = reg.guard("busy");
-                    if i % 3 == 0 {
+                    if i.is_multiple_of(3) {
                         g.fail_with("x");
                     }
                     i += 1;
@@ -257,4 +257,40 @@ fn slowest_and_most_called_rank_functions() {
     assert_eq!(slowest, ["slow_once", "mid"]);
     let most: Vec<_> = reg.most_called(1).into_iter().map(|f| f.name).collect();
     assert_eq!(most, ["fast_many"]);
+}
+
+static CHURNED: Callsite = Callsite::new("recording::churned", module_path!(), file!(), line!(), 0);
+inventory::submit! { CallsiteRef(&CHURNED) }
+
+#[test]
+fn threads_beyond_the_slots_and_exiting_threads_lose_nothing() {
+    // 24 concurrent threads (more than the 16 exclusive slots, so some share
+    // the overflow shard), in 3 waves, so exiting threads hand their slots on.
+    const WAVES: u64 = 3;
+    const THREADS: u64 = 24;
+    const CALLS: u64 = 20_000;
+    for _ in 0..WAVES {
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..CALLS {
+                        let g = Guard::new(&CHURNED);
+                        if (i + t).is_multiple_of(4) {
+                            g.fail();
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let f = monitor_core::global()
+        .function("recording::churned")
+        .unwrap();
+    assert_eq!(f.calls, WAVES * THREADS * CALLS);
+    assert_eq!(f.failures, WAVES * THREADS * CALLS / 4);
+    // At most one shard per slot, whatever the number of threads.
+    let per_shard = 12_208;
+    assert!(
+        CHURNED.heap_bytes() <= (monitor_core::callsite::EXCLUSIVE_SLOTS + 1) * per_shard + 4096
+    );
 }

@@ -135,13 +135,13 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             let (c, mut engine) = load(&config)?;
             if let Some(dir) = &c.host.data_dir {
                 let file = dir.join(run::HISTORY_FILE);
-                if let Ok(text) = std::fs::read_to_string(&file) {
-                    if let Err(e) = engine.restore(&text, monitor_host::engine::now_ms()) {
-                        eprintln!(
-                            "monitor-host: ignoring unreadable history {}: {e}",
-                            file.display()
-                        );
-                    }
+                if let Ok(text) = std::fs::read_to_string(&file)
+                    && let Err(e) = engine.restore(&text, monitor_host::engine::now_ms())
+                {
+                    eprintln!(
+                        "monitor-host: ignoring unreadable history {}: {e}",
+                        file.display()
+                    );
                 }
             }
             let published = Arc::new(RwLock::new(Published::default()));

@@ -174,7 +174,7 @@ format = "text"
         latest(&e, "monitor_function_calls_total:rate", f).is_some(),
         "rates of counters"
     );
-    assert!(latest(&e, "monitor_function_duration_quantile_seconds", f).is_some());
+    assert!(latest(&e, "monitor_function_latency_seconds", f).is_some());
     assert_eq!(latest(&e, "prometheus.up", None), Some(1.0));
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");

@@ -118,10 +118,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Some(path) = arg("--pid-file") {
-        if let Err(e) = std::fs::write(&path, std::process::id().to_string()) {
-            eprintln!("demo-service: cannot write {path}: {e}");
-        }
+    if let Some(path) = arg("--pid-file")
+        && let Err(e) = std::fs::write(&path, std::process::id().to_string())
+    {
+        eprintln!("demo-service: cannot write {path}: {e}");
     }
     // About one run in three crashes once it gets sick; the others only degrade.
     let crashes = rng.next() < 0.34;

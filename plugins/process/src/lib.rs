@@ -124,16 +124,16 @@ impl Collector for ProcessCollector {
             );
             if let (Some(pid), Some(p)) = (pid, up) {
                 let raw = pid.as_u32();
-                if let Some(old) = self.last_pid.insert(name.clone(), raw) {
-                    if old != raw {
-                        *self.restarts.entry(name.clone()).or_default() += 1;
-                        out.events.push(Event {
-                            kind: "process_restarted".into(),
-                            message: format!("{name}: pid {old} -> {raw}"),
-                            labels: [("process".to_owned(), name.clone())].into(),
-                            timestamp_ms: None,
-                        });
-                    }
+                if let Some(old) = self.last_pid.insert(name.clone(), raw)
+                    && old != raw
+                {
+                    *self.restarts.entry(name.clone()).or_default() += 1;
+                    out.events.push(Event {
+                        kind: "process_restarted".into(),
+                        message: format!("{name}: pid {old} -> {raw}"),
+                        labels: [("process".to_owned(), name.clone())].into(),
+                        timestamp_ms: None,
+                    });
                 }
                 let l = |s: Sample| s.with_label("process", &name);
                 out.samples.push(l(Sample::gauge(
