@@ -12,7 +12,8 @@ use crate::engine::{CycleStats, Engine, EventRecord, HealRecord, PluginStatus};
 /// Points of history per series in the snapshot.
 pub const SNAPSHOT_POINTS: usize = 60;
 
-/// A collected metric name as a Prometheus name: `system.cpu.usage` becomes `system_cpu_usage`.
+/// A collected metric name as a Prometheus name: `system.cpu.usage` becomes `system_cpu_usage`
+/// (counters also get a `_total` suffix when they lack one, in [`prometheus`]).
 pub fn prometheus_name(name: &str) -> String {
     let mut out: String = name
         .chars()
@@ -115,11 +116,18 @@ pub fn prometheus(engine: &Engine) -> String {
         let Some((_, value)) = series.latest() else {
             continue;
         };
+        let mut name = prometheus_name(&key.name);
         let (kind, help) = match series.kind {
             SampleKind::Gauge => ("gauge", format!("collected metric {}", key.name)),
-            SampleKind::Counter => ("counter", format!("collected counter {}", key.name)),
+            SampleKind::Counter => {
+                // Prometheus names counters `*_total`; add the suffix when a plugin did not.
+                if !name.ends_with("_total") {
+                    name.push_str("_total");
+                }
+                ("counter", format!("collected counter {}", key.name))
+            }
         };
-        fam.add(&prometheus_name(&key.name), kind, &help, &key.labels, value);
+        fam.add(&name, kind, &help, &key.labels, value);
     }
     let none = Labels::new();
     fam.add(

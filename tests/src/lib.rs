@@ -203,3 +203,40 @@ pub fn eventually<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Runs `promtool check metrics` on a Prometheus exposition and returns its complaints, or `None`
+/// when promtool is not installed (CI installs it and sets `MONITOR_REQUIRE_PROMTOOL=1`).
+///
+/// # Panics
+///
+/// When promtool is required but missing.
+pub fn promtool_check(text: &str) -> Option<Result<(), String>> {
+    use std::io::Write;
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
+            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
+        }
+        Err(_) => return None,
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .expect("promtool reads");
+    let out = child.wait_with_output().expect("promtool runs");
+    // Exit status 1 is errors, 3 lint problems: accept neither.
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr))
+    })
+}

@@ -50,11 +50,11 @@ fn system_collector_reports_the_documented_metrics() {
     e.settle(Duration::from_secs(5));
     let cpu = latest(&e, "system.cpu.usage", None).expect("system.cpu.usage");
     assert!((0.0..=100.0).contains(&cpu));
-    assert!(latest(&e, "system.memory.total", None).unwrap() > 0.0);
+    assert!(latest(&e, "system.memory.total_bytes", None).unwrap() > 0.0);
     for name in [
-        "system.memory.used",
+        "system.memory.used_bytes",
         "system.memory.usage",
-        "system.swap.total",
+        "system.swap.total_bytes",
         "system.load.1",
         "system.cpu.core.usage",
     ] {
@@ -62,6 +62,14 @@ fn system_collector_reports_the_documented_metrics() {
     }
     let metrics = render::prometheus(&e);
     assert!(metrics.contains("# TYPE system_cpu_usage gauge"));
+    assert!(
+        metrics.contains("# TYPE system_network_received_bytes_total counter"),
+        "{metrics}"
+    );
+    if let Some(verdict) = monitor_tests::promtool_check(&metrics) {
+        verdict
+            .unwrap_or_else(|e| panic!("promtool rejected the host's exposition:\n{e}\n{metrics}"));
+    }
 }
 
 #[test]
@@ -171,13 +179,20 @@ format = "text"
     let f = Some(("function", "demo.handle_request"));
     assert!(latest(&e, "monitor_function_calls_total", f).unwrap() > 0.0);
     assert!(
-        latest(&e, "monitor_function_calls_total:rate", f).is_some(),
+        latest(&e, "monitor_function_calls_total_rate", f).is_some(),
         "rates of counters"
     );
-    assert!(latest(&e, "monitor_function_latency_seconds", f).is_some());
+    assert!(latest(&e, "monitor_function_latency_seconds_p99", f).is_some());
     assert_eq!(latest(&e, "prometheus.up", None), Some(1.0));
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
+    let exposition = render::prometheus(&e);
+    assert!(exposition.contains("monitor_function_calls_total{app=\"demo\",collector=\"app\",function=\"demo.handle_request\"}"), "{exposition}");
+    if let Some(verdict) = monitor_tests::promtool_check(&exposition) {
+        verdict.unwrap_or_else(|e| {
+            panic!("promtool rejected the host's exposition:\n{e}\n{exposition}")
+        });
+    }
     assert!(
         text.starts_with("FIRING app_busy severity=info metric=monitor_function_calls_total"),
         "{text}"

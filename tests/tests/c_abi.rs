@@ -107,7 +107,7 @@ library = {lib}
     e.settle(Duration::from_secs(5));
     let metrics = render::prometheus(&e);
     assert!(
-        metrics.contains("c_calls{collector=\"c-counter\",lang=\"c\"} 5"),
+        metrics.contains("c_calls_total{collector=\"c-counter\",lang=\"c\"} 5"),
         "{metrics}"
     );
     let garbage = e

@@ -2,14 +2,17 @@
 //! serves its `monitor-core` registry with the `http` feature) and reports every sample.
 //!
 //! Names and labels are kept as scraped. Counters and gauges pass through; untyped samples become
-//! gauges; summaries become one gauge per quantile (label `quantile`); histograms report their
-//! `<name>_count`. With `rates = true` (the default) every counter also yields `<name>:rate`, its
-//! increase per second since the previous scrape, so rules can alert on a failure rate.
+//! gauges, except the `<name>_sum` and `<name>_count` of summaries and histograms, which are
+//! counters; summaries become one gauge per quantile, named `<name>_p50`, `<name>_p99`,
+//! `<name>_p999`...; histogram buckets are skipped. With `rates = true` (the default) every counter
+//! also yields `<name>_rate`, its increase per second since the previous scrape, so rules can
+//! alert on a failure rate.
 //!
 //! Config: `url` (required, `http://`), `timeout` (seconds, default 5), `include` (name prefixes to
 //! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool).
-//! A failed scrape is a collect error; `up` is reported as `prometheus.up` (1 or 0) with label
-//! `target`, so a down target can be alerted on rather than only counted.
+//! `prometheus.up` (1 or 0, label `target`) says whether the scrape worked: an unreachable target is
+//! reported (with a `scrape_failed` event) rather than failing the call, so rules can alert on it;
+//! a target that answers with something that is not Prometheus text is a collect error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -37,6 +40,16 @@ fn five() -> f64 {
 }
 fn yes() -> bool {
     true
+}
+
+/// `p50` for 0.5, `p99` for 0.99, `p999` for 0.999, `p100` for 1.
+fn quantile_suffix(q: f64) -> String {
+    if q >= 1.0 {
+        return "p100".into();
+    }
+    let digits = format!("{q}");
+    let digits = digits.trim_start_matches("0.");
+    format!("p{digits:0<2}")
 }
 
 #[derive(Default)]
@@ -127,7 +140,15 @@ impl Collector for PrometheusCollector {
                 x.labels = labels.clone();
                 x
             };
-            match sample.value {
+            let value = match sample.value {
+                Value::Untyped(v)
+                    if sample.metric.ends_with("_sum") || sample.metric.ends_with("_count") =>
+                {
+                    Value::Counter(v)
+                }
+                other => other,
+            };
+            match value {
                 Value::Counter(v) => {
                     out.samples
                         .push(with(Sample::counter(&sample.metric, v), &labels));
@@ -138,7 +159,7 @@ impl Collector for PrometheusCollector {
                             // A counter that went down was reset: its new value is the increase.
                             let inc = if v >= old { v - old } else { v };
                             if dt > 0.0 {
-                                let name = format!("{}:rate", sample.metric);
+                                let name = format!("{}_rate", sample.metric);
                                 out.samples
                                     .push(with(Sample::gauge(name, inc / dt), &labels));
                             }
@@ -151,18 +172,14 @@ impl Collector for PrometheusCollector {
                 }
                 Value::Summary(qs) => {
                     for q in qs {
-                        let mut l = labels.clone();
-                        l.insert("quantile".into(), q.quantile.to_string());
+                        let name = format!("{}_{}", sample.metric, quantile_suffix(q.quantile));
                         out.samples
-                            .push(with(Sample::gauge(&sample.metric, q.count), &l));
+                            .push(with(Sample::gauge(name, q.count), &labels));
                     }
                 }
-                Value::Histogram(buckets) => {
-                    let total = buckets.iter().map(|b| b.count).fold(0.0, f64::max);
-                    let name = format!("{}_count", sample.metric.trim_end_matches("_bucket"));
-                    out.samples
-                        .push(with(Sample::counter(name, total), &labels));
-                }
+                // Buckets are many series for little alerting value; `_sum` and `_count` (above)
+                // and the application's own quantiles carry what rules need.
+                Value::Histogram(_) => {}
             }
         }
         Ok(out)
@@ -170,3 +187,16 @@ impl Collector for PrometheusCollector {
 }
 
 monitor_core::export_plugin!(collector "prometheus" => PrometheusCollector);
+
+#[cfg(test)]
+mod tests {
+    use super::quantile_suffix;
+
+    #[test]
+    fn quantile_names() {
+        let got: Vec<String> = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
+            .map(quantile_suffix)
+            .to_vec();
+        assert_eq!(got, ["p50", "p90", "p95", "p99", "p999", "p100"]);
+    }
+}

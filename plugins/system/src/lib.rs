@@ -1,18 +1,19 @@
 //! `system` collector: the machine's CPU, load, memory, swap, disks and network, via `sysinfo`.
 //!
-//! Metrics (gauges unless noted; bytes, percent 0-100):
+//! Metrics (gauges unless noted; bytes, percent 0-100). In the host's `/metrics` dots become
+//! underscores and counters get a `_total` suffix (`system_network_received_bytes_total`).
 //!
 //! | name | labels | meaning |
 //! |---|---|---|
 //! | `system.cpu.usage` | | all CPUs, percent |
 //! | `system.cpu.core.usage` | `core` | per core, percent (`per_core = false` to skip) |
 //! | `system.load.1`, `system.load.5`, `system.load.15` | | load averages |
-//! | `system.memory.total`, `.used`, `.available` | | bytes |
+//! | `system.memory.total_bytes`, `.used_bytes`, `.available_bytes` | | bytes |
 //! | `system.memory.usage` | | used / total, percent |
-//! | `system.swap.total`, `system.swap.used` | | bytes |
-//! | `system.disk.total`, `.available` | `mount` | bytes |
+//! | `system.swap.total_bytes`, `system.swap.used_bytes` | | bytes |
+//! | `system.disk.total_bytes`, `.available_bytes` | `mount` | bytes |
 //! | `system.disk.usage` | `mount` | used / total, percent |
-//! | `system.disk.read_bytes`, `.written_bytes` | `disk` | counters, bytes since boot |
+//! | `system.disk.read_bytes`, `.written_bytes` | `disk`, `mount` | counters, bytes since boot |
 //! | `system.network.received_bytes`, `.transmitted_bytes` | `interface` | counters |
 //!
 //! Config: `per_core` (bool, default true), `disks` (bool, default true), `network` (bool, default
@@ -94,28 +95,32 @@ impl Collector for SystemCollector {
             s.push(Sample::gauge("system.load.15", load.fifteen));
         }
         let (total, used) = (system.total_memory(), system.used_memory());
-        s.push(Sample::gauge("system.memory.total", total as f64));
-        s.push(Sample::gauge("system.memory.used", used as f64));
+        s.push(Sample::gauge("system.memory.total_bytes", total as f64));
+        s.push(Sample::gauge("system.memory.used_bytes", used as f64));
         s.push(Sample::gauge(
-            "system.memory.available",
+            "system.memory.available_bytes",
             system.available_memory() as f64,
         ));
         s.push(Sample::gauge("system.memory.usage", pct(used, total)));
         s.push(Sample::gauge(
-            "system.swap.total",
+            "system.swap.total_bytes",
             system.total_swap() as f64,
         ));
-        s.push(Sample::gauge("system.swap.used", system.used_swap() as f64));
+        s.push(Sample::gauge(
+            "system.swap.used_bytes",
+            system.used_swap() as f64,
+        ));
         if let Some(disks) = self.disks.as_mut() {
             disks.refresh(true);
             for d in disks.iter() {
                 let mount = d.mount_point().display().to_string();
                 let (total, avail) = (d.total_space(), d.available_space());
                 s.push(
-                    Sample::gauge("system.disk.total", total as f64).with_label("mount", &mount),
+                    Sample::gauge("system.disk.total_bytes", total as f64)
+                        .with_label("mount", &mount),
                 );
                 s.push(
-                    Sample::gauge("system.disk.available", avail as f64)
+                    Sample::gauge("system.disk.available_bytes", avail as f64)
                         .with_label("mount", &mount),
                 );
                 s.push(
