@@ -24,9 +24,12 @@ pub mod alloc;
 pub mod analytics;
 pub mod callsite;
 pub mod clock;
+#[cfg(feature = "http")]
+pub mod exposition;
 pub mod failure;
 mod guard;
 pub mod histogram;
+pub mod plugin;
 mod prometheus;
 pub mod registry;
 pub mod report;

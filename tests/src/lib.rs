@@ -1,1 +1,242 @@
-//! Shared helpers for the workspace's end-to-end tests.
+//! Shared helpers for the workspace's end-to-end tests: building the plugin libraries and the host
+//! binary once per test run, locating them, and scratch directories.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Every package whose artefacts the tests load or run.
+pub const PACKAGES: &[&str] = &[
+    "monitor-host",
+    "monitor-demo-service",
+    "monitor-plugin-system",
+    "monitor-plugin-process",
+    "monitor-plugin-prometheus",
+    "monitor-plugin-log",
+    "monitor-plugin-webhook",
+    "monitor-plugin-restart-command",
+    "monitor-test-plugins",
+    "monitor-test-plugin-mimalloc",
+];
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_owned()
+}
+
+/// The target directory cargo uses for this test run.
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_relative() {
+                workspace_root().join(p)
+            } else {
+                p
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// Builds [`PACKAGES`] (debug profile) once per test process: `cargo test` does not build cdylib
+/// members, so the tests build what they load.
+///
+/// # Panics
+///
+/// When the build fails.
+pub fn build() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.current_dir(workspace_root())
+                .arg("build")
+                .arg("--quiet");
+            for p in PACKAGES {
+                cmd.args(["-p", p]);
+            }
+            cmd.env("CARGO_TARGET_DIR", target_dir());
+            let status = cmd.status().expect("cargo runs");
+            assert!(status.success(), "building the plugin libraries failed");
+            target_dir().join("debug")
+        })
+        .clone()
+}
+
+/// Path of the cdylib of `package`, building it first.
+pub fn library(package: &str) -> PathBuf {
+    build().join(format!("lib{}.so", package.replace('-', "_")))
+}
+
+/// Path of the binary `name`, building it first.
+pub fn binary(name: &str) -> PathBuf {
+    build().join(name)
+}
+
+/// A scratch directory removed on drop.
+#[derive(Debug)]
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A new empty directory under the target directory (`name` helps when debugging).
+    pub fn new(name: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = target_dir().join("test-scratch").join(format!(
+            "{name}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Self(dir)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A path inside it.
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+
+    /// Writes a file inside it and returns its path.
+    pub fn write(&self, p: &str, contents: &str) -> PathBuf {
+        let path = self.join(p);
+        std::fs::write(&path, contents).expect("write scratch file");
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A TOML string literal for a path.
+pub fn toml_path(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// The C compiler `cc` finds for this machine, as a command ready for arguments.
+pub fn c_compiler() -> Command {
+    let triple = format!("{}-unknown-linux-gnu", std::env::consts::ARCH);
+    cc::Build::new()
+        .target(&triple)
+        .host(&triple)
+        .opt_level(0)
+        .cargo_metadata(false)
+        .get_compiler()
+        .to_command()
+}
+
+/// Compiles C sources (with the SDK's `include/` on the path) into `output`; `shared` makes a
+/// shared library. Extra arguments such as `-DNAME=1` go in `args`.
+///
+/// # Panics
+///
+/// When the compiler fails.
+pub fn compile_c(sources: &[&str], output: &Path, shared: bool, args: &[&str]) -> PathBuf {
+    let root = workspace_root();
+    let mut cmd = c_compiler();
+    cmd.arg("-std=c11").arg("-Wall").arg("-Werror");
+    cmd.arg("-I").arg(root.join("monitor-core/include"));
+    if shared {
+        cmd.args(["-shared", "-fPIC"]);
+    }
+    cmd.args(args);
+    for s in sources {
+        cmd.arg(root.join(s));
+    }
+    cmd.arg("-o").arg(output);
+    let out = cmd.output().expect("the C compiler runs");
+    assert!(
+        out.status.success(),
+        "C compilation failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    output.to_owned()
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A plain HTTP/1.0 GET on loopback: `(status, body)`, or `None` when nothing answers.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split(' ').nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// Retries `f` every 50 ms until it returns `Some`, for at most `limit`.
+pub fn eventually<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if std::time::Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Runs `promtool check metrics` on a Prometheus exposition and returns its complaints, or `None`
+/// when promtool is not installed (CI installs it and sets `MONITOR_REQUIRE_PROMTOOL=1`).
+///
+/// # Panics
+///
+/// When promtool is required but missing.
+pub fn promtool_check(text: &str) -> Option<Result<(), String>> {
+    use std::io::Write;
+    let spawned = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
+            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
+        }
+        Err(_) => return None,
+    };
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .expect("promtool reads");
+    let out = child.wait_with_output().expect("promtool runs");
+    // Exit status 1 is errors, 3 lint problems: accept neither.
+    Some(if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr))
+    })
+}

@@ -1,0 +1,110 @@
+/*
+ * monitor_plugin.h: the C ABI of monitor-host plugins.
+ *
+ * The only definition of this ABI is the Rust module `monitor_core::plugin::abi`; this header
+ * describes the same layout for plugins written in C, and a test keeps the two in sync.
+ *
+ * A plugin library exports two symbols:
+ *
+ *   uint32_t monitor_plugin_abi_version(void);                 -- returns MONITOR_PLUGIN_ABI_VERSION
+ *   const MonitorPluginDeclaration *monitor_plugin_declare(void);
+ *
+ * The host calls the first before anything else and refuses the library if the number differs
+ * from its own. The declaration lists the library's plugins; each plugin is a table of functions.
+ * Every payload is UTF-8 JSON (see the README for its fields). A buffer handed to the other side
+ * carries the function that frees it: the host calls `release(ptr, len)` exactly once on every
+ * buffer a plugin returns, so each side only ever frees what its own allocator made.
+ *
+ * Rules: functions never unwind or longjmp across the boundary; anything but MONITOR_STATUS_OK
+ * comes with a UTF-8 message in `*out`. The host calls one instance from one thread at a time (not
+ * always the same thread over the instance's life). Strings in the declaration and the tables must
+ * stay valid while the library is loaded (the host never unloads it).
+ *
+ * Versioning: MONITOR_PLUGIN_ABI_VERSION changes when a field is removed, reordered or retyped, a
+ * signature changes, a status or kind is renumbered, or a JSON field is removed or changes meaning.
+ * Fields appended at the end of a table that starts with `size` and new optional JSON fields keep it.
+ */
+#ifndef MONITOR_PLUGIN_H
+#define MONITOR_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MONITOR_PLUGIN_ABI_VERSION 1u
+#define MONITOR_PLUGIN_VERSION_SYMBOL "monitor_plugin_abi_version"
+#define MONITOR_PLUGIN_ENTRY_SYMBOL "monitor_plugin_declare"
+
+/* Status codes returned by every entry point (uint32_t). */
+#define MONITOR_STATUS_OK 0u
+#define MONITOR_STATUS_ERROR 1u
+#define MONITOR_STATUS_PANICKED 2u
+#define MONITOR_STATUS_INCOMPATIBLE 3u
+
+/* Plugin kinds (uint32_t): what `call` receives and returns.
+ *   COLLECTOR: input empty;                  output {"samples": [...], "events": [...]}
+ *   STRATEGY:  input a failure object;        output {"success": bool, "message": str, "duration_ms": n}
+ *   NOTIFIER:  input a notification object;   output ignored (may be empty) */
+#define MONITOR_KIND_COLLECTOR 0u
+#define MONITOR_KIND_STRATEGY 1u
+#define MONITOR_KIND_NOTIFIER 2u
+
+/* A borrowed UTF-8 string; no terminator required. */
+typedef struct MonitorStr {
+    const uint8_t *ptr;
+    size_t len;
+} MonitorStr;
+
+/* Frees a buffer; supplied by whoever allocated it. */
+typedef void (*MonitorReleaseFn)(uint8_t *ptr, size_t len);
+
+/* A buffer handed across, with its release function (NULL when there is nothing to free). */
+typedef struct MonitorBuffer {
+    uint8_t *ptr;
+    size_t len;
+    MonitorReleaseFn release;
+} MonitorBuffer;
+
+/* Creates a configured instance from the JSON config (`{}` when none); sets *instance on OK. */
+typedef uint32_t (*MonitorCreateFn)(const uint8_t *config, size_t config_len, void **instance,
+                                    MonitorBuffer *out);
+/* Collect, heal or notify, by kind: JSON in, JSON out. */
+typedef uint32_t (*MonitorCallFn)(void *instance, const uint8_t *input, size_t input_len,
+                                  MonitorBuffer *out);
+/* Releases the instance's resources; called once before destroy at shutdown. */
+typedef uint32_t (*MonitorShutdownFn)(void *instance, MonitorBuffer *out);
+/* Frees the instance. */
+typedef void (*MonitorDestroyFn)(void *instance);
+
+/* One plugin. `size` = sizeof(MonitorPluginVTable); fields are only ever appended. */
+typedef struct MonitorPluginVTable {
+    uint32_t size;
+    uint32_t kind;
+    MonitorStr name;
+    MonitorStr version;
+    MonitorCreateFn create;
+    MonitorCallFn call;
+    MonitorShutdownFn shutdown;
+    MonitorDestroyFn destroy;
+} MonitorPluginVTable;
+
+/* What a library declares. `size` = sizeof(MonitorPluginDeclaration). */
+typedef struct MonitorPluginDeclaration {
+    uint32_t size;
+    uint32_t abi_version;
+    MonitorStr sdk_version;
+    const MonitorPluginVTable *const *plugins;
+    size_t plugin_count;
+} MonitorPluginDeclaration;
+
+/* Helper for string literals: MONITOR_STR("name"). */
+#define MONITOR_STR(s) { (const uint8_t *)(s), sizeof(s) - 1 }
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MONITOR_PLUGIN_H */

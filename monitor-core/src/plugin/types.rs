@@ -1,0 +1,219 @@
+//! The JSON payloads that cross the plugin boundary.
+//!
+//! Field names are part of the ABI: adding an optional field is compatible, anything else bumps
+//! [`ABI_VERSION`](super::abi::ABI_VERSION).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Labels of a sample or an alert, sorted by key.
+pub type Labels = BTreeMap<String, String>;
+
+/// Whether a sample is a level (`gauge`) or a running total (`counter`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SampleKind {
+    /// A value that goes up and down.
+    #[default]
+    Gauge,
+    /// A monotonically increasing total.
+    Counter,
+}
+
+/// One measured value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Dotted metric name, e.g. `system.cpu.usage`.
+    pub name: String,
+    /// The value.
+    pub value: f64,
+    /// Gauge or counter.
+    #[serde(default)]
+    pub kind: SampleKind,
+    /// Labels telling series of one name apart.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: Labels,
+    /// When it was measured, in milliseconds since the Unix epoch; the host uses its own clock when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<u64>,
+}
+
+impl Sample {
+    /// A gauge sample without labels.
+    pub fn gauge(name: impl Into<String>, value: f64) -> Self {
+        Self {
+            name: name.into(),
+            value,
+            kind: SampleKind::Gauge,
+            labels: Labels::new(),
+            timestamp_ms: None,
+        }
+    }
+
+    /// A counter sample without labels.
+    pub fn counter(name: impl Into<String>, value: f64) -> Self {
+        Self {
+            kind: SampleKind::Counter,
+            ..Self::gauge(name, value)
+        }
+    }
+
+    /// Adds a label.
+    pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.labels.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Something that happened, as opposed to a level: a restart seen, a scrape failure.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Event kind, e.g. `process_restarted`.
+    pub kind: String,
+    /// Human text.
+    #[serde(default)]
+    pub message: String,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: Labels,
+    /// Milliseconds since the Unix epoch; the host's clock when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<u64>,
+}
+
+/// What a collector returns from one call.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Collection {
+    /// Measured values.
+    #[serde(default)]
+    pub samples: Vec<Sample>,
+    /// Events seen since the last call.
+    #[serde(default)]
+    pub events: Vec<Event>,
+}
+
+/// How serious an alert is, in increasing order.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Worth a look.
+    #[default]
+    Warning,
+    /// Something is broken.
+    Error,
+    /// Act now.
+    Critical,
+}
+
+impl Severity {
+    /// All severities, least serious first.
+    pub const ALL: [Severity; 4] = [Self::Info, Self::Warning, Self::Error, Self::Critical];
+
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Error => "error",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// Parses a lowercase name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a healing strategy is asked to fix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Name of the firing alert.
+    pub alert: String,
+    /// The metric the alert watches.
+    pub metric: String,
+    /// The value that made it fire.
+    pub value: f64,
+    /// The series' labels.
+    #[serde(default)]
+    pub labels: Labels,
+    /// The alert's severity.
+    pub severity: Severity,
+    /// 1 for the first attempt on this failure, then 2, 3, ...
+    pub attempt: u32,
+    /// The alert's description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// What a healing attempt achieved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealOutcome {
+    /// Whether the action worked.
+    pub success: bool,
+    /// Human text: what was done, what failed.
+    #[serde(default)]
+    pub message: String,
+    /// How long the action took, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: u64,
+}
+
+/// Whether a notification opens or closes an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationStatus {
+    /// The alert started firing (or healing gave up, see [`Notification::escalation`]).
+    Firing,
+    /// The alert stopped firing.
+    Resolved,
+}
+
+/// An alert state change sent to notifiers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// Firing or resolved.
+    pub status: NotificationStatus,
+    /// Alert name.
+    pub alert: String,
+    /// The watched metric.
+    pub metric: String,
+    /// Latest value.
+    pub value: f64,
+    /// The rule's threshold.
+    pub threshold: f64,
+    /// The rule's condition: `above`, `below`, `equals`, `not_equals`.
+    pub condition: String,
+    /// Severity (`critical` for an escalation).
+    pub severity: Severity,
+    /// The rule's description, or what healing gave up on.
+    #[serde(default)]
+    pub description: String,
+    /// The series' labels.
+    #[serde(default)]
+    pub labels: Labels,
+    /// When the alert started firing, ms since the Unix epoch.
+    pub starts_at_ms: u64,
+    /// When it resolved, ms since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at_ms: Option<u64>,
+    /// True when healing gave up on this alert (max attempts reached within the window).
+    #[serde(default)]
+    pub escalation: bool,
+    /// Name of the host that sends it.
+    #[serde(default)]
+    pub host: String,
+}

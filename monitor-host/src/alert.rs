@@ -1,0 +1,297 @@
+//! Alert rules evaluated against the store: pending, firing, resolved.
+
+use std::collections::BTreeMap;
+
+use monitor_core::plugin::Labels;
+use serde::Serialize;
+
+use crate::config::AlertRule;
+use crate::store::Store;
+
+/// Where one alert instance (a rule applied to one series) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertState {
+    /// The condition does not hold.
+    Inactive,
+    /// The condition holds, for less than `for`.
+    Pending,
+    /// The condition has held for `for`; notified.
+    Firing,
+}
+
+impl AlertState {
+    /// 0, 1, 2 for the `/metrics` gauge.
+    pub fn as_number(self) -> u8 {
+        match self {
+            Self::Inactive => 0,
+            Self::Pending => 1,
+            Self::Firing => 2,
+        }
+    }
+}
+
+/// Identity of an alert instance: rule name and the series' labels.
+pub type AlertKey = (String, Labels);
+
+/// One alert instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertStatus {
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+    /// State.
+    pub state: AlertState,
+    /// Latest value seen.
+    pub value: f64,
+    /// When the condition started holding (ms since epoch).
+    pub active_since_ms: Option<u64>,
+    /// When it started firing.
+    pub firing_since_ms: Option<u64>,
+    /// When it last resolved.
+    pub resolved_at_ms: Option<u64>,
+}
+
+/// A state change that notifiers and strategies care about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// Started firing.
+    Fired {
+        /// Rule index.
+        rule: usize,
+        /// Series labels.
+        labels: Labels,
+        /// Value that made it fire.
+        value: f64,
+        /// When it started firing.
+        at_ms: u64,
+    },
+    /// Stopped firing.
+    Resolved {
+        /// Rule index.
+        rule: usize,
+        /// Series labels.
+        labels: Labels,
+        /// Latest value (NaN when the series went away).
+        value: f64,
+        /// When it had started firing.
+        started_ms: u64,
+        /// When it resolved.
+        at_ms: u64,
+    },
+}
+
+/// The rules and the state of every alert instance.
+#[derive(Debug)]
+pub struct AlertEngine {
+    rules: Vec<AlertRule>,
+    states: BTreeMap<AlertKey, (usize, AlertStatus)>,
+    stale_ms: u64,
+}
+
+impl AlertEngine {
+    /// Rules from the config; a series not updated for `stale_ms` no longer counts.
+    pub fn new(rules: Vec<AlertRule>, stale_ms: u64) -> Self {
+        Self {
+            rules,
+            states: BTreeMap::new(),
+            stale_ms,
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[AlertRule] {
+        &self.rules
+    }
+
+    /// Every alert instance seen so far.
+    pub fn statuses(&self) -> impl Iterator<Item = &AlertStatus> {
+        self.states.values().map(|(_, s)| s)
+    }
+
+    /// Whether this instance is firing now.
+    pub fn is_firing(&self, key: &AlertKey) -> bool {
+        self.states
+            .get(key)
+            .is_some_and(|(_, s)| s.state == AlertState::Firing)
+    }
+
+    /// Evaluates every rule at `now_ms` and returns what changed. Linear in the watched series.
+    pub fn evaluate(&mut self, store: &Store, now_ms: u64) -> Vec<Transition> {
+        let mut out = Vec::new();
+        let mut seen: Vec<AlertKey> = Vec::new();
+        for (ri, rule) in self.rules.iter().enumerate() {
+            for (key, series) in store.by_name(&rule.metric) {
+                if !rule
+                    .labels
+                    .iter()
+                    .all(|(k, v)| key.labels.get(k) == Some(v))
+                {
+                    continue;
+                }
+                let Some((ts, value)) = series.latest() else {
+                    continue;
+                };
+                if now_ms.saturating_sub(ts) > self.stale_ms {
+                    continue;
+                }
+                let akey: AlertKey = (rule.name.clone(), key.labels.clone());
+                seen.push(akey.clone());
+                let (_, st) = self.states.entry(akey).or_insert_with(|| {
+                    (
+                        ri,
+                        AlertStatus {
+                            alert: rule.name.clone(),
+                            labels: key.labels.clone(),
+                            state: AlertState::Inactive,
+                            value,
+                            active_since_ms: None,
+                            firing_since_ms: None,
+                            resolved_at_ms: None,
+                        },
+                    )
+                });
+                st.value = value;
+                if rule.condition.holds(value, rule.threshold) {
+                    let since = *st.active_since_ms.get_or_insert(now_ms);
+                    if st.state != AlertState::Firing {
+                        let held = now_ms.saturating_sub(since);
+                        if held >= rule.for_.as_millis() as u64 {
+                            st.state = AlertState::Firing;
+                            st.firing_since_ms = Some(now_ms);
+                            out.push(Transition::Fired {
+                                rule: ri,
+                                labels: key.labels.clone(),
+                                value,
+                                at_ms: now_ms,
+                            });
+                        } else {
+                            st.state = AlertState::Pending;
+                        }
+                    }
+                } else {
+                    resolve(ri, st, value, now_ms, &mut out);
+                }
+            }
+        }
+        // Instances whose series vanished or went stale resolve too.
+        seen.sort();
+        for (key, (ri, st)) in self.states.iter_mut() {
+            if seen.binary_search(key).is_err() {
+                resolve(*ri, st, f64::NAN, now_ms, &mut out);
+            }
+        }
+        out
+    }
+}
+
+fn resolve(rule: usize, st: &mut AlertStatus, value: f64, now_ms: u64, out: &mut Vec<Transition>) {
+    if st.state == AlertState::Firing {
+        out.push(Transition::Resolved {
+            rule,
+            labels: st.labels.clone(),
+            value,
+            started_ms: st.firing_since_ms.unwrap_or(now_ms),
+            at_ms: now_ms,
+        });
+        st.resolved_at_ms = Some(now_ms);
+    }
+    st.state = AlertState::Inactive;
+    st.active_since_ms = None;
+    st.firing_since_ms = None;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use monitor_core::plugin::{SampleKind, Severity};
+
+    use super::*;
+    use crate::config::Condition;
+    use crate::store::SeriesKey;
+
+    fn rule(condition: Condition, threshold: f64, for_s: u64) -> AlertRule {
+        AlertRule {
+            name: "r".into(),
+            metric: "m".into(),
+            condition,
+            threshold,
+            for_: Duration::from_secs(for_s),
+            severity: Severity::Warning,
+            description: String::new(),
+            labels: Default::default(),
+        }
+    }
+
+    fn put(store: &mut Store, t: u64, v: f64) {
+        let key = SeriesKey {
+            name: "m".into(),
+            labels: Labels::new(),
+        };
+        store.insert(key, SampleKind::Gauge, "c", t, v);
+    }
+
+    #[test]
+    fn pending_then_firing_once_then_resolved() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 10.0, 30)], 60_000);
+        put(&mut store, 0, 50.0);
+        assert!(e.evaluate(&store, 0).is_empty());
+        assert_eq!(e.statuses().next().unwrap().state, AlertState::Pending);
+        put(&mut store, 20_000, 50.0);
+        assert!(e.evaluate(&store, 20_000).is_empty());
+        put(&mut store, 30_000, 50.0);
+        let t = e.evaluate(&store, 30_000);
+        assert!(matches!(t.as_slice(), [Transition::Fired { value, .. }] if *value == 50.0));
+        put(&mut store, 40_000, 60.0);
+        assert!(
+            e.evaluate(&store, 40_000).is_empty(),
+            "no duplicate while it stays firing"
+        );
+        put(&mut store, 50_000, 5.0);
+        let t = e.evaluate(&store, 50_000);
+        assert!(matches!(
+            t.as_slice(),
+            [Transition::Resolved {
+                started_ms: 30_000,
+                ..
+            }]
+        ));
+        assert!(e.evaluate(&store, 50_000).is_empty());
+    }
+
+    #[test]
+    fn a_dip_restarts_the_for_window() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Below, 1.0, 10)], 60_000);
+        put(&mut store, 0, 0.0);
+        e.evaluate(&store, 0);
+        put(&mut store, 5_000, 1.0);
+        e.evaluate(&store, 5_000);
+        put(&mut store, 12_000, 0.0);
+        assert!(e.evaluate(&store, 12_000).is_empty());
+        put(&mut store, 22_000, 0.0);
+        assert_eq!(e.evaluate(&store, 22_000).len(), 1);
+    }
+
+    #[test]
+    fn conditions() {
+        assert!(Condition::Above.holds(2.0, 1.0));
+        assert!(!Condition::Above.holds(1.0, 1.0));
+        assert!(Condition::Below.holds(0.0, 1.0));
+        assert!(Condition::Equals.holds(1.0, 1.0));
+        assert!(Condition::NotEquals.holds(1.5, 1.0));
+    }
+
+    #[test]
+    fn a_stale_series_resolves() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 1.0, 0)], 10_000);
+        put(&mut store, 0, 5.0);
+        assert_eq!(e.evaluate(&store, 0).len(), 1);
+        let t = e.evaluate(&store, 20_000);
+        assert!(matches!(t.as_slice(), [Transition::Resolved { .. }]));
+    }
+}

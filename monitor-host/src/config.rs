@@ -1,0 +1,1024 @@
+//! The TOML config: `RawConfig` mirrors the file, [`Config`] is the checked, resolved form.
+//!
+//! Every problem is reported with the file, line and column of the offending key, as
+//! `monitor.toml:12:5: ...`, and all of them at once, in three rounds (each needs the previous one
+//! to be clean): TOML syntax errors; unknown keys and wrong types (the first per table); then values
+//! (durations, severities, conditions, addresses), duplicate names and unknown alert names. Missing
+//! libraries, ABI mismatches and plugin `configure` errors follow at load time
+//! ([`Engine::load`](crate::Engine::load)), again all at once.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use monitor_core::plugin::Severity;
+use monitor_core::plugin::abi::PluginKind;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// Default host interval when `[host] interval` is absent.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+/// Port of the default `listen` address (on loopback).
+pub const DEFAULT_PORT: u16 = 9464;
+/// Default per-call timeout of a plugin instance.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default cap on one payload returned by a plugin, in bytes.
+pub const DEFAULT_MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Default time a collected series is kept in memory.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+
+/// A position in a config file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    /// The file as the user named it.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// One problem in a config, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Where.
+    pub location: Location,
+    /// What, lowercase, saying what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Every problem found in a config; never empty.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---- raw layer: mirrors the file ----
+
+// The top level is read table by table (see `Ctx::parse`) so that a wrong type in one table does not
+// hide the problems of the others.
+#[derive(Debug, Default)]
+struct RawConfig {
+    host: Option<RawHost>,
+    collector: Vec<Spanned<RawCollector>>,
+    alert: Vec<Spanned<RawAlert>>,
+    notifier: Vec<Spanned<RawNotifier>>,
+    strategy: Vec<Spanned<RawStrategy>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    name: Option<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+    listen: Option<Spanned<String>>,
+    data_dir: Option<Spanned<String>>,
+    retention: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    max_payload_bytes: Option<Spanned<u64>>,
+}
+
+struct RawPlugin {
+    plugin: Spanned<String>,
+    library: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCollector {
+    plugin: Spanned<String>,
+    library: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+    interval: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotifier {
+    plugin: Spanned<String>,
+    library: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+    min_severity: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStrategy {
+    plugin: Spanned<String>,
+    library: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    config: Option<Spanned<toml::Table>>,
+    on: Spanned<Vec<Spanned<String>>>,
+    max_attempts: Option<Spanned<i64>>,
+    within: Option<Spanned<String>>,
+    cooldown: Option<Spanned<String>>,
+}
+
+// `serde(flatten)` would lose the spans, so each kind spells out the common keys and converts.
+macro_rules! common_of {
+    ($raw:expr) => {
+        RawPlugin {
+            plugin: $raw.plugin,
+            library: $raw.library,
+            name: $raw.name,
+            timeout: $raw.timeout,
+            config: $raw.config,
+        }
+    };
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAlert {
+    name: Spanned<String>,
+    metric: Spanned<String>,
+    condition: Spanned<String>,
+    threshold: Spanned<f64>,
+    #[serde(rename = "for")]
+    for_: Option<Spanned<String>>,
+    severity: Option<Spanned<String>>,
+    description: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+// ---- resolved layer ----
+
+/// `[host]`.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// Name put on notifications (`host` label); the machine's host name by default.
+    pub name: String,
+    /// Base cycle interval.
+    pub interval: Duration,
+    /// Where `run` serves HTTP: `127.0.0.1:9464` when `listen` is absent, `None` for `"off"`.
+    pub listen: Option<SocketAddr>,
+    /// Where to keep history, resolved against the config's directory.
+    pub data_dir: Option<PathBuf>,
+    /// How long series are kept in memory.
+    pub retention: Duration,
+    /// Default per-call timeout for plugins.
+    pub timeout: Duration,
+    /// Cap on a plugin's payload, in bytes.
+    pub max_payload: usize,
+}
+
+/// What every plugin instance has.
+#[derive(Debug, Clone)]
+pub struct PluginSpec {
+    /// Collector, strategy or notifier.
+    pub kind: PluginKind,
+    /// Instance name: `name = "..."`, or the plugin name.
+    pub name: String,
+    /// `plugin = "..."`.
+    pub plugin: String,
+    /// `library = "..."`, resolved against the config's directory.
+    pub library: PathBuf,
+    /// `[...config]` as JSON, `{}` when absent.
+    pub config: serde_json::Value,
+    /// Per-call timeout.
+    pub timeout: Duration,
+    /// Where the instance's table starts.
+    pub at: Location,
+    /// Where `plugin` is.
+    pub plugin_at: Location,
+    /// Where `library` is.
+    pub library_at: Location,
+    /// Where `config` is (the table start when absent).
+    pub config_at: Location,
+}
+
+/// `[[collector]]`.
+#[derive(Debug, Clone)]
+pub struct CollectorSpec {
+    /// Common keys.
+    pub plugin: PluginSpec,
+    /// How often it runs.
+    pub interval: Duration,
+}
+
+/// `[[notifier]]`.
+#[derive(Debug, Clone)]
+pub struct NotifierSpec {
+    /// Common keys.
+    pub plugin: PluginSpec,
+    /// Least severity it is told about.
+    pub min_severity: Severity,
+}
+
+/// `[[strategy]]`.
+#[derive(Debug, Clone)]
+pub struct StrategySpec {
+    /// Common keys.
+    pub plugin: PluginSpec,
+    /// Alert names that trigger it.
+    pub on: Vec<String>,
+    /// Attempts allowed within `within` before escalating.
+    pub max_attempts: u32,
+    /// The window attempts are counted in.
+    pub within: Duration,
+    /// Least time between two attempts on one alert (defaults to the host interval).
+    pub cooldown: Duration,
+}
+
+/// An alert condition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// value > threshold
+    Above,
+    /// value < threshold
+    Below,
+    /// value == threshold
+    Equals,
+    /// value != threshold
+    NotEquals,
+}
+
+impl Condition {
+    /// Whether `value` meets the condition against `threshold`.
+    pub fn holds(self, value: f64, threshold: f64) -> bool {
+        let equal = (value - threshold).abs() <= f64::EPSILON * threshold.abs().max(1.0);
+        match self {
+            Self::Above => value > threshold,
+            Self::Below => value < threshold,
+            Self::Equals => equal,
+            Self::NotEquals => !equal,
+        }
+    }
+
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Above => "above",
+            Self::Below => "below",
+            Self::Equals => "equals",
+            Self::NotEquals => "not_equals",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Above, Self::Below, Self::Equals, Self::NotEquals]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// `[[alert]]`.
+#[derive(Debug, Clone)]
+pub struct AlertRule {
+    /// Unique name.
+    pub name: String,
+    /// Metric name watched (every series of that name, filtered by `labels`).
+    pub metric: String,
+    /// Condition.
+    pub condition: Condition,
+    /// Threshold.
+    pub threshold: f64,
+    /// How long the condition must hold before firing.
+    pub for_: Duration,
+    /// Severity.
+    pub severity: Severity,
+    /// Human text.
+    pub description: String,
+    /// Only series carrying all these labels are watched.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A checked config with paths resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file name used in messages.
+    pub source: String,
+    /// `[host]`.
+    pub host: HostConfig,
+    /// `[[collector]]`s in file order.
+    pub collectors: Vec<CollectorSpec>,
+    /// `[[alert]]`s.
+    pub alerts: Vec<AlertRule>,
+    /// `[[notifier]]`s.
+    pub notifiers: Vec<NotifierSpec>,
+    /// `[[strategy]]`s.
+    pub strategies: Vec<StrategySpec>,
+}
+
+/// Parses a duration such as `"500ms"`, `"10s"`, `"5m"`, `"1h"`, `"1d"` or `"1m30s"`.
+///
+/// # Errors
+///
+/// A message saying what is accepted.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration `{s}`: use a number and a unit (ms, s, m, h, d), e.g. \"10s\" or \"1m30s\""
+        )
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(d);
+    }
+    Ok(total)
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    text: &'a str,
+    base: &'a Path,
+    errors: Vec<ConfigError>,
+}
+
+impl Ctx<'_> {
+    fn at(&self, span: Range<usize>) -> Location {
+        let start = span.start.min(self.text.len());
+        let before = &self.text[..start];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let column = self.text[line_start..start].chars().count() + 1;
+        Location {
+            file: self.file.to_owned(),
+            line,
+            column,
+        }
+    }
+
+    fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        let location = self.at(span);
+        self.errors.push(ConfigError {
+            location,
+            message: message.into(),
+        });
+    }
+
+    /// The errors in file order.
+    fn into_errors(mut self) -> ConfigErrors {
+        self.errors
+            .sort_by_key(|e| (e.location.line, e.location.column));
+        ConfigErrors(self.errors)
+    }
+
+    /// Reads the document: every syntax error, then every unknown key and wrong type, table by
+    /// table. `None` when anything was wrong.
+    fn parse(&mut self) -> Option<RawConfig> {
+        let (root, syntax) = toml::de::DeTable::parse_recoverable(self.text);
+        if !syntax.is_empty() {
+            for e in syntax {
+                self.err(e.span().unwrap_or(0..0), e.message().trim());
+            }
+            return None;
+        }
+        let before = self.errors.len();
+        let mut raw = RawConfig::default();
+        for (key, value) in root.into_inner() {
+            match key.get_ref().as_ref() {
+                "host" => raw.host = self.table(value),
+                "collector" => raw.collector = self.tables("collector", value),
+                "alert" => raw.alert = self.tables("alert", value),
+                "notifier" => raw.notifier = self.tables("notifier", value),
+                "strategy" => raw.strategy = self.tables("strategy", value),
+                other => self.err(
+                    key.span(),
+                    format!(
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`"
+                    ),
+                ),
+            }
+        }
+        (self.errors.len() == before).then_some(raw)
+    }
+
+    fn table<T: serde::de::DeserializeOwned>(
+        &mut self,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Option<T> {
+        let span = value.span();
+        match T::deserialize(toml::de::ValueDeserializer::from(value)) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.err(e.span().unwrap_or(span), e.message().trim());
+                None
+            }
+        }
+    }
+
+    fn tables<T: serde::de::DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Vec<Spanned<T>> {
+        let span = value.span();
+        match value.into_inner() {
+            toml::de::DeValue::Array(items) => items
+                .into_iter()
+                .filter_map(|item| self.table(item))
+                .collect(),
+            _ => {
+                self.err(
+                    span,
+                    format!("`{key}` must be an array of tables: write `[[{key}]]`"),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    fn duration(&mut self, key: &str, v: &Option<Spanned<String>>, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => match parse_duration(s.get_ref()) {
+                Ok(d) => d,
+                Err(m) => {
+                    self.err(s.span(), format!("`{key}`: {m}"));
+                    default
+                }
+            },
+        }
+    }
+
+    fn positive_duration(
+        &mut self,
+        key: &str,
+        v: &Option<Spanned<String>>,
+        default: Duration,
+    ) -> Duration {
+        let d = self.duration(key, v, default);
+        if d.is_zero() {
+            if let Some(s) = v {
+                self.err(s.span(), format!("`{key}` must be greater than zero"));
+            }
+            return default;
+        }
+        d
+    }
+
+    fn severity(&mut self, key: &str, v: &Option<Spanned<String>>, default: Severity) -> Severity {
+        match v {
+            None => default,
+            Some(s) => Severity::parse(s.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    s.span(),
+                    format!(
+                        "`{key}`: unknown severity `{}`; use info, warning, error or critical",
+                        s.get_ref()
+                    ),
+                );
+                default
+            }),
+        }
+    }
+
+    fn plugin(
+        &mut self,
+        kind: PluginKind,
+        at: Range<usize>,
+        raw: RawPlugin,
+        host: &HostConfig,
+    ) -> PluginSpec {
+        let timeout = self.positive_duration("timeout", &raw.timeout, host.timeout);
+        let library = self.base.join(raw.library.get_ref());
+        let config_at = raw
+            .config
+            .as_ref()
+            .map_or_else(|| self.at(at.clone()), |c| self.at(c.span()));
+        let config = match raw.config {
+            None => serde_json::Value::Object(Default::default()),
+            Some(t) => match serde_json::to_value(t.get_ref()) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.err(
+                        t.span(),
+                        format!("`config` cannot be handed to the plugin: {e}"),
+                    );
+                    serde_json::Value::Null
+                }
+            },
+        };
+        if raw.plugin.get_ref().is_empty() {
+            self.err(raw.plugin.span(), "`plugin` must not be empty");
+        }
+        let name = raw
+            .name
+            .as_ref()
+            .map_or_else(|| raw.plugin.get_ref().clone(), |n| n.get_ref().clone());
+        PluginSpec {
+            kind,
+            name,
+            plugin: raw.plugin.get_ref().clone(),
+            library,
+            config,
+            timeout,
+            at: self.at(at),
+            plugin_at: self.at(raw.plugin.span()),
+            library_at: self.at(raw.library.span()),
+            config_at,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks a config file; relative paths resolve against its directory.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, with locations; an unreadable file is reported at line 1.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                location: Location {
+                    file: file.clone(),
+                    line: 1,
+                    column: 1,
+                },
+                message: format!("cannot read the config: {e}"),
+            }])
+        })?;
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        Self::from_str(&text, &file, &base)
+    }
+
+    /// Checks a config given as text; `file` names it in messages, `base` resolves relative paths.
+    ///
+    /// # Errors
+    ///
+    /// Every problem found, with locations.
+    pub fn from_str(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let mut cx = Ctx {
+            file,
+            text,
+            base,
+            errors: Vec::new(),
+        };
+        let Some(raw) = cx.parse() else {
+            return Err(cx.into_errors());
+        };
+        let config = Self::from_raw(&mut cx, raw);
+        if cx.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(cx.into_errors())
+        }
+    }
+
+    fn from_raw(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
+        let h = raw.host.unwrap_or(RawHost {
+            name: None,
+            interval: None,
+            listen: None,
+            data_dir: None,
+            retention: None,
+            timeout: None,
+            max_payload_bytes: None,
+        });
+        let listen = match &h.listen {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
+            Some(l) if l.get_ref() == "off" => None,
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    cx.err(
+                        l.span(),
+                        format!(
+                            "`listen`: `{}` is not an address like \"127.0.0.1:9464\" (or \"off\")",
+                            l.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let max_payload = match &h.max_payload_bytes {
+            None => DEFAULT_MAX_PAYLOAD,
+            Some(v) if *v.get_ref() == 0 => {
+                cx.err(v.span(), "`max_payload_bytes` must be greater than zero");
+                DEFAULT_MAX_PAYLOAD
+            }
+            Some(v) => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
+        };
+        let host = HostConfig {
+            name: h.name.map_or_else(default_host_name, |n| n.into_inner()),
+            interval: cx.positive_duration("interval", &h.interval, DEFAULT_INTERVAL),
+            listen,
+            data_dir: h.data_dir.map(|d| cx.base.join(d.get_ref())),
+            retention: cx.positive_duration("retention", &h.retention, DEFAULT_RETENTION),
+            timeout: cx.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
+            max_payload,
+        };
+
+        let mut names: HashSet<(PluginKind, String)> = HashSet::new();
+        let mut unique = |cx: &mut Ctx<'_>, spec: &PluginSpec, span: Range<usize>| {
+            if !names.insert((spec.kind, spec.name.clone())) {
+                cx.err(
+                    span,
+                    format!(
+                        "duplicate {} name `{}`; give each instance of a plugin its own `name = \"...\"`",
+                        spec.kind.as_str(),
+                        spec.name
+                    ),
+                );
+            }
+        };
+
+        let mut collectors = Vec::new();
+        for c in raw.collector {
+            let span = c.span();
+            let c = c.into_inner();
+            let name_span = c.name.as_ref().map_or(c.plugin.span(), |n| n.span());
+            let interval = cx.positive_duration("interval", &c.interval, host.interval);
+            let plugin = cx.plugin(PluginKind::Collector, span, common_of!(c), &host);
+            unique(cx, &plugin, name_span);
+            collectors.push(CollectorSpec { plugin, interval });
+        }
+
+        let mut alerts: Vec<AlertRule> = Vec::new();
+        for a in raw.alert {
+            let a = a.into_inner();
+            if alerts.iter().any(|x| x.name == *a.name.get_ref()) {
+                cx.err(
+                    a.name.span(),
+                    format!("duplicate alert name `{}`", a.name.get_ref()),
+                );
+            }
+            let condition = Condition::parse(a.condition.get_ref()).unwrap_or_else(|| {
+                cx.err(
+                    a.condition.span(),
+                    format!(
+                        "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
+                        a.condition.get_ref()
+                    ),
+                );
+                Condition::Above
+            });
+            if !a.threshold.get_ref().is_finite() {
+                cx.err(a.threshold.span(), "`threshold` must be a finite number");
+            }
+            alerts.push(AlertRule {
+                name: a.name.get_ref().clone(),
+                metric: a.metric.into_inner(),
+                condition,
+                threshold: *a.threshold.get_ref(),
+                for_: cx.duration("for", &a.for_, Duration::ZERO),
+                severity: cx.severity("severity", &a.severity, Severity::Warning),
+                description: a.description.unwrap_or_default(),
+                labels: a.labels,
+            });
+        }
+
+        let mut notifiers = Vec::new();
+        for n in raw.notifier {
+            let span = n.span();
+            let n = n.into_inner();
+            let name_span = n.name.as_ref().map_or(n.plugin.span(), |x| x.span());
+            let min_severity = cx.severity("min_severity", &n.min_severity, Severity::Info);
+            let plugin = cx.plugin(PluginKind::Notifier, span, common_of!(n), &host);
+            unique(cx, &plugin, name_span);
+            notifiers.push(NotifierSpec {
+                plugin,
+                min_severity,
+            });
+        }
+
+        let mut strategies = Vec::new();
+        for s in raw.strategy {
+            let span = s.span();
+            let s = s.into_inner();
+            let name_span = s.name.as_ref().map_or(s.plugin.span(), |x| x.span());
+            for alert in s.on.get_ref() {
+                if !alerts.iter().any(|a| a.name == *alert.get_ref()) {
+                    cx.err(
+                        alert.span(),
+                        format!("`on`: no `[[alert]]` is named `{}`", alert.get_ref()),
+                    );
+                }
+            }
+            if s.on.get_ref().is_empty() {
+                cx.err(s.on.span(), "`on` must name at least one alert");
+            }
+            let max_attempts = match &s.max_attempts {
+                None => 3,
+                Some(v) => match u32::try_from(*v.get_ref()) {
+                    Ok(n) if n >= 1 => n,
+                    _ => {
+                        cx.err(
+                            v.span(),
+                            "`max_attempts` must be a whole number of at least 1",
+                        );
+                        3
+                    }
+                },
+            };
+            let within = cx.positive_duration("within", &s.within, Duration::from_secs(300));
+            let cooldown = cx.duration("cooldown", &s.cooldown, host.interval);
+            let on =
+                s.on.into_inner()
+                    .into_iter()
+                    .map(Spanned::into_inner)
+                    .collect();
+            let plugin = cx.plugin(PluginKind::Strategy, span, common_of!(s), &host);
+            unique(cx, &plugin, name_span);
+            strategies.push(StrategySpec {
+                plugin,
+                on,
+                max_attempts,
+                within,
+                cooldown,
+            });
+        }
+
+        Config {
+            source: cx.file.to_owned(),
+            host,
+            collectors,
+            alerts,
+            notifiers,
+            strategies,
+        }
+    }
+
+    /// Every plugin instance, collectors first.
+    pub fn plugins(&self) -> impl Iterator<Item = &PluginSpec> {
+        self.collectors
+            .iter()
+            .map(|c| &c.plugin)
+            .chain(self.notifiers.iter().map(|n| &n.plugin))
+            .chain(self.strategies.iter().map(|s| &s.plugin))
+    }
+}
+
+fn default_host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(text: &str) -> Vec<String> {
+        match Config::from_str(text, "monitor.toml", Path::new("/etc/monitor")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten seconds").is_err());
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("5 m").is_err());
+    }
+
+    #[test]
+    fn a_full_config_resolves() {
+        let c = Config::from_str(
+            r#"
+[host]
+interval = "10s"
+listen = "127.0.0.1:9464"
+
+[[collector]]
+plugin = "system"
+library = "lib/libsystem.so"
+interval = "5s"
+[collector.config]
+per_core = true
+
+[[alert]]
+name = "high_cpu"
+metric = "system.cpu.usage"
+condition = "above"
+threshold = 80
+for = "30s"
+severity = "critical"
+
+[[notifier]]
+plugin = "log"
+library = "lib/liblog.so"
+min_severity = "warning"
+
+[[strategy]]
+plugin = "restart-command"
+library = "lib/librestart.so"
+on = ["high_cpu"]
+max_attempts = 2
+within = "5m"
+"#,
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.host.interval, Duration::from_secs(10));
+        assert_eq!(c.collectors[0].interval, Duration::from_secs(5));
+        assert_eq!(
+            c.collectors[0].plugin.library,
+            Path::new("/etc/monitor/lib/libsystem.so")
+        );
+        assert_eq!(
+            c.collectors[0].plugin.config["per_core"],
+            serde_json::json!(true)
+        );
+        assert_eq!(c.alerts[0].threshold, 80.0);
+        assert_eq!(c.alerts[0].severity, Severity::Critical);
+        assert_eq!(c.notifiers[0].min_severity, Severity::Warning);
+        assert_eq!(c.strategies[0].max_attempts, 2);
+        assert_eq!(c.collectors[0].plugin.library_at.line, 8);
+    }
+
+    #[test]
+    fn unknown_key_is_located() {
+        let e = errors("[host]\ninterval = \"10s\"\nintervall = \"5s\"\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("monitor.toml:3:1: unknown field `intervall`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_key_in_a_plugin_table_is_located() {
+        let e = errors("[[collector]]\nplugin = \"x\"\nlibrary = \"x.so\"\nintrval = \"5s\"\n");
+        assert_eq!(e.len(), 1);
+        assert!(
+            e[0].starts_with("monitor.toml:4:1: unknown field `intrval`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_located() {
+        let e = errors(
+            "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = \"high\"\n",
+        );
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("monitor.toml:5:13: "), "{e:?}");
+        assert!(e[0].contains("invalid type"), "{e:?}");
+    }
+
+    #[test]
+    fn semantic_errors_are_all_reported_at_once() {
+        let e = errors(
+            r#"[host]
+interval = "10 seconds"
+
+[[alert]]
+name = "a"
+metric = "m"
+condition = "over"
+threshold = 1
+severity = "urgent"
+
+[[alert]]
+name = "a"
+metric = "m"
+condition = "below"
+threshold = 1
+for = "soon"
+
+[[notifier]]
+plugin = "log"
+library = "log.so"
+
+[[notifier]]
+plugin = "log"
+library = "log.so"
+
+[[strategy]]
+plugin = "restart"
+library = "r.so"
+on = ["nope"]
+max_attempts = 0
+"#,
+        );
+        let expected = [
+            "monitor.toml:2:12: `interval`: invalid duration `10 seconds`",
+            "monitor.toml:7:13: `condition`: unknown condition `over`",
+            "monitor.toml:9:12: `severity`: unknown severity `urgent`",
+            "monitor.toml:12:8: duplicate alert name `a`",
+            "monitor.toml:16:7: `for`: invalid duration `soon`",
+            "monitor.toml:23:10: duplicate notifier name `log`",
+            "monitor.toml:29:7: `on`: no `[[alert]]` is named `nope`",
+            "monitor.toml:30:16: `max_attempts` must be a whole number of at least 1",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn type_errors_in_different_tables_are_reported_together() {
+        let e = errors(
+            "[host]\ninterval = 10\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\ntimeout = []\n\n[[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\ncolour = \"red\"\n\n[alerts]\n",
+        );
+        assert_eq!(e.len(), 4, "{e:#?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:12: invalid type: integer `10`, expected a string"),
+            "{e:?}"
+        );
+        assert!(e[1].starts_with("monitor.toml:7:11: invalid type"), "{e:?}");
+        assert!(
+            e[2].starts_with("monitor.toml:12:1: unknown field `colour`"),
+            "{e:?}"
+        );
+        assert!(
+            e[3].starts_with("monitor.toml:14:2: unknown field `alerts`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_single_table_where_an_array_is_expected() {
+        let e = errors("[collector]\nplugin = \"a\"\nlibrary = \"a.so\"\n");
+        assert!(
+            e[0].contains("`collector` must be an array of tables: write `[[collector]]`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_is_located() {
+        let e = errors("[host\ninterval = 1\n");
+        assert_eq!(e.len(), 1);
+        assert!(e[0].starts_with("monitor.toml:1:"), "{e:?}");
+    }
+
+    #[test]
+    fn listen_defaults_to_loopback_and_can_be_switched_off() {
+        let base = Path::new(".");
+        let c = Config::from_str("", "monitor.toml", base).unwrap();
+        assert_eq!(c.host.listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let c = Config::from_str("[host]\nlisten = \"off\"\n", "monitor.toml", base).unwrap();
+        assert_eq!(c.host.listen, None);
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        let e = errors("[host]\nlisten = \"localhost\"\n");
+        assert!(e[0].starts_with("monitor.toml:2:10: `listen`"), "{e:?}");
+    }
+}

@@ -1,0 +1,17 @@
+//! The monitor host: loads collector, healing-strategy and notifier plugins from a TOML config and
+//! runs the collect, alert, notify and heal loop, serving what it knows over HTTP.
+#![deny(missing_docs)]
+
+pub mod alert;
+pub mod config;
+pub mod engine;
+pub mod http;
+pub mod library;
+pub mod render;
+pub mod run;
+pub mod store;
+pub mod worker;
+
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use engine::Engine;
+pub use library::{LoadError, PluginLibrary};

@@ -1,0 +1,404 @@
+//! Loading plugin libraries and calling their plugins through the C ABI.
+
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use monitor_core::plugin::abi::{
+    self, DeclareFn, OwnedBuffer, PluginKind, PluginVTable, Status, VersionFn,
+};
+
+/// Why a library could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file is not there.
+    #[error("library `{}` does not exist; build it first (`cargo build --release`) or fix the path", .0.display())]
+    Missing(PathBuf),
+    /// The dynamic loader refused it.
+    #[error("cannot load library `{}`: {source}", .path.display())]
+    Open {
+        /// The library.
+        path: PathBuf,
+        /// What the loader said.
+        source: libloading::Error,
+    },
+    /// It does not export the version symbol, so it is not a monitor plugin library.
+    #[error("`{}` is not a monitor plugin library: it does not export `monitor_plugin_abi_version`", .0.display())]
+    NotAPlugin(PathBuf),
+    /// It speaks another ABI version.
+    #[error("`{}` was built for plugin ABI version {found}, but this host speaks ABI version {expected}; rebuild the plugin against a matching monitor-core", .path.display())]
+    AbiMismatch {
+        /// The library.
+        path: PathBuf,
+        /// What the library says.
+        found: u32,
+        /// What the host speaks.
+        expected: u32,
+    },
+    /// The declaration is malformed.
+    #[error("`{}` has a malformed plugin declaration: {reason}", .path.display())]
+    BadDeclaration {
+        /// The library.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// What a library declares about one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// Collector, strategy or notifier.
+    pub kind: PluginKind,
+    /// Name selected by `plugin = "..."`.
+    pub name: String,
+    /// The plugin's version.
+    pub version: String,
+    vtable: &'static PluginVTable,
+}
+
+/// A loaded library and the plugins it declares. Never unloaded while the process runs.
+#[derive(Debug)]
+pub struct PluginLibrary {
+    /// Where it was loaded from; `None` for plugins linked into the host itself.
+    pub path: Option<PathBuf>,
+    /// ABI version it declared.
+    pub abi_version: u32,
+    /// SDK version it was built with.
+    pub sdk_version: String,
+    /// Its plugins.
+    pub plugins: Vec<PluginInfo>,
+    // Keeps the code mapped; declared last so everything above drops first.
+    _library: Option<libloading::Library>,
+}
+
+impl PluginLibrary {
+    /// The plugin of this kind and name, if the library has one.
+    pub fn find(&self, kind: PluginKind, name: &str) -> Option<&PluginInfo> {
+        self.plugins
+            .iter()
+            .find(|p| p.kind == kind && p.name == name)
+    }
+
+    /// Plugins registered in the current binary with `export_plugin!` (for tests and embedding).
+    pub fn builtin() -> Arc<PluginLibrary> {
+        static BUILTIN: OnceLock<Arc<PluginLibrary>> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                let plugins = monitor_core::plugin::registered()
+                    .filter_map(|vt| {
+                        // SAFETY: vtables registered in this binary are static and well formed.
+                        unsafe { info_of(vt) }.ok()
+                    })
+                    .collect();
+                Arc::new(PluginLibrary {
+                    path: None,
+                    abi_version: abi::ABI_VERSION,
+                    sdk_version: env!("CARGO_PKG_VERSION").to_owned(),
+                    plugins,
+                    _library: None,
+                })
+            })
+            .clone()
+    }
+
+    /// Loads a plugin library, or returns the one already loaded from the same file.
+    ///
+    /// Libraries stay loaded until the process exits: unloading Rust code that used thread-locals
+    /// can crash, and instances may still be running on worker threads.
+    ///
+    /// # Errors
+    ///
+    /// A missing file, a loader error, a library that is not a plugin library, a different ABI
+    /// version (named with both numbers), or a malformed declaration.
+    ///
+    /// # Safety
+    ///
+    /// Loading a library runs its initialisers, and calling its entry points trusts it to follow the
+    /// ABI in [`monitor_core::plugin::abi`]. Only load libraries you trust as much as the host.
+    pub unsafe fn load(path: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
+        static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>> = OnceLock::new();
+        if !path.exists() {
+            return Err(LoadError::Missing(path.to_owned()));
+        }
+        let key = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        let mut loaded = LOADED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(lib) = loaded.get(&key) {
+            return Ok(lib.clone());
+        }
+        // SAFETY: forwarded to the caller (see `# Safety`).
+        let lib = Arc::new(unsafe { Self::open(path) }?);
+        loaded.insert(key, lib.clone());
+        Ok(lib)
+    }
+
+    /// # Safety
+    ///
+    /// As [`PluginLibrary::load`].
+    unsafe fn open(path: &Path) -> Result<PluginLibrary, LoadError> {
+        // SAFETY: the caller trusts the library's initialisers.
+        let library =
+            unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+        // SAFETY: the version symbol's signature is fixed by the ABI for every version.
+        let version: libloading::Symbol<'_, VersionFn> =
+            unsafe { library.get(abi::VERSION_SYMBOL) }
+                .map_err(|_| LoadError::NotAPlugin(path.to_owned()))?;
+        // SAFETY: calling it takes no arguments and has no preconditions.
+        let found = unsafe { version() };
+        if found != abi::ABI_VERSION {
+            return Err(LoadError::AbiMismatch {
+                path: path.to_owned(),
+                found,
+                expected: abi::ABI_VERSION,
+            });
+        }
+        let bad = |reason: &str| LoadError::BadDeclaration {
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        };
+        // SAFETY: same ABI version, so the entry symbol has this signature.
+        let declare: libloading::Symbol<'_, DeclareFn> = unsafe { library.get(abi::ENTRY_SYMBOL) }
+            .map_err(|_| bad("it does not export `monitor_plugin_declare`"))?;
+        // SAFETY: no arguments, no preconditions.
+        let decl = unsafe { declare() };
+        if decl.is_null() {
+            return Err(bad("`monitor_plugin_declare` returned null"));
+        }
+        // SAFETY: non-null and, per the ABI, pointing to a declaration that lives as long as the
+        // library, which we never unload.
+        let decl = unsafe { &*decl };
+        if (decl.size as usize) < size_of::<abi::Declaration>() {
+            return Err(bad("declaration is smaller than this ABI version's"));
+        }
+        if decl.abi_version != abi::ABI_VERSION {
+            return Err(LoadError::AbiMismatch {
+                path: path.to_owned(),
+                found: decl.abi_version,
+                expected: abi::ABI_VERSION,
+            });
+        }
+        if decl.plugin_count > 0 && decl.plugins.is_null() {
+            return Err(bad("plugin list is null"));
+        }
+        let mut plugins = Vec::with_capacity(decl.plugin_count);
+        for i in 0..decl.plugin_count {
+            // SAFETY: `plugins` points to `plugin_count` entries per the ABI.
+            let vt = unsafe { *decl.plugins.add(i) };
+            if vt.is_null() {
+                return Err(bad("a plugin entry is null"));
+            }
+            // SAFETY: non-null vtable that lives as long as the never-unloaded library.
+            let vt: &'static PluginVTable = unsafe { &*vt };
+            // SAFETY: as above.
+            plugins.push(unsafe { info_of(vt) }.map_err(|r| bad(&r))?);
+        }
+        // SAFETY: the declaration's strings live as long as the library.
+        let sdk_version = unsafe { decl.sdk_version.to_string_lossy() };
+        Ok(PluginLibrary {
+            path: Some(path.to_owned()),
+            abi_version: decl.abi_version,
+            sdk_version,
+            plugins,
+            _library: Some(library),
+        })
+    }
+}
+
+/// Reads a vtable's header.
+///
+/// # Safety
+///
+/// `vt` is a valid vtable whose strings outlive the process.
+unsafe fn info_of(vt: &'static PluginVTable) -> Result<PluginInfo, String> {
+    if (vt.size as usize) < size_of::<PluginVTable>() {
+        return Err("a plugin table is smaller than this ABI version's".into());
+    }
+    let kind =
+        PluginKind::from_raw(vt.kind).ok_or_else(|| format!("unknown plugin kind {}", vt.kind))?;
+    // SAFETY: the caller guarantees the strings are valid.
+    let (name, version) = unsafe { (vt.name.to_string_lossy(), vt.version.to_string_lossy()) };
+    if name.is_empty() {
+        return Err("a plugin has an empty name".into());
+    }
+    Ok(PluginInfo {
+        kind,
+        name,
+        version,
+        vtable: vt,
+    })
+}
+
+/// How a call into a plugin ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallFailure {
+    /// The plugin returned an error.
+    Error(String),
+    /// The plugin panicked (caught on its side).
+    Panicked(String),
+    /// The plugin did not understand its input, or returned output the host cannot read.
+    Invalid(String),
+}
+
+impl std::fmt::Display for CallFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Error(m) => write!(f, "error: {m}"),
+            Self::Panicked(m) => write!(f, "panic: {m}"),
+            Self::Invalid(m) => write!(f, "invalid: {m}"),
+        }
+    }
+}
+
+/// A live plugin instance. Not `Sync`: the host uses each from one worker thread.
+pub struct PluginInstance {
+    ptr: *mut c_void,
+    vtable: &'static PluginVTable,
+    max_payload: usize,
+    destroyed: bool,
+    // Declared after the instance pointer so the instance is destroyed before the library could go.
+    _library: Arc<PluginLibrary>,
+}
+
+// SAFETY: the ABI requires instances to be usable from whichever single thread calls them; the host
+// moves an instance to its worker once and never shares it.
+unsafe impl Send for PluginInstance {}
+
+impl std::fmt::Debug for PluginInstance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginInstance")
+            .field("ptr", &self.ptr)
+            .finish()
+    }
+}
+
+/// Copies a plugin's buffer into host memory and hands it back to the plugin's allocator.
+///
+/// # Safety
+///
+/// `buf` was filled by the plugin per the ABI.
+unsafe fn take(buf: OwnedBuffer, limit: usize) -> Result<Vec<u8>, usize> {
+    let result = if buf.len > limit {
+        Err(buf.len)
+    } else if buf.ptr.is_null() || buf.len == 0 {
+        Ok(Vec::new())
+    } else {
+        // SAFETY: the plugin guarantees `len` readable bytes at `ptr` until released.
+        Ok(unsafe { std::slice::from_raw_parts(buf.ptr, buf.len) }.to_vec())
+    };
+    if let Some(release) = buf.release {
+        // SAFETY: released exactly once, by the function the plugin supplied for it.
+        unsafe { release(buf.ptr, buf.len) };
+    }
+    result
+}
+
+fn decode_status(
+    raw: u32,
+    bytes: Result<Vec<u8>, usize>,
+    limit: usize,
+) -> Result<Vec<u8>, CallFailure> {
+    let text = |b: &Result<Vec<u8>, usize>| match b {
+        Ok(v) => String::from_utf8_lossy(v).into_owned(),
+        Err(n) => format!("message of {n} bytes dropped"),
+    };
+    match Status::from_raw(raw) {
+        Some(Status::Ok) => bytes.map_err(|n| {
+            CallFailure::Invalid(format!(
+                "payload of {n} bytes exceeds the limit of {limit} bytes"
+            ))
+        }),
+        Some(Status::Error) => Err(CallFailure::Error(text(&bytes))),
+        Some(Status::Panicked) => Err(CallFailure::Panicked(text(&bytes))),
+        Some(Status::Incompatible) => Err(CallFailure::Invalid(text(&bytes))),
+        None => Err(CallFailure::Invalid(format!(
+            "unknown status {raw}: {}",
+            text(&bytes)
+        ))),
+    }
+}
+
+impl PluginInstance {
+    /// Creates and configures an instance of `plugin` from `library`.
+    ///
+    /// `max_payload` bounds every buffer the instance returns, in bytes.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's `configure` error, a panic, or an unreadable answer.
+    pub fn create(
+        library: &Arc<PluginLibrary>,
+        plugin: &PluginInfo,
+        config: &serde_json::Value,
+        max_payload: usize,
+    ) -> Result<Self, CallFailure> {
+        let input = serde_json::to_vec(config).expect("JSON values always serialise");
+        let mut out = OwnedBuffer::empty();
+        let mut ptr: *mut c_void = std::ptr::null_mut();
+        // SAFETY: valid input buffer for the call, valid out-pointers, per the ABI.
+        let raw =
+            unsafe { (plugin.vtable.create)(input.as_ptr(), input.len(), &mut ptr, &mut out) };
+        // SAFETY: `out` was filled (or left empty) by the plugin.
+        let bytes = unsafe { take(out, max_payload) };
+        decode_status(raw, bytes, max_payload)?;
+        if ptr.is_null() {
+            return Err(CallFailure::Invalid("create returned no instance".into()));
+        }
+        Ok(Self {
+            ptr,
+            vtable: plugin.vtable,
+            max_payload,
+            destroyed: false,
+            _library: library.clone(),
+        })
+    }
+
+    /// Calls the instance with a JSON input and returns its JSON output, copied into host memory.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's error, a caught panic, or output over the payload limit.
+    pub fn call(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
+        let mut out = OwnedBuffer::empty();
+        // SAFETY: live instance, valid input for the call, valid out-pointer.
+        let raw = unsafe { (self.vtable.call)(self.ptr, input.as_ptr(), input.len(), &mut out) };
+        // SAFETY: `out` was filled by the plugin.
+        let bytes = unsafe { take(out, self.max_payload) };
+        decode_status(raw, bytes, self.max_payload)
+    }
+
+    /// Calls `shutdown` and destroys the instance; later calls are not allowed.
+    ///
+    /// # Errors
+    ///
+    /// What `shutdown` reported; the instance is destroyed anyway.
+    pub fn shutdown(mut self) -> Result<(), CallFailure> {
+        let mut out = OwnedBuffer::empty();
+        // SAFETY: live instance, valid out-pointer.
+        let raw = unsafe { (self.vtable.shutdown)(self.ptr, &mut out) };
+        // SAFETY: `out` was filled by the plugin.
+        let bytes = unsafe { take(out, self.max_payload) };
+        self.destroy();
+        decode_status(raw, bytes, self.max_payload).map(drop)
+    }
+
+    fn destroy(&mut self) {
+        if !self.destroyed {
+            self.destroyed = true;
+            // SAFETY: live instance, destroyed once.
+            unsafe { (self.vtable.destroy)(self.ptr) };
+        }
+    }
+}
+
+impl Drop for PluginInstance {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}

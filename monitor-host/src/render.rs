@@ -1,0 +1,470 @@
+//! What the engine knows, as Prometheus text, a JSON snapshot and a human report.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use monitor_core::plugin::{Labels, SampleKind};
+use serde::Serialize;
+
+use crate::alert::AlertStatus;
+use crate::engine::{CycleStats, Engine, EventRecord, HealRecord, PluginStatus};
+
+/// Points of history per series in the snapshot.
+pub const SNAPSHOT_POINTS: usize = 60;
+
+/// A collected metric name as a Prometheus name: `system.cpu.usage` becomes `system_cpu_usage`
+/// (counters also get a `_total` suffix when they lack one, in [`prometheus`]).
+pub fn prometheus_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
+        out.insert(0, '_');
+    }
+    out
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('\n', "\\n")
+        .replace('"', "\\\"")
+}
+
+fn label_name(k: &str) -> String {
+    let n = prometheus_name(k);
+    n.replace(':', "_")
+}
+
+fn labels_text(labels: &Labels) -> String {
+    if labels.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = labels
+        .iter()
+        .map(|(k, v)| format!("{}=\"{}\"", label_name(k), escape(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn number(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+struct Family {
+    kind: &'static str,
+    help: String,
+    lines: Vec<String>,
+}
+
+#[derive(Default)]
+struct Families(BTreeMap<String, Family>);
+
+impl Families {
+    fn add(&mut self, name: &str, kind: &'static str, help: &str, labels: &Labels, value: f64) {
+        let f = self.0.entry(name.to_owned()).or_insert_with(|| Family {
+            kind,
+            help: help.to_owned(),
+            lines: Vec::new(),
+        });
+        f.lines
+            .push(format!("{name}{} {}", labels_text(labels), number(value)));
+    }
+
+    fn write(self, out: &mut String) {
+        for (name, f) in self.0 {
+            let _ = writeln!(out, "# HELP {name} {}", f.help);
+            let _ = writeln!(out, "# TYPE {name} {}", f.kind);
+            for l in f.lines {
+                out.push_str(&l);
+                out.push('\n');
+            }
+        }
+    }
+}
+
+fn plugin_labels(p: &PluginStatus) -> Labels {
+    Labels::from([
+        ("kind".to_owned(), p.kind.to_owned()),
+        ("instance".to_owned(), p.name.clone()),
+        ("plugin".to_owned(), p.plugin.clone()),
+    ])
+}
+
+/// Renders `/metrics`: collected series (latest values), the host's own health, plugin health and
+/// alert states, in the Prometheus text format 0.0.4.
+pub fn prometheus(engine: &Engine) -> String {
+    let mut fam = Families::default();
+    for (key, series) in engine.store().iter() {
+        if key.name.starts_with("monitor.host.") || key.name.starts_with("monitor.plugin.") {
+            continue; // exported below under their own names
+        }
+        let Some((_, value)) = series.latest() else {
+            continue;
+        };
+        let mut name = prometheus_name(&key.name);
+        let (kind, help) = match series.kind {
+            SampleKind::Gauge => ("gauge", format!("collected metric {}", key.name)),
+            SampleKind::Counter => {
+                // Prometheus names counters `*_total`; add the suffix when a plugin did not.
+                if !name.ends_with("_total") {
+                    name.push_str("_total");
+                }
+                ("counter", format!("collected counter {}", key.name))
+            }
+        };
+        fam.add(&name, kind, &help, &key.labels, value);
+    }
+    let none = Labels::new();
+    fam.add(
+        "monitor_host_cycles_total",
+        "counter",
+        "collection cycles run",
+        &none,
+        engine.cycles() as f64,
+    );
+    if let Some(c) = engine.last_cycle() {
+        fam.add(
+            "monitor_host_cycle_duration_seconds",
+            "gauge",
+            "wall time of the last cycle",
+            &none,
+            c.duration_seconds,
+        );
+        fam.add(
+            "monitor_host_last_cycle_timestamp_seconds",
+            "gauge",
+            "when the last cycle started",
+            &none,
+            c.at_ms as f64 / 1000.0,
+        );
+    }
+    fam.add(
+        "monitor_host_series",
+        "gauge",
+        "series held in memory",
+        &none,
+        engine.store().len() as f64,
+    );
+    fam.add(
+        "monitor_host_start_timestamp_seconds",
+        "gauge",
+        "when the host started",
+        &none,
+        engine.started_ms() as f64 / 1000.0,
+    );
+    for p in engine.plugins() {
+        let l = plugin_labels(&p);
+        let s = &p.stats;
+        fam.add(
+            "monitor_plugin_calls_total",
+            "counter",
+            "calls made to the plugin instance",
+            &l,
+            s.calls as f64,
+        );
+        fam.add(
+            "monitor_plugin_errors_total",
+            "counter",
+            "calls that returned an error or unreadable output",
+            &l,
+            s.errors as f64,
+        );
+        fam.add(
+            "monitor_plugin_timeouts_total",
+            "counter",
+            "calls abandoned after the timeout",
+            &l,
+            s.timeouts as f64,
+        );
+        fam.add(
+            "monitor_plugin_panics_total",
+            "counter",
+            "calls that panicked inside the plugin",
+            &l,
+            s.panics as f64,
+        );
+        fam.add(
+            "monitor_plugin_skipped_total",
+            "counter",
+            "calls skipped because the previous call was still running",
+            &l,
+            s.skipped as f64,
+        );
+        fam.add(
+            "monitor_plugin_consecutive_failures",
+            "gauge",
+            "failures in a row",
+            &l,
+            f64::from(s.consecutive_failures),
+        );
+        let backoff = if s.consecutive_failures > 1 { 1.0 } else { 0.0 };
+        fam.add(
+            "monitor_plugin_backoff",
+            "gauge",
+            "1 while the instance is backed off after repeated failures",
+            &l,
+            backoff,
+        );
+        fam.add(
+            "monitor_plugin_busy",
+            "gauge",
+            "1 while a call is running",
+            &l,
+            f64::from(u8::from(s.busy)),
+        );
+        fam.add(
+            "monitor_plugin_stuck",
+            "gauge",
+            "1 while a call has been running longer than the timeout",
+            &l,
+            f64::from(u8::from(s.stuck)),
+        );
+        if let Some(t) = s.last_success_ms {
+            fam.add(
+                "monitor_plugin_last_success_timestamp_seconds",
+                "gauge",
+                "last successful call",
+                &l,
+                t as f64 / 1000.0,
+            );
+        }
+        if let Some(d) = s.last_call_seconds {
+            fam.add(
+                "monitor_plugin_last_call_duration_seconds",
+                "gauge",
+                "duration of the last finished call",
+                &l,
+                d,
+            );
+        }
+        if let Some(n) = s.last_samples {
+            fam.add(
+                "monitor_plugin_last_samples",
+                "gauge",
+                "samples returned by the last collect (0: quiet)",
+                &l,
+                n as f64,
+            );
+        }
+    }
+    for a in engine.alerts().statuses() {
+        let mut l = a.labels.clone();
+        l.insert("alertname".into(), a.alert.clone());
+        if let Some(r) = engine.alerts().rules().iter().find(|r| r.name == a.alert) {
+            l.insert("severity".into(), r.severity.as_str().into());
+        }
+        fam.add(
+            "monitor_alert_state",
+            "gauge",
+            "alert state: 0 inactive, 1 pending, 2 firing",
+            &l,
+            f64::from(a.state.as_number()),
+        );
+    }
+    let mut heal: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
+    for h in engine.healing() {
+        *heal
+            .entry((h.strategy.clone(), h.alert.clone(), h.success))
+            .or_default() += 1;
+    }
+    for ((strategy, alert, ok), n) in heal {
+        let l = Labels::from([
+            ("strategy".to_owned(), strategy),
+            ("alertname".to_owned(), alert),
+            (
+                "result".to_owned(),
+                if ok { "success" } else { "failure" }.to_owned(),
+            ),
+        ]);
+        fam.add(
+            "monitor_healing_attempts_total",
+            "counter",
+            "healing attempts by outcome (last 1000 kept)",
+            &l,
+            n as f64,
+        );
+    }
+    let mut out = String::new();
+    fam.write(&mut out);
+    out
+}
+
+/// One series in the snapshot.
+#[derive(Debug, Serialize)]
+pub struct SeriesView {
+    /// Metric name.
+    pub name: String,
+    /// Labels.
+    pub labels: Labels,
+    /// Gauge or counter.
+    pub kind: SampleKind,
+    /// Latest value.
+    pub value: f64,
+    /// Latest timestamp, ms since epoch.
+    pub timestamp_ms: u64,
+    /// Recent `(ms, value)` points, oldest first.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// The JSON served at `/api/snapshot`.
+#[derive(Debug, Serialize)]
+pub struct Snapshot<'a> {
+    /// Host name.
+    pub host: &'a str,
+    /// Cycles run.
+    pub cycles: u64,
+    /// Last cycle.
+    pub last_cycle: Option<&'a CycleStats>,
+    /// Series.
+    pub series: Vec<SeriesView>,
+    /// Alert instances.
+    pub alerts: Vec<&'a AlertStatus>,
+    /// Healing attempts.
+    pub healing: Vec<&'a HealRecord>,
+    /// Plugin instances and their health.
+    pub plugins: Vec<PluginStatus>,
+    /// Recent events.
+    pub events: Vec<&'a EventRecord>,
+}
+
+/// Builds the snapshot.
+pub fn snapshot(engine: &Engine) -> Snapshot<'_> {
+    Snapshot {
+        host: &engine.host().name,
+        cycles: engine.cycles(),
+        last_cycle: engine.last_cycle(),
+        series: engine
+            .store()
+            .iter()
+            .filter_map(|(k, s)| {
+                let (timestamp_ms, value) = s.latest()?;
+                let skip = s.points.len().saturating_sub(SNAPSHOT_POINTS);
+                Some(SeriesView {
+                    name: k.name.clone(),
+                    labels: k.labels.clone(),
+                    kind: s.kind,
+                    value,
+                    timestamp_ms,
+                    points: s.points.iter().skip(skip).copied().collect(),
+                })
+            })
+            .collect(),
+        alerts: engine.alerts().statuses().collect(),
+        healing: engine.healing().collect(),
+        plugins: engine.plugins(),
+        events: engine.events().collect(),
+    }
+}
+
+/// The snapshot as JSON text.
+pub fn snapshot_json(engine: &Engine) -> String {
+    serde_json::to_string(&snapshot(engine)).expect("snapshots always serialise")
+}
+
+/// A human report: plugins, latest values, alerts, healing.
+pub fn report(engine: &Engine) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "monitor-host on {}: {} cycle(s)",
+        engine.host().name,
+        engine.cycles()
+    );
+    if let Some(c) = engine.last_cycle() {
+        let _ = writeln!(
+            out,
+            "last cycle: {:.1} ms, {} collector(s) called, {} failed",
+            c.duration_seconds * 1e3,
+            c.collected,
+            c.failed
+        );
+    }
+    let _ = writeln!(out, "\nplugins:");
+    for p in engine.plugins() {
+        let s = &p.stats;
+        let health = if s.stuck {
+            "STUCK".to_owned()
+        } else if s.consecutive_failures > 1 {
+            format!("BACKED OFF after {} failures", s.consecutive_failures)
+        } else if s.consecutive_failures == 1 {
+            "FAILING".to_owned()
+        } else {
+            "ok".to_owned()
+        };
+        let _ = writeln!(
+            out,
+            "  {:<9} {:<20} {:<16} v{:<8} calls {:>4}  errors {:>3}  timeouts {:>3}  panics {:>3}  {}",
+            p.kind, p.name, p.plugin, p.version, s.calls, s.errors, s.timeouts, s.panics, health
+        );
+        if let Some(e) = &s.last_error {
+            let _ = writeln!(out, "            last error: {e}");
+        }
+    }
+    let _ = writeln!(out, "\nseries ({}):", engine.store().len());
+    for (k, s) in engine.store().iter() {
+        if let Some((_, v)) = s.latest() {
+            let labels: Vec<String> = k
+                .labels
+                .iter()
+                .filter(|(n, _)| *n != "collector")
+                .map(|(n, v)| format!("{n}={v}"))
+                .collect();
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!("{{{}}}", labels.join(","))
+            };
+            let _ = writeln!(out, "  {}{} = {}", k.name, labels, number(v));
+        }
+    }
+    let _ = writeln!(out, "\nalerts:");
+    let mut any = false;
+    for a in engine.alerts().statuses() {
+        any = true;
+        let _ = writeln!(
+            out,
+            "  {:<20} {:<8} value {} {:?}",
+            a.alert,
+            format!("{:?}", a.state).to_lowercase(),
+            number(a.value),
+            a.labels
+        );
+    }
+    if !any {
+        let _ = writeln!(out, "  (none evaluated)");
+    }
+    let _ = writeln!(out, "\nhealing:");
+    let mut any = false;
+    for h in engine.healing() {
+        any = true;
+        let _ = writeln!(
+            out,
+            "  {} on {} attempt {}: {} ({} ms) {}",
+            h.strategy,
+            h.alert,
+            h.attempt,
+            if h.success { "success" } else { "failure" },
+            h.duration_ms,
+            h.message
+        );
+    }
+    if !any {
+        let _ = writeln!(out, "  (no attempts)");
+    }
+    out
+}

@@ -1,0 +1,161 @@
+//! One thread per plugin instance, so a slow or hung call never stalls the host.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
+
+use crate::library::{CallFailure, PluginInfo, PluginInstance, PluginLibrary};
+
+/// A finished call, sent to the engine's shared channel.
+#[derive(Debug)]
+pub struct Done {
+    /// Index of the instance in the engine.
+    pub slot: usize,
+    /// The job number given to [`Worker::submit`].
+    pub job: u64,
+    /// The output, or why there is none.
+    pub result: Result<Vec<u8>, CallFailure>,
+    /// How long the plugin took.
+    pub elapsed: Duration,
+}
+
+enum Job {
+    Call {
+        job: u64,
+        input: Vec<u8>,
+    },
+    Shutdown {
+        reply: Sender<Result<(), CallFailure>>,
+    },
+}
+
+/// Why a worker could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The plugin's `create`/`configure` failed.
+    #[error("{}", match .0 { CallFailure::Error(m) => m.clone(), other => other.to_string() })]
+    Create(CallFailure),
+    /// `create` did not return in time; its thread is abandoned.
+    #[error("configure did not return within {0:?}")]
+    Timeout(Duration),
+    /// The OS refused a thread.
+    #[error("cannot start a worker thread: {0}")]
+    Spawn(std::io::Error),
+}
+
+/// What a worker needs to start an instance.
+#[derive(Debug)]
+pub struct WorkerSpec {
+    /// Index of the instance in the engine; tags its results.
+    pub slot: usize,
+    /// Name of the thread (shown by debuggers and in panic messages).
+    pub thread_name: String,
+    /// The library holding the plugin.
+    pub library: Arc<PluginLibrary>,
+    /// The plugin.
+    pub plugin: PluginInfo,
+    /// Its `[...config]` table.
+    pub config: serde_json::Value,
+    /// Cap on a payload, in bytes.
+    pub max_payload: usize,
+    /// How long `create`/`configure` may take.
+    pub timeout: Duration,
+}
+
+/// The host's handle on a plugin instance's thread.
+#[derive(Debug)]
+pub struct Worker {
+    tx: Sender<Job>,
+}
+
+impl Worker {
+    /// Starts a thread, creates the instance on it, and waits up to `timeout` for that.
+    ///
+    /// Calls then go through [`submit`](Self::submit); results arrive on `done` tagged with `slot`.
+    ///
+    /// # Errors
+    ///
+    /// The plugin's configure error or panic, a timeout, or no thread.
+    pub fn start(spec: WorkerSpec, done: Sender<Done>) -> Result<Worker, StartError> {
+        let WorkerSpec {
+            slot,
+            thread_name,
+            library,
+            plugin,
+            config,
+            max_payload,
+            timeout,
+        } = spec;
+        let (tx, rx) = unbounded::<Job>();
+        let (created_tx, created_rx) = bounded::<Result<(), CallFailure>>(1);
+        thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                let instance = match PluginInstance::create(&library, &plugin, &config, max_payload)
+                {
+                    Ok(i) => {
+                        let _ = created_tx.send(Ok(()));
+                        i
+                    }
+                    Err(e) => {
+                        let _ = created_tx.send(Err(e));
+                        return;
+                    }
+                };
+                serve(slot, instance, rx, done);
+            })
+            .map_err(StartError::Spawn)?;
+        match created_rx.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(Worker { tx }),
+            Ok(Err(e)) => Err(StartError::Create(e)),
+            Err(_) => Err(StartError::Timeout(timeout)),
+        }
+    }
+
+    /// Queues a call; its result arrives on the engine's channel. Never blocks.
+    pub fn submit(&self, job: u64, input: Vec<u8>) {
+        // A send only fails when the thread is gone, which `serve` never lets happen while the
+        // worker exists; a lost job then shows up as a timeout.
+        let _ = self.tx.send(Job::Call { job, input });
+    }
+
+    /// Asks the instance to shut down and waits up to `timeout` for it to finish.
+    ///
+    /// Returns `None` when it did not answer in time (a call is still running): the instance is then
+    /// left to its thread, which the process exit ends.
+    pub fn shutdown(self, timeout: Duration) -> Option<Result<(), CallFailure>> {
+        let (reply, answer) = bounded(1);
+        self.tx.send(Job::Shutdown { reply }).ok()?;
+        answer.recv_timeout(timeout).ok()
+    }
+}
+
+fn serve(slot: usize, mut instance: PluginInstance, rx: Receiver<Job>, done: Sender<Done>) {
+    while let Ok(job) = rx.recv() {
+        match job {
+            Job::Call { job, input } => {
+                let start = Instant::now();
+                let result = instance.call(&input);
+                let elapsed = start.elapsed();
+                if done
+                    .send(Done {
+                        slot,
+                        job,
+                        result,
+                        elapsed,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Job::Shutdown { reply } => {
+                let _ = reply.send(instance.shutdown());
+                return;
+            }
+        }
+    }
+    // The engine is gone without asking for shutdown: just destroy the instance (its Drop).
+}

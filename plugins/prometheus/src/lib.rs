@@ -1,0 +1,202 @@
+//! `prometheus` collector: scrapes a Prometheus text endpoint (for instance an application that
+//! serves its `monitor-core` registry with the `http` feature) and reports every sample.
+//!
+//! Names and labels are kept as scraped. Counters and gauges pass through; untyped samples become
+//! gauges, except the `<name>_sum` and `<name>_count` of summaries and histograms, which are
+//! counters; summaries become one gauge per quantile, named `<name>_p50`, `<name>_p99`,
+//! `<name>_p999`...; histogram buckets are skipped. With `rates = true` (the default) every counter
+//! also yields `<name>_rate`, its increase per second since the previous scrape, so rules can
+//! alert on a failure rate.
+//!
+//! Config: `url` (required, `http://`), `timeout` (seconds, default 5), `include` (name prefixes to
+//! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool).
+//! `prometheus.up` (1 or 0, label `target`) says whether the scrape worked: an unreachable target is
+//! reported (with a `scrape_failed` event) rather than failing the call, so rules can alert on it;
+//! a target that answers with something that is not Prometheus text is a collect error.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use monitor_core::plugin::{Collection, Collector, PluginError, Sample, parse_config};
+use prometheus_parse::{Scrape, Value};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    url: String,
+    #[serde(default = "five")]
+    timeout: f64,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default = "yes")]
+    rates: bool,
+}
+
+fn five() -> f64 {
+    5.0
+}
+fn yes() -> bool {
+    true
+}
+
+/// `p50` for 0.5, `p99` for 0.99, `p999` for 0.999, `p100` for 1.
+fn quantile_suffix(q: f64) -> String {
+    if q >= 1.0 {
+        return "p100".into();
+    }
+    let digits = format!("{q}");
+    let digits = digits.trim_start_matches("0.");
+    format!("p{digits:0<2}")
+}
+
+#[derive(Default)]
+struct PrometheusCollector {
+    settings: Option<Settings>,
+    agent: Option<ureq::Agent>,
+    // Previous counter values, by name and labels, with when they were read.
+    previous: HashMap<(String, BTreeMap<String, String>), (f64, Instant)>,
+}
+
+impl PrometheusCollector {
+    fn scrape(&self) -> Result<String, PluginError> {
+        let (Some(s), Some(agent)) = (&self.settings, &self.agent) else {
+            return Err("not configured".into());
+        };
+        let mut response = agent
+            .get(&s.url)
+            .call()
+            .map_err(|e| format!("GET {}: {e}", s.url))?;
+        Ok(response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| format!("GET {}: {e}", s.url))?)
+    }
+}
+
+impl Collector for PrometheusCollector {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        let s: Settings = parse_config(config)?;
+        if !s.url.starts_with("http://") {
+            return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
+        }
+        if !(s.timeout.is_finite() && s.timeout > 0.0) {
+            return Err("`timeout` must be a positive number of seconds".into());
+        }
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(s.timeout)))
+            .build();
+        self.agent = Some(ureq::Agent::new_with_config(config));
+        self.settings = Some(s);
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        let url = self
+            .settings
+            .as_ref()
+            .map(|s| s.url.clone())
+            .unwrap_or_default();
+        let mut out = Collection::default();
+        let text = match self.scrape() {
+            Ok(t) => t,
+            Err(e) => {
+                // Report the target as down rather than failing, so rules can alert on it.
+                out.samples
+                    .push(Sample::gauge("prometheus.up", 0.0).with_label("target", &url));
+                out.events.push(monitor_core::plugin::Event {
+                    kind: "scrape_failed".into(),
+                    message: e.to_string(),
+                    labels: [("target".to_owned(), url)].into(),
+                    timestamp_ms: None,
+                });
+                return Ok(out);
+            }
+        };
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        let s = self.settings.as_ref().expect("checked in scrape");
+        let now = Instant::now();
+        out.samples
+            .push(Sample::gauge("prometheus.up", 1.0).with_label("target", &url));
+        for sample in scrape.samples {
+            if !s.include.is_empty()
+                && !s
+                    .include
+                    .iter()
+                    .any(|p| sample.metric.starts_with(p.as_str()))
+            {
+                continue;
+            }
+            let mut labels: BTreeMap<String, String> = sample
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            labels.extend(s.labels.clone());
+            let with = |mut x: Sample, labels: &BTreeMap<String, String>| {
+                x.labels = labels.clone();
+                x
+            };
+            let value = match sample.value {
+                Value::Untyped(v)
+                    if sample.metric.ends_with("_sum") || sample.metric.ends_with("_count") =>
+                {
+                    Value::Counter(v)
+                }
+                other => other,
+            };
+            match value {
+                Value::Counter(v) => {
+                    out.samples
+                        .push(with(Sample::counter(&sample.metric, v), &labels));
+                    if s.rates {
+                        let key = (sample.metric.clone(), labels.clone());
+                        if let Some((old, at)) = self.previous.insert(key, (v, now)) {
+                            let dt = now.duration_since(at).as_secs_f64();
+                            // A counter that went down was reset: its new value is the increase.
+                            let inc = if v >= old { v - old } else { v };
+                            if dt > 0.0 {
+                                let name = format!("{}_rate", sample.metric);
+                                out.samples
+                                    .push(with(Sample::gauge(name, inc / dt), &labels));
+                            }
+                        }
+                    }
+                }
+                Value::Gauge(v) | Value::Untyped(v) => {
+                    out.samples
+                        .push(with(Sample::gauge(&sample.metric, v), &labels));
+                }
+                Value::Summary(qs) => {
+                    for q in qs {
+                        let name = format!("{}_{}", sample.metric, quantile_suffix(q.quantile));
+                        out.samples
+                            .push(with(Sample::gauge(name, q.count), &labels));
+                    }
+                }
+                // Buckets are many series for little alerting value; `_sum` and `_count` (above)
+                // and the application's own quantiles carry what rules need.
+                Value::Histogram(_) => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+monitor_core::export_plugin!(collector "prometheus" => PrometheusCollector);
+
+#[cfg(test)]
+mod tests {
+    use super::quantile_suffix;
+
+    #[test]
+    fn quantile_names() {
+        let got: Vec<String> = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
+            .map(quantile_suffix)
+            .to_vec();
+        assert_eq!(got, ["p50", "p90", "p95", "p99", "p999", "p100"]);
+    }
+}

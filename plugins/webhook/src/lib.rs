@@ -1,0 +1,258 @@
+//! `webhook` notifier: POSTs each notification as JSON shaped like Alertmanager's webhook payload
+//! (version 4), so receivers written for Alertmanager accept it.
+//!
+//! With `api = "alertmanager"` it instead POSTs to an Alertmanager's v2 API (`url` ending in
+//! `/api/v2/alerts`): a JSON array with one postable alert (labels, annotations, `startsAt`, and
+//! `endsAt` once resolved), so a clustered Alertmanager can group, silence and route the host's
+//! alerts.
+//!
+//! Config: `url` (required, `http://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
+//! `timeout` (seconds, default 5), `retries` (extra attempts after a failure, default 2),
+//! `receiver` (the webhook payload's `receiver`, default `"monitor-host"`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use monitor_core::plugin::{
+    AlertNotifier, Notification, NotificationStatus, PluginError, parse_config,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum Api {
+    #[default]
+    Webhook,
+    Alertmanager,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    url: String,
+    #[serde(default)]
+    api: Api,
+    #[serde(default = "default_timeout")]
+    timeout: f64,
+    #[serde(default = "default_retries")]
+    retries: u32,
+    #[serde(default = "default_receiver")]
+    receiver: String,
+}
+
+fn default_timeout() -> f64 {
+    5.0
+}
+fn default_retries() -> u32 {
+    2
+}
+fn default_receiver() -> String {
+    "monitor-host".into()
+}
+
+#[derive(Default)]
+struct Webhook {
+    settings: Option<Settings>,
+    agent: Option<ureq::Agent>,
+}
+
+/// One alert of the payload, as Alertmanager sends it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AmAlert {
+    status: &'static str,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: String,
+    ends_at: String,
+    #[serde(rename = "generatorURL")]
+    generator_url: String,
+    fingerprint: String,
+}
+
+/// One alert as Alertmanager's v2 API takes it (`POST /api/v2/alerts` with an array of these).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PostableAlert {
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+    starts_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ends_at: Option<String>,
+}
+
+/// The payload, as Alertmanager's webhook receiver documents it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    version: &'static str,
+    group_key: String,
+    truncated_alerts: u32,
+    status: &'static str,
+    receiver: String,
+    group_labels: BTreeMap<String, String>,
+    common_labels: BTreeMap<String, String>,
+    common_annotations: BTreeMap<String, String>,
+    #[serde(rename = "externalURL")]
+    external_url: String,
+    alerts: Vec<AmAlert>,
+}
+
+/// RFC 3339 in UTC from ms since the Unix epoch (civil-from-days, proleptic Gregorian).
+fn rfc3339(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        ms % 1000
+    )
+}
+
+fn fingerprint(labels: &BTreeMap<String, String>) -> String {
+    // FNV-1a over the sorted labels: stable across hosts and runs, like Alertmanager's.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for (k, v) in labels {
+        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+fn payload(n: &Notification, receiver: &str) -> Payload {
+    let status = match n.status {
+        NotificationStatus::Firing => "firing",
+        NotificationStatus::Resolved => "resolved",
+    };
+    let mut labels = n.labels.clone();
+    labels.insert("alertname".into(), n.alert.clone());
+    labels.insert("severity".into(), n.severity.as_str().into());
+    if !n.host.is_empty() {
+        labels.insert("host".into(), n.host.clone());
+    }
+    let mut annotations = BTreeMap::new();
+    annotations.insert("description".into(), n.description.clone());
+    annotations.insert(
+        "summary".into(),
+        format!(
+            "{} {} {} (value {})",
+            n.metric, n.condition, n.threshold, n.value
+        ),
+    );
+    if n.escalation {
+        annotations.insert("escalation".into(), "healing gave up".into());
+    }
+    let group_labels = BTreeMap::from([("alertname".to_owned(), n.alert.clone())]);
+    Payload {
+        version: "4",
+        group_key: format!("{{}}:{{alertname=\"{}\"}}", n.alert),
+        truncated_alerts: 0,
+        status,
+        receiver: receiver.to_owned(),
+        group_labels,
+        common_labels: labels.clone(),
+        common_annotations: annotations.clone(),
+        external_url: String::new(),
+        alerts: vec![AmAlert {
+            status,
+            fingerprint: fingerprint(&labels),
+            labels,
+            annotations,
+            starts_at: rfc3339(n.starts_at_ms),
+            ends_at: n
+                .ends_at_ms
+                .map_or_else(|| "0001-01-01T00:00:00Z".to_owned(), rfc3339),
+            generator_url: String::new(),
+        }],
+    }
+}
+
+impl AlertNotifier for Webhook {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        let s: Settings = parse_config(config)?;
+        if !s.url.starts_with("http://") {
+            return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
+        }
+        if !(s.timeout.is_finite() && s.timeout > 0.0) {
+            return Err("`timeout` must be a positive number of seconds".into());
+        }
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs_f64(s.timeout)))
+            .http_status_as_error(true)
+            .build();
+        self.agent = Some(ureq::Agent::new_with_config(config));
+        self.settings = Some(s);
+        Ok(())
+    }
+
+    fn notify(&mut self, n: &Notification) -> Result<(), PluginError> {
+        let (Some(s), Some(agent)) = (&self.settings, &self.agent) else {
+            return Err("not configured".into());
+        };
+        let body = match s.api {
+            Api::Webhook => serde_json::to_string(&payload(n, &s.receiver))?,
+            Api::Alertmanager => {
+                let p = payload(n, &s.receiver);
+                let alerts: Vec<PostableAlert> = p
+                    .alerts
+                    .into_iter()
+                    .map(|a| PostableAlert {
+                        labels: a.labels,
+                        annotations: a.annotations,
+                        starts_at: a.starts_at,
+                        ends_at: n.ends_at_ms.map(rfc3339),
+                    })
+                    .collect();
+                serde_json::to_string(&alerts)?
+            }
+        };
+        let mut last = String::new();
+        for attempt in 0..=s.retries {
+            if attempt > 0 {
+                std::thread::sleep(Duration::from_millis(200 * u64::from(attempt)));
+            }
+            match agent
+                .post(&s.url)
+                .header("Content-Type", "application/json")
+                .send(&body)
+            {
+                Ok(_) => return Ok(()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(format!(
+            "POST {} failed after {} attempt(s): {last}",
+            s.url,
+            s.retries + 1
+        )
+        .into())
+    }
+}
+
+monitor_core::export_plugin!(notifier "webhook" => Webhook);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(rfc3339(1_700_000_000_000), "2023-11-14T22:13:20.000Z");
+    }
+}

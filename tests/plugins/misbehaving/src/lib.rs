@@ -1,0 +1,193 @@
+//! Test plugins. Behaviour is driven by files the test creates and removes, never by timing:
+//! a flag file present means "misbehave now".
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use monitor_core::plugin::{
+    AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Notification,
+    PluginError, Sample, parse_config,
+};
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Common {
+    /// Appended to with `kind:label` on shutdown.
+    shutdown_log: Option<PathBuf>,
+    /// Misbehave while this file exists.
+    flag: Option<PathBuf>,
+    /// Reads a number from here (file collector) or writes one (fixer).
+    path: Option<PathBuf>,
+    /// Value the fixer writes.
+    value: Option<f64>,
+    /// Whether the fixer reports success.
+    succeed: Option<bool>,
+    /// Samples the flood collector returns.
+    samples: Option<usize>,
+    /// Label for the shutdown log.
+    label: Option<String>,
+}
+
+impl Common {
+    fn flagged(&self) -> bool {
+        self.flag.as_deref().is_some_and(Path::exists)
+    }
+
+    fn log_shutdown(&self, kind: &str) -> Result<(), PluginError> {
+        if let Some(p) = &self.shutdown_log {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)?;
+            writeln!(f, "{kind}:{}", self.label.as_deref().unwrap_or("-"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `path` and reports its number as `test.value`.
+#[derive(Default)]
+struct FileCollector(Common);
+
+impl Collector for FileCollector {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        if self.0.path.is_none() {
+            return Err("`path` is required: the file holding the value to report".into());
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        let path = self.0.path.as_ref().expect("checked in configure");
+        let text = std::fs::read_to_string(path)?;
+        let value: f64 = text
+            .trim()
+            .parse()
+            .map_err(|e| format!("not a number: {e}"))?;
+        Ok(Collection {
+            samples: vec![Sample::gauge("test.value", value).with_label("source", "file")],
+            events: vec![],
+        })
+    }
+
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.0.log_shutdown("file")
+    }
+}
+
+macro_rules! flag_collector {
+    ($ty:ident, $kind:literal, |$c:ident| $misbehave:expr) => {
+        #[derive(Default)]
+        struct $ty(Common);
+
+        impl Collector for $ty {
+            fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+                self.0 = parse_config(config)?;
+                Ok(())
+            }
+
+            fn collect(&mut self) -> Result<Collection, PluginError> {
+                if self.0.flagged() {
+                    let $c = &self.0;
+                    return $misbehave;
+                }
+                Ok(Collection {
+                    samples: vec![Sample::gauge(concat!("test.", $kind), 1.0)],
+                    events: vec![],
+                })
+            }
+
+            fn shutdown(&mut self) -> Result<(), PluginError> {
+                self.0.log_shutdown($kind)
+            }
+        }
+    };
+}
+
+flag_collector!(Flaky, "flaky", |_c| Err("failing on purpose".into()));
+flag_collector!(Panicky, "panicky", |_c| panic_on_purpose());
+flag_collector!(Sleepy, "sleepy", |c| {
+    // Hang until the flag goes away: the host must abandon the call, not wait.
+    while c.flagged() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Ok(Collection::default())
+});
+flag_collector!(Flood, "flood", |c| {
+    let n = c.samples.unwrap_or(100_000);
+    let samples = (0..n)
+        .map(|i| Sample::gauge(format!("test.flood.series_with_a_long_name_{i}"), i as f64))
+        .collect();
+    Ok(Collection {
+        samples,
+        events: vec![],
+    })
+});
+
+fn panic_on_purpose() -> Result<Collection, PluginError> {
+    panic!("panicking on purpose")
+}
+
+/// Appends every notification, as one JSON line, to `path`.
+#[derive(Default)]
+struct Recorder(Common);
+
+impl AlertNotifier for Recorder {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        Ok(())
+    }
+
+    fn notify(&mut self, n: &Notification) -> Result<(), PluginError> {
+        let path = self.0.path.as_ref().ok_or("`path` is required")?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(f, "{}", serde_json::to_string(n)?)?;
+        Ok(())
+    }
+
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.0.log_shutdown("recorder")
+    }
+}
+
+/// Writes `value` to `path` (repairing what the file collector reads) and reports `succeed`.
+#[derive(Default)]
+struct Fixer(Common);
+
+impl HealingStrategy for Fixer {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        Ok(())
+    }
+
+    fn heal(&mut self, failure: &Failure) -> Result<HealOutcome, PluginError> {
+        let succeed = self.0.succeed.unwrap_or(true);
+        if let (true, Some(p)) = (succeed, &self.0.path) {
+            std::fs::write(p, self.0.value.unwrap_or(0.0).to_string())?;
+        }
+        Ok(HealOutcome {
+            success: succeed,
+            message: format!("attempt {} on {}", failure.attempt, failure.alert),
+            duration_ms: 1,
+        })
+    }
+
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.0.log_shutdown("fixer")
+    }
+}
+
+monitor_core::export_plugin! {
+    collector "file" => FileCollector,
+    collector "flaky" => Flaky,
+    collector "panicky" => Panicky,
+    collector "sleepy" => Sleepy,
+    collector "flood" => Flood,
+    notifier "recorder" => Recorder,
+    strategy "fixer" => Fixer,
+}

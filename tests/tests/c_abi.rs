@@ -1,0 +1,217 @@
+//! The C side of the ABI: the shipped header matches the Rust definitions, a plugin written in C
+//! loads and runs, and a library of another ABI version is refused.
+
+use std::collections::HashMap;
+use std::mem::{offset_of, size_of};
+use std::process::Command;
+use std::time::Duration;
+
+use monitor_core::plugin::abi::{self, Declaration, OwnedBuffer, PluginVTable, StrRef};
+use monitor_host::{Config, Engine, LoadError, PluginLibrary, render};
+use monitor_tests::{Scratch, compile_c, toml_path};
+
+#[test]
+fn the_header_describes_the_rust_layout() {
+    let dir = Scratch::new("layout");
+    let exe = compile_c(&["tests/c/layout.c"], &dir.join("layout"), false, &[]);
+    let out = Command::new(&exe).output().unwrap();
+    assert!(out.status.success());
+    let c: HashMap<String, usize> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap();
+            (k.to_owned(), v.parse().unwrap())
+        })
+        .collect();
+    let rust: HashMap<&str, usize> = HashMap::from([
+        ("abi_version", abi::ABI_VERSION as usize),
+        ("status_ok", abi::Status::Ok as usize),
+        ("status_error", abi::Status::Error as usize),
+        ("status_panicked", abi::Status::Panicked as usize),
+        ("status_incompatible", abi::Status::Incompatible as usize),
+        ("kind_collector", abi::PluginKind::Collector as usize),
+        ("kind_strategy", abi::PluginKind::Strategy as usize),
+        ("kind_notifier", abi::PluginKind::Notifier as usize),
+        ("str.size", size_of::<StrRef>()),
+        ("str.len", offset_of!(StrRef, len)),
+        ("buffer.size", size_of::<OwnedBuffer>()),
+        ("buffer.len", offset_of!(OwnedBuffer, len)),
+        ("buffer.release", offset_of!(OwnedBuffer, release)),
+        ("vtable.size", size_of::<PluginVTable>()),
+        ("vtable.kind", offset_of!(PluginVTable, kind)),
+        ("vtable.name", offset_of!(PluginVTable, name)),
+        ("vtable.version", offset_of!(PluginVTable, version)),
+        ("vtable.create", offset_of!(PluginVTable, create)),
+        ("vtable.call", offset_of!(PluginVTable, call)),
+        ("vtable.shutdown", offset_of!(PluginVTable, shutdown)),
+        ("vtable.destroy", offset_of!(PluginVTable, destroy)),
+        ("decl.size", size_of::<Declaration>()),
+        ("decl.abi_version", offset_of!(Declaration, abi_version)),
+        ("decl.sdk_version", offset_of!(Declaration, sdk_version)),
+        ("decl.plugins", offset_of!(Declaration, plugins)),
+        ("decl.plugin_count", offset_of!(Declaration, plugin_count)),
+    ]);
+    assert_eq!(c.len(), rust.len(), "every item is compared");
+    for (k, v) in rust {
+        assert_eq!(c[k], v, "{k}: header says {}, Rust says {v}", c[k]);
+    }
+    // The symbol names too.
+    let header = std::fs::read_to_string(
+        monitor_tests::workspace_root().join("monitor-core/include/monitor_plugin.h"),
+    )
+    .unwrap();
+    for sym in [abi::VERSION_SYMBOL, abi::ENTRY_SYMBOL] {
+        let name = std::str::from_utf8(&sym[..sym.len() - 1]).unwrap();
+        assert!(
+            header.contains(&format!("\"{name}\"")),
+            "{name} in the header"
+        );
+    }
+}
+
+#[test]
+fn a_plugin_written_in_c_loads_and_runs() {
+    let dir = Scratch::new("c-plugin");
+    let lib = compile_c(
+        &["tests/c/c_plugin.c"],
+        &dir.join("libc_plugin.so"),
+        true,
+        &[],
+    );
+    // SAFETY: built from this repository's test source.
+    let loaded = unsafe { PluginLibrary::load(&lib) }.unwrap();
+    assert_eq!(loaded.sdk_version, "c-header");
+    let names: Vec<_> = loaded.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["c-counter", "c-garbage"]);
+
+    let text = format!(
+        r#"
+[[collector]]
+plugin = "c-counter"
+library = {lib}
+[collector.config]
+step = 2.5
+
+[[collector]]
+plugin = "c-garbage"
+library = {lib}
+"#,
+        lib = toml_path(&lib)
+    );
+    let config = Config::from_str(&text, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: as above.
+    let mut e = unsafe { Engine::load(&config) }.unwrap();
+    e.cycle(0);
+    e.cycle(10_000);
+    e.settle(Duration::from_secs(5));
+    let metrics = render::prometheus(&e);
+    assert!(
+        metrics.contains("c_calls_total{collector=\"c-counter\",lang=\"c\"} 5"),
+        "{metrics}"
+    );
+    let garbage = e
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "c-garbage")
+        .unwrap()
+        .stats;
+    assert!(garbage.errors >= 1);
+    assert!(
+        garbage
+            .last_error
+            .unwrap()
+            .contains("not a valid collection")
+    );
+    let outcomes = e.shutdown();
+    assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
+
+    // Its own configure error is reported at the config table.
+    let bad = text.replace("step = 2.5", "step = -1");
+    let config = Config::from_str(&bad, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Engine::load(&config) }.unwrap_err().to_string();
+    assert!(
+        err.starts_with("monitor.toml:5:1: plugin `c-counter` refused its config"),
+        "{err}"
+    );
+    assert!(err.contains("`step` must be positive"), "{err}");
+}
+
+#[test]
+fn a_library_of_another_abi_version_is_refused() {
+    let dir = Scratch::new("abi");
+    let lib = compile_c(
+        &["tests/c/c_plugin.c"],
+        &dir.join("libold.so"),
+        true,
+        &["-DTEST_ABI_VERSION=99u"],
+    );
+    // SAFETY: built from this repository's test source; the host must refuse it before calling
+    // anything but the version symbol.
+    let err = unsafe { PluginLibrary::load(&lib) }.unwrap_err();
+    assert!(matches!(
+        err,
+        LoadError::AbiMismatch {
+            found: 99,
+            expected: abi::ABI_VERSION,
+            ..
+        }
+    ));
+    let text = err.to_string();
+    assert!(
+        text.contains("ABI version 99")
+            && text.contains(&format!("ABI version {}", abi::ABI_VERSION)),
+        "{text}"
+    );
+
+    let config = Config::from_str(
+        &format!(
+            "[[collector]]\nplugin = \"c-counter\"\nlibrary = {}\n",
+            toml_path(&lib)
+        ),
+        "monitor.toml",
+        dir.path(),
+    )
+    .unwrap();
+    // SAFETY: as above.
+    let err = unsafe { Engine::load(&config) }.unwrap_err().to_string();
+    assert!(err.starts_with("monitor.toml:3:11: `library`: "), "{err}");
+    assert!(err.contains("ABI version 99"), "{err}");
+}
+
+#[test]
+fn unloadable_and_foreign_libraries_are_refused_with_their_location() {
+    let dir = Scratch::new("unloadable");
+    let garbage = dir.write("libgarbage.so", "this is not an ELF file");
+    let foreign = compile_c(&["tests/c/layout.c"], &dir.join("libforeign.so"), true, &[]);
+    let config = Config::from_str(
+        &format!(
+            "[[collector]]\nplugin = \"x\"\nlibrary = {}\n\n[[notifier]]\nplugin = \"y\"\nlibrary = {}\n",
+            toml_path(&garbage),
+            toml_path(&foreign)
+        ),
+        "monitor.toml",
+        dir.path(),
+    )
+    .unwrap();
+    // SAFETY: the test made both files; neither may be called into.
+    let err = unsafe { Engine::load(&config) }.unwrap_err();
+    assert_eq!(err.0.len(), 2, "{err}");
+    assert!(
+        err.0[0]
+            .to_string()
+            .starts_with("monitor.toml:3:11: `library`: cannot load library"),
+        "{err}"
+    );
+    assert!(
+        err.0[1]
+            .to_string()
+            .starts_with("monitor.toml:7:11: `library`: "),
+        "{err}"
+    );
+    assert!(
+        err.0[1].message.contains("is not a monitor plugin library"),
+        "{err}"
+    );
+}

@@ -1,0 +1,460 @@
+//! The host engine with real plugin libraries: load, collect, alert, notify, heal, resolve; and
+//! plugins that fail, panic, hang or flood, with the host still cycling and reporting them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use monitor_host::{Config, Engine, render};
+use monitor_tests::{Scratch, library, toml_path};
+
+fn engine(text: &str, dir: &Path) -> Engine {
+    let config = Config::from_str(text, "monitor.toml", dir).unwrap_or_else(|e| panic!("{e}"));
+    // SAFETY: the test plugin library is built from this workspace.
+    unsafe { Engine::load(&config) }.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn plugins_lib() -> String {
+    toml_path(&library("monitor-test-plugins"))
+}
+
+fn notifications(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn stats(e: &Engine, name: &str) -> monitor_host::engine::PluginStats {
+    e.plugins()
+        .into_iter()
+        .find(|p| p.name == name)
+        .unwrap()
+        .stats
+}
+
+#[test]
+fn collect_alert_notify_heal_resolve() {
+    let dir = Scratch::new("loop");
+    let value = dir.write("value", "5");
+    let notes = dir.join("notes.jsonl");
+    let lib = plugins_lib();
+    let mut e = engine(
+        &format!(
+            r#"
+[host]
+interval = "10s"
+name = "test-host"
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+for = "20s"
+severity = "error"
+description = "the value is too high"
+
+[[notifier]]
+plugin = "recorder"
+library = {lib}
+min_severity = "warning"
+[notifier.config]
+path = {notes}
+
+[[notifier]]
+plugin = "recorder"
+name = "critical-only"
+library = {lib}
+min_severity = "critical"
+[notifier.config]
+path = {critical}
+
+[[strategy]]
+plugin = "fixer"
+library = {lib}
+on = ["too_high"]
+max_attempts = 3
+within = "5m"
+[strategy.config]
+path = {value}
+value = 1
+"#,
+            value = toml_path(&value),
+            notes = toml_path(&notes),
+            critical = toml_path(&dir.join("critical.jsonl")),
+        ),
+        dir.path(),
+    );
+    let settle = |e: &mut Engine| e.settle(Duration::from_secs(10));
+
+    // Normal value: no alert.
+    e.cycle(0);
+    settle(&mut e);
+    assert!(notifications(&notes).is_empty());
+
+    // Too high, but not yet for 20 s: pending, no notification, no healing.
+    std::fs::write(&value, "50").unwrap();
+    e.cycle(10_000);
+    settle(&mut e);
+    assert!(notifications(&notes).is_empty());
+    assert_eq!(e.healing().count(), 0);
+
+    // Held for 20 s: fires once, notified, healing attempt 1 runs and repairs the file.
+    e.cycle(30_000);
+    settle(&mut e);
+    let n = notifications(&notes);
+    assert_eq!(n.len(), 1, "{n:?}");
+    assert_eq!(n[0]["status"], "firing");
+    assert_eq!(n[0]["alert"], "too_high");
+    assert_eq!(n[0]["value"], 50.0);
+    assert_eq!(n[0]["severity"], "error");
+    assert_eq!(n[0]["host"], "test-host");
+    let heals: Vec<_> = e.healing().cloned().collect();
+    assert_eq!(heals.len(), 1);
+    assert!(heals[0].success);
+    assert_eq!(heals[0].attempt, 1);
+    assert_eq!(std::fs::read_to_string(&value).unwrap(), "1");
+    assert!(
+        notifications(&dir.join("critical.jsonl")).is_empty(),
+        "min_severity filters"
+    );
+
+    // Next cycle sees the repaired value: resolved, notified once.
+    e.cycle(40_000);
+    settle(&mut e);
+    let n = notifications(&notes);
+    assert_eq!(n.len(), 2, "{n:?}");
+    assert_eq!(n[1]["status"], "resolved");
+    assert_eq!(n[1]["starts_at_ms"], 30_000);
+    assert_eq!(n[1]["ends_at_ms"], 40_000);
+
+    let snap: serde_json::Value = serde_json::from_str(&render::snapshot_json(&e)).unwrap();
+    assert_eq!(snap["alerts"][0]["state"], "inactive");
+    assert_eq!(snap["healing"][0]["success"], true);
+    let metrics = render::prometheus(&e);
+    assert!(
+        metrics.contains("test_value{collector=\"file\",source=\"file\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("monitor_alert_state{alertname=\"too_high\",collector=\"file\",severity=\"error\",source=\"file\"} 0"), "{metrics}");
+    assert!(metrics.contains("monitor_healing_attempts_total{alertname=\"too_high\",result=\"success\",strategy=\"fixer\"} 1"), "{metrics}");
+}
+
+#[test]
+fn healing_that_does_not_help_escalates_once() {
+    let dir = Scratch::new("escalate");
+    let value = dir.write("value", "50");
+    let notes = dir.join("notes.jsonl");
+    let lib = plugins_lib();
+    let mut e = engine(
+        &format!(
+            r#"
+[host]
+interval = "10s"
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+severity = "warning"
+
+[[notifier]]
+plugin = "recorder"
+library = {lib}
+[notifier.config]
+path = {notes}
+
+[[strategy]]
+plugin = "fixer"
+library = {lib}
+on = ["too_high"]
+max_attempts = 2
+within = "5m"
+cooldown = "10s"
+[strategy.config]
+succeed = false
+"#,
+            value = toml_path(&value),
+            notes = toml_path(&notes),
+        ),
+        dir.path(),
+    );
+    for i in 0..6 {
+        e.cycle(i * 10_000);
+        e.settle(Duration::from_secs(10));
+    }
+    let heals: Vec<_> = e.healing().cloned().collect();
+    assert_eq!(
+        heals.iter().map(|h| h.attempt).collect::<Vec<_>>(),
+        [1, 2],
+        "bounded by max_attempts"
+    );
+    assert!(heals.iter().all(|h| !h.success));
+    let n = notifications(&notes);
+    assert_eq!(n.len(), 2, "one firing, one escalation: {n:?}");
+    assert_eq!(n[1]["escalation"], true);
+    assert_eq!(n[1]["severity"], "critical");
+    assert!(
+        n[1]["description"]
+            .as_str()
+            .unwrap()
+            .contains("healing gave up")
+    );
+
+    // Outside the window, attempts may start again.
+    e.cycle(400_000);
+    e.settle(Duration::from_secs(10));
+    assert_eq!(e.healing().count(), 3);
+}
+
+#[test]
+fn a_failing_plugin_is_backed_off_and_recovers() {
+    let dir = Scratch::new("flaky");
+    let flag = dir.write("flag", "");
+    let lib = plugins_lib();
+    let mut e = engine(
+        &format!(
+            "[host]\ninterval = \"1s\"\n[[collector]]\nplugin = \"flaky\"\nlibrary = {lib}\n[collector.config]\nflag = {}\n",
+            toml_path(&flag)
+        ),
+        dir.path(),
+    );
+    let mut t = 0;
+    let mut calls_when = Vec::new();
+    for _ in 0..12 {
+        e.cycle(t);
+        calls_when.push(stats(&e, "flaky").calls);
+        t += 1000;
+    }
+    let s = stats(&e, "flaky");
+    assert!(s.errors >= 4, "{s:?}");
+    assert!(s.calls < 12, "backed off: fewer calls than cycles: {s:?}");
+    assert!(s.consecutive_failures >= 3);
+    assert!(s.backoff_until_ms.is_some());
+    assert!(render::prometheus(&e).contains(
+        "monitor_plugin_backoff{instance=\"flaky\",kind=\"collector\",plugin=\"flaky\"} 1"
+    ));
+
+    // It works again: after the back-off expires it is called, succeeds, and is healthy.
+    std::fs::remove_file(&flag).unwrap();
+    let until = s.backoff_until_ms.unwrap();
+    e.cycle(until);
+    let s = stats(&e, "flaky");
+    assert_eq!(s.consecutive_failures, 0, "{s:?}");
+    assert!(s.backoff_until_ms.is_none());
+    assert_eq!(s.last_success_ms, Some(until));
+}
+
+#[test]
+fn panicking_hanging_and_flooding_plugins_do_not_stop_the_host() {
+    let dir = Scratch::new("bad");
+    let flag = dir.write("flag", "");
+    let value = dir.write("value", "3");
+    let lib = plugins_lib();
+    let f = toml_path(&flag);
+    let mut e = engine(
+        &format!(
+            r#"
+[host]
+interval = "1s"
+max_payload_bytes = 1000000
+
+[[collector]]
+plugin = "panicky"
+library = {lib}
+[collector.config]
+flag = {f}
+
+[[collector]]
+plugin = "sleepy"
+library = {lib}
+timeout = "300ms"
+[collector.config]
+flag = {f}
+
+[[collector]]
+plugin = "flood"
+library = {lib}
+[collector.config]
+flag = {f}
+samples = 100000
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+"#,
+            value = toml_path(&value)
+        ),
+        dir.path(),
+    );
+    e.cycle(0);
+    e.cycle(1000);
+    let panicky = stats(&e, "panicky");
+    assert!(panicky.panics >= 1, "{panicky:?}");
+    assert!(
+        panicky
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("panicking on purpose")
+    );
+    let sleepy = stats(&e, "sleepy");
+    assert_eq!(sleepy.timeouts, 1, "{sleepy:?}");
+    assert!(sleepy.stuck && sleepy.busy);
+    assert!(
+        sleepy.skipped >= 1,
+        "a stuck call is not piled on: {sleepy:?}"
+    );
+    let flood = stats(&e, "flood");
+    assert!(flood.errors >= 1);
+    assert!(
+        flood
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("exceeds the limit of 1000000 bytes"),
+        "{flood:?}"
+    );
+    // The well-behaved collector kept working through all of it.
+    let file = stats(&e, "file");
+    assert_eq!(file.consecutive_failures, 0);
+    assert!(file.calls >= 2);
+    assert_eq!(e.cycles(), 2);
+    let report = render::report(&e);
+    assert!(report.contains("STUCK"), "{report}");
+    assert!(render::prometheus(&e).contains(
+        "monitor_plugin_stuck{instance=\"sleepy\",kind=\"collector\",plugin=\"sleepy\"} 1"
+    ));
+
+    // Everyone behaves again: the hung call returns, and each plugin recovers once its back-off ends.
+    std::fs::remove_file(&flag).unwrap();
+    let start = std::time::Instant::now();
+    while stats(&e, "sleepy").busy && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(10));
+        e.poll();
+    }
+    let mut t = 2000;
+    for _ in 0..40 {
+        e.cycle(t);
+        e.settle(Duration::from_secs(5));
+        t += 60_000;
+        if ["panicky", "sleepy", "flood"]
+            .iter()
+            .all(|n| stats(&e, n).last_samples == Some(1))
+        {
+            break;
+        }
+    }
+    for n in ["panicky", "sleepy", "flood"] {
+        let s = stats(&e, n);
+        assert_eq!(s.consecutive_failures, 0, "{n}: {s:?}");
+        assert!(!s.stuck);
+    }
+}
+
+#[test]
+fn a_plugin_with_its_own_allocator_exchanges_payloads_safely() {
+    let dir = Scratch::new("mimalloc");
+    let lib = toml_path(&library("monitor-test-plugin-mimalloc"));
+    let mut e = engine(
+        &format!(
+            r#"
+[[collector]]
+plugin = "churn"
+library = {lib}
+interval = "1s"
+
+[[alert]]
+name = "churning"
+metric = "mimalloc.churn"
+condition = "above"
+threshold = -1
+labels = {{ i = "7" }}
+
+[[notifier]]
+plugin = "sink"
+library = {lib}
+"#
+        ),
+        dir.path(),
+    );
+    for i in 0..20 {
+        e.cycle(i * 1000);
+        e.settle(Duration::from_secs(5));
+    }
+    let churn = stats(&e, "churn");
+    assert_eq!(churn.calls, 20);
+    assert_eq!(churn.errors + churn.panics + churn.timeouts, 0);
+    assert_eq!(churn.last_samples, Some(2000));
+    let sink = stats(&e, "sink");
+    assert_eq!(sink.calls, 1, "fired once, stayed firing: {sink:?}");
+    assert_eq!(sink.errors, 0);
+    assert_eq!(e.events().count(), 20);
+    let outcomes = e.shutdown();
+    assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
+}
+
+#[test]
+fn history_survives_a_restart_of_the_host() {
+    let dir = Scratch::new("history");
+    let value = dir.write("value", "50");
+    let lib = plugins_lib();
+    let text = format!(
+        r#"
+[host]
+retention = "1h"
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+
+[[strategy]]
+plugin = "fixer"
+library = {lib}
+on = ["too_high"]
+[strategy.config]
+succeed = false
+"#,
+        value = toml_path(&value)
+    );
+    let mut first = engine(&text, dir.path());
+    first.cycle(1_000);
+    first.settle(Duration::from_secs(5));
+    let saved = render::snapshot_json(&first);
+    drop(first.shutdown());
+
+    let mut second = engine(&text, dir.path());
+    second.restore(&saved, 2_000).unwrap();
+    assert_eq!(second.healing().count(), 1);
+    let (_, series) = second.store().by_name("test.value").next().unwrap();
+    assert_eq!(series.latest(), Some((1_000, 50.0)));
+    // Points beyond the retention are dropped on restore.
+    let mut third = engine(&text, dir.path());
+    third.restore(&saved, 10_000_000).unwrap();
+    assert!(third.store().by_name("test.value").next().is_none());
+    assert!(third.restore("not json", 0).is_err());
+}
