@@ -224,17 +224,19 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         name.to_string_lossy(),
         std::process::id()
     ));
-    let context = |what: &str, p: &Path, e: io::Error| {
-        io::Error::new(e.kind(), format!("{what} {}: {e}", p.display()))
+    let context = |step: &str, e: io::Error| {
+        let message = format!(
+            "cannot write {} ({step} {}): {e}; the previous file is unchanged",
+            path.display(),
+            tmp.display()
+        );
+        io::Error::new(e.kind(), message)
     };
     let result = (|| {
-        let mut file =
-            std::fs::File::create(&tmp).map_err(|e| context("cannot create", &tmp, e))?;
-        file.write_all(bytes)
-            .map_err(|e| context("cannot write", &tmp, e))?;
-        file.sync_all()
-            .map_err(|e| context("cannot flush", &tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| context("cannot replace", path, e))
+        let mut file = std::fs::File::create(&tmp).map_err(|e| context("creating", e))?;
+        file.write_all(bytes).map_err(|e| context("writing", e))?;
+        file.sync_all().map_err(|e| context("flushing", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| context("renaming", e))
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
