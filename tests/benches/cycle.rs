@@ -1,5 +1,5 @@
 //! One full host cycle with 20 collector instances (real plugin library, one worker thread each),
-//! against the floor of calling the same 20 plugins directly through the C ABI on one thread and
+//! (release builds of the engine and the plugin library), against the floor of calling the same 20 plugins directly through the C ABI on one thread and
 //! decoding their JSON. The difference is the host's own overhead per cycle: dispatch to workers,
 //! waiting, storing samples, alert evaluation and self-metrics.
 //!
@@ -13,12 +13,12 @@ use monitor_core::plugin::Collection;
 use monitor_core::plugin::abi::PluginKind;
 use monitor_host::library::PluginInstance;
 use monitor_host::{Config, Engine, PluginLibrary};
-use monitor_tests::{library, toml_path};
+use monitor_tests::{release_library, toml_path};
 
 const INSTANCES: usize = 20;
 
 fn engine() -> Engine {
-    let lib = toml_path(&library("monitor-test-plugins"));
+    let lib = toml_path(&release_library("monitor-test-plugins"));
     let mut text = String::from("[host]\ninterval = \"1s\"\n");
     for i in 0..INSTANCES {
         text += &format!("[[collector]]\nplugin = \"flaky\"\nname = \"c{i}\"\nlibrary = {lib}\n");
@@ -31,7 +31,7 @@ fn engine() -> Engine {
 
 fn direct() -> Vec<PluginInstance> {
     // SAFETY: as above.
-    let lib = unsafe { PluginLibrary::load(&library("monitor-test-plugins")) }.unwrap();
+    let lib = unsafe { PluginLibrary::load(&release_library("monitor-test-plugins")) }.unwrap();
     let info = lib.find(PluginKind::Collector, "flaky").unwrap().clone();
     (0..INSTANCES)
         .map(|_| PluginInstance::create(&lib, &info, &serde_json::json!({}), 1 << 20).unwrap())

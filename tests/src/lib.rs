@@ -67,6 +67,25 @@ pub fn build() -> PathBuf {
         .clone()
 }
 
+/// Path of the cdylib of `package` built with the release profile (for benchmarks), building it
+/// first.
+///
+/// # Panics
+///
+/// When the build fails.
+pub fn release_library(package: &str) -> PathBuf {
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args(["build", "--quiet", "--release", "-p", package])
+        .env("CARGO_TARGET_DIR", target_dir())
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    target_dir()
+        .join("release")
+        .join(format!("lib{}.so", package.replace('-', "_")))
+}
+
 /// Path of the cdylib of `package`, building it first.
 pub fn library(package: &str) -> PathBuf {
     build().join(format!("lib{}.so", package.replace('-', "_")))
