@@ -28,6 +28,14 @@ pub fn thread_totals() -> (u64, u64) {
     (ALLOCATED.with(Cell::get), FREED.with(Cell::get))
 }
 
+/// Bytes allocated and freed on the calling thread since `start` (a value of
+/// [`thread_totals`]).
+#[inline(always)]
+pub fn since(start: (u64, u64)) -> (u64, u64) {
+    let (allocated, freed) = thread_totals();
+    (allocated.wrapping_sub(start.0), freed.wrapping_sub(start.1))
+}
+
 /// Runs `f` with its allocations hidden from the calling thread's counts, so
 /// the monitor's own bookkeeping (a shard on a function's first call, a
 /// failure record) never shows in the figures of the calls around it.

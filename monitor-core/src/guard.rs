@@ -114,16 +114,10 @@ impl<'a> Guard<'a> {
         let call = Call {
             duration_ns: clock::delta_ns(self.start, end),
             failed,
-            alloc: self.alloc_start.map(|(a0, f0)| {
-                let (a1, f1) = alloc::thread_totals();
-                (a1.wrapping_sub(a0), f1.wrapping_sub(f0))
-            }),
+            alloc: self.alloc_start.map(alloc::since),
             busy_ns: None,
         };
-        callsite.record(&call, end);
-        if failed && call.duration_ns >= callsite.threshold_ns() {
-            keep_failure(callsite, panicking, message);
-        }
+        finish_call(callsite, &call, end, panicking, message);
     }
 }
 
@@ -133,6 +127,21 @@ impl Drop for Guard<'_> {
         if let Some(callsite) = self.callsite {
             self.finish(callsite);
         }
+    }
+}
+
+/// Records a finished call and, when it failed, keeps its details.
+#[inline(always)]
+fn finish_call(
+    callsite: &Callsite,
+    call: &Call,
+    end: u64,
+    panicked: bool,
+    message: Option<String>,
+) {
+    callsite.record(call, end);
+    if call.failed && call.duration_ns >= callsite.threshold_ns() {
+        keep_failure(callsite, panicked, message);
     }
 }
 
@@ -190,44 +199,78 @@ impl<F: Future> Instrumented<F> {
     }
 }
 
-/// Records a poll's busy time even when the inner future panics.
-struct PollGuard<'a> {
-    callsite: &'static Callsite,
-    state: &'a mut AsyncState,
-    start: u64,
-    alloc_start: Option<(u64, u64)>,
-}
-
-impl Drop for PollGuard<'_> {
-    fn drop(&mut self) {
-        let end = clock::now_raw();
+impl AsyncState {
+    /// Ends a running call at `end`: records it (a panic or an `Err` output
+    /// as a failure) and becomes `Done`.
+    fn complete(
+        &mut self,
+        callsite: &Callsite,
+        end: u64,
+        alloc_tracked: bool,
+        outcome: Outcome,
+        panicked: bool,
+    ) {
         let AsyncState::Running {
             first_poll,
             busy_ns,
             allocated,
             freed,
-        } = self.state
+        } = *self
         else {
             return;
         };
-        *busy_ns += clock::delta_ns(self.start, end);
-        if let Some((a0, f0)) = self.alloc_start {
-            let (a1, f1) = alloc::thread_totals();
-            *allocated += a1.wrapping_sub(a0);
-            *freed += f1.wrapping_sub(f0);
-        }
-        if std::thread::panicking() {
-            let call = Call {
-                duration_ns: clock::delta_ns(*first_poll, end),
-                failed: true,
-                alloc: self.alloc_start.map(|_| (*allocated, *freed)),
-                busy_ns: Some(*busy_ns),
-            };
-            *self.state = AsyncState::Done;
-            self.callsite.record(&call, end);
-            if call.duration_ns >= self.callsite.threshold_ns() {
-                keep_failure(self.callsite, true, None);
+        *self = AsyncState::Done;
+        let call = Call {
+            duration_ns: clock::delta_ns(first_poll, end),
+            failed: outcome.failed || panicked,
+            alloc: alloc_tracked.then_some((allocated, freed)),
+            busy_ns: Some(busy_ns),
+        };
+        finish_call(callsite, &call, end, panicked, outcome.message);
+    }
+}
+
+/// Accounts one poll's busy time and allocations; if the poll panics, its
+/// drop also ends the call as failed.
+struct PollGuard<'a> {
+    callsite: &'static Callsite,
+    state: &'a mut AsyncState,
+    start: u64,
+    alloc_start: Option<(u64, u64)>,
+    accounted: bool,
+}
+
+impl PollGuard<'_> {
+    /// Adds this poll to the running call; returns the clock reading it ended at.
+    fn account(&mut self) -> u64 {
+        let end = clock::now_raw();
+        self.accounted = true;
+        if let AsyncState::Running {
+            busy_ns,
+            allocated,
+            freed,
+            ..
+        } = self.state
+        {
+            *busy_ns += clock::delta_ns(self.start, end);
+            if let Some(start) = self.alloc_start {
+                let (a, f) = alloc::since(start);
+                *allocated += a;
+                *freed += f;
             }
+        }
+        end
+    }
+}
+
+impl Drop for PollGuard<'_> {
+    fn drop(&mut self) {
+        // Only a panicking poll leaves the guard unaccounted.
+        if !self.accounted {
+            let end = self.account();
+            let tracked = self.alloc_start.is_some();
+            self.state
+                .complete(self.callsite, end, tracked, Outcome::default(), true);
         }
     }
 }
@@ -256,36 +299,21 @@ impl<F: Future> Future for Instrumented<F> {
         if !matches!(this.state, AsyncState::Running { .. }) {
             return inner.poll(cx);
         }
-        let guard = PollGuard {
+        let mut guard = PollGuard {
             callsite: this.callsite,
             state: &mut this.state,
             start: clock::now_raw(),
             alloc_start: alloc::is_active().then(alloc::thread_totals),
+            accounted: false,
         };
         let poll = inner.poll(cx);
-        let alloc_tracked = guard.alloc_start.is_some();
+        let end = guard.account();
+        let tracked = guard.alloc_start.is_some();
         drop(guard);
-        if let Poll::Ready(output) = &poll
-            && let AsyncState::Running {
-                first_poll,
-                busy_ns,
-                allocated,
-                freed,
-            } = this.state
-        {
-            let end = clock::now_raw();
+        if let Poll::Ready(output) = &poll {
             let outcome = (this.judge)(output);
-            let call = Call {
-                duration_ns: clock::delta_ns(first_poll, end),
-                failed: outcome.failed,
-                alloc: alloc_tracked.then_some((allocated, freed)),
-                busy_ns: Some(busy_ns),
-            };
-            this.state = AsyncState::Done;
-            this.callsite.record(&call, end);
-            if outcome.failed && call.duration_ns >= this.callsite.threshold_ns() {
-                keep_failure(this.callsite, false, outcome.message);
-            }
+            this.state
+                .complete(this.callsite, end, tracked, outcome, false);
         }
         poll
     }

@@ -212,10 +212,15 @@ impl Registry {
     }
 
     /// Per-name figures merged across callsites sharing a name, sorted by name.
-    fn figures(&self, now: WindowIndex) -> Vec<(&Callsite, CallsiteFigures)> {
+    /// Only callsites that `keep` accepts are read.
+    fn figures(
+        &self,
+        now: WindowIndex,
+        keep: impl Fn(&Callsite) -> bool,
+    ) -> Vec<(&Callsite, CallsiteFigures)> {
         let mut merged: Vec<(&Callsite, CallsiteFigures)> = Vec::new();
         let mut index: HashMap<&str, usize> = HashMap::new();
-        for callsite in self.callsites() {
+        for callsite in self.callsites().into_iter().filter(|c| keep(c)) {
             let figures = callsite.read(now);
             match index.get(callsite.name()) {
                 Some(&i) => merged[i].1.merge(&figures),
@@ -238,19 +243,19 @@ impl Registry {
     pub fn snapshot_at(&self, now: SystemTime) -> Snapshot {
         let config = self.config();
         let functions = self
-            .figures(WindowIndex::of_time(now))
+            .figures(WindowIndex::of_time(now), |_| true)
             .into_iter()
             .map(|(callsite, figures)| snapshot::function_stats(callsite, &figures, &config))
             .collect();
         Snapshot::new(now, functions, crate::alloc::is_active(), &config)
     }
 
-    /// One function's figures by name.
+    /// One function's figures by name (reads only that function's callsites).
     pub fn function(&self, name: &str) -> Option<FunctionStats> {
-        self.snapshot()
-            .functions
-            .into_iter()
-            .find(|f| f.name == name)
+        let config = self.config();
+        let now = WindowIndex::of_time(SystemTime::now());
+        let (callsite, figures) = self.figures(now, |c| c.name() == name).into_iter().next()?;
+        Some(snapshot::function_stats(callsite, &figures, &config))
     }
 
     /// The `n` functions with the highest mean latency (called ones only).
