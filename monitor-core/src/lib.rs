@@ -29,7 +29,6 @@ pub mod exposition;
 pub mod failure;
 mod guard;
 pub mod histogram;
-pub mod plugin;
 mod prometheus;
 pub mod registry;
 pub mod report;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use monitor_core::plugin::Labels;
+use monitor_plugin::Labels;
 use serde::Serialize;
 
 use crate::config::AlertRule;
@@ -206,7 +206,7 @@ fn resolve(rule: usize, st: &mut AlertStatus, value: f64, now_ms: u64, out: &mut
 mod tests {
     use std::time::Duration;
 
-    use monitor_core::plugin::{SampleKind, Severity};
+    use monitor_plugin::{SampleKind, Severity};
 
     use super::*;
     use crate::config::Condition;

@@ -14,8 +14,8 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use monitor_core::plugin::Severity;
-use monitor_core::plugin::abi::PluginKind;
+use monitor_plugin::Severity;
+use monitor_plugin::abi::PluginKind;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -334,49 +334,7 @@ pub struct Config {
     pub strategies: Vec<StrategySpec>,
 }
 
-/// Parses a duration such as `"500ms"`, `"10s"`, `"5m"`, `"1h"`, `"1d"` or `"1m30s"`.
-///
-/// # Errors
-///
-/// A message saying what is accepted.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || {
-        format!(
-            "invalid duration `{s}`: use a number and a unit (ms, s, m, h, d), e.g. \"10s\" or \"1m30s\""
-        )
-    };
-    let t = s.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = t;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let d = match unit {
-            "ms" => Duration::from_millis(n),
-            "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n.saturating_mul(60)),
-            "h" => Duration::from_secs(n.saturating_mul(3600)),
-            "d" => Duration::from_secs(n.saturating_mul(86_400)),
-            _ => return Err(bad()),
-        };
-        total = total.saturating_add(d);
-    }
-    Ok(total)
-}
+pub use monitor_plugin::parse_duration;
 
 struct Ctx<'a> {
     file: &'a str,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use monitor_core::plugin::abi::PluginKind;
-use monitor_core::plugin::{
+use monitor_plugin::abi::PluginKind;
+use monitor_plugin::{
     Collection, Failure, HealOutcome, Labels, Notification, NotificationStatus, SampleKind,
     Severity,
 };

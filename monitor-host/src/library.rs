@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use monitor_core::plugin::abi::{
+use monitor_plugin::abi::{
     self, DeclareFn, OwnedBuffer, PluginKind, PluginVTable, Status, VersionFn,
 };
 
@@ -27,7 +27,7 @@ pub enum LoadError {
     #[error("`{}` is not a monitor plugin library: it does not export `monitor_plugin_abi_version`", .0.display())]
     NotAPlugin(PathBuf),
     /// It speaks another ABI version.
-    #[error("`{}` was built for plugin ABI version {found}, but this host speaks ABI version {expected}; rebuild the plugin against a matching monitor-core", .path.display())]
+    #[error("`{}` was built for plugin ABI version {found}, but this host speaks ABI version {expected}; rebuild the plugin against a matching monitor-plugin", .path.display())]
     AbiMismatch {
         /// The library.
         path: PathBuf,
@@ -86,7 +86,7 @@ impl PluginLibrary {
         static BUILTIN: OnceLock<Arc<PluginLibrary>> = OnceLock::new();
         BUILTIN
             .get_or_init(|| {
-                let plugins = monitor_core::plugin::registered()
+                let plugins = monitor_plugin::registered()
                     .filter_map(|vt| {
                         // SAFETY: vtables registered in this binary are static and well formed.
                         unsafe { info_of(vt) }.ok()
@@ -116,7 +116,7 @@ impl PluginLibrary {
     /// # Safety
     ///
     /// Loading a library runs its initialisers, and calling its entry points trusts it to follow the
-    /// ABI in [`monitor_core::plugin::abi`]. Only load libraries you trust as much as the host.
+    /// ABI in [`monitor_plugin::abi`]. Only load libraries you trust as much as the host.
     pub unsafe fn load(path: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
         static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>> = OnceLock::new();
         if !path.exists() {

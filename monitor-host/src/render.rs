@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use monitor_core::plugin::{Labels, SampleKind};
+use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 use crate::alert::AlertStatus;

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use monitor_core::plugin::{Labels, SampleKind};
+use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 /// Most points kept per series whatever the retention, so memory stays bounded.

@@ -9,10 +9,10 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use monitor_core::plugin::Collection;
-use monitor_core::plugin::abi::PluginKind;
 use monitor_host::library::PluginInstance;
 use monitor_host::{Config, Engine, PluginLibrary};
+use monitor_plugin::Collection;
+use monitor_plugin::abi::PluginKind;
 use monitor_tests::{release_library, toml_path};
 
 const INSTANCES: usize = 20;

@@ -18,6 +18,7 @@ pub const PACKAGES: &[&str] = &[
     "monitor-plugin-restart-command",
     "monitor-test-plugins",
     "monitor-test-plugin-mimalloc",
+    "monitor-test-not-a-plugin",
 ];
 
 /// The workspace root.
@@ -165,7 +166,7 @@ pub fn compile_c(sources: &[&str], output: &Path, shared: bool, args: &[&str]) -
     let root = workspace_root();
     let mut cmd = c_compiler();
     cmd.arg("-std=c11").arg("-Wall").arg("-Werror");
-    cmd.arg("-I").arg(root.join("monitor-core/include"));
+    cmd.arg("-I").arg(root.join("plugins/sdk/include"));
     if shared {
         cmd.args(["-shared", "-fPIC"]);
     }

@@ -6,8 +6,8 @@ use std::mem::{offset_of, size_of};
 use std::process::Command;
 use std::time::Duration;
 
-use monitor_core::plugin::abi::{self, Declaration, OwnedBuffer, PluginVTable, StrRef};
 use monitor_host::{Config, Engine, LoadError, PluginLibrary, render};
+use monitor_plugin::abi::{self, Declaration, OwnedBuffer, PluginVTable, StrRef};
 use monitor_tests::{Scratch, compile_c, toml_path};
 
 #[test]
@@ -58,7 +58,7 @@ fn the_header_describes_the_rust_layout() {
     }
     // The symbol names too.
     let header = std::fs::read_to_string(
-        monitor_tests::workspace_root().join("monitor-core/include/monitor_plugin.h"),
+        monitor_tests::workspace_root().join("plugins/sdk/include/monitor_plugin.h"),
     )
     .unwrap();
     for sym in [abi::VERSION_SYMBOL, abi::ENTRY_SYMBOL] {
@@ -213,5 +213,55 @@ fn unloadable_and_foreign_libraries_are_refused_with_their_location() {
     assert!(
         err.0[1].message.contains("is not a monitor plugin library"),
         "{err}"
+    );
+}
+
+/// The dynamic symbols a library defines.
+fn exported_symbols(library: &std::path::Path) -> Vec<String> {
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(library)
+        .output()
+        .expect("`nm` (binutils) runs");
+    assert!(out.status.success(), "nm failed on {}", library.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn only_export_plugin_makes_a_library_a_plugin_library() {
+    monitor_tests::build();
+    // Uses `#[monitor_performance]` and the SDK's types, but never calls `export_plugin!`.
+    let plain = monitor_tests::library("monitor_test_not_a_plugin");
+    let symbols = exported_symbols(&plain);
+    assert!(
+        symbols.iter().any(|s| s == "not_a_plugin_add"),
+        "the library's own symbols are exported: {symbols:?}"
+    );
+    let leaked: Vec<&String> = symbols
+        .iter()
+        .filter(|s| s.starts_with("monitor_plugin_"))
+        .collect();
+    assert!(leaked.is_empty(), "plugin symbols leaked: {leaked:?}");
+    // SAFETY: a library of this workspace; its initialisers are inventory registrations only.
+    let err = unsafe { PluginLibrary::load(&plain) }.unwrap_err();
+    assert!(matches!(err, LoadError::NotAPlugin(_)), "{err}");
+    assert!(
+        err.to_string().contains("is not a monitor plugin library"),
+        "{err}"
+    );
+
+    // A real plugin library exports exactly the two entry symbols.
+    let plugin = monitor_tests::library("monitor_plugin_log");
+    let mut entry: Vec<String> = exported_symbols(&plugin)
+        .into_iter()
+        .filter(|s| s.starts_with("monitor_plugin_"))
+        .collect();
+    entry.sort();
+    assert_eq!(
+        entry,
+        ["monitor_plugin_abi_version", "monitor_plugin_declare"]
     );
 }

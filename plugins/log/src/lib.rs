@@ -6,9 +6,7 @@
 use std::io::Write as _;
 use std::path::PathBuf;
 
-use monitor_core::plugin::{
-    AlertNotifier, Notification, NotificationStatus, PluginError, parse_config,
-};
+use monitor_plugin::{AlertNotifier, Notification, NotificationStatus, PluginError, parse_config};
 use serde::Deserialize;
 
 #[derive(Debug, Default, Deserialize, PartialEq, Eq, Clone, Copy)]
@@ -87,4 +85,4 @@ impl AlertNotifier for LogNotifier {
     }
 }
 
-monitor_core::export_plugin!(notifier "log" => LogNotifier);
+monitor_plugin::export_plugin!(notifier "log" => LogNotifier);

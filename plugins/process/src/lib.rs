@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use monitor_core::plugin::{Collection, Collector, Event, PluginError, Sample, parse_config};
+use monitor_plugin::{Collection, Collector, Event, PluginError, Sample, parse_config};
 use serde::Deserialize;
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
@@ -166,4 +166,4 @@ impl Collector for ProcessCollector {
     }
 }
 
-monitor_core::export_plugin!(collector "process" => ProcessCollector);
+monitor_plugin::export_plugin!(collector "process" => ProcessCollector);

@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use monitor_core::plugin::{Collection, Collector, PluginError, Sample, parse_config};
+use monitor_plugin::{Collection, Collector, PluginError, Sample, parse_config};
 use prometheus_parse::{Scrape, Value};
 use serde::Deserialize;
 
@@ -106,7 +106,7 @@ impl Collector for PrometheusCollector {
                 // Report the target as down rather than failing, so rules can alert on it.
                 out.samples
                     .push(Sample::gauge("prometheus.up", 0.0).with_label("target", &url));
-                out.events.push(monitor_core::plugin::Event {
+                out.events.push(monitor_plugin::Event {
                     kind: "scrape_failed".into(),
                     message: e.to_string(),
                     labels: [("target".to_owned(), url)].into(),
@@ -186,7 +186,7 @@ impl Collector for PrometheusCollector {
     }
 }
 
-monitor_core::export_plugin!(collector "prometheus" => PrometheusCollector);
+monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor_core::plugin::{Failure, HealOutcome, HealingStrategy, PluginError, parse_config};
+use monitor_plugin::{Failure, HealOutcome, HealingStrategy, PluginError, parse_config};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -159,4 +159,4 @@ impl HealingStrategy for RestartCommand {
     }
 }
 
-monitor_core::export_plugin!(strategy "restart-command" => RestartCommand);
+monitor_plugin::export_plugin!(strategy "restart-command" => RestartCommand);

@@ -19,7 +19,7 @@
 //! Config: `per_core` (bool, default true), `disks` (bool, default true), `network` (bool, default
 //! true).
 
-use monitor_core::plugin::{Collection, Collector, PluginError, Sample, parse_config};
+use monitor_plugin::{Collection, Collector, PluginError, Sample, parse_config};
 use serde::Deserialize;
 use sysinfo::{Disks, Networks, System};
 
@@ -168,4 +168,4 @@ impl Collector for SystemCollector {
     }
 }
 
-monitor_core::export_plugin!(collector "system" => SystemCollector);
+monitor_plugin::export_plugin!(collector "system" => SystemCollector);

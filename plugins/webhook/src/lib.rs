@@ -13,9 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use monitor_core::plugin::{
-    AlertNotifier, Notification, NotificationStatus, PluginError, parse_config,
-};
+use monitor_plugin::{AlertNotifier, Notification, NotificationStatus, PluginError, parse_config};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -243,7 +241,7 @@ impl AlertNotifier for Webhook {
     }
 }
 
-monitor_core::export_plugin!(notifier "webhook" => Webhook);
+monitor_plugin::export_plugin!(notifier "webhook" => Webhook);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! A plugin whose every allocation comes from mimalloc, not the host's allocator: payload buffers
 //! must be released by the plugin's own `release` function, or the process would crash.
 
-use monitor_core::plugin::{
+use monitor_plugin::{
     AlertNotifier, Collection, Collector, Event, Notification, PluginError, Sample,
 };
 
@@ -49,7 +49,7 @@ impl AlertNotifier for Sink {
     }
 }
 
-monitor_core::export_plugin! {
+monitor_plugin::export_plugin! {
     collector "churn" => Churn,
     notifier "sink" => Sink,
 }

@@ -4,7 +4,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use monitor_core::plugin::{
+use monitor_plugin::{
     AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Notification,
     PluginError, Sample, parse_config,
 };
@@ -182,7 +182,7 @@ impl HealingStrategy for Fixer {
     }
 }
 
-monitor_core::export_plugin! {
+monitor_plugin::export_plugin! {
     collector "file" => FileCollector,
     collector "flaky" => Flaky,
     collector "panicky" => Panicky,

@@ -1,5 +1,5 @@
-//! The Rust side of the SDK: the three plugin traits, their glue to the C ABI, and the library's
-//! entry symbols.
+//! The Rust side of the SDK: the three plugin traits, their glue to the C ABI, and what the
+//! library's entry symbols (emitted by `export_plugin!`) answer.
 
 use std::any::Any;
 use std::ffi::c_void;
@@ -444,15 +444,10 @@ pub fn declaration() -> &'static Declaration {
         .declaration
 }
 
-/// The version symbol of a library built with this SDK. Plugin authors never call it.
-#[unsafe(no_mangle)]
-pub extern "C" fn monitor_plugin_abi_version() -> u32 {
-    abi::ABI_VERSION
-}
-
-/// The entry symbol of a library built with this SDK: the plugins registered in it.
-#[unsafe(no_mangle)]
-pub extern "C" fn monitor_plugin_declare() -> *const Declaration {
+/// What a library's entry symbol returns: the declaration, or null if building it panicked.
+/// Called by the `monitor_plugin_declare` that [`export_plugin!`](crate::export_plugin) emits.
+#[doc(hidden)]
+pub fn declare() -> *const Declaration {
     // Building the declaration allocates and could in theory panic; never unwind into the host.
     catch_unwind(declaration).map_or(std::ptr::null(), |d| d as *const Declaration)
 }

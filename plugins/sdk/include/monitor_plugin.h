@@ -1,7 +1,7 @@
 /*
  * monitor_plugin.h: the C ABI of monitor-host plugins.
  *
- * The only definition of this ABI is the Rust module `monitor_core::plugin::abi`; this header
+ * The only definition of this ABI is the Rust module `monitor_plugin::abi` (plugins/sdk/src/abi.rs); this header
  * describes the same layout for plugins written in C, and a test keeps the two in sync.
  *
  * A plugin library exports two symbols:

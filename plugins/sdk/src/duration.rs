@@ -1,0 +1,168 @@
+//! Durations written as in the host's config (`"500ms"`, `"10s"`, `"1m30s"`), for plugin configs.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// Parses a duration such as `"500ms"`, `"10s"`, `"5m"`, `"1h"`, `"1d"` or `"1m30s"`: numbers each
+/// followed by a unit (`ms`, `s`, `m`, `h`, `d`), added up. The host reads its own config with the
+/// same function, so plugin configs accept exactly what the host accepts.
+///
+/// # Errors
+///
+/// A message quoting the text and saying what is accepted.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(monitor_plugin::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+/// assert!(monitor_plugin::parse_duration("10 seconds").is_err());
+/// ```
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!(
+            "invalid duration `{s}`: use a number and a unit (ms, s, m, h, d), e.g. \"10s\" or \"1m30s\""
+        )
+    };
+    let t = s.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let d = match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" => Duration::from_secs(n.saturating_mul(60)),
+            "h" => Duration::from_secs(n.saturating_mul(3600)),
+            "d" => Duration::from_secs(n.saturating_mul(86_400)),
+            _ => return Err(bad()),
+        };
+        total = total.saturating_add(d);
+    }
+    Ok(total)
+}
+
+/// A duration in a plugin's config: a string as in the host's config (`"30s"`, `"1m30s"`), or a
+/// plain number of seconds (`30`, `0.5`) for configs written before strings were accepted.
+///
+/// Serialises back as the number of seconds.
+///
+/// ```
+/// use monitor_plugin::ConfigDuration;
+/// use std::time::Duration;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Settings {
+///     timeout: ConfigDuration,
+/// }
+///
+/// let s: Settings = monitor_plugin::parse_config(&serde_json::json!({"timeout": "1m30s"})).unwrap();
+/// assert_eq!(s.timeout.get(), Duration::from_secs(90));
+/// let s: Settings = monitor_plugin::parse_config(&serde_json::json!({"timeout": 2.5})).unwrap();
+/// assert_eq!(s.timeout.get(), Duration::from_millis(2500));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct ConfigDuration(pub Duration);
+
+impl ConfigDuration {
+    /// A duration of `secs` seconds.
+    pub const fn from_secs(secs: u64) -> Self {
+        Self(Duration::from_secs(secs))
+    }
+
+    /// The duration.
+    pub const fn get(self) -> Duration {
+        self.0
+    }
+}
+
+impl From<ConfigDuration> for Duration {
+    fn from(d: ConfigDuration) -> Self {
+        d.0
+    }
+}
+
+impl Serialize for ConfigDuration {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.0.as_secs_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for ConfigDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ConfigDuration;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"30s\" or \"1m30s\", or a number of seconds")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ConfigDuration, E> {
+                parse_duration(v).map(ConfigDuration).map_err(E::custom)
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigDuration, E> {
+                Duration::try_from_secs_f64(v)
+                    .map(ConfigDuration)
+                    .map_err(|_| E::custom(format!("invalid duration {v}: seconds must be >= 0")))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigDuration, E> {
+                Ok(ConfigDuration(Duration::from_secs(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigDuration, E> {
+                u64::try_from(v)
+                    .map(|s| ConfigDuration(Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("invalid duration {v}: seconds must be >= 0")))
+            }
+        }
+        deserializer.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_add_up() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1h2m3s"), Ok(Duration::from_secs(3723)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "s", "10", "10 s", "1.5s", "-1s", "10sec"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn strings_and_numbers_deserialise() {
+        let d: ConfigDuration = serde_json::from_str("\"2m\"").unwrap();
+        assert_eq!(d.get(), Duration::from_secs(120));
+        let d: ConfigDuration = serde_json::from_str("3").unwrap();
+        assert_eq!(d.get(), Duration::from_secs(3));
+        let e = serde_json::from_str::<ConfigDuration>("\"3 minutes\"").unwrap_err();
+        assert!(
+            e.to_string().contains("invalid duration `3 minutes`"),
+            "{e}"
+        );
+        assert!(serde_json::from_str::<ConfigDuration>("-1").is_err());
+    }
+}
