@@ -13,10 +13,14 @@ use std::time::{Duration, Instant};
 use criterion::Criterion;
 use monitor_core::analytics::backtest::SyntheticSpec;
 use monitor_core::analytics::healing::{HealingConfig, HealingLog, HealingRecord};
-use monitor_core::analytics::predict::{AnomalyDetector, Expected, Holt, LinearFit};
+use monitor_core::analytics::predict::{AnomalyDetector, Expected, Holt, HoltWinters, LinearFit};
 use monitor_core::analytics::{Event, PatternConfig, PatternKind, PatternLearner};
 
 const START_MS: u64 = 1_704_067_200_000;
+/// Points in a day of 5-minute samples.
+const DAY_POINTS: usize = 288;
+/// Ten days of 5-minute samples.
+const AUTO_WINDOW: usize = 2_880;
 
 struct SplitMix(u64);
 
@@ -176,6 +180,12 @@ fn summary(d: &Data, runs: usize) {
     let floor_f64 = median(runs, || {
         d.series.iter().fold(0.0f64, |a, &x| a + black_box(x))
     });
+    // The forecasts' parameter searches, on ten days of 5-minute points (the
+    // training window of the backtest example).
+    let window = &d.series[n.saturating_sub(AUTO_WINDOW)..];
+    let floor_window = median(runs, || {
+        window.iter().fold(0.0f64, |a, &x| a + black_box(x))
+    });
     let floor_events = median(runs, || {
         d.events
             .iter()
@@ -249,6 +259,20 @@ fn summary(d: &Data, runs: usize) {
             median(runs, || Holt::default().fit(&d.series).map(|m| m.level)),
             "",
             floor_f64,
+        ),
+        (
+            "predict/holt_auto_2880",
+            median(runs, || Holt::fit_auto(window).map(|m| m.level)),
+            "",
+            floor_window,
+        ),
+        (
+            "predict/holt_winters_auto_2880",
+            median(runs, || {
+                HoltWinters::fit_auto(window, DAY_POINTS).map(|m| m.level)
+            }),
+            "",
+            floor_window,
         ),
     ];
     println!("analytics on {n} inputs, median of {runs} runs, one thread");

@@ -178,6 +178,104 @@ fn trend_follows_the_halves() {
     assert_eq!(get("getting_better").trend, Trend::Improving);
 }
 
+/// Attempt `i` of the strategy "steady", detected `i` hours in.
+fn attempt(i: u64, success: bool, time_ms: u64) -> HealingRecord {
+    let t = MONDAY_MS + i * HOUR;
+    HealingRecord {
+        strategy: "steady".into(),
+        failure_type: "crash".into(),
+        source: "svc".into(),
+        detected_at_ms: t,
+        action_started_ms: t,
+        action_ended_ms: t + time_ms,
+        success,
+        recovered_at_ms: None,
+        attempt: 1,
+    }
+}
+
+/// `n` attempts, one an hour, succeeding with probability `rate(i)` and
+/// taking `time_ms(i)` plus up to 20 s of jitter.
+fn one_strategy(
+    rng: &mut Rng,
+    n: u64,
+    rate: impl Fn(u64) -> f64,
+    time_ms: impl Fn(u64) -> u64,
+) -> Vec<HealingRecord> {
+    (0..n)
+        .map(|i| {
+            let jitter = rng.below(20 * SECOND);
+            attempt(i, rng.unit() < rate(i), time_ms(i) + jitter)
+        })
+        .collect()
+}
+
+#[test]
+fn steady_strategies_stay_stable() {
+    // 40 attempts at a constant 70% success rate and a constant 10-30 s
+    // healing time: the halves differ by chance alone, usually by more than
+    // the 5% tolerance, which once labelled most of them degrading or
+    // improving. The tests at the 5% level (one on the rate, one on the
+    // time) let about one in ten through.
+    let mut labelled = 0;
+    for seed in 1..=100 {
+        let mut rng = Rng::new(seed);
+        let records = one_strategy(&mut rng, 40, |_| 0.7, |_| 10 * SECOND);
+        let eff = log_of(&records).effectiveness(None);
+        if eff[0].trend != Trend::Stable {
+            labelled += 1;
+        }
+    }
+    assert!(
+        labelled <= 15,
+        "{labelled} of 100 steady strategies got a trend"
+    );
+}
+
+#[test]
+fn significant_changes_are_still_trends() {
+    // The same size of sample, with a real change in the later half.
+    let mut rng = Rng::new(1);
+    let worse = one_strategy(
+        &mut rng,
+        60,
+        |i| if i < 30 { 0.95 } else { 0.4 },
+        |_| 10 * SECOND,
+    );
+    let e = &log_of(&worse).effectiveness(None)[0];
+    assert_eq!(e.trend, Trend::Degrading, "{e:?}");
+    // A steady success rate, but healing that takes four times as long.
+    let slower = one_strategy(
+        &mut rng,
+        60,
+        |_| 1.0,
+        |i| if i < 30 { 10 * SECOND } else { 60 * SECOND },
+    );
+    let e = &log_of(&slower).effectiveness(None)[0];
+    assert_eq!(e.trend, Trend::Degrading, "{e:?}");
+    let faster = one_strategy(
+        &mut rng,
+        60,
+        |_| 1.0,
+        |i| if i < 30 { 60 * SECOND } else { 10 * SECOND },
+    );
+    let e = &log_of(&faster).effectiveness(None)[0];
+    assert_eq!(e.trend, Trend::Improving, "{e:?}");
+    // A stricter level keeps a borderline change stable: 9 of 10 then 5 of
+    // 10 (Fisher's p = 0.14).
+    let borderline: Vec<HealingRecord> = (0..20u64)
+        .map(|i| attempt(i, if i < 10 { i != 0 } else { i % 2 == 0 }, SECOND))
+        .collect();
+    let e = &log_of(&borderline).effectiveness(None)[0];
+    assert_eq!(e.trend, Trend::Stable, "{e:?}");
+    let mut lax = HealingLog::new(HealingConfig {
+        trend_significance: 0.2,
+        ..HealingConfig::default()
+    });
+    lax.record_all(&borderline);
+    assert_eq!(lax.effectiveness(None)[0].trend, Trend::Degrading);
+}
+
 #[test]
 fn mttr_by_failure_type() {
     let records = stream(3_000, 4);

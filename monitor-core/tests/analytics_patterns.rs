@@ -64,7 +64,9 @@ fn planted_sequence_is_found_as_one_maximal_pattern() {
     assert_eq!(p.events, ["task_start", "agent_assigned", "task_complete"]);
     assert_eq!(p.id, "sequence:task_start>agent_assigned>task_complete");
     assert_eq!(p.occurrences, 300);
-    // 300 of 300: the Wilson lower bound is 0.987.
+    // 300 of 300: the share's Wilson lower bound is 0.987; each step's
+    // certainty factor against its kind's base rate (about one in six) is a
+    // little lower.
     assert!(p.confidence > 0.98 && p.confidence < 1.0);
     assert_eq!(p.metadata["share"], 1.0);
     assert!(
@@ -72,6 +74,58 @@ fn planted_sequence_is_found_as_one_maximal_pattern() {
             .starts_with("task_start -> agent_assigned -> task_complete")
     );
     assert!(p.first_seen_ms < p.last_seen_ms);
+}
+
+/// `n` events per agent, one every 1-5 s, 80% `heartbeat` and the rest one
+/// of ten noise kinds; with `planted`, a `deploy` followed by `rollback`
+/// replaces an event of agent-0 about every 100.
+fn heartbeat_dominated(seed: u64, n: usize, planted: bool) -> Vec<Event> {
+    let mut rng = Rng::new(seed);
+    let mut events = Vec::new();
+    for agent in ["agent-0", "agent-1", "agent-2"] {
+        let mut t = MONDAY_MS;
+        for _ in 0..n {
+            t += rng.range(SECOND, 5 * SECOND);
+            if planted && agent == "agent-0" && rng.below(100) == 0 {
+                events.push(Event::new("deploy", t).with_agent(agent));
+                t += rng.range(SECOND, 5 * SECOND);
+                events.push(Event::new("rollback", t).with_agent(agent));
+                continue;
+            }
+            let kind = if rng.unit() < 0.8 {
+                "heartbeat".to_owned()
+            } else {
+                format!("noise_{}", rng.below(10))
+            };
+            events.push(Event::new(kind.as_str(), t).with_agent(agent));
+        }
+    }
+    merge(vec![events])
+}
+
+#[test]
+fn a_dominant_kind_makes_no_sequence() {
+    // Four in five events of any kind are followed by a heartbeat, which is
+    // no pattern: heartbeats follow everything that often.
+    for seed in 1..=3 {
+        let events = heartbeat_dominated(seed, 10_000, false);
+        let patterns = learner_with(&events).learn(PatternKind::Sequence);
+        assert!(patterns.is_empty(), "seed {seed}: {patterns:#?}");
+    }
+}
+
+#[test]
+fn a_planted_sequence_stands_out_of_dominant_noise() {
+    let events = heartbeat_dominated(4, 10_000, true);
+    let patterns = learner_with(&events).learn(PatternKind::Sequence);
+    let ids: Vec<&str> = patterns.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["sequence:deploy>rollback"], "{patterns:#?}");
+    let p = &patterns[0];
+    assert!(p.occurrences >= 50, "{p:#?}");
+    // Every deploy is followed by a rollback, which is rare otherwise.
+    assert!(p.confidence > 0.9, "{p:#?}");
+    // Rounded to four decimals in the metadata.
+    assert!(p.metadata["step_confidence"].as_f64().unwrap() >= p.confidence - 1e-4);
 }
 
 #[test]

@@ -1,12 +1,16 @@
 //! Forecasts, anomalies, baselines and recommendations on series with known
 //! structure.
 
+mod common;
+
+use common::Rng;
 use monitor_core::Trend;
 use monitor_core::analytics::backtest::{
     Confusion, SyntheticSpec, anomaly_backtest, forecast_backtest,
 };
 use monitor_core::analytics::predict::{
-    AnomalyDetector, Baseline, Expected, Holt, LinearFit, SeriesRules, Severity, analyze_series,
+    AnomalyDetector, Baseline, Expected, Holt, HoltWinters, LinearFit, SeriesRules, Severity,
+    analyze_series,
 };
 
 fn trend_only(seed: u64) -> SyntheticSpec {
@@ -160,5 +164,129 @@ fn rising_cpu_gets_a_forecast_recommendation() {
         calm.recommendations.is_empty(),
         "{:?}",
         calm.recommendations
+    );
+}
+
+/// A standard normal variate (Box-Muller).
+fn normal(rng: &mut Rng) -> f64 {
+    let (u, v) = (1.0 - rng.unit(), rng.unit());
+    (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+}
+
+/// A random walk with steps of deviation 1, measured with noise of `noise`.
+fn random_walk(rng: &mut Rng, n: usize, noise: f64) -> Vec<f64> {
+    let mut level = 100.0;
+    (0..n)
+        .map(|_| {
+            level += normal(rng);
+            level + noise * normal(rng)
+        })
+        .collect()
+}
+
+/// The smallest one-step error over a grid of parameters.
+fn best_of_grid(fit: impl Fn(&[f64]) -> f64, grids: &[&[f64]]) -> f64 {
+    let mut best = f64::INFINITY;
+    let mut index = vec![0usize; grids.len()];
+    'grid: loop {
+        let x: Vec<f64> = index.iter().zip(grids).map(|(&i, g)| g[i]).collect();
+        best = best.min(fit(&x));
+        for k in 0..grids.len() {
+            index[k] += 1;
+            if index[k] < grids[k].len() {
+                continue 'grid;
+            }
+            index[k] = 0;
+        }
+        return best;
+    }
+}
+
+#[test]
+fn holt_search_reaches_past_the_old_grid() {
+    // A random walk of the slope (an integrated random walk) seen with
+    // little noise is best followed with alpha and beta near 1; the old grid
+    // stopped at 0.9 and 0.2.
+    let mut rng = Rng::new(8);
+    let mut slope = 0.0;
+    let ys: Vec<f64> = random_walk(&mut rng, 2_000, 0.0)
+        .iter()
+        .map(|walk| {
+            slope += walk - 100.0;
+            slope
+        })
+        .collect();
+    let m = Holt::fit_auto(&ys).unwrap();
+    assert!(m.params.alpha > 0.9 && m.params.beta > 0.5, "{m:?}");
+    let old_grid = best_of_grid(
+        |x| Holt::new(x[0], x[1]).fit(&ys).unwrap().residual_std,
+        &[
+            &[0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9],
+            &[0.0, 0.01, 0.05, 0.1, 0.2],
+        ],
+    );
+    assert!(
+        m.residual_std < old_grid * 0.9,
+        "{} vs {old_grid}",
+        m.residual_std
+    );
+}
+
+#[test]
+fn holt_winters_search_reaches_past_the_old_grid() {
+    let old = [
+        &[0.05, 0.1, 0.2, 0.3, 0.5][..],
+        &[0.0, 0.01, 0.05, 0.1][..],
+        &[0.05, 0.1, 0.2, 0.3, 0.5][..],
+    ];
+    let wave = |i: usize| 10.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin();
+    // A wandering level under a fixed daily wave: alpha near 1 (the old grid
+    // stopped at 0.5).
+    let mut rng = Rng::new(9);
+    let ys: Vec<f64> = random_walk(&mut rng, 24 * 40, 0.1)
+        .iter()
+        .enumerate()
+        .map(|(i, y)| y + wave(i))
+        .collect();
+    let m = HoltWinters::fit_auto(&ys, 24).unwrap();
+    assert!(m.params.alpha > 0.8, "{:?}", m.params);
+    let old_best = best_of_grid(
+        |x| {
+            HoltWinters::new(x[0], x[1], x[2], 24)
+                .fit(&ys)
+                .unwrap()
+                .residual_std
+        },
+        &old,
+    );
+    assert!(
+        m.residual_std < old_best * 0.9,
+        "{} vs {old_best}",
+        m.residual_std
+    );
+    // A steady level under a wave whose shape wanders from one cycle to the
+    // next: gamma near 1 (the old grid stopped at 0.5).
+    let mut shape: Vec<f64> = (0..24).map(wave).collect();
+    let ys: Vec<f64> = (0..24 * 40)
+        .map(|i| {
+            shape[i % 24] += normal(&mut rng);
+            50.0 + shape[i % 24] + 0.1 * normal(&mut rng)
+        })
+        .collect();
+    let m = HoltWinters::fit_auto(&ys, 24).unwrap();
+    assert!(m.params.gamma > 0.8, "{:?}", m.params);
+    let old_best = best_of_grid(
+        |x| {
+            HoltWinters::new(x[0], x[1], x[2], 24)
+                .fit(&ys)
+                .unwrap()
+                .residual_std
+        },
+        &old,
+    );
+    assert!(
+        m.residual_std < old_best * 0.9,
+        "{} vs {old_best}",
+        m.residual_std
     );
 }

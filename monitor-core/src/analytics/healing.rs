@@ -17,6 +17,20 @@
 //! - *recovery time* is `recovered_at_ms - detected_at_ms`, over the records
 //!   that carry `recovered_at_ms` (set it on the attempt after which the
 //!   source was healthy again); MTTR is its mean.
+//!
+//! # Strategy trends
+//!
+//! A strategy's records are split at the midpoint of its time span. Its
+//! trend is `degrading` (or `improving`) only when the later half's success
+//! rate is lower (higher) by more than `trend_tolerance` relative *and*
+//! Fisher's exact test (two-sided) rejects equal rates at
+//! `trend_significance` (default 0.05); when the success rate shows no such
+//! change, the same rule on the mean healing time, with Welch's t-test
+//! (two-sided, Welch-Satterthwaite degrees of freedom) in place of Fisher's.
+//! Either half with fewer than `min_samples` attempts leaves it `stable`. So
+//! a steady strategy with random variation stays `stable` (about one in 20
+//! labels it otherwise at the default level, not one in two), while a real
+//! change needs enough attempts to show.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, VecDeque};
@@ -25,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use super::intern::Interner;
 use super::pattern::round4;
-use super::stats::fmt_ms;
+use super::stats::{fisher_p_value, fmt_ms, welch_p_value};
 use crate::trend::{Direction, Trend, classify};
 
 /// One healing attempt.
@@ -89,6 +103,10 @@ pub struct HealingConfig {
     pub timeout_share: f64,
     /// Relative change that counts as a trend (default 0.05: +/-5%).
     pub trend_tolerance: f64,
+    /// The significance level of the tests behind a strategy's trend
+    /// (default 0.05): a change counts only when a two-sided test gives a
+    /// p-value below it (see the module docs).
+    pub trend_significance: f64,
     /// Failure types whose name contains one of these (case-insensitive) are
     /// resource exhaustion.
     pub resource_keywords: Vec<String>,
@@ -115,6 +133,7 @@ impl Default for HealingConfig {
             resource_share: 0.1,
             timeout_share: 0.1,
             trend_tolerance: 0.05,
+            trend_significance: 0.05,
             resource_keywords: words(&[
                 "memory", "oom", "cpu", "disk", "resource", "exhaust", "quota", "leak", "fd_limit",
             ]),
@@ -204,8 +223,11 @@ pub struct StrategyEffectiveness {
     pub mean_healing_time_ms: f64,
     /// The success rate of the later half of the strategy's time span
     /// against the earlier half (higher is better); when that is stable, the
-    /// mean healing time likewise (lower is better). `stable` when either
-    /// half has fewer than `min_samples` attempts.
+    /// mean healing time likewise (lower is better). A change counts only
+    /// when it exceeds `trend_tolerance` and is significant at
+    /// `trend_significance` (Fisher's exact test on the rates, Welch's t-test
+    /// on the times). `stable` when either half has fewer than `min_samples`
+    /// attempts.
     pub trend: Trend,
     /// What to do with it: `investigate` below `min_samples` attempts, then
     /// `replace` below `replace_rate`, `investigate` when degrading, `tune`
@@ -377,6 +399,8 @@ struct Acc {
     attempts: u64,
     successes: u64,
     time_sum: u64,
+    /// Sum of squared healing times, for their variance.
+    time_sq_sum: f64,
 }
 
 impl Acc {
@@ -384,6 +408,18 @@ impl Acc {
         self.attempts += 1;
         self.successes += u64::from(success);
         self.time_sum += time;
+        self.time_sq_sum += time as f64 * time as f64;
+    }
+    /// Mean, unbiased variance and count of the healing times, for Welch's test.
+    fn time_moments(&self) -> (f64, f64, f64) {
+        let n = self.attempts as f64;
+        let mean = self.mean_time();
+        let var = if n > 1.0 {
+            ((self.time_sq_sum - n * mean * mean) / (n - 1.0)).max(0.0)
+        } else {
+            0.0
+        };
+        (mean, var, n)
     }
     fn rate(&self) -> f64 {
         ratio(self.successes, self.attempts)
@@ -602,26 +638,7 @@ impl HealingLog {
             .filter(|&s| a.strategies[s].attempts > 0)
             .map(|s| {
                 let acc = a.strategies[s];
-                let (early, recent) = (a.strategy_earlier[s], a.strategy_recent[s]);
-                let trend = if early.attempts < cfg.min_samples || recent.attempts < cfg.min_samples
-                {
-                    Trend::Stable
-                } else {
-                    match classify(
-                        early.rate(),
-                        recent.rate(),
-                        Direction::HigherIsBetter,
-                        cfg.trend_tolerance,
-                    ) {
-                        Trend::Stable => classify(
-                            early.mean_time(),
-                            recent.mean_time(),
-                            Direction::LowerIsBetter,
-                            cfg.trend_tolerance,
-                        ),
-                        t => t,
-                    }
-                };
+                let trend = strategy_trend(cfg, &a.strategy_earlier[s], &a.strategy_recent[s]);
                 let rate = acc.rate();
                 let recommendation = if acc.attempts < cfg.min_samples {
                     StrategyAdvice::Investigate
@@ -741,30 +758,54 @@ impl HealingLog {
         effectiveness: &[StrategyEffectiveness],
         mttr: &MttrReport,
     ) -> Vec<Recommendation> {
-        let cfg = &self.config;
         let mut out = Vec::new();
-        let pct = |x: f64| format!("{:.1}%", x * 100.0);
-
-        // 1. Overall success rate.
-        let rate = a.all.rate();
-        if a.all.attempts >= cfg.min_samples && rate < cfg.target_success_rate {
-            out.push(Recommendation {
-                kind: RecommendationKind::OverallSuccessRate,
-                priority: if rate < cfg.replace_rate { Priority::High } else { Priority::Medium },
-                message: format!(
-                    "healing succeeds in {} of {} attempts (target {}): review the strategies that fail most",
-                    pct(rate),
-                    a.all.attempts,
-                    pct(cfg.target_success_rate)
-                ),
-                subject: None,
-                metric: "success_rate".into(),
-                value: round4(rate),
-                threshold: cfg.target_success_rate,
-            });
+        // The six rules, in this order.
+        out.extend(self.overall_rate_advice(a));
+        self.strategy_advice(effectiveness, &mut out);
+        out.extend(self.mttr_advice(mttr));
+        if a.failures >= self.config.min_samples {
+            out.extend(self.prevention_advice(a));
+            self.failure_class_advice(a, &mut out);
         }
+        // Stable: equal priorities keep the rule order above.
+        out.sort_by_key(|r| Reverse(r.priority));
+        out
+    }
 
-        // 2. Strategy optimisation.
+    /// Rule 1: the overall success rate is below target.
+    fn overall_rate_advice(&self, a: &Analysis) -> Option<Recommendation> {
+        let cfg = &self.config;
+        let rate = a.all.rate();
+        if a.all.attempts < cfg.min_samples || rate >= cfg.target_success_rate {
+            return None;
+        }
+        Some(Recommendation {
+            kind: RecommendationKind::OverallSuccessRate,
+            priority: if rate < cfg.replace_rate {
+                Priority::High
+            } else {
+                Priority::Medium
+            },
+            message: format!(
+                "healing succeeds in {} of {} attempts (target {}): review the strategies that fail most",
+                pct(rate),
+                a.all.attempts,
+                pct(cfg.target_success_rate)
+            ),
+            subject: None,
+            metric: "success_rate".into(),
+            value: round4(rate),
+            threshold: cfg.target_success_rate,
+        })
+    }
+
+    /// Rule 2: a strategy to tune, replace or investigate.
+    fn strategy_advice(
+        &self,
+        effectiveness: &[StrategyEffectiveness],
+        out: &mut Vec<Recommendation>,
+    ) {
+        let cfg = &self.config;
         for e in effectiveness
             .iter()
             .filter(|e| e.attempts >= cfg.min_samples)
@@ -795,118 +836,121 @@ impl HealingLog {
                 threshold,
             });
         }
+    }
 
-        // 3. MTTR.
-        if let Some(overall) = mttr.overall
-            && overall.count >= cfg.min_samples
-            && overall.mean_ms > cfg.mttr_target_ms
-        {
-            let slowest = mttr
-                .by_failure_type
-                .first()
-                .map(|(t, s)| format!("; slowest: '{t}' at {}", fmt_ms(s.mean_ms)))
-                .unwrap_or_default();
-            out.push(Recommendation {
-                kind: RecommendationKind::Mttr,
-                priority: if overall.mean_ms > 2.0 * cfg.mttr_target_ms {
-                    Priority::High
-                } else {
-                    Priority::Medium
-                },
-                message: format!(
-                    "mean time to recovery is {} (target {}){slowest}: detect sooner and heal faster",
-                    fmt_ms(overall.mean_ms),
-                    fmt_ms(cfg.mttr_target_ms)
-                ),
-                subject: mttr.by_failure_type.first().map(|(t, _)| t.clone()),
-                metric: "mttr_ms".into(),
-                value: round4(overall.mean_ms),
-                threshold: cfg.mttr_target_ms,
-            });
+    /// Rule 3: recovery takes too long.
+    fn mttr_advice(&self, mttr: &MttrReport) -> Option<Recommendation> {
+        let cfg = &self.config;
+        let overall = mttr.overall?;
+        if overall.count < cfg.min_samples || overall.mean_ms <= cfg.mttr_target_ms {
+            return None;
         }
+        let slowest = mttr
+            .by_failure_type
+            .first()
+            .map(|(t, s)| format!("; slowest: '{t}' at {}", fmt_ms(s.mean_ms)))
+            .unwrap_or_default();
+        Some(Recommendation {
+            kind: RecommendationKind::Mttr,
+            priority: if overall.mean_ms > 2.0 * cfg.mttr_target_ms {
+                Priority::High
+            } else {
+                Priority::Medium
+            },
+            message: format!(
+                "mean time to recovery is {} (target {}){slowest}: detect sooner and heal faster",
+                fmt_ms(overall.mean_ms),
+                fmt_ms(cfg.mttr_target_ms)
+            ),
+            subject: mttr.by_failure_type.first().map(|(t, _)| t.clone()),
+            metric: "mttr_ms".into(),
+            value: round4(overall.mean_ms),
+            threshold: cfg.mttr_target_ms,
+        })
+    }
 
-        if a.failures >= cfg.min_samples {
-            // 4. Prevention of the most common failure.
-            let most = (0..a.failures_by_type.len())
-                .max_by_key(|&t| (a.failures_by_type[t], Reverse(self.failures.name(t as u32))));
-            if let Some(t) = most {
-                let share = ratio(a.failures_by_type[t], a.failures);
-                if share > cfg.common_failure_share {
-                    let name = self.failures.name(t as u32);
-                    out.push(Recommendation {
-                        kind: RecommendationKind::Prevention,
-                        priority: Priority::Medium,
-                        message: format!(
-                            "'{name}' accounts for {} of {} failures: prevent it at its cause rather than heal it",
-                            pct(share),
-                            a.failures
-                        ),
-                        subject: Some(name.to_owned()),
-                        metric: "failure_type_share".into(),
-                        value: round4(share),
-                        threshold: cfg.common_failure_share,
-                    });
+    /// Rule 4: one failure type dominates; prevent it.
+    fn prevention_advice(&self, a: &Analysis) -> Option<Recommendation> {
+        let cfg = &self.config;
+        let t = (0..a.failures_by_type.len())
+            .max_by_key(|&t| (a.failures_by_type[t], Reverse(self.failures.name(t as u32))))?;
+        let share = ratio(a.failures_by_type[t], a.failures);
+        if share <= cfg.common_failure_share {
+            return None;
+        }
+        let name = self.failures.name(t as u32);
+        Some(Recommendation {
+            kind: RecommendationKind::Prevention,
+            priority: Priority::Medium,
+            message: format!(
+                "'{name}' accounts for {} of {} failures: prevent it at its cause rather than heal it",
+                pct(share),
+                a.failures
+            ),
+            subject: Some(name.to_owned()),
+            metric: "failure_type_share".into(),
+            value: round4(share),
+            threshold: cfg.common_failure_share,
+        })
+    }
+
+    /// Rules 5 and 6: resource exhaustion and timeouts, by failure-type name.
+    fn failure_class_advice(&self, a: &Analysis, out: &mut Vec<Recommendation>) {
+        let cfg = &self.config;
+        let rules = [
+            (
+                RecommendationKind::ResourceExhaustion,
+                &cfg.resource_keywords,
+                cfg.resource_share,
+                "resource_exhaustion_share",
+                "resource exhaustion",
+                "add capacity, set limits or scale out before the resource runs out",
+            ),
+            (
+                RecommendationKind::Timeouts,
+                &cfg.timeout_keywords,
+                cfg.timeout_share,
+                "timeout_share",
+                "timeouts",
+                "add circuit breaking and retries with backoff, and review the timeouts",
+            ),
+        ];
+        for (kind, keywords, threshold, metric, what, action) in rules {
+            let mut count = 0;
+            let mut names = Vec::new();
+            for t in 0..a.failures_by_type.len() {
+                let name = self.failures.name(t as u32);
+                let lower = name.to_lowercase();
+                if a.failures_by_type[t] > 0
+                    && keywords.iter().any(|k| lower.contains(&k.to_lowercase()))
+                {
+                    count += a.failures_by_type[t];
+                    names.push(name);
                 }
             }
-            // 5 and 6. Resource exhaustion and timeouts, by failure-type name.
-            let rules = [
-                (
-                    RecommendationKind::ResourceExhaustion,
-                    &cfg.resource_keywords,
-                    cfg.resource_share,
-                    "resource_exhaustion_share",
-                    "resource exhaustion",
-                    "add capacity, set limits or scale out before the resource runs out",
-                ),
-                (
-                    RecommendationKind::Timeouts,
-                    &cfg.timeout_keywords,
-                    cfg.timeout_share,
-                    "timeout_share",
-                    "timeouts",
-                    "add circuit breaking and retries with backoff, and review the timeouts",
-                ),
-            ];
-            for (kind, keywords, threshold, metric, what, action) in rules {
-                let mut count = 0;
-                let mut names = Vec::new();
-                for t in 0..a.failures_by_type.len() {
-                    let name = self.failures.name(t as u32);
-                    let lower = name.to_lowercase();
-                    if a.failures_by_type[t] > 0
-                        && keywords.iter().any(|k| lower.contains(&k.to_lowercase()))
-                    {
-                        count += a.failures_by_type[t];
-                        names.push(name);
-                    }
-                }
-                let share = ratio(count, a.failures);
-                if share > threshold {
-                    names.sort_unstable();
-                    out.push(Recommendation {
-                        kind,
-                        priority: if share > 2.0 * threshold {
-                            Priority::High
-                        } else {
-                            Priority::Medium
-                        },
-                        message: format!(
-                            "{what} ({}) caused {} of {} failures: {action}",
-                            names.join(", "),
-                            pct(share),
-                            a.failures
-                        ),
-                        subject: None,
-                        metric: metric.into(),
-                        value: round4(share),
-                        threshold,
-                    });
-                }
+            let share = ratio(count, a.failures);
+            if share > threshold {
+                names.sort_unstable();
+                out.push(Recommendation {
+                    kind,
+                    priority: if share > 2.0 * threshold {
+                        Priority::High
+                    } else {
+                        Priority::Medium
+                    },
+                    message: format!(
+                        "{what} ({}) caused {} of {} failures: {action}",
+                        names.join(", "),
+                        pct(share),
+                        a.failures
+                    ),
+                    subject: None,
+                    metric: metric.into(),
+                    value: round4(share),
+                    threshold,
+                });
             }
         }
-        // Stable: equal priorities keep the rule order above.
-        out.sort_by_key(|r| Reverse(r.priority));
-        out
     }
 
     /// The full report over `range`, stamped `generated_at_ms`.
@@ -930,6 +974,50 @@ impl HealingLog {
                 .collect(),
         }
     }
+}
+
+/// `x` (a share) as a percentage with one decimal.
+fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+/// The trend of a strategy from its earlier and later halves (see the
+/// module docs): the success rate first, then the mean healing time, each
+/// counting only when beyond the tolerance and significant.
+fn strategy_trend(cfg: &HealingConfig, early: &Acc, recent: &Acc) -> Trend {
+    if early.attempts < cfg.min_samples || recent.attempts < cfg.min_samples {
+        return Trend::Stable;
+    }
+    let significant = |p: f64| p < cfg.trend_significance;
+    let by_rate = classify(
+        early.rate(),
+        recent.rate(),
+        Direction::HigherIsBetter,
+        cfg.trend_tolerance,
+    );
+    if by_rate != Trend::Stable {
+        let p = fisher_p_value(
+            early.successes,
+            early.attempts - early.successes,
+            recent.successes,
+            recent.attempts - recent.successes,
+        );
+        if significant(p) {
+            return by_rate;
+        }
+    }
+    let by_time = classify(
+        early.mean_time(),
+        recent.mean_time(),
+        Direction::LowerIsBetter,
+        cfg.trend_tolerance,
+    );
+    if by_time != Trend::Stable
+        && significant(welch_p_value(early.time_moments(), recent.time_moments()))
+    {
+        return by_time;
+    }
+    Trend::Stable
 }
 
 /// Mean, median, p90 and max of `values` (reordered), `None` when empty.

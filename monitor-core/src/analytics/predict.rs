@@ -188,23 +188,106 @@ impl Holt {
         })
     }
 
-    /// Fits with the `alpha` (0.05, 0.1, 0.2, 0.3, 0.5, 0.7 or 0.9) and
-    /// `beta` (0, 0.01, 0.05, 0.1 or 0.2) that minimise the one-step-ahead
-    /// squared error: 35 passes. The trend's grid stays small on purpose: a
-    /// trend that chases one-step noise ruins forecasts further ahead.
+    /// Fits with the `alpha` and `beta` that minimise the one-step-ahead
+    /// squared error over their whole ranges: a coarse grid (`alpha` 0.05,
+    /// 0.2, 0.35, 0.5, 0.65, 0.8 or 0.95; `beta` 0, 0.05, 0.15, 0.3, 0.5,
+    /// 0.7 or 0.9), then two rounds of golden-section search on each
+    /// parameter in turn around the best point, within (0, 1] and [0, 1]:
+    /// 106 passes over the series, each `O(n)`.
     pub fn fit_auto(ys: &[f64]) -> Option<HoltModel> {
-        const ALPHA: [f64; 7] = [0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9];
-        const BETA: [f64; 5] = [0.0, 0.01, 0.05, 0.1, 0.2];
-        let mut best: Option<HoltModel> = None;
-        for a in ALPHA {
-            for b in BETA {
-                let m = Holt::new(a, b).fit(ys)?;
-                if best.is_none_or(|x| m.residual_std < x.residual_std) {
-                    best = Some(m);
-                }
-            }
+        const ALPHA: [f64; 7] = [0.05, 0.2, 0.35, 0.5, 0.65, 0.8, 0.95];
+        const BETA: [f64; 7] = [0.0, 0.05, 0.15, 0.3, 0.5, 0.7, 0.9];
+        let error = |x: [f64; 2]| Holt::new(x[0], x[1]).fit(ys).map(|m| m.residual_std);
+        let best = minimise(error, [&ALPHA, &BETA], [MIN_ALPHA, 0.0])?;
+        Holt::new(best[0], best[1]).fit(ys)
+    }
+}
+
+/// The smallest level smoothing a search tries.
+const MIN_ALPHA: f64 = 1e-3;
+
+/// The point of `[lower[i], 1]^K` where `error` is smallest, as far as a
+/// bounded search finds it: every point of the grid (the product of
+/// `grids`), then from the best of them two rounds of coordinate descent, each
+/// a golden-section search of [`GOLDEN_STEPS`] evaluations per coordinate
+/// within `+/- 0.2` (then `+/- 0.05`) of the best point so far. A point
+/// replaces the best only when its error is lower, so the result is never
+/// worse than the grid's best. `None` when `error` is `None` (too few
+/// points) or never finite.
+fn minimise<const K: usize>(
+    error: impl Fn([f64; K]) -> Option<f64>,
+    grids: [&[f64]; K],
+    lower: [f64; K],
+) -> Option<[f64; K]> {
+    let mut best: Option<([f64; K], f64)> = None;
+    let consider = |x: [f64; K], e: f64, best: &mut Option<([f64; K], f64)>| {
+        if e.is_finite() && best.is_none_or(|(_, b)| e < b) {
+            *best = Some((x, e));
         }
-        best
+    };
+    // The grid, odometer order.
+    let mut index = [0usize; K];
+    'grid: loop {
+        let x: [f64; K] = std::array::from_fn(|k| grids[k][index[k]]);
+        consider(x, error(x)?, &mut best);
+        for k in 0..K {
+            index[k] += 1;
+            if index[k] < grids[k].len() {
+                continue 'grid;
+            }
+            index[k] = 0;
+        }
+        break;
+    }
+    let (mut x, mut e) = best?;
+    for radius in [0.2, 0.05] {
+        for k in 0..K {
+            let (lo, hi) = ((x[k] - radius).max(lower[k]), (x[k] + radius).min(1.0));
+            let at = |v: f64| {
+                let mut y = x;
+                y[k] = v;
+                (y, error(y).unwrap_or(f64::INFINITY))
+            };
+            let mut found = Some((x, e));
+            golden_section(lo, hi, |v| {
+                let (y, ey) = at(v);
+                consider(y, ey, &mut found);
+                ey
+            });
+            // The ends too: the optimum of a smoothing parameter is often at 1.
+            for v in [lo, hi] {
+                let (y, ey) = at(v);
+                consider(y, ey, &mut found);
+            }
+            (x, e) = found.expect("starts from the best point");
+        }
+    }
+    Some(x)
+}
+
+/// Evaluations per golden-section search: they narrow the interval to
+/// `0.618^12`, about 0.3% of its width (0.001 at the first round's 0.4).
+const GOLDEN_STEPS: usize = 12;
+
+/// Golden-section search for the minimum of `f` on `[lo, hi]`, with
+/// [`GOLDEN_STEPS`] evaluations; the caller keeps the best point it saw.
+fn golden_section(mut lo: f64, mut hi: f64, mut f: impl FnMut(f64) -> f64) {
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let mut a = hi - ratio * (hi - lo);
+    let mut b = lo + ratio * (hi - lo);
+    let (mut fa, mut fb) = (f(a), f(b));
+    for _ in 2..GOLDEN_STEPS {
+        if fa <= fb {
+            hi = b;
+            (b, fb) = (a, fa);
+            a = hi - ratio * (hi - lo);
+            fa = f(a);
+        } else {
+            lo = a;
+            (a, fa) = (b, fb);
+            b = lo + ratio * (hi - lo);
+            fb = f(b);
+        }
     }
 }
 
@@ -322,30 +405,23 @@ impl HoltWinters {
         })
     }
 
-    /// Fits with the `alpha` (0.05, 0.1, 0.2, 0.3 or 0.5), `beta` (0, 0.01,
-    /// 0.05 or 0.1) and `gamma` (0.05, 0.1, 0.2, 0.3 or 0.5) that minimise the
-    /// one-step-ahead squared error: 100 passes. The grids stay low on
-    /// purpose: parameters that chase one-step noise ruin forecasts a cycle
-    /// ahead (in the backtest, a 0.1-0.9 grid gave 4x the one-day error).
+    /// Fits with the `alpha`, `beta` and `gamma` that minimise the
+    /// one-step-ahead squared error over their whole ranges: a coarse grid
+    /// (`alpha` and `gamma` 0.1, 0.3, 0.5, 0.7 or 0.9; `beta` 0, 0.1 or
+    /// 0.4), then two rounds of golden-section search on each parameter in
+    /// turn around the best point, within (0, 1] and [0, 1]: 160 passes over
+    /// the series, each `O(n)`.
     pub fn fit_auto(ys: &[f64], period: usize) -> Option<HoltWintersModel> {
-        const ALPHA: [f64; 5] = [0.05, 0.1, 0.2, 0.3, 0.5];
-        const BETA: [f64; 4] = [0.0, 0.01, 0.05, 0.1];
-        const GAMMA: [f64; 5] = [0.05, 0.1, 0.2, 0.3, 0.5];
-        let mut best: Option<HoltWintersModel> = None;
-        for a in ALPHA {
-            for b in BETA {
-                for g in GAMMA {
-                    let m = HoltWinters::new(a, b, g, period).fit(ys)?;
-                    if best
-                        .as_ref()
-                        .is_none_or(|x| m.residual_std < x.residual_std)
-                    {
-                        best = Some(m);
-                    }
-                }
-            }
-        }
-        best
+        const ALPHA: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+        const BETA: [f64; 3] = [0.0, 0.1, 0.4];
+        const GAMMA: [f64; 5] = [0.1, 0.3, 0.5, 0.7, 0.9];
+        let error = |x: [f64; 3]| {
+            HoltWinters::new(x[0], x[1], x[2], period)
+                .fit(ys)
+                .map(|m| m.residual_std)
+        };
+        let best = minimise(error, [&ALPHA, &BETA, &GAMMA], [MIN_ALPHA, 0.0, 0.0])?;
+        HoltWinters::new(best[0], best[1], best[2], period).fit(ys)
     }
 }
 

@@ -42,22 +42,54 @@ const MAX_KINDS: usize = 64;
 const UNTRACKED: u8 = u8::MAX;
 
 pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
-    let events = &p.by_time;
-    let n = events.len();
-    if n < 2 {
+    if p.by_time.len() < 2 {
         return Vec::new();
     }
-    let window = p.config.correlation_window_ms;
+    let order = tracked_kinds(p);
+    if order.len() < 2 {
+        return Vec::new();
+    }
+    let counts = count_windows(p, &order);
+    let slots = order.len();
+    let mut out = Vec::new();
+    for a in 0..slots {
+        for b in (0..slots).filter(|&b| b != a) {
+            out.extend(pattern_of(p, &order, &counts, a, b));
+        }
+    }
+    out
+}
 
-    // The most frequent kinds (ties by id, for determinism) get slots 0..64.
+/// The kinds examined: the most frequent (ties by id, for determinism)
+/// among those with `min_occurrences`, at most `max_correlation_kinds` and
+/// 64. Position `s` in the result is the kind's slot.
+fn tracked_kinds(p: &Prepared<'_>) -> Vec<u32> {
     let mut order: Vec<u32> = (0..p.kinds.len() as u32)
         .filter(|&k| p.kind_count[k as usize] >= p.config.min_occurrences.max(1))
         .collect();
     order.sort_by_key(|&k| (std::cmp::Reverse(p.kind_count[k as usize]), k));
     order.truncate(p.config.max_correlation_kinds.min(MAX_KINDS));
-    if order.len() < 2 {
-        return Vec::new();
-    }
+    order
+}
+
+/// What the window pass counts; `[a * slots + b]` cells for the pair A -> B.
+struct Counts {
+    slots: usize,
+    /// Events followed by at least one event of each slot within the window.
+    any: [u64; MAX_KINDS],
+    /// A events followed by at least one B within the window.
+    hits: Vec<u64>,
+    /// Sum of the delays from each such A to the earliest B.
+    delay_sum: Vec<u64>,
+    first_hit: Vec<u64>,
+    last_hit: Vec<u64>,
+}
+
+/// The one pass with two pointers over the time-ordered events.
+fn count_windows(p: &Prepared<'_>, order: &[u32]) -> Counts {
+    let events = &p.by_time;
+    let n = events.len();
+    let window = p.config.correlation_window_ms;
     let slots = order.len();
     let mut slot_of = vec![UNTRACKED; p.kinds.len()];
     for (s, &k) in order.iter().enumerate() {
@@ -79,11 +111,14 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
     let mut in_window = [0u32; MAX_KINDS];
     let mut earliest = [usize::MAX; MAX_KINDS];
     let mut mask = 0u64;
-    let mut any = [0u64; MAX_KINDS];
-    let mut hits = vec![0u64; slots * slots];
-    let mut delay_sum = vec![0u64; slots * slots];
-    let mut first_hit = vec![u64::MAX; slots * slots];
-    let mut last_hit = vec![0u64; slots * slots];
+    let mut c = Counts {
+        slots,
+        any: [0u64; MAX_KINDS],
+        hits: vec![0u64; slots * slots],
+        delay_sum: vec![0u64; slots * slots],
+        first_hit: vec![u64::MAX; slots * slots],
+        last_hit: vec![0u64; slots * slots],
+    };
 
     // The window holds positions i+1..head: later in the stream, within W.
     let mut head = 0usize;
@@ -120,7 +155,7 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
 
         let mut m = mask;
         while m != 0 {
-            any[m.trailing_zeros() as usize] += 1;
+            c.any[m.trailing_zeros() as usize] += 1;
             m &= m - 1;
         }
         let a = slot[i];
@@ -133,60 +168,59 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
             let b = m.trailing_zeros() as usize;
             m &= m - 1;
             let cell = a * slots + b;
-            hits[cell] += 1;
-            delay_sum[cell] += events[earliest[b]].ts - t;
-            first_hit[cell] = first_hit[cell].min(t);
-            last_hit[cell] = last_hit[cell].max(t);
+            c.hits[cell] += 1;
+            c.delay_sum[cell] += events[earliest[b]].ts - t;
+            c.first_hit[cell] = c.first_hit[cell].min(t);
+            c.last_hit[cell] = c.last_hit[cell].max(t);
         }
     }
+    c
+}
 
-    let mut out = Vec::new();
-    for a in 0..slots {
-        let count_a = p.kind_count[order[a] as usize] as f64;
-        for b in 0..slots {
-            let cell = a * slots + b;
-            let h = hits[cell];
-            if a == b || h == 0 {
-                continue;
-            }
-            let p_b_given_a = h as f64 / count_a;
-            let p_b = any[b] as f64 / n as f64;
-            let lower = wilson_lower(h as f64, count_a, 1.96);
-            let confidence = certainty_factor(lower, p_b);
-            if !passes(p.config, h, confidence) {
-                continue;
-            }
-            let lift = if p_b > 0.0 {
-                p_b_given_a / p_b
-            } else {
-                f64::INFINITY
-            };
-            let mean_delay = delay_sum[cell] as f64 / h as f64;
-            let (ka, kb) = (p.kind_name(order[a]), p.kind_name(order[b]));
-            let mut metadata = BTreeMap::new();
-            metadata.insert("lift".into(), json!(round4(lift)));
-            metadata.insert("conditional_probability".into(), json!(round4(p_b_given_a)));
-            metadata.insert("base_probability".into(), json!(round4(p_b)));
-            metadata.insert("window_ms".into(), json!(window));
-            metadata.insert("mean_delay_ms".into(), json!(round4(mean_delay)));
-            metadata.insert("direction".into(), json!(format!("{ka} -> {kb}")));
-            out.push(Pattern {
-                id: format!("correlation:{ka}>{kb}"),
-                kind: PatternKind::Correlation,
-                description: format!(
-                    "{ka} -> {kb}, lift {lift:.1}, {:.0}% of the time within {} (mean delay {})",
-                    p_b_given_a * 100.0,
-                    fmt_ms(window as f64),
-                    fmt_ms(mean_delay),
-                ),
-                events: vec![ka.to_owned(), kb.to_owned()],
-                confidence,
-                occurrences: h,
-                first_seen_ms: first_hit[cell],
-                last_seen_ms: last_hit[cell],
-                metadata,
-            });
-        }
+/// The pattern A -> B (slots `a` and `b`), if it passes the thresholds.
+fn pattern_of(p: &Prepared<'_>, order: &[u32], c: &Counts, a: usize, b: usize) -> Option<Pattern> {
+    let cell = a * c.slots + b;
+    let h = c.hits[cell];
+    if h == 0 {
+        return None;
     }
-    out
+    let count_a = p.kind_count[order[a] as usize] as f64;
+    let p_b_given_a = h as f64 / count_a;
+    let p_b = c.any[b] as f64 / p.by_time.len() as f64;
+    let lower = wilson_lower(h as f64, count_a, 1.96);
+    let confidence = certainty_factor(lower, p_b);
+    if !passes(p.config, h, confidence) {
+        return None;
+    }
+    let lift = if p_b > 0.0 {
+        p_b_given_a / p_b
+    } else {
+        f64::INFINITY
+    };
+    let window = p.config.correlation_window_ms;
+    let mean_delay = c.delay_sum[cell] as f64 / h as f64;
+    let (ka, kb) = (p.kind_name(order[a]), p.kind_name(order[b]));
+    let mut metadata = BTreeMap::new();
+    metadata.insert("lift".into(), json!(round4(lift)));
+    metadata.insert("conditional_probability".into(), json!(round4(p_b_given_a)));
+    metadata.insert("base_probability".into(), json!(round4(p_b)));
+    metadata.insert("window_ms".into(), json!(window));
+    metadata.insert("mean_delay_ms".into(), json!(round4(mean_delay)));
+    metadata.insert("direction".into(), json!(format!("{ka} -> {kb}")));
+    Some(Pattern {
+        id: format!("correlation:{ka}>{kb}"),
+        kind: PatternKind::Correlation,
+        description: format!(
+            "{ka} -> {kb}, lift {lift:.1}, {:.0}% of the time within {} (mean delay {})",
+            p_b_given_a * 100.0,
+            fmt_ms(window as f64),
+            fmt_ms(mean_delay),
+        ),
+        events: vec![ka.to_owned(), kb.to_owned()],
+        confidence,
+        occurrences: h,
+        first_seen_ms: c.first_hit[cell],
+        last_seen_ms: c.last_hit[cell],
+        metadata,
+    })
 }

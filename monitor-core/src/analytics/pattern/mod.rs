@@ -9,7 +9,7 @@
 //!
 //! | kind | finds | confidence |
 //! |---|---|---|
-//! | [`sequence`] | repeated n-grams of kinds, per agent | share of the first kind's occurrences followed by the rest (Wilson lower bound) |
+//! | [`sequence`] | repeated n-grams of kinds, per agent | the smaller of: the share of the first kind's occurrences followed by the rest (Wilson lower bound), and per step the certainty factor of P(next kind \| the kinds before) (Wilson lower bound) against how often that kind follows any event |
 //! | [`frequency`] | a kind recurring at a regular interval, per agent | `1 - cv` of the intervals (upper bound of the deviation) |
 //! | [`correlation`] | B following A within a window more often than chance | certainty factor of P(B within window after A) (Wilson lower bound) against P(B within window after any event) |
 //! | [`temporal`] | a kind concentrated in an hour-of-day or day-of-week window | certainty factor of the kind's share in the window (Wilson lower bound) against all events' share |
