@@ -410,7 +410,7 @@ impl Ctx<'_> {
         let mut raw = RawConfig::default();
         for (key, value) in root {
             match key.get_ref().as_ref() {
-                "host" => raw.host = self.table(value),
+                "host" => raw.host = self.table(value, None),
                 "collector" => raw.collector = self.tables("collector", value),
                 "alert" => {
                     raw.alert_names = declared_names(value.get_ref());
@@ -453,17 +453,20 @@ impl Ctx<'_> {
 
     /// Reads one table, reporting every unknown key and wrong type in it: serde stops at the first,
     /// so the offending key is dropped and the rest read again. `None` when a required key is
-    /// missing or wrong, or when `name` is (the table's identity is then unknown, and guessing it
-    /// would report duplicates that are not there).
+    /// missing or wrong, or when the `identity` key is (guessing an instance's name would report
+    /// duplicates that are not there).
     fn table<T: serde::de::DeserializeOwned>(
         &mut self,
         mut value: Spanned<toml::de::DeValue<'_>>,
+        identity: Option<&str>,
     ) -> Option<T> {
         let span = value.span();
         let mut dropped: Vec<String> = Vec::new();
         loop {
             let e = match T::deserialize(toml::de::ValueDeserializer::from(value.clone())) {
-                Ok(v) => return (!dropped.iter().any(|k| k == "name")).then_some(v),
+                Ok(v) => {
+                    return (!dropped.iter().any(|k| Some(k.as_str()) == identity)).then_some(v);
+                }
                 Err(e) => e,
             };
             let at = e.span().unwrap_or(span.clone());
@@ -499,7 +502,8 @@ impl Ctx<'_> {
                 .into_iter()
                 .filter_map(|item| {
                     let span = item.span();
-                    self.table(item).map(|t| Spanned::new(span, t))
+                    self.table(item, Some("name"))
+                        .map(|t| Spanned::new(span, t))
                 })
                 .collect(),
             _ => {
@@ -1298,5 +1302,16 @@ token = "${WEBHOOK_TOKEN}"
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "got {got:?}, want {want:?}");
         }
+    }
+
+    #[test]
+    fn a_wrong_host_name_does_not_hide_the_other_host_values() {
+        let e = errors("[host]\nname = 1\ninterval = \"soon\"\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].starts_with("monitor.toml:2:8: invalid type"), "{e:?}");
+        assert!(
+            e[1].starts_with("monitor.toml:3:12: `interval`: invalid duration"),
+            "{e:?}"
+        );
     }
 }
