@@ -1,12 +1,20 @@
 //! The TOML config: `RawConfig` mirrors the file, [`Config`] is the checked, resolved form.
 //!
-//! Every problem is reported with the file, line and column of the offending key, as
-//! `monitor.toml:12:5: ...`, and all of them at once, in three rounds (each needs the previous one
-//! to be clean): TOML syntax errors; unknown keys and wrong types (the first per table); then values
-//! (durations, severities, conditions, addresses), duplicate names and unknown alert names. Missing
+//! Every problem is reported with the file, line and column of the offending key or value, as
+//! `monitor.toml:12:5: ...`, sorted by position. TOML syntax errors are reported alone (all of
+//! them), since what follows a broken line cannot be trusted. Otherwise everything else comes at
+//! once: every unknown key, wrong type and missing key of every table; every `${VAR}` that cannot
+//! be expanded; and the values (durations, severities, conditions, addresses), duplicate names and
+//! unknown alert names of every table that can be read. A table whose `name` or a required key is
+//! missing or unreadable is left out of the value checks, so it causes no second error. Missing
 //! libraries, ABI mismatches and plugin `configure` errors follow at load time
-//! ([`Engine::load`](crate::Engine::load)), again all at once.
+//! ([`Engine::load`](crate::Engine::load)), all at once, once the config has no errors.
+//!
+//! String values may read the environment: `${VAR}`, or `${VAR:-default}` when `VAR` is unset or
+//! empty; `$${` writes a literal `${`. Relative paths resolve against the config file's directory
+//! and come out absolute.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
@@ -18,6 +26,8 @@ use monitor_plugin::Severity;
 use monitor_plugin::abi::PluginKind;
 use serde::Deserialize;
 use toml::Spanned;
+
+mod env;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -85,6 +95,8 @@ impl fmt::Display for ConfigErrors {
 #[derive(Debug, Default)]
 struct RawConfig {
     host: Option<RawHost>,
+    // Every `[[alert]]`'s `name`, also of alerts that cannot be read.
+    alert_names: HashSet<String>,
     collector: Vec<Spanned<RawCollector>>,
     alert: Vec<Spanned<RawAlert>>,
     notifier: Vec<Spanned<RawNotifier>>,
@@ -340,7 +352,11 @@ struct Ctx<'a> {
     file: &'a str,
     text: &'a str,
     base: &'a Path,
+    env: env::Lookup<'a>,
     errors: Vec<ConfigError>,
+    // Values whose `${...}` could not be expanded: their one error is the expansion's, so later
+    // checks of the same value (an "invalid duration `${X}`") are not reported.
+    unexpanded: Vec<Range<usize>>,
 }
 
 impl Ctx<'_> {
@@ -358,6 +374,9 @@ impl Ctx<'_> {
     }
 
     fn err(&mut self, span: Range<usize>, message: impl Into<String>) {
+        if self.unexpanded.iter().any(|u| u.contains(&span.start)) {
+            return;
+        }
         let location = self.at(span);
         self.errors.push(ConfigError {
             location,
@@ -372,8 +391,10 @@ impl Ctx<'_> {
         ConfigErrors(self.errors)
     }
 
-    /// Reads the document: every syntax error, then every unknown key and wrong type, table by
-    /// table. `None` when anything was wrong.
+    /// Reads the document. Syntax errors stop here (`None`): what follows a broken line cannot be
+    /// trusted. Otherwise every `${VAR}` is expanded and every table is read, each reporting all of
+    /// its unknown keys and wrong types; the tables that could be read are returned for the value
+    /// checks.
     fn parse(&mut self) -> Option<RawConfig> {
         let (root, syntax) = toml::de::DeTable::parse_recoverable(self.text);
         if !syntax.is_empty() {
@@ -382,13 +403,19 @@ impl Ctx<'_> {
             }
             return None;
         }
-        let before = self.errors.len();
+        let mut root = root.into_inner();
+        for (_, value) in root.iter_mut() {
+            self.expand(value);
+        }
         let mut raw = RawConfig::default();
-        for (key, value) in root.into_inner() {
+        for (key, value) in root {
             match key.get_ref().as_ref() {
-                "host" => raw.host = self.table(value),
+                "host" => raw.host = self.table(value, None),
                 "collector" => raw.collector = self.tables("collector", value),
-                "alert" => raw.alert = self.tables("alert", value),
+                "alert" => {
+                    raw.alert_names = declared_names(value.get_ref());
+                    raw.alert = self.tables("alert", value);
+                }
                 "notifier" => raw.notifier = self.tables("notifier", value),
                 "strategy" => raw.strategy = self.tables("strategy", value),
                 other => self.err(
@@ -399,20 +426,68 @@ impl Ctx<'_> {
                 ),
             }
         }
-        (self.errors.len() == before).then_some(raw)
+        Some(raw)
     }
 
+    /// Expands `${VAR}` in every string inside `value`.
+    fn expand(&mut self, value: &mut Spanned<toml::de::DeValue<'_>>) {
+        let span = value.span();
+        match value.get_mut() {
+            toml::de::DeValue::String(s) => match env::expand(s, self.env) {
+                Ok(Cow::Borrowed(_)) => {}
+                Ok(Cow::Owned(expanded)) => *s = Cow::Owned(expanded),
+                Err(messages) => {
+                    for m in messages {
+                        self.err(span.clone(), m);
+                    }
+                    self.unexpanded.push(span);
+                }
+            },
+            toml::de::DeValue::Array(items) => items.iter_mut().for_each(|v| self.expand(v)),
+            toml::de::DeValue::Table(table) => {
+                table.iter_mut().for_each(|(_, v)| self.expand(v));
+            }
+            _ => {}
+        }
+    }
+
+    /// Reads one table, reporting every unknown key and wrong type in it: serde stops at the first,
+    /// so the offending key is dropped and the rest read again. `None` when a required key is
+    /// missing or wrong, or when the `identity` key is (guessing an instance's name would report
+    /// duplicates that are not there).
     fn table<T: serde::de::DeserializeOwned>(
         &mut self,
-        value: Spanned<toml::de::DeValue<'_>>,
+        mut value: Spanned<toml::de::DeValue<'_>>,
+        identity: Option<&str>,
     ) -> Option<T> {
         let span = value.span();
-        match T::deserialize(toml::de::ValueDeserializer::from(value)) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.err(e.span().unwrap_or(span), e.message().trim());
-                None
+        let mut dropped: Vec<String> = Vec::new();
+        loop {
+            let e = match T::deserialize(toml::de::ValueDeserializer::from(value.clone())) {
+                Ok(v) => {
+                    return (!dropped.iter().any(|k| Some(k.as_str()) == identity)).then_some(v);
+                }
+                Err(e) => e,
+            };
+            let at = e.span().unwrap_or(span.clone());
+            let message = e.message().trim();
+            if dropped
+                .iter()
+                .any(|k| message.starts_with(&format!("missing field `{k}`")))
+            {
+                return None;
             }
+            self.err(at.clone(), message);
+            let toml::de::DeValue::Table(table) = value.get_mut() else {
+                return None;
+            };
+            let culprit = table.iter().find_map(|(k, v)| {
+                (k.span() == at || (v.span().start <= at.start && at.end <= v.span().end))
+                    .then(|| k.get_ref().to_string())
+            });
+            let key = culprit?;
+            table.remove(key.as_str());
+            dropped.push(key);
         }
     }
 
@@ -425,7 +500,11 @@ impl Ctx<'_> {
         match value.into_inner() {
             toml::de::DeValue::Array(items) => items
                 .into_iter()
-                .filter_map(|item| self.table(item))
+                .filter_map(|item| {
+                    let span = item.span();
+                    self.table(item, Some("name"))
+                        .map(|t| Spanned::new(span, t))
+                })
                 .collect(),
             _ => {
                 self.err(
@@ -490,7 +569,7 @@ impl Ctx<'_> {
         host: &HostConfig,
     ) -> PluginSpec {
         let timeout = self.positive_duration("timeout", &raw.timeout, host.timeout);
-        let library = self.base.join(raw.library.get_ref());
+        let library = self.path(raw.library.get_ref());
         let config_at = raw
             .config
             .as_ref()
@@ -531,7 +610,8 @@ impl Ctx<'_> {
 }
 
 impl Config {
-    /// Reads and checks a config file; relative paths resolve against its directory.
+    /// Reads and checks a config file; relative paths resolve against its directory, and come out
+    /// absolute.
     ///
     /// # Errors
     ///
@@ -548,21 +628,37 @@ impl Config {
                 message: format!("cannot read the config: {e}"),
             }])
         })?;
-        let base = path.parent().map(Path::to_owned).unwrap_or_default();
-        Self::from_str(&text, &file, &base)
+        // The parent of a bare `monitor.toml` is "", not ".".
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Self::from_str(&text, &file, base)
     }
 
     /// Checks a config given as text; `file` names it in messages, `base` resolves relative paths.
+    /// `${VAR}` in string values reads the process environment (see the module docs).
     ///
     /// # Errors
     ///
     /// Every problem found, with locations.
     pub fn from_str(text: &str, file: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        Self::from_str_with_env(text, file, base, &|name| std::env::var(name))
+    }
+
+    fn from_str_with_env(
+        text: &str,
+        file: &str,
+        base: &Path,
+        env: env::Lookup<'_>,
+    ) -> Result<Config, ConfigErrors> {
         let mut cx = Ctx {
             file,
             text,
             base,
+            env,
             errors: Vec::new(),
+            unexpanded: Vec::new(),
         };
         let Some(raw) = cx.parse() else {
             return Err(cx.into_errors());
@@ -576,170 +672,24 @@ impl Config {
     }
 
     fn from_raw(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
-        let h = raw.host.unwrap_or(RawHost {
-            name: None,
-            interval: None,
-            listen: None,
-            data_dir: None,
-            retention: None,
-            timeout: None,
-            max_payload_bytes: None,
-        });
-        let listen = match &h.listen {
-            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
-            Some(l) if l.get_ref() == "off" => None,
-            Some(l) => match l.get_ref().parse::<SocketAddr>() {
-                Ok(a) => Some(a),
-                Err(_) => {
-                    cx.err(
-                        l.span(),
-                        format!(
-                            "`listen`: `{}` is not an address like \"127.0.0.1:9464\" (or \"off\")",
-                            l.get_ref()
-                        ),
-                    );
-                    None
-                }
-            },
-        };
-        let max_payload = match &h.max_payload_bytes {
-            None => DEFAULT_MAX_PAYLOAD,
-            Some(v) if *v.get_ref() == 0 => {
-                cx.err(v.span(), "`max_payload_bytes` must be greater than zero");
-                DEFAULT_MAX_PAYLOAD
-            }
-            Some(v) => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
-        };
-        let host = HostConfig {
-            name: h.name.map_or_else(default_host_name, |n| n.into_inner()),
-            interval: cx.positive_duration("interval", &h.interval, DEFAULT_INTERVAL),
-            listen,
-            data_dir: h.data_dir.map(|d| cx.base.join(d.get_ref())),
-            retention: cx.positive_duration("retention", &h.retention, DEFAULT_RETENTION),
-            timeout: cx.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
-            max_payload,
-        };
-
-        let mut names: HashSet<(PluginKind, String)> = HashSet::new();
-        let mut unique = |cx: &mut Ctx<'_>, spec: &PluginSpec, span: Range<usize>| {
-            if !names.insert((spec.kind, spec.name.clone())) {
-                cx.err(
-                    span,
-                    format!(
-                        "duplicate {} name `{}`; give each instance of a plugin its own `name = \"...\"`",
-                        spec.kind.as_str(),
-                        spec.name
-                    ),
-                );
-            }
-        };
-
-        let mut collectors = Vec::new();
-        for c in raw.collector {
-            let span = c.span();
-            let c = c.into_inner();
-            let name_span = c.name.as_ref().map_or(c.plugin.span(), |n| n.span());
-            let interval = cx.positive_duration("interval", &c.interval, host.interval);
-            let plugin = cx.plugin(PluginKind::Collector, span, common_of!(c), &host);
-            unique(cx, &plugin, name_span);
-            collectors.push(CollectorSpec { plugin, interval });
-        }
-
-        let mut alerts: Vec<AlertRule> = Vec::new();
-        for a in raw.alert {
-            let a = a.into_inner();
-            if alerts.iter().any(|x| x.name == *a.name.get_ref()) {
-                cx.err(
-                    a.name.span(),
-                    format!("duplicate alert name `{}`", a.name.get_ref()),
-                );
-            }
-            let condition = Condition::parse(a.condition.get_ref()).unwrap_or_else(|| {
-                cx.err(
-                    a.condition.span(),
-                    format!(
-                        "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
-                        a.condition.get_ref()
-                    ),
-                );
-                Condition::Above
-            });
-            if !a.threshold.get_ref().is_finite() {
-                cx.err(a.threshold.span(), "`threshold` must be a finite number");
-            }
-            alerts.push(AlertRule {
-                name: a.name.get_ref().clone(),
-                metric: a.metric.into_inner(),
-                condition,
-                threshold: *a.threshold.get_ref(),
-                for_: cx.duration("for", &a.for_, Duration::ZERO),
-                severity: cx.severity("severity", &a.severity, Severity::Warning),
-                description: a.description.unwrap_or_default(),
-                labels: a.labels,
-            });
-        }
-
-        let mut notifiers = Vec::new();
-        for n in raw.notifier {
-            let span = n.span();
-            let n = n.into_inner();
-            let name_span = n.name.as_ref().map_or(n.plugin.span(), |x| x.span());
-            let min_severity = cx.severity("min_severity", &n.min_severity, Severity::Info);
-            let plugin = cx.plugin(PluginKind::Notifier, span, common_of!(n), &host);
-            unique(cx, &plugin, name_span);
-            notifiers.push(NotifierSpec {
-                plugin,
-                min_severity,
-            });
-        }
-
-        let mut strategies = Vec::new();
-        for s in raw.strategy {
-            let span = s.span();
-            let s = s.into_inner();
-            let name_span = s.name.as_ref().map_or(s.plugin.span(), |x| x.span());
-            for alert in s.on.get_ref() {
-                if !alerts.iter().any(|a| a.name == *alert.get_ref()) {
-                    cx.err(
-                        alert.span(),
-                        format!("`on`: no `[[alert]]` is named `{}`", alert.get_ref()),
-                    );
-                }
-            }
-            if s.on.get_ref().is_empty() {
-                cx.err(s.on.span(), "`on` must name at least one alert");
-            }
-            let max_attempts = match &s.max_attempts {
-                None => 3,
-                Some(v) => match u32::try_from(*v.get_ref()) {
-                    Ok(n) if n >= 1 => n,
-                    _ => {
-                        cx.err(
-                            v.span(),
-                            "`max_attempts` must be a whole number of at least 1",
-                        );
-                        3
-                    }
-                },
-            };
-            let within = cx.positive_duration("within", &s.within, Duration::from_secs(300));
-            let cooldown = cx.duration("cooldown", &s.cooldown, host.interval);
-            let on =
-                s.on.into_inner()
-                    .into_iter()
-                    .map(Spanned::into_inner)
-                    .collect();
-            let plugin = cx.plugin(PluginKind::Strategy, span, common_of!(s), &host);
-            unique(cx, &plugin, name_span);
-            strategies.push(StrategySpec {
-                plugin,
-                on,
-                max_attempts,
-                within,
-                cooldown,
-            });
-        }
-
+        let host = cx.host(raw.host);
+        let mut names = InstanceNames::default();
+        let collectors = raw
+            .collector
+            .into_iter()
+            .map(|c| cx.collector(c, &host, &mut names))
+            .collect();
+        let alerts = cx.alerts(raw.alert);
+        let notifiers = raw
+            .notifier
+            .into_iter()
+            .map(|n| cx.notifier(n, &host, &mut names))
+            .collect();
+        let strategies = raw
+            .strategy
+            .into_iter()
+            .map(|s| cx.strategy(s, &host, &raw.alert_names, &mut names))
+            .collect();
         Config {
             source: cx.file.to_owned(),
             host,
@@ -757,6 +707,216 @@ impl Config {
             .map(|c| &c.plugin)
             .chain(self.notifiers.iter().map(|n| &n.plugin))
             .chain(self.strategies.iter().map(|s| &s.plugin))
+    }
+}
+
+/// The instance names taken so far, per kind.
+#[derive(Default)]
+struct InstanceNames(HashSet<(PluginKind, String)>);
+
+impl InstanceNames {
+    fn claim(&mut self, cx: &mut Ctx<'_>, spec: &PluginSpec, span: Range<usize>) {
+        if !self.0.insert((spec.kind, spec.name.clone())) {
+            cx.err(
+                span,
+                format!(
+                    "duplicate {} name `{}`; give each instance of a plugin its own `name = \"...\"`",
+                    spec.kind.as_str(),
+                    spec.name
+                ),
+            );
+        }
+    }
+}
+
+/// The `name`s of an array of tables, including tables that cannot be read otherwise, so a
+/// reference to them is not reported as dangling.
+fn declared_names(value: &toml::de::DeValue<'_>) -> HashSet<String> {
+    let toml::de::DeValue::Array(items) = value else {
+        return HashSet::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| item.get_ref().as_table()?.get("name")?.get_ref().as_str())
+        .map(str::to_owned)
+        .collect()
+}
+
+// The resolved layer, one table kind at a time.
+impl Ctx<'_> {
+    /// A path from the config, against the config's directory, made absolute: a bare `libx.so`
+    /// would make the dynamic loader search the system paths instead.
+    fn path(&self, value: &str) -> PathBuf {
+        let joined = self.base.join(value);
+        std::path::absolute(&joined).unwrap_or(joined)
+    }
+
+    fn host(&mut self, h: Option<RawHost>) -> HostConfig {
+        let h = h.unwrap_or(RawHost {
+            name: None,
+            interval: None,
+            listen: None,
+            data_dir: None,
+            retention: None,
+            timeout: None,
+            max_payload_bytes: None,
+        });
+        let listen = match &h.listen {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
+            Some(l) if l.get_ref() == "off" => None,
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.err(
+                        l.span(),
+                        format!(
+                            "`listen`: `{}` is not an address like \"127.0.0.1:9464\" (or \"off\")",
+                            l.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let max_payload = match &h.max_payload_bytes {
+            None => DEFAULT_MAX_PAYLOAD,
+            Some(v) if *v.get_ref() == 0 => {
+                self.err(v.span(), "`max_payload_bytes` must be greater than zero");
+                DEFAULT_MAX_PAYLOAD
+            }
+            Some(v) => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
+        };
+        HostConfig {
+            name: h.name.map_or_else(default_host_name, |n| n.into_inner()),
+            interval: self.positive_duration("interval", &h.interval, DEFAULT_INTERVAL),
+            listen,
+            data_dir: h.data_dir.map(|d| self.path(d.get_ref())),
+            retention: self.positive_duration("retention", &h.retention, DEFAULT_RETENTION),
+            timeout: self.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
+            max_payload,
+        }
+    }
+
+    fn collector(
+        &mut self,
+        c: Spanned<RawCollector>,
+        host: &HostConfig,
+        names: &mut InstanceNames,
+    ) -> CollectorSpec {
+        let span = c.span();
+        let c = c.into_inner();
+        let name_span = c.name.as_ref().map_or(c.plugin.span(), |n| n.span());
+        let interval = self.positive_duration("interval", &c.interval, host.interval);
+        let plugin = self.plugin(PluginKind::Collector, span, common_of!(c), host);
+        names.claim(self, &plugin, name_span);
+        CollectorSpec { plugin, interval }
+    }
+
+    fn alerts(&mut self, raw: Vec<Spanned<RawAlert>>) -> Vec<AlertRule> {
+        let mut alerts: Vec<AlertRule> = Vec::new();
+        for a in raw {
+            let a = a.into_inner();
+            if alerts.iter().any(|x| x.name == *a.name.get_ref()) {
+                self.err(
+                    a.name.span(),
+                    format!("duplicate alert name `{}`", a.name.get_ref()),
+                );
+            }
+            let condition = Condition::parse(a.condition.get_ref()).unwrap_or_else(|| {
+                self.err(
+                    a.condition.span(),
+                    format!(
+                        "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
+                        a.condition.get_ref()
+                    ),
+                );
+                Condition::Above
+            });
+            if !a.threshold.get_ref().is_finite() {
+                self.err(a.threshold.span(), "`threshold` must be a finite number");
+            }
+            alerts.push(AlertRule {
+                name: a.name.get_ref().clone(),
+                metric: a.metric.into_inner(),
+                condition,
+                threshold: *a.threshold.get_ref(),
+                for_: self.duration("for", &a.for_, Duration::ZERO),
+                severity: self.severity("severity", &a.severity, Severity::Warning),
+                description: a.description.unwrap_or_default(),
+                labels: a.labels,
+            });
+        }
+        alerts
+    }
+
+    fn notifier(
+        &mut self,
+        n: Spanned<RawNotifier>,
+        host: &HostConfig,
+        names: &mut InstanceNames,
+    ) -> NotifierSpec {
+        let span = n.span();
+        let n = n.into_inner();
+        let name_span = n.name.as_ref().map_or(n.plugin.span(), |x| x.span());
+        let min_severity = self.severity("min_severity", &n.min_severity, Severity::Info);
+        let plugin = self.plugin(PluginKind::Notifier, span, common_of!(n), host);
+        names.claim(self, &plugin, name_span);
+        NotifierSpec {
+            plugin,
+            min_severity,
+        }
+    }
+
+    fn strategy(
+        &mut self,
+        s: Spanned<RawStrategy>,
+        host: &HostConfig,
+        alert_names: &HashSet<String>,
+        names: &mut InstanceNames,
+    ) -> StrategySpec {
+        let span = s.span();
+        let s = s.into_inner();
+        let name_span = s.name.as_ref().map_or(s.plugin.span(), |x| x.span());
+        for alert in s.on.get_ref() {
+            if !alert_names.contains(alert.get_ref()) {
+                self.err(
+                    alert.span(),
+                    format!("`on`: no `[[alert]]` is named `{}`", alert.get_ref()),
+                );
+            }
+        }
+        if s.on.get_ref().is_empty() {
+            self.err(s.on.span(), "`on` must name at least one alert");
+        }
+        let max_attempts = match &s.max_attempts {
+            None => 3,
+            Some(v) => match u32::try_from(*v.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    self.err(
+                        v.span(),
+                        "`max_attempts` must be a whole number of at least 1",
+                    );
+                    3
+                }
+            },
+        };
+        let within = self.positive_duration("within", &s.within, Duration::from_secs(300));
+        let cooldown = self.duration("cooldown", &s.cooldown, host.interval);
+        let on =
+            s.on.into_inner()
+                .into_iter()
+                .map(Spanned::into_inner)
+                .collect();
+        let plugin = self.plugin(PluginKind::Strategy, span, common_of!(s), host);
+        names.claim(self, &plugin, name_span);
+        StrategySpec {
+            plugin,
+            on,
+            max_attempts,
+            within,
+            cooldown,
+        }
     }
 }
 
@@ -978,5 +1138,180 @@ max_attempts = 0
     fn bad_listen_address() {
         let e = errors("[host]\nlisten = \"localhost\"\n");
         assert!(e[0].starts_with("monitor.toml:2:10: `listen`"), "{e:?}");
+    }
+
+    #[test]
+    fn every_unknown_key_and_wrong_type_of_a_table_is_reported() {
+        let e = errors(
+            "[host]\nfoo = 1\ninterval = 5\nbar = 2\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\ntimeout = 1\nintrval = \"5s\"\n",
+        );
+        let expected = [
+            "monitor.toml:2:1: unknown field `foo`",
+            "monitor.toml:3:12: invalid type: integer `5`, expected a string",
+            "monitor.toml:4:1: unknown field `bar`",
+            "monitor.toml:9:11: invalid type: integer `1`, expected a string",
+            "monitor.toml:10:1: unknown field `intrval`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn value_errors_are_reported_with_the_key_errors_of_other_tables() {
+        let e = errors(
+            "[host]\nfoo = 1\n\n[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"over\"\nthreshold = 1\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\ncolour = \"red\"\ninterval = \"soon\"\n",
+        );
+        let expected = [
+            "monitor.toml:2:1: unknown field `foo`",
+            "monitor.toml:7:13: `condition`: unknown condition `over`",
+            "monitor.toml:13:1: unknown field `colour`",
+            "monitor.toml:14:12: `interval`: invalid duration `soon`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_key_is_reported_beside_an_unknown_one() {
+        let e = errors("[[collector]]\nplugin = \"a\"\nlibary = \"a.so\"\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with("monitor.toml:1:1: missing field `library`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("monitor.toml:3:1: unknown field `libary`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_key_causes_no_second_error() {
+        // The second collector's `name` is unreadable: no duplicate is guessed. The alert's
+        // threshold is unreadable: the strategy's reference to it still counts.
+        let e = errors(
+            r#"[[collector]]
+plugin = "a"
+library = "a.so"
+
+[[collector]]
+plugin = "a"
+name = 5
+library = "a.so"
+
+[[alert]]
+name = "hot"
+metric = "m"
+condition = "above"
+threshold = "high"
+
+[[strategy]]
+plugin = "s"
+library = "s.so"
+on = ["hot"]
+max_attempts = [1]
+"#,
+        );
+        let expected = [
+            "monitor.toml:7:8: invalid type: integer `5`, expected a string",
+            "monitor.toml:14:13: invalid type: string \"high\"",
+            "monitor.toml:20:16: invalid type: sequence",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn a_config_beside_the_working_directory_resolves_to_absolute_paths() {
+        let c = Config::from_str(
+            "[host]\ndata_dir = \"data\"\n\n[[collector]]\nplugin = \"x\"\nlibrary = \"libx.so\"\n",
+            "c.toml",
+            Path::new(""),
+        )
+        .unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.collectors[0].plugin.library, cwd.join("libx.so"));
+        assert_eq!(c.host.data_dir, Some(cwd.join("data")));
+    }
+
+    fn with_env(text: &str) -> Result<Config, Vec<String>> {
+        let env = |name: &str| match name {
+            "HOOK_TOKEN" => Ok("s3cret".to_owned()),
+            "PLUGIN_DIR" => Ok("/opt/monitor".to_owned()),
+            _ => Err(std::env::VarError::NotPresent),
+        };
+        Config::from_str_with_env(text, "monitor.toml", Path::new("/etc/monitor"), &env)
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn environment_variables_expand_in_string_values() {
+        let c = with_env(
+            r#"[host]
+interval = "${INTERVAL:-15s}"
+
+[[notifier]]
+plugin = "webhook"
+library = "${PLUGIN_DIR}/libwebhook.so"
+[notifier.config]
+headers = { Authorization = "Bearer ${HOOK_TOKEN}" }
+urls = ["https://example.com/${HOOK_TOKEN}", "$${HOOK_TOKEN}"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.host.interval, Duration::from_secs(15));
+        let n = &c.notifiers[0].plugin;
+        assert_eq!(n.library, Path::new("/opt/monitor/libwebhook.so"));
+        assert_eq!(
+            n.config,
+            serde_json::json!({
+                "headers": {"Authorization": "Bearer s3cret"},
+                "urls": ["https://example.com/s3cret", "${HOOK_TOKEN}"],
+            })
+        );
+    }
+
+    #[test]
+    fn an_unset_variable_is_reported_at_its_value_with_the_other_errors() {
+        let e = with_env(
+            r#"[host]
+interval = "${INTERVAL}"
+colour = "red"
+
+[[notifier]]
+plugin = "webhook"
+library = "libwebhook.so"
+[notifier.config]
+token = "${WEBHOOK_TOKEN}"
+"#,
+        )
+        .unwrap_err();
+        let expected = [
+            "monitor.toml:2:12: environment variable `INTERVAL` is not set",
+            "monitor.toml:3:1: unknown field `colour`",
+            "monitor.toml:9:9: environment variable `WEBHOOK_TOKEN` is not set",
+        ];
+        // One error per value: no "invalid duration `${INTERVAL}`" as well.
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_host_name_does_not_hide_the_other_host_values() {
+        let e = errors("[host]\nname = 1\ninterval = \"soon\"\n");
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(e[0].starts_with("monitor.toml:2:8: invalid type"), "{e:?}");
+        assert!(
+            e[1].starts_with("monitor.toml:3:12: `interval`: invalid duration"),
+            "{e:?}"
+        );
     }
 }

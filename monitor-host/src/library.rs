@@ -15,13 +15,14 @@ pub enum LoadError {
     /// The file is not there.
     #[error("library `{}` does not exist; build it first (`cargo build --release`) or fix the path", .0.display())]
     Missing(PathBuf),
-    /// The dynamic loader refused it.
-    #[error("cannot load library `{}`: {source}", .path.display())]
+    /// The dynamic loader refused it: not a shared library, built for another architecture, or
+    /// needing a symbol or library that is not there.
+    #[error("cannot load library `{}`: {reason}", .path.display())]
     Open {
         /// The library.
         path: PathBuf,
-        /// What the loader said.
-        source: libloading::Error,
+        /// What the loader said, e.g. `undefined symbol: foo` or `invalid ELF header`.
+        reason: String,
     },
     /// It does not export the version symbol, so it is not a monitor plugin library.
     #[error("`{}` is not a monitor plugin library: it does not export `monitor_plugin_abi_version`", .0.display())]
@@ -119,6 +120,10 @@ impl PluginLibrary {
     /// ABI in [`monitor_plugin::abi`]. Only load libraries you trust as much as the host.
     pub unsafe fn load(path: &Path) -> Result<Arc<PluginLibrary>, LoadError> {
         static LOADED: OnceLock<Mutex<HashMap<PathBuf, Arc<PluginLibrary>>>> = OnceLock::new();
+        // Given a name without a directory (`libx.so`), the dynamic loader searches the system's
+        // library paths, not the file that `exists` just found.
+        let absolute = std::path::absolute(path);
+        let path = absolute.as_deref().unwrap_or(path);
         if !path.exists() {
             return Err(LoadError::Missing(path.to_owned()));
         }
@@ -141,11 +146,10 @@ impl PluginLibrary {
     /// As [`PluginLibrary::load`].
     unsafe fn open(path: &Path) -> Result<PluginLibrary, LoadError> {
         // SAFETY: the caller trusts the library's initialisers.
-        let library =
-            unsafe { libloading::Library::new(path) }.map_err(|source| LoadError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let library = unsafe { open_now(path) }.map_err(|e| LoadError::Open {
+            path: path.to_owned(),
+            reason: loader_reason(&e, path),
+        })?;
         // SAFETY: the version symbol's signature is fixed by the ABI for every version.
         let version: libloading::Symbol<'_, VersionFn> =
             unsafe { library.get(abi::VERSION_SYMBOL) }
@@ -209,6 +213,37 @@ impl PluginLibrary {
             _library: Some(library),
         })
     }
+}
+
+/// Opens a library resolving every symbol now, so a missing one is a load error with its name
+/// rather than a crash at the first call that needs it.
+///
+/// # Safety
+///
+/// As [`PluginLibrary::load`].
+unsafe fn open_now(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    #[cfg(unix)]
+    {
+        use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+        // SAFETY: forwarded to the caller.
+        unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }.map(Into::into)
+    }
+    #[cfg(not(unix))]
+    {
+        // SAFETY: forwarded to the caller.
+        unsafe { libloading::Library::new(path) }
+    }
+}
+
+/// The loader's own reason: libloading's message is only "dlopen failed", with `dlerror`'s text
+/// (which starts with the path again) as its source.
+fn loader_reason(e: &libloading::Error, path: &Path) -> String {
+    let Some(source) = std::error::Error::source(e) else {
+        return e.to_string();
+    };
+    let text = source.to_string();
+    let prefix = format!("{}: ", path.display());
+    text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
 }
 
 /// Reads a vtable's header.

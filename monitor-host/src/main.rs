@@ -1,190 +1,135 @@
 //! `monitor-host`: load the plugins a TOML config names and run the monitoring loop.
-//!
-//! Exit codes: 0 success; 1 the host failed while running (e.g. the HTTP address is taken);
-//! 2 the config is invalid or a plugin could not be loaded or configured (also bad arguments).
 
-use std::path::{Path, PathBuf};
+mod command;
+mod logging;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, RwLock};
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
-use monitor_host::http::{HttpServer, Published};
-use monitor_host::{Config, ConfigErrors, Engine, render, run};
+use clap::{Args, Parser, Subcommand};
+use logging::LogFormat;
+use monitor_host::ConfigErrors;
 
-/// Performance monitor host: loads collector, healing-strategy and notifier plugins (dynamic
-/// libraries) named in a TOML config, collects metrics on an interval, evaluates alert rules,
-/// notifies, runs healing strategies, and serves /metrics, /api/snapshot and /healthz over HTTP.
-#[derive(Debug, Parser)]
-#[command(
-    name = "monitor-host",
-    version,
-    after_help = "\
+/// How the process ends. Keep [`AFTER_HELP`] in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exit {
+    /// Everything asked for was done.
+    Success = 0,
+    /// The host failed while running, e.g. the HTTP address is taken or history cannot be
+    /// written.
+    RuntimeError = 1,
+    /// The config is invalid, a plugin cannot be loaded or configured, or the arguments are bad.
+    InvalidConfig = 2,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(exit: Exit) -> Self {
+        ExitCode::from(exit as u8)
+    }
+}
+
+const AFTER_HELP: &str = "\
 Examples:
   monitor-host check   --config examples/monitor.toml   # validate; exit 2 with file:line:col errors
   monitor-host plugins --config examples/monitor.toml   # what loaded from which library
   monitor-host run     --config examples/monitor.toml --once
   monitor-host run     --config examples/monitor.toml   # until Ctrl-C or SIGTERM
+  RUST_LOG=warn monitor-host run --config monitor.toml --log-format json
 
-Paths in the config are relative to the config file. Exit codes: 0 ok, 1 runtime error,
-2 invalid config or plugin that cannot be loaded."
-)]
+Paths in the config are relative to the config file. String values may use ${VAR} or
+${VAR:-default} from the environment; $${ is a literal ${.
+
+Logs go to stderr: RUST_LOG-style directives (default info), or --log-level, which wins.
+SIGINT and SIGTERM finish the cycle and stop; SIGHUP is logged and ignored.
+
+Exit codes:
+  0  ok
+  1  runtime error (e.g. the HTTP address is taken, history cannot be written)
+  2  invalid config, a plugin that cannot be loaded or configured, or bad arguments";
+
+/// Performance monitor host: loads collector, healing-strategy and notifier plugins (dynamic
+/// libraries) named in a TOML config, collects metrics on an interval, evaluates alert rules,
+/// notifies, runs healing strategies, and serves /metrics, /api/snapshot and /healthz over HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "monitor-host", version, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines on stderr are written.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// What to log: a level (off, error, warn, info, debug, trace) or RUST_LOG-style directives
+    /// such as `warn,monitor_host=debug`. Overrides RUST_LOG; the default is `info`.
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the monitoring loop until SIGINT or SIGTERM (finishes the cycle, shuts plugins down).
-    Run {
-        /// The TOML config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: PathBuf,
-        /// Run one cycle, print the report and exit.
-        #[arg(long)]
-        once: bool,
-    },
+    Run(RunArgs),
     /// Parse and validate the config, load every plugin and configure it, then exit.
-    Check {
-        /// The TOML config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: PathBuf,
-    },
+    Check(ConfigArg),
     /// List the plugin instances the config loads: kind, name, version, ABI, library.
-    Plugins {
-        /// The TOML config file.
-        #[arg(long, short, value_name = "FILE")]
-        config: PathBuf,
-    },
+    Plugins(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// The TOML config file.
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+}
+
+/// What `run` is told.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The TOML config file.
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+    /// Run one cycle, print the report and exit.
+    #[arg(long)]
+    once: bool,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run_command(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<ConfigErrors>().is_some() => {
-            eprintln!("{e:#}");
-            ExitCode::from(2)
-        }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
         Err(e) => {
-            eprintln!("monitor-host: {e:#}");
-            ExitCode::from(1)
+            // `--help` and `--version` come here too, printed to stdout.
+            let _ = e.print();
+            let exit = if e.use_stderr() {
+                Exit::InvalidConfig
+            } else {
+                Exit::Success
+            };
+            return exit.into();
+        }
+    };
+    let format = cli.log_format;
+    match run(cli) {
+        Ok(()) => Exit::Success.into(),
+        Err(e) => {
+            logging::report(format, &e);
+            exit_for(&e).into()
         }
     }
 }
 
-fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
-    let config = Config::load(path)?;
-    // SAFETY: the libraries are the ones the operator put in their config; loading them is the
-    // purpose of this program.
-    let engine = unsafe { Engine::load(&config) }?;
-    Ok((config, engine))
+fn run(cli: Cli) -> anyhow::Result<()> {
+    logging::init(cli.log_format, cli.log_level.as_deref())?;
+    match cli.command {
+        Command::Check(c) => command::check(&c.config),
+        Command::Plugins(c) => command::plugins(&c.config),
+        Command::Run(args) if args.once => command::run_once(&args),
+        Command::Run(args) => command::run(&args),
+    }
 }
 
-fn run_command(command: Command) -> anyhow::Result<()> {
-    match command {
-        Command::Check { config } => {
-            let (c, engine) = load(&config)?;
-            println!(
-                "{}: ok: {} collector(s), {} alert(s), {} notifier(s), {} strategy(ies)",
-                config.display(),
-                c.collectors.len(),
-                c.alerts.len(),
-                c.notifiers.len(),
-                c.strategies.len()
-            );
-            engine.shutdown();
-            Ok(())
-        }
-        Command::Plugins { config } => {
-            let (_, engine) = load(&config)?;
-            println!(
-                "{:<10} {:<20} {:<18} {:<9} {:<4} {:<6} LIBRARY",
-                "KIND", "NAME", "PLUGIN", "VERSION", "ABI", "SDK"
-            );
-            for p in engine.plugins() {
-                let lib = p
-                    .library
-                    .as_deref()
-                    .map_or_else(|| "(built in)".into(), |l| l.display().to_string());
-                println!(
-                    "{:<10} {:<20} {:<18} {:<9} {:<4} {:<6} {}",
-                    p.kind, p.name, p.plugin, p.version, p.abi_version, p.sdk_version, lib
-                );
-            }
-            engine.shutdown();
-            Ok(())
-        }
-        Command::Run { config, once: true } => {
-            let (_, mut engine) = load(&config)?;
-            engine.cycle(monitor_host::engine::now_ms());
-            engine.settle(engine.longest_timeout());
-            print!("{}", render::report(&engine));
-            for o in engine.shutdown() {
-                if o.result != "ok" {
-                    eprintln!("shutdown of {} `{}`: {}", o.kind, o.name, o.result);
-                }
-            }
-            Ok(())
-        }
-        Command::Run {
-            config,
-            once: false,
-        } => {
-            let (c, mut engine) = load(&config)?;
-            if let Some(dir) = &c.host.data_dir {
-                let file = dir.join(run::HISTORY_FILE);
-                if let Ok(text) = std::fs::read_to_string(&file)
-                    && let Err(e) = engine.restore(&text, monitor_host::engine::now_ms())
-                {
-                    eprintln!(
-                        "monitor-host: ignoring unreadable history {}: {e}",
-                        file.display()
-                    );
-                }
-            }
-            let published = Arc::new(RwLock::new(Published::default()));
-            let _server = match c.host.listen {
-                Some(addr) => {
-                    let s = HttpServer::start(addr, published.clone())?;
-                    eprintln!("monitor-host: serving http://{}/metrics", s.addr);
-                    Some(s)
-                }
-                None => None,
-            };
-            let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
-            let mut signals = signal_hook::iterator::Signals::new([
-                signal_hook::consts::SIGINT,
-                signal_hook::consts::SIGTERM,
-            ])
-            .context("cannot install signal handlers")?;
-            std::thread::Builder::new()
-                .name("signals".into())
-                .spawn(move || {
-                    if let Some(sig) = signals.forever().next() {
-                        eprintln!("monitor-host: signal {sig} received, finishing the cycle");
-                        let _ = stop_tx.try_send(());
-                    }
-                })
-                .context("cannot start the signal thread")?;
-            let outcomes = run::run_until(engine, &stop_rx, &published);
-            for o in &outcomes {
-                eprintln!(
-                    "monitor-host: shutdown of {} `{}`: {}",
-                    o.kind, o.name, o.result
-                );
-            }
-            if let Some(dir) = &c.host.data_dir {
-                let snapshot = published
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .snapshot
-                    .clone();
-                run::persist(dir, &snapshot)
-                    .with_context(|| format!("cannot write history to {}", dir.display()))?;
-            }
-            Ok(())
-        }
+fn exit_for(error: &anyhow::Error) -> Exit {
+    if error.is::<ConfigErrors>() || error.is::<logging::FilterError>() {
+        Exit::InvalidConfig
+    } else {
+        Exit::RuntimeError
     }
 }

@@ -216,6 +216,38 @@ fn unloadable_and_foreign_libraries_are_refused_with_their_location() {
     );
 }
 
+#[test]
+fn the_loaders_reason_is_kept() {
+    let dir = Scratch::new("loader-reason");
+    let garbage = dir.write("libgarbage.so", &"this is not an ELF file. ".repeat(8));
+    // A library that needs a function nobody defines: refused at load, not at its first call.
+    let source = dir.write(
+        "needs_missing.c",
+        "extern int monitor_test_missing_function(void);\n\
+         int needs_missing(void) { return monitor_test_missing_function(); }\n",
+    );
+    let needy = compile_c(
+        &[source.to_str().unwrap()],
+        &dir.join("libneedy.so"),
+        true,
+        &[],
+    );
+    for (lib, reason) in [
+        (&garbage, "invalid ELF header"),
+        (&needy, "undefined symbol: monitor_test_missing_function"),
+    ] {
+        // SAFETY: the test made both files; neither gets as far as running code.
+        let err = unsafe { PluginLibrary::load(lib) }.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("cannot load library `{}`: ", lib.display())),
+            "{text}"
+        );
+        assert!(text.ends_with(reason), "{text}");
+        assert!(matches!(err, LoadError::Open { .. }), "{err:?}");
+    }
+}
+
 /// The dynamic symbols a library defines.
 fn exported_symbols(library: &std::path::Path) -> Vec<String> {
     let out = Command::new("nm")

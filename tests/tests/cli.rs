@@ -1,6 +1,9 @@
-//! The `monitor-host` binary: check, plugins, run --once, HTTP endpoints, and shutdown on SIGTERM.
+//! The `monitor-host` binary: check, plugins, run --once, HTTP endpoints, shutdown on SIGTERM,
+//! SIGHUP, logging, exit codes, and config paths and environment variables.
 
-use std::process::{Command, Stdio};
+use std::io::BufRead as _;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
@@ -209,13 +212,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
         &dir,
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
     );
-    let mut child = host()
-        .args(["run", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, _stderr) = spawn_run(host().args(["run", "--config"]).arg(&config));
     let healthy = eventually(Duration::from_secs(30), || {
         http_get(port, "/healthz").filter(|(s, _)| *s == 200)
     });
@@ -255,5 +252,309 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
     assert!(
         dir.join("data/snapshot.json").exists(),
         "history written to data_dir"
+    );
+}
+
+/// Lines the child wrote to stderr so far, read on a thread so the pipe never fills.
+#[derive(Clone, Default)]
+struct Stderr(Arc<Mutex<Vec<String>>>);
+
+impl Stderr {
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn wait_for(&self, needle: &str) -> bool {
+        eventually(Duration::from_secs(30), || {
+            self.lines()
+                .iter()
+                .any(|l| l.contains(needle))
+                .then_some(())
+        })
+        .is_some()
+    }
+}
+
+fn spawn_run(command: &mut Command) -> (Child, Stderr) {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Stderr::default();
+    let pipe = child.stderr.take().unwrap();
+    let lines = stderr.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            lines.0.lock().unwrap().push(line);
+        }
+    });
+    (child, stderr)
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+fn healthy(port: u16) -> bool {
+    eventually(Duration::from_secs(30), || {
+        http_get(port, "/healthz").filter(|(s, _)| *s == 200)
+    })
+    .is_some()
+}
+
+#[test]
+fn sighup_is_logged_and_ignored_and_logs_are_json_lines() {
+    let dir = Scratch::new("cli-hup");
+    let port = free_port();
+    let config = test_config(
+        &dir,
+        &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
+    );
+    let (mut child, stderr) = spawn_run(
+        host()
+            .args(["run", "--log-format", "json", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG"),
+    );
+    assert!(healthy(port), "the host became healthy");
+    signal(&child, "HUP");
+    assert!(
+        stderr.wait_for("ignoring SIGHUP"),
+        "SIGHUP was logged: {:#?}",
+        stderr.lines()
+    );
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "still running after SIGHUP"
+    );
+    assert!(healthy(port), "still serving after SIGHUP");
+    signal(&child, "TERM");
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
+    assert!(
+        dir.join("data/snapshot.json").exists(),
+        "history written to data_dir"
+    );
+
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let has = |level: &str, message: &str| {
+        events.iter().any(|e| {
+            e["level"] == level
+                && e["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(message))
+        })
+    };
+    assert!(
+        has("INFO", &format!("serving http://127.0.0.1:{port}/metrics")),
+        "{events:#?}"
+    );
+    assert!(
+        has("WARN", "reload is not supported yet; ignoring SIGHUP"),
+        "{events:#?}"
+    );
+    assert!(has("INFO", "SIGTERM received"), "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e["timestamp"].is_string() && e["target"].is_string()),
+        "{events:#?}"
+    );
+}
+
+#[test]
+fn rust_log_filters_text_logs_and_log_level_wins() {
+    let dir = Scratch::new("cli-filter");
+    let port = free_port();
+    let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
+    let (mut child, stderr) = spawn_run(
+        host()
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn"),
+    );
+    assert!(healthy(port), "the host became healthy");
+    signal(&child, "HUP");
+    assert!(stderr.wait_for("ignoring SIGHUP"), "{:#?}", stderr.lines());
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    let lines = stderr.lines();
+    assert!(
+        lines.iter().all(|l| !l.contains("INFO")),
+        "RUST_LOG=warn hides info lines: {lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("WARN")),
+        "warnings still show: {lines:#?}"
+    );
+    assert!(
+        lines.iter().all(|l| !l.contains('\x1b')),
+        "no colour when stderr is not a terminal: {lines:#?}"
+    );
+
+    // `--log-level` wins over RUST_LOG; a bad filter is a bad argument, named with its origin.
+    let port = free_port();
+    let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
+    let (mut child, stderr) = spawn_run(
+        host()
+            .args(["run", "--log-level", "info", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "warn"),
+    );
+    assert!(healthy(port), "the host became healthy");
+    assert!(stderr.wait_for("INFO"), "{:#?}", stderr.lines());
+    signal(&child, "TERM");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    for (flag, env, origin) in [
+        (Some("=["), None, "from --log-level"),
+        (None, Some("=["), "from RUST_LOG"),
+    ] {
+        let mut cmd = host();
+        cmd.arg("check").arg("--config").arg(&config);
+        if let Some(flag) = flag {
+            cmd.args(["--log-level", flag]);
+        }
+        match env {
+            Some(env) => cmd.env("RUST_LOG", env),
+            None => cmd.env_remove("RUST_LOG"),
+        };
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("invalid log filter `=[`"), "{err}");
+        assert!(err.contains(origin), "{err}");
+    }
+}
+
+#[test]
+fn the_final_error_is_a_json_line_in_json_mode() {
+    let dir = Scratch::new("cli-json-error");
+    let config = dir.write(
+        "monitor.toml",
+        "[[collector]]\nplugin = \"x\"\nlibrary = \"missing.so\"\n",
+    );
+    let out = host()
+        .args(["check", "--log-format", "json", "--config"])
+        .arg(&config)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(event["level"], "ERROR");
+    let message = event["fields"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{}:3:11: `library`: ", config.display())),
+        "{message}"
+    );
+}
+
+#[test]
+fn exit_codes_are_documented_and_bad_arguments_exit_2() {
+    let out = host().arg("--help").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for line in ["0  ok", "1  runtime error", "2  invalid config"] {
+        assert!(help.contains(line), "{line} in {help}");
+    }
+    for args in [&["run"][..], &["frobnicate"], &["check", "--config"]] {
+        let out = host().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = host()
+        .args(["check", "--log-format", "yaml", "--config", "x.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_config_named_without_a_directory_loads_the_library_beside_it() {
+    let dir = Scratch::new("cli-bare");
+    std::fs::copy(library("monitor-test-plugins"), dir.join("libx.so")).unwrap();
+    dir.write("value", "5");
+    dir.write(
+        "c.toml",
+        "[[collector]]\nplugin = \"file\"\nlibrary = \"libx.so\"\n[collector.config]\npath = \"value\"\n",
+    );
+    let out = host()
+        .args(["check", "--config", "c.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = host()
+        .args(["plugins", "--config", "c.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&dir.join("libx.so").display().to_string()),
+        "the library is named with its directory: {text}"
+    );
+}
+
+#[test]
+fn environment_variables_fill_in_config_values() {
+    let dir = Scratch::new("cli-env");
+    dir.write("value", "5");
+    let config = dir.write(
+        "monitor.toml",
+        "[host]\nlisten = \"off\"\n\n[[collector]]\nplugin = \"file\"\nlibrary = \"${MONITOR_TEST_LIBRARY}\"\n[collector.config]\npath = \"${MONITOR_TEST_VALUE:-value}\"\nshutdown_log = \"shutdown.log\"\nlabel = \"$${literal}\"\n",
+    );
+    let lib = library("monitor-test-plugins");
+    // The plugin opens `path` and `shutdown_log` relative to the working directory.
+    let out = host()
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .current_dir(dir.path())
+        .env("MONITOR_TEST_LIBRARY", &lib)
+        .env_remove("MONITOR_TEST_VALUE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("test.value{source=file} = 5"), "{report}");
+    let log = std::fs::read_to_string(dir.join("shutdown.log")).unwrap();
+    assert_eq!(log.trim(), "file:${literal}");
+
+    let out = host()
+        .args(["check", "--config"])
+        .arg(&config)
+        .env_remove("MONITOR_TEST_LIBRARY")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with(&format!(
+            "{}:6:11: environment variable `MONITOR_TEST_LIBRARY` is not set",
+            config.display()
+        )),
+        "{err}"
     );
 }

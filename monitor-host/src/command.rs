@@ -1,0 +1,161 @@
+//! One function per command of the binary.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context as _;
+use crossbeam_channel::Receiver;
+use monitor_host::engine::{ShutdownOutcome, now_ms};
+use monitor_host::http::{HttpServer, Published};
+use monitor_host::{Config, Engine, render, run};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+
+use crate::RunArgs;
+
+/// `check`: parse and validate the config, load and configure every plugin, shut them down.
+pub fn check(path: &Path) -> anyhow::Result<()> {
+    let (config, engine) = load(path)?;
+    println!(
+        "{}: ok: {} collector(s), {} alert(s), {} notifier(s), {} strategy(ies)",
+        path.display(),
+        config.collectors.len(),
+        config.alerts.len(),
+        config.notifiers.len(),
+        config.strategies.len()
+    );
+    log_shutdown(&engine.shutdown());
+    Ok(())
+}
+
+/// `plugins`: what the config loads, one instance per line.
+pub fn plugins(path: &Path) -> anyhow::Result<()> {
+    let (_, engine) = load(path)?;
+    println!(
+        "{:<10} {:<20} {:<18} {:<9} {:<4} {:<6} LIBRARY",
+        "KIND", "NAME", "PLUGIN", "VERSION", "ABI", "SDK"
+    );
+    for p in engine.plugins() {
+        let lib = p
+            .library
+            .as_deref()
+            .map_or_else(|| "(built in)".into(), |l| l.display().to_string());
+        println!(
+            "{:<10} {:<20} {:<18} {:<9} {:<4} {:<6} {}",
+            p.kind, p.name, p.plugin, p.version, p.abi_version, p.sdk_version, lib
+        );
+    }
+    log_shutdown(&engine.shutdown());
+    Ok(())
+}
+
+/// `run --once`: one cycle, wait for its notifications and healing, print the report.
+pub fn run_once(args: &RunArgs) -> anyhow::Result<()> {
+    let (_, mut engine) = load(&args.config)?;
+    engine.cycle(now_ms());
+    engine.settle(engine.longest_timeout());
+    print!("{}", render::report(&engine));
+    log_shutdown(&engine.shutdown());
+    Ok(())
+}
+
+/// `run`: cycle until SIGINT or SIGTERM, serving HTTP, then shut down and write the history.
+pub fn run(args: &RunArgs) -> anyhow::Result<()> {
+    // Before anything slow, so that a signal during start-up is handled too.
+    let stop = stop_on_signal()?;
+    let (config, mut engine) = load(&args.config)?;
+    restore_history(&config, &mut engine);
+    let published = Arc::new(RwLock::new(Published::default()));
+    let _server = match config.host.listen {
+        Some(addr) => {
+            let server = HttpServer::start(addr, published.clone())?;
+            tracing::info!(addr = %server.addr, "serving http://{}/metrics", server.addr);
+            Some(server)
+        }
+        None => None,
+    };
+    let outcomes = run::run_until(engine, &stop, &published);
+    log_shutdown(&outcomes);
+    let clean = outcomes.iter().filter(|o| o.result == "ok").count();
+    tracing::info!("plugins shut down: {clean} of {} cleanly", outcomes.len());
+    if let Some(dir) = &config.host.data_dir {
+        let snapshot = published
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot
+            .clone();
+        run::persist(dir, &snapshot)
+            .with_context(|| format!("cannot write history to {}", dir.display()))?;
+        tracing::info!(dir = %dir.display(), "history written");
+    }
+    Ok(())
+}
+
+fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
+    let config = Config::load(path)?;
+    // SAFETY: the libraries are the ones the operator put in their config; loading them is the
+    // purpose of this program.
+    let engine = unsafe { Engine::load(&config) }?;
+    Ok((config, engine))
+}
+
+fn restore_history(config: &Config, engine: &mut Engine) {
+    let Some(dir) = &config.host.data_dir else {
+        return;
+    };
+    let file = dir.join(run::HISTORY_FILE);
+    // No file yet is the normal first start.
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return;
+    };
+    match engine.restore(&text, now_ms()) {
+        Ok(()) => tracing::info!(file = %file.display(), "history restored"),
+        Err(e) => tracing::warn!(
+            file = %file.display(),
+            "ignoring unreadable history {}: {e}",
+            file.display()
+        ),
+    }
+}
+
+/// A channel that receives a message on the first SIGINT or SIGTERM. SIGHUP is logged and
+/// otherwise ignored: its default action would end the host without shutting plugins down or
+/// writing history.
+fn stop_on_signal() -> anyhow::Result<Receiver<()>> {
+    let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+        .context("cannot install signal handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            for signal in signals.forever() {
+                let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
+                if signal == SIGHUP {
+                    // TODO: reload the config on SIGHUP, keeping the old one on errors.
+                    tracing::warn!(
+                        signal = name,
+                        "reload is not supported yet; ignoring SIGHUP"
+                    );
+                } else if stop_tx.try_send(()).is_ok() {
+                    tracing::info!(signal = name, "{name} received; finishing the cycle");
+                } else {
+                    tracing::info!(signal = name, "{name} received; already shutting down");
+                }
+            }
+        })
+        .context("cannot start the signal thread")?;
+    Ok(stop_rx)
+}
+
+/// Logs the instances that did not shut down cleanly.
+fn log_shutdown(outcomes: &[ShutdownOutcome]) {
+    for o in outcomes.iter().filter(|o| o.result != "ok") {
+        tracing::warn!(
+            kind = o.kind,
+            instance = %o.name,
+            "shutdown of {} `{}`: {}",
+            o.kind,
+            o.name,
+            o.result
+        );
+    }
+}
