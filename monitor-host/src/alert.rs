@@ -110,6 +110,11 @@ impl AlertEngine {
         self.states.values().map(|(_, s)| s)
     }
 
+    /// One alert instance, if it was ever evaluated.
+    pub fn status(&self, key: &AlertKey) -> Option<&AlertStatus> {
+        self.states.get(key).map(|(_, s)| s)
+    }
+
     /// Whether this instance is firing now.
     pub fn is_firing(&self, key: &AlertKey) -> bool {
         self.states

@@ -7,7 +7,8 @@ use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 use crate::alert::AlertStatus;
-use crate::engine::{CycleStats, Engine, EventRecord, HealRecord, PluginStatus};
+use crate::engine::{CycleStats, Engine, PluginStatus};
+use crate::history::{EventRecord, HealRecord};
 
 /// Points of history per series in the snapshot.
 pub const SNAPSHOT_POINTS: usize = 60;
