@@ -133,16 +133,11 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             once: false,
         } => {
             let (c, mut engine) = load(&config)?;
-            if let Some(dir) = &c.host.data_dir {
-                let file = dir.join(run::HISTORY_FILE);
-                if let Ok(text) = std::fs::read_to_string(&file)
-                    && let Err(e) = engine.restore(&text, monitor_host::engine::now_ms())
-                {
-                    eprintln!(
-                        "monitor-host: ignoring unreadable history {}: {e}",
-                        file.display()
-                    );
-                }
+            if let Some(dir) = &c.host.data_dir
+                && let Err(e) = engine.load_history(dir, monitor_host::engine::now_ms())
+            {
+                engine.shutdown();
+                return Err(e.into());
             }
             let published = Arc::new(RwLock::new(Published::default()));
             let _server = match c.host.listen {
@@ -174,15 +169,6 @@ fn run_command(command: Command) -> anyhow::Result<()> {
                     "monitor-host: shutdown of {} `{}`: {}",
                     o.kind, o.name, o.result
                 );
-            }
-            if let Some(dir) = &c.host.data_dir {
-                let snapshot = published
-                    .read()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .snapshot
-                    .clone();
-                run::persist(dir, &snapshot)
-                    .with_context(|| format!("cannot write history to {}", dir.display()))?;
             }
             Ok(())
         }

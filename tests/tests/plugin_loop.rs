@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use monitor_host::{Config, Engine, render};
+use monitor_host::{Config, Engine, history, render};
 use monitor_tests::{Scratch, library, toml_path};
 
 fn engine(text: &str, dir: &Path) -> Engine {
@@ -441,20 +441,23 @@ succeed = false
 "#,
         value = toml_path(&value)
     );
+    let data = dir.join("data");
     let mut first = engine(&text, dir.path());
     first.cycle(1_000);
     first.settle(Duration::from_secs(5));
-    let saved = render::snapshot_json(&first);
+    first.save_history(&data).unwrap();
     drop(first.shutdown());
+    assert!(data.join(history::HISTORY_FILE).exists());
 
     let mut second = engine(&text, dir.path());
-    second.restore(&saved, 2_000).unwrap();
+    let read = second.load_history(&data, 2_000).unwrap();
+    assert_eq!(read, Some(data.join(history::HISTORY_FILE)));
     assert_eq!(second.healing().count(), 1);
     let (_, series) = second.store().by_name("test.value").next().unwrap();
     assert_eq!(series.latest(), Some((1_000, 50.0)));
-    // Points beyond the retention are dropped on restore.
+    // Points beyond the retention are dropped on load.
     let mut third = engine(&text, dir.path());
-    third.restore(&saved, 10_000_000).unwrap();
+    third.load_history(&data, 10_000_000).unwrap();
     assert!(third.store().by_name("test.value").next().is_none());
-    assert!(third.restore("not json", 0).is_err());
+    assert_eq!(third.healing().count(), 1);
 }

@@ -9,11 +9,12 @@ mod notify;
 mod running;
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use monitor_plugin::{Collection, HealOutcome, Labels, SampleKind};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use self::healing::{HealJob, Healing, Strategy};
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
@@ -22,7 +23,7 @@ use self::running::{Launcher, Purpose, RunningPlugin};
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use crate::alert::AlertEngine;
 use crate::config::{Config, ConfigErrors, HostConfig};
-use crate::history::{EventRecord, HealRecord, History};
+use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
 use crate::library::CallFailure;
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
@@ -527,49 +528,32 @@ impl Engine {
         }
     }
 
-    /// Reloads history saved by a previous run (the JSON of
-    /// [`render::snapshot_json`](crate::render::snapshot_json)): series points within the retention,
-    /// healing records and events. Alert states are not restored; they are re-evaluated.
+    /// Saves what the host remembers to `dir` (see [`history::save`]).
     ///
     /// # Errors
     ///
-    /// The text is not a snapshot.
-    pub fn restore(&mut self, snapshot: &str, now_ms: u64) -> Result<(), serde_json::Error> {
-        #[derive(Deserialize)]
-        struct Saved {
-            #[serde(default)]
-            series: Vec<SavedSeries>,
-            #[serde(default)]
-            healing: Vec<HealRecord>,
-            #[serde(default)]
-            events: Vec<EventRecord>,
-        }
-        #[derive(Deserialize)]
-        struct SavedSeries {
-            name: String,
-            labels: Labels,
-            kind: SampleKind,
-            points: Vec<(u64, f64)>,
-        }
-        let saved: Saved = serde_json::from_str(snapshot)?;
-        for s in saved.series {
-            let source = s.labels.get("collector").cloned().unwrap_or_default();
-            let key = SeriesKey {
-                name: s.name,
-                labels: s.labels,
-            };
-            for (t, v) in s.points {
-                self.store.insert(key.clone(), s.kind, &source, t, v);
-            }
-        }
-        self.store.expire(now_ms);
-        for h in saved.healing {
-            self.history.record_heal(h);
-        }
-        for ev in saved.events {
-            self.history.record_event(ev);
-        }
-        Ok(())
+    /// The file cannot be written; the error names it and the step that failed.
+    pub fn save_history(&self, dir: &Path) -> Result<(), HistoryError> {
+        history::save(dir, &self.history, &self.store, self.clock_ms)
+    }
+
+    /// Replaces the engine's history with what an earlier run saved in `dir` (see
+    /// [`history::load`]): series points still within the retention at `now_ms`, healing attempts
+    /// and events. Alert states are not restored; they are re-evaluated. Call it before the first
+    /// cycle. Returns the file read, if there was one.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, or is not history this host can read; the engine is unchanged.
+    pub fn load_history(
+        &mut self,
+        dir: &Path,
+        now_ms: u64,
+    ) -> Result<Option<PathBuf>, HistoryError> {
+        let saved = history::load(dir)?;
+        let path = saved.path.clone();
+        self.history = saved.restore_into(&mut self.store, now_ms);
+        Ok(path)
     }
 
     /// Every series with its latest value.
