@@ -73,8 +73,10 @@ pub enum Transition {
         rule: usize,
         /// Series labels.
         labels: Labels,
-        /// Latest value (NaN when the series went away).
+        /// Latest value; the last one seen when the series went stale or vanished.
         value: f64,
+        /// The series went stale or vanished: `value` is not a current reading.
+        stale: bool,
         /// When it had started firing.
         started_ms: u64,
         /// When it resolved.
@@ -176,7 +178,7 @@ impl AlertEngine {
                         }
                     }
                 } else {
-                    resolve(ri, st, value, now_ms, &mut out);
+                    resolve(ri, st, Some(value), now_ms, &mut out);
                 }
             }
         }
@@ -184,19 +186,28 @@ impl AlertEngine {
         seen.sort();
         for (key, (ri, st)) in self.states.iter_mut() {
             if seen.binary_search(key).is_err() {
-                resolve(*ri, st, f64::NAN, now_ms, &mut out);
+                resolve(*ri, st, None, now_ms, &mut out);
             }
         }
         out
     }
 }
 
-fn resolve(rule: usize, st: &mut AlertStatus, value: f64, now_ms: u64, out: &mut Vec<Transition>) {
+/// Ends an instance's activity; `fresh` is the current value, `None` when the series went stale or
+/// vanished (the last value seen is reported then).
+fn resolve(
+    rule: usize,
+    st: &mut AlertStatus,
+    fresh: Option<f64>,
+    now_ms: u64,
+    out: &mut Vec<Transition>,
+) {
     if st.state == AlertState::Firing {
         out.push(Transition::Resolved {
             rule,
             labels: st.labels.clone(),
-            value,
+            value: fresh.unwrap_or(st.value),
+            stale: fresh.is_none(),
             started_ms: st.firing_since_ms.unwrap_or(now_ms),
             at_ms: now_ms,
         });
@@ -261,6 +272,8 @@ mod tests {
             t.as_slice(),
             [Transition::Resolved {
                 started_ms: 30_000,
+                value: 5.0,
+                stale: false,
                 ..
             }]
         ));
@@ -297,6 +310,16 @@ mod tests {
         put(&mut store, 0, 5.0);
         assert_eq!(e.evaluate(&store, 0).len(), 1);
         let t = e.evaluate(&store, 20_000);
-        assert!(matches!(t.as_slice(), [Transition::Resolved { .. }]));
+        assert!(
+            matches!(
+                t.as_slice(),
+                [Transition::Resolved {
+                    value: 5.0,
+                    stale: true,
+                    ..
+                }]
+            ),
+            "a finite value, the last one seen: {t:?}"
+        );
     }
 }

@@ -25,6 +25,8 @@ pub(super) struct HealJob {
 struct Episode {
     rule: usize,
     firing: bool,
+    /// The value that made it fire; attempts send the latest one.
+    value: f64,
     /// Start times of the attempts still inside the window, oldest first.
     times: VecDeque<u64>,
     attempts: u32,
@@ -77,7 +79,12 @@ impl Healing {
     /// Opens an episode when an alert a strategy is `on` fires, closes it when it resolves.
     pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) {
         match t {
-            Transition::Fired { rule, labels, .. } => {
+            Transition::Fired {
+                rule,
+                labels,
+                value,
+                ..
+            } => {
                 let name = &rules[*rule].name;
                 for st in self.list.iter_mut().filter(|s| s.on.contains(name)) {
                     let ep = st
@@ -86,6 +93,7 @@ impl Healing {
                         .or_default();
                     ep.rule = *rule;
                     ep.firing = true;
+                    ep.value = *value;
                     ep.attempts = 0;
                     ep.escalated = false;
                 }
@@ -115,7 +123,8 @@ impl Healing {
                 while ep.times.front().is_some_and(|&t| t + within <= now_ms) {
                     ep.times.pop_front();
                 }
-                let value = alerts.status(key).map_or(f64::NAN, |s| s.value);
+                // Both are readings from the store, which keeps finite values only.
+                let value = alerts.status(key).map_or(ep.value, |s| s.value);
                 if ep.times.len() as u32 >= max {
                     if !ep.escalated {
                         ep.escalated = true;

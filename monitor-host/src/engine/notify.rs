@@ -65,7 +65,7 @@ impl Notifiers {
 
 /// The notification for an alert transition.
 pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) -> Notification {
-    let (rule, labels, value, status, starts, ends) = match t {
+    let (rule, labels, value, status, starts, ends, stale) = match t {
         Transition::Fired {
             rule,
             labels,
@@ -78,11 +78,13 @@ pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) ->
             NotificationStatus::Firing,
             *at_ms,
             None,
+            false,
         ),
         Transition::Resolved {
             rule,
             labels,
             value,
+            stale,
             started_ms,
             at_ms,
         } => (
@@ -92,6 +94,7 @@ pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) ->
             NotificationStatus::Resolved,
             *started_ms,
             Some(*at_ms),
+            *stale,
         ),
     };
     let r = &rules[rule];
@@ -108,6 +111,7 @@ pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) ->
         starts_at_ms: starts,
         ends_at_ms: ends,
         escalation: false,
+        stale,
         host: host.to_owned(),
     }
 }
@@ -143,6 +147,7 @@ pub(super) fn escalation(g: &GiveUp, rules: &[AlertRule], host: &str, now_ms: u6
         starts_at_ms: now_ms,
         ends_at_ms: None,
         escalation: true,
+        stale: false,
         host: host.to_owned(),
     }
 }
