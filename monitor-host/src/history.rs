@@ -5,7 +5,7 @@
 //! attempts, events), written atomically by [`save`] and read back by [`load`]. The API's snapshot
 //! is a view built by `render`; it is never read back.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -63,17 +63,46 @@ pub struct EventRecord {
     pub timestamp_ms: u64,
 }
 
-/// Healing attempts and events, the last [`HISTORY_LIMIT`] of each.
+/// Which healing attempts a counter of [`History::attempts_total`] counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptKey {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Alert name.
+    pub alert: String,
+    /// Whether the strategy reported success.
+    pub success: bool,
+}
+
+/// Healing attempts and events, the last [`HISTORY_LIMIT`] of each, and a count of every healing
+/// attempt ever recorded.
 #[derive(Debug, Default)]
 pub struct History {
     healing: VecDeque<HealRecord>,
     events: VecDeque<EventRecord>,
+    attempts: BTreeMap<AttemptKey, u64>,
 }
 
 impl History {
-    /// Remembers a healing attempt.
+    /// Remembers a healing attempt and counts it.
     pub fn record_heal(&mut self, record: HealRecord) {
+        self.count_heal(&record);
         push_bounded(&mut self.healing, record);
+    }
+
+    fn count_heal(&mut self, record: &HealRecord) {
+        let key = AttemptKey {
+            strategy: record.strategy.clone(),
+            alert: record.alert.clone(),
+            success: record.success,
+        };
+        *self.attempts.entry(key).or_default() += 1;
+    }
+
+    /// Healing attempts ever recorded (across restarts when history is saved), by strategy, alert
+    /// and outcome. Only ever grows, unlike [`healing`](Self::healing), which keeps the last ones.
+    pub fn attempts_total(&self) -> &BTreeMap<AttemptKey, u64> {
+        &self.attempts
     }
 
     /// Remembers an event.
@@ -277,6 +306,7 @@ fn parse_legacy(text: &str, path: PathBuf) -> Result<Saved, HistoryError> {
             .collect(),
         healing: legacy.healing,
         events: legacy.events,
+        healing_attempts: None,
     };
     Ok(file.into_saved(path))
 }
@@ -315,6 +345,17 @@ struct FileV1 {
     healing: Vec<FileHeal>,
     #[serde(default)]
     events: Vec<FileEvent>,
+    /// Absent: counted from `healing`.
+    #[serde(default)]
+    healing_attempts: Option<Vec<FileCount>>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileCount {
+    strategy: String,
+    alert: String,
+    success: bool,
+    count: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -375,6 +416,18 @@ impl FileV1 {
                 .collect(),
             healing: history.healing().map(FileHeal::from).collect(),
             events: history.events().map(FileEvent::from).collect(),
+            healing_attempts: Some(
+                history
+                    .attempts
+                    .iter()
+                    .map(|(k, &count)| FileCount {
+                        strategy: k.strategy.clone(),
+                        alert: k.alert.clone(),
+                        success: k.success,
+                        count,
+                    })
+                    .collect(),
+            ),
         }
     }
 
@@ -382,6 +435,19 @@ impl FileV1 {
         let mut history = History::default();
         for h in self.healing {
             history.record_heal(h.into());
+        }
+        if let Some(counts) = self.healing_attempts {
+            history.attempts = counts
+                .into_iter()
+                .map(|c| {
+                    let key = AttemptKey {
+                        strategy: c.strategy,
+                        alert: c.alert,
+                        success: c.success,
+                    };
+                    (key, c.count)
+                })
+                .collect();
         }
         for e in self.events {
             history.record_event(e.into());
@@ -537,6 +603,28 @@ mod tests {
     }
 
     #[test]
+    fn attempt_counters_outlive_the_records_and_are_saved() {
+        let dir = Dir::new("counters");
+        let mut h = History::default();
+        let n = HISTORY_LIMIT as u32 + 10;
+        for attempt in 1..=n {
+            h.record_heal(heal(attempt));
+        }
+        assert_eq!(h.healing().count(), HISTORY_LIMIT);
+        let total = |h: &History, success| {
+            h.attempts_total()[&AttemptKey {
+                strategy: "s".into(),
+                alert: "a".into(),
+                success,
+            }]
+        };
+        assert_eq!(total(&h, true) + total(&h, false), u64::from(n));
+        save(&dir.0, &h, &Store::new(1), 0).unwrap();
+        let back = load(&dir.0).unwrap().history;
+        assert_eq!(back.attempts_total(), h.attempts_total());
+    }
+
+    #[test]
     fn nothing_saved_is_empty_history() {
         let dir = Dir::new("empty");
         let saved = load(&dir.0).unwrap();
@@ -575,6 +663,11 @@ mod tests {
         let mut store = Store::new(u64::MAX);
         let h = saved.restore_into(&mut store, 20);
         assert_eq!(h.healing().count(), 1);
+        assert_eq!(
+            h.attempts_total().values().sum::<u64>(),
+            1,
+            "counted from the records"
+        );
         assert_eq!(h.events().count(), 1);
         let (k, s) = store.by_name("m").next().unwrap();
         assert_eq!(k.labels["collector"], "c");

@@ -277,27 +277,21 @@ pub fn prometheus(engine: &Engine) -> String {
             f64::from(a.state.as_number()),
         );
     }
-    let mut heal: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
-    for h in engine.healing() {
-        *heal
-            .entry((h.strategy.clone(), h.alert.clone(), h.success))
-            .or_default() += 1;
-    }
-    for ((strategy, alert, ok), n) in heal {
+    for (k, n) in engine.history().attempts_total() {
         let l = Labels::from([
-            ("strategy".to_owned(), strategy),
-            ("alertname".to_owned(), alert),
+            ("strategy".to_owned(), k.strategy.clone()),
+            ("alertname".to_owned(), k.alert.clone()),
             (
                 "result".to_owned(),
-                if ok { "success" } else { "failure" }.to_owned(),
+                if k.success { "success" } else { "failure" }.to_owned(),
             ),
         ]);
         fam.add(
             "monitor_healing_attempts_total",
             "counter",
-            "healing attempts by outcome (last 1000 kept)",
+            "healing attempts by outcome",
             &l,
-            n as f64,
+            *n as f64,
         );
     }
     let mut out = String::new();

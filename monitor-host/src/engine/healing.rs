@@ -1,6 +1,12 @@
-//! The healing policy, driven by the alert transitions of each cycle: a firing alert opens an
-//! episode for every strategy `on` it; attempts are bounded per window and spaced by a cooldown;
-//! when the window is used up while the alert still fires, healing gives up once (escalation).
+//! The healing policy, driven by the alert transitions of each cycle.
+//!
+//! A firing alert opens an episode for every strategy `on` it. Attempts are numbered within the
+//! episode, spaced by the cooldown and bounded to `max_attempts` per `within` window; when the
+//! window is used up while the alert still fires, healing gives up once (an escalation). An
+//! episode ends with a verified recovery: the alert resolves after an attempt that reported
+//! success. The next firing then starts afresh: attempt 1, an empty window. An alert that resolves
+//! without a successful attempt (by itself, or flapping) stays in its episode while attempts
+//! remain in the window, so a flapping alert cannot restart a service without bound.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -34,6 +40,17 @@ struct Episode {
     escalated: bool,
     in_flight: bool,
     last_message: String,
+    /// The last finished attempt reported success.
+    last_success: bool,
+}
+
+impl Episode {
+    /// Forgets attempts that left the window.
+    fn slide(&mut self, now_ms: u64, within_ms: u64) {
+        while self.times.front().is_some_and(|&t| t + within_ms <= now_ms) {
+            self.times.pop_front();
+        }
+    }
 }
 
 /// One strategy instance and its episodes.
@@ -76,14 +93,15 @@ pub(super) struct Healing {
 }
 
 impl Healing {
-    /// Opens an episode when an alert a strategy is `on` fires, closes it when it resolves.
+    /// Opens or continues an episode when an alert a strategy is `on` fires; ends it on a verified
+    /// recovery.
     pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) {
         match t {
             Transition::Fired {
                 rule,
                 labels,
                 value,
-                ..
+                at_ms,
             } => {
                 let name = &rules[*rule].name;
                 for st in self.list.iter_mut().filter(|s| s.on.contains(name)) {
@@ -91,11 +109,14 @@ impl Healing {
                         .episodes
                         .entry((name.clone(), labels.clone()))
                         .or_default();
+                    ep.slide(*at_ms, st.within_ms);
+                    if ep.times.is_empty() && !ep.in_flight {
+                        // Nothing left in the window: a new episode.
+                        *ep = Episode::default();
+                    }
                     ep.rule = *rule;
                     ep.firing = true;
                     ep.value = *value;
-                    ep.attempts = 0;
-                    ep.escalated = false;
                 }
             }
             Transition::Resolved { rule, labels, .. } => {
@@ -103,6 +124,9 @@ impl Healing {
                 for st in &mut self.list {
                     if let Some(ep) = st.episodes.get_mut(&key) {
                         ep.firing = false;
+                        if ep.last_success && !ep.in_flight {
+                            st.episodes.remove(&key);
+                        }
                     }
                 }
             }
@@ -116,13 +140,16 @@ impl Healing {
         for (si, st) in self.list.iter_mut().enumerate() {
             let mut free = plugins[st.slot].available(now_ms);
             let (max, within, cooldown) = (st.max_attempts, st.within_ms, st.cooldown_ms);
+            // Resolved episodes are kept only while their attempts still count.
+            st.episodes.retain(|_, e| {
+                e.slide(now_ms, within);
+                e.firing || e.in_flight || !e.times.is_empty()
+            });
             for (key, ep) in st.episodes.iter_mut().filter(|(_, e)| e.firing) {
                 if ep.in_flight {
                     continue;
                 }
-                while ep.times.front().is_some_and(|&t| t + within <= now_ms) {
-                    ep.times.pop_front();
-                }
+                ep.slide(now_ms, within);
                 // Both are readings from the store, which keeps finite values only.
                 let value = alerts.status(key).map_or(ep.value, |s| s.value);
                 if ep.times.len() as u32 >= max {
@@ -147,6 +174,8 @@ impl Healing {
                 ep.times.push_back(now_ms);
                 ep.last_attempt_ms = Some(now_ms);
                 ep.in_flight = true;
+                // The window has room again: giving up later is news again.
+                ep.escalated = false;
                 let rule = &rules[ep.rule];
                 let failure = Failure {
                     alert: rule.name.clone(),
@@ -170,11 +199,18 @@ impl Healing {
         plan
     }
 
-    /// An attempt finished (or could not run): the episode may start another.
-    pub fn finished(&mut self, job: &HealJob, message: &str) {
-        if let Some(ep) = self.list[job.strategy].episodes.get_mut(&job.key) {
-            ep.in_flight = false;
-            message.clone_into(&mut ep.last_message);
+    /// An attempt finished (or could not run): the episode may start another, or ends when the
+    /// alert already resolved and the attempt succeeded.
+    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) {
+        let episodes = &mut self.list[job.strategy].episodes;
+        let Some(ep) = episodes.get_mut(&job.key) else {
+            return;
+        };
+        ep.in_flight = false;
+        ep.last_success = success;
+        message.clone_into(&mut ep.last_message);
+        if success && !ep.firing {
+            episodes.remove(&job.key);
         }
     }
 }

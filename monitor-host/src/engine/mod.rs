@@ -440,7 +440,7 @@ impl Engine {
         duration_ms: u64,
         started_ms: u64,
     ) {
-        self.healing.finished(job, &message);
+        self.healing.finished(job, success, &message);
         let slot = self.healing.list[job.strategy].slot;
         self.history.record_heal(HealRecord {
             strategy: self.plugins[slot].name.clone(),
