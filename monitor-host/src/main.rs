@@ -44,6 +44,10 @@ enum Command {
         /// Run one cycle, print the report and exit.
         #[arg(long)]
         once: bool,
+        /// With --once: collect and evaluate, and report what would be notified and healed
+        /// without calling any notifier or strategy or writing history.
+        #[arg(long, requires = "once")]
+        dry_run: bool,
     },
     /// Parse and validate the config, load every plugin and configure it, then exit.
     Check {
@@ -75,10 +79,19 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
+    load_with(path, false)
+}
+
+fn load_with(path: &Path, dry_run: bool) -> anyhow::Result<(Config, Engine)> {
     let config = Config::load(path)?;
-    // SAFETY: the libraries are the ones the operator put in their config; loading them is the
-    // purpose of this program.
-    let engine = unsafe { Engine::load(&config) }?;
+    let engine = if dry_run {
+        // SAFETY: the libraries are the ones the operator put in their config; loading them is
+        // the purpose of this program.
+        unsafe { Engine::load_dry_run(&config) }?
+    } else {
+        // SAFETY: as above.
+        unsafe { Engine::load(&config) }?
+    };
     Ok((config, engine))
 }
 
@@ -116,8 +129,12 @@ fn run_command(command: Command) -> anyhow::Result<()> {
             engine.shutdown();
             Ok(())
         }
-        Command::Run { config, once: true } => {
-            let (_, mut engine) = load(&config)?;
+        Command::Run {
+            config,
+            once: true,
+            dry_run,
+        } => {
+            let (_, mut engine) = load_with(&config, dry_run)?;
             engine.cycle(monitor_host::engine::now_ms());
             engine.settle(engine.longest_timeout());
             print!("{}", render::report(&engine));
@@ -131,6 +148,7 @@ fn run_command(command: Command) -> anyhow::Result<()> {
         Command::Run {
             config,
             once: false,
+            ..
         } => {
             let (c, mut engine) = load(&config)?;
             if let Some(dir) = &c.host.data_dir

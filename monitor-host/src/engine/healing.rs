@@ -134,11 +134,24 @@ impl Healing {
     }
 
     /// The attempts to start now, and the escalations due, for every firing episode.
-    pub fn plan(&mut self, now_ms: u64, alerts: &AlertEngine, plugins: &[RunningPlugin]) -> Plan {
+    ///
+    /// In a dry run the strategies are not started: an idle instance counts as free.
+    pub fn plan(
+        &mut self,
+        now_ms: u64,
+        alerts: &AlertEngine,
+        plugins: &[RunningPlugin],
+        dry_run: bool,
+    ) -> Plan {
         let mut plan = Plan::default();
         let rules = alerts.rules();
         for (si, st) in self.list.iter_mut().enumerate() {
-            let mut free = plugins[st.slot].available(now_ms);
+            let p = &plugins[st.slot];
+            let mut free = if dry_run {
+                p.idle(now_ms)
+            } else {
+                p.available(now_ms)
+            };
             let (max, within, cooldown) = (st.max_attempts, st.within_ms, st.cooldown_ms);
             // Resolved episodes are kept only while their attempts still count.
             st.episodes.retain(|_, e| {

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use monitor_plugin::{Collection, HealOutcome, Labels, SampleKind};
+use monitor_plugin::{Collection, Failure, HealOutcome, Labels, Notification, SampleKind};
 use serde::Serialize;
 
 use self::healing::{HealJob, Healing, Strategy};
@@ -52,6 +52,33 @@ pub struct CycleStats {
     pub heals: usize,
 }
 
+/// A notification a dry run would have queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedNotification {
+    /// Notifier instance.
+    pub notifier: String,
+    /// What it would have been sent.
+    pub notification: Notification,
+}
+
+/// A healing attempt a dry run would have started.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedHeal {
+    /// Strategy instance.
+    pub strategy: String,
+    /// What it would have been asked to fix.
+    pub failure: Failure,
+}
+
+/// What a dry run would have done instead of notifying and healing.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DryRun {
+    /// Notifications, in order.
+    pub notifications: Vec<PlannedNotification>,
+    /// Healing attempts, in order.
+    pub heals: Vec<PlannedHeal>,
+}
+
 /// When a collector instance runs.
 #[derive(Debug)]
 struct Schedule {
@@ -75,6 +102,8 @@ pub struct Engine {
     store: Store,
     alerts: AlertEngine,
     history: History,
+    // Some in a dry run: what would have been notified and healed.
+    dry_run: Option<DryRun>,
     next_job: u64,
     cycles: u64,
     last_cycle: Option<CycleStats>,
@@ -98,12 +127,34 @@ impl Engine {
     /// [`PluginLibrary::load`](crate::PluginLibrary::load)): the config must only name libraries
     /// you trust.
     pub unsafe fn load(config: &Config) -> Result<Engine, ConfigErrors> {
+        // SAFETY: forwarded to our caller.
+        unsafe { Self::load_with(config, false) }
+    }
+
+    /// Like [`load`](Self::load), for a dry run: collectors are started; notifier and strategy
+    /// libraries are loaded and their plugins looked up, but no instance is created and none is
+    /// ever called. Cycles record what they would notify and heal in
+    /// [`dry_run`](Self::dry_run) instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), except for notifier and strategy `configure` errors.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`](Self::load).
+    pub unsafe fn load_dry_run(config: &Config) -> Result<Engine, ConfigErrors> {
+        // SAFETY: forwarded to our caller.
+        unsafe { Self::load_with(config, true) }
+    }
+
+    unsafe fn load_with(config: &Config, dry_run: bool) -> Result<Engine, ConfigErrors> {
         let (done_tx, done_rx) = unbounded();
         let mut launcher = Launcher::new(&done_tx, config.host.max_payload);
         let mut collectors = Vec::new();
         for c in &config.collectors {
             // SAFETY: forwarded to our caller, who vouches for the configured libraries.
-            if let Some(slot) = unsafe { launcher.start(&c.plugin, c.interval) } {
+            if let Some(slot) = unsafe { launcher.start(&c.plugin, c.interval, true) } {
                 collectors.push(Schedule {
                     slot,
                     interval_ms: c.interval.as_millis() as u64,
@@ -114,7 +165,8 @@ impl Engine {
         let mut notifiers = Notifiers::default();
         for n in &config.notifiers {
             // SAFETY: as above.
-            if let Some(slot) = unsafe { launcher.start(&n.plugin, config.host.interval) } {
+            if let Some(slot) = unsafe { launcher.start(&n.plugin, config.host.interval, !dry_run) }
+            {
                 notifiers.list.push(Notifier {
                     slot,
                     min_severity: n.min_severity,
@@ -125,7 +177,8 @@ impl Engine {
         let mut healing = Healing::default();
         for s in &config.strategies {
             // SAFETY: as above.
-            if let Some(slot) = unsafe { launcher.start(&s.plugin, config.host.interval) } {
+            if let Some(slot) = unsafe { launcher.start(&s.plugin, config.host.interval, !dry_run) }
+            {
                 healing.list.push(Strategy::new(slot, s));
             }
         }
@@ -150,6 +203,7 @@ impl Engine {
             store: Store::new(config.host.retention.as_millis() as u64),
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
+            dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,
             last_cycle: None,
@@ -206,7 +260,7 @@ impl Engine {
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
-            stats.notifications += self.notifiers.enqueue(&n, &mut self.plugins);
+            stats.notifications += self.notify(&n);
             self.healing.observe(t, self.alerts.rules());
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
@@ -261,18 +315,42 @@ impl Engine {
     /// Starts the healing attempts the policy asks for and queues its escalations; returns how
     /// many attempts started.
     fn heal(&mut self, now_ms: u64, notifications: &mut usize) -> usize {
-        let plan = self.healing.plan(now_ms, &self.alerts, &self.plugins);
+        let dry = self.dry_run.is_some();
+        let plan = self.healing.plan(now_ms, &self.alerts, &self.plugins, dry);
         let started = plan.starts.len();
         for (slot, job) in plan.starts {
+            if let Some(d) = &mut self.dry_run {
+                d.heals.push(PlannedHeal {
+                    strategy: self.plugins[slot].name.clone(),
+                    failure: job.failure,
+                });
+                continue;
+            }
             let input = serde_json::to_vec(&job.failure).expect("failures always serialise");
             self.dispatch(slot, input, Purpose::Heal(job), now_ms);
         }
         for g in plan.give_ups {
             let n = notify::escalation(&g, self.alerts.rules(), &self.host.name, now_ms);
-            *notifications += self.notifiers.enqueue(&n, &mut self.plugins);
+            *notifications += self.notify(&n);
             self.event("host", "healing_gave_up", n.description, now_ms);
         }
         started
+    }
+
+    /// Queues `n` for the notifiers that take its severity (a dry run only notes it); returns how
+    /// many.
+    fn notify(&mut self, n: &Notification) -> usize {
+        let Some(d) = &mut self.dry_run else {
+            return self.notifiers.enqueue(n, &mut self.plugins);
+        };
+        let before = d.notifications.len();
+        for slot in self.notifiers.recipients(n.severity) {
+            d.notifications.push(PlannedNotification {
+                notifier: self.plugins[slot].name.clone(),
+                notification: n.clone(),
+            });
+        }
+        d.notifications.len() - before
     }
 
     /// Hands queued notifications to notifiers that are free.
@@ -554,6 +632,12 @@ impl Engine {
         let path = saved.path.clone();
         self.history = saved.restore_into(&mut self.store, now_ms);
         Ok(path)
+    }
+
+    /// In a dry run (see [`load_dry_run`](Self::load_dry_run)), what the cycles would have
+    /// notified and healed; `None` otherwise.
+    pub fn dry_run(&self) -> Option<&DryRun> {
+        self.dry_run.as_ref()
     }
 
     /// Every series with its latest value.

@@ -46,6 +46,14 @@ impl Notifiers {
         queued
     }
 
+    /// The notifiers a notification of `severity` is queued for, by instance index.
+    pub fn recipients(&self, severity: Severity) -> impl Iterator<Item = usize> + '_ {
+        self.list
+            .iter()
+            .filter(move |ns| severity >= ns.min_severity)
+            .map(|ns| ns.slot)
+    }
+
     /// The next notification of every notifier that is free for a call, with its instance.
     pub fn ready(&mut self, plugins: &[RunningPlugin], now_ms: u64) -> Vec<(usize, Vec<u8>)> {
         self.list

@@ -126,6 +126,8 @@ pub(super) struct Start<'a> {
     pub max_payload: usize,
     /// Where results go.
     pub done: &'a Sender<Done>,
+    /// Start the instance on a worker; when false the library and plugin are only checked.
+    pub run: bool,
 }
 
 impl RunningPlugin {
@@ -145,6 +147,9 @@ impl RunningPlugin {
         let Some(info) = library.find(spec.kind, &spec.plugin).cloned() else {
             return Err(err(&spec.plugin_at, not_found(spec, &library)));
         };
+        if !start.run {
+            return Ok(Self::new(spec, &info.version, library, None, start));
+        }
         let worker = Worker::start(
             WorkerSpec {
                 slot: start.slot,
@@ -163,25 +168,38 @@ impl RunningPlugin {
                 format!("plugin `{}` refused its config: {e}", spec.plugin),
             )
         })?;
-        Ok(Self {
+        Ok(Self::new(spec, &info.version, library, Some(worker), start))
+    }
+
+    fn new(
+        spec: &PluginSpec,
+        version: &str,
+        library: Arc<PluginLibrary>,
+        worker: Option<Worker>,
+        start: &Start<'_>,
+    ) -> Self {
+        Self {
             kind: spec.kind,
             name: spec.name.clone(),
             plugin: spec.plugin.clone(),
-            version: info.version.clone(),
+            version: version.to_owned(),
             library,
-            worker: Some(worker),
+            worker,
             timeout: spec.timeout,
             base_backoff_ms: start.base_backoff.as_millis() as u64,
             in_flight: None,
             stats: PluginStats::default(),
-        })
+        }
+    }
+
+    /// Not busy and not backed off.
+    pub fn idle(&self, now_ms: u64) -> bool {
+        self.in_flight.is_none() && self.stats.backoff_until_ms.is_none_or(|t| t <= now_ms)
     }
 
     /// Free for a call: started, not busy, not backed off.
     pub fn available(&self, now_ms: u64) -> bool {
-        self.in_flight.is_none()
-            && self.worker.is_some()
-            && self.stats.backoff_until_ms.is_none_or(|t| t <= now_ms)
+        self.worker.is_some() && self.idle(now_ms)
     }
 
     /// Hands `input` to the worker as call `job`.
@@ -331,18 +349,25 @@ impl<'a> Launcher<'a> {
         }
     }
 
-    /// Starts the instance `spec` describes; its index, or `None` (error kept) when it fails.
+    /// Starts the instance `spec` describes (when `run`; otherwise only checks its library and
+    /// plugin); its index, or `None` (error kept) when it fails.
     ///
     /// # Safety
     ///
     /// As [`RunningPlugin::start`].
-    pub unsafe fn start(&mut self, spec: &PluginSpec, base_backoff: Duration) -> Option<usize> {
+    pub unsafe fn start(
+        &mut self,
+        spec: &PluginSpec,
+        base_backoff: Duration,
+        run: bool,
+    ) -> Option<usize> {
         let slot = self.plugins.len();
         let start = Start {
             slot,
             base_backoff,
             max_payload: self.max_payload,
             done: self.done,
+            run,
         };
         // SAFETY: forwarded to our caller.
         match unsafe { RunningPlugin::start(spec, &start) } {
