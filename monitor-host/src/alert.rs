@@ -173,8 +173,15 @@ impl AlertEngine {
                                 value,
                                 at_ms: now_ms,
                             });
-                        } else {
+                        } else if st.state != AlertState::Pending {
                             st.state = AlertState::Pending;
+                            tracing::info!(
+                                alert = %rule.name,
+                                labels = ?key.labels,
+                                value,
+                                hold_for = ?rule.for_,
+                                "alert pending"
+                            );
                         }
                     }
                 } else {
@@ -278,6 +285,44 @@ mod tests {
             }]
         ));
         assert!(e.evaluate(&store, 50_000).is_empty());
+    }
+
+    /// Everything logged while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn entering_pending_is_logged_once() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 10.0, 30)], 60_000);
+        put(&mut store, 0, 50.0);
+        let first = logged(|| drop(e.evaluate(&store, 0)));
+        assert!(first.contains("alert pending"), "{first}");
+        assert!(first.contains("alert=r"), "{first}");
+        assert!(first.contains("value=50"), "{first}");
+        put(&mut store, 10_000, 50.0);
+        let second = logged(|| drop(e.evaluate(&store, 10_000)));
+        assert!(!second.contains("alert pending"), "{second}");
     }
 
     #[test]

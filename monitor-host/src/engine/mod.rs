@@ -79,6 +79,25 @@ pub struct DryRun {
     pub heals: Vec<PlannedHeal>,
 }
 
+fn log_transition(n: &Notification) {
+    match n.status {
+        monitor_plugin::NotificationStatus::Firing => tracing::info!(
+            alert = %n.alert,
+            labels = ?n.labels,
+            value = n.value,
+            severity = %n.severity,
+            "alert firing"
+        ),
+        monitor_plugin::NotificationStatus::Resolved => tracing::info!(
+            alert = %n.alert,
+            labels = ?n.labels,
+            value = n.value,
+            stale = n.stale,
+            "alert resolved"
+        ),
+    }
+}
+
 /// When a collector instance runs.
 #[derive(Debug)]
 struct Schedule {
@@ -260,6 +279,7 @@ impl Engine {
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
+            log_transition(&n);
             stats.notifications += self.notify(&n);
             self.healing.observe(t, self.alerts.rules());
         }
@@ -268,6 +288,14 @@ impl Engine {
 
         self.cycles += 1;
         stats.duration_seconds = started.elapsed().as_secs_f64();
+        tracing::debug!(
+            collected = stats.collected,
+            failed = stats.failed,
+            notifications = stats.notifications,
+            heals = stats.heals,
+            seconds = stats.duration_seconds,
+            "cycle done"
+        );
         self.last_cycle = Some(stats.clone());
         stats
     }
@@ -326,11 +354,25 @@ impl Engine {
                 });
                 continue;
             }
+            tracing::info!(
+                strategy = %self.plugins[slot].name,
+                alert = %job.failure.alert,
+                labels = ?job.failure.labels,
+                attempt = job.failure.attempt,
+                "healing attempt started"
+            );
             let input = serde_json::to_vec(&job.failure).expect("failures always serialise");
             self.dispatch(slot, input, Purpose::Heal(job), now_ms);
         }
         for g in plan.give_ups {
             let n = notify::escalation(&g, self.alerts.rules(), &self.host.name, now_ms);
+            tracing::warn!(
+                strategy = %g.strategy,
+                alert = %n.alert,
+                labels = ?n.labels,
+                attempts = g.attempts,
+                "healing gave up; escalating"
+            );
             *notifications += self.notify(&n);
             self.event("host", "healing_gave_up", n.description, now_ms);
         }
@@ -487,7 +529,14 @@ impl Engine {
             }
             Purpose::Notify => match done.result {
                 Ok(_) => self.plugins[slot].succeeded(now_ms),
-                Err(e) => self.plugins[slot].failed(now_ms, &e),
+                Err(e) => {
+                    tracing::warn!(
+                        notifier = %self.plugins[slot].name,
+                        error = %e,
+                        "notification not delivered"
+                    );
+                    self.plugins[slot].failed(now_ms, &e);
+                }
             },
             Purpose::Heal(job) => {
                 let parsed = done.result.and_then(|bytes| {
@@ -520,6 +569,13 @@ impl Engine {
     ) {
         self.healing.finished(job, success, &message);
         let slot = self.healing.list[job.strategy].slot;
+        let strategy = &self.plugins[slot].name;
+        let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
+        if success {
+            tracing::info!(%strategy, %alert, attempt, %message, "healing attempt succeeded");
+        } else {
+            tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
+        }
         self.history.record_heal(HealRecord {
             strategy: self.plugins[slot].name.clone(),
             alert: job.failure.alert.clone(),

@@ -39,7 +39,19 @@ impl Notifiers {
             if ns.queue.len() == NOTIFY_QUEUE_LIMIT {
                 ns.queue.pop_front();
                 plugins[ns.slot].stats.dropped += 1;
+                tracing::warn!(
+                    notifier = %plugins[ns.slot].name,
+                    limit = NOTIFY_QUEUE_LIMIT,
+                    "notification queue full; the oldest notification was dropped"
+                );
             }
+            tracing::debug!(
+                notifier = %plugins[ns.slot].name,
+                alert = %n.alert,
+                status = ?n.status,
+                escalation = n.escalation,
+                "notification queued"
+            );
             ns.queue.push_back(bytes.clone());
             queued += 1;
         }

@@ -237,11 +237,25 @@ impl RunningPlugin {
         f.timed_out = true;
         self.stats.timeouts += 1;
         self.stats.last_error = Some(format!("call did not return within {:?}", self.timeout));
+        tracing::warn!(
+            plugin = %self.name,
+            kind = self.kind.as_str(),
+            timeout = ?self.timeout,
+            "plugin call timed out; its worker is abandoned until the call returns"
+        );
         self.back_off(now_ms);
         self.in_flight.as_ref()
     }
 
     pub fn succeeded(&mut self, now_ms: u64) {
+        if self.stats.consecutive_failures > 0 {
+            tracing::info!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                failures = self.stats.consecutive_failures,
+                "plugin recovered"
+            );
+        }
         self.stats.consecutive_failures = 0;
         self.stats.backoff_until_ms = None;
         self.stats.last_success_ms = Some(now_ms);
@@ -254,6 +268,20 @@ impl RunningPlugin {
             CallFailure::Error(_) | CallFailure::Invalid(_) => self.stats.errors += 1,
         }
         self.stats.last_error = Some(failure.to_string());
+        match failure {
+            CallFailure::Panicked(m) => tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                panic = %m,
+                "plugin panicked"
+            ),
+            other => tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                error = %other,
+                "plugin call failed"
+            ),
+        }
         self.back_off(now_ms);
     }
 
@@ -262,7 +290,17 @@ impl RunningPlugin {
         // The first failure waits one base interval (the usual schedule); each further failure
         // doubles it, up to MAX_BACKOFF_FACTOR.
         let factor = 1u64 << (self.stats.consecutive_failures - 1).min(MAX_BACKOFF_FACTOR.ilog2());
-        self.stats.backoff_until_ms = Some(now_ms + self.base_backoff_ms * factor);
+        let until = now_ms + self.base_backoff_ms * factor;
+        self.stats.backoff_until_ms = Some(until);
+        if self.stats.consecutive_failures > 1 {
+            tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                failures = self.stats.consecutive_failures,
+                backoff_ms = until - now_ms,
+                "plugin backed off"
+            );
+        }
     }
 
     /// A call has been running past its timeout.
