@@ -73,8 +73,10 @@ pub enum Transition {
         rule: usize,
         /// Series labels.
         labels: Labels,
-        /// Latest value (NaN when the series went away).
+        /// Latest value; the last one seen when the series went stale or vanished.
         value: f64,
+        /// The series went stale or vanished: `value` is not a current reading.
+        stale: bool,
         /// When it had started firing.
         started_ms: u64,
         /// When it resolved.
@@ -108,6 +110,11 @@ impl AlertEngine {
     /// Every alert instance seen so far.
     pub fn statuses(&self) -> impl Iterator<Item = &AlertStatus> {
         self.states.values().map(|(_, s)| s)
+    }
+
+    /// One alert instance, if it was ever evaluated.
+    pub fn status(&self, key: &AlertKey) -> Option<&AlertStatus> {
+        self.states.get(key).map(|(_, s)| s)
     }
 
     /// Whether this instance is firing now.
@@ -166,12 +173,19 @@ impl AlertEngine {
                                 value,
                                 at_ms: now_ms,
                             });
-                        } else {
+                        } else if st.state != AlertState::Pending {
                             st.state = AlertState::Pending;
+                            tracing::info!(
+                                alert = %rule.name,
+                                labels = ?key.labels,
+                                value,
+                                hold_for = ?rule.for_,
+                                "alert pending"
+                            );
                         }
                     }
                 } else {
-                    resolve(ri, st, value, now_ms, &mut out);
+                    resolve(ri, st, Some(value), now_ms, &mut out);
                 }
             }
         }
@@ -179,19 +193,28 @@ impl AlertEngine {
         seen.sort();
         for (key, (ri, st)) in self.states.iter_mut() {
             if seen.binary_search(key).is_err() {
-                resolve(*ri, st, f64::NAN, now_ms, &mut out);
+                resolve(*ri, st, None, now_ms, &mut out);
             }
         }
         out
     }
 }
 
-fn resolve(rule: usize, st: &mut AlertStatus, value: f64, now_ms: u64, out: &mut Vec<Transition>) {
+/// Ends an instance's activity; `fresh` is the current value, `None` when the series went stale or
+/// vanished (the last value seen is reported then).
+fn resolve(
+    rule: usize,
+    st: &mut AlertStatus,
+    fresh: Option<f64>,
+    now_ms: u64,
+    out: &mut Vec<Transition>,
+) {
     if st.state == AlertState::Firing {
         out.push(Transition::Resolved {
             rule,
             labels: st.labels.clone(),
-            value,
+            value: fresh.unwrap_or(st.value),
+            stale: fresh.is_none(),
             started_ms: st.firing_since_ms.unwrap_or(now_ms),
             at_ms: now_ms,
         });
@@ -256,10 +279,50 @@ mod tests {
             t.as_slice(),
             [Transition::Resolved {
                 started_ms: 30_000,
+                value: 5.0,
+                stale: false,
                 ..
             }]
         ));
         assert!(e.evaluate(&store, 50_000).is_empty());
+    }
+
+    /// Everything logged while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn entering_pending_is_logged_once() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 10.0, 30)], 60_000);
+        put(&mut store, 0, 50.0);
+        let first = logged(|| drop(e.evaluate(&store, 0)));
+        assert!(first.contains("alert pending"), "{first}");
+        assert!(first.contains("alert=r"), "{first}");
+        assert!(first.contains("value=50"), "{first}");
+        put(&mut store, 10_000, 50.0);
+        let second = logged(|| drop(e.evaluate(&store, 10_000)));
+        assert!(!second.contains("alert pending"), "{second}");
     }
 
     #[test]
@@ -292,6 +355,16 @@ mod tests {
         put(&mut store, 0, 5.0);
         assert_eq!(e.evaluate(&store, 0).len(), 1);
         let t = e.evaluate(&store, 20_000);
-        assert!(matches!(t.as_slice(), [Transition::Resolved { .. }]));
+        assert!(
+            matches!(
+                t.as_slice(),
+                [Transition::Resolved {
+                    value: 5.0,
+                    stale: true,
+                    ..
+                }]
+            ),
+            "a finite value, the last one seen: {t:?}"
+        );
     }
 }

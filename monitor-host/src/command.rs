@@ -48,9 +48,14 @@ pub fn plugins(path: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `run --once`: one cycle, wait for its notifications and healing, print the report.
+/// `run --once [--dry-run]`: one cycle, wait for its notifications and healing, print the report.
+/// A dry run calls no notifier or strategy and reports what it would have done instead.
 pub fn run_once(args: &RunArgs) -> anyhow::Result<()> {
-    let (_, mut engine) = load(&args.config)?;
+    let (_, mut engine) = if args.dry_run {
+        load_dry_run(&args.config)?
+    } else {
+        load(&args.config)?
+    };
     engine.cycle(now_ms());
     engine.settle(engine.longest_timeout());
     print!("{}", render::report(&engine));
@@ -63,7 +68,10 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     // Before anything slow, so that a signal during start-up is handled too.
     let stop = stop_on_signal()?;
     let (config, mut engine) = load(&args.config)?;
-    restore_history(&config, &mut engine);
+    if let Err(e) = restore_history(&config, &mut engine) {
+        log_shutdown(&engine.shutdown());
+        return Err(e);
+    }
     let published = Arc::new(RwLock::new(Published::default()));
     let _server = match config.host.listen {
         Some(addr) => {
@@ -77,16 +85,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     log_shutdown(&outcomes);
     let clean = outcomes.iter().filter(|o| o.result == "ok").count();
     tracing::info!("plugins shut down: {clean} of {} cleanly", outcomes.len());
-    if let Some(dir) = &config.host.data_dir {
-        let snapshot = published
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .snapshot
-            .clone();
-        run::persist(dir, &snapshot)
-            .with_context(|| format!("cannot write history to {}", dir.display()))?;
-        tracing::info!(dir = %dir.display(), "history written");
-    }
     Ok(())
 }
 
@@ -98,23 +96,24 @@ fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
     Ok((config, engine))
 }
 
-fn restore_history(config: &Config, engine: &mut Engine) {
+fn load_dry_run(path: &Path) -> anyhow::Result<(Config, Engine)> {
+    let config = Config::load(path)?;
+    // SAFETY: as in `load`; a dry run loads the libraries but creates no notifier or strategy.
+    let engine = unsafe { Engine::load_dry_run(&config) }?;
+    Ok((config, engine))
+}
+
+/// Restores what an earlier run saved in `data_dir`. An unreadable history file stops the host
+/// rather than being overwritten by the first save.
+fn restore_history(config: &Config, engine: &mut Engine) -> anyhow::Result<()> {
     let Some(dir) = &config.host.data_dir else {
-        return;
+        return Ok(());
     };
-    let file = dir.join(run::HISTORY_FILE);
-    // No file yet is the normal first start.
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return;
-    };
-    match engine.restore(&text, now_ms()) {
-        Ok(()) => tracing::info!(file = %file.display(), "history restored"),
-        Err(e) => tracing::warn!(
-            file = %file.display(),
-            "ignoring unreadable history {}: {e}",
-            file.display()
-        ),
+    // `None`: no file yet, the normal first start.
+    if let Some(file) = engine.load_history(dir, now_ms())? {
+        tracing::info!(file = %file.display(), "history restored");
     }
+    Ok(())
 }
 
 /// A channel that receives a message on the first SIGINT or SIGTERM. SIGHUP is logged and

@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod config;
 pub mod engine;
+pub mod history;
 pub mod http;
 pub mod library;
 pub mod render;

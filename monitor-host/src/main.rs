@@ -33,6 +33,7 @@ Examples:
   monitor-host check   --config examples/monitor.toml   # validate; exit 2 with file:line:col errors
   monitor-host plugins --config examples/monitor.toml   # what loaded from which library
   monitor-host run     --config examples/monitor.toml --once
+  monitor-host run     --config examples/monitor.toml --once --dry-run  # look, notify and heal nothing
   monitor-host run     --config examples/monitor.toml   # until Ctrl-C or SIGTERM
   RUST_LOG=warn monitor-host run --config monitor.toml --log-format json
 
@@ -90,6 +91,10 @@ struct RunArgs {
     /// Run one cycle, print the report and exit.
     #[arg(long)]
     once: bool,
+    /// With --once: collect and evaluate, and report what would be notified and healed, without
+    /// calling any notifier or strategy or writing history.
+    #[arg(long, requires = "once")]
+    dry_run: bool,
 }
 
 fn main() -> ExitCode {

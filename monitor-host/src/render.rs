@@ -3,11 +3,14 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use monitor_plugin::{Labels, SampleKind};
+use std::time::Duration;
+
+use monitor_plugin::{Labels, NotificationStatus, SampleKind};
 use serde::Serialize;
 
-use crate::alert::AlertStatus;
-use crate::engine::{CycleStats, Engine, EventRecord, HealRecord, PluginStatus};
+use crate::alert::{AlertState, AlertStatus};
+use crate::engine::{CycleStats, DryRun, Engine, PluginStatus};
+use crate::history::{EventRecord, HealRecord};
 
 /// Points of history per series in the snapshot.
 pub const SNAPSHOT_POINTS: usize = 60;
@@ -276,27 +279,21 @@ pub fn prometheus(engine: &Engine) -> String {
             f64::from(a.state.as_number()),
         );
     }
-    let mut heal: BTreeMap<(String, String, bool), u64> = BTreeMap::new();
-    for h in engine.healing() {
-        *heal
-            .entry((h.strategy.clone(), h.alert.clone(), h.success))
-            .or_default() += 1;
-    }
-    for ((strategy, alert, ok), n) in heal {
+    for (k, n) in engine.history().attempts_total() {
         let l = Labels::from([
-            ("strategy".to_owned(), strategy),
-            ("alertname".to_owned(), alert),
+            ("strategy".to_owned(), k.strategy.clone()),
+            ("alertname".to_owned(), k.alert.clone()),
             (
                 "result".to_owned(),
-                if ok { "success" } else { "failure" }.to_owned(),
+                if k.success { "success" } else { "failure" }.to_owned(),
             ),
         ]);
         fam.add(
             "monitor_healing_attempts_total",
             "counter",
-            "healing attempts by outcome (last 1000 kept)",
+            "healing attempts by outcome",
             &l,
-            n as f64,
+            *n as f64,
         );
     }
     let mut out = String::new();
@@ -466,5 +463,85 @@ pub fn report(engine: &Engine) -> String {
     if !any {
         let _ = writeln!(out, "  (no attempts)");
     }
+    if let Some(d) = engine.dry_run() {
+        dry_run_report(engine, d, &mut out);
+    }
     out
+}
+
+fn labels_inline(labels: &Labels) -> String {
+    let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// What a dry run would have notified and healed, and which alerts one cycle cannot fire.
+fn dry_run_report(engine: &Engine, d: &DryRun, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "\ndry run: collected and evaluated only; no notifier or strategy was called, no history was written"
+    );
+    let _ = writeln!(out, "\nwould notify:");
+    for p in &d.notifications {
+        let n = &p.notification;
+        let status = match (n.status, n.escalation) {
+            (_, true) => "escalation",
+            (NotificationStatus::Firing, _) => "firing",
+            (NotificationStatus::Resolved, _) => "resolved",
+        };
+        let _ = writeln!(
+            out,
+            "  {} <- {status} {} {} value {} ({})",
+            p.notifier,
+            n.alert,
+            labels_inline(&n.labels),
+            number(n.value),
+            n.severity
+        );
+    }
+    if d.notifications.is_empty() {
+        let _ = writeln!(out, "  (nothing)");
+    }
+    let _ = writeln!(out, "\nwould heal:");
+    for h in &d.heals {
+        let f = &h.failure;
+        let _ = writeln!(
+            out,
+            "  {} on {} {} attempt {} (value {})",
+            h.strategy,
+            f.alert,
+            labels_inline(&f.labels),
+            f.attempt,
+            number(f.value)
+        );
+    }
+    if d.heals.is_empty() {
+        let _ = writeln!(out, "  (nothing)");
+    }
+    let pending: Vec<&AlertStatus> = engine
+        .alerts()
+        .statuses()
+        .filter(|a| a.state == AlertState::Pending)
+        .collect();
+    if !pending.is_empty() {
+        let _ = writeln!(
+            out,
+            "\npending: the condition holds, but `for` cannot elapse within one cycle; a running host fires these once it has held that long:"
+        );
+    }
+    for a in pending {
+        let r#for = engine
+            .alerts()
+            .rules()
+            .iter()
+            .find(|r| r.name == a.alert)
+            .map_or(Duration::ZERO, |r| r.for_);
+        let _ = writeln!(
+            out,
+            "  {} {} value {} (for {:?})",
+            a.alert,
+            labels_inline(&a.labels),
+            number(a.value),
+            r#for
+        );
+    }
 }

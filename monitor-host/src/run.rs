@@ -1,6 +1,6 @@
-//! The run loop: cycles on schedule, publishes after each, stops cleanly when asked.
+//! The run loop: cycles on schedule, publishes and saves history after each, stops cleanly when
+//! asked.
 
-use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -23,24 +23,19 @@ pub fn publish(engine: &Engine, published: &RwLock<Published>) {
     *published.write().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
-/// Writes `snapshot` to `dir/snapshot.json` atomically (a temporary file, then a rename), so a
-/// crash mid-write never leaves a truncated history.
-///
-/// # Errors
-///
-/// The directory cannot be created or written.
-pub fn persist(dir: &Path, snapshot: &str) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(".snapshot.json.tmp");
-    std::fs::write(&tmp, snapshot)?;
-    std::fs::rename(tmp, dir.join(HISTORY_FILE))
+/// Saves the engine's history to `data_dir`, when there is one; a failure is logged, and the next
+/// cycle tries again.
+pub fn save_history(engine: &Engine) {
+    if let Some(dir) = &engine.host().data_dir
+        && let Err(e) = engine.save_history(dir)
+    {
+        tracing::error!(error = %e, "history not saved");
+    }
 }
 
-/// Name of the history file inside `data_dir`.
-pub const HISTORY_FILE: &str = "snapshot.json";
-
 /// Runs cycles until `stop` receives a message (or is disconnected), finishing the current cycle
-/// first, then shuts every plugin down and returns how each shutdown went.
+/// first, then lets running calls finish, saves history, shuts every plugin down and returns how
+/// each shutdown went.
 pub fn run_until(
     mut engine: Engine,
     stop: &Receiver<()>,
@@ -49,19 +44,7 @@ pub fn run_until(
     loop {
         engine.cycle(now_ms());
         publish(&engine, published);
-        if let Some(dir) = &engine.host().data_dir {
-            let snapshot = published
-                .read()
-                .unwrap_or_else(|e| e.into_inner())
-                .snapshot
-                .clone();
-            if let Err(e) = persist(dir, &snapshot) {
-                eprintln!(
-                    "monitor-host: cannot write history to {}: {e}",
-                    dir.display()
-                );
-            }
-        }
+        save_history(&engine);
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
         let wake = engine
@@ -78,7 +61,7 @@ pub fn run_until(
             select! {
                 recv(stop) -> _ => {
                     publish(&engine, published);
-                    return engine.shutdown();
+                    return stop_engine(engine);
                 }
                 recv(completions) -> done => {
                     if let Ok(done) = done {
@@ -89,7 +72,14 @@ pub fn run_until(
             }
         }
         if !stop.is_empty() {
-            return engine.shutdown();
+            return stop_engine(engine);
         }
     }
+}
+
+fn stop_engine(mut engine: Engine) -> Vec<ShutdownOutcome> {
+    // Outcomes of the last calls belong in the saved history.
+    engine.settle(engine.longest_timeout());
+    save_history(&engine);
+    engine.shutdown()
 }

@@ -1,6 +1,7 @@
 /* A plugin library written in C against monitor_plugin.h: a collector that counts its calls and
  * one that returns bytes that are not JSON. Built and loaded by tests/tests/c_abi.rs.
- * Compile with -DTEST_ABI_VERSION=n to build a library of another ABI version. */
+ * Compile with -DTEST_ABI_VERSION=n to build a library of another ABI version, and with
+ * -DTEST_WITH_NOTIFIER to add a notifier (tests/tests/stale_resolution.rs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,10 +88,70 @@ static const MonitorPluginVTable GARBAGE = {
     counter_create, garbage_call, shutdown_, destroy,
 };
 
+#ifdef TEST_WITH_NOTIFIER
+/* A notifier as a C consumer would write one: it reads "value" as a number with strtod and refuses
+ * a payload where it is not one; it appends every payload it accepts, one per line, to the file
+ * named by the config's "path". */
+typedef struct Appender {
+    char path[512];
+} Appender;
+
+static uint32_t appender_create(const uint8_t *config, size_t len, void **instance, MonitorBuffer *out) {
+    char buf[1024] = {0};
+    memcpy(buf, config, len < sizeof buf - 1 ? len : sizeof buf - 1);
+    const char *start = strstr(buf, "\"path\":\"");
+    if (start == NULL) return respond(out, MONITOR_STATUS_ERROR, "`path` is required");
+    start += strlen("\"path\":\"");
+    const char *end = strchr(start, '"');
+    if (end == NULL || (size_t)(end - start) >= sizeof ((Appender *)0)->path)
+        return respond(out, MONITOR_STATUS_ERROR, "`path` is too long");
+    Appender *a = calloc(1, sizeof *a);
+    if (a == NULL) return respond(out, MONITOR_STATUS_ERROR, "out of memory");
+    memcpy(a->path, start, (size_t)(end - start));
+    *instance = a;
+    return MONITOR_STATUS_OK;
+}
+
+static uint32_t appender_call(void *instance, const uint8_t *input, size_t len, MonitorBuffer *out) {
+    Appender *a = instance;
+    char *text = malloc(len + 1);
+    if (text == NULL) return respond(out, MONITOR_STATUS_ERROR, "out of memory");
+    memcpy(text, input, len);
+    text[len] = '\0';
+    const char *value = strstr(text, "\"value\":");
+    char *end = NULL;
+    if (value != NULL) {
+        value += strlen("\"value\":");
+        strtod(value, &end);
+    }
+    if (value == NULL || end == value) {
+        free(text);
+        return respond(out, MONITOR_STATUS_ERROR, "`value` is not a number");
+    }
+    FILE *f = fopen(a->path, "a");
+    if (f == NULL) {
+        free(text);
+        return respond(out, MONITOR_STATUS_ERROR, "cannot open `path` for appending");
+    }
+    fprintf(f, "%s\n", text);
+    fclose(f);
+    free(text);
+    return MONITOR_STATUS_OK;
+}
+
+static const MonitorPluginVTable APPENDER = {
+    sizeof(MonitorPluginVTable), MONITOR_KIND_NOTIFIER, MONITOR_STR("c-appender"), MONITOR_STR("1.0.0"),
+    appender_create, appender_call, shutdown_, destroy,
+};
+
+static const MonitorPluginVTable *const PLUGINS[] = {&COUNTER, &GARBAGE, &APPENDER};
+#else
 static const MonitorPluginVTable *const PLUGINS[] = {&COUNTER, &GARBAGE};
+#endif
 
 static const MonitorPluginDeclaration DECLARATION = {
-    sizeof(MonitorPluginDeclaration), TEST_ABI_VERSION, MONITOR_STR("c-header"), PLUGINS, 2,
+    sizeof(MonitorPluginDeclaration), TEST_ABI_VERSION, MONITOR_STR("c-header"), PLUGINS,
+    sizeof PLUGINS / sizeof PLUGINS[0],
 };
 
 uint32_t monitor_plugin_abi_version(void) { return TEST_ABI_VERSION; }

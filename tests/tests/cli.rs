@@ -250,7 +250,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
     seen.sort();
     assert_eq!(seen, ["file:file", "fixer:fixer", "recorder:recorder"]);
     assert!(
-        dir.join("data/snapshot.json").exists(),
+        dir.join("data/history.json").exists(),
         "history written to data_dir"
     );
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use monitor_host::{Config, Engine, render};
+use monitor_host::{Config, Engine, history, render};
 use monitor_tests::{Scratch, library, toml_path};
 
 fn engine(text: &str, dir: &Path) -> Engine {
@@ -441,20 +441,133 @@ succeed = false
 "#,
         value = toml_path(&value)
     );
+    let data = dir.join("data");
     let mut first = engine(&text, dir.path());
     first.cycle(1_000);
     first.settle(Duration::from_secs(5));
-    let saved = render::snapshot_json(&first);
+    first.save_history(&data).unwrap();
     drop(first.shutdown());
+    assert!(data.join(history::HISTORY_FILE).exists());
 
     let mut second = engine(&text, dir.path());
-    second.restore(&saved, 2_000).unwrap();
+    let read = second.load_history(&data, 2_000).unwrap();
+    assert_eq!(read, Some(data.join(history::HISTORY_FILE)));
     assert_eq!(second.healing().count(), 1);
     let (_, series) = second.store().by_name("test.value").next().unwrap();
     assert_eq!(series.latest(), Some((1_000, 50.0)));
-    // Points beyond the retention are dropped on restore.
+    // Points beyond the retention are dropped on load.
     let mut third = engine(&text, dir.path());
-    third.restore(&saved, 10_000_000).unwrap();
+    third.load_history(&data, 10_000_000).unwrap();
     assert!(third.store().by_name("test.value").next().is_none());
-    assert!(third.restore("not json", 0).is_err());
+    assert_eq!(third.healing().count(), 1);
+}
+
+fn healing_config(value: &Path, notes: &Path, strategy: &str) -> String {
+    let lib = plugins_lib();
+    format!(
+        r#"
+[host]
+interval = "10s"
+
+[[collector]]
+plugin = "file"
+library = {lib}
+[collector.config]
+path = {value}
+
+[[alert]]
+name = "too_high"
+metric = "test.value"
+condition = "above"
+threshold = 10
+
+[[notifier]]
+plugin = "recorder"
+library = {lib}
+[notifier.config]
+path = {notes}
+
+[[strategy]]
+plugin = "fixer"
+library = {lib}
+on = ["too_high"]
+{strategy}
+"#,
+        value = toml_path(value),
+        notes = toml_path(notes),
+    )
+}
+
+#[test]
+fn a_verified_recovery_resets_the_attempt_window() {
+    let dir = Scratch::new("verified");
+    let value = dir.write("value", "1");
+    let notes = dir.join("notes.jsonl");
+    let strategy = format!(
+        "max_attempts = 2\nwithin = \"1h\"\n[strategy.config]\npath = {}\nvalue = 1\n",
+        toml_path(&value)
+    );
+    let mut e = engine(&healing_config(&value, &notes, &strategy), dir.path());
+    let mut t = 0;
+    // Four times in a row: the value goes bad, the alert fires, the fixer repairs it, the alert
+    // resolves. Each repair is verified by the resolution, so healing never gives up.
+    for _ in 0..4 {
+        std::fs::write(&value, "50").unwrap();
+        for _ in 0..2 {
+            e.cycle(t);
+            e.settle(Duration::from_secs(10));
+            t += 10_000;
+        }
+    }
+    let heals: Vec<_> = e.healing().cloned().collect();
+    assert_eq!(heals.len(), 4, "{heals:?}");
+    assert!(
+        heals.iter().all(|h| h.success && h.attempt == 1),
+        "{heals:?}"
+    );
+    let n = notifications(&notes);
+    assert!(n.iter().all(|n| n["escalation"] == false), "{n:?}");
+    assert_eq!(n.len(), 8, "fired and resolved four times: {n:?}");
+}
+
+#[test]
+fn attempts_are_numbered_per_episode_across_a_flapping_alert() {
+    let dir = Scratch::new("episode");
+    let value = dir.write("value", "1");
+    let notes = dir.join("notes.jsonl");
+    let strategy = "max_attempts = 3\nwithin = \"1h\"\n[strategy.config]\nsucceed = false\n";
+    let mut e = engine(&healing_config(&value, &notes, strategy), dir.path());
+    let mut t = 0;
+    // The alert fires, healing fails, the alert resolves by itself and fires again: one episode.
+    for v in ["50", "1", "50", "1", "50", "1", "50"] {
+        std::fs::write(&value, v).unwrap();
+        e.cycle(t);
+        e.settle(Duration::from_secs(10));
+        t += 10_000;
+    }
+    let attempts: Vec<u32> = e.healing().map(|h| h.attempt).collect();
+    assert_eq!(attempts, [1, 2, 3], "numbered within the episode");
+    let n = notifications(&notes);
+    let escalations = n.iter().filter(|n| n["escalation"] == true).count();
+    assert_eq!(escalations, 1, "the fourth firing is over the limit: {n:?}");
+}
+
+#[test]
+fn healing_attempts_total_counts_every_attempt() {
+    let dir = Scratch::new("counters");
+    let value = dir.write("value", "50");
+    let notes = dir.join("notes.jsonl");
+    let strategy = "max_attempts = 100000\ncooldown = \"0s\"\n[strategy.config]\nsucceed = false\n";
+    let mut e = engine(&healing_config(&value, &notes, strategy), dir.path());
+    let attempts = monitor_host::history::HISTORY_LIMIT + 5;
+    for i in 0..attempts {
+        e.cycle(i as u64 * 10_000);
+        e.settle(Duration::from_secs(10));
+    }
+    assert_eq!(e.healing().count(), monitor_host::history::HISTORY_LIMIT);
+    let metrics = render::prometheus(&e);
+    let line = format!(
+        "monitor_healing_attempts_total{{alertname=\"too_high\",result=\"failure\",strategy=\"fixer\"}} {attempts}\n"
+    );
+    assert!(metrics.contains(&line), "{metrics}");
 }

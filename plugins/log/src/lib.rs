@@ -40,8 +40,10 @@ fn line(n: &Notification, format: Format) -> String {
                 (NotificationStatus::Resolved, _) => "RESOLVED",
             };
             let labels: Vec<String> = n.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            // A stale resolution's value is the last one seen, not a current reading.
+            let stale = if n.stale { " stale=true" } else { "" };
             format!(
-                "{status} {} severity={} metric={} value={} {} {} labels=[{}] host={} {}",
+                "{status} {} severity={} metric={} value={}{stale} {} {} labels=[{}] host={} {}",
                 n.alert,
                 n.severity,
                 n.metric,

@@ -145,7 +145,9 @@ pub struct Failure {
     pub alert: String,
     /// The metric the alert watches.
     pub metric: String,
-    /// The value that made it fire.
+    /// The alert's latest value: always a finite number from this host. Read as NaN when a host
+    /// sends `null`.
+    #[serde(deserialize_with = "number_or_null")]
     pub value: f64,
     /// The series' labels.
     #[serde(default)]
@@ -191,7 +193,10 @@ pub struct Notification {
     pub alert: String,
     /// The watched metric.
     pub metric: String,
-    /// Latest value.
+    /// Latest value, always a finite number from this host: when the alert resolved because its
+    /// series went stale or vanished ([`stale`](Self::stale)), the last value seen. Read as NaN
+    /// when a host sends `null` (earlier hosts did for a stale series).
+    #[serde(deserialize_with = "number_or_null")]
     pub value: f64,
     /// The rule's threshold.
     pub threshold: f64,
@@ -213,7 +218,84 @@ pub struct Notification {
     /// True when healing gave up on this alert (max attempts reached within the window).
     #[serde(default)]
     pub escalation: bool,
+    /// True when the alert resolved because its series stopped being reported (stale or gone),
+    /// not because the condition stopped holding: [`value`](Self::value) is then the last value
+    /// seen. Absent (false) otherwise.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub stale: bool,
     /// Name of the host that sends it.
     #[serde(default)]
     pub host: String,
+}
+
+/// A JSON number, or `null` read as NaN: a `null` from a host must not make the payload unreadable.
+fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stale_resolution() -> Notification {
+        Notification {
+            status: NotificationStatus::Resolved,
+            alert: "too_high".into(),
+            metric: "m".into(),
+            value: 50.0,
+            threshold: 10.0,
+            condition: "above".into(),
+            severity: Severity::Warning,
+            description: String::new(),
+            labels: Labels::new(),
+            starts_at_ms: 1,
+            ends_at_ms: Some(2),
+            escalation: false,
+            stale: true,
+            host: "h".into(),
+        }
+    }
+
+    #[test]
+    fn a_stale_resolution_reads_with_the_fields_of_earlier_sdks() {
+        // What a notifier built with an earlier SDK deserialises: `value` required, no `stale`.
+        #[derive(Deserialize)]
+        #[allow(dead_code)] // Reason: only whether it parses matters.
+        struct Earlier {
+            status: NotificationStatus,
+            alert: String,
+            metric: String,
+            value: f64,
+            threshold: f64,
+            condition: String,
+            severity: Severity,
+            starts_at_ms: u64,
+        }
+        let json = serde_json::to_string(&stale_resolution()).unwrap();
+        let earlier: Earlier = serde_json::from_str(&json).unwrap();
+        assert_eq!(earlier.value, 50.0);
+        assert!(json.contains("\"stale\":true"), "{json}");
+        let back: Notification = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, stale_resolution());
+    }
+
+    #[test]
+    fn null_values_from_earlier_hosts_read_as_nan_and_stale_defaults_to_false() {
+        let mut v = serde_json::to_value(stale_resolution()).unwrap();
+        v["value"] = serde_json::Value::Null;
+        v.as_object_mut().unwrap().remove("stale");
+        let n: Notification = serde_json::from_value(v).unwrap();
+        assert!(n.value.is_nan());
+        assert!(!n.stale);
+        let firing = serde_json::to_string(&Notification {
+            stale: false,
+            ..stale_resolution()
+        })
+        .unwrap();
+        assert!(!firing.contains("stale"), "omitted when false: {firing}");
+    }
 }

@@ -154,6 +154,12 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
     if n.escalation {
         annotations.insert("escalation".into(), "healing gave up".into());
     }
+    if n.stale {
+        annotations.insert(
+            "stale".into(),
+            "the series stopped being reported; the value is the last one seen".into(),
+        );
+    }
     let group_labels = BTreeMap::from([("alertname".to_owned(), n.alert.clone())]);
     Payload {
         version: "4",
