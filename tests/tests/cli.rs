@@ -340,7 +340,7 @@ fn sighup_is_logged_and_ignored_and_logs_are_json_lines() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
     assert!(
-        dir.join("data/snapshot.json").exists(),
+        dir.join("data/history.json").exists(),
         "history written to data_dir"
     );
 
