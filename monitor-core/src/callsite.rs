@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::clock::{self, WindowIndex};
-use crate::failure::{self, FailureRecord};
+use crate::failure::FailureRecord;
 use crate::histogram::{AtomicHistogram, Histogram};
 
 /// Thread slots with a shard of their own; further threads share one.
@@ -78,7 +78,7 @@ fn claim_slot() -> usize {
 }
 
 fn claim_slot_counted() -> usize {
-    failure::install_panic_hook();
+    crate::panic::install_panic_hook();
     let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
     let free = (!*taken).trailing_zeros() as usize;
     let slot = if free < EXCLUSIVE_SLOTS {
@@ -614,4 +614,28 @@ pub struct CallsiteFigures {
     pub calls_24h: u64,
     /// The last few failures, oldest first.
     pub failures_kept: Vec<FailureRecord>,
+}
+
+impl CallsiteFigures {
+    /// Adds another callsite's figures of the same name.
+    pub(crate) fn merge(&mut self, other: &CallsiteFigures) {
+        self.latency.merge(&other.latency);
+        match (&mut self.alloc, &other.alloc) {
+            (Some(a), Some(b)) => a.merge(b),
+            (None, Some(b)) => self.alloc = Some(b.clone()),
+            _ => {}
+        }
+        self.freed_bytes += other.freed_bytes;
+        self.failures += other.failures;
+        self.cancelled += other.cancelled;
+        self.busy_ns += other.busy_ns;
+        for (a, b) in self.minutes.iter_mut().zip(&other.minutes) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        self.calls_24h += other.calls_24h;
+        self.failures_kept
+            .extend(other.failures_kept.iter().cloned());
+        self.failures_kept.sort_by_key(|f| f.at);
+    }
 }
