@@ -26,6 +26,7 @@ use std::time::SystemTime;
 use crate::clock::{self, WindowIndex};
 use crate::failure::FailureRecord;
 use crate::histogram::{AtomicHistogram, Histogram};
+use crate::name::DerivedName;
 
 /// Thread slots with a shard of their own; further threads share one.
 pub const EXCLUSIVE_SLOTS: usize = 16;
@@ -309,13 +310,19 @@ pub struct Call {
     pub busy_ns: Option<u64>,
 }
 
+/// A callsite's name: given, or derived from where the function is.
+enum Name {
+    Given(Cow<'static, str>),
+    Derived(&'static DerivedName),
+}
+
 /// The recording state of one instrumented function or named operation.
 ///
 /// Instrumented functions hold one in a `static` (see the `__private` module);
 /// named guards get theirs from a [`Registry`](crate::Registry). A callsite
 /// that is never called costs its own size (under 256 bytes) and nothing else.
 pub struct Callsite {
-    name: Cow<'static, str>,
+    name: Name,
     module_path: &'static str,
     file: &'static str,
     line: u32,
@@ -328,7 +335,7 @@ pub struct Callsite {
 impl std::fmt::Debug for Callsite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Callsite")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("module_path", &self.module_path)
             .field("file", &self.file)
             .field("line", &self.line)
@@ -347,8 +354,19 @@ impl Callsite {
         line: u32,
         threshold_ns: u64,
     ) -> Self {
+        let name = Name::Given(Cow::Borrowed(name));
+        Self::with_name(name, module_path, file, line, threshold_ns)
+    }
+
+    const fn with_name(
+        name: Name,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        threshold_ns: u64,
+    ) -> Self {
         Self {
-            name: Cow::Borrowed(name),
+            name,
             module_path,
             file,
             line,
@@ -359,16 +377,31 @@ impl Callsite {
         }
     }
 
+    /// A callsite for a `static` named by default (`module::fn` or
+    /// `module::Type::method`), the name worked out on its first read.
+    pub const fn new_derived(
+        name: &'static DerivedName,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        threshold_ns: u64,
+    ) -> Self {
+        Self::with_name(Name::Derived(name), module_path, file, line, threshold_ns)
+    }
+
     /// A callsite for a name known only at run time.
     pub fn new_named(name: impl Into<Cow<'static, str>>) -> Self {
         let mut callsite = Self::new("", "", "", 0, 0);
-        callsite.name = name.into();
+        callsite.name = Name::Given(name.into());
         callsite
     }
 
     /// The function's name (`module::path::fn` unless given).
     pub fn name(&self) -> &str {
-        &self.name
+        match &self.name {
+            Name::Given(name) => name,
+            Name::Derived(name) => name.get(),
+        }
     }
 
     /// The module the function is in (empty for named operations).

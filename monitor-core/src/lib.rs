@@ -34,6 +34,7 @@ pub mod exposition;
 mod failure;
 mod guard;
 mod histogram;
+mod name;
 mod panic;
 mod prometheus;
 mod registry;
