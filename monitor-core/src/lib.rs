@@ -34,9 +34,11 @@ pub mod exposition;
 mod failure;
 mod guard;
 mod histogram;
+#[cfg(feature = "http")]
+pub mod http;
 mod name;
 mod panic;
-mod prometheus;
+pub mod prometheus;
 mod registry;
 mod report;
 mod snapshot;
