@@ -299,7 +299,7 @@ impl Drop for Shard {
 
 /// One finished call, as handed to [`Callsite::record`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Call {
+pub(crate) struct Call {
     /// Wall time of the call in nanoseconds.
     pub duration_ns: u64,
     /// Whether the call failed.
@@ -390,7 +390,7 @@ impl Callsite {
     }
 
     /// A callsite for a name known only at run time.
-    pub fn new_named(name: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new_named(name: impl Into<Cow<'static, str>>) -> Self {
         let mut callsite = Self::new("", "", "", 0, 0);
         callsite.name = Name::Given(name.into());
         callsite
@@ -485,7 +485,7 @@ impl Callsite {
     /// Records one finished call. Wait-free except on the first call from a
     /// thread slot (which allocates that slot's shard).
     #[inline]
-    pub fn record(&self, call: &Call, end_raw: u64) {
+    pub(crate) fn record(&self, call: &Call, end_raw: u64) {
         if call.duration_ns < self.threshold_ns {
             return;
         }
@@ -494,7 +494,7 @@ impl Callsite {
 
     /// Records a call that ended at `at` (back-filled or replayed data).
     /// Windows older than the ones kept are skipped; the histograms take it.
-    pub fn record_at(&self, call: &Call, at: SystemTime) {
+    pub(crate) fn record_at(&self, call: &Call, at: SystemTime) {
         if call.duration_ns < self.threshold_ns {
             return;
         }
@@ -502,14 +502,14 @@ impl Callsite {
     }
 
     /// Counts a future dropped before completion.
-    pub fn record_cancelled(&self) {
+    pub(crate) fn record_cancelled(&self) {
         let shard = self.shard();
         bump(&shard.cancelled, 1, shard.exclusive);
     }
 
     /// Keeps a failure's details for the report (the last [`FAILURES_KEPT`]).
     #[cold]
-    pub fn push_failure(&self, record: FailureRecord) {
+    pub(crate) fn push_failure(&self, record: FailureRecord) {
         crate::alloc::excluded(|| self.push_failure_counted(record));
     }
 
@@ -551,7 +551,7 @@ impl Callsite {
     }
 
     /// Merges the shards into a plain view. May run while others record.
-    pub fn read(&self, now: WindowIndex) -> CallsiteFigures {
+    pub(crate) fn read(&self, now: WindowIndex) -> CallsiteFigures {
         let generation = self.generation.load(Ordering::Acquire);
         let mut figures = CallsiteFigures {
             latency: Histogram::new(),
@@ -628,7 +628,7 @@ impl Drop for Callsite {
 
 /// A callsite's figures merged across shards, as of one read.
 #[derive(Debug, Clone)]
-pub struct CallsiteFigures {
+pub(crate) struct CallsiteFigures {
     /// Latency of recorded calls, ns. Its count is the number of calls.
     pub latency: Histogram,
     /// Bytes allocated per call, when the counting allocator is installed.
