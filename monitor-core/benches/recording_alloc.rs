@@ -25,7 +25,7 @@ fn instrumented(x: u64) -> u64 {
 fn main() {
     let mut c = criterion();
     drop(black_box(Box::new(1u8))); // the allocator is active from here on
-    assert!(monitor_core::alloc::is_active());
+    assert!(monitor_core::global().snapshot().allocator);
 
     single(&mut c, "alloc/floor_instant_pair", |i| {
         let start = Instant::now();

@@ -4,6 +4,7 @@
 pub use crate::callsite::Callsite;
 pub use crate::failure::{Outcome, probe};
 pub use crate::guard::{Guard, Instrumented};
+pub use crate::name::DerivedName;
 pub use inventory;
 
 /// Registers a `static` callsite so the global registry lists its function

@@ -24,8 +24,9 @@ use std::sync::{Mutex, PoisonError};
 use std::time::SystemTime;
 
 use crate::clock::{self, WindowIndex};
-use crate::failure::{self, FailureRecord};
+use crate::failure::FailureRecord;
 use crate::histogram::{AtomicHistogram, Histogram};
+use crate::name::DerivedName;
 
 /// Thread slots with a shard of their own; further threads share one.
 pub const EXCLUSIVE_SLOTS: usize = 16;
@@ -78,7 +79,7 @@ fn claim_slot() -> usize {
 }
 
 fn claim_slot_counted() -> usize {
-    failure::install_panic_hook();
+    crate::panic::install_panic_hook();
     let mut taken = SLOTS_TAKEN.lock().unwrap_or_else(PoisonError::into_inner);
     let free = (!*taken).trailing_zeros() as usize;
     let slot = if free < EXCLUSIVE_SLOTS {
@@ -298,7 +299,7 @@ impl Drop for Shard {
 
 /// One finished call, as handed to [`Callsite::record`].
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Call {
+pub(crate) struct Call {
     /// Wall time of the call in nanoseconds.
     pub duration_ns: u64,
     /// Whether the call failed.
@@ -309,13 +310,19 @@ pub struct Call {
     pub busy_ns: Option<u64>,
 }
 
+/// A callsite's name: given, or derived from where the function is.
+enum Name {
+    Given(Cow<'static, str>),
+    Derived(&'static DerivedName),
+}
+
 /// The recording state of one instrumented function or named operation.
 ///
 /// Instrumented functions hold one in a `static` (see the `__private` module);
 /// named guards get theirs from a [`Registry`](crate::Registry). A callsite
 /// that is never called costs its own size (under 256 bytes) and nothing else.
 pub struct Callsite {
-    name: Cow<'static, str>,
+    name: Name,
     module_path: &'static str,
     file: &'static str,
     line: u32,
@@ -328,7 +335,7 @@ pub struct Callsite {
 impl std::fmt::Debug for Callsite {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Callsite")
-            .field("name", &self.name)
+            .field("name", &self.name())
             .field("module_path", &self.module_path)
             .field("file", &self.file)
             .field("line", &self.line)
@@ -347,8 +354,19 @@ impl Callsite {
         line: u32,
         threshold_ns: u64,
     ) -> Self {
+        let name = Name::Given(Cow::Borrowed(name));
+        Self::with_name(name, module_path, file, line, threshold_ns)
+    }
+
+    const fn with_name(
+        name: Name,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        threshold_ns: u64,
+    ) -> Self {
         Self {
-            name: Cow::Borrowed(name),
+            name,
             module_path,
             file,
             line,
@@ -359,16 +377,31 @@ impl Callsite {
         }
     }
 
+    /// A callsite for a `static` named by default (`module::fn` or
+    /// `module::Type::method`), the name worked out on its first read.
+    pub const fn new_derived(
+        name: &'static DerivedName,
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        threshold_ns: u64,
+    ) -> Self {
+        Self::with_name(Name::Derived(name), module_path, file, line, threshold_ns)
+    }
+
     /// A callsite for a name known only at run time.
-    pub fn new_named(name: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn new_named(name: impl Into<Cow<'static, str>>) -> Self {
         let mut callsite = Self::new("", "", "", 0, 0);
-        callsite.name = name.into();
+        callsite.name = Name::Given(name.into());
         callsite
     }
 
     /// The function's name (`module::path::fn` unless given).
     pub fn name(&self) -> &str {
-        &self.name
+        match &self.name {
+            Name::Given(name) => name,
+            Name::Derived(name) => name.get(),
+        }
     }
 
     /// The module the function is in (empty for named operations).
@@ -452,7 +485,7 @@ impl Callsite {
     /// Records one finished call. Wait-free except on the first call from a
     /// thread slot (which allocates that slot's shard).
     #[inline]
-    pub fn record(&self, call: &Call, end_raw: u64) {
+    pub(crate) fn record(&self, call: &Call, end_raw: u64) {
         if call.duration_ns < self.threshold_ns {
             return;
         }
@@ -461,7 +494,7 @@ impl Callsite {
 
     /// Records a call that ended at `at` (back-filled or replayed data).
     /// Windows older than the ones kept are skipped; the histograms take it.
-    pub fn record_at(&self, call: &Call, at: SystemTime) {
+    pub(crate) fn record_at(&self, call: &Call, at: SystemTime) {
         if call.duration_ns < self.threshold_ns {
             return;
         }
@@ -469,14 +502,14 @@ impl Callsite {
     }
 
     /// Counts a future dropped before completion.
-    pub fn record_cancelled(&self) {
+    pub(crate) fn record_cancelled(&self) {
         let shard = self.shard();
         bump(&shard.cancelled, 1, shard.exclusive);
     }
 
     /// Keeps a failure's details for the report (the last [`FAILURES_KEPT`]).
     #[cold]
-    pub fn push_failure(&self, record: FailureRecord) {
+    pub(crate) fn push_failure(&self, record: FailureRecord) {
         crate::alloc::excluded(|| self.push_failure_counted(record));
     }
 
@@ -518,7 +551,7 @@ impl Callsite {
     }
 
     /// Merges the shards into a plain view. May run while others record.
-    pub fn read(&self, now: WindowIndex) -> CallsiteFigures {
+    pub(crate) fn read(&self, now: WindowIndex) -> CallsiteFigures {
         let generation = self.generation.load(Ordering::Acquire);
         let mut figures = CallsiteFigures {
             latency: Histogram::new(),
@@ -595,7 +628,7 @@ impl Drop for Callsite {
 
 /// A callsite's figures merged across shards, as of one read.
 #[derive(Debug, Clone)]
-pub struct CallsiteFigures {
+pub(crate) struct CallsiteFigures {
     /// Latency of recorded calls, ns. Its count is the number of calls.
     pub latency: Histogram,
     /// Bytes allocated per call, when the counting allocator is installed.
@@ -614,4 +647,28 @@ pub struct CallsiteFigures {
     pub calls_24h: u64,
     /// The last few failures, oldest first.
     pub failures_kept: Vec<FailureRecord>,
+}
+
+impl CallsiteFigures {
+    /// Adds another callsite's figures of the same name.
+    pub(crate) fn merge(&mut self, other: &CallsiteFigures) {
+        self.latency.merge(&other.latency);
+        match (&mut self.alloc, &other.alloc) {
+            (Some(a), Some(b)) => a.merge(b),
+            (None, Some(b)) => self.alloc = Some(b.clone()),
+            _ => {}
+        }
+        self.freed_bytes += other.freed_bytes;
+        self.failures += other.failures;
+        self.cancelled += other.cancelled;
+        self.busy_ns += other.busy_ns;
+        for (a, b) in self.minutes.iter_mut().zip(&other.minutes) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        self.calls_24h += other.calls_24h;
+        self.failures_kept
+            .extend(other.failures_kept.iter().cloned());
+        self.failures_kept.sort_by_key(|f| f.at);
+    }
 }

@@ -1,6 +1,8 @@
-//! The clock of the recording path: a calibrated TSC read (through `quanta`)
-//! where the CPU has an invariant one, the monotonic clock otherwise; plus the
-//! coarse wall-clock minute and hour indices the time windows are keyed by.
+//! Every time conversion of the crate: the clock of the recording path (a
+//! calibrated TSC read through `quanta` where the CPU has an invariant one,
+//! the monotonic clock otherwise), wall-clock Unix times, the coarse minute
+//! and hour indices the time windows are keyed by, and the JSON form of a
+//! `SystemTime`.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,12 +27,10 @@ fn base() -> &'static Base {
 fn init_base() -> Base {
     // The first timed call of the process lands here before its body
     // runs: the moment to chain the panic hook that names panics.
-    crate::failure::install_panic_hook();
+    crate::panic::install_panic_hook();
     let clock = quanta::Clock::new();
     let raw = clock.raw();
-    let unix_ns = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
+    let unix_ns = unix_ns(SystemTime::now());
     // delta_as_nanos is linear in ticks; measure the ns of a large tick span and invert.
     let span = 1u64 << 40;
     let ns = clock.delta_as_nanos(0, span).max(1);
@@ -53,6 +53,13 @@ pub fn now_raw() -> u64 {
 #[inline(always)]
 pub fn delta_ns(start: u64, end: u64) -> u64 {
     base().clock.delta_as_nanos(start, end)
+}
+
+/// Nanoseconds since the Unix epoch of a wall-clock time (0 before it).
+pub fn unix_ns(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_nanos() as u64
 }
 
 /// Wall-clock nanoseconds since the Unix epoch at a raw reading.
@@ -81,11 +88,12 @@ pub struct WindowIndex {
 impl WindowIndex {
     /// The window of a wall-clock time.
     pub fn of_time(time: SystemTime) -> Self {
-        let ns = time
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO)
-            .as_nanos() as u64;
-        Self::of_unix_ns(ns)
+        Self::of_unix_ns(unix_ns(time))
+    }
+
+    /// The window of the current wall-clock time.
+    pub fn now() -> Self {
+        Self::of_time(SystemTime::now())
     }
 
     fn of_unix_ns(ns: u64) -> Self {
@@ -123,6 +131,20 @@ fn window_slow(raw: u64) -> WindowIndex {
     // Release: a reader that sees the new end also sees the new index.
     CURRENT_END_RAW.store(raw.saturating_add(ticks), Ordering::Release);
     index
+}
+
+/// Serde helper: a `SystemTime` as fractional Unix seconds.
+pub mod unix_seconds {
+    use serde::Serializer;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Serialises `time` as fractional seconds since the Unix epoch (0 before it).
+    pub fn serialize<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let secs = time
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        s.serialize_f64(secs)
+    }
 }
 
 #[cfg(test)]

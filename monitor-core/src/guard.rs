@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use crate::alloc;
 use crate::callsite::{Call, Callsite};
 use crate::clock;
-use crate::failure::{self, FailureRecord, Outcome};
+use crate::failure::{FailureRecord, Outcome};
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 
@@ -152,7 +152,7 @@ fn keep_failure(callsite: &Callsite, panicked: bool, message: Option<String>) {
 
 fn keep_failure_counted(callsite: &Callsite, panicked: bool, message: Option<String>) {
     let message = match (panicked, message) {
-        (true, _) => failure::current_panic_message(),
+        (true, _) => crate::panic::current_panic_message(),
         (false, Some(m)) => m,
         (false, None) => "failed".to_owned(),
     };

@@ -13,7 +13,7 @@ use crate::callsite::{Call, Callsite, CallsiteFigures};
 use crate::clock::WindowIndex;
 use crate::guard::Guard;
 use crate::report::{Report, ReportConfig};
-use crate::snapshot::{self, FunctionStats, Snapshot};
+use crate::snapshot::{FunctionStats, Snapshot};
 
 /// Instrumented functions and named operations, and their figures.
 ///
@@ -111,7 +111,7 @@ pub fn guard(name: &str) -> Guard<'static> {
 impl Registry {
     /// An empty registry of named operations.
     pub fn new() -> Self {
-        crate::failure::install_panic_hook();
+        crate::panic::install_panic_hook();
         Self {
             include_static: false,
             named: RwLock::new(HashMap::new()),
@@ -242,20 +242,26 @@ impl Registry {
     /// Every function's figures, with time windows judged as of `now`.
     pub fn snapshot_at(&self, now: SystemTime) -> Snapshot {
         let config = self.config();
-        let functions = self
+        let functions: Vec<FunctionStats> = self
             .figures(WindowIndex::of_time(now), |_| true)
             .into_iter()
-            .map(|(callsite, figures)| snapshot::function_stats(callsite, &figures, &config))
+            .map(|(callsite, figures)| stats(callsite, &figures, &config))
             .collect();
-        Snapshot::new(now, functions, crate::alloc::is_active(), &config)
+        Snapshot {
+            generated_at: now,
+            allocator: crate::alloc::is_active(),
+            warnings: config.warnings(&functions),
+            functions,
+        }
     }
 
     /// One function's figures by name (reads only that function's callsites).
     pub fn function(&self, name: &str) -> Option<FunctionStats> {
-        let config = self.config();
-        let now = WindowIndex::of_time(SystemTime::now());
-        let (callsite, figures) = self.figures(now, |c| c.name() == name).into_iter().next()?;
-        Some(snapshot::function_stats(callsite, &figures, &config))
+        let (callsite, figures) = self
+            .figures(WindowIndex::now(), |c| c.name() == name)
+            .into_iter()
+            .next()?;
+        Some(stats(callsite, &figures, &self.config()))
     }
 
     /// The `n` functions with the highest mean latency (called ones only).
@@ -305,7 +311,7 @@ impl Registry {
     /// An I/O error naming the file that could not be written.
     pub fn export_json(&self, path: impl AsRef<Path>) -> io::Result<()> {
         let json = serde_json::to_vec_pretty(&self.snapshot()).map_err(io::Error::other)?;
-        crate::snapshot::write_atomically(path.as_ref(), &json)
+        crate::export::write_atomically(path.as_ref(), &json)
     }
 
     /// Writes every called function's latency histogram (ns) to `out` in the
@@ -316,7 +322,7 @@ impl Registry {
     /// # Errors
     /// Whatever `out` returns, or a serialisation failure.
     pub fn write_hdr_log<W: Write>(&self, out: &mut W) -> io::Result<()> {
-        crate::snapshot::write_hdr_log(&self.snapshot(), out)
+        crate::export::write_hdr_log(&self.snapshot(), out)
     }
 
     /// Forgets every figure recorded so far; functions stay listed.
@@ -327,26 +333,7 @@ impl Registry {
     }
 }
 
-impl CallsiteFigures {
-    /// Adds another callsite's figures of the same name.
-    fn merge(&mut self, other: &CallsiteFigures) {
-        self.latency.merge(&other.latency);
-        match (&mut self.alloc, &other.alloc) {
-            (Some(a), Some(b)) => a.merge(b),
-            (None, Some(b)) => self.alloc = Some(b.clone()),
-            _ => {}
-        }
-        self.freed_bytes += other.freed_bytes;
-        self.failures += other.failures;
-        self.cancelled += other.cancelled;
-        self.busy_ns += other.busy_ns;
-        for (a, b) in self.minutes.iter_mut().zip(&other.minutes) {
-            a.0 += b.0;
-            a.1 += b.1;
-        }
-        self.calls_24h += other.calls_24h;
-        self.failures_kept
-            .extend(other.failures_kept.iter().cloned());
-        self.failures_kept.sort_by_key(|f| f.at);
-    }
+/// One callsite's figures with its trend judged under `config`.
+fn stats(callsite: &Callsite, figures: &CallsiteFigures, config: &ReportConfig) -> FunctionStats {
+    FunctionStats::new(callsite, figures, config.trend.judge(&figures.minutes))
 }

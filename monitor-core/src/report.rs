@@ -3,10 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::snapshot::{FunctionStats, Snapshot};
-use crate::trend::Trend;
+use crate::snapshot::{FunctionStats, Snapshot, Warning};
+use crate::trend::{self, Direction, Trend};
 
 /// How a function's trend is judged from its minute windows.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +29,27 @@ impl Default for TrendConfig {
             tolerance: 0.05,
             min_samples: 30,
         }
+    }
+}
+
+impl TrendConfig {
+    /// Judges mean latency over `minutes` (`(calls, latency sum ns)` per
+    /// minute, newest first): the recent minutes against the ones before.
+    pub(crate) fn judge(&self, minutes: &[(u64, u64)]) -> Trend {
+        let recent = self.recent_minutes.max(1).min(minutes.len());
+        let earlier_end = (recent + self.baseline_minutes).min(minutes.len());
+        let total = |w: &[(u64, u64)]| w.iter().fold((0u64, 0u64), |a, b| (a.0 + b.0, a.1 + b.1));
+        let (rc, rs) = total(&minutes[..recent]);
+        let (ec, es) = total(&minutes[recent..earlier_end]);
+        if rc < self.min_samples || ec < self.min_samples {
+            return Trend::Stable;
+        }
+        trend::classify(
+            es as f64 / ec as f64,
+            rs as f64 / rc as f64,
+            Direction::LowerIsBetter,
+            self.tolerance,
+        )
     }
 }
 
@@ -64,18 +83,15 @@ impl Default for ReportConfig {
     }
 }
 
-/// Something in a function's figures that deserves attention.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Warning {
-    /// The function concerned.
-    pub function: String,
-    /// `slow`, `degrading`, `failing` or `memory`.
-    pub kind: &'static str,
-    /// A sentence with the figure and the threshold.
-    pub message: String,
-}
-
 impl ReportConfig {
+    /// The warnings that apply to every function of a snapshot.
+    pub(crate) fn warnings(&self, functions: &[FunctionStats]) -> Vec<Warning> {
+        functions
+            .iter()
+            .flat_map(|f| self.warnings_for(f))
+            .collect()
+    }
+
     /// The warnings that apply to one function.
     pub fn warnings_for(&self, f: &FunctionStats) -> Vec<Warning> {
         let mut out = Vec::new();

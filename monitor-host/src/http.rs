@@ -2,10 +2,9 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
-use std::thread;
 use std::time::Duration;
 
-use tiny_http::{Header, Response, Server};
+use monitor_core::http::{Request, Response};
 
 /// What the HTTP thread serves; replaced after every cycle.
 #[derive(Debug, Default, Clone)]
@@ -33,9 +32,9 @@ pub struct HttpError {
 }
 
 /// A running HTTP server; stops when dropped.
+#[derive(Debug)]
 pub struct HttpServer {
-    server: Arc<Server>,
-    thread: Option<thread::JoinHandle<()>>,
+    _server: monitor_core::http::HttpServer,
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
 }
@@ -47,50 +46,27 @@ impl HttpServer {
     ///
     /// The address cannot be bound.
     pub fn start(addr: SocketAddr, published: Arc<RwLock<Published>>) -> Result<Self, HttpError> {
-        let server = Server::http(addr).map_err(|e| HttpError {
+        let server = monitor_core::http::HttpServer::start(addr, "http", move |request| {
+            let p = published.read().unwrap_or_else(|e| e.into_inner()).clone();
+            route(request, &p)
+        })
+        .map_err(|e| HttpError {
             addr,
             message: e.to_string(),
         })?;
-        let bound = server.server_addr().to_ip().unwrap_or(addr);
-        let server = Arc::new(server);
-        let s = server.clone();
-        let thread = thread::Builder::new()
-            .name("http".into())
-            .spawn(move || {
-                for request in s.incoming_requests() {
-                    let p = published.read().unwrap_or_else(|e| e.into_inner()).clone();
-                    let path = request.url().split('?').next().unwrap_or("/").to_owned();
-                    let (status, ctype, body) = route(&path, &p);
-                    let header = Header::from_bytes("Content-Type", ctype).expect("static header");
-                    let _ = request.respond(
-                        Response::from_string(body)
-                            .with_status_code(status)
-                            .with_header(header),
-                    );
-                }
-            })
-            .map_err(|e| HttpError {
-                addr,
-                message: e.to_string(),
-            })?;
         Ok(Self {
-            server,
-            thread: Some(thread),
-            addr: bound,
+            addr: server.local_addr(),
+            _server: server,
         })
     }
 }
 
-impl Drop for HttpServer {
-    fn drop(&mut self) {
-        self.server.unblock();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
+fn route(request: &Request<'_>, p: &Published) -> Response {
+    let (status, content_type, body) = page(request.path, p);
+    Response::new(status, content_type, body)
 }
 
-fn route(path: &str, p: &Published) -> (u16, &'static str, String) {
+fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
     match path {
         "/metrics" => (
             200,

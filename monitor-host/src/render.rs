@@ -1,10 +1,11 @@
 //! What the engine knows, as Prometheus text, a JSON snapshot and a human report.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use std::time::Duration;
 
+use monitor_core::prometheus::MetricType::{self, Counter, Gauge};
+use monitor_core::prometheus::{Families, format_value as number, metric_name};
 use monitor_plugin::{Labels, NotificationStatus, SampleKind};
 use serde::Serialize;
 
@@ -18,86 +19,7 @@ pub const SNAPSHOT_POINTS: usize = 60;
 /// A collected metric name as a Prometheus name: `system.cpu.usage` becomes `system_cpu_usage`
 /// (counters also get a `_total` suffix when they lack one, in [`prometheus`]).
 pub fn prometheus_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if out.starts_with(|c: char| c.is_ascii_digit()) || out.is_empty() {
-        out.insert(0, '_');
-    }
-    out
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('\n', "\\n")
-        .replace('"', "\\\"")
-}
-
-fn label_name(k: &str) -> String {
-    let n = prometheus_name(k);
-    n.replace(':', "_")
-}
-
-fn labels_text(labels: &Labels) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let inner: Vec<String> = labels
-        .iter()
-        .map(|(k, v)| format!("{}=\"{}\"", label_name(k), escape(v)))
-        .collect();
-    format!("{{{}}}", inner.join(","))
-}
-
-fn number(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-struct Family {
-    kind: &'static str,
-    help: String,
-    lines: Vec<String>,
-}
-
-#[derive(Default)]
-struct Families(BTreeMap<String, Family>);
-
-impl Families {
-    fn add(&mut self, name: &str, kind: &'static str, help: &str, labels: &Labels, value: f64) {
-        let f = self.0.entry(name.to_owned()).or_insert_with(|| Family {
-            kind,
-            help: help.to_owned(),
-            lines: Vec::new(),
-        });
-        f.lines
-            .push(format!("{name}{} {}", labels_text(labels), number(value)));
-    }
-
-    fn write(self, out: &mut String) {
-        for (name, f) in self.0 {
-            let _ = writeln!(out, "# HELP {name} {}", f.help);
-            let _ = writeln!(out, "# TYPE {name} {}", f.kind);
-            for l in f.lines {
-                out.push_str(&l);
-                out.push('\n');
-            }
-        }
-    }
+    metric_name(name)
 }
 
 fn plugin_labels(p: &PluginStatus) -> Labels {
@@ -111,194 +33,171 @@ fn plugin_labels(p: &PluginStatus) -> Labels {
 /// Renders `/metrics`: collected series (latest values), the host's own health, plugin health and
 /// alert states, in the Prometheus text format 0.0.4.
 pub fn prometheus(engine: &Engine) -> String {
-    let mut fam = Families::default();
+    let mut fam = Families::sorted();
+    collected(&mut fam, engine);
+    host_health(&mut fam, engine);
+    for p in engine.plugins() {
+        plugin_health(&mut fam, &p);
+    }
+    alert_states(&mut fam, engine);
+    healing_attempts(&mut fam, engine);
+    fam.to_string()
+}
+
+/// The latest value of every collected series.
+fn collected(fam: &mut Families, engine: &Engine) {
     for (key, series) in engine.store().iter() {
         if key.name.starts_with("monitor.host.") || key.name.starts_with("monitor.plugin.") {
-            continue; // exported below under their own names
+            continue; // exported under their own names
         }
         let Some((_, value)) = series.latest() else {
             continue;
         };
         let mut name = prometheus_name(&key.name);
         let (kind, help) = match series.kind {
-            SampleKind::Gauge => ("gauge", format!("collected metric {}", key.name)),
+            SampleKind::Gauge => (Gauge, format!("collected metric {}", key.name)),
             SampleKind::Counter => {
                 // Prometheus names counters `*_total`; add the suffix when a plugin did not.
                 if !name.ends_with("_total") {
                     name.push_str("_total");
                 }
-                ("counter", format!("collected counter {}", key.name))
+                (Counter, format!("collected counter {}", key.name))
             }
         };
         fam.add(&name, kind, &help, &key.labels, value);
     }
+}
+
+fn host_health(fam: &mut Families, engine: &Engine) {
     let none = Labels::new();
+    let cycles = engine.cycles() as f64;
     fam.add(
         "monitor_host_cycles_total",
-        "counter",
+        Counter,
         "collection cycles run",
         &none,
-        engine.cycles() as f64,
+        cycles,
     );
     if let Some(c) = engine.last_cycle() {
-        fam.add(
-            "monitor_host_cycle_duration_seconds",
-            "gauge",
-            "wall time of the last cycle",
-            &none,
-            c.duration_seconds,
-        );
-        fam.add(
-            "monitor_host_last_cycle_timestamp_seconds",
-            "gauge",
-            "when the last cycle started",
-            &none,
-            c.at_ms as f64 / 1000.0,
-        );
+        let help = "wall time of the last cycle";
+        let name = "monitor_host_cycle_duration_seconds";
+        fam.add(name, Gauge, help, &none, c.duration_seconds);
+        let name = "monitor_host_last_cycle_timestamp_seconds";
+        let at = c.at_ms as f64 / 1000.0;
+        fam.add(name, Gauge, "when the last cycle started", &none, at);
     }
+    let series = engine.store().len() as f64;
     fam.add(
         "monitor_host_series",
-        "gauge",
+        Gauge,
         "series held in memory",
         &none,
-        engine.store().len() as f64,
+        series,
     );
-    fam.add(
-        "monitor_host_start_timestamp_seconds",
-        "gauge",
-        "when the host started",
-        &none,
-        engine.started_ms() as f64 / 1000.0,
-    );
-    for p in engine.plugins() {
-        let l = plugin_labels(&p);
-        let s = &p.stats;
-        fam.add(
+    let name = "monitor_host_start_timestamp_seconds";
+    let started = engine.started_ms() as f64 / 1000.0;
+    fam.add(name, Gauge, "when the host started", &none, started);
+}
+
+fn plugin_health(fam: &mut Families, p: &PluginStatus) {
+    let l = plugin_labels(p);
+    let s = &p.stats;
+    let mut add = |name: &str, kind: MetricType, help: &str, value: f64| {
+        fam.add(name, kind, help, &l, value);
+    };
+    let counters = [
+        (
             "monitor_plugin_calls_total",
-            "counter",
             "calls made to the plugin instance",
-            &l,
-            s.calls as f64,
-        );
-        fam.add(
+            s.calls,
+        ),
+        (
             "monitor_plugin_errors_total",
-            "counter",
             "calls that returned an error or unreadable output",
-            &l,
-            s.errors as f64,
-        );
-        fam.add(
+            s.errors,
+        ),
+        (
             "monitor_plugin_timeouts_total",
-            "counter",
             "calls abandoned after the timeout",
-            &l,
-            s.timeouts as f64,
-        );
-        fam.add(
+            s.timeouts,
+        ),
+        (
             "monitor_plugin_panics_total",
-            "counter",
             "calls that panicked inside the plugin",
-            &l,
-            s.panics as f64,
-        );
-        fam.add(
+            s.panics,
+        ),
+        (
             "monitor_plugin_skipped_total",
-            "counter",
             "calls skipped because the previous call was still running",
-            &l,
-            s.skipped as f64,
-        );
-        fam.add(
-            "monitor_plugin_consecutive_failures",
-            "gauge",
-            "failures in a row",
-            &l,
-            f64::from(s.consecutive_failures),
-        );
-        let backoff = if s.consecutive_failures > 1 { 1.0 } else { 0.0 };
-        fam.add(
-            "monitor_plugin_backoff",
-            "gauge",
-            "1 while the instance is backed off after repeated failures",
-            &l,
-            backoff,
-        );
-        fam.add(
-            "monitor_plugin_busy",
-            "gauge",
-            "1 while a call is running",
-            &l,
-            f64::from(u8::from(s.busy)),
-        );
-        fam.add(
-            "monitor_plugin_stuck",
-            "gauge",
-            "1 while a call has been running longer than the timeout",
-            &l,
-            f64::from(u8::from(s.stuck)),
-        );
-        if let Some(t) = s.last_success_ms {
-            fam.add(
-                "monitor_plugin_last_success_timestamp_seconds",
-                "gauge",
-                "last successful call",
-                &l,
-                t as f64 / 1000.0,
-            );
-        }
-        if let Some(d) = s.last_call_seconds {
-            fam.add(
-                "monitor_plugin_last_call_duration_seconds",
-                "gauge",
-                "duration of the last finished call",
-                &l,
-                d,
-            );
-        }
-        if let Some(n) = s.last_samples {
-            fam.add(
-                "monitor_plugin_last_samples",
-                "gauge",
-                "samples returned by the last collect (0: quiet)",
-                &l,
-                n as f64,
-            );
-        }
+            s.skipped,
+        ),
+    ];
+    for (name, help, value) in counters {
+        add(name, Counter, help, value as f64);
     }
+    let failures = f64::from(s.consecutive_failures);
+    add(
+        "monitor_plugin_consecutive_failures",
+        Gauge,
+        "failures in a row",
+        failures,
+    );
+    let backoff = if s.consecutive_failures > 1 { 1.0 } else { 0.0 };
+    let help = "1 while the instance is backed off after repeated failures";
+    add("monitor_plugin_backoff", Gauge, help, backoff);
+    let busy = f64::from(u8::from(s.busy));
+    add(
+        "monitor_plugin_busy",
+        Gauge,
+        "1 while a call is running",
+        busy,
+    );
+    let help = "1 while a call has been running longer than the timeout";
+    add(
+        "monitor_plugin_stuck",
+        Gauge,
+        help,
+        f64::from(u8::from(s.stuck)),
+    );
+    if let Some(t) = s.last_success_ms {
+        let name = "monitor_plugin_last_success_timestamp_seconds";
+        add(name, Gauge, "last successful call", t as f64 / 1000.0);
+    }
+    if let Some(d) = s.last_call_seconds {
+        let name = "monitor_plugin_last_call_duration_seconds";
+        add(name, Gauge, "duration of the last finished call", d);
+    }
+    if let Some(n) = s.last_samples {
+        let help = "samples returned by the last collect (0: quiet)";
+        add("monitor_plugin_last_samples", Gauge, help, n as f64);
+    }
+}
+
+fn alert_states(fam: &mut Families, engine: &Engine) {
     for a in engine.alerts().statuses() {
         let mut l = a.labels.clone();
         l.insert("alertname".into(), a.alert.clone());
         if let Some(r) = engine.alerts().rules().iter().find(|r| r.name == a.alert) {
             l.insert("severity".into(), r.severity.as_str().into());
         }
-        fam.add(
-            "monitor_alert_state",
-            "gauge",
-            "alert state: 0 inactive, 1 pending, 2 firing",
-            &l,
-            f64::from(a.state.as_number()),
-        );
+        let help = "alert state: 0 inactive, 1 pending, 2 firing";
+        let state = f64::from(a.state.as_number());
+        fam.add("monitor_alert_state", Gauge, help, &l, state);
     }
+}
+
+fn healing_attempts(fam: &mut Families, engine: &Engine) {
     for (k, n) in engine.history().attempts_total() {
-        let l = Labels::from([
-            ("strategy".to_owned(), k.strategy.clone()),
-            ("alertname".to_owned(), k.alert.clone()),
-            (
-                "result".to_owned(),
-                if k.success { "success" } else { "failure" }.to_owned(),
-            ),
-        ]);
-        fam.add(
-            "monitor_healing_attempts_total",
-            "counter",
-            "healing attempts by outcome",
-            &l,
-            *n as f64,
-        );
+        let result = if k.success { "success" } else { "failure" };
+        // In label-name order, as the other families' (sorted) label maps.
+        let l = [
+            ("alertname", k.alert.as_str()),
+            ("result", result),
+            ("strategy", k.strategy.as_str()),
+        ];
+        let help = "healing attempts by outcome";
+        fam.add("monitor_healing_attempts_total", Counter, help, l, *n as f64);
     }
-    let mut out = String::new();
-    fam.write(&mut out);
-    out
 }
 
 /// One series in the snapshot.

@@ -134,23 +134,49 @@ fn generate(args: &Args, func: ItemFn) -> TokenStream {
         .into_iter()
         .partition(|attr| matches!(attr.style, AttrStyle::Inner(_)));
 
-    let name = match &args.name {
-        Some(name) => name.to_token_stream(),
+    let threshold_ms = Literal::u64_unsuffixed(args.threshold_ms.unwrap_or(0));
+    let threshold = quote!(::monitor_core::__private::threshold_ns(#threshold_ms));
+    let callsite = match &args.name {
+        Some(name) => quote! {
+            static __MONITOR_CALLSITE: ::monitor_core::__private::Callsite =
+                ::monitor_core::__private::Callsite::new(
+                    #name,
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    ::core::line!(),
+                    #threshold,
+                );
+        },
         None => {
+            // The default name needs the type of a method's `impl`, which an
+            // attribute cannot see: the nested `fn`'s type name is the path
+            // of this function, read (once) when the name is first needed.
             let ident = sig.ident.unraw().to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #ident))
+            let method = is_method(&sig);
+            quote! {
+                fn __monitor_probe() -> &'static str {
+                    ::core::any::type_name_of_val(&__monitor_probe)
+                }
+                static __MONITOR_NAME: ::monitor_core::__private::DerivedName =
+                    ::monitor_core::__private::DerivedName::new(
+                        #ident,
+                        ::core::module_path!(),
+                        __monitor_probe,
+                        #method,
+                    );
+                static __MONITOR_CALLSITE: ::monitor_core::__private::Callsite =
+                    ::monitor_core::__private::Callsite::new_derived(
+                        &__MONITOR_NAME,
+                        ::core::module_path!(),
+                        ::core::file!(),
+                        ::core::line!(),
+                        #threshold,
+                    );
+            }
         }
     };
-    let threshold_ms = Literal::u64_unsuffixed(args.threshold_ms.unwrap_or(0));
     let callsite = quote! {
-        static __MONITOR_CALLSITE: ::monitor_core::__private::Callsite =
-            ::monitor_core::__private::Callsite::new(
-                #name,
-                ::core::module_path!(),
-                ::core::file!(),
-                ::core::line!(),
-                ::monitor_core::__private::threshold_ns(#threshold_ms),
-            );
+        #callsite
         ::monitor_core::__private::inventory::submit! {
             ::monitor_core::__private::CallsiteRef(&__MONITOR_CALLSITE)
         }
@@ -348,4 +374,18 @@ fn has_track_caller(attrs: &[Attribute]) -> bool {
     attrs
         .iter()
         .any(|attr| attr.path().is_ident("track_caller"))
+}
+
+/// Whether the signature shows the function is a method: a `self` receiver
+/// or `Self` anywhere in it. Without either it may still be an associated
+/// function; the name's derivation then judges by the enclosing path.
+fn is_method(sig: &Signature) -> bool {
+    fn mentions_self(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|token| match token {
+            proc_macro2::TokenTree::Ident(ident) => ident == "Self",
+            proc_macro2::TokenTree::Group(group) => mentions_self(group.stream()),
+            _ => false,
+        })
+    }
+    sig.receiver().is_some() || mentions_self(sig.to_token_stream())
 }

@@ -32,8 +32,12 @@ use proc_macro::TokenStream;
 /// # Arguments
 ///
 /// - `name = "..."`: the name the function is recorded under. By default
-///   `module::path::fn_name`; methods of different types in one module with the
-///   same name share that default, so give them names.
+///   `module::path::fn_name` for a function, `module::path::Type::method_name`
+///   for a method or associated function (of an inherent impl, a trait impl, or
+///   `module::path::Trait::method_name` for a trait's default method), with
+///   the type's generic arguments left out: every instantiation of a generic
+///   type shares one entry. The type is found once, when the name is first
+///   read, never while a call is recorded.
 /// - `threshold_ms = N`: record only calls that take at least `N` ms.
 ///
 /// # What counts

@@ -169,32 +169,3 @@ fn trait_methods_default_and_implemented() {
     assert_eq!(stats("self_receiver.Shape::describe").calls, 2);
     assert_eq!(stats("self_receiver.Square::area").calls, 2);
 }
-
-mod shared_default_name {
-    pub struct A;
-    pub struct B;
-
-    impl A {
-        #[monitor_core::monitor_performance]
-        pub fn run(&self) -> u8 {
-            1
-        }
-    }
-
-    impl B {
-        #[monitor_core::monitor_performance]
-        pub fn run(&self) -> u8 {
-            2
-        }
-    }
-}
-
-#[test]
-fn same_named_methods_in_one_module_share_the_default_name() {
-    assert_eq!(
-        shared_default_name::A.run() + shared_default_name::B.run(),
-        3
-    );
-    let s = stats(concat!(module_path!(), "::shared_default_name::run"));
-    assert_eq!(s.calls, 2);
-}
