@@ -196,7 +196,13 @@ fn healing_attempts(fam: &mut Families, engine: &Engine) {
             ("strategy", k.strategy.as_str()),
         ];
         let help = "healing attempts by outcome";
-        fam.add("monitor_healing_attempts_total", Counter, help, l, *n as f64);
+        fam.add(
+            "monitor_healing_attempts_total",
+            Counter,
+            help,
+            l,
+            *n as f64,
+        );
     }
 }
 
