@@ -172,7 +172,8 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn summary(d: &Data, runs: usize) {
+/// Each workload's median time, its goal and the floor it is compared with.
+fn timed_rows(d: &Data, runs: usize) -> Vec<(&'static str, Duration, &'static str, Duration)> {
     let n = d.series.len();
     let floor_ts = median(runs, || {
         d.timestamps.iter().fold(0u64, |a, &t| a ^ black_box(t))
@@ -191,7 +192,7 @@ fn summary(d: &Data, runs: usize) {
             .iter()
             .fold(0usize, |a, e| a ^ black_box(e.kind.as_str().len()))
     });
-    let rows: Vec<(&str, Duration, &str, Duration)> = vec![
+    vec![
         (
             "patterns/record_events",
             median(runs.min(3), || {
@@ -274,7 +275,12 @@ fn summary(d: &Data, runs: usize) {
             "",
             floor_window,
         ),
-    ];
+    ]
+}
+
+fn summary(d: &Data, runs: usize) {
+    let n = d.series.len();
+    let rows = timed_rows(d, runs);
     println!("analytics on {n} inputs, median of {runs} runs, one thread");
     println!(
         "{:<34} {:>11} {:>11} {:>10} {:>9}",
