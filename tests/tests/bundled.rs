@@ -371,7 +371,8 @@ fn restart_command_runs_checks_and_times_out() {
             )
         ),
         fails = strategy("fails", "command = \"exit 3\""),
-        slow = strategy("slow", "command = \"sleep 30\"\ntimeout = 0.2"),
+        // Durations as strings (as in the host's config) and as numbers of seconds both work.
+        slow = strategy("slow", "command = \"sleep 30\"\ntimeout = \"200ms\""),
         unhealthy = strategy(
             "unhealthy",
             "command = \"true\"\nhealth_check = \"false\"\nhealth_retries = 2\nhealth_interval = 0"
@@ -405,6 +406,20 @@ fn restart_command_runs_checks_and_times_out() {
             .message
             .contains("still fails after 2 check(s)")
     );
+}
+
+#[test]
+fn a_plugin_duration_that_does_not_parse_is_refused_at_its_config() {
+    let dir = Scratch::new("bad-duration");
+    let text = format!(
+        "[[strategy]]\nplugin = \"restart-command\"\nlibrary = {}\non = [\"x\"]\n[strategy.config]\ncommand = \"true\"\ntimeout = \"soon\"\n\n[[alert]]\nname = \"x\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n",
+        lib("restart-command")
+    );
+    let config = Config::from_str(&text, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: the bundled plugin library of this workspace.
+    let err = unsafe { Engine::load(&config) }.unwrap_err().to_string();
+    assert!(err.contains("monitor.toml:5:1"), "{err}");
+    assert!(err.contains("invalid duration `soon`"), "{err}");
 }
 
 /// The demo's loop with real processes: the service is down, the alert fires, the restart-command

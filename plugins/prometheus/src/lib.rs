@@ -8,16 +8,16 @@
 //! also yields `<name>_rate`, its increase per second since the previous scrape, so rules can
 //! alert on a failure rate.
 //!
-//! Config: `url` (required, `http://`), `timeout` (seconds, default 5), `include` (name prefixes to
+//! Config: `url` (required, `http://`), `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `include` (name prefixes to
 //! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool).
 //! `prometheus.up` (1 or 0, label `target`) says whether the scrape worked: an unreachable target is
 //! reported (with a `scrape_failed` event) rather than failing the call, so rules can alert on it;
 //! a target that answers with something that is not Prometheus text is a collect error.
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use monitor_plugin::{Collection, Collector, PluginError, Sample, parse_config};
+use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
 use prometheus_parse::{Scrape, Value};
 use serde::Deserialize;
 
@@ -26,7 +26,7 @@ use serde::Deserialize;
 struct Settings {
     url: String,
     #[serde(default = "five")]
-    timeout: f64,
+    timeout: ConfigDuration,
     #[serde(default)]
     include: Vec<String>,
     #[serde(default)]
@@ -35,8 +35,8 @@ struct Settings {
     rates: bool,
 }
 
-fn five() -> f64 {
-    5.0
+fn five() -> ConfigDuration {
+    ConfigDuration::from_secs(5)
 }
 fn yes() -> bool {
     true
@@ -82,11 +82,11 @@ impl Collector for PrometheusCollector {
         if !s.url.starts_with("http://") {
             return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
         }
-        if !(s.timeout.is_finite() && s.timeout > 0.0) {
-            return Err("`timeout` must be a positive number of seconds".into());
+        if s.timeout.get().is_zero() {
+            return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(s.timeout)))
+            .timeout_global(Some(s.timeout.get()))
             .build();
         self.agent = Some(ureq::Agent::new_with_config(config));
         self.settings = Some(s);

@@ -2,16 +2,18 @@
 //! its exit status 0 and, when configured, a health-check command succeeding afterwards (what Monit's
 //! `restart` does).
 //!
-//! Config: `command` (required), `timeout` (seconds, default 30), `health_check` (optional command),
-//! `health_retries` (default 5), `health_interval` (seconds between health checks, default 1),
-//! `health_timeout` (seconds per check, default 10). The commands see `MONITOR_ALERT`,
+//! Config: `command` (required), `timeout` (a duration such as `"30s"`, or seconds; default 30 s), `health_check` (optional command),
+//! `health_retries` (default 5), `health_interval` (between health checks, default 1 s),
+//! `health_timeout` (per check, default 10 s). The commands see `MONITOR_ALERT`,
 //! `MONITOR_METRIC`, `MONITOR_VALUE`, `MONITOR_SEVERITY`, `MONITOR_ATTEMPT` and one
 //! `MONITOR_LABEL_<NAME>` per label. Their output goes to the host's stderr.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use monitor_plugin::{Failure, HealOutcome, HealingStrategy, PluginError, parse_config};
+use monitor_plugin::{
+    ConfigDuration, Failure, HealOutcome, HealingStrategy, PluginError, parse_config,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -19,27 +21,27 @@ use serde::Deserialize;
 struct Settings {
     command: String,
     #[serde(default = "thirty")]
-    timeout: f64,
+    timeout: ConfigDuration,
     health_check: Option<String>,
     #[serde(default = "five")]
     health_retries: u32,
     #[serde(default = "one")]
-    health_interval: f64,
+    health_interval: ConfigDuration,
     #[serde(default = "ten")]
-    health_timeout: f64,
+    health_timeout: ConfigDuration,
 }
 
-fn thirty() -> f64 {
-    30.0
+fn thirty() -> ConfigDuration {
+    ConfigDuration::from_secs(30)
 }
 fn five() -> u32 {
     5
 }
-fn one() -> f64 {
-    1.0
+fn one() -> ConfigDuration {
+    ConfigDuration::from_secs(1)
 }
-fn ten() -> f64 {
-    10.0
+fn ten() -> ConfigDuration {
+    ConfigDuration::from_secs(10)
 }
 
 #[derive(Default)]
@@ -92,23 +94,12 @@ fn run(command: &str, timeout: Duration, f: &Failure) -> Result<bool, String> {
     }
 }
 
-fn secs(key: &str, v: f64) -> Result<Duration, PluginError> {
-    if v.is_finite() && v >= 0.0 {
-        Ok(Duration::from_secs_f64(v))
-    } else {
-        Err(format!("`{key}` must be a non-negative number of seconds").into())
-    }
-}
-
 impl HealingStrategy for RestartCommand {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
         if s.command.trim().is_empty() {
             return Err("`command` must not be empty".into());
         }
-        secs("timeout", s.timeout)?;
-        secs("health_interval", s.health_interval)?;
-        secs("health_timeout", s.health_timeout)?;
         self.settings = Some(s);
         Ok(())
     }
@@ -121,7 +112,7 @@ impl HealingStrategy for RestartCommand {
             message,
             duration_ms: start.elapsed().as_millis() as u64,
         };
-        match run(&s.command, secs("timeout", s.timeout)?, failure) {
+        match run(&s.command, s.timeout.get(), failure) {
             Ok(true) => {}
             Ok(false) => {
                 return Ok(done(
@@ -134,8 +125,8 @@ impl HealingStrategy for RestartCommand {
         let Some(check) = &s.health_check else {
             return Ok(done(true, format!("`{}` succeeded", s.command)));
         };
-        let interval = secs("health_interval", s.health_interval)?;
-        let timeout = secs("health_timeout", s.health_timeout)?;
+        let interval = s.health_interval.get();
+        let timeout = s.health_timeout.get();
         for attempt in 1..=s.health_retries.max(1) {
             std::thread::sleep(interval);
             if let Ok(true) = run(check, timeout, failure) {

@@ -7,13 +7,15 @@
 //! alerts.
 //!
 //! Config: `url` (required, `http://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
-//! `timeout` (seconds, default 5), `retries` (extra attempts after a failure, default 2),
+//! `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `retries` (extra attempts after a failure, default 2),
 //! `receiver` (the webhook payload's `receiver`, default `"monitor-host"`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use monitor_plugin::{AlertNotifier, Notification, NotificationStatus, PluginError, parse_config};
+use monitor_plugin::{
+    AlertNotifier, ConfigDuration, Notification, NotificationStatus, PluginError, parse_config,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +33,15 @@ struct Settings {
     #[serde(default)]
     api: Api,
     #[serde(default = "default_timeout")]
-    timeout: f64,
+    timeout: ConfigDuration,
     #[serde(default = "default_retries")]
     retries: u32,
     #[serde(default = "default_receiver")]
     receiver: String,
 }
 
-fn default_timeout() -> f64 {
-    5.0
+fn default_timeout() -> ConfigDuration {
+    ConfigDuration::from_secs(5)
 }
 fn default_retries() -> u32 {
     2
@@ -191,11 +193,11 @@ impl AlertNotifier for Webhook {
         if !s.url.starts_with("http://") {
             return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
         }
-        if !(s.timeout.is_finite() && s.timeout > 0.0) {
-            return Err("`timeout` must be a positive number of seconds".into());
+        if s.timeout.get().is_zero() {
+            return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
         let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs_f64(s.timeout)))
+            .timeout_global(Some(s.timeout.get()))
             .http_status_as_error(true)
             .build();
         self.agent = Some(ureq::Agent::new_with_config(config));
