@@ -2,9 +2,14 @@
 //!
 //! `running` supervises one plugin instance (in-flight call, timeout, back-off, stats), `notify`
 //! turns transitions into queued notifications, `healing` decides healing attempts from the alert
-//! transitions of each cycle; this module schedules them.
+//! transitions of each cycle, `completion` takes in what plugin calls return, `load` starts the
+//! instances a config names and `dry_run` notes what a dry run would have done; this module runs
+//! the cycle.
 
+mod completion;
+mod dry_run;
 mod healing;
+mod load;
 mod notify;
 mod running;
 
@@ -12,19 +17,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use monitor_plugin::{Collection, Failure, HealOutcome, Labels, Notification, SampleKind};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use monitor_plugin::{Labels, Notification, SampleKind};
 use serde::Serialize;
 
-use self::healing::{HealJob, Healing, Strategy};
+pub use self::dry_run::{DryRun, PlannedHeal, PlannedNotification};
+use self::healing::Healing;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
-use self::notify::{Notifier, Notifiers};
-use self::running::{Launcher, Purpose, RunningPlugin};
+use self::notify::Notifiers;
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
+use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
-use crate::config::{Config, ConfigErrors, HostConfig};
+use crate::config::HostConfig;
 use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
-use crate::library::CallFailure;
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 
@@ -50,33 +55,6 @@ pub struct CycleStats {
     pub notifications: usize,
     /// Healing attempts started.
     pub heals: usize,
-}
-
-/// A notification a dry run would have queued.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedNotification {
-    /// Notifier instance.
-    pub notifier: String,
-    /// What it would have been sent.
-    pub notification: Notification,
-}
-
-/// A healing attempt a dry run would have started.
-#[derive(Debug, Clone, Serialize)]
-pub struct PlannedHeal {
-    /// Strategy instance.
-    pub strategy: String,
-    /// What it would have been asked to fix.
-    pub failure: Failure,
-}
-
-/// What a dry run would have done instead of notifying and healing.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct DryRun {
-    /// Notifications, in order.
-    pub notifications: Vec<PlannedNotification>,
-    /// Healing attempts, in order.
-    pub heals: Vec<PlannedHeal>,
 }
 
 fn log_transition(n: &Notification) {
@@ -132,105 +110,6 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Loads every library the config names, checks the plugins exist, and starts a configured
-    /// instance of each on its worker. Nothing is left running when anything fails.
-    ///
-    /// # Errors
-    ///
-    /// Every missing or unloadable library, ABI mismatch, unknown plugin and `configure` error,
-    /// each at the config line of the key concerned.
-    ///
-    /// # Safety
-    ///
-    /// Runs code from the libraries named in the config (see
-    /// [`PluginLibrary::load`](crate::PluginLibrary::load)): the config must only name libraries
-    /// you trust.
-    pub unsafe fn load(config: &Config) -> Result<Engine, ConfigErrors> {
-        // SAFETY: forwarded to our caller.
-        unsafe { Self::load_with(config, false) }
-    }
-
-    /// Like [`load`](Self::load), for a dry run: collectors are started; notifier and strategy
-    /// libraries are loaded and their plugins looked up, but no instance is created and none is
-    /// ever called. Cycles record what they would notify and heal in
-    /// [`dry_run`](Self::dry_run) instead.
-    ///
-    /// # Errors
-    ///
-    /// As [`load`](Self::load), except for notifier and strategy `configure` errors.
-    ///
-    /// # Safety
-    ///
-    /// As [`load`](Self::load).
-    pub unsafe fn load_dry_run(config: &Config) -> Result<Engine, ConfigErrors> {
-        // SAFETY: forwarded to our caller.
-        unsafe { Self::load_with(config, true) }
-    }
-
-    unsafe fn load_with(config: &Config, dry_run: bool) -> Result<Engine, ConfigErrors> {
-        let (done_tx, done_rx) = unbounded();
-        let mut launcher = Launcher::new(&done_tx, config.host.max_payload);
-        let mut collectors = Vec::new();
-        for c in &config.collectors {
-            // SAFETY: forwarded to our caller, who vouches for the configured libraries.
-            if let Some(slot) = unsafe { launcher.start(&c.plugin, c.interval, true) } {
-                collectors.push(Schedule {
-                    slot,
-                    interval_ms: c.interval.as_millis() as u64,
-                    next_due_ms: 0,
-                });
-            }
-        }
-        let mut notifiers = Notifiers::default();
-        for n in &config.notifiers {
-            // SAFETY: as above.
-            if let Some(slot) = unsafe { launcher.start(&n.plugin, config.host.interval, !dry_run) }
-            {
-                notifiers.list.push(Notifier {
-                    slot,
-                    min_severity: n.min_severity,
-                    queue: Default::default(),
-                });
-            }
-        }
-        let mut healing = Healing::default();
-        for s in &config.strategies {
-            // SAFETY: as above.
-            if let Some(slot) = unsafe { launcher.start(&s.plugin, config.host.interval, !dry_run) }
-            {
-                healing.list.push(Strategy::new(slot, s));
-            }
-        }
-        let plugins = launcher.finish().map_err(ConfigErrors)?;
-        // A series not refreshed for three of the slowest intervals no longer counts for alerts.
-        let max_interval = config
-            .collectors
-            .iter()
-            .map(|c| c.interval)
-            .chain([config.host.interval])
-            .max()
-            .unwrap_or(config.host.interval);
-        let stale_ms = 3 * max_interval.as_millis() as u64;
-        Ok(Engine {
-            host: config.host.clone(),
-            plugins,
-            collectors,
-            notifiers,
-            healing,
-            done_rx,
-            _done_tx: done_tx,
-            store: Store::new(config.host.retention.as_millis() as u64),
-            alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
-            history: History::default(),
-            dry_run: dry_run.then(DryRun::default),
-            next_job: 0,
-            cycles: 0,
-            last_cycle: None,
-            started_ms: now_ms(),
-            clock_ms: now_ms(),
-        })
-    }
-
     /// The `[host]` settings.
     pub fn host(&self) -> &HostConfig {
         &self.host
@@ -461,170 +340,6 @@ impl Engine {
             .iter_mut()
             .map(RunningPlugin::shut_down)
             .collect()
-    }
-
-    fn dispatch(&mut self, slot: usize, input: Vec<u8>, purpose: Purpose, now_ms: u64) -> u64 {
-        self.next_job += 1;
-        self.plugins[slot].dispatch(self.next_job, input, purpose, now_ms);
-        self.next_job
-    }
-
-    fn drain(&mut self, now_ms: u64) {
-        while let Ok(done) = self.done_rx.try_recv() {
-            self.handle(done, now_ms);
-        }
-    }
-
-    fn flag_timeouts(&mut self, now_ms: u64, now: Instant) {
-        for slot in 0..self.plugins.len() {
-            let p = &mut self.plugins[slot];
-            let Some(f) = p.check_timeout(now_ms, now) else {
-                continue;
-            };
-            let heal = match &f.purpose {
-                Purpose::Heal(job) => Some((job.clone(), f.started_ms)),
-                _ => None,
-            };
-            let message = format!("timed out after {:?}", p.timeout);
-            let name = p.name.clone();
-            if let Some((job, started_ms)) = heal {
-                self.record_heal(&job, false, message, 0, started_ms);
-            }
-            self.event(
-                "host",
-                "plugin_timeout",
-                format!("{name}: call did not return in time"),
-                now_ms,
-            );
-        }
-    }
-
-    fn handle(&mut self, done: Done, now_ms: u64) {
-        let Some(p) = self.plugins.get_mut(done.slot) else {
-            return;
-        };
-        let Some(f) = p.finish(&done) else {
-            return;
-        };
-        let slot = done.slot;
-        match f.purpose {
-            Purpose::Collect => {
-                let parsed = done.result.and_then(|bytes| {
-                    serde_json::from_slice::<Collection>(&bytes).map_err(|e| {
-                        CallFailure::Invalid(format!(
-                            "collector output is not a valid collection: {e}"
-                        ))
-                    })
-                });
-                match parsed {
-                    Ok(c) => {
-                        let p = &mut self.plugins[slot];
-                        p.succeeded(now_ms);
-                        p.stats.last_samples = Some(c.samples.len());
-                        let source = p.name.clone();
-                        self.ingest(&source, c, now_ms);
-                    }
-                    Err(e) => self.plugins[slot].failed(now_ms, &e),
-                }
-            }
-            Purpose::Notify => match done.result {
-                Ok(_) => self.plugins[slot].succeeded(now_ms),
-                Err(e) => {
-                    tracing::warn!(
-                        notifier = %self.plugins[slot].name,
-                        error = %e,
-                        "notification not delivered"
-                    );
-                    self.plugins[slot].failed(now_ms, &e);
-                }
-            },
-            Purpose::Heal(job) => {
-                let parsed = done.result.and_then(|bytes| {
-                    serde_json::from_slice::<HealOutcome>(&bytes).map_err(|e| {
-                        CallFailure::Invalid(format!("strategy output is not a valid outcome: {e}"))
-                    })
-                });
-                match parsed {
-                    Ok(o) => {
-                        self.plugins[slot].succeeded(now_ms);
-                        self.record_heal(&job, o.success, o.message, o.duration_ms, f.started_ms);
-                    }
-                    Err(e) => {
-                        self.plugins[slot].failed(now_ms, &e);
-                        let ms = done.elapsed.as_millis() as u64;
-                        self.record_heal(&job, false, e.to_string(), ms, f.started_ms);
-                    }
-                }
-            }
-        }
-    }
-
-    fn record_heal(
-        &mut self,
-        job: &HealJob,
-        success: bool,
-        message: String,
-        duration_ms: u64,
-        started_ms: u64,
-    ) {
-        self.healing.finished(job, success, &message);
-        let slot = self.healing.list[job.strategy].slot;
-        let strategy = &self.plugins[slot].name;
-        let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
-        if success {
-            tracing::info!(%strategy, %alert, attempt, %message, "healing attempt succeeded");
-        } else {
-            tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
-        }
-        self.history.record_heal(HealRecord {
-            strategy: self.plugins[slot].name.clone(),
-            alert: job.failure.alert.clone(),
-            labels: job.failure.labels.clone(),
-            attempt: job.failure.attempt,
-            success,
-            message,
-            duration_ms,
-            started_ms,
-        });
-    }
-
-    fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
-        for sample in c.samples {
-            let mut labels = sample.labels;
-            labels
-                .entry("collector".to_owned())
-                .or_insert_with(|| source.to_owned());
-            let key = SeriesKey {
-                name: sample.name,
-                labels,
-            };
-            self.store.insert(
-                key,
-                sample.kind,
-                source,
-                sample.timestamp_ms.unwrap_or(now_ms),
-                sample.value,
-            );
-        }
-        for e in c.events {
-            self.history.record_event(EventRecord {
-                source: source.to_owned(),
-                kind: e.kind,
-                message: e.message,
-                labels: e.labels,
-                timestamp_ms: e.timestamp_ms.unwrap_or(now_ms),
-            });
-        }
-    }
-
-    fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {
-        self.history.record_event(EventRecord {
-            source: source.to_owned(),
-            kind: kind.to_owned(),
-            message,
-            labels: Labels::new(),
-            timestamp_ms: now_ms,
-        });
     }
 
     fn record_self_metrics(&mut self, now_ms: u64, cycle: Duration) {

@@ -1,0 +1,186 @@
+//! What comes back from plugin calls: collections into the store, heal outcomes into the history,
+//! failures and timeouts into the instance's health.
+
+use std::time::Instant;
+
+use monitor_plugin::{Collection, HealOutcome, Labels};
+
+use super::Engine;
+use super::healing::HealJob;
+use super::running::Purpose;
+use crate::history::{EventRecord, HealRecord};
+use crate::library::CallFailure;
+use crate::store::SeriesKey;
+use crate::worker::Done;
+
+impl Engine {
+    pub(super) fn dispatch(
+        &mut self,
+        slot: usize,
+        input: Vec<u8>,
+        purpose: Purpose,
+        now_ms: u64,
+    ) -> u64 {
+        self.next_job += 1;
+        self.plugins[slot].dispatch(self.next_job, input, purpose, now_ms);
+        self.next_job
+    }
+
+    pub(super) fn drain(&mut self, now_ms: u64) {
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.handle(done, now_ms);
+        }
+    }
+
+    pub(super) fn flag_timeouts(&mut self, now_ms: u64, now: Instant) {
+        for slot in 0..self.plugins.len() {
+            let p = &mut self.plugins[slot];
+            let Some(f) = p.check_timeout(now_ms, now) else {
+                continue;
+            };
+            let heal = match &f.purpose {
+                Purpose::Heal(job) => Some((job.clone(), f.started_ms)),
+                _ => None,
+            };
+            let message = format!("timed out after {:?}", p.timeout);
+            let name = p.name.clone();
+            if let Some((job, started_ms)) = heal {
+                self.record_heal(&job, false, message, 0, started_ms);
+            }
+            self.event(
+                "host",
+                "plugin_timeout",
+                format!("{name}: call did not return in time"),
+                now_ms,
+            );
+        }
+    }
+
+    pub(super) fn handle(&mut self, done: Done, now_ms: u64) {
+        let Some(p) = self.plugins.get_mut(done.slot) else {
+            return;
+        };
+        let Some(f) = p.finish(&done) else {
+            return;
+        };
+        let slot = done.slot;
+        match f.purpose {
+            Purpose::Collect => {
+                let parsed = done.result.and_then(|bytes| {
+                    serde_json::from_slice::<Collection>(&bytes).map_err(|e| {
+                        CallFailure::Invalid(format!(
+                            "collector output is not a valid collection: {e}"
+                        ))
+                    })
+                });
+                match parsed {
+                    Ok(c) => {
+                        let p = &mut self.plugins[slot];
+                        p.succeeded(now_ms);
+                        p.stats.last_samples = Some(c.samples.len());
+                        let source = p.name.clone();
+                        self.ingest(&source, c, now_ms);
+                    }
+                    Err(e) => self.plugins[slot].failed(now_ms, &e),
+                }
+            }
+            Purpose::Notify => match done.result {
+                Ok(_) => self.plugins[slot].succeeded(now_ms),
+                Err(e) => {
+                    tracing::warn!(
+                        notifier = %self.plugins[slot].name,
+                        error = %e,
+                        "notification not delivered"
+                    );
+                    self.plugins[slot].failed(now_ms, &e);
+                }
+            },
+            Purpose::Heal(job) => {
+                let parsed = done.result.and_then(|bytes| {
+                    serde_json::from_slice::<HealOutcome>(&bytes).map_err(|e| {
+                        CallFailure::Invalid(format!("strategy output is not a valid outcome: {e}"))
+                    })
+                });
+                match parsed {
+                    Ok(o) => {
+                        self.plugins[slot].succeeded(now_ms);
+                        self.record_heal(&job, o.success, o.message, o.duration_ms, f.started_ms);
+                    }
+                    Err(e) => {
+                        self.plugins[slot].failed(now_ms, &e);
+                        let ms = done.elapsed.as_millis() as u64;
+                        self.record_heal(&job, false, e.to_string(), ms, f.started_ms);
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn record_heal(
+        &mut self,
+        job: &HealJob,
+        success: bool,
+        message: String,
+        duration_ms: u64,
+        started_ms: u64,
+    ) {
+        self.healing.finished(job, success, &message);
+        let slot = self.healing.list[job.strategy].slot;
+        let strategy = &self.plugins[slot].name;
+        let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
+        if success {
+            tracing::info!(%strategy, %alert, attempt, %message, "healing attempt succeeded");
+        } else {
+            tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
+        }
+        self.history.record_heal(HealRecord {
+            strategy: self.plugins[slot].name.clone(),
+            alert: job.failure.alert.clone(),
+            labels: job.failure.labels.clone(),
+            attempt: job.failure.attempt,
+            success,
+            message,
+            duration_ms,
+            started_ms,
+        });
+    }
+
+    pub(super) fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
+        for sample in c.samples {
+            let mut labels = sample.labels;
+            labels
+                .entry("collector".to_owned())
+                .or_insert_with(|| source.to_owned());
+            let key = SeriesKey {
+                name: sample.name,
+                labels,
+            };
+            self.store.insert(
+                key,
+                sample.kind,
+                source,
+                sample.timestamp_ms.unwrap_or(now_ms),
+                sample.value,
+            );
+        }
+        for e in c.events {
+            self.history.record_event(EventRecord {
+                source: source.to_owned(),
+                kind: e.kind,
+                message: e.message,
+                labels: e.labels,
+                timestamp_ms: e.timestamp_ms.unwrap_or(now_ms),
+            });
+        }
+    }
+
+    pub(super) fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {
+        self.history.record_event(EventRecord {
+            source: source.to_owned(),
+            kind: kind.to_owned(),
+            message,
+            labels: Labels::new(),
+            timestamp_ms: now_ms,
+        });
+    }
+}

@@ -1,0 +1,113 @@
+//! Starting the plugin instances a config names.
+
+use crossbeam_channel::unbounded;
+
+use super::healing::{Healing, Strategy};
+use super::notify::{Notifier, Notifiers};
+use super::running::Launcher;
+use super::{DryRun, Engine, Schedule, now_ms};
+use crate::alert::AlertEngine;
+use crate::config::{Config, ConfigErrors};
+use crate::history::History;
+use crate::store::Store;
+
+impl Engine {
+    /// Loads every library the config names, checks the plugins exist, and starts a configured
+    /// instance of each on its worker. Nothing is left running when anything fails.
+    ///
+    /// # Errors
+    ///
+    /// Every missing or unloadable library, ABI mismatch, unknown plugin and `configure` error,
+    /// each at the config line of the key concerned.
+    ///
+    /// # Safety
+    ///
+    /// Runs code from the libraries named in the config (see
+    /// [`PluginLibrary::load`](crate::PluginLibrary::load)): the config must only name libraries
+    /// you trust.
+    pub unsafe fn load(config: &Config) -> Result<Engine, ConfigErrors> {
+        // SAFETY: forwarded to our caller.
+        unsafe { Self::load_with(config, false) }
+    }
+
+    /// Like [`load`](Self::load), for a dry run: collectors are started; notifier and strategy
+    /// libraries are loaded and their plugins looked up, but no instance is created and none is
+    /// ever called. Cycles record what they would notify and heal in
+    /// [`dry_run`](Self::dry_run) instead.
+    ///
+    /// # Errors
+    ///
+    /// As [`load`](Self::load), except for notifier and strategy `configure` errors.
+    ///
+    /// # Safety
+    ///
+    /// As [`load`](Self::load).
+    pub unsafe fn load_dry_run(config: &Config) -> Result<Engine, ConfigErrors> {
+        // SAFETY: forwarded to our caller.
+        unsafe { Self::load_with(config, true) }
+    }
+
+    unsafe fn load_with(config: &Config, dry_run: bool) -> Result<Engine, ConfigErrors> {
+        let (done_tx, done_rx) = unbounded();
+        let mut launcher = Launcher::new(&done_tx, config.host.max_payload);
+        let mut collectors = Vec::new();
+        for c in &config.collectors {
+            // SAFETY: forwarded to our caller, who vouches for the configured libraries.
+            if let Some(slot) = unsafe { launcher.start(&c.plugin, c.interval, true) } {
+                collectors.push(Schedule {
+                    slot,
+                    interval_ms: c.interval.as_millis() as u64,
+                    next_due_ms: 0,
+                });
+            }
+        }
+        let mut notifiers = Notifiers::default();
+        for n in &config.notifiers {
+            // SAFETY: as above.
+            if let Some(slot) = unsafe { launcher.start(&n.plugin, config.host.interval, !dry_run) }
+            {
+                notifiers.list.push(Notifier {
+                    slot,
+                    min_severity: n.min_severity,
+                    queue: Default::default(),
+                });
+            }
+        }
+        let mut healing = Healing::default();
+        for s in &config.strategies {
+            // SAFETY: as above.
+            if let Some(slot) = unsafe { launcher.start(&s.plugin, config.host.interval, !dry_run) }
+            {
+                healing.list.push(Strategy::new(slot, s));
+            }
+        }
+        let plugins = launcher.finish().map_err(ConfigErrors)?;
+        // A series not refreshed for three of the slowest intervals no longer counts for alerts.
+        let max_interval = config
+            .collectors
+            .iter()
+            .map(|c| c.interval)
+            .chain([config.host.interval])
+            .max()
+            .unwrap_or(config.host.interval);
+        let stale_ms = 3 * max_interval.as_millis() as u64;
+        Ok(Engine {
+            host: config.host.clone(),
+            plugins,
+            collectors,
+            notifiers,
+            healing,
+            done_rx,
+            _done_tx: done_tx,
+            store: Store::new(config.host.retention.as_millis() as u64),
+            alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
+            history: History::default(),
+            dry_run: dry_run.then(DryRun::default),
+            next_job: 0,
+            cycles: 0,
+            last_cycle: None,
+            started_ms: now_ms(),
+            clock_ms: now_ms(),
+        })
+    }
+}
