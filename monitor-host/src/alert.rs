@@ -102,6 +102,25 @@ impl AlertEngine {
         }
     }
 
+    /// Replaces the rules (a config reload). Instances of a rule that keeps its name and labels
+    /// keep their state, so a firing alert is not notified again; the others are forgotten.
+    /// Returns, for each old rule index, its new index when it kept them.
+    pub fn replace_rules(&mut self, rules: Vec<AlertRule>, stale_ms: u64) -> Vec<Option<usize>> {
+        let moved: Vec<Option<usize>> = (self.rules.iter())
+            .map(|old| (rules.iter()).position(|r| r.name == old.name && r.labels == old.labels))
+            .collect();
+        self.states.retain(|_, (ri, _)| match moved[*ri] {
+            Some(new) => {
+                *ri = new;
+                true
+            }
+            None => false,
+        });
+        self.rules = rules;
+        self.stale_ms = stale_ms;
+        moved
+    }
+
     /// The rules.
     pub fn rules(&self) -> &[AlertRule] {
         &self.rules
@@ -346,6 +365,31 @@ mod tests {
         assert!(Condition::Below.holds(0.0, 1.0));
         assert!(Condition::Equals.holds(1.0, 1.0));
         assert!(Condition::NotEquals.holds(1.5, 1.0));
+    }
+
+    #[test]
+    fn replaced_rules_keep_the_state_of_unchanged_names_and_labels() {
+        let mut store = Store::new(u64::MAX);
+        let mut other = rule(Condition::Above, 1.0, 0);
+        other.name = "other".into();
+        let mut e = AlertEngine::new(vec![other.clone(), rule(Condition::Above, 1.0, 0)], 60_000);
+        put(&mut store, 0, 5.0);
+        assert_eq!(e.evaluate(&store, 0).len(), 2);
+        // `r` moves to index 0 with a new threshold; `other` gets a label matcher.
+        other.labels.insert("host".into(), "a".into());
+        let moved = e.replace_rules(vec![rule(Condition::Above, 2.0, 0), other], 60_000);
+        assert_eq!(moved, vec![None, Some(0)]);
+        let key = ("r".to_owned(), Labels::new());
+        assert!(e.is_firing(&key), "kept its state");
+        assert!(e.status(&("other".to_owned(), Labels::new())).is_none());
+        put(&mut store, 1_000, 5.0);
+        assert!(e.evaluate(&store, 1_000).is_empty(), "not fired again");
+        put(&mut store, 2_000, 1.5);
+        let t = e.evaluate(&store, 2_000);
+        assert!(
+            matches!(t.as_slice(), [Transition::Resolved { rule: 0, .. }]),
+            "the new threshold applies: {t:?}"
+        );
     }
 
     #[test]

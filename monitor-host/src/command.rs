@@ -4,9 +4,10 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context as _;
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 use monitor_host::engine::{ShutdownOutcome, now_ms};
 use monitor_host::http::{HttpServer, Published};
+use monitor_host::run::ReloadRequest;
 use monitor_host::{Config, Engine, render, run};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
@@ -63,10 +64,13 @@ pub fn run_once(args: &RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `run`: cycle until SIGINT or SIGTERM, serving HTTP, then shut down and write the history.
+/// `run`: cycle until SIGINT or SIGTERM, serving HTTP and reloading the config on SIGHUP and
+/// `POST /-/reload`, then shut down and write the history.
 pub fn run(args: &RunArgs) -> anyhow::Result<()> {
-    // Before anything slow, so that a signal during start-up is handled too.
-    let stop = stop_on_signal()?;
+    // Before anything slow, so that a signal during start-up is handled too (a SIGHUP then
+    // reloads once the loop runs).
+    let (reload_tx, reload_rx) = crossbeam_channel::unbounded();
+    let stop = on_signal(reload_tx.clone())?;
     let (config, mut engine) = load(&args.config)?;
     if let Err(e) = restore_history(&config, &mut engine) {
         log_shutdown(&engine.shutdown());
@@ -75,13 +79,18 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let published = Arc::new(RwLock::new(Published::default()));
     let _server = match config.host.listen {
         Some(addr) => {
-            let server = HttpServer::start(addr, published.clone())?;
+            let server = HttpServer::start(addr, published.clone(), reload_tx)?;
             tracing::info!(addr = %server.addr, "serving http://{}/metrics", server.addr);
             Some(server)
         }
         None => None,
     };
-    let outcomes = run::run_until(engine, &stop, &published);
+    let control = run::Control {
+        stop: &stop,
+        reload: &reload_rx,
+        config: &args.config,
+    };
+    let outcomes = run::run_until(engine, &control, &published);
     log_shutdown(&outcomes);
     let clean = outcomes.iter().filter(|o| o.result == "ok").count();
     tracing::info!("plugins shut down: {clean} of {} cleanly", outcomes.len());
@@ -116,10 +125,10 @@ fn restore_history(config: &Config, engine: &mut Engine) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A channel that receives a message on the first SIGINT or SIGTERM. SIGHUP is logged and
-/// otherwise ignored: its default action would end the host without shutting plugins down or
-/// writing history.
-fn stop_on_signal() -> anyhow::Result<Receiver<()>> {
+/// A channel that receives a message on the first SIGINT or SIGTERM; a SIGHUP sends a reload
+/// request to `reload` instead (its default action would end the host without shutting plugins
+/// down or writing history).
+fn on_signal(reload: Sender<ReloadRequest>) -> anyhow::Result<Receiver<()>> {
     let (stop_tx, stop_rx) = crossbeam_channel::bounded::<()>(1);
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
         .context("cannot install signal handlers")?;
@@ -129,11 +138,10 @@ fn stop_on_signal() -> anyhow::Result<Receiver<()>> {
             for signal in signals.forever() {
                 let name = signal_hook::low_level::signal_name(signal).unwrap_or("signal");
                 if signal == SIGHUP {
-                    // TODO: reload the config on SIGHUP, keeping the old one on errors.
-                    tracing::warn!(
-                        signal = name,
-                        "reload is not supported yet; ignoring SIGHUP"
-                    );
+                    tracing::info!(signal = name, "{name} received; reloading the config");
+                    // The run loop holds the receiver until it stops; then there is nothing to
+                    // reload.
+                    let _ = reload.send(ReloadRequest::default());
                 } else if stop_tx.try_send(()).is_ok() {
                     tracing::info!(signal = name, "{name} received; finishing the cycle");
                 } else {

@@ -1,10 +1,17 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/healthz` and a small dashboard at `/`.
+//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload` and a small dashboard at `/`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 use monitor_core::http::{Request, Response};
+
+use crate::run::ReloadRequest;
+
+/// How long `POST /-/reload` waits for the run loop (which reloads between cycles) before answering
+/// 503; requests are served one at a time, so this bounds how long the others wait too.
+pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// What the HTTP thread serves; replaced after every cycle.
 #[derive(Debug, Default, Clone)]
@@ -40,13 +47,21 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Binds `addr` and serves `published` on one thread.
+    /// Binds `addr` and serves `published` on one thread; `POST /-/reload` sends a request to
+    /// `reload` and answers with its outcome.
     ///
     /// # Errors
     ///
     /// The address cannot be bound.
-    pub fn start(addr: SocketAddr, published: Arc<RwLock<Published>>) -> Result<Self, HttpError> {
+    pub fn start(
+        addr: SocketAddr,
+        published: Arc<RwLock<Published>>,
+        reload: Sender<ReloadRequest>,
+    ) -> Result<Self, HttpError> {
         let server = monitor_core::http::HttpServer::start(addr, "http", move |request| {
+            if request.path == "/-/reload" {
+                return reload_page(request, &reload, RELOAD_WAIT);
+            }
             let p = published.read().unwrap_or_else(|e| e.into_inner()).clone();
             route(request, &p)
         })
@@ -58,6 +73,37 @@ impl HttpServer {
             addr: server.local_addr(),
             _server: server,
         })
+    }
+}
+
+/// `/-/reload`: asks the run loop to reload and waits, at most `wait`, for the outcome.
+fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Duration) -> Response {
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if request.method != "POST" {
+        return Response::new(405, TEXT, "method not allowed: use POST /-/reload\n");
+    }
+    let (reply, outcome) = bounded(1);
+    if reload.send(ReloadRequest { reply: Some(reply) }).is_err() {
+        return Response::new(503, TEXT, "the host is shutting down; not reloaded\n");
+    }
+    match outcome.recv_timeout(wait) {
+        Ok(Ok(summary)) => Response::new(200, TEXT, format!("{summary}\n")),
+        Ok(Err(errors)) => Response::new(
+            400,
+            TEXT,
+            format!("config not reloaded; the running config stays:\n{errors}\n"),
+        ),
+        Err(RecvTimeoutError::Timeout) => Response::new(
+            503,
+            TEXT,
+            format!(
+                "no answer within {wait:?}: the reload happens after the running cycle; \
+                 see monitor_host_config_last_reload_successful in /metrics\n"
+            ),
+        ),
+        Err(RecvTimeoutError::Disconnected) => {
+            Response::new(503, TEXT, "the host is shutting down; not reloaded\n")
+        }
     }
 }
 
@@ -94,7 +140,8 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
         _ => (
             404,
             "text/plain",
-            "not found: try /metrics, /api/snapshot, /api/report, /healthz\n".into(),
+            "not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n"
+                .into(),
         ),
     }
 }
@@ -110,4 +157,55 @@ fn dashboard(report: &str) -> String {
          <p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/snapshot\">/api/snapshot</a> · <a href=\"/healthz\">/healthz</a></p>\
          <pre>{escaped}</pre></body></html>"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(method: &str) -> Request<'_> {
+        Request {
+            method,
+            path: "/-/reload",
+            query: "",
+        }
+    }
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn reload_needs_post() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let r = reload_page(&post("GET"), &tx, Duration::ZERO);
+        assert_eq!(r.status, 405, "{}", body(&r));
+        assert!(rx.is_empty(), "no reload asked");
+    }
+
+    #[test]
+    fn reload_answers_with_the_outcome_or_503_when_nobody_answers() {
+        let (tx, rx) = crossbeam_channel::unbounded::<ReloadRequest>();
+        let answer = std::thread::spawn(move || {
+            let request = rx.recv().unwrap();
+            let error = crate::ConfigError {
+                location: crate::config::Location {
+                    file: "m.toml".into(),
+                    line: 3,
+                    column: 1,
+                },
+                message: "bad".into(),
+            };
+            let errors = crate::ConfigErrors(vec![error]);
+            request.reply.unwrap().send(Err(errors)).unwrap();
+            rx
+        });
+        let r = reload_page(&post("POST"), &tx, Duration::from_secs(60));
+        assert_eq!(r.status, 400);
+        assert!(body(&r).contains("\nm.toml:3:1: bad\n"), "{}", body(&r));
+        // Nobody answers this one: the wait is bounded.
+        let _rx = answer.join().unwrap();
+        let r = reload_page(&post("POST"), &tx, Duration::from_millis(1));
+        assert_eq!(r.status, 503, "{}", body(&r));
+    }
 }

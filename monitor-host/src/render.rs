@@ -97,6 +97,19 @@ fn host_health(fam: &mut Families, engine: &Engine) {
     let name = "monitor_host_start_timestamp_seconds";
     let started = engine.started_ms() as f64 / 1000.0;
     fam.add(name, Gauge, "when the host started", &none, started);
+    let reload = engine.last_reload();
+    let name = "monitor_host_config_last_reload_successful";
+    let ok = f64::from(u8::from(reload.successful));
+    fam.add(
+        name,
+        Gauge,
+        "whether the last config reload succeeded",
+        &none,
+        ok,
+    );
+    let name = "monitor_host_config_last_reload_success_timestamp_seconds";
+    let at = reload.success_ms as f64 / 1000.0;
+    fam.add(name, Gauge, "when the config was last loaded", &none, at);
 }
 
 fn plugin_health(fam: &mut Families, p: &PluginStatus) {

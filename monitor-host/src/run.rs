@@ -1,12 +1,14 @@
-//! The run loop: cycles on schedule, publishes and saves history after each, stops cleanly when
-//! asked.
+//! The run loop: cycles on schedule, publishes and saves history after each, reloads the config
+//! between cycles and stops cleanly when asked.
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::{Receiver, Sender, select};
 
-use crate::engine::{Engine, ShutdownOutcome, now_ms};
+use crate::config::ConfigErrors;
+use crate::engine::{Engine, ReloadSummary, ShutdownOutcome, now_ms};
 use crate::http::Published;
 use crate::render;
 
@@ -33,14 +35,39 @@ pub fn save_history(engine: &Engine) {
     }
 }
 
-/// Runs cycles until `stop` receives a message (or is disconnected), finishing the current cycle
-/// first, then lets running calls finish, saves history, shuts every plugin down and returns how
-/// each shutdown went.
+/// How a reload went: what changed, or every problem of the new config.
+pub type ReloadResult = Result<ReloadSummary, ConfigErrors>;
+
+/// A request to re-read the config file (SIGHUP, `POST /-/reload`); `reply`, when set, receives
+/// the outcome.
+#[derive(Debug, Default)]
+pub struct ReloadRequest {
+    /// Where the outcome goes.
+    pub reply: Option<Sender<ReloadResult>>,
+}
+
+/// Where the run loop takes its orders from besides the clock.
+#[derive(Debug)]
+pub struct Control<'a> {
+    /// Stop: a message or a disconnection.
+    pub stop: &'a Receiver<()>,
+    /// Reload the config file at `config`.
+    pub reload: &'a Receiver<ReloadRequest>,
+    /// The config file.
+    pub config: &'a Path,
+}
+
+/// Runs cycles until `control.stop` receives a message (or is disconnected), finishing the current
+/// cycle first, then lets running calls finish, saves history, shuts every plugin down and returns
+/// how each shutdown went. Reload requests are handled between cycles.
 pub fn run_until(
     mut engine: Engine,
-    stop: &Receiver<()>,
+    control: &Control<'_>,
     published: &Arc<RwLock<Published>>,
 ) -> Vec<ShutdownOutcome> {
+    let stop = control.stop;
+    // Replaced by `never` once every sender is gone, so that the loop does not spin on it.
+    let mut reload = control.reload.clone();
     loop {
         engine.cycle(now_ms());
         publish(&engine, published);
@@ -68,6 +95,16 @@ pub fn run_until(
                         engine.complete(done);
                     }
                 }
+                recv(reload) -> request => {
+                    let Ok(request) = request else {
+                        reload = crossbeam_channel::never();
+                        continue;
+                    };
+                    reload_config(&mut engine, control.config, request);
+                    publish(&engine, published);
+                    // New collectors are due now.
+                    break;
+                }
                 default(wait) => {}
             }
         }
@@ -82,4 +119,44 @@ fn stop_engine(mut engine: Engine) -> Vec<ShutdownOutcome> {
     engine.settle(engine.longest_timeout());
     save_history(&engine);
     engine.shutdown()
+}
+
+/// Applies the config file at `path` to the engine, logs the outcome and answers the request.
+pub fn reload_config(engine: &mut Engine, path: &Path, request: ReloadRequest) {
+    // SAFETY: the libraries are the ones the operator put in their config, as at start-up;
+    // loading them is the purpose of this program.
+    let result = unsafe { engine.reload(path) };
+    match &result {
+        Ok(summary) => {
+            for w in &summary.warnings {
+                tracing::warn!(config = %path.display(), "{w}");
+            }
+            for o in summary.stopped.iter().filter(|o| o.result != "ok") {
+                tracing::warn!(
+                    kind = o.kind,
+                    instance = %o.name,
+                    "shutdown of {} `{}`: {}",
+                    o.kind,
+                    o.name,
+                    o.result
+                );
+            }
+            tracing::info!(
+                config = %path.display(),
+                added = ?summary.added,
+                removed = ?summary.removed,
+                restarted = ?summary.restarted,
+                kept = ?summary.kept,
+                "config reloaded"
+            );
+        }
+        Err(errors) => tracing::error!(
+            config = %path.display(),
+            "config not reloaded; the running config stays: {errors}"
+        ),
+    }
+    if let Some(reply) = request.reply {
+        // The asker may have given up waiting; the outcome is logged either way.
+        let _ = reply.send(result);
+    }
 }

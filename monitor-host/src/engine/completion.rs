@@ -57,13 +57,16 @@ impl Engine {
     }
 
     pub(super) fn handle(&mut self, done: Done, now_ms: u64) {
-        let Some(p) = self.plugins.get_mut(done.slot) else {
+        // Found by its job rather than by the worker's slot: a reload moves instances to other
+        // slots, and a removed instance's late result finds no one waiting for it.
+        let Some(slot) = (self.plugins.iter())
+            .position(|p| p.in_flight.as_ref().is_some_and(|f| f.job == done.job))
+        else {
             return;
         };
-        let Some(f) = p.finish(&done) else {
+        let Some(f) = self.plugins[slot].finish(&done) else {
             return;
         };
-        let slot = done.slot;
         match f.purpose {
             Purpose::Collect => {
                 let parsed = done.result.and_then(|bytes| {

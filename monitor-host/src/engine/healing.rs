@@ -212,6 +212,21 @@ impl Healing {
         plan
     }
 
+    /// Follows the alert rules across a config reload: `moved[old]` is a rule's new index, `None`
+    /// when its name or labels changed, which ends its episodes.
+    pub fn remap_rules(&mut self, moved: &[Option<usize>]) {
+        for st in &mut self.list {
+            st.episodes
+                .retain(|_, ep| match moved.get(ep.rule).copied().flatten() {
+                    Some(new) => {
+                        ep.rule = new;
+                        true
+                    }
+                    None => false,
+                });
+        }
+    }
+
     /// An attempt finished (or could not run): the episode may start another, or ends when the
     /// alert already resolved and the attempt succeeded.
     pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) {

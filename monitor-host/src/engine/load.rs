@@ -4,6 +4,7 @@ use crossbeam_channel::unbounded;
 
 use super::healing::{Healing, Strategy};
 use super::notify::{Notifier, Notifiers};
+use super::reload::{self, ReloadStatus};
 use super::running::Launcher;
 use super::{DryRun, Engine, Schedule, now_ms};
 use crate::alert::AlertEngine;
@@ -82,15 +83,7 @@ impl Engine {
             }
         }
         let plugins = launcher.finish().map_err(ConfigErrors)?;
-        // A series not refreshed for three of the slowest intervals no longer counts for alerts.
-        let max_interval = config
-            .collectors
-            .iter()
-            .map(|c| c.interval)
-            .chain([config.host.interval])
-            .max()
-            .unwrap_or(config.host.interval);
-        let stale_ms = 3 * max_interval.as_millis() as u64;
+        let stale_ms = stale_ms(config);
         Ok(Engine {
             host: config.host.clone(),
             plugins,
@@ -108,6 +101,23 @@ impl Engine {
             last_cycle: None,
             started_ms: now_ms(),
             clock_ms: now_ms(),
+            declared: reload::declarations(config),
+            last_reload: ReloadStatus {
+                successful: true,
+                success_ms: now_ms(),
+            },
         })
     }
+}
+
+/// A series not refreshed for three of the slowest intervals no longer counts for alerts.
+pub(super) fn stale_ms(config: &Config) -> u64 {
+    let max_interval = config
+        .collectors
+        .iter()
+        .map(|c| c.interval)
+        .chain([config.host.interval])
+        .max()
+        .unwrap_or(config.host.interval);
+    3 * max_interval.as_millis() as u64
 }

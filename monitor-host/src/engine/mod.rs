@@ -3,14 +3,15 @@
 //! `running` supervises one plugin instance (in-flight call, timeout, back-off, stats), `notify`
 //! turns transitions into queued notifications, `healing` decides healing attempts from the alert
 //! transitions of each cycle, `completion` takes in what plugin calls return, `load` starts the
-//! instances a config names and `dry_run` notes what a dry run would have done; this module runs
-//! the cycle.
+//! instances a config names, `reload` applies a new config to running instances and `dry_run`
+//! notes what a dry run would have done; this module runs the cycle.
 
 mod completion;
 mod dry_run;
 mod healing;
 mod load;
 mod notify;
+mod reload;
 mod running;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ pub use self::dry_run::{DryRun, PlannedHeal, PlannedNotification};
 use self::healing::Healing;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
+pub use self::reload::{ReloadStatus, ReloadSummary};
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
@@ -107,6 +109,9 @@ pub struct Engine {
     started_ms: u64,
     // The time of the last cycle: `settle` works on the same clock as the cycles it follows.
     clock_ms: u64,
+    // What the config declares, by slot: a reload compares it with the new config.
+    declared: Vec<reload::Declaration>,
+    last_reload: ReloadStatus,
 }
 
 impl Engine {
@@ -454,6 +459,11 @@ impl Engine {
     /// When the engine started, ms since epoch.
     pub fn started_ms(&self) -> u64 {
         self.started_ms
+    }
+
+    /// How the last config reload went.
+    pub fn last_reload(&self) -> ReloadStatus {
+        self.last_reload
     }
 
     /// Notifications waiting per notifier instance.
