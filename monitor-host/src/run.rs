@@ -100,8 +100,13 @@ pub fn run_until(
                         reload = crossbeam_channel::never();
                         continue;
                     };
-                    reload_config(&mut engine, control.config, request);
+                    let result = reload_config(&mut engine, control.config);
+                    // Published before the answer, so that `/metrics` agrees with it.
                     publish(&engine, published);
+                    if let Some(reply) = request.reply {
+                        // The asker may have given up waiting; the outcome is logged either way.
+                        let _ = reply.send(result);
+                    }
                     // New collectors are due now.
                     break;
                 }
@@ -121,8 +126,8 @@ fn stop_engine(mut engine: Engine) -> Vec<ShutdownOutcome> {
     engine.shutdown()
 }
 
-/// Applies the config file at `path` to the engine, logs the outcome and answers the request.
-pub fn reload_config(engine: &mut Engine, path: &Path, request: ReloadRequest) {
+/// Applies the config file at `path` to the engine and logs the outcome.
+pub fn reload_config(engine: &mut Engine, path: &Path) -> ReloadResult {
     // SAFETY: the libraries are the ones the operator put in their config, as at start-up;
     // loading them is the purpose of this program.
     let result = unsafe { engine.reload(path) };
@@ -155,8 +160,5 @@ pub fn reload_config(engine: &mut Engine, path: &Path, request: ReloadRequest) {
             "config not reloaded; the running config stays: {errors}"
         ),
     }
-    if let Some(reply) = request.reply {
-        // The asker may have given up waiting; the outcome is logged either way.
-        let _ = reply.send(result);
-    }
+    result
 }

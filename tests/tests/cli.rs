@@ -1,5 +1,5 @@
 //! The `monitor-host` binary: check, plugins, run --once, HTTP endpoints, shutdown on SIGTERM,
-//! SIGHUP, logging, exit codes, and config paths and environment variables.
+//! reload on SIGHUP, logging, exit codes, and config paths and environment variables.
 
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
@@ -310,7 +310,7 @@ fn healthy(port: u16) -> bool {
 }
 
 #[test]
-fn sighup_is_logged_and_ignored_and_logs_are_json_lines() {
+fn sighup_reloads_and_logs_are_json_lines() {
     let dir = Scratch::new("cli-hup");
     let port = free_port();
     let config = test_config(
@@ -326,7 +326,7 @@ fn sighup_is_logged_and_ignored_and_logs_are_json_lines() {
     assert!(healthy(port), "the host became healthy");
     signal(&child, "HUP");
     assert!(
-        stderr.wait_for("ignoring SIGHUP"),
+        stderr.wait_for("config reloaded"),
         "SIGHUP was logged: {:#?}",
         stderr.lines()
     );
@@ -362,9 +362,10 @@ fn sighup_is_logged_and_ignored_and_logs_are_json_lines() {
         "{events:#?}"
     );
     assert!(
-        has("WARN", "reload is not supported yet; ignoring SIGHUP"),
+        has("INFO", "SIGHUP received; reloading the config"),
         "{events:#?}"
     );
+    assert!(has("INFO", "config reloaded"), "{events:#?}");
     assert!(has("INFO", "SIGTERM received"), "{events:#?}");
     assert!(
         events
@@ -386,8 +387,14 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
             .env("RUST_LOG", "warn"),
     );
     assert!(healthy(port), "the host became healthy");
+    // A config the reload refuses: logged at error level.
+    std::fs::write(&config, "not toml at all\n").unwrap();
     signal(&child, "HUP");
-    assert!(stderr.wait_for("ignoring SIGHUP"), "{:#?}", stderr.lines());
+    assert!(
+        stderr.wait_for("config not reloaded"),
+        "{:#?}",
+        stderr.lines()
+    );
     signal(&child, "TERM");
     assert_eq!(child.wait().unwrap().code(), Some(0));
     let lines = stderr.lines();
@@ -396,8 +403,8 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
         "RUST_LOG=warn hides info lines: {lines:#?}"
     );
     assert!(
-        lines.iter().any(|l| l.contains("WARN")),
-        "warnings still show: {lines:#?}"
+        lines.iter().any(|l| l.contains("ERROR")),
+        "errors still show: {lines:#?}"
     );
     assert!(
         lines.iter().all(|l| !l.contains('\x1b')),
