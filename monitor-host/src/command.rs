@@ -91,6 +91,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         config: &args.config,
     };
     let outcomes = run::run_until(engine, &control, &published);
+    // Reloads asked for from now on, and any still queued, are answered 503 at once instead of
+    // holding the HTTP thread (and so the exit) for the whole wait.
+    drop(reload_rx);
     log_shutdown(&outcomes);
     let clean = outcomes.iter().filter(|o| o.result == "ok").count();
     tracing::info!("plugins shut down: {clean} of {} cleanly", outcomes.len());

@@ -100,13 +100,7 @@ pub fn run_until(
                         reload = crossbeam_channel::never();
                         continue;
                     };
-                    let result = reload_config(&mut engine, control.config);
-                    // Published before the answer, so that `/metrics` agrees with it.
-                    publish(&engine, published);
-                    if let Some(reply) = request.reply {
-                        // The asker may have given up waiting; the outcome is logged either way.
-                        let _ = reply.send(result);
-                    }
+                    answer_reload(&mut engine, control.config, published, request);
                     // New collectors are due now.
                     break;
                 }
@@ -116,6 +110,25 @@ pub fn run_until(
         if !stop.is_empty() {
             return stop_engine(engine);
         }
+        // Cycles that leave no time to wait in still take reloads.
+        if let Ok(request) = reload.try_recv() {
+            answer_reload(&mut engine, control.config, published, request);
+        }
+    }
+}
+
+/// Reloads, publishes and then answers, so that `/metrics` agrees with the answer.
+fn answer_reload(
+    engine: &mut Engine,
+    config: &Path,
+    published: &RwLock<Published>,
+    request: ReloadRequest,
+) {
+    let result = reload_config(engine, config);
+    publish(engine, published);
+    if let Some(reply) = request.reply {
+        // The asker may have given up waiting; the outcome is logged either way.
+        let _ = reply.send(result);
     }
 }
 
