@@ -469,6 +469,54 @@ mod tests {
         }
     }
 
+    fn config(text: &str) -> Config {
+        Config::from_str(text, "monitor.toml", Path::new("/etc/monitor")).unwrap()
+    }
+
+    fn engine(text: &str) -> Engine {
+        // SAFETY: the config names no library.
+        unsafe { Engine::load(&config(text)) }.unwrap()
+    }
+
+    #[test]
+    fn host_keys_apply_except_those_that_need_a_restart() {
+        let mut e = engine(
+            "[host]\nname = \"a\"\ninterval = \"10s\"\nlisten = \"127.0.0.1:9000\"\ndata_dir = \"d\"\n",
+        );
+        let new = config(
+            "[host]\nname = \"b\"\ninterval = \"5s\"\nlisten = \"off\"\ndata_dir = \"e\"\nmax_payload_bytes = 4096\n",
+        );
+        let before = e.last_reload().success_ms;
+        // SAFETY: as above.
+        let summary = unsafe { e.apply_config(&new) }.unwrap();
+        assert_eq!(summary.warnings.len(), 2, "{summary}");
+        assert!(summary.warnings[0].starts_with("`listen` changed to off: restart"));
+        assert!(summary.warnings[1].starts_with("`data_dir` changed to /etc/monitor/e"));
+        let host = e.host();
+        assert_eq!(
+            (host.name.as_str(), host.interval),
+            ("b", Duration::from_secs(5))
+        );
+        assert_eq!(host.max_payload, 4096);
+        assert_eq!(host.listen, Some("127.0.0.1:9000".parse().unwrap()));
+        assert_eq!(host.data_dir, Some(PathBuf::from("/etc/monitor/d")));
+        assert!(e.last_reload().successful && e.last_reload().success_ms >= before);
+    }
+
+    #[test]
+    fn a_config_whose_instances_cannot_start_changes_nothing() {
+        let mut e = engine("[host]\nname = \"a\"\n");
+        let new = config(
+            "[host]\nname = \"b\"\n\n[[collector]]\nplugin = \"x\"\nlibrary = \"/nowhere/libx.so\"\n",
+        );
+        // SAFETY: the library does not exist; nothing is loaded.
+        let errors = unsafe { e.apply_config(&new) }.unwrap_err();
+        assert_eq!(errors.0[0].location.line, 6, "{errors}");
+        assert!(!e.last_reload().successful);
+        assert_eq!(e.host().name, "a");
+        assert!(e.plugins().is_empty() && e.declared.is_empty());
+    }
+
     fn empty() -> serde_json::Value {
         serde_json::json!({})
     }
