@@ -30,6 +30,7 @@ use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
 use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
+use crate::remote_write::{RemoteWrite, RemoteWriteStatus};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 
@@ -39,6 +40,9 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// How long [`Engine::shutdown`] lets the `[[remote_write]]` backends take what is still queued.
+pub const REMOTE_WRITE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// What one cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,6 +103,8 @@ pub struct Engine {
     store: Store,
     alerts: AlertEngine,
     history: History,
+    // Every collected sample also goes to the `[[remote_write]]` backends.
+    remote: RemoteWrite,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -336,10 +342,13 @@ impl Engine {
     /// `shutdown` and reports how each went. Instances stuck in a call are abandoned.
     pub fn shutdown(mut self) -> Vec<ShutdownOutcome> {
         self.settle(self.longest_timeout());
-        self.plugins
+        let outcomes = self
+            .plugins
             .iter_mut()
             .map(RunningPlugin::shut_down)
-            .collect()
+            .collect();
+        self.remote.shutdown(REMOTE_WRITE_FLUSH_LIMIT);
+        outcomes
     }
 
     fn record_self_metrics(&mut self, now_ms: u64, cycle: Duration) {
@@ -454,6 +463,11 @@ impl Engine {
     /// When the engine started, ms since epoch.
     pub fn started_ms(&self) -> u64 {
         self.started_ms
+    }
+
+    /// Each `[[remote_write]]` backend's figures.
+    pub fn remote_write(&self) -> Vec<RemoteWriteStatus> {
+        self.remote.statuses()
     }
 
     /// Notifications waiting per notifier instance.
