@@ -1046,6 +1046,12 @@ impl Ctx<'_> {
                     format!("`headers`: `{name}` is not a valid header name"),
                 );
             }
+            if value.get_ref().chars().any(char::is_control) {
+                self.err(
+                    value.span(),
+                    format!("`headers`: the value of `{name}` must not contain control characters"),
+                );
+            }
         }
         let labels = match r.labels {
             None => BTreeMap::from([("host".to_owned(), host.name.clone())]),
@@ -1573,7 +1579,7 @@ name = "a"
 url = "http://b/"
 max_samples_per_send = -1
 batch_send_deadline = "0s"
-headers = { "Bad Header" = "v" }
+headers = { "Bad Header" = "v", X-Ok = "a\nb" }
 "#,
         );
         let expected = [
@@ -1587,6 +1593,7 @@ headers = { "Bad Header" = "v" }
             "monitor.toml:16:24: `max_samples_per_send` must be a whole number of at least 1",
             "monitor.toml:17:23: `batch_send_deadline` must be greater than zero",
             "monitor.toml:18:28: `headers`: `Bad Header` is not a valid header name",
+            "monitor.toml:18:40: `headers`: the value of `X-Ok` must not contain control characters",
         ];
         assert_eq!(e.len(), expected.len(), "{e:#?}");
         for (got, want) in e.iter().zip(expected) {

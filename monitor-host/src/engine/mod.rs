@@ -30,7 +30,7 @@ use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
 use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
-use crate::remote_write::{RemoteWrite, RemoteWriteStatus};
+use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 
@@ -40,9 +40,6 @@ pub fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
-
-/// How long [`Engine::shutdown`] lets the `[[remote_write]]` backends take what is still queued.
-pub const REMOTE_WRITE_FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 /// What one cycle did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -339,7 +336,9 @@ impl Engine {
     }
 
     /// Lets running calls finish (up to the longest timeout), then calls every instance's
-    /// `shutdown` and reports how each went. Instances stuck in a call are abandoned.
+    /// `shutdown` and reports how each went. Instances stuck in a call are abandoned. Then lets
+    /// the `[[remote_write]]` backends take what is queued, for at most
+    /// [`FLUSH_LIMIT`](crate::remote_write::FLUSH_LIMIT).
     pub fn shutdown(mut self) -> Vec<ShutdownOutcome> {
         self.settle(self.longest_timeout());
         let outcomes = self
@@ -347,7 +346,7 @@ impl Engine {
             .iter_mut()
             .map(RunningPlugin::shut_down)
             .collect();
-        self.remote.shutdown(REMOTE_WRITE_FLUSH_LIMIT);
+        self.remote.shutdown(remote_write::FLUSH_LIMIT);
         outcomes
     }
 

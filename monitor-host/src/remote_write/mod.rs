@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, TrySendError, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError, bounded, unbounded};
 use monitor_core::prometheus::label_name;
 use monitor_plugin::SampleKind;
 use serde::Serialize;
@@ -30,9 +30,11 @@ use crate::engine::now_ms;
 use crate::render::family_name;
 use crate::store::SeriesKey;
 
-/// How long a host that is dropped without [`RemoteWrite::shutdown`] keeps trying to deliver
-/// what is queued.
-pub const DROP_FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// How long the queue is flushed for when the host stops ([`Engine::shutdown`]), or when an
+/// engine is dropped without it.
+///
+/// [`Engine::shutdown`]: crate::Engine::shutdown
+pub const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
 const USER_AGENT: &str = concat!("monitor-host/", env!("CARGO_PKG_VERSION"));
 
@@ -93,6 +95,7 @@ struct Writer {
     tx: Option<Sender<Pending>>,
     // The queue's other end, kept to drop the oldest sample when it is full.
     rx: Receiver<Pending>,
+    capacity: usize,
     // Carries the flush deadline at shutdown; dropped right after.
     stop: Option<Sender<Instant>>,
     counters: Arc<Counters>,
@@ -170,8 +173,9 @@ impl RemoteWrite {
 
 impl Drop for RemoteWrite {
     fn drop(&mut self) {
-        // Without `shutdown`, the threads finish on their own, within `DROP_FLUSH_LIMIT`.
-        let until = Instant::now() + DROP_FLUSH_LIMIT;
+        // Without `shutdown`, the threads finish on their own, within `FLUSH_LIMIT`; a no-op after
+        // `shutdown`.
+        let until = Instant::now() + FLUSH_LIMIT;
         for w in &mut self.writers {
             w.close(until);
         }
@@ -180,7 +184,10 @@ impl Drop for RemoteWrite {
 
 impl Writer {
     fn new(spec: &RemoteWriteSpec) -> (Writer, Shipper) {
-        let (tx, rx) = bounded(spec.queue_capacity);
+        // Unbounded underneath, bounded by `push`: a bounded channel would allocate all of
+        // `queue_capacity` up front (some 7 MB for the default), for a queue that is empty while
+        // the backend keeps up.
+        let (tx, rx) = unbounded();
         let (stop_tx, stop_rx) = bounded(1);
         let counters = Arc::new(Counters::default());
         let agent = ureq::Agent::new_with_config(
@@ -205,6 +212,7 @@ impl Writer {
             url: spec.url.clone(),
             tx: Some(tx),
             rx,
+            capacity: spec.queue_capacity,
             stop: Some(stop_tx),
             counters,
             thread: None,
@@ -217,20 +225,13 @@ impl Writer {
             self.counters.dropped.fetch_add(1, Relaxed);
             return;
         };
-        let p = match tx.try_send(p) {
-            Ok(()) => return,
-            Err(TrySendError::Full(p)) => p,
-            Err(TrySendError::Disconnected(_)) => {
-                self.counters.dropped.fetch_add(1, Relaxed);
-                return;
-            }
-        };
-        // Full: make room by dropping the oldest. The thread may have made room meanwhile, so
-        // count only what is really dropped.
-        if self.rx.try_recv().is_ok() {
+        // The cycle is the only producer and the thread only takes away, so the queue cannot grow
+        // between this check and the send. The thread may take the oldest first: count only what
+        // is really dropped.
+        if self.rx.len() >= self.capacity && self.rx.try_recv().is_ok() {
             self.counters.dropped.fetch_add(1, Relaxed);
         }
-        if tx.try_send(p).is_err() {
+        if tx.send(p).is_err() {
             self.counters.dropped.fetch_add(1, Relaxed);
         }
     }
@@ -410,16 +411,14 @@ impl Shipper {
         true
     }
 
-    /// The host is stopping: the deadline it sent, or [`DROP_FLUSH_LIMIT`] from now.
+    /// The host is stopping: the deadline it sent, or [`FLUSH_LIMIT`] from now.
     fn closing(&mut self) {
         if self.flush_until.is_some() {
             return;
         }
         let until = match self.stop.try_recv() {
             Ok(until) => until,
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                Instant::now() + DROP_FLUSH_LIMIT
-            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => Instant::now() + FLUSH_LIMIT,
         };
         self.flush_until = Some(until);
     }
@@ -690,6 +689,28 @@ mod tests {
         let s = &rw.statuses()[0];
         assert_eq!((s.samples_failed, s.samples_dropped, s.retries), (0, 0, 0));
         assert!(s.last_send_ms.is_some());
+    }
+
+    #[test]
+    fn shutdown_sends_what_is_queued_without_waiting_for_a_full_request() {
+        let (port, requests) = answering(200);
+        let mut s = spec(&format!("http://127.0.0.1:{port}/"), 10);
+        // A request would otherwise wait an hour for more samples.
+        s.batch_send_deadline = Duration::from_secs(3600);
+        let mut rw = RemoteWrite::start(&[s]);
+        for ts in 1..=3 {
+            rw.push(&key("up", &[]), SampleKind::Gauge, ts, 1.0);
+        }
+        rw.shutdown(Duration::from_secs(20));
+        requests.recv_timeout(Duration::from_secs(20)).unwrap();
+        let s = &rw.statuses()[0];
+        assert_eq!(
+            (s.samples_sent, s.samples_dropped, s.queue_length),
+            (3, 0, 0)
+        );
+        // Closed: later samples are dropped, not queued.
+        rw.push(&key("up", &[]), SampleKind::Gauge, 4, 1.0);
+        assert_eq!(rw.statuses()[0].samples_dropped, 1);
     }
 
     #[test]
