@@ -1,6 +1,6 @@
 //! Remote write to a real Prometheus (Debian's `prometheus`, receiver enabled, on loopback): the
-//! host's samples arrive with their values and labels, and samples collected while Prometheus is
-//! down arrive once it is back.
+//! host's samples arrive with their values and labels, samples collected while Prometheus is down
+//! arrive once it is back, and the `monitor-host` binary writes too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -9,13 +9,25 @@ use std::time::Duration;
 use monitor_host::engine::now_ms;
 use monitor_host::remote_write::RemoteWriteStatus;
 use monitor_host::{Config, Engine, render};
-use monitor_tests::{Scratch, eventually, free_port, http_get, library, promtool_check, toml_path};
+use monitor_tests::{
+    Scratch, binary, eventually, free_port, http_get, library, promtool_check, toml_path,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A Prometheus server on loopback, killed on drop (a failed assertion included).
+/// A child process, killed on drop (a failed assertion included).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A Prometheus server on loopback.
 struct Prometheus {
-    child: Child,
+    _child: Killed,
     port: u16,
 }
 
@@ -47,7 +59,10 @@ impl Prometheus {
                 return None;
             }
         };
-        let p = Prometheus { child, port };
+        let p = Prometheus {
+            _child: Killed(child),
+            port,
+        };
         let ready = eventually(WAIT, || {
             http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
         });
@@ -77,13 +92,6 @@ impl Prometheus {
     }
 }
 
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn status(e: &Engine) -> RemoteWriteStatus {
     e.remote_write().into_iter().next().unwrap()
 }
@@ -94,17 +102,16 @@ fn metric_line<'a>(text: &'a str, name: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
 }
 
-fn engine(dir: &Path, value: &Path, port: u16) -> Engine {
-    let text = format!(
+fn config(value: &Path, port: u16, host: &str, interval: &str) -> String {
+    format!(
         r#"
 [host]
-name = "test-host"
+{host}
 
 [[collector]]
 plugin = "file"
 library = {lib}
-# Due at every cycle the test runs.
-interval = "1ms"
+interval = "{interval}"
 [collector.config]
 path = {value}
 
@@ -117,7 +124,12 @@ max_backoff = "200ms"
 "#,
         lib = toml_path(&library("monitor-test-plugins")),
         value = toml_path(value),
-    );
+    )
+}
+
+fn engine(dir: &Path, value: &Path, port: u16) -> Engine {
+    // "1ms": due at every cycle the test runs.
+    let text = config(value, port, "name = \"test-host\"", "1ms");
     let config = Config::from_str(&text, "monitor.toml", dir).unwrap_or_else(|e| panic!("{e}"));
     // SAFETY: the test plugin library is built from this workspace.
     unsafe { Engine::load(&config) }.unwrap_or_else(|e| panic!("{e}"))
@@ -210,4 +222,42 @@ fn samples_reach_prometheus_and_survive_an_outage() {
         check.unwrap_or_else(|e| panic!("promtool: {e}"));
     }
     e.shutdown();
+
+    // The binary: its samples arrive, its /metrics shows the remote, SIGTERM stops it cleanly.
+    let listen = free_port();
+    let host = format!("name = \"binary-host\"\nlisten = \"127.0.0.1:{listen}\"");
+    let file = dir.write("monitor.toml", &config(&value, port, &host, "100ms"));
+    let child = Command::new(binary("monitor-host"))
+        .args(["run", "--config"])
+        .arg(&file)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut host = Killed(child);
+    prometheus.wait_for("test_value%7Bhost%3D%22binary-host%22%7D", "9");
+    let sent = eventually(WAIT, || {
+        let (_, text) = http_get(listen, "/metrics")?;
+        let line = text
+            .lines()
+            .find(|l| {
+                l.starts_with("monitor_remote_write_samples_sent_total{remote=\"central\"} ")
+            })?
+            .to_owned();
+        (!line.ends_with(" 0")).then_some(line)
+    });
+    assert!(
+        sent.is_some(),
+        "the binary's /metrics never showed a sample sent"
+    );
+    let kill = Command::new("kill")
+        .args(["-TERM", &host.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(
+        host.0.wait().unwrap().code(),
+        Some(0),
+        "exit 0 after SIGTERM"
+    );
 }
