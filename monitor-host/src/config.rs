@@ -360,7 +360,8 @@ pub struct RemoteWriteSpec {
     pub url: String,
     /// Limit on one request, connecting included.
     pub timeout: Duration,
-    /// Samples waiting to be sent at most; beyond, the oldest are dropped.
+    /// Samples waiting to be sent at most (besides those of the request being filled or sent);
+    /// beyond, the oldest are dropped.
     pub queue_capacity: usize,
     /// Samples in one request at most.
     pub max_samples_per_send: usize,

@@ -53,7 +53,7 @@ pub struct RemoteWriteStatus {
     pub samples_dropped: u64,
     /// Requests sent again after a connection error, a timeout, a 5xx or a 429.
     pub retries: u64,
-    /// Samples waiting, including the request being sent.
+    /// Samples waiting, including those of the request being filled or sent.
     pub queue_length: u64,
     /// When the backend last accepted a request, ms since the Unix epoch.
     pub last_send_ms: Option<u64>,
@@ -317,6 +317,8 @@ impl Shipper {
         };
         let deadline = Instant::now() + self.spec.batch_send_deadline;
         while batch.len() < self.spec.max_samples_per_send {
+            // Still waiting, for `queue_length`.
+            self.counters.in_hand.store(batch.len() as u64, Relaxed);
             match self.rx.recv_deadline(deadline) {
                 Ok(p) => batch.push(p),
                 Err(RecvTimeoutError::Timeout) => break,
@@ -701,6 +703,11 @@ mod tests {
         for ts in 1..=3 {
             rw.push(&key("up", &[]), SampleKind::Gauge, ts, 1.0);
         }
+        // Taken off the queue into the request being filled, they still count as waiting.
+        wait_until("the thread to take the samples", || {
+            rw.writers[0].rx.is_empty()
+        });
+        assert_eq!(rw.statuses()[0].queue_length, 3);
         rw.shutdown(Duration::from_secs(20));
         requests.recv_timeout(Duration::from_secs(20)).unwrap();
         let s = &rw.statuses()[0];
