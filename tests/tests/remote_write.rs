@@ -261,3 +261,27 @@ fn samples_reach_prometheus_and_survive_an_outage() {
         "exit 0 after SIGTERM"
     );
 }
+
+#[test]
+fn a_dry_run_writes_nothing() {
+    let dir = Scratch::new("remote-write-dry");
+    let value = dir.write("value", "5");
+    // A listener that would take the request; the dry run must not even start a sender.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let text = config(&value, port, "name = \"dry\"", "1ms");
+    let config = Config::from_str(&text, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: the test plugin library is built from this workspace.
+    let mut e = unsafe { Engine::load_dry_run(&config) }.unwrap();
+    e.cycle(now_ms());
+    assert!(!e.store().is_empty(), "the dry run collected");
+    assert!(e.remote_write().is_empty());
+    assert!(!render::prometheus(&e).contains("monitor_remote_write_"));
+    // A sender would have flushed at shutdown: nobody connected.
+    e.shutdown();
+    listener.set_nonblocking(true).unwrap();
+    assert!(
+        listener.accept().is_err(),
+        "the dry run connected to the backend"
+    );
+}
