@@ -39,6 +39,10 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_MAX_PAYLOAD: usize = 8 * 1024 * 1024;
 /// Default time a collected series is kept in memory.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+/// Default samples a `[[remote_write]]` queue holds before dropping the oldest.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+/// Default most samples in one remote-write request.
+pub const DEFAULT_MAX_SAMPLES_PER_SEND: usize = 2000;
 
 /// A position in a config file.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -101,6 +105,7 @@ struct RawConfig {
     alert: Vec<Spanned<RawAlert>>,
     notifier: Vec<Spanned<RawNotifier>>,
     strategy: Vec<Spanned<RawStrategy>>,
+    remote_write: Vec<Spanned<RawRemoteWrite>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +190,22 @@ struct RawAlert {
     description: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRemoteWrite {
+    url: Spanned<String>,
+    name: Option<Spanned<String>>,
+    timeout: Option<Spanned<String>>,
+    queue_capacity: Option<Spanned<i64>>,
+    max_samples_per_send: Option<Spanned<i64>>,
+    batch_send_deadline: Option<Spanned<String>>,
+    min_backoff: Option<Spanned<String>>,
+    max_backoff: Option<Spanned<String>>,
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    labels: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 // ---- resolved layer ----
@@ -329,6 +350,36 @@ pub struct AlertRule {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `[[remote_write]]`: a backend that receives every collected sample through the Prometheus
+/// remote-write 1.0 protocol.
+#[derive(Debug, Clone)]
+pub struct RemoteWriteSpec {
+    /// `name = "..."`, or the url: the `remote` label of the `monitor_remote_write_*` metrics.
+    pub name: String,
+    /// Where requests are POSTed (`http://` only).
+    pub url: String,
+    /// Limit on one request, connecting included.
+    pub timeout: Duration,
+    /// Samples waiting to be sent at most (besides those of the request being filled or sent);
+    /// beyond, the oldest are dropped.
+    pub queue_capacity: usize,
+    /// Samples in one request at most.
+    pub max_samples_per_send: usize,
+    /// Longest wait for a request to fill before it is sent anyway.
+    pub batch_send_deadline: Duration,
+    /// First wait before a failed request is retried; it doubles on every retry.
+    pub min_backoff: Duration,
+    /// Longest wait between two retries.
+    pub max_backoff: Duration,
+    /// Extra request headers (a tenant id, an authorization).
+    pub headers: BTreeMap<String, String>,
+    /// Labels added to every series that lacks them; `host = <[host] name>` when `labels` is
+    /// absent.
+    pub labels: BTreeMap<String, String>,
+    /// Where the table starts.
+    pub at: Location,
+}
+
 /// A checked config with paths resolved.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -344,6 +395,8 @@ pub struct Config {
     pub notifiers: Vec<NotifierSpec>,
     /// `[[strategy]]`s.
     pub strategies: Vec<StrategySpec>,
+    /// `[[remote_write]]`s.
+    pub remote_write: Vec<RemoteWriteSpec>,
 }
 
 pub use monitor_plugin::parse_duration;
@@ -418,10 +471,11 @@ impl Ctx<'_> {
                 }
                 "notifier" => raw.notifier = self.tables("notifier", value),
                 "strategy" => raw.strategy = self.tables("strategy", value),
+                "remote_write" => raw.remote_write = self.tables("remote_write", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`"
                     ),
                 ),
             }
@@ -690,6 +744,7 @@ impl Config {
             .into_iter()
             .map(|s| cx.strategy(s, &host, &raw.alert_names, &mut names))
             .collect();
+        let remote_write = cx.remote_writes(raw.remote_write, &host);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -697,6 +752,7 @@ impl Config {
             alerts,
             notifiers,
             strategies,
+            remote_write,
         }
     }
 
@@ -918,6 +974,151 @@ impl Ctx<'_> {
             cooldown,
         }
     }
+}
+
+// `[[remote_write]]`.
+impl Ctx<'_> {
+    fn remote_writes(
+        &mut self,
+        raw: Vec<Spanned<RawRemoteWrite>>,
+        host: &HostConfig,
+    ) -> Vec<RemoteWriteSpec> {
+        let mut out: Vec<RemoteWriteSpec> = Vec::new();
+        for r in raw {
+            let span = r.span();
+            let r = r.into_inner();
+            let name_span = r.name.as_ref().map_or(r.url.span(), |n| n.span());
+            let spec = self.remote_write(span, r, host);
+            if out.iter().any(|o| o.name == spec.name) {
+                self.err(
+                    name_span,
+                    format!(
+                        "duplicate remote_write name `{}`; give each its own `name = \"...\"`",
+                        spec.name
+                    ),
+                );
+            }
+            out.push(spec);
+        }
+        out
+    }
+
+    fn remote_write(
+        &mut self,
+        span: Range<usize>,
+        r: RawRemoteWrite,
+        host: &HostConfig,
+    ) -> RemoteWriteSpec {
+        let url = r.url.get_ref().clone();
+        if !url.starts_with("http://") || url.len() == "http://".len() {
+            self.err(
+                r.url.span(),
+                format!(
+                    "`url` must be an http:// address like \"http://127.0.0.1:9090/api/v1/write\", got `{url}`"
+                ),
+            );
+        }
+        let timeout = self.positive_duration("timeout", &r.timeout, Duration::from_secs(30));
+        let queue_capacity =
+            self.count("queue_capacity", &r.queue_capacity, DEFAULT_QUEUE_CAPACITY);
+        let max_samples_per_send = self.count(
+            "max_samples_per_send",
+            &r.max_samples_per_send,
+            DEFAULT_MAX_SAMPLES_PER_SEND,
+        );
+        let batch_send_deadline = self.positive_duration(
+            "batch_send_deadline",
+            &r.batch_send_deadline,
+            Duration::from_secs(5),
+        );
+        let min_backoff =
+            self.positive_duration("min_backoff", &r.min_backoff, Duration::from_millis(30));
+        let max_backoff =
+            self.positive_duration("max_backoff", &r.max_backoff, Duration::from_secs(5));
+        if let Some(m) = &r.max_backoff
+            && max_backoff < min_backoff
+        {
+            self.err(m.span(), "`max_backoff` must be at least `min_backoff`");
+        }
+        for (name, value) in &r.headers {
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+                self.err(
+                    value.span(),
+                    format!("`headers`: `{name}` is not a valid header name"),
+                );
+            }
+            if value.get_ref().chars().any(char::is_control) {
+                self.err(
+                    value.span(),
+                    format!("`headers`: the value of `{name}` must not contain control characters"),
+                );
+            }
+        }
+        let labels = match r.labels {
+            None => BTreeMap::from([("host".to_owned(), host.name.clone())]),
+            Some(labels) => {
+                for (name, value) in &labels {
+                    if !is_label_name(name) {
+                        self.err(
+                            value.span(),
+                            format!(
+                                "`labels`: `{name}` is not a valid label name; use letters, digits and `_`, not starting with a digit or `__`"
+                            ),
+                        );
+                    }
+                }
+                labels
+                    .into_iter()
+                    .map(|(k, v)| (k, v.into_inner()))
+                    .collect()
+            }
+        };
+        RemoteWriteSpec {
+            name: r.name.map_or_else(|| url.clone(), Spanned::into_inner),
+            url,
+            timeout,
+            queue_capacity,
+            max_samples_per_send,
+            batch_send_deadline,
+            min_backoff,
+            max_backoff,
+            headers: r
+                .headers
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner()))
+                .collect(),
+            labels,
+            at: self.at(span),
+        }
+    }
+
+    /// A whole number of at least 1.
+    fn count(&mut self, key: &str, v: &Option<Spanned<i64>>, default: usize) -> usize {
+        match v {
+            None => default,
+            Some(n) => match usize::try_from(*n.get_ref()) {
+                Ok(n) if n >= 1 => n,
+                _ => {
+                    self.err(
+                        n.span(),
+                        format!("`{key}` must be a whole number of at least 1"),
+                    );
+                    default
+                }
+            },
+        }
+    }
+}
+
+/// A Prometheus label name a user may set: `[a-zA-Z_][a-zA-Z0-9_]*`, without the `__` prefix
+/// Prometheus reserves.
+fn is_label_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with("__")
 }
 
 fn default_host_name() -> String {
@@ -1298,6 +1499,103 @@ token = "${WEBHOOK_TOKEN}"
             "monitor.toml:9:9: environment variable `WEBHOOK_TOKEN` is not set",
         ];
         // One error per value: no "invalid duration `${INTERVAL}`" as well.
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn remote_write_defaults_and_settings() {
+        let c = with_env(
+            r#"[host]
+name = "web-1"
+
+[[remote_write]]
+url = "http://mimir:9009/api/v1/push"
+
+[[remote_write]]
+name = "central"
+url = "http://prometheus:9090/api/v1/write"
+timeout = "10s"
+queue_capacity = 500
+max_samples_per_send = 100
+batch_send_deadline = "1s"
+min_backoff = "100ms"
+max_backoff = "10s"
+headers = { X-Scope-OrgID = "${HOOK_TOKEN}" }
+labels = { instance = "web-1:9464", dc = "eu" }
+"#,
+        )
+        .unwrap();
+        let d = &c.remote_write[0];
+        assert_eq!(d.name, "http://mimir:9009/api/v1/push");
+        assert_eq!(d.timeout, Duration::from_secs(30));
+        assert_eq!(d.queue_capacity, DEFAULT_QUEUE_CAPACITY);
+        assert_eq!(d.max_samples_per_send, DEFAULT_MAX_SAMPLES_PER_SEND);
+        assert_eq!(d.batch_send_deadline, Duration::from_secs(5));
+        assert_eq!(d.min_backoff, Duration::from_millis(30));
+        assert_eq!(d.max_backoff, Duration::from_secs(5));
+        assert!(d.headers.is_empty());
+        assert_eq!(
+            d.labels,
+            BTreeMap::from([("host".to_owned(), "web-1".to_owned())])
+        );
+        let s = &c.remote_write[1];
+        assert_eq!(s.name, "central");
+        assert_eq!(s.url, "http://prometheus:9090/api/v1/write");
+        assert_eq!(s.timeout, Duration::from_secs(10));
+        assert_eq!((s.queue_capacity, s.max_samples_per_send), (500, 100));
+        assert_eq!(s.batch_send_deadline, Duration::from_secs(1));
+        assert_eq!(s.min_backoff, Duration::from_millis(100));
+        assert_eq!(s.max_backoff, Duration::from_secs(10));
+        assert_eq!(s.headers["X-Scope-OrgID"], "s3cret");
+        assert_eq!(
+            s.labels,
+            BTreeMap::from([
+                ("dc".to_owned(), "eu".to_owned()),
+                ("instance".to_owned(), "web-1:9464".to_owned()),
+            ])
+        );
+        assert_eq!(s.at.line, 7);
+    }
+
+    #[test]
+    fn remote_write_errors_are_located() {
+        let e = errors(
+            r#"[[remote_write]]
+url = "https://example.com/push"
+queue_capacity = 0
+min_backoff = "1s"
+max_backoff = "100ms"
+labels = { "__reserved" = "x", "9lives" = "y" }
+colour = "red"
+
+[[remote_write]]
+name = "a"
+url = "http://a/"
+
+[[remote_write]]
+name = "a"
+url = "http://b/"
+max_samples_per_send = -1
+batch_send_deadline = "0s"
+headers = { "Bad Header" = "v", X-Ok = "a\nb" }
+"#,
+        );
+        let expected = [
+            "monitor.toml:2:7: `url` must be an http:// address",
+            "monitor.toml:3:18: `queue_capacity` must be a whole number of at least 1",
+            "monitor.toml:5:15: `max_backoff` must be at least `min_backoff`",
+            "monitor.toml:6:27: `labels`: `__reserved` is not a valid label name",
+            "monitor.toml:6:43: `labels`: `9lives` is not a valid label name",
+            "monitor.toml:7:1: unknown field `colour`",
+            "monitor.toml:14:8: duplicate remote_write name `a`",
+            "monitor.toml:16:24: `max_samples_per_send` must be a whole number of at least 1",
+            "monitor.toml:17:23: `batch_send_deadline` must be greater than zero",
+            "monitor.toml:18:28: `headers`: `Bad Header` is not a valid header name",
+            "monitor.toml:18:40: `headers`: the value of `X-Ok` must not contain control characters",
+        ];
         assert_eq!(e.len(), expected.len(), "{e:#?}");
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "got {got:?}, want {want:?}");

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::alert::{AlertState, AlertStatus};
 use crate::engine::{CycleStats, DryRun, Engine, PluginStatus};
 use crate::history::{EventRecord, HealRecord};
+use crate::remote_write::RemoteWriteStatus;
 
 /// Points of history per series in the snapshot.
 pub const SNAPSHOT_POINTS: usize = 60;
@@ -20,6 +21,16 @@ pub const SNAPSHOT_POINTS: usize = 60;
 /// (counters also get a `_total` suffix when they lack one, in [`prometheus`]).
 pub fn prometheus_name(name: &str) -> String {
     metric_name(name)
+}
+
+/// The name a collected metric has on `/metrics` and in remote write: [`prometheus_name`], with
+/// `_total` added to a counter whose name lacks it, as Prometheus names counters.
+pub fn family_name(name: &str, kind: SampleKind) -> String {
+    let mut out = prometheus_name(name);
+    if kind == SampleKind::Counter && !out.ends_with("_total") {
+        out.push_str("_total");
+    }
+    out
 }
 
 fn plugin_labels(p: &PluginStatus) -> Labels {
@@ -41,6 +52,9 @@ pub fn prometheus(engine: &Engine) -> String {
     }
     alert_states(&mut fam, engine);
     healing_attempts(&mut fam, engine);
+    for r in engine.remote_write() {
+        remote_write(&mut fam, &r);
+    }
     fam.to_string()
 }
 
@@ -53,16 +67,10 @@ fn collected(fam: &mut Families, engine: &Engine) {
         let Some((_, value)) = series.latest() else {
             continue;
         };
-        let mut name = prometheus_name(&key.name);
+        let name = family_name(&key.name, series.kind);
         let (kind, help) = match series.kind {
             SampleKind::Gauge => (Gauge, format!("collected metric {}", key.name)),
-            SampleKind::Counter => {
-                // Prometheus names counters `*_total`; add the suffix when a plugin did not.
-                if !name.ends_with("_total") {
-                    name.push_str("_total");
-                }
-                (Counter, format!("collected counter {}", key.name))
-            }
+            SampleKind::Counter => (Counter, format!("collected counter {}", key.name)),
         };
         fam.add(&name, kind, &help, &key.labels, value);
     }
@@ -183,6 +191,43 @@ fn plugin_health(fam: &mut Families, p: &PluginStatus) {
     if let Some(n) = s.last_samples {
         let help = "samples returned by the last collect (0: quiet)";
         add("monitor_plugin_last_samples", Gauge, help, n as f64);
+    }
+}
+
+fn remote_write(fam: &mut Families, r: &RemoteWriteStatus) {
+    let l = [("remote", r.remote.as_str())];
+    let counters = [
+        (
+            "monitor_remote_write_samples_sent_total",
+            "samples the remote-write backend accepted",
+            r.samples_sent,
+        ),
+        (
+            "monitor_remote_write_samples_failed_total",
+            "samples in requests the backend refused for good (4xx other than 429)",
+            r.samples_failed,
+        ),
+        (
+            "monitor_remote_write_samples_dropped_total",
+            "samples dropped unsent: queue full, or still queued at shutdown",
+            r.samples_dropped,
+        ),
+        (
+            "monitor_remote_write_retries_total",
+            "requests sent again after a connection error, timeout, 5xx or 429",
+            r.retries,
+        ),
+    ];
+    for (name, help, value) in counters {
+        fam.add(name, Counter, help, l, value as f64);
+    }
+    let name = "monitor_remote_write_queue_length";
+    let help = "samples waiting to be sent, including the request in flight";
+    fam.add(name, Gauge, help, l, r.queue_length as f64);
+    if let Some(t) = r.last_send_ms {
+        let name = "monitor_remote_write_last_send_timestamp_seconds";
+        let help = "when the backend last accepted a request";
+        fam.add(name, Gauge, help, l, t as f64 / 1000.0);
     }
 }
 

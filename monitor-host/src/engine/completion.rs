@@ -158,13 +158,10 @@ impl Engine {
                 name: sample.name,
                 labels,
             };
-            self.store.insert(
-                key,
-                sample.kind,
-                source,
-                sample.timestamp_ms.unwrap_or(now_ms),
-                sample.value,
-            );
+            let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
+            self.remote.push(&key, sample.kind, ts_ms, sample.value);
+            self.store
+                .insert(key, sample.kind, source, ts_ms, sample.value);
         }
         for e in c.events {
             self.history.record_event(EventRecord {

@@ -10,6 +10,7 @@ use super::{DryRun, Engine, Schedule, now_ms};
 use crate::alert::AlertEngine;
 use crate::config::{Config, ConfigErrors};
 use crate::history::History;
+use crate::remote_write::RemoteWrite;
 use crate::store::Store;
 
 impl Engine {
@@ -95,6 +96,11 @@ impl Engine {
             store: Store::new(config.host.retention.as_millis() as u64),
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
+            remote: if dry_run {
+                RemoteWrite::default()
+            } else {
+                RemoteWrite::start(&config.remote_write)
+            },
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,

@@ -32,6 +32,7 @@ use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
 use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
+use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 
@@ -101,6 +102,8 @@ pub struct Engine {
     store: Store,
     alerts: AlertEngine,
     history: History,
+    // Every collected sample also goes to the `[[remote_write]]` backends.
+    remote: RemoteWrite,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -338,13 +341,18 @@ impl Engine {
     }
 
     /// Lets running calls finish (up to the longest timeout), then calls every instance's
-    /// `shutdown` and reports how each went. Instances stuck in a call are abandoned.
+    /// `shutdown` and reports how each went. Instances stuck in a call are abandoned. Then lets
+    /// the `[[remote_write]]` backends take what is queued, for at most
+    /// [`FLUSH_LIMIT`](crate::remote_write::FLUSH_LIMIT).
     pub fn shutdown(mut self) -> Vec<ShutdownOutcome> {
         self.settle(self.longest_timeout());
-        self.plugins
+        let outcomes = self
+            .plugins
             .iter_mut()
             .map(RunningPlugin::shut_down)
-            .collect()
+            .collect();
+        self.remote.shutdown(remote_write::FLUSH_LIMIT);
+        outcomes
     }
 
     fn record_self_metrics(&mut self, now_ms: u64, cycle: Duration) {
@@ -464,6 +472,11 @@ impl Engine {
     /// How the last config reload went.
     pub fn last_reload(&self) -> ReloadStatus {
         self.last_reload
+    }
+
+    /// Each `[[remote_write]]` backend's figures.
+    pub fn remote_write(&self) -> Vec<RemoteWriteStatus> {
+        self.remote.statuses()
     }
 
     /// Notifications waiting per notifier instance.

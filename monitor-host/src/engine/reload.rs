@@ -21,6 +21,7 @@ use super::notify::Notifier;
 use super::running::{Launcher, Purpose, RunningPlugin};
 use super::{Engine, Schedule, ShutdownOutcome, load, now_ms};
 use crate::config::{Config, ConfigErrors, PluginSpec};
+use crate::remote_write::{FLUSH_LIMIT, RemoteWrite};
 
 /// How the last reload went, for the `monitor_host_config_last_reload_*` gauges.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -285,6 +286,7 @@ impl Engine {
             .alerts
             .replace_rules(config.alerts.clone(), load::stale_ms(config));
         self.healing.remap_rules(&rules);
+        self.restart_remote_write(config);
         let mut host = config.host.clone();
         host.listen = self.host.listen;
         host.data_dir = self.host.data_dir.clone();
@@ -296,6 +298,20 @@ impl Engine {
             success_ms: now_ms(),
         };
         Ok(summary)
+    }
+
+    /// Restarts the `[[remote_write]]` senders when the reloaded config changes them: the old ones
+    /// deliver what they queued (for at most [`FLUSH_LIMIT`]), then the new ones take over.
+    fn restart_remote_write(&mut self, config: &Config) {
+        if self.dry_run.is_some() || self.remote.runs(&config.remote_write) {
+            return;
+        }
+        let mut old = std::mem::replace(&mut self.remote, RemoteWrite::start(&config.remote_write));
+        old.shutdown(FLUSH_LIMIT);
+        tracing::info!(
+            backends = config.remote_write.len(),
+            "remote write restarted with the reloaded config"
+        );
     }
 
     fn summarise(&self, diff: &Diff, declared: &[Declaration]) -> ReloadSummary {
