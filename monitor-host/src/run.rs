@@ -1,5 +1,4 @@
-//! The run loop: cycles on schedule, publishes and saves history after each, stops cleanly when
-//! asked.
+//! The run loop: cycles on schedule, publishes after each, stops cleanly when asked.
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -23,18 +22,8 @@ pub fn publish(engine: &Engine, published: &RwLock<Published>) {
     *published.write().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
-/// Saves the engine's history to `data_dir`, when there is one; a failure is logged, and the next
-/// cycle tries again.
-pub fn save_history(engine: &Engine) {
-    if let Some(dir) = &engine.host().data_dir
-        && let Err(e) = engine.save_history(dir)
-    {
-        tracing::error!(error = %e, "history not saved");
-    }
-}
-
 /// Runs cycles until `stop` receives a message (or is disconnected), finishing the current cycle
-/// first, then lets running calls finish, saves history, shuts every plugin down and returns how
+/// first, then lets running calls finish, shuts every plugin down and returns how
 /// each shutdown went.
 pub fn run_until(
     mut engine: Engine,
@@ -44,7 +33,6 @@ pub fn run_until(
     loop {
         engine.cycle(now_ms());
         publish(&engine, published);
-        save_history(&engine);
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
         let wake = engine
@@ -77,9 +65,7 @@ pub fn run_until(
     }
 }
 
-fn stop_engine(mut engine: Engine) -> Vec<ShutdownOutcome> {
-    // Outcomes of the last calls belong in the saved history.
-    engine.settle(engine.longest_timeout());
-    save_history(&engine);
+fn stop_engine(engine: Engine) -> Vec<ShutdownOutcome> {
+    // The engine writes each cycle to the store itself, and the last calls' outcomes at shutdown.
     engine.shutdown()
 }

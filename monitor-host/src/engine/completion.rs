@@ -133,7 +133,7 @@ impl Engine {
         } else {
             tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
         }
-        self.history.record_heal(HealRecord {
+        let record = HealRecord {
             strategy: self.plugins[slot].name.clone(),
             alert: job.failure.alert.clone(),
             labels: job.failure.labels.clone(),
@@ -142,7 +142,11 @@ impl Engine {
             message,
             duration_ms,
             started_ms,
-        });
+        };
+        if let Some(p) = &mut self.persistence {
+            p.batch().heals.push(record.clone());
+        }
+        self.history.record_heal(record);
     }
 
     pub(super) fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
@@ -155,16 +159,11 @@ impl Engine {
                 name: sample.name,
                 labels,
             };
-            self.store.insert(
-                key,
-                sample.kind,
-                source,
-                sample.timestamp_ms.unwrap_or(now_ms),
-                sample.value,
-            );
+            let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
+            self.put(key, sample.kind, source, ts_ms, sample.value);
         }
         for e in c.events {
-            self.history.record_event(EventRecord {
+            self.record_event(EventRecord {
                 source: source.to_owned(),
                 kind: e.kind,
                 message: e.message,
@@ -175,12 +174,19 @@ impl Engine {
     }
 
     pub(super) fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {
-        self.history.record_event(EventRecord {
+        self.record_event(EventRecord {
             source: source.to_owned(),
             kind: kind.to_owned(),
             message,
             labels: Labels::new(),
             timestamp_ms: now_ms,
         });
+    }
+
+    fn record_event(&mut self, event: EventRecord) {
+        if let Some(p) = &mut self.persistence {
+            p.batch().events.push(event.clone());
+        }
+        self.history.record_event(event);
     }
 }

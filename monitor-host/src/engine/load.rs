@@ -102,6 +102,7 @@ impl Engine {
             store: Store::new(config.host.retention.as_millis() as u64),
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
+            persistence: None,
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,
