@@ -318,3 +318,113 @@ fn a_file_where_data_dir_should_be_stops_the_host_naming_it() {
     assert!(err.contains(&data.display().to_string()), "{err}");
     assert!(err.contains("cannot create directory"), "{err}");
 }
+
+/// A tmpfs mounted at a directory for the test's duration, or `None` (with the reason printed)
+/// where mounting is not allowed.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, options: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
+            Ok(o) => {
+                let why = String::from_utf8_lossy(&o.stderr);
+                eprintln!("skipped: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The value of an unlabelled metric in `/metrics`.
+fn metric(port: u16, name: &str) -> Option<f64> {
+    let (_, text) = monitor_tests::http_get(port, "/metrics")?;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn a_full_disk_keeps_the_host_cycling_and_writing_resumes_when_space_returns() {
+    let dir = Scratch::new("store-full-disk");
+    let Some(_tmpfs) = Tmpfs::mount(&dir.join("data"), "size=2m") else {
+        return;
+    };
+    let port = monitor_tests::free_port();
+    let config = config(&dir, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replace(
+        "listen = \"off\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    );
+    std::fs::write(&config, text).unwrap();
+    let mut host = start(&dir, &config, 0);
+    wait_for_cycles(&dir, 3);
+
+    // Fill the disk.
+    let filler = dir.join("data/filler");
+    let mut f = File::create(&filler).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    while std::io::Write::write_all(&mut f, &chunk).is_ok() {}
+    drop(f);
+    let failing = eventually(WAIT, || {
+        metric(port, "monitor_host_store_write_errors_total").filter(|&n| n > 0.0)
+    });
+    assert!(failing.is_some(), "writes fail on a full disk");
+    let cycles = metric(port, "monitor_host_cycles_total").unwrap();
+    let going = eventually(WAIT, || {
+        metric(port, "monitor_host_cycles_total").filter(|&n| n >= cycles + 5.0)
+    });
+    assert!(going.is_some(), "cycles go on in memory");
+    assert!(metric(port, "monitor_host_store_pending_cycles").unwrap() > 0.0);
+    let full_since = monitor_host::engine::now_ms();
+
+    std::fs::remove_file(&filler).unwrap();
+    let resumed = eventually(WAIT, || {
+        let last = metric(
+            port,
+            "monitor_host_store_last_write_success_timestamp_seconds",
+        )?;
+        let pending = metric(port, "monitor_host_store_pending_cycles")?;
+        (last * 1000.0 > full_since as f64 && pending == 0.0).then_some(())
+    });
+    assert!(resumed.is_some(), "writing resumes when space returns");
+    assert_eq!(
+        metric(port, "monitor_host_store_dropped_cycles_total"),
+        Some(0.0)
+    );
+    stop(&mut host);
+    // The store opens (and passes its check), and the cycles run while the disk was full were
+    // written once space returned.
+    let points = stored_points(&dir);
+    let ts: Vec<u64> = points.iter().map(|p| p.0).collect();
+    assert!(ts.iter().any(|&t| t < full_since), "{ts:?}");
+    assert!(ts.iter().any(|&t| t >= full_since), "{ts:?}");
+}
+
+#[test]
+fn a_read_only_data_dir_stops_the_host_naming_the_store() {
+    let dir = Scratch::new("store-read-only");
+    let Some(_tmpfs) = Tmpfs::mount(&dir.join("data"), "size=1m,ro") else {
+        return;
+    };
+    let config = config(&dir, "");
+    let err = run_to_error(&config);
+    let path = dir.join("data").join(DATABASE_FILE);
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("writable directory"), "{err}");
+}
