@@ -428,3 +428,26 @@ fn a_read_only_data_dir_stops_the_host_naming_the_store() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("writable directory"), "{err}");
 }
+
+#[test]
+fn a_recovery_after_a_successful_attempt_marks_it_verified() {
+    let dir = Scratch::new("store-verified");
+    let strategy = format!(
+        "[[strategy]]\nplugin = \"fixer\"\nlibrary = {}\non = [\"hot\"]\n\
+         [strategy.config]\npath = {}\nvalue = 0\n",
+        toml_path(&library("monitor-test-plugins")),
+        toml_path(&dir.join("value")),
+    );
+    let config = config(&dir, &strategy);
+    let mut host = start(&dir, &config, 0);
+    let resolved = eventually(WAIT, || {
+        (count(&notes(&dir), "resolved", "hot") == 1).then_some(())
+    });
+    assert!(resolved.is_some(), "{:?}", notes(&dir));
+    stop(&mut host);
+    let db = Database::open(&dir.join("data"), DAY, DAY).unwrap();
+    let attempts = db.attempts(10).unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(attempts[0].0.success);
+    assert_eq!(attempts[0].1, Some(true), "verified by the resolution");
+}

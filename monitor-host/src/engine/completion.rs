@@ -8,7 +8,7 @@ use monitor_plugin::{Collection, HealOutcome, Labels};
 use super::Engine;
 use super::healing::HealJob;
 use super::running::Purpose;
-use crate::history::{EventRecord, HealRecord};
+use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
 use crate::store::SeriesKey;
 use crate::worker::Done;
@@ -124,7 +124,7 @@ impl Engine {
         duration_ms: u64,
         started_ms: u64,
     ) {
-        self.healing.finished(job, success, &message);
+        let verified = self.healing.finished(job, success, &message);
         let slot = self.healing.list[job.strategy].slot;
         let strategy = &self.plugins[slot].name;
         let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
@@ -144,6 +144,13 @@ impl Engine {
             started_ms,
         };
         if let Some(p) = &mut self.persistence {
+            if verified {
+                p.batch().verified.push(Verified {
+                    strategy: record.strategy.clone(),
+                    alert: record.alert.clone(),
+                    labels: record.labels.clone(),
+                });
+            }
             p.batch().heals.push(record.clone());
         }
         self.history.record_heal(record);

@@ -172,8 +172,9 @@ impl Healing {
     }
 
     /// Opens or continues an episode when an alert a strategy is `on` fires; ends it on a verified
-    /// recovery.
-    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) {
+    /// recovery, and returns the strategies (by index) whose last attempt that recovery verified.
+    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) -> Vec<usize> {
+        let mut verified = Vec::new();
         match t {
             Transition::Fired {
                 rule,
@@ -199,16 +200,18 @@ impl Healing {
             }
             Transition::Resolved { rule, labels, .. } => {
                 let key = (rules[*rule].name.clone(), labels.clone());
-                for st in &mut self.list {
+                for (si, st) in self.list.iter_mut().enumerate() {
                     if let Some(ep) = st.episodes.get_mut(&key) {
                         ep.firing = false;
                         if ep.last_success && !ep.in_flight {
                             st.episodes.remove(&key);
+                            verified.push(si);
                         }
                     }
                 }
             }
         }
+        verified
     }
 
     /// The attempts to start now, and the escalations due, for every firing episode.
@@ -291,17 +294,20 @@ impl Healing {
     }
 
     /// An attempt finished (or could not run): the episode may start another, or ends when the
-    /// alert already resolved and the attempt succeeded.
-    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) {
+    /// alert already resolved and the attempt succeeded; returns whether it ended so (the
+    /// attempt is verified).
+    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) -> bool {
         let episodes = &mut self.list[job.strategy].episodes;
         let Some(ep) = episodes.get_mut(&job.key) else {
-            return;
+            return false;
         };
         ep.in_flight = false;
         ep.last_success = success;
         message.clone_into(&mut ep.last_message);
-        if success && !ep.firing {
+        let verified = success && !ep.firing;
+        if verified {
             episodes.remove(&job.key);
         }
+        verified
     }
 }

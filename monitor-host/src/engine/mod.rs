@@ -30,7 +30,8 @@ use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
 use crate::history::{
-    EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord, WriteStats,
+    EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord, Verified,
+    WriteStats,
 };
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
@@ -164,8 +165,16 @@ impl Engine {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
             log_transition(&n);
             stats.notifications += self.notify(&n);
-            self.healing.observe(t, self.alerts.rules());
+            let verified = self.healing.observe(t, self.alerts.rules());
             if let Some(p) = &mut self.persistence {
+                for si in verified {
+                    let slot = self.healing.list[si].slot;
+                    p.batch().verified.push(Verified {
+                        strategy: self.plugins[slot].name.clone(),
+                        alert: n.alert.clone(),
+                        labels: n.labels.clone(),
+                    });
+                }
                 p.batch().transitions.push(TransitionRecord {
                     alert: n.alert,
                     labels: n.labels,

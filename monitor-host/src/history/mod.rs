@@ -287,6 +287,18 @@ pub struct SavedEpisode {
     pub last_success: bool,
 }
 
+/// A verified recovery: the alert resolved after the last attempt of this strategy on it
+/// succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+}
+
 /// Points of one series in a [`Batch`].
 #[derive(Debug, Clone)]
 pub struct BatchSeries {
@@ -305,6 +317,8 @@ pub struct Batch {
     pub points: BTreeMap<SeriesKey, BatchSeries>,
     /// Finished healing attempts.
     pub heals: Vec<HealRecord>,
+    /// Recoveries that verified an attempt (written after `heals`).
+    pub verified: Vec<Verified>,
     /// Events.
     pub events: Vec<EventRecord>,
     /// Alert transitions.
@@ -333,6 +347,7 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
             && self.heals.is_empty()
+            && self.verified.is_empty()
             && self.events.is_empty()
             && self.transitions.is_empty()
             && self.alerts.is_empty()

@@ -73,7 +73,7 @@ CREATE TABLE healing_attempts (
     started_ms  INTEGER NOT NULL,
     finished_ms INTEGER NOT NULL,
     success     INTEGER NOT NULL,
-    verified    INTEGER,                -- the alert resolved after it; NULL: not known yet
+    verified    INTEGER,                -- 1: the alert resolved after this success; NULL: not (yet)
     message     TEXT NOT NULL
 );
 CREATE TABLE healing_counts (

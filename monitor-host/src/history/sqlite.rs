@@ -226,6 +226,22 @@ impl Database {
         rows.collect()
     }
 
+    /// The last `limit` healing attempts stored, oldest first, each with whether a recovery
+    /// verified it (`None`: not, or not yet).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn attempts(&self, limit: usize) -> rusqlite::Result<Vec<(HealRecord, Option<bool>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM (SELECT strategy, alert, labels, attempt, success, message,
+             finished_ms - started_ms, started_ms, verified, id FROM healing_attempts
+             ORDER BY id DESC LIMIT ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([limit], |r| Ok((heal_row(r)?, r.get(8)?)))?;
+        rows.collect()
+    }
+
     /// Raw points stored for `key` (all of them), oldest first.
     ///
     /// # Errors
@@ -370,6 +386,13 @@ fn write_batch(
     }
     for h in &b.heals {
         write_heal(tx, h)?;
+    }
+    let mut verify = tx.prepare_cached(
+        "UPDATE healing_attempts SET verified = 1 WHERE id = (SELECT max(id) FROM healing_attempts
+         WHERE strategy = ?1 AND alert = ?2 AND labels = ?3 AND success)",
+    )?;
+    for v in &b.verified {
+        verify.execute(params![v.strategy, v.alert, labels_text(&v.labels)])?;
     }
     let mut event = tx.prepare_cached(
         "INSERT INTO events (source, kind, message, labels, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -550,6 +573,19 @@ fn read_episodes(conn: &Connection) -> rusqlite::Result<Vec<SavedEpisode>> {
     rows.collect()
 }
 
+fn heal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealRecord> {
+    Ok(HealRecord {
+        strategy: r.get(0)?,
+        alert: r.get(1)?,
+        labels: parse_labels(&r.get::<_, String>(2)?),
+        attempt: r.get(3)?,
+        success: r.get(4)?,
+        message: r.get(5)?,
+        duration_ms: r.get(6)?,
+        started_ms: r.get(7)?,
+    })
+}
+
 fn read_history(conn: &Connection) -> rusqlite::Result<History> {
     let mut history = History::default();
     let mut stmt = conn.prepare(
@@ -557,18 +593,7 @@ fn read_history(conn: &Connection) -> rusqlite::Result<History> {
          finished_ms - started_ms, started_ms, id FROM healing_attempts ORDER BY id DESC LIMIT ?1)
          ORDER BY id",
     )?;
-    let heals = stmt.query_map([HISTORY_LIMIT], |r| {
-        Ok(HealRecord {
-            strategy: r.get(0)?,
-            alert: r.get(1)?,
-            labels: parse_labels(&r.get::<_, String>(2)?),
-            attempt: r.get(3)?,
-            success: r.get(4)?,
-            message: r.get(5)?,
-            duration_ms: r.get(6)?,
-            started_ms: r.get(7)?,
-        })
-    })?;
+    let heals = stmt.query_map([HISTORY_LIMIT], heal_row)?;
     for h in heals {
         super::push_bounded(&mut history.healing, h?);
     }
