@@ -37,8 +37,11 @@ pub const DEFAULT_PORT: u16 = 9464;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on one payload returned by a plugin, in bytes.
 pub const DEFAULT_MAX_PAYLOAD: usize = 8 * 1024 * 1024;
-/// Default `retention`: how long every point is stored, and kept in memory.
+/// Default `retention`: how long every point is stored.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Longest time points are kept in memory for alert evaluation, whatever `retention` (the store
+/// keeps them for `retention`).
+pub const MEMORY_RETENTION: Duration = Duration::from_secs(3600);
 /// Default `rollup_retention`: how long per-minute and per-hour rollups are stored.
 pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Default `data_dir`, beside the config file.
@@ -206,8 +209,8 @@ pub struct HostConfig {
     /// Where the store is, resolved against the config's directory: `monitor-data` beside the
     /// config file by default.
     pub data_dir: PathBuf,
-    /// How long every point is stored, and kept in memory (at most
-    /// [`MAX_POINTS_PER_SERIES`](crate::store::MAX_POINTS_PER_SERIES) per series there).
+    /// How long every point is stored; see [`memory_retention`](Self::memory_retention) for
+    /// memory.
     pub retention: Duration,
     /// How long per-minute and per-hour rollups, alert history, healing attempts and events are
     /// stored.
@@ -216,6 +219,14 @@ pub struct HostConfig {
     pub timeout: Duration,
     /// Cap on a plugin's payload, in bytes.
     pub max_payload: usize,
+}
+
+impl HostConfig {
+    /// How long points are kept in memory: `retention`, at most [`MEMORY_RETENTION`] (and at
+    /// most [`MAX_POINTS_PER_SERIES`](crate::store::MAX_POINTS_PER_SERIES) per series).
+    pub fn memory_retention(&self) -> Duration {
+        self.retention.min(MEMORY_RETENTION)
+    }
 }
 
 /// What every plugin instance has.
@@ -1271,6 +1282,7 @@ max_attempts = [1]
         assert_eq!(c.host.data_dir, Path::new("/etc/monitor/monitor-data"));
         assert_eq!(c.host.retention, Duration::from_secs(86_400));
         assert_eq!(c.host.rollup_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.host.memory_retention(), Duration::from_secs(3600));
         let c = Config::from_str(
             "[host]\nretention = \"2h\"\nrollup_retention = \"7d\"\n",
             "c.toml",
@@ -1279,6 +1291,8 @@ max_attempts = [1]
         .unwrap();
         assert_eq!(c.host.retention, Duration::from_secs(7200));
         assert_eq!(c.host.rollup_retention, Duration::from_secs(7 * 86_400));
+        let c = Config::from_str("[host]\nretention = \"10m\"\n", "c.toml", Path::new("/"));
+        assert_eq!(c.unwrap().host.memory_retention(), Duration::from_secs(600));
     }
 
     fn with_env(text: &str) -> Result<Config, Vec<String>> {

@@ -99,7 +99,7 @@ impl Engine {
             healing,
             done_rx,
             _done_tx: done_tx,
-            store: Store::new(config.host.retention.as_millis() as u64),
+            store: Store::new(config.host.memory_retention().as_millis() as u64),
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
             persistence: None,

@@ -455,7 +455,7 @@ impl Engine {
             dir,
             self.host.retention,
             self.host.rollup_retention,
-            self.host.retention,
+            self.host.memory_retention(),
             now_ms,
         )?;
         saved.restore_points(&mut self.store, now_ms);
