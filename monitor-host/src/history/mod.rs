@@ -692,12 +692,70 @@ mod tests {
             p.db.rollups(&key("m"), RollupStep::Hour, 0, u64::MAX)
                 .unwrap();
         assert_eq!(hours.len(), 3);
+        p.batch().events.push(EventRecord {
+            source: "c".into(),
+            kind: "old".into(),
+            message: String::new(),
+            labels: Labels::new(),
+            timestamp_ms: 0,
+        });
+        p.batch().heals.push(heal(1));
+        p.commit(later);
         p.commit(31 * DAY.as_millis() as u64);
-        assert!(
-            p.db.rollups(&key("m"), RollupStep::Hour, 0, u64::MAX)
-                .unwrap()
-                .is_empty()
+        let hours = p.db.rollups(&key("m"), RollupStep::Hour, 0, u64::MAX);
+        assert!(hours.unwrap().is_empty());
+        let saved = p.db.load(0).unwrap();
+        assert_eq!(saved.history.events().count(), 0);
+        assert_eq!(saved.history.healing().count(), 0);
+        assert_eq!(
+            saved.history.attempts_total().values().sum::<u64>(),
+            1,
+            "counters are never deleted"
         );
+    }
+
+    /// Everything logged while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn write_failures_are_logged_once_per_change_of_state() {
+        let dir = Dir::new("log-once");
+        let (mut p, _) = open(&dir, 0);
+        let text = logged(|| {
+            p.db.conn.pragma_update(None, "query_only", true).unwrap();
+            for t in 1..4 {
+                p.batch().point(&key("m"), SampleKind::Gauge, "c", t, 1.0);
+                p.commit(t);
+            }
+            p.db.conn.pragma_update(None, "query_only", false).unwrap();
+            p.commit(5);
+            p.commit(6);
+        });
+        assert_eq!(text.matches("cannot write the store").count(), 1, "{text}");
+        assert!(text.contains(DATABASE_FILE), "{text}");
+        assert_eq!(text.matches("store writable again").count(), 1, "{text}");
+        assert_eq!(p.stats().errors_total, 3);
     }
 
     #[test]
