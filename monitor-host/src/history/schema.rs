@@ -153,6 +153,10 @@ pub fn migrate(
     conn: &mut Connection,
     fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
 ) -> rusqlite::Result<Found> {
+    // Up to date: nothing to write, no write lock taken (a host may be running on the store).
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(Found::Existing);
+    }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let version: u32 = version(&tx)?;
     if version > SCHEMA_VERSION {
