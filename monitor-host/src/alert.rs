@@ -84,12 +84,26 @@ pub enum Transition {
     },
 }
 
+/// What [`AlertEngine::changes`] compares: the state and its times, not the latest value.
+type Stored = (AlertState, Option<u64>, Option<u64>, Option<u64>);
+
+fn stored(s: &AlertStatus) -> Stored {
+    (
+        s.state,
+        s.active_since_ms,
+        s.firing_since_ms,
+        s.resolved_at_ms,
+    )
+}
+
 /// The rules and the state of every alert instance.
 #[derive(Debug)]
 pub struct AlertEngine {
     rules: Vec<AlertRule>,
     states: BTreeMap<AlertKey, (usize, AlertStatus)>,
     stale_ms: u64,
+    // What `changes` last returned, per instance.
+    exported: BTreeMap<AlertKey, Stored>,
 }
 
 impl AlertEngine {
@@ -99,6 +113,7 @@ impl AlertEngine {
             rules,
             states: BTreeMap::new(),
             stale_ms,
+            exported: BTreeMap::new(),
         }
     }
 
@@ -119,6 +134,35 @@ impl AlertEngine {
         self.rules = rules;
         self.stale_ms = stale_ms;
         moved
+    }
+
+    /// Seeds the engine with the instances a previous run stored, before the first evaluation: a
+    /// firing instance stays firing without a new [`Transition::Fired`] (it was notified), and
+    /// resolves once if its condition no longer holds; a pending one keeps its start. Instances
+    /// of rules no longer configured are dropped.
+    pub fn restore(&mut self, saved: Vec<AlertStatus>) {
+        for s in saved {
+            let Some(ri) = self.rules.iter().position(|r| r.name == s.alert) else {
+                continue;
+            };
+            let key: AlertKey = (s.alert.clone(), s.labels.clone());
+            self.exported.insert(key.clone(), stored(&s));
+            self.states.insert(key, (ri, s));
+        }
+    }
+
+    /// The instances whose state or times changed since the last call (or since
+    /// [`restore`](Self::restore)), for the store.
+    pub fn changes(&mut self) -> Vec<AlertStatus> {
+        let mut out = Vec::new();
+        for (key, (_, s)) in &self.states {
+            let now = stored(s);
+            if self.exported.get(key) != Some(&now) {
+                self.exported.insert(key.clone(), now);
+                out.push(s.clone());
+            }
+        }
+        out
     }
 
     /// The rules.
@@ -356,6 +400,35 @@ mod tests {
         assert!(e.evaluate(&store, 12_000).is_empty());
         put(&mut store, 22_000, 0.0);
         assert_eq!(e.evaluate(&store, 22_000).len(), 1);
+    }
+
+    #[test]
+    fn a_restored_firing_alert_is_not_fired_again_and_resolves_once() {
+        let rules = vec![rule(Condition::Above, 10.0, 0)];
+        let mut store = Store::new(u64::MAX);
+        let mut before = AlertEngine::new(rules.clone(), 60_000);
+        put(&mut store, 0, 50.0);
+        assert_eq!(before.evaluate(&store, 0).len(), 1);
+        let saved = before.changes();
+        assert_eq!(saved.len(), 1);
+        assert!(before.changes().is_empty(), "nothing changed since");
+
+        let mut after = AlertEngine::new(rules, 60_000);
+        after.restore(saved);
+        assert!(after.changes().is_empty(), "restored as stored");
+        put(&mut store, 1_000, 60.0);
+        assert!(
+            after.evaluate(&store, 1_000).is_empty(),
+            "still firing, not again"
+        );
+        put(&mut store, 2_000, 5.0);
+        let t = after.evaluate(&store, 2_000);
+        assert!(
+            matches!(t.as_slice(), [Transition::Resolved { started_ms: 0, .. }]),
+            "{t:?}"
+        );
+        assert!(after.evaluate(&store, 2_000).is_empty());
+        assert_eq!(after.changes()[0].state, AlertState::Inactive);
     }
 
     #[test]

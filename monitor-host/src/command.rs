@@ -115,14 +115,10 @@ fn load_dry_run(path: &Path) -> anyhow::Result<(Config, Engine)> {
     Ok((config, engine))
 }
 
-/// Restores what an earlier run saved in `data_dir`. An unreadable history file stops the host
-/// rather than being overwritten by the first save.
+/// Opens the store in `data_dir` and restores what an earlier run left there. A damaged store
+/// stops the host rather than being overwritten.
 fn restore_history(config: &Config, engine: &mut Engine) -> anyhow::Result<()> {
-    let Some(dir) = &config.host.data_dir else {
-        return Ok(());
-    };
-    // `None`: no file yet, the normal first start.
-    if let Some(file) = engine.load_history(dir, now_ms())? {
+    if let Some(file) = engine.load_history(&config.host.data_dir, now_ms())? {
         tracing::info!(file = %file.display(), "history restored");
     }
     Ok(())

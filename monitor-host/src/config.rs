@@ -37,8 +37,15 @@ pub const DEFAULT_PORT: u16 = 9464;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on one payload returned by a plugin, in bytes.
 pub const DEFAULT_MAX_PAYLOAD: usize = 8 * 1024 * 1024;
-/// Default time a collected series is kept in memory.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(3600);
+/// Default `retention`: how long every point is stored.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// Longest time points are kept in memory for alert evaluation, whatever `retention` (the store
+/// keeps them for `retention`).
+pub const MEMORY_RETENTION: Duration = Duration::from_secs(3600);
+/// Default `rollup_retention`: how long per-minute and per-hour rollups are stored.
+pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default `data_dir`, beside the config file.
+pub const DEFAULT_DATA_DIR: &str = "monitor-data";
 /// Default samples a `[[remote_write]]` queue holds before dropping the oldest.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
 /// Default most samples in one remote-write request.
@@ -116,6 +123,7 @@ struct RawHost {
     listen: Option<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
     retention: Option<Spanned<String>>,
+    rollup_retention: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     max_payload_bytes: Option<Spanned<u64>>,
 }
@@ -219,14 +227,27 @@ pub struct HostConfig {
     pub interval: Duration,
     /// Where `run` serves HTTP: `127.0.0.1:9464` when `listen` is absent, `None` for `"off"`.
     pub listen: Option<SocketAddr>,
-    /// Where to keep history, resolved against the config's directory.
-    pub data_dir: Option<PathBuf>,
-    /// How long series are kept in memory.
+    /// Where the store is, resolved against the config's directory: `monitor-data` beside the
+    /// config file by default.
+    pub data_dir: PathBuf,
+    /// How long every point is stored; see [`memory_retention`](Self::memory_retention) for
+    /// memory.
     pub retention: Duration,
+    /// How long per-minute and per-hour rollups, alert history, healing attempts and events are
+    /// stored.
+    pub rollup_retention: Duration,
     /// Default per-call timeout for plugins.
     pub timeout: Duration,
     /// Cap on a plugin's payload, in bytes.
     pub max_payload: usize,
+}
+
+impl HostConfig {
+    /// How long points are kept in memory: `retention`, at most [`MEMORY_RETENTION`] (and at
+    /// most [`MAX_POINTS_PER_SERIES`](crate::store::MAX_POINTS_PER_SERIES) per series).
+    pub fn memory_retention(&self) -> Duration {
+        self.retention.min(MEMORY_RETENTION)
+    }
 }
 
 /// What every plugin instance has.
@@ -814,6 +835,7 @@ impl Ctx<'_> {
             listen: None,
             data_dir: None,
             retention: None,
+            rollup_retention: None,
             timeout: None,
             max_payload_bytes: None,
         });
@@ -846,8 +868,17 @@ impl Ctx<'_> {
             name: h.name.map_or_else(default_host_name, |n| n.into_inner()),
             interval: self.positive_duration("interval", &h.interval, DEFAULT_INTERVAL),
             listen,
-            data_dir: h.data_dir.map(|d| self.path(d.get_ref())),
+            data_dir: self.path(
+                h.data_dir
+                    .as_ref()
+                    .map_or(DEFAULT_DATA_DIR, |d| d.get_ref()),
+            ),
             retention: self.positive_duration("retention", &h.retention, DEFAULT_RETENTION),
+            rollup_retention: self.positive_duration(
+                "rollup_retention",
+                &h.rollup_retention,
+                DEFAULT_ROLLUP_RETENTION,
+            ),
             timeout: self.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
             max_payload,
         }
@@ -1438,7 +1469,31 @@ max_attempts = [1]
         .unwrap();
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(c.collectors[0].plugin.library, cwd.join("libx.so"));
-        assert_eq!(c.host.data_dir, Some(cwd.join("data")));
+        assert_eq!(c.host.data_dir, cwd.join("data"));
+    }
+
+    #[test]
+    fn the_store_defaults_to_monitor_data_beside_the_config_with_24h_and_30d() {
+        let c = Config::from_str(
+            "[[collector]]\nplugin = \"x\"\nlibrary = \"libx.so\"\n",
+            "c.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.host.data_dir, Path::new("/etc/monitor/monitor-data"));
+        assert_eq!(c.host.retention, Duration::from_secs(86_400));
+        assert_eq!(c.host.rollup_retention, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.host.memory_retention(), Duration::from_secs(3600));
+        let c = Config::from_str(
+            "[host]\nretention = \"2h\"\nrollup_retention = \"7d\"\n",
+            "c.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.host.retention, Duration::from_secs(7200));
+        assert_eq!(c.host.rollup_retention, Duration::from_secs(7 * 86_400));
+        let c = Config::from_str("[host]\nretention = \"10m\"\n", "c.toml", Path::new("/"));
+        assert_eq!(c.unwrap().host.memory_retention(), Duration::from_secs(600));
     }
 
     fn with_env(text: &str) -> Result<Config, Vec<String>> {

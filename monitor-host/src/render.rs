@@ -55,7 +55,48 @@ pub fn prometheus(engine: &Engine) -> String {
     for r in engine.remote_write() {
         remote_write(&mut fam, &r);
     }
+    store_writes(&mut fam, engine);
     fam.to_string()
+}
+
+/// How writing to the store in `data_dir` has gone, when there is one.
+fn store_writes(fam: &mut Families, engine: &Engine) {
+    let Some(w) = engine.store_writes() else {
+        return;
+    };
+    let none = Labels::new();
+    let help = "cycles whose write to the store failed (each retry counts)";
+    let errors = w.errors_total as f64;
+    fam.add(
+        "monitor_host_store_write_errors_total",
+        Counter,
+        help,
+        &none,
+        errors,
+    );
+    let help = "cycles dropped unwritten while the store could not be written";
+    let dropped = w.dropped_total as f64;
+    fam.add(
+        "monitor_host_store_dropped_cycles_total",
+        Counter,
+        help,
+        &none,
+        dropped,
+    );
+    let help = "cycles waiting to be written to the store";
+    let pending = w.pending as f64;
+    fam.add(
+        "monitor_host_store_pending_cycles",
+        Gauge,
+        help,
+        &none,
+        pending,
+    );
+    if let Some(ms) = w.last_success_ms {
+        let name = "monitor_host_store_last_write_success_timestamp_seconds";
+        let help = "when a write to the store last succeeded";
+        fam.add(name, Gauge, help, &none, ms as f64 / 1000.0);
+    }
 }
 
 /// The latest value of every collected series.

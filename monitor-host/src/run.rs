@@ -1,5 +1,5 @@
-//! The run loop: cycles on schedule, publishes and saves history after each, reloads the config
-//! between cycles and stops cleanly when asked.
+//! The run loop: cycles on schedule, publishes after each, reloads the config between cycles and
+//! stops cleanly when asked. The engine writes each cycle to the store itself.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -25,16 +25,6 @@ pub fn publish(engine: &Engine, published: &RwLock<Published>) {
     *published.write().unwrap_or_else(|e| e.into_inner()) = p;
 }
 
-/// Saves the engine's history to `data_dir`, when there is one; a failure is logged, and the next
-/// cycle tries again.
-pub fn save_history(engine: &Engine) {
-    if let Some(dir) = &engine.host().data_dir
-        && let Err(e) = engine.save_history(dir)
-    {
-        tracing::error!(error = %e, "history not saved");
-    }
-}
-
 /// How a reload went: what changed, or every problem of the new config.
 pub type ReloadResult = Result<ReloadSummary, ConfigErrors>;
 
@@ -58,7 +48,7 @@ pub struct Control<'a> {
 }
 
 /// Runs cycles until `control.stop` receives a message (or is disconnected), finishing the current
-/// cycle first, then lets running calls finish, saves history, shuts every plugin down and returns
+/// cycle first, then lets running calls finish, shuts every plugin down and returns
 /// how each shutdown went. Reload requests are handled between cycles.
 pub fn run_until(
     mut engine: Engine,
@@ -71,7 +61,6 @@ pub fn run_until(
     loop {
         engine.cycle(now_ms());
         publish(&engine, published);
-        save_history(&engine);
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
         let wake = engine
@@ -132,10 +121,8 @@ fn answer_reload(
     }
 }
 
-fn stop_engine(mut engine: Engine) -> Vec<ShutdownOutcome> {
-    // Outcomes of the last calls belong in the saved history.
-    engine.settle(engine.longest_timeout());
-    save_history(&engine);
+fn stop_engine(engine: Engine) -> Vec<ShutdownOutcome> {
+    // The engine writes each cycle to the store itself, and the last calls' outcomes at shutdown.
     engine.shutdown()
 }
 

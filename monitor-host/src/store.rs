@@ -51,7 +51,8 @@ impl Store {
         }
     }
 
-    /// Appends a point; non-finite values are dropped, out-of-order points are dropped.
+    /// Appends a point; non-finite values are dropped, out-of-order points are dropped. Returns
+    /// whether the point was kept.
     pub fn insert(
         &mut self,
         key: SeriesKey,
@@ -59,9 +60,9 @@ impl Store {
         source: &str,
         ts_ms: u64,
         value: f64,
-    ) {
+    ) -> bool {
         if !value.is_finite() {
-            return;
+            return false;
         }
         let s = self.series.entry(key).or_insert_with(|| Series {
             kind,
@@ -70,12 +71,13 @@ impl Store {
         });
         s.kind = kind;
         if s.points.back().is_some_and(|&(t, _)| t > ts_ms) {
-            return;
+            return false;
         }
         if s.points.len() == MAX_POINTS_PER_SERIES {
             s.points.pop_front();
         }
         s.points.push_back((ts_ms, value));
+        true
     }
 
     /// Drops points older than the retention, and series left empty.
@@ -158,7 +160,12 @@ mod tests {
         assert_eq!(s.by_name("a").next().unwrap().1.points.len(), 1001);
         s.expire(u64::MAX / 2);
         assert!(s.is_empty());
-        s.insert(key("a", &[]), SampleKind::Gauge, "c", 5, f64::NAN);
+        assert!(!s.insert(key("a", &[]), SampleKind::Gauge, "c", 5, f64::NAN));
         assert!(s.is_empty());
+        assert!(s.insert(key("a", &[]), SampleKind::Gauge, "c", 5, 1.0));
+        assert!(
+            !s.insert(key("a", &[]), SampleKind::Gauge, "c", 4, 1.0),
+            "out of order"
+        );
     }
 }

@@ -233,6 +233,8 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
         "monitor_plugin_calls_total",
         "monitor_alert_state",
         "test_value",
+        "monitor_host_store_write_errors_total 0",
+        "monitor_host_store_last_write_success_timestamp_seconds",
     ] {
         assert!(metrics.contains(name), "{name} in {metrics}");
     }
@@ -250,7 +252,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
     seen.sort();
     assert_eq!(seen, ["file:file", "fixer:fixer", "recorder:recorder"]);
     assert!(
-        dir.join("data/history.json").exists(),
+        dir.join("data/monitor.db").exists(),
         "history written to data_dir"
     );
 }
@@ -340,7 +342,7 @@ fn sighup_reloads_and_logs_are_json_lines() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
     assert!(
-        dir.join("data/history.json").exists(),
+        dir.join("data/monitor.db").exists(),
         "history written to data_dir"
     );
 

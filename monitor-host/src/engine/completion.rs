@@ -8,7 +8,7 @@ use monitor_plugin::{Collection, HealOutcome, Labels};
 use super::Engine;
 use super::healing::HealJob;
 use super::running::Purpose;
-use crate::history::{EventRecord, HealRecord};
+use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
 use crate::store::SeriesKey;
 use crate::worker::Done;
@@ -127,7 +127,7 @@ impl Engine {
         duration_ms: u64,
         started_ms: u64,
     ) {
-        self.healing.finished(job, success, &message);
+        let verified = self.healing.finished(job, success, &message);
         let slot = self.healing.list[job.strategy].slot;
         let strategy = &self.plugins[slot].name;
         let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
@@ -136,7 +136,7 @@ impl Engine {
         } else {
             tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
         }
-        self.history.record_heal(HealRecord {
+        let record = HealRecord {
             strategy: self.plugins[slot].name.clone(),
             alert: job.failure.alert.clone(),
             labels: job.failure.labels.clone(),
@@ -145,7 +145,18 @@ impl Engine {
             message,
             duration_ms,
             started_ms,
-        });
+        };
+        if let Some(p) = &mut self.persistence {
+            if verified {
+                p.batch().verified.push(Verified {
+                    strategy: record.strategy.clone(),
+                    alert: record.alert.clone(),
+                    labels: record.labels.clone(),
+                });
+            }
+            p.batch().heals.push(record.clone());
+        }
+        self.history.record_heal(record);
     }
 
     pub(super) fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
@@ -160,11 +171,10 @@ impl Engine {
             };
             let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
             self.remote.push(&key, sample.kind, ts_ms, sample.value);
-            self.store
-                .insert(key, sample.kind, source, ts_ms, sample.value);
+            self.put(key, sample.kind, source, ts_ms, sample.value);
         }
         for e in c.events {
-            self.history.record_event(EventRecord {
+            self.record_event(EventRecord {
                 source: source.to_owned(),
                 kind: e.kind,
                 message: e.message,
@@ -175,12 +185,19 @@ impl Engine {
     }
 
     pub(super) fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {
-        self.history.record_event(EventRecord {
+        self.record_event(EventRecord {
             source: source.to_owned(),
             kind: kind.to_owned(),
             message,
             labels: Labels::new(),
             timestamp_ms: now_ms,
         });
+    }
+
+    fn record_event(&mut self, event: EventRecord) {
+        if let Some(p) = &mut self.persistence {
+            p.batch().events.push(event.clone());
+        }
+        self.history.record_event(event);
     }
 }

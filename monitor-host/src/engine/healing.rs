@@ -17,6 +17,7 @@ use super::notify::GiveUp;
 use super::running::RunningPlugin;
 use crate::alert::{AlertEngine, AlertKey, Transition};
 use crate::config::{AlertRule, StrategySpec};
+use crate::history::SavedEpisode;
 
 /// A healing attempt in flight: which strategy, on which alert instance, with what input.
 #[derive(Debug, Clone)]
@@ -90,12 +91,90 @@ pub(super) struct Plan {
 #[derive(Debug, Default)]
 pub(super) struct Healing {
     pub list: Vec<Strategy>,
+    // What `changes` last returned.
+    exported: Vec<SavedEpisode>,
 }
 
 impl Healing {
+    /// Every episode, for the store.
+    fn export(&self, plugins: &[RunningPlugin], rules: &[AlertRule]) -> Vec<SavedEpisode> {
+        let mut out = Vec::new();
+        for st in &self.list {
+            for ((alert, labels), ep) in &st.episodes {
+                out.push(SavedEpisode {
+                    strategy: plugins[st.slot].name.clone(),
+                    alert: rules
+                        .get(ep.rule)
+                        .map_or_else(|| alert.clone(), |r| r.name.clone()),
+                    labels: labels.clone(),
+                    firing: ep.firing,
+                    value: ep.value,
+                    window_ms: ep.times.iter().copied().collect(),
+                    attempts: ep.attempts,
+                    last_attempt_ms: ep.last_attempt_ms,
+                    escalated: ep.escalated,
+                    last_message: ep.last_message.clone(),
+                    last_success: ep.last_success,
+                });
+            }
+        }
+        out
+    }
+
+    /// The whole policy state when it changed since the last call, for the store.
+    pub fn changes(
+        &mut self,
+        plugins: &[RunningPlugin],
+        rules: &[AlertRule],
+    ) -> Option<Vec<SavedEpisode>> {
+        let now = self.export(plugins, rules);
+        (now != self.exported).then(|| {
+            self.exported.clone_from(&now);
+            now
+        })
+    }
+
+    /// Puts back the episodes a previous run stored, so attempt windows, numbering and give-ups
+    /// carry over. An attempt that was running then is not: its outcome was lost with the
+    /// process. Episodes of strategies or rules no longer configured are dropped.
+    pub fn restore(
+        &mut self,
+        saved: Vec<SavedEpisode>,
+        plugins: &[RunningPlugin],
+        rules: &[AlertRule],
+    ) {
+        for e in saved {
+            let Some(st) = self
+                .list
+                .iter_mut()
+                .find(|s| plugins[s.slot].name == e.strategy)
+            else {
+                continue;
+            };
+            let Some(rule) = rules.iter().position(|r| r.name == e.alert) else {
+                continue;
+            };
+            let ep = Episode {
+                rule,
+                firing: e.firing,
+                value: e.value,
+                times: e.window_ms.into(),
+                attempts: e.attempts,
+                last_attempt_ms: e.last_attempt_ms,
+                escalated: e.escalated,
+                in_flight: false,
+                last_message: e.last_message,
+                last_success: e.last_success,
+            };
+            st.episodes.insert((e.alert, e.labels), ep);
+        }
+        self.exported = self.export(plugins, rules);
+    }
+
     /// Opens or continues an episode when an alert a strategy is `on` fires; ends it on a verified
-    /// recovery.
-    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) {
+    /// recovery, and returns the strategies (by index) whose last attempt that recovery verified.
+    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) -> Vec<usize> {
+        let mut verified = Vec::new();
         match t {
             Transition::Fired {
                 rule,
@@ -121,16 +200,18 @@ impl Healing {
             }
             Transition::Resolved { rule, labels, .. } => {
                 let key = (rules[*rule].name.clone(), labels.clone());
-                for st in &mut self.list {
+                for (si, st) in self.list.iter_mut().enumerate() {
                     if let Some(ep) = st.episodes.get_mut(&key) {
                         ep.firing = false;
                         if ep.last_success && !ep.in_flight {
                             st.episodes.remove(&key);
+                            verified.push(si);
                         }
                     }
                 }
             }
         }
+        verified
     }
 
     /// The attempts to start now, and the escalations due, for every firing episode.
@@ -228,17 +309,20 @@ impl Healing {
     }
 
     /// An attempt finished (or could not run): the episode may start another, or ends when the
-    /// alert already resolved and the attempt succeeded.
-    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) {
+    /// alert already resolved and the attempt succeeded; returns whether it ended so (the
+    /// attempt is verified).
+    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) -> bool {
         let episodes = &mut self.list[job.strategy].episodes;
         let Some(ep) = episodes.get_mut(&job.key) else {
-            return;
+            return false;
         };
         ep.in_flight = false;
         ep.last_success = success;
         message.clone_into(&mut ep.last_message);
-        if success && !ep.firing {
+        let verified = success && !ep.firing;
+        if verified {
             episodes.remove(&job.key);
         }
+        verified
     }
 }

@@ -93,7 +93,7 @@ impl Engine {
             healing,
             done_rx,
             _done_tx: done_tx,
-            store: Store::new(config.host.retention.as_millis() as u64),
+            store: Store::new(config.host.memory_retention().as_millis() as u64),
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
             remote: if dry_run {
@@ -101,6 +101,7 @@ impl Engine {
             } else {
                 RemoteWrite::start(&config.remote_write)
             },
+            persistence: None,
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,

@@ -31,7 +31,10 @@ pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownO
 use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
-use crate::history::{self, EventRecord, HealRecord, History, HistoryError};
+use crate::history::{
+    EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord, Verified,
+    WriteStats,
+};
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
@@ -104,6 +107,8 @@ pub struct Engine {
     history: History,
     // Every collected sample also goes to the `[[remote_write]]` backends.
     remote: RemoteWrite,
+    // The store in `data_dir`, once `load_history` opened it.
+    persistence: Option<Persistence>,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -168,9 +173,30 @@ impl Engine {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
             log_transition(&n);
             stats.notifications += self.notify(&n);
-            self.healing.observe(t, self.alerts.rules());
+            let verified = self.healing.observe(t, self.alerts.rules());
+            if let Some(p) = &mut self.persistence {
+                for si in verified {
+                    let slot = self.healing.list[si].slot;
+                    p.batch().verified.push(Verified {
+                        strategy: self.plugins[slot].name.clone(),
+                        alert: n.alert.clone(),
+                        labels: n.labels.clone(),
+                    });
+                }
+                p.batch().transitions.push(TransitionRecord {
+                    alert: n.alert,
+                    labels: n.labels,
+                    firing: matches!(t, crate::alert::Transition::Fired { .. }),
+                    value: n.value,
+                    stale: n.stale,
+                    at_ms: now_ms,
+                });
+            }
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
+        // Stored before the notifications leave: a crash in between loses a notification rather
+        // than sending it twice after the restart.
+        self.persist(now_ms);
         self.pump(now_ms);
 
         self.cycles += 1;
@@ -185,6 +211,37 @@ impl Engine {
         );
         self.last_cycle = Some(stats.clone());
         stats
+    }
+
+    /// Writes what this cycle changed to the store, when there is one.
+    fn persist(&mut self, now_ms: u64) {
+        let Some(p) = &mut self.persistence else {
+            return;
+        };
+        p.batch().alerts = self.alerts.changes();
+        p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
+        p.commit(now_ms);
+    }
+
+    /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store.
+    pub(super) fn put(
+        &mut self,
+        key: SeriesKey,
+        kind: SampleKind,
+        source: &str,
+        ts_ms: u64,
+        value: f64,
+    ) {
+        match &mut self.persistence {
+            Some(p) => {
+                if self.store.insert(key.clone(), kind, source, ts_ms, value) {
+                    p.batch().point(&key, kind, source, ts_ms, value);
+                }
+            }
+            None => {
+                self.store.insert(key, kind, source, ts_ms, value);
+            }
+        }
     }
 
     /// Calls every collector that is due and free; returns the `(instance, job)` of each call.
@@ -346,6 +403,8 @@ impl Engine {
     /// [`FLUSH_LIMIT`](crate::remote_write::FLUSH_LIMIT).
     pub fn shutdown(mut self) -> Vec<ShutdownOutcome> {
         self.settle(self.longest_timeout());
+        // The outcomes of the last calls.
+        self.persist(self.clock_ms);
         let outcomes = self
             .plugins
             .iter_mut()
@@ -357,7 +416,7 @@ impl Engine {
 
     fn record_self_metrics(&mut self, now_ms: u64, cycle: Duration) {
         let host_labels = Labels::from([("collector".to_owned(), "host".to_owned())]);
-        self.store.insert(
+        self.put(
             SeriesKey {
                 name: "monitor.host.cycle_duration_seconds".into(),
                 labels: host_labels,
@@ -367,7 +426,8 @@ impl Engine {
             now_ms,
             cycle.as_secs_f64(),
         );
-        for p in &self.plugins {
+        for slot in 0..self.plugins.len() {
+            let p = &self.plugins[slot];
             let labels = Labels::from([
                 ("collector".to_owned(), "host".to_owned()),
                 ("kind".to_owned(), p.kind.as_str().to_owned()),
@@ -384,38 +444,47 @@ impl Engine {
                     name: name.into(),
                     labels: labels.clone(),
                 };
-                self.store
-                    .insert(key, SampleKind::Gauge, "host", now_ms, value);
+                self.put(key, SampleKind::Gauge, "host", now_ms, value);
             }
         }
     }
 
-    /// Saves what the host remembers to `dir` (see [`history::save`]).
+    /// Opens the store in `dir` (see [`Persistence::open`]) and restores what an earlier run
+    /// left there: series points still within the retention at `now_ms`, alert states (a firing
+    /// alert that was notified is not notified again), the healing policy's windows and give-ups,
+    /// healing attempts and events. From then on every cycle is written to it. Call it before the
+    /// first cycle. Returns the database file.
     ///
     /// # Errors
     ///
-    /// The file cannot be written; the error names it and the step that failed.
-    pub fn save_history(&self, dir: &Path) -> Result<(), HistoryError> {
-        history::save(dir, &self.history, &self.store, self.clock_ms)
-    }
-
-    /// Replaces the engine's history with what an earlier run saved in `dir` (see
-    /// [`history::load`]): series points still within the retention at `now_ms`, healing attempts
-    /// and events. Alert states are not restored; they are re-evaluated. Call it before the first
-    /// cycle. Returns the file read, if there was one.
-    ///
-    /// # Errors
-    ///
-    /// The file cannot be read, or is not history this host can read; the engine is unchanged.
+    /// The store cannot be opened, is damaged or newer, or an earlier host's file cannot be
+    /// imported; the engine is unchanged.
     pub fn load_history(
         &mut self,
         dir: &Path,
         now_ms: u64,
     ) -> Result<Option<PathBuf>, HistoryError> {
-        let saved = history::load(dir)?;
-        let path = saved.path.clone();
-        self.history = saved.restore_into(&mut self.store, now_ms);
-        Ok(path)
+        let (persistence, mut saved) = Persistence::open(
+            dir,
+            self.host.retention,
+            self.host.rollup_retention,
+            self.host.memory_retention(),
+            now_ms,
+        )?;
+        saved.restore_points(&mut self.store, now_ms);
+        self.alerts.restore(saved.alerts);
+        self.healing
+            .restore(saved.episodes, &self.plugins, self.alerts.rules());
+        self.history = saved.history;
+        let path = persistence.path().to_owned();
+        self.persistence = Some(persistence);
+        Ok(Some(path))
+    }
+
+    /// How writing to the store has gone; `None` when there is no store (`run --once`, a dry
+    /// run).
+    pub fn store_writes(&self) -> Option<&WriteStats> {
+        self.persistence.as_ref().map(Persistence::stats)
     }
 
     /// In a dry run (see [`load_dry_run`](Self::load_dry_run)), what the cycles would have

@@ -291,6 +291,7 @@ impl Engine {
         host.listen = self.host.listen;
         host.data_dir = self.host.data_dir.clone();
         host.retention = self.host.retention;
+        host.rollup_retention = self.host.rollup_retention;
         self.host = host;
         self.declared = declared;
         self.last_reload = ReloadStatus {
@@ -349,17 +350,22 @@ impl Engine {
             ));
         }
         if old.data_dir != new.data_dir {
-            let dir = |d: &Option<PathBuf>| show(d.as_ref().map(|d| d.display().to_string()));
             out.push(format!(
                 "`data_dir` changed to {}: restart the host to apply it; still using {}",
-                dir(&new.data_dir),
-                dir(&old.data_dir)
+                new.data_dir.display(),
+                old.data_dir.display()
             ));
         }
         if old.retention != new.retention {
             out.push(format!(
                 "`retention` changed to {:?}: restart the host to apply it; still keeping {:?}",
                 new.retention, old.retention
+            ));
+        }
+        if old.rollup_retention != new.rollup_retention {
+            out.push(format!(
+                "`rollup_retention` changed to {:?}: restart the host to apply it; still keeping {:?}",
+                new.rollup_retention, old.rollup_retention
             ));
         }
         out
@@ -515,7 +521,7 @@ mod tests {
         );
         assert_eq!(host.max_payload, 4096);
         assert_eq!(host.listen, Some("127.0.0.1:9000".parse().unwrap()));
-        assert_eq!(host.data_dir, Some(PathBuf::from("/etc/monitor/d")));
+        assert_eq!(host.data_dir, PathBuf::from("/etc/monitor/d"));
         assert!(e.last_reload().successful && e.last_reload().success_ms >= before);
     }
 

@@ -1,0 +1,855 @@
+//! What the host remembers across restarts: the embedded store.
+//!
+//! In memory, [`History`] keeps the last healing attempts and events, and the engine's `Store`
+//! keeps recent points for alert evaluation. The durable copy is a SQLite database,
+//! `data_dir/`[`DATABASE_FILE`], in WAL mode: every cycle the engine hands [`Persistence`] what the
+//! cycle produced (a [`Batch`]) and it is written in one transaction, so a crash, even `kill -9`,
+//! loses at most the cycle in progress. At start, [`Persistence::open`] restores series points,
+//! alert states, healing policy state, healing attempts and events.
+//!
+//! # The schema
+//!
+//! Open the file with `sqlite3 data_dir/monitor.db` (while the host runs too: readers do not block
+//! it). `PRAGMA user_version` is the schema version ([`SCHEMA_VERSION`]); a host migrates an older
+//! store at start and refuses a newer one. Times are ms since the Unix epoch; labels are JSON
+//! objects with sorted keys.
+//!
+//! - `series(id, name, labels, kind, source)`: one row per series; points refer to its `id`.
+//! - `points(series_id, ts_ms, value)`: every point, for `[host] retention` (default 24h).
+//! - `rollup_1m`, `rollup_1h` `(series_id, bucket_ms, count, sum, min, max)`: per minute and per
+//!   hour, kept for `rollup_retention` (default 30d); charts and windows read these.
+//! - `alert_state(alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
+//!   last_notified_ms, last_notified_status)`: where each alert instance stands.
+//! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
+//!   resolution.
+//! - `healing_attempts(id, strategy, alert, labels, attempt, started_ms, finished_ms, success,
+//!   verified, message)`, `healing_counts(strategy, alert, success, count)`: every attempt, and
+//!   the counters behind `monitor_healing_attempts_total`.
+//! - `healing_episodes(strategy, alert, labels, firing, value, window_ms, attempts,
+//!   last_attempt_ms, escalated, last_message, last_success)`: the healing policy's state, so its
+//!   limits and give-ups carry over.
+//! - `events(id, source, kind, message, labels, ts_ms)`: plugin failures, time-outs, give-ups...
+//! - `incidents`, `silences`: reserved.
+//!
+//! For example, the last hour of a series by minute:
+//!
+//! ```sql
+//! SELECT datetime(bucket_ms / 1000, 'unixepoch'), sum / count, min, max FROM rollup_1m
+//! JOIN series ON series.id = series_id
+//! WHERE name = 'cpu.usage' AND bucket_ms > (strftime('%s', 'now') - 3600) * 1000;
+//! ```
+//!
+//! Retention deletes old rows a bounded number at a time, every cycle, never by rewriting the
+//! file. A store that is not a database or fails SQLite's `quick_check` is refused with an error
+//! naming it; the host never deletes or overwrites it: move it away (with its `-wal` and `-shm`
+//! files) to start with an empty history. When a write fails (a full disk, a read-only
+//! directory), the cycle goes on in memory, the failure is logged and counted, and what was not
+//! written is retried the next cycle (at most [`PENDING_LIMIT`] cycles; older ones are dropped
+//! and counted).
+//!
+//! Earlier hosts kept their history in `history.json` (or `snapshot.json`); a new store imports it
+//! once and leaves the file as it was.
+
+mod legacy;
+mod schema;
+mod sqlite;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use monitor_plugin::{Labels, SampleKind};
+use serde::Serialize;
+
+pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
+pub use self::schema::SCHEMA_VERSION;
+pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep};
+use crate::alert::AlertStatus;
+use crate::store::{SeriesKey, Store};
+
+/// Most healing records and events kept in memory.
+pub const HISTORY_LIMIT: usize = 1000;
+/// Most cycles kept waiting while writes fail; older ones are dropped.
+pub const PENDING_LIMIT: usize = 120;
+
+/// One healing attempt and its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealRecord {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Alert it acted on.
+    pub alert: String,
+    /// The alert's series labels.
+    pub labels: Labels,
+    /// 1, 2, 3...
+    pub attempt: u32,
+    /// Whether the strategy reported success.
+    pub success: bool,
+    /// What it said, or why it failed to run.
+    pub message: String,
+    /// How long it took, in ms.
+    pub duration_ms: u64,
+    /// When it started, ms since epoch.
+    pub started_ms: u64,
+}
+
+/// An event reported by a collector, or by the engine itself.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Who reported it (collector instance, or `host`).
+    pub source: String,
+    /// Event kind, e.g. `process_restarted` or `plugin_timeout`.
+    pub kind: String,
+    /// Human text.
+    pub message: String,
+    /// Labels.
+    pub labels: Labels,
+    /// When, ms since epoch.
+    pub timestamp_ms: u64,
+}
+
+/// Which healing attempts a counter of [`History::attempts_total`] counts.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttemptKey {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Alert name.
+    pub alert: String,
+    /// Whether the strategy reported success.
+    pub success: bool,
+}
+
+/// Healing attempts and events, the last [`HISTORY_LIMIT`] of each, and a count of every healing
+/// attempt ever recorded.
+#[derive(Debug, Default)]
+pub struct History {
+    healing: VecDeque<HealRecord>,
+    events: VecDeque<EventRecord>,
+    attempts: BTreeMap<AttemptKey, u64>,
+}
+
+impl History {
+    /// Remembers a healing attempt and counts it.
+    pub fn record_heal(&mut self, record: HealRecord) {
+        self.count_heal(&record);
+        push_bounded(&mut self.healing, record);
+    }
+
+    fn count_heal(&mut self, record: &HealRecord) {
+        let key = AttemptKey {
+            strategy: record.strategy.clone(),
+            alert: record.alert.clone(),
+            success: record.success,
+        };
+        *self.attempts.entry(key).or_default() += 1;
+    }
+
+    /// Healing attempts ever recorded (across restarts when history is saved), by strategy, alert
+    /// and outcome. Only ever grows, unlike [`healing`](Self::healing), which keeps the last ones.
+    pub fn attempts_total(&self) -> &BTreeMap<AttemptKey, u64> {
+        &self.attempts
+    }
+
+    /// Remembers an event.
+    pub fn record_event(&mut self, event: EventRecord) {
+        push_bounded(&mut self.events, event);
+    }
+
+    /// Healing attempts, oldest first.
+    pub fn healing(&self) -> impl Iterator<Item = &HealRecord> {
+        self.healing.iter()
+    }
+
+    /// Events, oldest first.
+    pub fn events(&self) -> impl Iterator<Item = &EventRecord> {
+        self.events.iter()
+    }
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, v: T) {
+    if q.len() == HISTORY_LIMIT {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+/// Why the store could not be opened, or an earlier host's file imported.
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    /// A file operation failed.
+    #[error("cannot {step} `{}`: {source}", .path.display())]
+    Io {
+        /// What was being done: `create directory`, `read`...
+        step: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// An earlier host's history file is not history this host can read.
+    #[error(
+        "history file `{}` is unreadable ({source}); the host will not overwrite it: move it away to start with empty history",
+        .path.display()
+    )]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        source: serde_json::Error,
+    },
+    /// An earlier host's history file has another format version.
+    #[error(
+        "history file `{}` has format version {found}, but this host reads version {}; run a matching host or move the file away",
+        .path.display(), legacy::FORMAT_VERSION
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// The version it declares.
+        found: u32,
+    },
+    /// The store is not a database, or is damaged.
+    #[error(
+        "store `{}` is damaged ({detail}); the host will not overwrite it: move it away, with its -wal and -shm files, to start with an empty history",
+        .path.display()
+    )]
+    Damaged {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The store was written by a newer host.
+    #[error(
+        "store `{}` has schema version {found}, but this host reads up to version {SCHEMA_VERSION}; run a newer host, or move the file away to start with an empty history",
+        .path.display()
+    )]
+    Newer {
+        /// The database file.
+        path: PathBuf,
+        /// Its `user_version`.
+        found: u32,
+    },
+    /// SQLite failed to open or read the store.
+    #[error(
+        "cannot open store `{}`: {source}; check that data_dir is a writable directory",
+        .path.display()
+    )]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        source: rusqlite::Error,
+    },
+}
+
+/// An alert transition, as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionRecord {
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+    /// Started firing (`true`) or resolved.
+    pub firing: bool,
+    /// The value then.
+    pub value: f64,
+    /// Resolved because the series went stale or vanished.
+    pub stale: bool,
+    /// When, ms since epoch.
+    pub at_ms: u64,
+}
+
+/// The healing policy's state for one strategy instance and alert instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedEpisode {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+    /// The alert was firing.
+    pub firing: bool,
+    /// The value that made it fire.
+    pub value: f64,
+    /// Start times of the attempts inside the window, oldest first.
+    pub window_ms: Vec<u64>,
+    /// Attempts in this episode.
+    pub attempts: u32,
+    /// When the last attempt started.
+    pub last_attempt_ms: Option<u64>,
+    /// Healing gave up (and escalated) and has not tried since.
+    pub escalated: bool,
+    /// What the last attempt said.
+    pub last_message: String,
+    /// The last attempt reported success.
+    pub last_success: bool,
+}
+
+/// A verified recovery: the alert resolved after the last attempt of this strategy on it
+/// succeeded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    /// Strategy instance.
+    pub strategy: String,
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+}
+
+/// Points of one series in a [`Batch`].
+#[derive(Debug, Clone)]
+pub struct BatchSeries {
+    /// Gauge or counter.
+    pub kind: SampleKind,
+    /// Collector instance.
+    pub source: String,
+    /// `(ms since epoch, value)`, oldest first.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// What one cycle produced, to be written in one transaction.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// New points by series.
+    pub points: BTreeMap<SeriesKey, BatchSeries>,
+    /// Finished healing attempts.
+    pub heals: Vec<HealRecord>,
+    /// Recoveries that verified an attempt (written after `heals`).
+    pub verified: Vec<Verified>,
+    /// Events.
+    pub events: Vec<EventRecord>,
+    /// Alert transitions.
+    pub transitions: Vec<TransitionRecord>,
+    /// Alert instances whose state changed.
+    pub alerts: Vec<AlertStatus>,
+    /// The whole healing policy state, when it changed.
+    pub episodes: Option<Vec<SavedEpisode>>,
+}
+
+impl Batch {
+    /// Adds a point.
+    pub fn point(&mut self, key: &SeriesKey, kind: SampleKind, source: &str, ts_ms: u64, v: f64) {
+        let s = match self.points.get_mut(key) {
+            Some(s) => s,
+            None => self.points.entry(key.clone()).or_insert(BatchSeries {
+                kind,
+                source: source.to_owned(),
+                points: Vec::new(),
+            }),
+        };
+        s.points.push((ts_ms, v));
+    }
+
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+            && self.heals.is_empty()
+            && self.verified.is_empty()
+            && self.events.is_empty()
+            && self.transitions.is_empty()
+            && self.alerts.is_empty()
+            && self.episodes.is_none()
+    }
+}
+
+/// What the store held at start.
+#[derive(Debug, Default)]
+pub struct Saved {
+    /// Healing attempts and events.
+    pub history: History,
+    /// Series and their recent points, oldest first.
+    pub series: Vec<SavedSeries>,
+    /// Alert instances that were not inactive, or had resolved.
+    pub alerts: Vec<AlertStatus>,
+    /// The healing policy's state.
+    pub episodes: Vec<SavedEpisode>,
+}
+
+/// One series as saved.
+#[derive(Debug)]
+pub struct SavedSeries {
+    /// Name and labels.
+    pub key: SeriesKey,
+    /// Gauge or counter.
+    pub kind: SampleKind,
+    /// Collector instance that produced it.
+    pub source: String,
+    /// `(ms since epoch, value)`, oldest first.
+    pub points: Vec<(u64, f64)>,
+}
+
+impl Saved {
+    /// Puts the saved points back into `store`, dropping those past its retention at `now_ms`.
+    pub fn restore_points(&mut self, store: &mut Store, now_ms: u64) {
+        for s in self.series.drain(..) {
+            for (t, v) in s.points {
+                store.insert(s.key.clone(), s.kind, &s.source, t, v);
+            }
+        }
+        store.expire(now_ms);
+    }
+}
+
+/// How writing to the store has gone, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub struct WriteStats {
+    /// Cycles whose write failed (each retry counts).
+    pub errors_total: u64,
+    /// When a write last succeeded, ms since epoch.
+    pub last_success_ms: Option<u64>,
+    /// Cycles dropped unwritten because too many were waiting.
+    pub dropped_total: u64,
+    /// Cycles waiting to be written.
+    pub pending: usize,
+}
+
+/// The store, the cycle being gathered and the cycles not written yet.
+#[derive(Debug)]
+pub struct Persistence {
+    db: Database,
+    current: Batch,
+    pending: VecDeque<Batch>,
+    stats: WriteStats,
+    failing: bool,
+}
+
+impl Persistence {
+    /// Opens (or creates) the store in `dir` and reads what it holds: the points of the last
+    /// `memory` per series, alert and healing state, the last healing attempts and events. A new
+    /// store imports an earlier host's `history.json` or `snapshot.json` first.
+    ///
+    /// # Errors
+    ///
+    /// See [`Database::open`].
+    pub fn open(
+        dir: &std::path::Path,
+        retention: Duration,
+        rollup_retention: Duration,
+        memory: Duration,
+        now_ms: u64,
+    ) -> Result<(Self, Saved), HistoryError> {
+        let mut db = Database::open(dir, retention, rollup_retention)?;
+        let saved = db.load(now_ms.saturating_sub(memory.as_millis() as u64))?;
+        let p = Self {
+            db,
+            current: Batch::default(),
+            pending: VecDeque::new(),
+            stats: WriteStats::default(),
+            failing: false,
+        };
+        Ok((p, saved))
+    }
+
+    /// The cycle being gathered.
+    pub fn batch(&mut self) -> &mut Batch {
+        &mut self.current
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &std::path::Path {
+        self.db.path()
+    }
+
+    /// How writing has gone.
+    pub fn stats(&self) -> &WriteStats {
+        &self.stats
+    }
+
+    /// Writes the cycle gathered so far, and any earlier ones a failure left waiting, in one
+    /// transaction, then deletes a bounded number of rows past retention. A failure is logged
+    /// once per change from working to failing and back; the cycles stay waiting.
+    pub fn commit(&mut self, now_ms: u64) {
+        let batch = std::mem::take(&mut self.current);
+        if !batch.is_empty() {
+            self.pending.push_back(batch);
+        }
+        while self.pending.len() > PENDING_LIMIT {
+            self.pending.pop_front();
+            self.stats.dropped_total += 1;
+        }
+        match self.db.write(self.pending.make_contiguous(), now_ms) {
+            Ok(()) => {
+                self.pending.clear();
+                self.stats.last_success_ms = Some(now_ms);
+                if std::mem::replace(&mut self.failing, false) {
+                    tracing::info!(file = %self.db.path().display(), "store writable again");
+                }
+            }
+            Err(e) => {
+                self.stats.errors_total += 1;
+                if !std::mem::replace(&mut self.failing, true) {
+                    tracing::error!(
+                        file = %self.db.path().display(),
+                        error = %e,
+                        "cannot write the store; going on in memory and retrying every cycle"
+                    );
+                }
+            }
+        }
+        self.stats.pending = self.pending.len();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::AlertState;
+
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(name: &str) -> Self {
+            let p =
+                std::env::temp_dir().join(format!("monitor-store-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&p);
+            Self(p)
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    const HOUR: Duration = Duration::from_secs(3600);
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn key(name: &str) -> SeriesKey {
+        SeriesKey {
+            name: name.into(),
+            labels: Labels::from([("collector".to_owned(), "c".to_owned())]),
+        }
+    }
+
+    fn heal(attempt: u32) -> HealRecord {
+        HealRecord {
+            strategy: "s".into(),
+            alert: "a".into(),
+            labels: Labels::from([("k".to_owned(), "v".to_owned())]),
+            attempt,
+            success: attempt.is_multiple_of(2),
+            message: format!("attempt {attempt}"),
+            duration_ms: 3,
+            started_ms: 1000 * u64::from(attempt),
+        }
+    }
+
+    fn open(dir: &Dir, now_ms: u64) -> (Persistence, Saved) {
+        Persistence::open(&dir.0, DAY, 30 * DAY, HOUR, now_ms).unwrap()
+    }
+
+    #[test]
+    fn a_cycle_written_is_there_after_reopening() {
+        let dir = Dir::new("roundtrip");
+        let now = 10 * 86_400_000;
+        let (mut p, saved) = open(&dir, now);
+        assert!(saved.series.is_empty() && saved.alerts.is_empty());
+        for t in 0..10 {
+            p.batch().point(
+                &key("m"),
+                SampleKind::Counter,
+                "c",
+                now + t * 1000,
+                t as f64,
+            );
+        }
+        p.batch().heals = vec![heal(1), heal(2)];
+        p.batch().events.push(EventRecord {
+            source: "c".into(),
+            kind: "k".into(),
+            message: "m".into(),
+            labels: Labels::new(),
+            timestamp_ms: now,
+        });
+        p.batch().alerts.push(AlertStatus {
+            alert: "a".into(),
+            labels: Labels::new(),
+            state: AlertState::Firing,
+            value: 5.0,
+            active_since_ms: Some(now),
+            firing_since_ms: Some(now + 1),
+            resolved_at_ms: None,
+        });
+        let episode = SavedEpisode {
+            strategy: "s".into(),
+            alert: "a".into(),
+            labels: Labels::new(),
+            firing: true,
+            value: 5.0,
+            window_ms: vec![now, now + 5],
+            attempts: 2,
+            last_attempt_ms: Some(now + 5),
+            escalated: true,
+            last_message: "no luck".into(),
+            last_success: false,
+        };
+        p.batch().episodes = Some(vec![episode.clone()]);
+        p.commit(now + 10_000);
+        assert_eq!(p.stats().errors_total, 0);
+        assert_eq!(p.stats().last_success_ms, Some(now + 10_000));
+        drop(p);
+
+        let (p, saved) = open(&dir, now + 10_000);
+        let s = &saved.series[0];
+        assert_eq!((s.key.clone(), s.kind), (key("m"), SampleKind::Counter));
+        assert_eq!(s.points.len(), 10);
+        assert_eq!(s.points[9], (now + 9000, 9.0));
+        assert_eq!(
+            saved.history.healing().cloned().collect::<Vec<_>>(),
+            [heal(1), heal(2)]
+        );
+        assert_eq!(saved.history.attempts_total().values().sum::<u64>(), 2);
+        assert_eq!(saved.history.events().count(), 1);
+        assert_eq!(saved.alerts.len(), 1);
+        assert_eq!(saved.alerts[0].state, AlertState::Firing);
+        assert_eq!(saved.alerts[0].firing_since_ms, Some(now + 1));
+        assert_eq!(saved.episodes, [episode]);
+        assert!(p.path().ends_with(DATABASE_FILE));
+    }
+
+    #[test]
+    fn rollups_count_sum_min_and_max_per_minute_and_hour() {
+        let dir = Dir::new("rollups");
+        let (mut p, _) = open(&dir, 0);
+        // 90 points 1 s apart from 59 minutes in: two minutes and two hours.
+        let start = 59 * 60_000;
+        for i in 0..90u64 {
+            p.batch().point(
+                &key("m"),
+                SampleKind::Gauge,
+                "c",
+                start + i * 1000,
+                i as f64,
+            );
+        }
+        p.commit(start + 90_000);
+        let db = &p.db;
+        let minutes = db
+            .rollups(&key("m"), RollupStep::Minute, 0, u64::MAX)
+            .unwrap();
+        let first: f64 = (0..60).map(f64::from).sum();
+        let second: f64 = (60..90).map(f64::from).sum();
+        assert_eq!(
+            minutes,
+            [
+                Rollup {
+                    bucket_ms: start,
+                    count: 60,
+                    sum: first,
+                    min: 0.0,
+                    max: 59.0
+                },
+                Rollup {
+                    bucket_ms: start + 60_000,
+                    count: 30,
+                    sum: second,
+                    min: 60.0,
+                    max: 89.0
+                },
+            ]
+        );
+        let hours = db
+            .rollups(&key("m"), RollupStep::Hour, 0, u64::MAX)
+            .unwrap();
+        assert_eq!(hours.len(), 2);
+        assert_eq!((hours[0].bucket_ms, hours[0].count), (0, 60));
+        assert_eq!((hours[1].bucket_ms, hours[1].count), (3_600_000, 30));
+        // The same point twice is stored and counted once.
+        p.batch()
+            .point(&key("m"), SampleKind::Gauge, "c", start, 0.0);
+        p.commit(start + 90_000);
+        let minutes = p.db.rollups(&key("m"), RollupStep::Minute, 0, 1).unwrap();
+        assert!(minutes.is_empty(), "the range is half-open");
+        let minutes =
+            p.db.rollups(&key("m"), RollupStep::Minute, start, start + 1)
+                .unwrap();
+        assert_eq!(minutes[0].count, 60);
+    }
+
+    #[test]
+    fn retention_deletes_old_points_and_keeps_rollups_longer() {
+        let dir = Dir::new("retention");
+        let (mut p, _) = open(&dir, 0);
+        for i in 0..3u64 {
+            p.batch()
+                .point(&key("m"), SampleKind::Gauge, "c", i * 3_600_000, 1.0);
+        }
+        p.commit(3 * 3_600_000);
+        assert_eq!(p.db.points(&key("m")).unwrap().len(), 3);
+        // A day and a half later: the first point is past `retention`, not its rollups.
+        let later = DAY.as_millis() as u64 + 3_600_000 + 1;
+        p.commit(later);
+        assert_eq!(
+            p.db.points(&key("m")).unwrap(),
+            [(7_200_000, 1.0)],
+            "points before {later} - 24h are gone"
+        );
+        let hours =
+            p.db.rollups(&key("m"), RollupStep::Hour, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(hours.len(), 3);
+        p.batch().events.push(EventRecord {
+            source: "c".into(),
+            kind: "old".into(),
+            message: String::new(),
+            labels: Labels::new(),
+            timestamp_ms: 0,
+        });
+        p.batch().heals.push(heal(1));
+        p.commit(later);
+        p.commit(31 * DAY.as_millis() as u64);
+        let hours = p.db.rollups(&key("m"), RollupStep::Hour, 0, u64::MAX);
+        assert!(hours.unwrap().is_empty());
+        let saved = p.db.load(0).unwrap();
+        assert_eq!(saved.history.events().count(), 0);
+        assert_eq!(saved.history.healing().count(), 0);
+        assert_eq!(
+            saved.history.attempts_total().values().sum::<u64>(),
+            1,
+            "counters are never deleted"
+        );
+    }
+
+    /// Everything logged while `f` runs, as text.
+    fn logged(f: impl FnOnce()) -> String {
+        use std::sync::{Arc, Mutex};
+        #[derive(Clone, Default)]
+        struct Buf(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn write_failures_are_logged_once_per_change_of_state() {
+        let dir = Dir::new("log-once");
+        let (mut p, _) = open(&dir, 0);
+        let text = logged(|| {
+            p.db.conn.pragma_update(None, "query_only", true).unwrap();
+            for t in 1..4 {
+                p.batch().point(&key("m"), SampleKind::Gauge, "c", t, 1.0);
+                p.commit(t);
+            }
+            p.db.conn.pragma_update(None, "query_only", false).unwrap();
+            p.commit(5);
+            p.commit(6);
+        });
+        assert_eq!(text.matches("cannot write the store").count(), 1, "{text}");
+        assert!(text.contains(DATABASE_FILE), "{text}");
+        assert_eq!(text.matches("store writable again").count(), 1, "{text}");
+        assert_eq!(p.stats().errors_total, 3);
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_cycle_and_retries_it() {
+        let dir = Dir::new("retry");
+        let (mut p, _) = open(&dir, 0);
+        p.db.conn.pragma_update(None, "query_only", true).unwrap();
+        p.batch().point(&key("m"), SampleKind::Gauge, "c", 1, 1.0);
+        p.commit(1);
+        p.batch().point(&key("m"), SampleKind::Gauge, "c", 2, 2.0);
+        p.commit(2);
+        assert_eq!(p.stats().errors_total, 2);
+        assert_eq!(p.stats().pending, 2);
+        assert_eq!(p.stats().last_success_ms, None);
+        p.db.conn.pragma_update(None, "query_only", false).unwrap();
+        p.commit(3);
+        assert_eq!(p.stats().pending, 0);
+        assert_eq!(p.stats().last_success_ms, Some(3));
+        assert_eq!(p.db.points(&key("m")).unwrap(), [(1, 1.0), (2, 2.0)]);
+
+        // Too many cycles waiting: the oldest are dropped and counted.
+        p.db.conn.pragma_update(None, "query_only", true).unwrap();
+        for t in 0..PENDING_LIMIT as u64 + 5 {
+            p.batch()
+                .point(&key("m"), SampleKind::Gauge, "c", 10 + t, 0.0);
+            p.commit(10 + t);
+        }
+        assert_eq!(p.stats().pending, PENDING_LIMIT);
+        assert_eq!(p.stats().dropped_total, 5);
+    }
+
+    #[test]
+    fn a_damaged_or_newer_store_is_refused_and_left_alone() {
+        let dir = Dir::new("damaged");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let path = dir.0.join(DATABASE_FILE);
+        let garbage = "this is not a database, but it is someone's file".repeat(100);
+        std::fs::write(&path, &garbage).unwrap();
+        let err = Persistence::open(&dir.0, DAY, DAY, HOUR, 0).unwrap_err();
+        assert!(matches!(err, HistoryError::Damaged { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(text.contains("move it away"), "{text}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), garbage);
+
+        std::fs::remove_file(&path).unwrap();
+        drop(open(&dir, 0));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .unwrap();
+        drop(conn);
+        let err = Persistence::open(&dir.0, DAY, DAY, HOUR, 0).unwrap_err();
+        assert!(matches!(err, HistoryError::Newer { .. }), "{err}");
+        assert!(err.to_string().contains("run a newer host"), "{err}");
+    }
+
+    #[test]
+    fn an_earlier_history_file_is_imported_once_and_kept() {
+        let dir = Dir::new("import");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let old = r#"{"version":1,"saved_at_ms":9,"series":[{"name":"m","labels":{},
+            "kind":"gauge","source":"c","points":[[1,1.0],[2,2.0]]}],
+            "healing":[{"strategy":"s","alert":"a","labels":{},"attempt":1,"success":true,
+            "message":"ok","duration_ms":1,"started_ms":5}],"events":[],
+            "healing_attempts":[{"strategy":"s","alert":"a","success":true,"count":7}]}"#;
+        let file = dir.0.join(HISTORY_FILE);
+        std::fs::write(&file, old).unwrap();
+        let (p, saved) = open(&dir, 2);
+        assert_eq!(saved.series[0].points, [(1, 1.0), (2, 2.0)]);
+        assert_eq!(saved.history.healing().count(), 1);
+        assert_eq!(saved.history.attempts_total().values().sum::<u64>(), 7);
+        drop(p);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), old, "kept");
+        // Not imported again: a changed file is not read.
+        std::fs::write(&file, "{}").unwrap();
+        let (_, saved) = open(&dir, 2);
+        assert_eq!(saved.history.healing().count(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_earlier_file_leaves_the_new_store_to_import_it_later() {
+        let dir = Dir::new("import-broken");
+        std::fs::create_dir_all(&dir.0).unwrap();
+        let file = dir.0.join(HISTORY_FILE);
+        std::fs::write(&file, "{\"version\": 1, \"healing\": [").unwrap();
+        let err = Persistence::open(&dir.0, DAY, DAY, HOUR, 0).unwrap_err();
+        assert!(matches!(err, HistoryError::Corrupt { .. }), "{err}");
+        std::fs::write(
+            &file,
+            r#"{"version":1,"saved_at_ms":0,"events":[{"source":"c",
+            "kind":"k","message":"m","labels":{},"timestamp_ms":6}]}"#,
+        )
+        .unwrap();
+        let (_, saved) = open(&dir, 0);
+        assert_eq!(saved.history.events().count(), 1);
+    }
+}

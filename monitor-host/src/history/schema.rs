@@ -1,0 +1,178 @@
+//! The store's schema, versioned with `PRAGMA user_version`, and its migrations.
+//!
+//! Version 0 is an empty file; each entry of [`MIGRATIONS`] takes the store one version up. A store
+//! of a version above [`SCHEMA_VERSION`] was written by a newer host and is refused.
+
+use rusqlite::Connection;
+
+/// The schema version this host writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
+/// times are ms since the Unix epoch.
+const V1: &str = "
+CREATE TABLE series (
+    id      INTEGER PRIMARY KEY,
+    name    TEXT NOT NULL,
+    labels  TEXT NOT NULL,
+    kind    TEXT NOT NULL,          -- 'gauge' or 'counter'
+    source  TEXT NOT NULL,          -- collector instance
+    UNIQUE (name, labels)
+);
+CREATE TABLE points (
+    series_id INTEGER NOT NULL,
+    ts_ms     INTEGER NOT NULL,
+    value     REAL NOT NULL,
+    PRIMARY KEY (series_id, ts_ms)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1m (
+    series_id INTEGER NOT NULL,
+    bucket_ms INTEGER NOT NULL,     -- start of the minute
+    count     INTEGER NOT NULL,
+    sum       REAL NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    PRIMARY KEY (series_id, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE rollup_1h (
+    series_id INTEGER NOT NULL,
+    bucket_ms INTEGER NOT NULL,     -- start of the hour
+    count     INTEGER NOT NULL,
+    sum       REAL NOT NULL,
+    min       REAL NOT NULL,
+    max       REAL NOT NULL,
+    PRIMARY KEY (series_id, bucket_ms)
+) WITHOUT ROWID;
+CREATE TABLE alert_state (
+    alert                TEXT NOT NULL,
+    labels               TEXT NOT NULL,
+    state                TEXT NOT NULL,  -- 'inactive', 'pending' or 'firing'
+    value                REAL NOT NULL,
+    pending_since_ms     INTEGER,
+    firing_since_ms      INTEGER,
+    resolved_at_ms       INTEGER,
+    last_notified_ms     INTEGER,
+    last_notified_status TEXT,           -- 'firing' or 'resolved'
+    PRIMARY KEY (alert, labels)
+) WITHOUT ROWID;
+CREATE TABLE alert_transitions (
+    id     INTEGER PRIMARY KEY,
+    alert  TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    status TEXT NOT NULL,           -- 'firing' or 'resolved'
+    value  REAL NOT NULL,
+    stale  INTEGER NOT NULL,
+    at_ms  INTEGER NOT NULL
+);
+CREATE TABLE healing_attempts (
+    id          INTEGER PRIMARY KEY,
+    strategy    TEXT NOT NULL,
+    alert       TEXT NOT NULL,
+    labels      TEXT NOT NULL,
+    attempt     INTEGER NOT NULL,
+    started_ms  INTEGER NOT NULL,
+    finished_ms INTEGER NOT NULL,
+    success     INTEGER NOT NULL,
+    verified    INTEGER,                -- 1: the alert resolved after this success; NULL: not (yet)
+    message     TEXT NOT NULL
+);
+CREATE TABLE healing_counts (
+    strategy TEXT NOT NULL,
+    alert    TEXT NOT NULL,
+    success  INTEGER NOT NULL,
+    count    INTEGER NOT NULL,
+    PRIMARY KEY (strategy, alert, success)
+) WITHOUT ROWID;
+CREATE TABLE healing_episodes (
+    strategy        TEXT NOT NULL,
+    alert           TEXT NOT NULL,
+    labels          TEXT NOT NULL,
+    firing          INTEGER NOT NULL,
+    value           REAL NOT NULL,
+    window_ms       TEXT NOT NULL,      -- JSON array: starts of the attempts in the window
+    attempts        INTEGER NOT NULL,
+    last_attempt_ms INTEGER,
+    escalated       INTEGER NOT NULL,   -- gave up; not again until the window has room
+    last_message    TEXT NOT NULL,
+    last_success    INTEGER NOT NULL,
+    PRIMARY KEY (strategy, alert, labels)
+) WITHOUT ROWID;
+CREATE TABLE events (
+    id      INTEGER PRIMARY KEY,
+    source  TEXT NOT NULL,
+    kind    TEXT NOT NULL,
+    message TEXT NOT NULL,
+    labels  TEXT NOT NULL,
+    ts_ms   INTEGER NOT NULL
+);
+CREATE TABLE incidents (
+    id        INTEGER PRIMARY KEY,
+    opened_ms INTEGER NOT NULL,
+    closed_ms INTEGER,
+    data      TEXT NOT NULL
+);
+CREATE TABLE silences (
+    id       INTEGER PRIMARY KEY,
+    start_ms INTEGER NOT NULL,
+    end_ms   INTEGER NOT NULL,
+    data     TEXT NOT NULL
+);
+";
+
+/// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
+const MIGRATIONS: &[&str] = &[V1];
+
+/// What [`migrate`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// A new, empty store: the schema was just created.
+    Fresh,
+    /// A store of this or an older version, now at [`SCHEMA_VERSION`].
+    Existing,
+    /// A store of a newer version than this host's; left untouched.
+    Newer(u32),
+}
+
+/// The store's version: 0 for a new file.
+///
+/// # Errors
+///
+/// SQLite failed, e.g. the file is not a database.
+pub fn version(conn: &Connection) -> rusqlite::Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+}
+
+/// Brings `conn` up to [`SCHEMA_VERSION`], all in one transaction, so an interrupted migration
+/// leaves the store at its old version. On a new store, `fill` runs in the same transaction (the
+/// one-time import of an earlier host's files): a crash during it leaves a store that imports again.
+///
+/// # Errors
+///
+/// SQLite failed; nothing was changed.
+pub fn migrate(
+    conn: &mut Connection,
+    fill: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+) -> rusqlite::Result<Found> {
+    // Up to date: nothing to write, no write lock taken (a host may be running on the store).
+    if version(conn)? == SCHEMA_VERSION {
+        return Ok(Found::Existing);
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: u32 = version(&tx)?;
+    if version > SCHEMA_VERSION {
+        return Ok(Found::Newer(version));
+    }
+    for sql in &MIGRATIONS[version as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    if version == 0 {
+        fill(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(if version == 0 {
+        Found::Fresh
+    } else {
+        Found::Existing
+    })
+}

@@ -1,0 +1,652 @@
+//! The store's queries: writing a cycle, enforcing retention, reading back at start.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use monitor_plugin::{Labels, SampleKind};
+use rusqlite::{Connection, ErrorCode, Transaction, params};
+
+use super::schema::{self, Found, SCHEMA_VERSION};
+use super::{
+    AttemptKey, Batch, EventRecord, HISTORY_LIMIT, HealRecord, History, HistoryError, Saved,
+    SavedEpisode, SavedSeries, legacy,
+};
+use crate::alert::{AlertState, AlertStatus};
+use crate::store::{MAX_POINTS_PER_SERIES, SeriesKey};
+
+/// Name of the database inside `data_dir`.
+pub const DATABASE_FILE: &str = "monitor.db";
+/// Series whose old points and rollups are deleted per cycle, in turn.
+const SWEEP_SERIES: i64 = 500;
+/// Old events, transitions or healing attempts deleted per cycle.
+const SWEEP_ROWS: i64 = 1000;
+
+/// The bucket size of a [`Rollup`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollupStep {
+    /// `rollup_1m`.
+    Minute,
+    /// `rollup_1h`.
+    Hour,
+}
+
+impl RollupStep {
+    fn table(self) -> &'static str {
+        match self {
+            Self::Minute => "rollup_1m",
+            Self::Hour => "rollup_1h",
+        }
+    }
+}
+
+/// Count, sum, min and max of a series' points in one bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rollup {
+    /// Start of the bucket, ms since epoch.
+    pub bucket_ms: u64,
+    /// Points in it.
+    pub count: u64,
+    /// Their sum.
+    pub sum: f64,
+    /// The least.
+    pub min: f64,
+    /// The greatest.
+    pub max: f64,
+}
+
+/// The SQLite store in `data_dir`.
+#[derive(Debug)]
+pub struct Database {
+    pub(super) conn: Connection,
+    path: PathBuf,
+    retention_ms: u64,
+    rollup_retention_ms: u64,
+    // Interned series ids; cleared when a transaction fails, since its new ids were rolled back.
+    ids: HashMap<SeriesKey, i64>,
+    // The retention sweep's position: the last series id it visited.
+    sweep_from: i64,
+}
+
+fn damaged_or(path: PathBuf) -> impl Fn(rusqlite::Error) -> HistoryError {
+    move |e| match e.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => HistoryError::Damaged {
+            path: path.clone(),
+            detail: e.to_string(),
+        },
+        _ => HistoryError::Sqlite {
+            path: path.clone(),
+            source: e,
+        },
+    }
+}
+
+impl Database {
+    /// Opens `dir/`[`DATABASE_FILE`], creating the directory and the file when missing, checks
+    /// it (`PRAGMA quick_check`), migrates it to [`SCHEMA_VERSION`], and on a new store imports
+    /// an earlier host's `history.json` or `snapshot.json` (left in place). Points are kept for
+    /// `retention`, rollups, events and the alert and healing history for `rollup_retention`.
+    ///
+    /// # Errors
+    ///
+    /// The directory cannot be created; the file is not a database or is damaged; it was written
+    /// by a newer host; an earlier host's file is unreadable; SQLite fails otherwise. The file is
+    /// never deleted or overwritten.
+    pub fn open(
+        dir: &Path,
+        retention: Duration,
+        rollup_retention: Duration,
+    ) -> Result<Self, HistoryError> {
+        std::fs::create_dir_all(dir).map_err(|source| HistoryError::Io {
+            step: "create directory",
+            path: dir.to_owned(),
+            source,
+        })?;
+        let path = dir.join(DATABASE_FILE);
+        let err = damaged_or(path.clone());
+        let mut conn = Connection::open(&path).map_err(&err)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(&err)?;
+        if check != "ok" {
+            return Err(HistoryError::Damaged {
+                path,
+                detail: format!("quick_check: {check}"),
+            });
+        }
+        let version = schema::version(&conn).map_err(&err)?;
+        if version > SCHEMA_VERSION {
+            return Err(HistoryError::Newer {
+                path,
+                found: version,
+            });
+        }
+        // WAL: a crash loses at most the transaction in progress, and readers (`sqlite3`) do not
+        // block the host. NORMAL sync is durable against a crash of the process; a power loss may
+        // lose the last transactions, never corrupt the file.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(&err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(&err)?;
+        conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
+        let earlier = if version == 0 {
+            Some(legacy::load(dir)?)
+        } else {
+            None
+        };
+        let found = schema::migrate(&mut conn, |tx| match earlier {
+            Some(saved) => import(tx, saved),
+            None => Ok(()),
+        })
+        .map_err(&err)?;
+        if let Found::Newer(found) = found {
+            return Err(HistoryError::Newer { path, found });
+        }
+        Ok(Self {
+            conn,
+            path,
+            retention_ms: retention.as_millis() as u64,
+            rollup_retention_ms: rollup_retention.as_millis() as u64,
+            ids: HashMap::new(),
+            sweep_from: 0,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes `batches`, oldest first, and deletes a bounded number of rows past retention at
+    /// `now_ms`, in one transaction: all of it is written, or none.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed (a full disk, a read-only file...); nothing was written.
+    pub fn write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
+        let result = self.try_write(batches, now_ms);
+        if result.is_err() {
+            self.ids.clear();
+        }
+        result
+    }
+
+    fn try_write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        for b in batches {
+            write_batch(&tx, &mut self.ids, b)?;
+        }
+        let horizons = (
+            now_ms.saturating_sub(self.retention_ms),
+            now_ms.saturating_sub(self.rollup_retention_ms),
+        );
+        let next = sweep(&tx, self.sweep_from, horizons)?;
+        tx.commit()?;
+        self.sweep_from = next;
+        Ok(())
+    }
+
+    /// Count, sum, min and max per minute or hour of the series `key`, for buckets starting in
+    /// `from_ms..to_ms`, oldest first. Reads the rollups only, never raw points.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn rollups(
+        &self,
+        key: &SeriesKey,
+        step: RollupStep,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> rusqlite::Result<Vec<Rollup>> {
+        let sql = format!(
+            "SELECT bucket_ms, count, sum, min, max FROM {} JOIN series ON series.id = series_id
+             WHERE name = ?1 AND labels = ?2 AND bucket_ms >= ?3 AND bucket_ms < ?4
+             ORDER BY bucket_ms",
+            step.table()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(
+            params![
+                key.name,
+                labels_text(&key.labels),
+                from_ms.min(i64::MAX as u64),
+                to_ms.min(i64::MAX as u64)
+            ],
+            |r| {
+                Ok(Rollup {
+                    bucket_ms: r.get(0)?,
+                    count: r.get(1)?,
+                    sum: r.get(2)?,
+                    min: r.get(3)?,
+                    max: r.get(4)?,
+                })
+            },
+        )?;
+        rows.collect()
+    }
+
+    /// The last `limit` healing attempts stored, oldest first, each with whether a recovery
+    /// verified it (`None`: not, or not yet).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn attempts(&self, limit: usize) -> rusqlite::Result<Vec<(HealRecord, Option<bool>)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT * FROM (SELECT strategy, alert, labels, attempt, success, message,
+             finished_ms - started_ms, started_ms, verified, id FROM healing_attempts
+             ORDER BY id DESC LIMIT ?1) ORDER BY id",
+        )?;
+        let rows = stmt.query_map([limit], |r| Ok((heal_row(r)?, r.get(8)?)))?;
+        rows.collect()
+    }
+
+    /// Raw points stored for `key` (all of them), oldest first.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn points(&self, key: &SeriesKey) -> rusqlite::Result<Vec<(u64, f64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ts_ms, value FROM points JOIN series ON series.id = series_id
+             WHERE name = ?1 AND labels = ?2 ORDER BY ts_ms",
+        )?;
+        let rows = stmt.query_map(params![key.name, labels_text(&key.labels)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect()
+    }
+
+    /// Reads back what the host needs at start: each series' points since `horizon_ms` (at most
+    /// [`MAX_POINTS_PER_SERIES`]), alert and healing policy state, the last [`HISTORY_LIMIT`]
+    /// healing attempts and events, and the attempt counters.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed, or the store is damaged.
+    pub fn load(&mut self, horizon_ms: u64) -> Result<Saved, HistoryError> {
+        let path = self.path.clone();
+        self.read(horizon_ms).map_err(damaged_or(path))
+    }
+
+    fn read(&mut self, horizon_ms: u64) -> rusqlite::Result<Saved> {
+        let mut saved = Saved::default();
+        let mut series = self
+            .conn
+            .prepare("SELECT id, name, labels, kind, source FROM series ORDER BY id")?;
+        let mut points = self.conn.prepare(
+            "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms >= ?2
+             ORDER BY ts_ms DESC LIMIT ?3",
+        )?;
+        let mut rows = series.query([])?;
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            let key = SeriesKey {
+                name: r.get(1)?,
+                labels: parse_labels(&r.get::<_, String>(2)?),
+            };
+            let kind = if r.get::<_, String>(3)? == "counter" {
+                SampleKind::Counter
+            } else {
+                SampleKind::Gauge
+            };
+            let mut pts: Vec<(u64, f64)> = points
+                .query_map(params![id, horizon_ms, MAX_POINTS_PER_SERIES], |p| {
+                    Ok((p.get(0)?, p.get(1)?))
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            self.ids.insert(key.clone(), id);
+            if pts.is_empty() {
+                continue;
+            }
+            pts.reverse();
+            saved.series.push(SavedSeries {
+                key,
+                kind,
+                source: r.get(4)?,
+                points: pts,
+            });
+        }
+        saved.alerts = read_alerts(&self.conn)?;
+        saved.episodes = read_episodes(&self.conn)?;
+        saved.history = read_history(&self.conn)?;
+        Ok(saved)
+    }
+}
+
+fn labels_text(labels: &Labels) -> String {
+    serde_json::to_string(labels).expect("labels always serialise")
+}
+
+fn parse_labels(text: &str) -> Labels {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+fn state_text(s: AlertState) -> &'static str {
+    match s {
+        AlertState::Inactive => "inactive",
+        AlertState::Pending => "pending",
+        AlertState::Firing => "firing",
+    }
+}
+
+fn series_id(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<SeriesKey, i64>,
+    key: &SeriesKey,
+    kind: SampleKind,
+    source: &str,
+) -> rusqlite::Result<i64> {
+    if let Some(&id) = ids.get(key) {
+        return Ok(id);
+    }
+    let kind = match kind {
+        SampleKind::Gauge => "gauge",
+        SampleKind::Counter => "counter",
+    };
+    let id = tx
+        .prepare_cached(
+            "INSERT INTO series (name, labels, kind, source) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name, labels) DO UPDATE SET kind = excluded.kind, source = excluded.source
+             RETURNING id",
+        )?
+        .query_row(
+            params![key.name, labels_text(&key.labels), kind, source],
+            |r| r.get(0),
+        )?;
+    ids.insert(key.clone(), id);
+    Ok(id)
+}
+
+fn write_batch(
+    tx: &Transaction<'_>,
+    ids: &mut HashMap<SeriesKey, i64>,
+    b: &Batch,
+) -> rusqlite::Result<()> {
+    let mut point = tx.prepare_cached("INSERT OR IGNORE INTO points VALUES (?1, ?2, ?3)")?;
+    let rollup = |table: &str| {
+        format!(
+            "INSERT INTO {table} VALUES (?1, ?2, 1, ?3, ?3, ?3)
+             ON CONFLICT (series_id, bucket_ms) DO UPDATE SET count = count + 1,
+             sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max)"
+        )
+    };
+    let mut minute = tx.prepare_cached(&rollup("rollup_1m"))?;
+    let mut hour = tx.prepare_cached(&rollup("rollup_1h"))?;
+    for (key, s) in &b.points {
+        let id = series_id(tx, ids, key, s.kind, &s.source)?;
+        for &(ts, v) in &s.points {
+            // A point already stored (the same time twice) is not counted again.
+            if point.execute(params![id, ts, v])? == 1 {
+                minute.execute(params![id, ts - ts % 60_000, v])?;
+                hour.execute(params![id, ts - ts % 3_600_000, v])?;
+            }
+        }
+    }
+    for h in &b.heals {
+        write_heal(tx, h)?;
+    }
+    let mut verify = tx.prepare_cached(
+        "UPDATE healing_attempts SET verified = 1 WHERE id = (SELECT max(id) FROM healing_attempts
+         WHERE strategy = ?1 AND alert = ?2 AND labels = ?3 AND success)",
+    )?;
+    for v in &b.verified {
+        verify.execute(params![v.strategy, v.alert, labels_text(&v.labels)])?;
+    }
+    let mut event = tx.prepare_cached(
+        "INSERT INTO events (source, kind, message, labels, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for e in &b.events {
+        let labels = labels_text(&e.labels);
+        event.execute(params![e.source, e.kind, e.message, labels, e.timestamp_ms])?;
+    }
+    let mut transition = tx.prepare_cached(
+        "INSERT INTO alert_transitions (alert, labels, status, value, stale, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for t in &b.transitions {
+        let status = if t.firing { "firing" } else { "resolved" };
+        let labels = labels_text(&t.labels);
+        transition.execute(params![t.alert, labels, status, t.value, t.stale, t.at_ms])?;
+    }
+    for a in &b.alerts {
+        write_alert(tx, a)?;
+    }
+    if let Some(episodes) = &b.episodes {
+        write_episodes(tx, episodes)?;
+    }
+    Ok(())
+}
+
+fn write_heal(tx: &Transaction<'_>, h: &HealRecord) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO healing_attempts (strategy, alert, labels, attempt, started_ms, finished_ms,
+         success, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        h.strategy,
+        h.alert,
+        labels_text(&h.labels),
+        h.attempt,
+        h.started_ms,
+        h.started_ms + h.duration_ms,
+        h.success,
+        h.message
+    ])?;
+    tx.prepare_cached(
+        "INSERT INTO healing_counts VALUES (?1, ?2, ?3, 1)
+         ON CONFLICT (strategy, alert, success) DO UPDATE SET count = count + 1",
+    )?
+    .execute(params![h.strategy, h.alert, h.success])?;
+    Ok(())
+}
+
+fn write_alert(tx: &Transaction<'_>, a: &AlertStatus) -> rusqlite::Result<()> {
+    // Every firing and resolution is notified: the last one is the latest of the two.
+    let notified = match (a.firing_since_ms, a.resolved_at_ms) {
+        (Some(t), _) => Some((t, "firing")),
+        (None, Some(t)) => Some((t, "resolved")),
+        (None, None) => None,
+    };
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO alert_state VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        a.alert,
+        labels_text(&a.labels),
+        state_text(a.state),
+        a.value,
+        a.active_since_ms,
+        a.firing_since_ms,
+        a.resolved_at_ms,
+        notified.map(|n| n.0),
+        notified.map(|n| n.1),
+    ])?;
+    Ok(())
+}
+
+fn write_episodes(tx: &Transaction<'_>, episodes: &[SavedEpisode]) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM healing_episodes", [])?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR REPLACE INTO healing_episodes VALUES
+         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for e in episodes {
+        stmt.execute(params![
+            e.strategy,
+            e.alert,
+            labels_text(&e.labels),
+            e.firing,
+            e.value,
+            serde_json::to_string(&e.window_ms).expect("numbers always serialise"),
+            e.attempts,
+            e.last_attempt_ms,
+            e.escalated,
+            e.last_message,
+            e.last_success,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Deletes points and rollups past their horizons for the next [`SWEEP_SERIES`] series after
+/// `from`, and the oldest [`SWEEP_ROWS`] events, transitions and attempts past the rollup
+/// horizon; returns where the next sweep starts.
+fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite::Result<i64> {
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
+        .query_map(params![from, SWEEP_SERIES], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut points = tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts_ms < ?2")?;
+    let mut minute =
+        tx.prepare_cached("DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket_ms < ?2")?;
+    let mut hour =
+        tx.prepare_cached("DELETE FROM rollup_1h WHERE series_id = ?1 AND bucket_ms < ?2")?;
+    for &id in &ids {
+        points.execute(params![id, raw])?;
+        minute.execute(params![id, rolled])?;
+        hour.execute(params![id, rolled])?;
+    }
+    for (table, at) in [
+        ("events", "ts_ms"),
+        ("alert_transitions", "at_ms"),
+        ("healing_attempts", "started_ms"),
+    ] {
+        // Rows are in time order by id: looking at the oldest few is enough.
+        let sql = format!(
+            "DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT ?1)
+             AND {at} < ?2"
+        );
+        tx.prepare_cached(&sql)?
+            .execute(params![SWEEP_ROWS, rolled])?;
+    }
+    // At the end of the series, start again from the first.
+    Ok(if ids.len() < SWEEP_SERIES as usize {
+        0
+    } else {
+        ids.last().copied().unwrap_or(0)
+    })
+}
+
+fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
+    let mut stmt = conn.prepare(
+        "SELECT alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms
+         FROM alert_state",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let state = match r.get::<_, String>(2)?.as_str() {
+            "firing" => AlertState::Firing,
+            "pending" => AlertState::Pending,
+            _ => AlertState::Inactive,
+        };
+        Ok(AlertStatus {
+            alert: r.get(0)?,
+            labels: parse_labels(&r.get::<_, String>(1)?),
+            state,
+            value: r.get(3)?,
+            active_since_ms: r.get(4)?,
+            firing_since_ms: r.get(5)?,
+            resolved_at_ms: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn read_episodes(conn: &Connection) -> rusqlite::Result<Vec<SavedEpisode>> {
+    let mut stmt = conn.prepare("SELECT * FROM healing_episodes")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SavedEpisode {
+            strategy: r.get(0)?,
+            alert: r.get(1)?,
+            labels: parse_labels(&r.get::<_, String>(2)?),
+            firing: r.get(3)?,
+            value: r.get(4)?,
+            window_ms: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+            attempts: r.get(6)?,
+            last_attempt_ms: r.get(7)?,
+            escalated: r.get(8)?,
+            last_message: r.get(9)?,
+            last_success: r.get(10)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn heal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealRecord> {
+    Ok(HealRecord {
+        strategy: r.get(0)?,
+        alert: r.get(1)?,
+        labels: parse_labels(&r.get::<_, String>(2)?),
+        attempt: r.get(3)?,
+        success: r.get(4)?,
+        message: r.get(5)?,
+        duration_ms: r.get(6)?,
+        started_ms: r.get(7)?,
+    })
+}
+
+fn read_history(conn: &Connection) -> rusqlite::Result<History> {
+    let mut history = History::default();
+    let mut stmt = conn.prepare(
+        "SELECT * FROM (SELECT strategy, alert, labels, attempt, success, message,
+         finished_ms - started_ms, started_ms, id FROM healing_attempts ORDER BY id DESC LIMIT ?1)
+         ORDER BY id",
+    )?;
+    let heals = stmt.query_map([HISTORY_LIMIT], heal_row)?;
+    for h in heals {
+        super::push_bounded(&mut history.healing, h?);
+    }
+    let mut stmt = conn.prepare(
+        "SELECT * FROM (SELECT source, kind, message, labels, ts_ms, id FROM events
+         ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    )?;
+    let events = stmt.query_map([HISTORY_LIMIT], |r| {
+        Ok(EventRecord {
+            source: r.get(0)?,
+            kind: r.get(1)?,
+            message: r.get(2)?,
+            labels: parse_labels(&r.get::<_, String>(3)?),
+            timestamp_ms: r.get(4)?,
+        })
+    })?;
+    for e in events {
+        history.record_event(e?);
+    }
+    let mut stmt = conn.prepare("SELECT strategy, alert, success, count FROM healing_counts")?;
+    let counts = stmt.query_map([], |r| {
+        let key = AttemptKey {
+            strategy: r.get(0)?,
+            alert: r.get(1)?,
+            success: r.get(2)?,
+        };
+        Ok((key, r.get::<_, u64>(3)?))
+    })?;
+    for c in counts {
+        let (k, n) = c?;
+        history.attempts.insert(k, n);
+    }
+    Ok(history)
+}
+
+/// Writes what an earlier host's file held into a new store.
+fn import(tx: &Transaction<'_>, saved: Saved) -> rusqlite::Result<()> {
+    let mut batch = Batch::default();
+    for s in saved.series {
+        for (t, v) in s.points {
+            batch.point(&s.key, s.kind, &s.source, t, v);
+        }
+    }
+    batch.heals = saved.history.healing().cloned().collect();
+    batch.events = saved.history.events().cloned().collect();
+    write_batch(tx, &mut HashMap::new(), &batch)?;
+    // The file's counters outlive its records.
+    tx.execute("DELETE FROM healing_counts", [])?;
+    for (k, n) in saved.history.attempts_total() {
+        tx.execute(
+            "INSERT INTO healing_counts VALUES (?1, ?2, ?3, ?4)",
+            params![k.strategy, k.alert, k.success, n],
+        )?;
+    }
+    Ok(())
+}
