@@ -15,8 +15,8 @@ use monitor_host::ConfigErrors;
 enum Exit {
     /// Everything asked for was done.
     Success = 0,
-    /// The host failed while running, e.g. the HTTP address is taken or history cannot be
-    /// written.
+    /// The host failed while running, e.g. the HTTP address is taken or the store in `data_dir`
+    /// cannot be opened.
     RuntimeError = 1,
     /// The config is invalid, a plugin cannot be loaded or configured, or the arguments are bad.
     InvalidConfig = 2,
@@ -41,11 +41,11 @@ Paths in the config are relative to the config file. String values may use ${VAR
 ${VAR:-default} from the environment; $${ is a literal ${.
 
 Logs go to stderr: RUST_LOG-style directives (default info), or --log-level, which wins.
-SIGINT and SIGTERM finish the cycle and stop; SIGHUP is logged and ignored.
+SIGINT and SIGTERM finish the cycle and stop; SIGHUP (or POST /-/reload) reloads the config.
 
 Exit codes:
   0  ok
-  1  runtime error (e.g. the HTTP address is taken, history cannot be written)
+  1  runtime error (e.g. the HTTP address is taken, the store cannot be opened)
   2  invalid config, a plugin that cannot be loaded or configured, or bad arguments";
 
 /// Performance monitor host: loads collector, healing-strategy and notifier plugins (dynamic
