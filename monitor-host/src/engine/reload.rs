@@ -212,9 +212,12 @@ impl Engine {
         }
     }
 
-    /// Applies a new config to the running engine: see the [module docs](self). `[host]`'s
-    /// `listen`, `data_dir` and `retention` cannot change while running: their running values stay
-    /// and the summary warns that a restart is needed.
+    /// Applies a new config to the running engine. Every instance is compared with its
+    /// declaration, by kind and name: an unchanged one keeps running, a changed one is restarted, a
+    /// removed one is shut down and a new one started; alert instances keep their state when their
+    /// rule keeps its name and labels. `[host]`'s `listen`, `data_dir`, `retention` and
+    /// `rollup_retention` cannot change while running: their running values stay and the summary
+    /// warns that a restart is needed.
     ///
     /// # Errors
     ///
