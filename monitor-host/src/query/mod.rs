@@ -465,9 +465,16 @@ fn decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A time in ms as Prometheus writes it: unix seconds, a number with up to 3 decimals.
+/// A time in ms as Prometheus writes it: unix seconds, a number with 3 decimals when they are
+/// not all zero (`1700000000`, `1700000000.050`).
 fn seconds(ms: i64) -> String {
-    format!("{}", ms as f64 / 1000.0)
+    let sign = if ms < 0 { "-" } else { "" };
+    let (whole, fraction) = (ms.unsigned_abs() / 1000, ms.unsigned_abs() % 1000);
+    if fraction == 0 {
+        format!("{sign}{whole}")
+    } else {
+        format!("{sign}{whole}.{fraction:03}")
+    }
 }
 
 fn comma(out: &mut String, i: usize) {
@@ -504,7 +511,8 @@ mod tests {
     fn times_are_written_as_prometheus_does() {
         assert_eq!(seconds(1_700_000_000_000), "1700000000");
         assert_eq!(seconds(1_700_000_000_123), "1700000000.123");
-        assert_eq!(seconds(1_700_000_000_500), "1700000000.5");
+        assert_eq!(seconds(1_700_000_000_050), "1700000000.050");
+        assert_eq!(seconds(-1_500), "-1.500");
     }
 
     #[test]
