@@ -659,5 +659,41 @@ mod tests {
         let (status, body) = get("/api/v1/query", "query=rate(up[5m])");
         assert_eq!(status, 400);
         assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"function `rate` not supported yet"#), "{body}");
+        let r = api.handle(
+            &Request {
+                method: "POST",
+                path: "/api/v1/query",
+                query: "query=up",
+            },
+            0,
+        );
+        assert_eq!(r.status, 405);
+    }
+
+    #[test]
+    fn a_store_created_after_the_api_is_read_once_it_exists() {
+        let dir = scratch("later");
+        let api = QueryApi::new(dir.join(crate::history::DATABASE_FILE));
+        let query = format!("query=app_load&time={}", (T0 + 3 * DAY_MS) / 1000);
+        let get = || {
+            let r = api.handle(
+                &Request {
+                    method: "GET",
+                    path: "/api/v1/query",
+                    query: &query,
+                },
+                0,
+            );
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+        };
+        assert_eq!(get()["data"]["result"], serde_json::json!([]));
+        let (dir, _reader) = store("later", 30);
+        let result = &get()["data"]["result"];
+        assert_eq!(
+            result[0]["metric"],
+            serde_json::json!({"__name__": "app_load", "host": "a"})
+        );
+        assert_eq!(result[0]["value"][1], "4319");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }
