@@ -233,13 +233,15 @@ impl Prometheus {
     }
 }
 
-/// A matrix without the `host` label remote write adds (the host's own API shows the series as
-/// `/metrics` does, without it).
-fn without_host(mut matrix: Value) -> Value {
-    for series in matrix["result"].as_array_mut().into_iter().flatten() {
-        series["metric"].as_object_mut().unwrap().remove("host");
+/// A vector or matrix without the `host` label remote write adds (the host's own API shows the
+/// series as `/metrics` does, without it).
+fn without_host(mut data: Value) -> Value {
+    for series in data["result"].as_array_mut().into_iter().flatten() {
+        if let Some(metric) = series.get_mut("metric").and_then(Value::as_object_mut) {
+            metric.remove("host");
+        }
     }
-    matrix
+    data
 }
 
 #[test]
@@ -271,6 +273,36 @@ fn range_queries_answer_as_prometheus_does_on_the_same_samples() {
         std::thread::sleep(Duration::from_millis(350));
     }
     let end = now_ms();
+    let mut paths = vec![
+        // Grafana's "Save & test" query, and a constant over a range.
+        format!("/api/v1/query?query=1%2B1&time={}", seconds(end)),
+        format!(
+            "/api/v1/query_range?query=-(2*3)&start={}&end={}&step=0.5",
+            seconds(first),
+            seconds(end)
+        ),
+    ];
+    for at in [first + 400, end] {
+        paths.push(format!(
+            "/api/v1/query?query=test_value&time={}",
+            seconds(at)
+        ));
+    }
+    for path in paths {
+        let same = eventually(WAIT, || {
+            let theirs = without_host(data(prometheus.port, &path));
+            (theirs == data(port, &path)).then_some(())
+        });
+        let (ours, theirs) = (
+            data(port, &path),
+            without_host(data(prometheus.port, &path)),
+        );
+        assert!(
+            same.is_some(),
+            "{path}:\nhost:       {ours}\nprometheus: {theirs}"
+        );
+        assert_ne!(ours["result"], json!([]), "{path}");
+    }
     for step in ["0.05", "0.25", "1"] {
         let path = format!(
             "/api/v1/query_range?query=test_value%7Bcollector%3D%22file%22%7D&start={}&end={}&step={step}",

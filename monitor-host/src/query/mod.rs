@@ -5,7 +5,8 @@
 //! Answers are Prometheus's JSON envelopes: `{"status":"success","data":...}`, or
 //! `{"status":"error","errorType":"bad_data","error":"..."}` with status 400. Names are the ones
 //! `/metrics` shows ([`metric`]). `query` is a series selector (`name{label="v"}`, the four matcher
-//! kinds); other PromQL is refused with a 400 naming what is not supported yet.
+//! kinds) or arithmetic on numbers ([`constant`], e.g. Grafana's `1+1`); other PromQL is refused
+//! with a 400 naming what is not supported yet. Requests are `GET` (a `POST` form is answered 405).
 //!
 //! Evaluation follows Prometheus: an instant query answers, per series, the latest sample at or
 //! before `time` within 5 minutes ([`LOOKBACK_MS`]), stamped `time`; a range query the same at
@@ -29,7 +30,7 @@ use monitor_core::http::{Request, Response};
 use monitor_core::prometheus::format_value;
 
 pub use self::range::{LOOKBACK_MS, MAX_POINTS, Steps, parse_duration, parse_time};
-pub use self::selector::{Metric, Selector, metric};
+pub use self::selector::{Metric, Selector, constant, metric};
 use crate::history::{Reader, RollupStep};
 
 /// Step widths from which a range query may read rollups instead of raw points, in ms.
@@ -150,16 +151,39 @@ impl QueryApi {
         params: &Params,
         now_ms: i64,
     ) -> Result<String, ApiError> {
-        match path {
-            "/api/v1/query" => instant(
+        let number = constant(params.get("query").unwrap_or(""));
+        match (path, number) {
+            ("/api/v1/query", Some(v)) => {
+                let at = params.time("time")?.unwrap_or(now_ms);
+                Ok(format!(
+                    "{{\"resultType\":\"scalar\",\"result\":[{},\"{}\"]}}",
+                    seconds(at),
+                    format_value(v)
+                ))
+            }
+            ("/api/v1/query_range", Some(v)) => {
+                let steps = params.steps()?;
+                let mut out = String::from(
+                    "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[",
+                );
+                let mut t = steps.start;
+                while t <= steps.end {
+                    comma(&mut out, usize::from(t > steps.start));
+                    let _ = write!(out, "[{},\"{}\"]", seconds(t), format_value(v));
+                    t += steps.step;
+                }
+                out.push_str("]}]}");
+                Ok(out)
+            }
+            ("/api/v1/query", None) => instant(
                 self.select(state, &[params.selector("query")?])?,
                 params,
                 now_ms,
             ),
-            "/api/v1/query_range" => {
+            ("/api/v1/query_range", None) => {
                 range_query(self.select(state, &[params.selector("query")?])?, params)
             }
-            "/api/v1/series" => {
+            ("/api/v1/series", _) => {
                 let selectors = params.matches()?;
                 if selectors.is_empty() {
                     return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -173,7 +197,7 @@ impl QueryApi {
                 out.push(']');
                 Ok(out)
             }
-            "/api/v1/labels" => {
+            ("/api/v1/labels", _) => {
                 let names: BTreeSet<&str> = in_range(self.select_or_all(state, params)?, params)?
                     .into_iter()
                     .flat_map(|s| s.metric.keys().map(String::as_str))
@@ -282,16 +306,7 @@ fn instant(
 
 /// `/api/v1/query_range`: a matrix, one value per step; series without any are left out.
 fn range_query((series, reader): Selected<'_>, params: &Params) -> Result<String, ApiError> {
-    let start = params.time("start")?;
-    let end = params.time("end")?;
-    let step = params.get("step").map(parse_duration).transpose();
-    let step = step.map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
-    let (Some(start), Some(end), Some(step)) = (start, end, step) else {
-        return Err(ApiError::BadData(
-            "query_range needs the parameters start, end and step".into(),
-        ));
-    };
-    let steps = Steps::new(start, end, step).map_err(ApiError::BadData)?;
+    let steps = params.steps()?;
     let mut out = String::from("{\"resultType\":\"matrix\",\"result\":[");
     let mut n = 0;
     for s in series {
@@ -426,6 +441,21 @@ impl Params {
                     .map_err(|e| ApiError::BadData(format!("invalid parameter \"{name}\": {e}")))
             })
             .transpose()
+    }
+
+    /// `start`, `end` and `step`.
+    fn steps(&self) -> Result<Steps, ApiError> {
+        let start = self.time("start")?;
+        let end = self.time("end")?;
+        let step = self.get("step").map(parse_duration).transpose();
+        let step =
+            step.map_err(|e| ApiError::BadData(format!("invalid parameter \"step\": {e}")))?;
+        let (Some(start), Some(end), Some(step)) = (start, end, step) else {
+            return Err(ApiError::BadData(
+                "query_range needs the parameters start, end and step".into(),
+            ));
+        };
+        Steps::new(start, end, step).map_err(ApiError::BadData)
     }
 
     fn selector(&self, name: &str) -> Result<Selector, ApiError> {

@@ -79,6 +79,33 @@ impl Selector {
     }
 }
 
+/// The value of `query` when it is arithmetic on numbers alone (`1+1`: the query a Grafana data
+/// source's "Save & test" sends), else `None`.
+pub fn constant(query: &str) -> Option<f64> {
+    fn eval(expr: &Expr) -> Option<f64> {
+        match expr {
+            Expr::NumberLiteral(n) => Some(n.val),
+            Expr::Paren(p) => eval(&p.expr),
+            Expr::Unary(u) => Some(-eval(&u.expr)?),
+            Expr::Binary(b) => {
+                let (l, r) = (eval(&b.lhs)?, eval(&b.rhs)?);
+                match b.op.to_string().as_str() {
+                    "+" => Some(l + r),
+                    "-" => Some(l - r),
+                    "*" => Some(l * r),
+                    "/" => Some(l / r),
+                    // Go's math.Mod, as Prometheus: the sign of the dividend.
+                    "%" => Some(l % r),
+                    "^" => Some(l.powf(r)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    eval(&parser::parse(query).ok()?)
+}
+
 /// What kind of expression `expr` is, for the error message.
 fn what(expr: &Expr) -> String {
     match expr {
@@ -144,6 +171,15 @@ mod tests {
                 "{q}"
             );
         }
+    }
+
+    #[test]
+    fn arithmetic_on_numbers_is_a_constant() {
+        assert_eq!(constant("1+1"), Some(2.0));
+        assert_eq!(constant("-(2 * 3) ^ 2 % 5"), Some(-1.0));
+        assert_eq!(constant("1 == bool 1"), None);
+        assert_eq!(constant("x + 1"), None);
+        assert_eq!(constant("x"), None);
     }
 
     #[test]
