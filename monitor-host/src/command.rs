@@ -6,7 +6,9 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
 use monitor_host::engine::{ShutdownOutcome, now_ms};
+use monitor_host::history::DATABASE_FILE;
 use monitor_host::http::{HttpServer, Published};
+use monitor_host::query::QueryApi;
 use monitor_host::run::ReloadRequest;
 use monitor_host::{Config, Engine, render, run};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -79,7 +81,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let published = Arc::new(RwLock::new(Published::default()));
     let _server = match config.host.listen {
         Some(addr) => {
-            let server = HttpServer::start(addr, published.clone(), reload_tx)?;
+            let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));
+            let server = HttpServer::start(addr, published.clone(), reload_tx, query)?;
             tracing::info!(addr = %server.addr, "serving http://{}/metrics", server.addr);
             Some(server)
         }

@@ -1,4 +1,5 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload` and a small dashboard at `/`.
+//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`
+//! and a small dashboard at `/`.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
@@ -7,6 +8,7 @@ use std::time::Duration;
 use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
 use monitor_core::http::{Request, Response};
 
+use crate::query::QueryApi;
 use crate::run::ReloadRequest;
 
 /// How long `POST /-/reload` waits for the run loop (which reloads between cycles) before answering
@@ -48,7 +50,7 @@ pub struct HttpServer {
 
 impl HttpServer {
     /// Binds `addr` and serves `published` on one thread; `POST /-/reload` sends a request to
-    /// `reload` and answers with its outcome.
+    /// `reload` and answers with its outcome; `query` answers `/api/v1/...`.
     ///
     /// # Errors
     ///
@@ -57,10 +59,14 @@ impl HttpServer {
         addr: SocketAddr,
         published: Arc<RwLock<Published>>,
         reload: Sender<ReloadRequest>,
+        query: QueryApi,
     ) -> Result<Self, HttpError> {
         let server = monitor_core::http::HttpServer::start(addr, "http", move |request| {
             if request.path == "/-/reload" {
                 return reload_page(request, &reload, RELOAD_WAIT);
+            }
+            if request.path.starts_with("/api/v1/") {
+                return query.handle(request, crate::engine::now_ms() as i64);
             }
             let p = published.read().unwrap_or_else(|e| e.into_inner()).clone();
             route(request, &p)

@@ -51,6 +51,7 @@
 //! once and leaves the file as it was.
 
 mod legacy;
+mod read;
 mod schema;
 mod sqlite;
 
@@ -62,6 +63,7 @@ use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
+pub use self::read::{Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
 pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep};
 use crate::alert::AlertStatus;

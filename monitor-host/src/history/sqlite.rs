@@ -32,7 +32,7 @@ pub enum RollupStep {
 }
 
 impl RollupStep {
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             Self::Minute => "rollup_1m",
             Self::Hour => "rollup_1h",
@@ -319,7 +319,7 @@ fn labels_text(labels: &Labels) -> String {
     serde_json::to_string(labels).expect("labels always serialise")
 }
 
-fn parse_labels(text: &str) -> Labels {
+pub(super) fn parse_labels(text: &str) -> Labels {
     serde_json::from_str(text).unwrap_or_default()
 }
 

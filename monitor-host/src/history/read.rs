@@ -1,0 +1,172 @@
+//! Reading the store beside the running host, for the query API: a connection of its own, opened
+//! read-only, so a query never takes the write lock and never waits for the engine (in WAL mode
+//! readers and the writer do not block each other).
+
+use std::path::Path;
+use std::time::Duration;
+
+use monitor_plugin::{Labels, SampleKind};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use super::schema;
+use super::sqlite::{RollupStep, parse_labels};
+
+/// One row of the `series` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredSeries {
+    /// Its id, which points and rollups refer to.
+    pub id: i64,
+    /// The collected name (`system.cpu.usage`).
+    pub name: String,
+    /// Its labels, as collected.
+    pub labels: Labels,
+    /// Gauge or counter.
+    pub kind: SampleKind,
+}
+
+/// A read-only connection to the store.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+}
+
+impl Reader {
+    /// Opens the database at `path` read-only. `Ok(None)` while there is nothing to read yet: no
+    /// file, or a file the host has not yet given its schema.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed otherwise (the file is not a database...).
+    pub fn open(path: &Path) -> rusqlite::Result<Option<Self>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        // Readers only wait while the WAL is recovered after a crash; a short wait then is
+        // better than an error.
+        conn.busy_timeout(Duration::from_secs(1))?;
+        if schema::version(&conn)? == 0 {
+            return Ok(None);
+        }
+        Ok(Some(Self { conn }))
+    }
+
+    /// Changes whenever a series is added: the greatest id and the number of series.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn generation(&self) -> rusqlite::Result<(i64, i64)> {
+        self.conn
+            .prepare_cached("SELECT coalesce(max(id), 0), count(*) FROM series")?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+    }
+
+    /// Every series, in id order.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn series(&self) -> rusqlite::Result<Vec<StoredSeries>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name, labels, kind FROM series ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(StoredSeries {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                labels: parse_labels(&r.get::<_, String>(2)?),
+                kind: if r.get::<_, String>(3)? == "counter" {
+                    SampleKind::Counter
+                } else {
+                    SampleKind::Gauge
+                },
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Raw points of series `id` with `after_ms < ts_ms <= to_ms`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> rusqlite::Result<Vec<(i64, f64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms > ?2 AND ts_ms <= ?3
+             ORDER BY ts_ms",
+        )?;
+        let rows = stmt.query_map(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// The latest raw point of series `id` with `after_ms < ts_ms <= to_ms`.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn latest(
+        &self,
+        id: i64,
+        after_ms: i64,
+        to_ms: i64,
+    ) -> rusqlite::Result<Option<(i64, f64)>> {
+        self.conn
+            .prepare_cached(
+                "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms > ?2
+                 AND ts_ms <= ?3 ORDER BY ts_ms DESC LIMIT 1",
+            )?
+            .query_row(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+    }
+
+    /// The mean (`sum / count`) of each bucket of series `id` starting in `after_ms < bucket_ms
+    /// <= to_ms`, as `(bucket_ms, mean)`, oldest first.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn rollup_means(
+        &self,
+        id: i64,
+        step: RollupStep,
+        after_ms: i64,
+        to_ms: i64,
+    ) -> rusqlite::Result<Vec<(i64, f64)>> {
+        let sql = format!(
+            "SELECT bucket_ms, sum / count FROM {} WHERE series_id = ?1 AND bucket_ms > ?2
+             AND bucket_ms <= ?3 ORDER BY bucket_ms",
+            step.table()
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
+    /// The time of the oldest raw point of series `id` still stored.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn oldest_point(&self, id: i64) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT min(ts_ms) FROM points WHERE series_id = ?1")?
+            .query_row([id], |r| r.get(0))
+    }
+
+    /// How many points series `id` had in the hours that overlap `after_ms..=to_ms` (from the
+    /// hourly rollups: a count that never reads raw points, exact to the hour).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn points_in_hours(&self, id: i64, after_ms: i64, to_ms: i64) -> rusqlite::Result<i64> {
+        self.conn
+            .prepare_cached(
+                "SELECT coalesce(sum(count), 0) FROM rollup_1h WHERE series_id = ?1
+                 AND bucket_ms > ?2 - 3600000 AND bucket_ms <= ?3",
+            )?
+            .query_row(params![id, after_ms, to_ms], |r| r.get(0))
+    }
+}
