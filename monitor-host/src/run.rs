@@ -42,9 +42,7 @@ pub fn run_until(
     control: &Control<'_>,
     published: &Arc<Published>,
 ) -> Vec<ShutdownOutcome> {
-    let outcomes = cycle_until(engine, control, published);
-    published.stopped();
-    outcomes
+    cycle_until(engine, control, published)
 }
 
 fn cycle_until(
@@ -78,7 +76,7 @@ fn cycle_until(
             let wait = Duration::from_millis(wake - now);
             let completions = engine.completions().clone();
             select! {
-                recv(stop) -> _ => return stop_engine(engine),
+                recv(stop) -> _ => return stop_engine(engine, published),
                 recv(completions) -> done => {
                     if let Ok(done) = done {
                         engine.complete(done);
@@ -103,7 +101,7 @@ fn cycle_until(
             }
         }
         if !stop.is_empty() {
-            return stop_engine(engine);
+            return stop_engine(engine, published);
         }
         // Cycles that leave no time to wait in still take reloads.
         if let Ok(request) = reload.try_recv() {
@@ -128,7 +126,13 @@ fn answer_reload(
     }
 }
 
-fn stop_engine(engine: Engine) -> Vec<ShutdownOutcome> {
+/// Answers the questions already asked, tells askers not to wait any more (the shutdown may take
+/// as long as the longest plugin timeout), then shuts the engine down.
+fn stop_engine(engine: Engine, published: &Published) -> Vec<ShutdownOutcome> {
+    published.stopped();
+    while let Ok(ask) = published.asks().try_recv() {
+        ask(&engine);
+    }
     // The engine writes each cycle to the store itself, and the last calls' outcomes at shutdown.
     engine.shutdown()
 }
