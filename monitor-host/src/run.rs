@@ -36,19 +36,12 @@ pub struct Control<'a> {
 
 /// Runs cycles until `control.stop` receives a message (or is disconnected), finishing the current
 /// cycle first, then lets running calls finish, shuts every plugin down and returns
-/// how each shutdown went. Reload requests are handled between cycles.
+/// how each shutdown went. Reload requests and the HTTP thread's questions
+/// ([`Published::ask`]) are handled between cycles.
 pub fn run_until(
-    engine: Engine,
-    control: &Control<'_>,
-    published: &Arc<Published>,
-) -> Vec<ShutdownOutcome> {
-    cycle_until(engine, control, published)
-}
-
-fn cycle_until(
     mut engine: Engine,
     control: &Control<'_>,
-    published: &Published,
+    published: &Arc<Published>,
 ) -> Vec<ShutdownOutcome> {
     let stop = control.stop;
     // Replaced by `never` once every sender is gone, so that the loop does not spin on it.
