@@ -1,7 +1,7 @@
 //! One function per command of the binary.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
@@ -78,7 +78,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         log_shutdown(&engine.shutdown());
         return Err(e);
     }
-    let published = Arc::new(RwLock::new(Published::default()));
+    let published = Arc::new(Published::default());
     let _server = match config.host.listen {
         Some(addr) => {
             let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));

@@ -35,8 +35,9 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_PORT: u16 = 9464;
 /// Default per-call timeout of a plugin instance.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default cap on one payload returned by a plugin, in bytes.
-pub const DEFAULT_MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Default cap on one payload returned by a plugin, in bytes: room for a scrape of 100,000
+/// series (about 10 MB of collection JSON) several times over.
+pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
 /// Default `retention`: how long every point is stored.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Longest time points are kept in memory for alert evaluation, whatever `retention` (the store
@@ -1666,5 +1667,24 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
             e[1].starts_with("monitor.toml:3:12: `interval`: invalid duration"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn the_default_payload_limit_takes_a_scrape_of_100000_series() {
+        let samples: Vec<monitor_plugin::Sample> = (0..100_000)
+            .map(|i| {
+                monitor_plugin::Sample::gauge(format!("app_requests_in_flight_{}", i / 100), 0.5)
+                    .with_label("instance", format!("10.0.{}.{}:9100", i / 250, i % 250))
+                    .with_label("job", "application")
+            })
+            .collect();
+        let collection = monitor_plugin::Collection {
+            samples,
+            ..Default::default()
+        };
+        let bytes = serde_json::to_vec(&collection).unwrap().len();
+        let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert!(bytes > 8 << 20, "{bytes} bytes: a realistic scrape");
+        assert!(c.host.max_payload >= bytes, "{bytes} bytes refused");
     }
 }

@@ -2,12 +2,14 @@
 //! and a small dashboard at `/`.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
 use monitor_core::http::{Request, Response};
 
+use crate::engine::Engine;
 use crate::query::QueryApi;
 use crate::run::ReloadRequest;
 
@@ -15,19 +17,170 @@ use crate::run::ReloadRequest;
 /// 503; requests are served one at a time, so this bounds how long the others wait too.
 pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
-/// What the HTTP thread serves; replaced after every cycle.
-#[derive(Debug, Default, Clone)]
+/// How long a request for a view waits for the run loop when no earlier rendering can be served
+/// (before the first cycle ends); requests are served one at a time, so this bounds how long the
+/// others wait too.
+pub const VIEW_WAIT: Duration = Duration::from_secs(30);
+
+/// A question for the run loop, which owns the engine: it runs the closure between cycles.
+pub type Ask = Box<dyn FnOnce(&Engine) + Send>;
+
+/// A view of the engine that is rendered on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// `/metrics`: Prometheus text.
+    Metrics,
+    /// `/api/snapshot`: JSON.
+    Snapshot,
+    /// `/api/report` and the dashboard: the human report.
+    Report,
+}
+
+impl View {
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn render(self, engine: &Engine) -> String {
+        match self {
+            Self::Metrics => crate::render::prometheus(engine),
+            Self::Snapshot => crate::render::snapshot_json(engine),
+            Self::Report => crate::render::report(engine),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Rendered {
+    generation: u64,
+    text: Arc<String>,
+}
+
+/// What the HTTP thread serves, shared with the run loop.
+///
+/// Nothing is rendered unless a client asks: rendering every view after every cycle cost most of
+/// the host's CPU at 10,000 series. A request for a view is answered from the last rendering when
+/// the engine has not changed since (so N scrapers in one interval cost one rendering) or while a
+/// cycle runs (so a request never waits on collectors); otherwise the HTTP thread asks the run
+/// loop, which renders between cycles. `/healthz` reads two numbers and never waits.
+#[derive(Debug)]
 pub struct Published {
-    /// Prometheus text.
-    pub metrics: String,
-    /// Snapshot JSON.
-    pub snapshot: String,
-    /// Human report.
-    pub report: String,
-    /// When the last cycle ended, ms since epoch.
-    pub last_cycle_ms: u64,
-    /// How stale a last cycle may be before `/healthz` fails, in ms.
-    pub healthy_within_ms: u64,
+    // When the last cycle ended, ms since epoch (0: none yet).
+    last_cycle_ms: AtomicU64,
+    // How stale a last cycle may be before `/healthz` fails, in ms.
+    healthy_within_ms: AtomicU64,
+    // Bumped by the run loop whenever the engine's state changes; shared with the closures the
+    // loop runs, which read it on the loop's thread, in step with the state they render.
+    generation: Arc<AtomicU64>,
+    // True while a cycle runs.
+    busy: AtomicBool,
+    // True once the run loop has stopped answering.
+    stopped: AtomicBool,
+    renders: AtomicU64,
+    cache: Mutex<[Option<Rendered>; 3]>,
+    asks: (Sender<Ask>, Receiver<Ask>),
+}
+
+impl Default for Published {
+    fn default() -> Self {
+        Self {
+            last_cycle_ms: AtomicU64::new(0),
+            healthy_within_ms: AtomicU64::new(0),
+            generation: Arc::new(AtomicU64::new(0)),
+            busy: AtomicBool::new(true),
+            stopped: AtomicBool::new(false),
+            renders: AtomicU64::new(0),
+            cache: Mutex::new([None, None, None]),
+            asks: unbounded(),
+        }
+    }
+}
+
+impl Published {
+    /// Notes that a cycle is starting: views are served from earlier renderings meanwhile.
+    pub fn cycle_started(&self) {
+        self.busy.store(true, Ordering::Release);
+    }
+
+    /// Notes that the engine changed (a cycle ended, a reload, a plugin call finished):
+    /// the next request for a view renders it again. `cycle` says whether a cycle ended.
+    pub fn changed(&self, engine: &Engine, cycle: bool) {
+        if cycle {
+            self.last_cycle_ms
+                .store(crate::engine::now_ms(), Ordering::Release);
+            // Three missed intervals plus the longest possible cycle is unhealthy.
+            let within = 3 * engine.host().interval.as_millis() as u64 + 60_000;
+            self.healthy_within_ms.store(within, Ordering::Release);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.busy.store(false, Ordering::Release);
+    }
+
+    /// Notes that the run loop stopped: requests no longer wait for it.
+    pub fn stopped(&self) {
+        self.stopped.store(true, Ordering::Release);
+    }
+
+    /// Where the run loop takes questions from.
+    pub fn asks(&self) -> &Receiver<Ask> {
+        &self.asks.1
+    }
+
+    /// Runs `f` on the engine between cycles and returns its answer, or `None` when the run loop
+    /// does not answer within `wait` (or has stopped).
+    pub fn ask<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+        wait: Duration,
+    ) -> Option<T> {
+        if self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
+        let (reply, answer) = bounded(1);
+        let ask: Ask = Box::new(move |engine| {
+            // The asker may have given up waiting.
+            let _ = reply.send(f(engine));
+        });
+        self.asks.0.send(ask).ok()?;
+        answer.recv_timeout(wait).ok()
+    }
+
+    /// The text of `view`: the last rendering when it is still current or a cycle is running,
+    /// otherwise a new one from the run loop. `None` when there is none and the run loop does not
+    /// answer within `wait`.
+    pub fn view(&self, view: View, wait: Duration) -> Option<Arc<String>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let last = self.lock()[view.index()].clone();
+        if let Some(r) = &last
+            && (r.generation == generation || self.busy.load(Ordering::Acquire))
+        {
+            return Some(r.text.clone());
+        }
+        let current = self.generation.clone();
+        let fresh = self.ask(
+            move |engine| Rendered {
+                generation: current.load(Ordering::Acquire),
+                text: Arc::new(view.render(engine)),
+            },
+            wait,
+        );
+        let Some(fresh) = fresh else {
+            return last.map(|r| r.text);
+        };
+        self.renders.fetch_add(1, Ordering::Relaxed);
+        let text = fresh.text.clone();
+        self.lock()[view.index()] = Some(fresh);
+        Some(text)
+    }
+
+    /// How many views were rendered.
+    pub fn renders(&self) -> u64 {
+        self.renders.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Rendered>; 3]> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// Why the server could not start.
@@ -57,7 +210,7 @@ impl HttpServer {
     /// The address cannot be bound.
     pub fn start(
         addr: SocketAddr,
-        published: Arc<RwLock<Published>>,
+        published: Arc<Published>,
         reload: Sender<ReloadRequest>,
         query: QueryApi,
     ) -> Result<Self, HttpError> {
@@ -68,8 +221,7 @@ impl HttpServer {
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
             }
-            let p = published.read().unwrap_or_else(|e| e.into_inner()).clone();
-            route(request, &p)
+            route(request, &published)
         })
         .map_err(|e| HttpError {
             addr,
@@ -119,36 +271,50 @@ fn route(request: &Request<'_>, p: &Published) -> Response {
 }
 
 fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
-    match path {
-        "/metrics" => (
-            200,
-            "text/plain; version=0.0.4; charset=utf-8",
-            p.metrics.clone(),
-        ),
-        "/api/snapshot" => (200, "application/json", p.snapshot.clone()),
-        "/api/report" => (200, "text/plain; charset=utf-8", p.report.clone()),
-        "/healthz" => {
-            let age = crate::engine::now_ms().saturating_sub(p.last_cycle_ms);
-            if p.last_cycle_ms > 0 && age <= p.healthy_within_ms {
-                (200, "text/plain", "ok\n".into())
-            } else {
-                (
-                    503,
-                    "text/plain",
-                    format!(
-                        "no cycle completed in the last {:?}\n",
-                        Duration::from_millis(p.healthy_within_ms)
-                    ),
-                )
-            }
+    const TEXT: &str = "text/plain; charset=utf-8";
+    let (view, content_type) = match path {
+        "/metrics" => (View::Metrics, "text/plain; version=0.0.4; charset=utf-8"),
+        "/api/snapshot" => (View::Snapshot, "application/json"),
+        "/api/report" | "/" => (View::Report, TEXT),
+        "/healthz" => return health(p),
+        _ => {
+            return (
+                404,
+                "text/plain",
+                "not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n"
+                    .into(),
+            );
         }
-        "/" => (200, "text/html; charset=utf-8", dashboard(&p.report)),
-        _ => (
-            404,
+    };
+    let Some(text) = p.view(view, VIEW_WAIT) else {
+        let message = format!(
+            "no view within {VIEW_WAIT:?}: the first cycle is still running or the host is \
+             stopping; try again\n"
+        );
+        return (503, TEXT, message);
+    };
+    if path == "/" {
+        return (200, "text/html; charset=utf-8", dashboard(&text));
+    }
+    (200, content_type, String::clone(&text))
+}
+
+/// `/healthz`: whether a cycle ended recently. Never waits on the engine.
+fn health(p: &Published) -> (u16, &'static str, String) {
+    let last = p.last_cycle_ms.load(Ordering::Acquire);
+    let within = p.healthy_within_ms.load(Ordering::Acquire);
+    let age = crate::engine::now_ms().saturating_sub(last);
+    if last > 0 && age <= within {
+        (200, "text/plain", "ok\n".into())
+    } else {
+        (
+            503,
             "text/plain",
-            "not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n"
-                .into(),
-        ),
+            format!(
+                "no cycle completed in the last {:?}\n",
+                Duration::from_millis(within)
+            ),
+        )
     }
 }
 

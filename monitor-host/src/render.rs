@@ -354,14 +354,13 @@ pub fn snapshot(engine: &Engine) -> Snapshot<'_> {
             .iter()
             .filter_map(|(k, s)| {
                 let (timestamp_ms, value) = s.latest()?;
-                let skip = s.points.len().saturating_sub(SNAPSHOT_POINTS);
                 Some(SeriesView {
                     name: k.name.clone(),
                     labels: k.labels.clone(),
                     kind: s.kind,
                     value,
                     timestamp_ms,
-                    points: s.points.iter().skip(skip).copied().collect(),
+                    points: s.points.last_n(SNAPSHOT_POINTS).collect(),
                 })
             })
             .collect(),

@@ -1,8 +1,9 @@
-//! The run loop: cycles on schedule, publishes after each, reloads the config between cycles and
+//! The run loop: cycles on schedule, answers the HTTP thread's questions between cycles (views are
+//! rendered only when a client asks, see [`Published`]), reloads the config between cycles and
 //! stops cleanly when asked. The engine writes each cycle to the store itself.
 
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, Sender, select};
@@ -10,20 +11,6 @@ use crossbeam_channel::{Receiver, Sender, select};
 use crate::config::ConfigErrors;
 use crate::engine::{Engine, ReloadSummary, ShutdownOutcome, now_ms};
 use crate::http::Published;
-use crate::render;
-
-/// Publishes the engine's view for the HTTP thread.
-pub fn publish(engine: &Engine, published: &RwLock<Published>) {
-    let p = Published {
-        metrics: render::prometheus(engine),
-        snapshot: render::snapshot_json(engine),
-        report: render::report(engine),
-        last_cycle_ms: now_ms(),
-        // Three missed intervals plus the longest possible cycle is unhealthy.
-        healthy_within_ms: 3 * engine.host().interval.as_millis() as u64 + 60_000,
-    };
-    *published.write().unwrap_or_else(|e| e.into_inner()) = p;
-}
 
 /// How a reload went: what changed, or every problem of the new config.
 pub type ReloadResult = Result<ReloadSummary, ConfigErrors>;
@@ -49,18 +36,25 @@ pub struct Control<'a> {
 
 /// Runs cycles until `control.stop` receives a message (or is disconnected), finishing the current
 /// cycle first, then lets running calls finish, shuts every plugin down and returns
-/// how each shutdown went. Reload requests are handled between cycles.
+/// how each shutdown went. Reload requests and the HTTP thread's questions
+/// ([`Published::ask`]) are handled between cycles.
 pub fn run_until(
     mut engine: Engine,
     control: &Control<'_>,
-    published: &Arc<RwLock<Published>>,
+    published: &Arc<Published>,
 ) -> Vec<ShutdownOutcome> {
     let stop = control.stop;
     // Replaced by `never` once every sender is gone, so that the loop does not spin on it.
     let mut reload = control.reload.clone();
+    let asks = published.asks().clone();
     loop {
+        published.cycle_started();
         engine.cycle(now_ms());
-        publish(&engine, published);
+        published.changed(&engine, true);
+        // Questions that came during the cycle, even when the next one is due at once.
+        while let Ok(ask) = asks.try_recv() {
+            ask(&engine);
+        }
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
         let wake = engine
@@ -75,13 +69,16 @@ pub fn run_until(
             let wait = Duration::from_millis(wake - now);
             let completions = engine.completions().clone();
             select! {
-                recv(stop) -> _ => {
-                    publish(&engine, published);
-                    return stop_engine(engine);
-                }
+                recv(stop) -> _ => return stop_engine(engine, published),
                 recv(completions) -> done => {
                     if let Ok(done) = done {
                         engine.complete(done);
+                        published.changed(&engine, false);
+                    }
+                }
+                recv(asks) -> ask => {
+                    if let Ok(ask) = ask {
+                        ask(&engine);
                     }
                 }
                 recv(reload) -> request => {
@@ -97,7 +94,7 @@ pub fn run_until(
             }
         }
         if !stop.is_empty() {
-            return stop_engine(engine);
+            return stop_engine(engine, published);
         }
         // Cycles that leave no time to wait in still take reloads.
         if let Ok(request) = reload.try_recv() {
@@ -106,22 +103,29 @@ pub fn run_until(
     }
 }
 
-/// Reloads, publishes and then answers, so that `/metrics` agrees with the answer.
+/// Reloads, marks the views out of date and then answers, so that `/metrics` agrees with the
+/// answer.
 fn answer_reload(
     engine: &mut Engine,
     config: &Path,
-    published: &RwLock<Published>,
+    published: &Published,
     request: ReloadRequest,
 ) {
     let result = reload_config(engine, config);
-    publish(engine, published);
+    published.changed(engine, false);
     if let Some(reply) = request.reply {
         // The asker may have given up waiting; the outcome is logged either way.
         let _ = reply.send(result);
     }
 }
 
-fn stop_engine(engine: Engine) -> Vec<ShutdownOutcome> {
+/// Answers the questions already asked, tells askers not to wait any more (the shutdown may take
+/// as long as the longest plugin timeout), then shuts the engine down.
+fn stop_engine(engine: Engine, published: &Published) -> Vec<ShutdownOutcome> {
+    published.stopped();
+    while let Ok(ask) = published.asks().try_recv() {
+        ask(&engine);
+    }
     // The engine writes each cycle to the store itself, and the last calls' outcomes at shutdown.
     engine.shutdown()
 }
@@ -161,4 +165,66 @@ pub fn reload_config(engine: &mut Engine, path: &Path) -> ReloadResult {
         ),
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::http::{VIEW_WAIT, View};
+
+    fn reloaded_ok(metrics: &str) -> bool {
+        metrics.contains("\nmonitor_host_config_last_reload_successful 1\n")
+    }
+
+    #[test]
+    fn views_are_rendered_on_request_once_per_change() {
+        // One cycle, then an hour's wait: the engine does not change unless asked to.
+        let text = "[host]\ninterval = \"1h\"\nlisten = \"off\"\n";
+        let config = Config::from_str(text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        // SAFETY: the config names no library.
+        let engine = unsafe { Engine::load(&config) }.unwrap();
+        let published = Arc::new(Published::default());
+        let (stop_tx, stop) = crossbeam_channel::bounded(1);
+        let (reload_tx, reload) = crossbeam_channel::unbounded();
+        let shared = published.clone();
+        let thread = std::thread::spawn(move || {
+            let control = Control {
+                stop: &stop,
+                reload: &reload,
+                // Missing: a reload fails.
+                config: Path::new("/nonexistent/monitor.toml"),
+            };
+            run_until(engine, &control, &shared);
+        });
+        assert_eq!(published.ask(Engine::cycles, VIEW_WAIT), Some(1));
+        assert_eq!(published.renders(), 0, "nothing rendered unasked");
+
+        let a = published.view(View::Metrics, VIEW_WAIT).unwrap();
+        let b = published.view(View::Metrics, VIEW_WAIT).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "one rendering serves both requests");
+        assert_eq!(published.renders(), 1);
+        assert!(reloaded_ok(&a), "{a}");
+
+        // A change (here a failed reload) makes the next request render again, and the
+        // answer agrees with the reload's.
+        let (reply, outcome) = crossbeam_channel::bounded(1);
+        reload_tx
+            .send(ReloadRequest { reply: Some(reply) })
+            .unwrap();
+        assert!(outcome.recv().unwrap().is_err());
+        let c = published.view(View::Metrics, VIEW_WAIT).unwrap();
+        assert!(!reloaded_ok(&c), "{c}");
+        assert_eq!(published.renders(), 2);
+
+        // Stopped: the last rendering is still served; a view never rendered is not waited for.
+        stop_tx.send(()).unwrap();
+        thread.join().unwrap();
+        let d = published.view(View::Metrics, VIEW_WAIT).unwrap();
+        assert!(Arc::ptr_eq(&c, &d));
+        assert!(published.view(View::Snapshot, VIEW_WAIT).is_none());
+    }
 }

@@ -162,9 +162,9 @@ impl Engine {
     pub(super) fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
         for sample in c.samples {
             let mut labels = sample.labels;
-            labels
-                .entry("collector".to_owned())
-                .or_insert_with(|| source.to_owned());
+            if !labels.contains_key("collector") {
+                labels.insert("collector".to_owned(), source.to_owned());
+            }
             let key = SeriesKey {
                 name: sample.name,
                 labels,

@@ -32,8 +32,8 @@ use self::running::{Purpose, RunningPlugin};
 use crate::alert::AlertEngine;
 use crate::config::HostConfig;
 use crate::history::{
-    EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord, Verified,
-    WriteStats,
+    BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
+    Verified, WriteStats,
 };
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::store::{SeriesKey, Store};
@@ -223,7 +223,8 @@ impl Engine {
         p.commit(now_ms);
     }
 
-    /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store.
+    /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store. The key
+    /// moves into the batch; the store copies it only for a new series.
     pub(super) fn put(
         &mut self,
         key: SeriesKey,
@@ -232,14 +233,24 @@ impl Engine {
         ts_ms: u64,
         value: f64,
     ) {
-        match &mut self.persistence {
-            Some(p) => {
-                if self.store.insert(key.clone(), kind, source, ts_ms, value) {
-                    p.batch().point(&key, kind, source, ts_ms, value);
-                }
-            }
+        if !self.store.push(&key, kind, source, ts_ms, value) {
+            return;
+        }
+        let Some(p) = &mut self.persistence else {
+            return;
+        };
+        let points = &mut p.batch().points;
+        match points.get_mut(&key) {
+            Some(s) => s.points.push((ts_ms, value)),
             None => {
-                self.store.insert(key, kind, source, ts_ms, value);
+                points.insert(
+                    key,
+                    BatchSeries {
+                        kind,
+                        source: source.to_owned(),
+                        points: vec![(ts_ms, value)],
+                    },
+                );
             }
         }
     }

@@ -135,9 +135,9 @@ impl Collector for PrometheusCollector {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect();
-            labels.extend(s.labels.clone());
-            let with = |mut x: Sample, labels: &BTreeMap<String, String>| {
-                x.labels = labels.clone();
+            labels.extend(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+            let with = |mut x: Sample, labels: BTreeMap<String, String>| {
+                x.labels = labels;
                 x
             };
             let value = match sample.value {
@@ -151,7 +151,7 @@ impl Collector for PrometheusCollector {
             match value {
                 Value::Counter(v) => {
                     out.samples
-                        .push(with(Sample::counter(&sample.metric, v), &labels));
+                        .push(with(Sample::counter(&sample.metric, v), labels.clone()));
                     if s.rates {
                         let key = (sample.metric.clone(), labels.clone());
                         if let Some((old, at)) = self.previous.insert(key, (v, now)) {
@@ -161,20 +161,21 @@ impl Collector for PrometheusCollector {
                             if dt > 0.0 {
                                 let name = format!("{}_rate", sample.metric);
                                 out.samples
-                                    .push(with(Sample::gauge(name, inc / dt), &labels));
+                                    .push(with(Sample::gauge(name, inc / dt), labels));
                             }
                         }
                     }
                 }
                 Value::Gauge(v) | Value::Untyped(v) => {
+                    // The last use: the labels move into the sample.
                     out.samples
-                        .push(with(Sample::gauge(&sample.metric, v), &labels));
+                        .push(with(Sample::gauge(&sample.metric, v), labels));
                 }
                 Value::Summary(qs) => {
                     for q in qs {
                         let name = format!("{}_{}", sample.metric, quantile_suffix(q.quantile));
                         out.samples
-                            .push(with(Sample::gauge(name, q.count), &labels));
+                            .push(with(Sample::gauge(name, q.count), labels.clone()));
                     }
                 }
                 // Buckets are many series for little alerting value; `_sum` and `_count` (above)
