@@ -346,7 +346,7 @@ fn decode_status(
     match Status::from_raw(raw) {
         Some(Status::Ok) => bytes.map_err(|n| {
             CallFailure::Invalid(format!(
-                "payload of {n} bytes exceeds the limit of {limit} bytes"
+                "payload of {n} bytes exceeds the limit of {limit} bytes: raise `[host] max_payload_bytes` if the plugin is right to send that much"
             ))
         }),
         Some(Status::Error) => Err(CallFailure::Error(text(&bytes))),

@@ -328,7 +328,7 @@ path = {value}
             .last_error
             .as_deref()
             .unwrap()
-            .contains("exceeds the limit of 1000000 bytes"),
+            .contains("exceeds the limit of 1000000 bytes: raise `[host] max_payload_bytes`"),
         "{flood:?}"
     );
     // The well-behaved collector kept working through all of it.
