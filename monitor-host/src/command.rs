@@ -122,7 +122,7 @@ fn load_dry_run(path: &Path) -> anyhow::Result<(Config, Engine)> {
 /// stops the host rather than being overwritten.
 fn restore_history(config: &Config, engine: &mut Engine) -> anyhow::Result<()> {
     if let Some(file) = engine.load_history(&config.host.data_dir, now_ms())? {
-        tracing::info!(file = %file.display(), "history restored");
+        tracing::info!(file = %file.display(), "store opened; history restored");
     }
     Ok(())
 }
