@@ -1,14 +1,19 @@
 //! Restarting on a store of 1 to 1.5 GB: opening it the way the host does at start (the check, the
 //! migration, the refill of the last hour into memory), after a clean stop and after a crash,
-//! against the floor of opening an empty store in the same run.
+//! against the floor of opening an empty store in the same run. Then the host binary, from its
+//! start to its first `/healthz` 200, on the same store and on an empty one.
 //!
-//! The store is built once, by bulk SQL in the store's own schema, and kept in
-//! `target/bench-data/restart-1g/`: [`SERIES`] series at 10 s for [`HOURS`] hours, with their
-//! per-minute and per-hour rollups. Delete that directory to build it again.
+//! The store is built by bulk SQL in the store's own schema and kept in
+//! `target/bench-data/restart-1g/`: [`SERIES`] series at 10 s for the [`HOURS`] hours up to when
+//! it was built, with their per-minute and per-hour rollups. The binary refills its memory from
+//! the clock, so the store is built again when its last hour is past (in `end_ms`, beside it).
 //!
 //! Run: `cargo bench -p monitor-host --bench restart`
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,8 +24,6 @@ use monitor_host::store::Store;
 const SERIES: i64 = 10_000;
 const HOURS: i64 = 12;
 const INTERVAL_MS: i64 = 10_000;
-const START_MS: i64 = 1_800_000_000_000;
-const END_MS: i64 = START_MS + HOURS * 3_600_000;
 const DAY: Duration = Duration::from_secs(86_400);
 const HOUR: Duration = Duration::from_secs(3_600);
 
@@ -30,12 +33,14 @@ fn fixture_dir() -> PathBuf {
 
 /// Builds the store in a scratch directory and moves it into place, so an interrupted build
 /// leaves nothing that looks finished.
-fn build(dir: &Path) {
+fn build(dir: &Path) -> i64 {
     let scratch = dir.with_extension("building");
     let _ = std::fs::remove_dir_all(&scratch);
     let started = Instant::now();
+    let end_ms = now_ms() / INTERVAL_MS * INTERVAL_MS;
+    let start_ms = end_ms - HOURS * 3_600_000;
     // The schema, as the host creates it.
-    drop(open(&scratch, START_MS as u64));
+    drop(open(&scratch, start_ms as u64));
     let conn = rusqlite::Connection::open(scratch.join(DATABASE_FILE)).unwrap();
     conn.pragma_update(None, "journal_mode", "OFF").unwrap();
     conn.pragma_update(None, "synchronous", "OFF").unwrap();
@@ -68,7 +73,7 @@ fn build(dir: &Path) {
         let name = format!("app.metric_{}", id % 50);
         series.execute(rusqlite::params![id, name, labels]).unwrap();
         points
-            .execute(rusqlite::params![id, START_MS, INTERVAL_MS, END_MS])
+            .execute(rusqlite::params![id, start_ms, INTERVAL_MS, end_ms])
             .unwrap();
         minute.execute([id]).unwrap();
         hour.execute([id]).unwrap();
@@ -78,8 +83,10 @@ fn build(dir: &Path) {
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     drop(conn);
     // Once through the host, so the store is left as a clean stop leaves it.
-    drop(open(&scratch, END_MS as u64));
+    drop(open(&scratch, end_ms as u64));
+    std::fs::write(scratch.join("end_ms"), end_ms.to_string()).unwrap();
     std::fs::create_dir_all(dir.parent().unwrap()).unwrap();
+    let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&scratch, dir).unwrap();
     let bytes = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap().len();
     println!(
@@ -88,6 +95,27 @@ fn build(dir: &Path) {
         SERIES * HOURS * 3_600_000 / INTERVAL_MS,
         started.elapsed().as_secs_f64()
     );
+    end_ms
+}
+
+fn now_ms() -> i64 {
+    monitor_host::engine::now_ms() as i64
+}
+
+/// The store, built when missing or when its last point is older than 50 minutes; and the time
+/// of its last point.
+fn fixture() -> (PathBuf, i64) {
+    let dir = fixture_dir();
+    let end_ms = std::fs::read_to_string(dir.join("end_ms"))
+        .ok()
+        .and_then(|t| t.trim().parse::<i64>().ok());
+    match end_ms {
+        Some(end) if now_ms() - end < 50 * 60_000 && dir.join(DATABASE_FILE).exists() => (dir, end),
+        _ => {
+            let end = build(&dir);
+            (dir, end)
+        }
+    }
 }
 
 fn open(dir: &Path, now_ms: u64) -> (Persistence, usize) {
@@ -107,7 +135,7 @@ fn crash(dir: &Path) {
 
 /// Times `iters` starts; `before` runs untimed before each. Each time is kept for the summary.
 fn starts(
-    dir: &Path,
+    (dir, end_ms): (&Path, i64),
     expect: StartCheck,
     iters: u64,
     before: impl Fn(&Path),
@@ -117,7 +145,7 @@ fn starts(
     for _ in 0..iters {
         before(dir);
         let started = Instant::now();
-        let (p, series) = open(dir, END_MS as u64);
+        let (p, series) = open(dir, end_ms as u64);
         let took = started.elapsed();
         assert_eq!(p.start_check(), expect);
         assert!(dir.ends_with("empty") || series == SERIES as usize);
@@ -135,27 +163,24 @@ fn median(times: &Mutex<Vec<Duration>>) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = fixture_dir();
-    if !dir.join(DATABASE_FILE).exists() {
-        build(&dir);
-    }
+    let (dir, end_ms) = fixture();
     let empty = std::env::temp_dir().join(format!("monitor-bench-restart-{}", std::process::id()));
     let empty = empty.join("empty");
-    drop(open(&empty, END_MS as u64));
+    drop(open(&empty, end_ms as u64));
 
     let mut group = c.benchmark_group("restart");
     group.sample_size(10);
     let floor = Mutex::new(Vec::new());
     group.bench_function("empty_store", |b| {
-        b.iter_custom(|n| starts(&empty, StartCheck::Quick, n, |_| (), &floor));
+        b.iter_custom(|n| starts((&empty, end_ms), StartCheck::Quick, n, |_| (), &floor));
     });
     let clean = Mutex::new(Vec::new());
     group.bench_function("1g_after_clean_stop", |b| {
-        b.iter_custom(|n| starts(&dir, StartCheck::Quick, n, |_| (), &clean));
+        b.iter_custom(|n| starts((&dir, end_ms), StartCheck::Quick, n, |_| (), &clean));
     });
     let crashed = Mutex::new(Vec::new());
     group.bench_function("1g_after_crash", |b| {
-        b.iter_custom(|n| starts(&dir, StartCheck::Full, n, crash, &crashed));
+        b.iter_custom(|n| starts((&dir, end_ms), StartCheck::Full, n, crash, &crashed));
     });
     group.finish();
     let _ = std::fs::remove_dir_all(empty.parent().unwrap());
@@ -171,6 +196,92 @@ fn bench(c: &mut Criterion) {
             floor.as_secs_f64()
         );
     }
+    binaries(&dir);
+}
+
+/// A port free now, on loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn healthy(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let request = "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    let mut answer = String::new();
+    s.write_all(request.as_bytes()).is_ok()
+        && s.read_to_string(&mut answer).is_ok()
+        && answer.starts_with("HTTP/1.1 200")
+}
+
+/// The host binary with no plugins on the store in `data`: the time from its start to its first
+/// `/healthz` 200. It is then stopped with SIGTERM, a clean stop.
+fn binary_start(data: &Path) -> Duration {
+    let config_dir = data.with_extension("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let port = free_port();
+    let config = config_dir.join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[host]\ninterval = \"10s\"\nlisten = \"127.0.0.1:{port}\"\ndata_dir = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut host = Command::new(env!("CARGO_BIN_EXE_monitor-host"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    while !healthy(port) {
+        assert!(
+            host.try_wait().unwrap().is_none(),
+            "the host stopped at start"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no /healthz 200"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let took = started.elapsed();
+    let term = Command::new("kill")
+        .args(["-TERM", &host.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    host.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&config_dir);
+    took
+}
+
+/// Median of five binary starts on the fixture and on an empty store.
+fn binaries(dir: &Path) {
+    let empty = std::env::temp_dir().join(format!("monitor-bench-binary-{}", std::process::id()));
+    let median = |data: &Path| {
+        let mut t: Vec<Duration> = (0..5).map(|_| binary_start(data)).collect();
+        t.sort();
+        t[2]
+    };
+    let floor = median(&empty);
+    let full = median(dir);
+    let bytes = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap().len();
+    println!(
+        "restart/binary: start to first /healthz 200 on the {bytes}-byte store after a clean stop: {:.3} s (median of 5), {:.1}x the empty store's {:.3} s",
+        full.as_secs_f64(),
+        full.as_secs_f64() / floor.as_secs_f64(),
+        floor.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&empty);
 }
 
 criterion_group!(benches, bench);
