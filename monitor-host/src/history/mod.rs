@@ -30,6 +30,7 @@
 //!   limits and give-ups carry over.
 //! - `events(id, source, kind, message, labels, ts_ms)`: plugin failures, time-outs, give-ups...
 //! - `incidents`, `silences`: reserved.
+//! - `host_state(key, value)`: `clean_stop`, when the last host stopped cleanly (see below).
 //!
 //! For example, the last hour of a series by minute:
 //!
@@ -40,10 +41,30 @@
 //! ```
 //!
 //! Retention deletes old rows a bounded number at a time, every cycle, never by rewriting the
-//! file. A store that is not a database or fails SQLite's `quick_check` is refused with an error
-//! naming it; the host never deletes or overwrites it: move it away (with its `-wal` and `-shm`
-//! files) to start with an empty history. When a write fails (a full disk, a read-only
-//! directory), the cycle goes on in memory, the failure is logged and counted, and what was not
+//! file.
+//!
+//! # Start-up, and a damaged store
+//!
+//! Nothing at start reads the whole file when the last host stopped cleanly: the time to start
+//! grows with the number of series and the memory retention, not with the days of history kept
+//! (`cargo bench -p monitor-host --bench restart`). A host that stops cleanly (SIGINT, SIGTERM, the end of `run`) writes the
+//! `clean_stop` row in its last transaction; the next host deletes it as it opens the store, and
+//! again with every cycle it writes.
+//! When the row is there, the start checks the header, the schema version and the first page of
+//! every table ([`StartCheck::Quick`]); when it is not (the last host crashed, was killed with
+//! `kill -9`, or lost power), SQLite's `quick_check` reads every page first ([`StartCheck::Full`],
+//! seconds on 1 GB). So a clean stop skips the check of the pages past each table's first: damage
+//! done to them while the host was stopped is found when a query or the retention sweep reads
+//! them (the write fails, is logged and retried), or by the full check after the next crash; run
+//! `sqlite3 data_dir/monitor.db 'PRAGMA quick_check'` to check a store by hand. The refill of
+//! memory reads, through each series' primary key, only the points of the memory retention
+//! (`retention`, at most an hour).
+//!
+//! A store that is not a database or fails its check is refused with an error naming it; the host
+//! never deletes or overwrites it: move it away (with its `-wal` and `-shm` files) to start with
+//! an empty history.
+//!
+//! When a write fails (a full disk, a read-only directory), the cycle goes on in memory, the failure is logged and counted, and what was not
 //! written is retried the next cycle (at most [`PENDING_LIMIT`] cycles; older ones are dropped
 //! and counted).
 //!
@@ -65,7 +86,7 @@ use serde::Serialize;
 pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
 pub use self::read::{Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
-pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep};
+pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck};
 use crate::alert::AlertStatus;
 use crate::store::{SeriesKey, Store};
 
@@ -388,7 +409,7 @@ impl Saved {
     pub fn restore_points(&mut self, store: &mut Store, now_ms: u64) {
         for s in self.series.drain(..) {
             for (t, v) in s.points {
-                store.insert(s.key.clone(), s.kind, &s.source, t, v);
+                store.push(&s.key, s.kind, &s.source, t, v);
             }
         }
         store.expire(now_ms);
@@ -445,6 +466,11 @@ impl Persistence {
         Ok((p, saved))
     }
 
+    /// How the store was checked when it was opened.
+    pub fn start_check(&self) -> StartCheck {
+        self.db.start_check()
+    }
+
     /// The cycle being gathered.
     pub fn batch(&mut self) -> &mut Batch {
         &mut self.current
@@ -492,6 +518,20 @@ impl Persistence {
             }
         }
         self.stats.pending = self.pending.len();
+    }
+}
+
+impl Drop for Persistence {
+    /// The last transaction: the clean-stop marker (see [`Database::mark_clean_stop`]). A crash
+    /// never gets here, so its store gets the full check at the next start.
+    fn drop(&mut self) {
+        if let Err(e) = self.db.mark_clean_stop(crate::engine::now_ms()) {
+            tracing::warn!(
+                file = %self.db.path().display(),
+                error = %e,
+                "cannot record the clean stop; the next start checks the whole store"
+            );
+        }
     }
 }
 
@@ -812,6 +852,104 @@ mod tests {
         let err = Persistence::open(&dir.0, DAY, DAY, HOUR, 0).unwrap_err();
         assert!(matches!(err, HistoryError::Newer { .. }), "{err}");
         assert!(err.to_string().contains("run a newer host"), "{err}");
+    }
+
+    #[test]
+    fn only_a_start_after_a_clean_stop_skips_the_full_check() {
+        let dir = Dir::new("clean-stop");
+        let (p, _) = open(&dir, 0);
+        assert_eq!(p.start_check(), StartCheck::Full, "a new store");
+        drop(p);
+        let (p, _) = open(&dir, 0);
+        assert_eq!(p.start_check(), StartCheck::Quick, "after a clean stop");
+        // The marker is gone while the host runs, so a crash now...
+        let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        let marked: i64 = conn
+            .query_row("SELECT count(*) FROM host_state", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(marked, 0);
+        drop(conn);
+        // ...such as this one, where nothing runs at the end...
+        std::mem::forget(p);
+        // ...leads to the full check.
+        let (mut p, _) = open(&dir, 0);
+        assert_eq!(p.start_check(), StartCheck::Full, "after a crash");
+        // A store opened beside the host and closed leaves the marker until the host's next
+        // cycle, and no longer.
+        drop(open(&dir, 0));
+        p.commit(1);
+        std::mem::forget(p);
+        let (p, _) = open(&dir, 0);
+        assert_eq!(p.start_check(), StartCheck::Full, "a crash after a cycle");
+    }
+
+    /// Overwrites page `page` (from 1) of the store with garbage, as a disk fault would.
+    fn damage_page(dir: &Dir, page: u64) {
+        use std::io::{Seek, SeekFrom, Write};
+        let path = dir.0.join(DATABASE_FILE);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let size: u64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .unwrap();
+        drop(conn);
+        let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        f.seek(SeekFrom::Start((page - 1) * size)).unwrap();
+        f.write_all(&vec![0xa5; size as usize]).unwrap();
+    }
+
+    /// Two hours after the points of [`filled`]: the start reads none of them back.
+    const LATER: u64 = 4_000_000 + 7_200_000;
+
+    /// A store of many pages, closed cleanly; its number of pages.
+    fn filled(dir: &Dir) -> u64 {
+        let (mut p, _) = open(dir, 0);
+        for t in 0..4000 {
+            for i in 0..5 {
+                let k = key(&format!("metric_{i}"));
+                p.batch().point(&k, SampleKind::Gauge, "c", t * 1000, 1.0);
+            }
+        }
+        p.commit(LATER);
+        drop(p);
+        let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        conn.query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_store_damaged_while_stopped_after_a_crash_is_refused() {
+        let dir = Dir::new("damaged-after-crash");
+        let pages = filled(&dir);
+        assert!(pages > 10, "{pages} pages");
+        // As a crash leaves it: no clean-stop marker.
+        let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        conn.execute("DELETE FROM host_state", []).unwrap();
+        drop(conn);
+        damage_page(&dir, pages / 2);
+        let before = std::fs::read(dir.0.join(DATABASE_FILE)).unwrap();
+        let err = Persistence::open(&dir.0, DAY, DAY, HOUR, LATER).unwrap_err();
+        assert!(matches!(err, HistoryError::Damaged { .. }), "{err}");
+        assert!(err.to_string().contains(DATABASE_FILE), "{err}");
+        let after = std::fs::read(dir.0.join(DATABASE_FILE)).unwrap();
+        assert!(before == after, "the damaged store is left as it was");
+    }
+
+    #[test]
+    fn after_a_clean_stop_a_damaged_first_page_of_a_table_is_refused() {
+        let dir = Dir::new("damaged-after-clean-stop");
+        filled(&dir);
+        let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        let root: u64 = conn
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'points'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        drop(conn);
+        damage_page(&dir, root);
+        let err = Persistence::open(&dir.0, DAY, DAY, HOUR, LATER).unwrap_err();
+        assert!(matches!(err, HistoryError::Damaged { .. }), "{err}");
     }
 
     #[test]

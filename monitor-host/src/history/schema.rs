@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -119,8 +119,17 @@ CREATE TABLE silences (
 );
 ";
 
+/// Version 2: the clean-stop marker. A host writes `clean_stop` in its last transaction and
+/// deletes it at start, so a store without it was left by a crash and gets the full check.
+const V2: &str = "
+CREATE TABLE host_state (
+    key   TEXT PRIMARY KEY,         -- 'clean_stop'
+    value INTEGER NOT NULL          -- when, ms since epoch
+) WITHOUT ROWID;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// What [`migrate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

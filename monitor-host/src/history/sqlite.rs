@@ -66,6 +66,61 @@ pub struct Database {
     ids: HashMap<SeriesKey, i64>,
     // The retention sweep's position: the last series id it visited.
     sweep_from: i64,
+    check: StartCheck,
+}
+
+/// How [`Database::open`] checked the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartCheck {
+    /// The last host stopped cleanly: the header, the schema and the first page of every table
+    /// were read, whatever the size of the file.
+    Quick,
+    /// The store is new, or the last host did not stop cleanly (a crash, `kill -9`, a power
+    /// loss): `PRAGMA quick_check` read the whole file.
+    Full,
+}
+
+const CLEAR_MARKER: &str = "DELETE FROM host_state WHERE key = 'clean_stop'";
+
+/// Whether the last host to write the store left the clean-stop marker (schema version 2 on).
+fn clean_stop(conn: &Connection, version: u32) -> rusqlite::Result<bool> {
+    if version < 2 {
+        return Ok(false);
+    }
+    conn.query_row(
+        "SELECT count(*) FROM host_state WHERE key = 'clean_stop'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+}
+
+/// The check after a clean stop: the schema, and the first page of every table, each read down
+/// from its root. Damage elsewhere is found by the next full check.
+fn quick_check(conn: &Connection) -> rusqlite::Result<()> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for table in tables {
+        let sql = format!("SELECT * FROM \"{}\" LIMIT 1", table.replace('"', "\"\""));
+        conn.prepare(&sql)?.query([])?.next()?;
+    }
+    Ok(())
+}
+
+/// `PRAGMA quick_check`: every page of the file.
+fn full_check(conn: &Connection, path: &Path) -> Result<(), HistoryError> {
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(damaged_or(path.to_owned()))?;
+    if check != "ok" {
+        return Err(HistoryError::Damaged {
+            path: path.to_owned(),
+            detail: format!("quick_check: {check}"),
+        });
+    }
+    Ok(())
 }
 
 fn damaged_or(path: PathBuf) -> impl Fn(rusqlite::Error) -> HistoryError {
@@ -83,9 +138,12 @@ fn damaged_or(path: PathBuf) -> impl Fn(rusqlite::Error) -> HistoryError {
 
 impl Database {
     /// Opens `dir/`[`DATABASE_FILE`], creating the directory and the file when missing, checks
-    /// it (`PRAGMA quick_check`), migrates it to [`SCHEMA_VERSION`], and on a new store imports
-    /// an earlier host's `history.json` or `snapshot.json` (left in place). Points are kept for
-    /// `retention`, rollups, events and the alert and healing history for `rollup_retention`.
+    /// it, migrates it to [`SCHEMA_VERSION`], and on a new store imports an earlier host's
+    /// `history.json` or `snapshot.json` (left in place). Points are kept for `retention`,
+    /// rollups, events and the alert and healing history for `rollup_retention`.
+    ///
+    /// The check is [`StartCheck::Quick`] when the last host to write the store stopped cleanly,
+    /// [`StartCheck::Full`] (`PRAGMA quick_check`, which reads the whole file) otherwise.
     ///
     /// # Errors
     ///
@@ -105,15 +163,7 @@ impl Database {
         let path = dir.join(DATABASE_FILE);
         let err = damaged_or(path.clone());
         let mut conn = Connection::open(&path).map_err(&err)?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(&err)?;
-        if check != "ok" {
-            return Err(HistoryError::Damaged {
-                path,
-                detail: format!("quick_check: {check}"),
-            });
-        }
+        // Reads the header: a file that is not a database fails here.
         let version = schema::version(&conn).map_err(&err)?;
         if version > SCHEMA_VERSION {
             return Err(HistoryError::Newer {
@@ -121,6 +171,20 @@ impl Database {
                 found: version,
             });
         }
+        let clean = clean_stop(&conn, version).map_err(&err)?;
+        let check = if clean {
+            quick_check(&conn).map_err(&err)?;
+            StartCheck::Quick
+        } else {
+            if version > 0 {
+                tracing::info!(
+                    file = %path.display(),
+                    "the last run did not stop cleanly; checking the whole store"
+                );
+            }
+            full_check(&conn, &path)?;
+            StartCheck::Full
+        };
         // WAL: a crash loses at most the transaction in progress, and readers (`sqlite3`) do not
         // block the host. NORMAL sync is durable against a crash of the process; a power loss may
         // lose the last transactions, never corrupt the file.
@@ -142,14 +206,41 @@ impl Database {
         if let Found::Newer(found) = found {
             return Err(HistoryError::Newer { path, found });
         }
-        Ok(Self {
+        let db = Self {
             conn,
             path,
             retention_ms: retention.as_millis() as u64,
             rollup_retention_ms: rollup_retention.as_millis() as u64,
             ids: HashMap::new(),
             sweep_from: 0,
-        })
+            check,
+        };
+        // From now on a crash must lead to the full check. When this fails (a read-only store),
+        // the first write that succeeds deletes the marker with it.
+        if clean {
+            let _ = db.conn.execute(CLEAR_MARKER, []);
+        }
+        Ok(db)
+    }
+
+    /// How the store was checked when it was opened.
+    pub fn start_check(&self) -> StartCheck {
+        self.check
+    }
+
+    /// Records that the host stopped cleanly, in a transaction of its own: the next start checks
+    /// the store cheaply instead of reading all of it. [`Persistence`](super::Persistence) calls
+    /// it when it is dropped; the next [`write`](Self::write) deletes it again.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; the next start does the full check.
+    pub fn mark_clean_stop(&self, now_ms: u64) -> rusqlite::Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO host_state VALUES ('clean_stop', ?1)",
+            [now_ms.min(i64::MAX as u64)],
+        )?;
+        Ok(())
     }
 
     /// The database file.
@@ -173,6 +264,9 @@ impl Database {
 
     fn try_write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
+        // Every cycle, not only the first: a marker left by another connection to the store
+        // (`Persistence` opened beside the host, then dropped) lasts at most one cycle.
+        tx.execute(CLEAR_MARKER, [])?;
         for b in batches {
             write_batch(&tx, &mut self.ids, b)?;
         }
