@@ -116,6 +116,20 @@ impl Published {
         self.busy.store(false, Ordering::Release);
     }
 
+    /// Renders again, now, every view that has been asked for before, so that what was just done
+    /// (a reload) shows in the answers that follow, even those served while the next cycle runs.
+    pub fn refresh(&self, engine: &Engine) {
+        let generation = self.generation.load(Ordering::Acquire);
+        for view in [View::Metrics, View::Snapshot, View::Report] {
+            if self.lock()[view.index()].is_none() {
+                continue;
+            }
+            let text = Arc::new(view.render(engine));
+            self.renders.fetch_add(1, Ordering::Relaxed);
+            self.lock()[view.index()] = Some(Rendered { generation, text });
+        }
+    }
+
     /// Notes that the run loop stopped: requests no longer wait for it.
     pub fn stopped(&self) {
         self.stopped.store(true, Ordering::Release);

@@ -113,6 +113,9 @@ fn answer_reload(
 ) {
     let result = reload_config(engine, config);
     published.changed(engine, false);
+    // A scrape right after the answer may come while the next cycle runs, when the last rendering
+    // is served as it is: make that rendering show the reload.
+    published.refresh(engine);
     if let Some(reply) = request.reply {
         // The asker may have given up waiting; the outcome is logged either way.
         let _ = reply.send(result);
@@ -209,13 +212,16 @@ mod tests {
         assert_eq!(published.renders(), 1);
         assert!(reloaded_ok(&a), "{a}");
 
-        // A change (here a failed reload) makes the next request render again, and the
+        // A change (here a failed reload) renders the views asked for before again, and the
         // answer agrees with the reload's.
         let (reply, outcome) = crossbeam_channel::bounded(1);
         reload_tx
             .send(ReloadRequest { reply: Some(reply) })
             .unwrap();
         assert!(outcome.recv().unwrap().is_err());
+        // Even when the next cycle is already running (the last rendering is then served as it
+        // is), the answer shows the reload.
+        published.cycle_started();
         let c = published.view(View::Metrics, VIEW_WAIT).unwrap();
         assert!(!reloaded_ok(&c), "{c}");
         assert_eq!(published.renders(), 2);
