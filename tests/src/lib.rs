@@ -260,3 +260,73 @@ pub fn promtool_check(text: &str) -> Option<Result<(), String>> {
             + &String::from_utf8_lossy(&out.stderr))
     })
 }
+
+/// A child process, killed (and reaped) on drop, a failed assertion included.
+#[derive(Debug)]
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Debian's `prometheus` on loopback with the remote-write receiver and no scrape jobs, killed on
+/// drop: the real peer that remote write and the query API are checked against.
+#[derive(Debug)]
+pub struct Prometheus {
+    _child: Killed,
+    /// Its HTTP port.
+    pub port: u16,
+}
+
+impl Prometheus {
+    /// Starts it on `port` with its database in `dir/tsdb` (a second start on the same `dir` finds
+    /// the samples of the first) and its log in `dir/<log>`, and waits until it is ready. `None`
+    /// when `prometheus` cannot run and `MONITOR_REQUIRE_PROMTOOL` is not `1` (then the caller
+    /// skips its test).
+    ///
+    /// # Panics
+    ///
+    /// When it is required but cannot run, or does not get ready within 30 s.
+    pub fn start(port: u16, dir: &Path, log: &str) -> Option<Prometheus> {
+        let config = dir.join("prometheus.yml");
+        // No scrape jobs: only what is written to it ends up in its database.
+        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
+        let log = std::fs::File::create(dir.join(log)).unwrap();
+        let spawned = Command::new("prometheus")
+            .arg("--web.enable-remote-write-receiver")
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--config.file={}", config.display()))
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn();
+        let child = match spawned {
+            Ok(c) => c,
+            Err(e) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1") => {
+                panic!("prometheus is required (MONITOR_REQUIRE_PROMTOOL=1) but cannot run: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipped: prometheus cannot run ({e}); install Debian's `prometheus`");
+                return None;
+            }
+        };
+        let p = Prometheus {
+            _child: Killed(child),
+            port,
+        };
+        let ready = eventually(std::time::Duration::from_secs(30), || {
+            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+        });
+        assert!(
+            ready.is_some(),
+            "prometheus did not get ready on port {port}"
+        );
+        Some(p)
+    }
+}

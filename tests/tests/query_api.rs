@@ -3,24 +3,16 @@
 //! real Prometheus that received the same samples through remote write.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::engine::now_ms;
-use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
+use monitor_tests::{
+    Killed, Prometheus, Scratch, binary, eventually, free_port, http_get, library, toml_path,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A child process, killed on drop (a failed assertion included).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The host binary every 100 ms, serving on `listen`, the `file` collector reading `value`;
 /// `extra` is appended to the config.
@@ -185,54 +177,6 @@ fn every_endpoint_answers_in_prometheus_shape() {
     assert_eq!(get(port, "/api/v1/nothing").0, 404);
 }
 
-/// A Prometheus server on loopback with the remote-write receiver.
-struct Prometheus {
-    _child: Killed,
-    port: u16,
-}
-
-impl Prometheus {
-    /// `None` when `prometheus` is not installed and not required.
-    fn start(port: u16, dir: &Path) -> Option<Prometheus> {
-        let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let spawned = Command::new("prometheus")
-            .arg("--web.enable-remote-write-receiver")
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--config.file={}", config.display()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn();
-        let child = match spawned {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1") => {
-                panic!("prometheus is required (MONITOR_REQUIRE_PROMTOOL=1) but cannot run: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipped: prometheus cannot run ({e}); install Debian's `prometheus`");
-                return None;
-            }
-        };
-        let p = Prometheus {
-            _child: Killed(child),
-            port,
-        };
-        let ready = eventually(WAIT, || {
-            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
-        });
-        assert!(
-            ready.is_some(),
-            "prometheus did not get ready on port {port}"
-        );
-        Some(p)
-    }
-}
-
 /// A vector or matrix without the `host` label remote write adds (the host's own API shows the
 /// series as `/metrics` does, without it).
 fn without_host(mut data: Value) -> Value {
@@ -250,7 +194,7 @@ fn range_queries_answer_as_prometheus_does_on_the_same_samples() {
     let prom_dir: PathBuf = dir.join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();
     let prom_port = free_port();
-    let Some(prometheus) = Prometheus::start(prom_port, &prom_dir) else {
+    let Some(prometheus) = Prometheus::start(prom_port, &prom_dir, "prometheus.log") else {
         return;
     };
     let value = dir.write("value", "1");

@@ -3,77 +3,28 @@
 //! arrive once it is back, and the `monitor-host` binary writes too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::engine::now_ms;
 use monitor_host::remote_write::RemoteWriteStatus;
 use monitor_host::{Config, Engine, render};
 use monitor_tests::{
-    Scratch, binary, eventually, free_port, http_get, library, promtool_check, toml_path,
+    Killed, Prometheus, Scratch, binary, eventually, free_port, http_get, library, promtool_check,
+    toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// A child process, killed on drop (a failed assertion included).
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A Prometheus server on loopback.
-struct Prometheus {
-    _child: Killed,
-    port: u16,
-}
-
-impl Prometheus {
-    /// `None` when `prometheus` is not installed and not required.
-    fn start(port: u16, dir: &Path) -> Option<Prometheus> {
-        let config = dir.join("prometheus.yml");
-        // No scrape jobs: only what the host writes ends up in the database.
-        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
-        let log = std::fs::File::create(dir.join(format!("prometheus-{}.log", now_ms()))).unwrap();
-        let spawned = Command::new("prometheus")
-            .arg("--web.enable-remote-write-receiver")
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!("--config.file={}", config.display()))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn();
-        let child = match spawned {
-            Ok(c) => c,
-            Err(e) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1") => {
-                panic!("prometheus is required (MONITOR_REQUIRE_PROMTOOL=1) but cannot run: {e}")
-            }
-            Err(e) => {
-                eprintln!("skipped: prometheus cannot run ({e}); install Debian's `prometheus`");
-                return None;
-            }
-        };
-        let p = Prometheus {
-            _child: Killed(child),
-            port,
-        };
-        let ready = eventually(WAIT, || {
-            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
-        });
-        assert!(
-            ready.is_some(),
-            "prometheus did not get ready on port {port}"
-        );
-        Some(p)
-    }
-
+/// Instant queries against the Prometheus the host writes to.
+trait Query {
     /// The result vector of an instant query.
+    fn query(&self, expr: &str) -> Vec<serde_json::Value>;
+    /// Waits until an instant query has exactly one series whose value is `want`; returns it.
+    fn wait_for(&self, expr: &str, want: &str) -> serde_json::Value;
+}
+
+impl Query for Prometheus {
     fn query(&self, expr: &str) -> Vec<serde_json::Value> {
         let (status, body) = http_get(self.port, &format!("/api/v1/query?query={expr}"))
             .unwrap_or_else(|| panic!("prometheus does not answer `{expr}`"));
@@ -82,7 +33,6 @@ impl Prometheus {
         v["data"]["result"].as_array().cloned().unwrap_or_default()
     }
 
-    /// Waits until `expr` has exactly one series whose value is `want`; returns that series.
     fn wait_for(&self, expr: &str, want: &str) -> serde_json::Value {
         eventually(WAIT, || {
             let r = self.query(expr);
@@ -141,7 +91,9 @@ fn samples_reach_prometheus_and_survive_an_outage() {
     let port = free_port();
     let prom_dir: PathBuf = dir.join("prometheus");
     std::fs::create_dir_all(&prom_dir).unwrap();
-    let Some(prometheus) = Prometheus::start(port, &prom_dir) else {
+    let Some(prometheus) =
+        Prometheus::start(port, &prom_dir, &format!("prometheus-{}.log", now_ms()))
+    else {
         return;
     };
     let value = dir.write("value", "5");
@@ -176,7 +128,8 @@ fn samples_reach_prometheus_and_survive_an_outage() {
     e.cycle(now_ms());
 
     // Back, on the same port and database: both samples of the outage arrive, in order.
-    let prometheus = Prometheus::start(port, &prom_dir).expect("prometheus ran before");
+    let prometheus = Prometheus::start(port, &prom_dir, &format!("prometheus-{}.log", now_ms()))
+        .expect("prometheus ran before");
     prometheus.wait_for("test_value", "9");
     prometheus.wait_for("count_over_time(test_value%5B10m%5D)", "3");
     let ordered = prometheus.query("test_value%5B10m%5D");
