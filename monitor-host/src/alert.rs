@@ -297,6 +297,7 @@ mod tests {
     use super::*;
     use crate::config::Condition;
     use crate::store::SeriesKey;
+    use crate::test_support::logged;
 
     fn rule(condition: Condition, threshold: f64, for_s: u64) -> AlertRule {
         AlertRule {
@@ -348,30 +349,6 @@ mod tests {
             }]
         ));
         assert!(e.evaluate(&store, 50_000).is_empty());
-    }
-
-    /// Everything logged while `f` runs, as text.
-    fn logged(f: impl FnOnce()) -> String {
-        use std::sync::{Arc, Mutex};
-        #[derive(Clone, Default)]
-        struct Buf(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Buf {
-            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(b);
-                Ok(b.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let buf = Buf::default();
-        let writer = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        tracing::subscriber::with_default(subscriber, f);
-        String::from_utf8(buf.0.lock().unwrap().clone()).unwrap()
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub mod run;
 pub mod store;
 pub mod worker;
 
+#[cfg(test)]
+mod test_support;
+
 pub use config::{Config, ConfigError, ConfigErrors};
 pub use engine::Engine;
 pub use library::{LoadError, PluginLibrary};

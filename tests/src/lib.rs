@@ -330,3 +330,81 @@ impl Prometheus {
         Some(p)
     }
 }
+
+/// The standard error of a child process, collected line by line on a thread of its own (so that
+/// a chatty child never blocks on a full pipe).
+#[derive(Debug, Clone, Default)]
+pub struct Stderr(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Stderr {
+    /// The lines so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The lines so far, joined.
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
+    }
+
+    /// How many lines so far contain `needle`.
+    pub fn count(&self, needle: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
+    }
+
+    /// Waits up to 30 s until a line contains `needle`.
+    pub fn wait_for(&self, needle: &str) -> bool {
+        self.wait_for_n(needle, 1)
+    }
+
+    /// Waits up to 30 s until `times` lines contain `needle`.
+    pub fn wait_for_n(&self, needle: &str, times: usize) -> bool {
+        eventually(std::time::Duration::from_secs(30), || {
+            (self.count(needle) >= times).then_some(())
+        })
+        .is_some()
+    }
+}
+
+/// Spawns `command` with stdout discarded and stderr collected.
+///
+/// # Panics
+///
+/// When it cannot be spawned.
+pub fn spawn_with_stderr(command: &mut Command) -> (std::process::Child, Stderr) {
+    use std::io::BufRead as _;
+    let mut child = command
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = Stderr::default();
+    let pipe = child.stderr.take().unwrap();
+    let lines = stderr.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            lines.0.lock().unwrap().push(line);
+        }
+    });
+    (child, stderr)
+}
+
+/// Sends signal `name` (`TERM`, `HUP`...) to `child` with `kill`.
+///
+/// # Panics
+///
+/// When `kill` fails.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}

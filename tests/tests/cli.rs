@@ -1,12 +1,12 @@
 //! The `monitor-host` binary: check, plugins, run --once, HTTP endpoints, shutdown on SIGTERM,
 //! reload on SIGHUP, logging, exit codes, and config paths and environment variables.
 
-use std::io::BufRead as _;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
-use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
+use monitor_tests::{
+    Scratch, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr, toml_path,
+};
 
 fn host() -> Command {
     Command::new(binary("monitor-host"))
@@ -212,7 +212,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
         &dir,
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
     );
-    let (mut child, _stderr) = spawn_run(host().args(["run", "--config"]).arg(&config));
+    let (mut child, _stderr) = spawn_with_stderr(host().args(["run", "--config"]).arg(&config));
     let healthy = eventually(Duration::from_secs(30), || {
         http_get(port, "/healthz").filter(|(s, _)| *s == 200)
     });
@@ -257,53 +257,6 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
     );
 }
 
-/// Lines the child wrote to stderr so far, read on a thread so the pipe never fills.
-#[derive(Clone, Default)]
-struct Stderr(Arc<Mutex<Vec<String>>>);
-
-impl Stderr {
-    fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-
-    fn wait_for(&self, needle: &str) -> bool {
-        eventually(Duration::from_secs(30), || {
-            self.lines()
-                .iter()
-                .any(|l| l.contains(needle))
-                .then_some(())
-        })
-        .is_some()
-    }
-}
-
-fn spawn_run(command: &mut Command) -> (Child, Stderr) {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Stderr::default();
-    let pipe = child.stderr.take().unwrap();
-    let lines = stderr.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            lines.0.lock().unwrap().push(line);
-        }
-    });
-    (child, stderr)
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name}");
-}
-
 fn healthy(port: u16) -> bool {
     eventually(Duration::from_secs(30), || {
         http_get(port, "/healthz").filter(|(s, _)| *s == 200)
@@ -319,7 +272,7 @@ fn sighup_reloads_and_logs_are_json_lines() {
         &dir,
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
     );
-    let (mut child, stderr) = spawn_run(
+    let (mut child, stderr) = spawn_with_stderr(
         host()
             .args(["run", "--log-format", "json", "--config"])
             .arg(&config)
@@ -382,7 +335,7 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
     let dir = Scratch::new("cli-filter");
     let port = free_port();
     let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
-    let (mut child, stderr) = spawn_run(
+    let (mut child, stderr) = spawn_with_stderr(
         host()
             .args(["run", "--config"])
             .arg(&config)
@@ -416,7 +369,7 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
     // `--log-level` wins over RUST_LOG; a bad filter is a bad argument, named with its origin.
     let port = free_port();
     let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
-    let (mut child, stderr) = spawn_run(
+    let (mut child, stderr) = spawn_with_stderr(
         host()
             .args(["run", "--log-level", "info", "--config"])
             .arg(&config)

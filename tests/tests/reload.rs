@@ -1,13 +1,14 @@
 //! Reloading the config of a running host: SIGHUP and `POST /-/reload` with a valid changed config
 //! (a collector added, an alert threshold changed, a notifier removed) and with invalid ones.
 
-use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
+use monitor_tests::{
+    Scratch, Stderr, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr,
+    toml_path,
+};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -84,52 +85,13 @@ label = "recorder"
     )
 }
 
-#[derive(Clone, Default)]
-struct Stderr(Arc<Mutex<Vec<String>>>);
-
-impl Stderr {
-    fn count(&self, needle: &str) -> usize {
-        let lines = self.0.lock().unwrap();
-        lines.iter().filter(|l| l.contains(needle)).count()
-    }
-
-    fn wait_for(&self, needle: &str, times: usize) -> bool {
-        eventually(LIMIT, || (self.count(needle) >= times).then_some(())).is_some()
-    }
-
-    fn text(&self) -> String {
-        self.0.lock().unwrap().join("\n")
-    }
-}
-
 fn spawn(config: &Path) -> (Child, Stderr) {
-    let mut child = Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = Stderr::default();
-    let pipe = child.stderr.take().unwrap();
-    let lines = stderr.clone();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(pipe).lines() {
-            let Ok(line) = line else { break };
-            lines.0.lock().unwrap().push(line);
-        }
-    });
-    (child, stderr)
-}
-
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name}");
+    spawn_with_stderr(
+        Command::new(binary("monitor-host"))
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info"),
+    )
 }
 
 /// A plain HTTP/1.0 request with an empty body: `(status, body)`.
@@ -222,7 +184,7 @@ fn a_valid_changed_config_applies_and_keeps_what_is_unchanged_running() {
     };
     write_config(&dir, port, &v2);
     signal(&child, "HUP");
-    assert!(stderr.wait_for("config reloaded", 1), "{}", stderr.text());
+    assert!(stderr.wait_for_n("config reloaded", 1), "{}", stderr.text());
     // The new collector runs, and its series is collected.
     let added = "instance=\"added\"";
     assert!(wait_metric(port, CALLS, added, |c| c >= 1.0).is_some());
@@ -288,7 +250,7 @@ fn an_invalid_config_is_refused_and_the_running_one_stays() {
     write_config(&dir, port, &v2);
     signal(&child, "HUP");
     assert!(
-        stderr.wait_for("config not reloaded", 1),
+        stderr.wait_for_n("config not reloaded", 1),
         "{}",
         stderr.text()
     );
@@ -308,7 +270,7 @@ fn an_invalid_config_is_refused_and_the_running_one_stays() {
         "{body}"
     );
     assert!(
-        stderr.wait_for("config not reloaded", 2),
+        stderr.wait_for_n("config not reloaded", 2),
         "{}",
         stderr.text()
     );
