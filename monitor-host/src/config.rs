@@ -45,6 +45,12 @@ pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub const MEMORY_RETENTION: Duration = Duration::from_secs(3600);
 /// Default `rollup_retention`: how long per-minute and per-hour rollups are stored.
 pub const DEFAULT_ROLLUP_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Default `[host] resend_delay`: how often a firing alert is sent again to a notifier that
+/// delivers to an Alertmanager (`alertmanager = true`), as Prometheus's `--rules.alert.resend-delay`.
+pub const DEFAULT_RESEND_DELAY: Duration = Duration::from_secs(60);
+/// Default `[host] repeat_interval`: how often a firing alert is sent again to any other notifier,
+/// as Alertmanager's `repeat_interval`.
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 /// Default `data_dir`, beside the config file.
 pub const DEFAULT_DATA_DIR: &str = "monitor-data";
 /// Default samples a `[[remote_write]]` queue holds before dropping the oldest.
@@ -127,6 +133,8 @@ struct RawHost {
     rollup_retention: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     max_payload_bytes: Option<Spanned<u64>>,
+    resend_delay: Option<Spanned<String>>,
+    repeat_interval: Option<Spanned<String>>,
 }
 
 struct RawPlugin {
@@ -157,6 +165,8 @@ struct RawNotifier {
     timeout: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     min_severity: Option<Spanned<String>>,
+    alertmanager: Option<bool>,
+    resend_every: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +251,12 @@ pub struct HostConfig {
     pub timeout: Duration,
     /// Cap on a plugin's payload, in bytes.
     pub max_payload: usize,
+    /// How often a firing alert is sent again to notifiers that deliver to an Alertmanager, by
+    /// default; `None` for `"off"`.
+    pub resend_delay: Option<Duration>,
+    /// How often a firing alert is sent again to the other notifiers, by default; `None` for
+    /// `"off"`.
+    pub repeat_interval: Option<Duration>,
 }
 
 impl HostConfig {
@@ -292,6 +308,11 @@ pub struct NotifierSpec {
     pub plugin: PluginSpec,
     /// Least severity it is told about.
     pub min_severity: Severity,
+    /// It delivers to an Alertmanager (`alertmanager = true`): its reminders default to
+    /// `[host] resend_delay` instead of `repeat_interval`.
+    pub alertmanager: bool,
+    /// How often a firing alert is sent to it again while it fires; `None` for `"off"`.
+    pub resend_every: Option<Duration>,
 }
 
 /// `[[strategy]]`.
@@ -621,6 +642,21 @@ impl Ctx<'_> {
         d
     }
 
+    /// A reminder interval: a duration, or `"off"` (or a zero duration) for none.
+    fn reminder(
+        &mut self,
+        key: &str,
+        v: &Option<Spanned<String>>,
+        default: Option<Duration>,
+    ) -> Option<Duration> {
+        match v {
+            None => default,
+            Some(s) if s.get_ref().trim() == "off" || s.get_ref().trim() == "0" => None,
+            Some(_) => Some(self.duration(key, v, default.unwrap_or_default()))
+                .filter(|d| !d.is_zero()),
+        }
+    }
+
     fn severity(&mut self, key: &str, v: &Option<Spanned<String>>, default: Severity) -> Severity {
         match v {
             None => default,
@@ -839,6 +875,8 @@ impl Ctx<'_> {
             rollup_retention: None,
             timeout: None,
             max_payload_bytes: None,
+            resend_delay: None,
+            repeat_interval: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -882,6 +920,12 @@ impl Ctx<'_> {
             ),
             timeout: self.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
             max_payload,
+            resend_delay: self.reminder("resend_delay", &h.resend_delay, Some(DEFAULT_RESEND_DELAY)),
+            repeat_interval: self.reminder(
+                "repeat_interval",
+                &h.repeat_interval,
+                Some(DEFAULT_REPEAT_INTERVAL),
+            ),
         }
     }
 
@@ -947,11 +991,20 @@ impl Ctx<'_> {
         let n = n.into_inner();
         let name_span = n.name.as_ref().map_or(n.plugin.span(), |x| x.span());
         let min_severity = self.severity("min_severity", &n.min_severity, Severity::Info);
+        let alertmanager = n.alertmanager.unwrap_or(false);
+        let default = if alertmanager {
+            host.resend_delay
+        } else {
+            host.repeat_interval
+        };
+        let resend_every = self.reminder("resend_every", &n.resend_every, default);
         let plugin = self.plugin(PluginKind::Notifier, span, common_of!(n), host);
         names.claim(self, &plugin, name_span);
         NotifierSpec {
             plugin,
             min_severity,
+            alertmanager,
+            resend_every,
         }
     }
 
@@ -1686,5 +1739,66 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
         let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
         assert!(bytes > 8 << 20, "{bytes} bytes: a realistic scrape");
         assert!(c.host.max_payload >= bytes, "{bytes} bytes refused");
+    }
+    #[test]
+    fn reminders_default_by_kind_and_can_be_switched_off() {
+        let notifier = |extra: &str| {
+            format!("[[notifier]]\nplugin = \"log\"\nlibrary = \"lib/liblog.so\"\n{extra}\n")
+        };
+        let text = [
+            notifier("name = \"plain\""),
+            notifier("name = \"am\"\nalertmanager = true"),
+            notifier("name = \"own\"\nresend_every = \"90s\""),
+            notifier("name = \"off\"\nalertmanager = true\nresend_every = \"off\""),
+            notifier("name = \"zero\"\nresend_every = \"0\""),
+            notifier("name = \"zero_s\"\nresend_every = \"0s\""),
+        ]
+        .concat();
+        let c = Config::from_str(&text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.resend_delay, Some(Duration::from_secs(60)));
+        assert_eq!(c.host.repeat_interval, Some(Duration::from_secs(4 * 3600)));
+        let every: Vec<_> = c.notifiers.iter().map(|n| n.resend_every).collect();
+        assert_eq!(
+            every,
+            [
+                Some(Duration::from_secs(4 * 3600)),
+                Some(Duration::from_secs(60)),
+                Some(Duration::from_secs(90)),
+                None,
+                None,
+                None
+            ]
+        );
+        assert!(c.notifiers[1].alertmanager && !c.notifiers[0].alertmanager);
+
+        let host = "[host]\nresend_delay = \"2s\"\nrepeat_interval = \"off\"\n";
+        let text = format!(
+            "{host}{}{}",
+            notifier("name = \"plain\""),
+            notifier("name = \"am\"\nalertmanager = true")
+        );
+        let c = Config::from_str(&text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.repeat_interval, None);
+        assert_eq!(c.notifiers[0].resend_every, None);
+        assert_eq!(c.notifiers[1].resend_every, Some(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_bad_reminder_interval_is_located() {
+        let e = errors(
+            "[host]\nresend_delay = \"soon\"\n\n[[notifier]]\nplugin = \"log\"\nlibrary = \"l.so\"\nresend_every = \"1x\"\nalertmanager = \"yes\"\n",
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with("monitor.toml:2:16: `resend_delay`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with("monitor.toml:7:16: `resend_every`")),
+            "{e:?}"
+        );
+        assert!(
+            e.iter().any(|m| m.starts_with("monitor.toml:8:16: invalid type")),
+            "{e:?}"
+        );
     }
 }

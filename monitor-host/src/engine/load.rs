@@ -68,11 +68,7 @@ impl Engine {
             // SAFETY: as above.
             if let Some(slot) = unsafe { launcher.start(&n.plugin, config.host.interval, !dry_run) }
             {
-                notifiers.list.push(Notifier {
-                    slot,
-                    min_severity: n.min_severity,
-                    queue: Default::default(),
-                });
+                notifiers.list.push(Notifier::new(slot, n));
             }
         }
         let mut healing = Healing::default();

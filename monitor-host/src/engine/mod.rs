@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use monitor_plugin::{Labels, Notification, SampleKind};
+use monitor_plugin::{Labels, Notification, NotificationStatus, SampleKind};
 use serde::Serialize;
 
 pub use self::dry_run::{DryRun, PlannedHeal, PlannedNotification};
@@ -172,7 +172,7 @@ impl Engine {
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
             log_transition(&n);
-            stats.notifications += self.notify(&n);
+            stats.notifications += self.notify_transition(&n, now_ms);
             let verified = self.healing.observe(t, self.alerts.rules());
             if let Some(p) = &mut self.persistence {
                 for si in verified {
@@ -192,6 +192,15 @@ impl Engine {
                     at_ms: now_ms,
                 });
             }
+        }
+        if self.dry_run.is_none() {
+            stats.notifications += self.notifiers.remind(
+                &self.alerts,
+                &self.host.name,
+                now_ms,
+                self.host.interval,
+                &mut self.plugins,
+            );
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
         // Stored before the notifications leave: a crash in between loses a notification rather
@@ -220,6 +229,7 @@ impl Engine {
         };
         p.batch().alerts = self.alerts.changes();
         p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
+        p.batch().sent = self.notifiers.changes(&self.plugins);
         p.commit(now_ms);
     }
 
@@ -348,6 +358,21 @@ impl Engine {
             });
         }
         d.notifications.len() - before
+    }
+
+    /// Queues the notification of an alert transition (see [`notify`](Self::notify)), noting
+    /// when each notifier was sent a firing one, for its reminders.
+    fn notify_transition(&mut self, n: &Notification, now_ms: u64) -> usize {
+        if self.dry_run.is_some() {
+            return self.notify(n);
+        }
+        let key = (n.alert.clone(), n.labels.clone());
+        match n.status {
+            NotificationStatus::Firing => {
+                (self.notifiers).fired(n, &key, now_ms, self.host.interval, &mut self.plugins)
+            }
+            NotificationStatus::Resolved => self.notifiers.resolved(n, &key, &mut self.plugins),
+        }
     }
 
     /// Hands queued notifications to notifiers that are free.
@@ -486,6 +511,7 @@ impl Engine {
         self.alerts.restore(saved.alerts);
         self.healing
             .restore(saved.episodes, &self.plugins, self.alerts.rules());
+        self.notifiers.restore(saved.sent, &self.plugins);
         self.history = saved.history;
         let path = persistence.path().to_owned();
         self.persistence = Some(persistence);

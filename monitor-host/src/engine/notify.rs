@@ -1,61 +1,235 @@
 //! Notifications: alert transitions and escalations become notifications, queued per notifier
-//! (bounded) and handed out one call at a time.
+//! (bounded) and handed out one call at a time. While an alert fires, each notifier with a
+//! `resend_every` is sent its firing notification again once that interval has passed since it
+//! was last sent (as Prometheus re-sends to Alertmanager, and Alertmanager repeats to receivers).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use monitor_plugin::{Labels, Notification, NotificationStatus, Severity};
 
 use super::running::RunningPlugin;
-use crate::alert::{AlertKey, Transition};
-use crate::config::AlertRule;
+use crate::alert::{AlertEngine, AlertKey, AlertState, Transition};
+use crate::config::{AlertRule, NotifierSpec};
+use crate::history::SentRecord;
 
 /// Most notifications queued per notifier; older ones are dropped (and counted) beyond it.
 pub const NOTIFY_QUEUE_LIMIT: usize = 1000;
+
+/// How many resend intervals (or evaluation intervals, when longer) a firing notification is
+/// valid for: Prometheus's `ValidUntil = ts + 4 * max(resend_delay, evaluation_interval)`, which
+/// allows for two failed evaluations or sends before a receiver lets the alert end.
+pub const VALID_FOR_INTERVALS: u32 = 4;
 
 /// One notifier instance and its queue of serialised notifications.
 #[derive(Debug)]
 pub(super) struct Notifier {
     pub slot: usize,
     pub min_severity: Severity,
+    /// How often a firing alert is sent to it again; `None`: only once.
+    pub resend: Option<Duration>,
     pub queue: VecDeque<Vec<u8>>,
+    /// When each firing alert instance was last queued for it (first notification or reminder),
+    /// ms since epoch. Only kept when `resend` is set.
+    pub sent: BTreeMap<AlertKey, u64>,
+}
+
+impl Notifier {
+    /// A notifier with an empty queue, as `spec` declares it at `slot`.
+    pub fn new(slot: usize, spec: &NotifierSpec) -> Self {
+        Self {
+            slot,
+            min_severity: spec.min_severity,
+            resend: spec.resend_every,
+            queue: VecDeque::new(),
+            sent: BTreeMap::new(),
+        }
+    }
+
+    /// Until when a firing notification sent now vouches for the alert, given the evaluation
+    /// interval; `None` without reminders (the receiver then applies its own timeout).
+    fn valid_until(&self, now_ms: u64, evaluation: Duration) -> Option<u64> {
+        let every = self.resend?.max(evaluation);
+        Some(now_ms + (every * VALID_FOR_INTERVALS).as_millis() as u64)
+    }
+
+    /// Whether a reminder is due at `now_ms` after a send at `last_ms`: strictly more than the
+    /// interval later, as Prometheus's `needsSending`.
+    fn due(&self, last_ms: u64, now_ms: u64) -> bool {
+        self.resend
+            .is_some_and(|r| now_ms > last_ms.saturating_add(r.as_millis() as u64))
+    }
+
+    fn push(&mut self, bytes: Vec<u8>, n: &Notification, plugins: &mut [RunningPlugin]) {
+        if self.queue.len() == NOTIFY_QUEUE_LIMIT {
+            self.queue.pop_front();
+            plugins[self.slot].stats.dropped += 1;
+            tracing::warn!(
+                notifier = %plugins[self.slot].name,
+                limit = NOTIFY_QUEUE_LIMIT,
+                "notification queue full; the oldest notification was dropped"
+            );
+        }
+        tracing::debug!(
+            notifier = %plugins[self.slot].name,
+            alert = %n.alert,
+            status = ?n.status,
+            escalation = n.escalation,
+            repeat = n.repeat,
+            "notification queued"
+        );
+        self.queue.push_back(bytes);
+    }
 }
 
 /// Every notifier instance.
 #[derive(Debug, Default)]
 pub(super) struct Notifiers {
     pub list: Vec<Notifier>,
+    // Some `sent` time changed since the last `changes`.
+    dirty: bool,
+}
+
+fn to_bytes(n: &Notification) -> Vec<u8> {
+    serde_json::to_vec(n).expect("notifications always serialise")
 }
 
 impl Notifiers {
-    /// Queues `n` for every notifier whose `min_severity` it meets; returns how many.
+    /// Queues `n` as it is for every notifier whose `min_severity` it meets; returns how many.
     pub fn enqueue(&mut self, n: &Notification, plugins: &mut [RunningPlugin]) -> usize {
-        let bytes = serde_json::to_vec(n).expect("notifications always serialise");
+        let bytes = to_bytes(n);
+        let mut queued = 0;
+        for ns in &mut self.list {
+            if n.severity >= ns.min_severity {
+                ns.push(bytes.clone(), n, plugins);
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Queues the firing notification of alert instance `key`, first sent at `now_ms`, for every
+    /// notifier that takes its severity, each with its own validity; returns how many.
+    pub fn fired(
+        &mut self,
+        n: &Notification,
+        key: &AlertKey,
+        now_ms: u64,
+        evaluation: Duration,
+        plugins: &mut [RunningPlugin],
+    ) -> usize {
         let mut queued = 0;
         for ns in &mut self.list {
             if n.severity < ns.min_severity {
                 continue;
             }
-            if ns.queue.len() == NOTIFY_QUEUE_LIMIT {
-                ns.queue.pop_front();
-                plugins[ns.slot].stats.dropped += 1;
-                tracing::warn!(
-                    notifier = %plugins[ns.slot].name,
-                    limit = NOTIFY_QUEUE_LIMIT,
-                    "notification queue full; the oldest notification was dropped"
-                );
+            let mut own = n.clone();
+            own.valid_until_ms = ns.valid_until(now_ms, evaluation);
+            ns.push(to_bytes(&own), &own, plugins);
+            if ns.resend.is_some() {
+                ns.sent.insert(key.clone(), now_ms);
+                self.dirty = true;
             }
-            tracing::debug!(
-                notifier = %plugins[ns.slot].name,
-                alert = %n.alert,
-                status = ?n.status,
-                escalation = n.escalation,
-                "notification queued"
-            );
-            ns.queue.push_back(bytes.clone());
             queued += 1;
         }
         queued
+    }
+
+    /// Queues the resolution of alert instance `key` (once) and forgets when it was sent.
+    pub fn resolved(
+        &mut self,
+        n: &Notification,
+        key: &AlertKey,
+        plugins: &mut [RunningPlugin],
+    ) -> usize {
+        for ns in &mut self.list {
+            self.dirty |= ns.sent.remove(key).is_some();
+        }
+        self.enqueue(n, plugins)
+    }
+
+    /// Queues the firing notification again, marked `repeat`, for each notifier whose
+    /// `resend_every` has passed since it was last sent each firing alert instance; returns how
+    /// many. An instance with no send time (fired before the notifier was configured) counts
+    /// from when it started firing.
+    pub fn remind(
+        &mut self,
+        alerts: &AlertEngine,
+        host: &str,
+        now_ms: u64,
+        evaluation: Duration,
+        plugins: &mut [RunningPlugin],
+    ) -> usize {
+        let rules = alerts.rules();
+        let mut queued = 0;
+        for ns in &mut self.list {
+            if ns.resend.is_none() {
+                continue;
+            }
+            let before = ns.sent.len();
+            ns.sent.retain(|key, _| alerts.is_firing(key));
+            self.dirty |= ns.sent.len() != before;
+            for s in alerts.statuses() {
+                let (Some(since), AlertState::Firing) = (s.firing_since_ms, s.state) else {
+                    continue;
+                };
+                let Some(rule) = rules.iter().position(|r| r.name == s.alert) else {
+                    continue;
+                };
+                if rules[rule].severity < ns.min_severity {
+                    continue;
+                }
+                let key: AlertKey = (s.alert.clone(), s.labels.clone());
+                let last = ns.sent.get(&key).copied().unwrap_or(since);
+                if !ns.due(last, now_ms) {
+                    continue;
+                }
+                let fired = Transition::Fired {
+                    rule,
+                    labels: s.labels.clone(),
+                    value: s.value,
+                    at_ms: since,
+                };
+                let mut n = for_transition(&fired, rules, host);
+                n.repeat = true;
+                n.valid_until_ms = ns.valid_until(now_ms, evaluation);
+                ns.push(to_bytes(&n), &n, plugins);
+                ns.sent.insert(key, now_ms);
+                self.dirty = true;
+                queued += 1;
+            }
+        }
+        queued
+    }
+
+    /// Every send time, when one changed since the last call, for the store.
+    pub fn changes(&mut self, plugins: &[RunningPlugin]) -> Option<Vec<SentRecord>> {
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        let records = self.list.iter().flat_map(|ns| {
+            let notifier = &plugins[ns.slot].name;
+            ns.sent.iter().map(|((alert, labels), &sent_ms)| SentRecord {
+                notifier: notifier.clone(),
+                alert: alert.clone(),
+                labels: labels.clone(),
+                sent_ms,
+            })
+        });
+        Some(records.collect())
+    }
+
+    /// Seeds the send times a previous run stored, by notifier name; records of notifiers no
+    /// longer configured, or without reminders, are dropped.
+    pub fn restore(&mut self, saved: Vec<SentRecord>, plugins: &[RunningPlugin]) {
+        for r in saved {
+            let Some(ns) = (self.list.iter_mut())
+                .find(|ns| ns.resend.is_some() && plugins[ns.slot].name == r.notifier)
+            else {
+                continue;
+            };
+            ns.sent.insert((r.alert, r.labels), r.sent_ms);
+        }
     }
 
     /// The notifiers a notification of `severity` is queued for, by instance index.
@@ -130,6 +304,8 @@ pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) ->
         labels: labels.clone(),
         starts_at_ms: starts,
         ends_at_ms: ends,
+        valid_until_ms: None,
+        repeat: false,
         escalation: false,
         stale,
         host: host.to_owned(),
@@ -166,6 +342,8 @@ pub(super) fn escalation(g: &GiveUp, rules: &[AlertRule], host: &str, now_ms: u6
         labels: Labels::clone(&g.key.1),
         starts_at_ms: now_ms,
         ends_at_ms: None,
+        valid_until_ms: None,
+        repeat: false,
         escalation: true,
         stale: false,
         host: host.to_owned(),

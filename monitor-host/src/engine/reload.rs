@@ -400,15 +400,20 @@ impl Engine {
         let first = config.collectors.len();
         for (i, n) in config.notifiers.iter().enumerate() {
             let slot = first + i;
-            let queue = kept(slot)
-                .and_then(|o| queues.remove(&o))
-                .map(|n| n.queue)
-                .unwrap_or_default();
-            self.notifiers.list.push(Notifier {
-                slot,
-                min_severity: n.min_severity,
-                queue,
-            });
+            let mut notifier = Notifier::new(slot, n);
+            if let Some(old) = kept(slot).and_then(|o| queues.remove(&o)) {
+                notifier.queue = old.queue;
+                notifier.sent = old.sent;
+            } else if let Some(old) = (queues.values_mut())
+                .find(|o| self.declared[o.slot].name == n.plugin.name)
+            {
+                // Restarted with a new declaration: its reminders keep their schedule.
+                notifier.sent = std::mem::take(&mut old.sent);
+            }
+            if notifier.resend.is_none() {
+                notifier.sent.clear();
+            }
+            self.notifiers.list.push(notifier);
         }
         let mut strategies: BTreeMap<usize, (usize, Strategy)> =
             std::mem::take(&mut self.healing.list)

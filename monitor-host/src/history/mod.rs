@@ -28,6 +28,9 @@
 //! - `healing_episodes(strategy, alert, labels, firing, value, window_ms, attempts,
 //!   last_attempt_ms, escalated, last_message, last_success)`: the healing policy's state, so its
 //!   limits and give-ups carry over.
+//! - `notifications_sent(notifier, alert, labels, sent_ms)`: when each notifier was last sent the
+//!   firing notification of each firing alert instance (the first one or a reminder), so reminders
+//!   keep their schedule across a restart.
 //! - `events(id, source, kind, message, labels, ts_ms)`: plugin failures, time-outs, give-ups...
 //! - `incidents`, `silences`: reserved.
 //! - `host_state(key, value)`: `clean_stop`, when the last host stopped cleanly (see below).
@@ -310,6 +313,19 @@ pub struct SavedEpisode {
     pub last_success: bool,
 }
 
+/// When a notifier was last sent the firing notification of a firing alert instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRecord {
+    /// Notifier instance.
+    pub notifier: String,
+    /// Rule name.
+    pub alert: String,
+    /// The series' labels.
+    pub labels: Labels,
+    /// When, ms since epoch.
+    pub sent_ms: u64,
+}
+
 /// A verified recovery: the alert resolved after the last attempt of this strategy on it
 /// succeeded.
 #[derive(Debug, Clone, PartialEq)]
@@ -350,6 +366,8 @@ pub struct Batch {
     pub alerts: Vec<AlertStatus>,
     /// The whole healing policy state, when it changed.
     pub episodes: Option<Vec<SavedEpisode>>,
+    /// Every firing notification's last send time per notifier, when one changed.
+    pub sent: Option<Vec<SentRecord>>,
 }
 
 impl Batch {
@@ -375,6 +393,7 @@ impl Batch {
             && self.transitions.is_empty()
             && self.alerts.is_empty()
             && self.episodes.is_none()
+            && self.sent.is_none()
     }
 }
 
@@ -389,6 +408,8 @@ pub struct Saved {
     pub alerts: Vec<AlertStatus>,
     /// The healing policy's state.
     pub episodes: Vec<SavedEpisode>,
+    /// When each notifier was last sent each firing alert.
+    pub sent: Vec<SentRecord>,
 }
 
 /// One series as saved.
@@ -631,6 +652,13 @@ mod tests {
             last_success: false,
         };
         p.batch().episodes = Some(vec![episode.clone()]);
+        let sent = SentRecord {
+            notifier: "n".into(),
+            alert: "a".into(),
+            labels: Labels::from([("k".to_owned(), "v".to_owned())]),
+            sent_ms: now + 1,
+        };
+        p.batch().sent = Some(vec![sent.clone()]);
         p.commit(now + 10_000);
         assert_eq!(p.stats().errors_total, 0);
         assert_eq!(p.stats().last_success_ms, Some(now + 10_000));
@@ -651,6 +679,7 @@ mod tests {
         assert_eq!(saved.alerts[0].state, AlertState::Firing);
         assert_eq!(saved.alerts[0].firing_since_ms, Some(now + 1));
         assert_eq!(saved.episodes, [episode]);
+        assert_eq!(saved.sent, [sent]);
         assert!(p.path().ends_with(DATABASE_FILE));
     }
 

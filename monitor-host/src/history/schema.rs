@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -128,8 +128,20 @@ CREATE TABLE host_state (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: when each notifier was last sent the firing notification of each firing alert
+/// instance, so reminders (`resend_every`) keep their schedule across a restart.
+const V3: &str = "
+CREATE TABLE notifications_sent (
+    notifier TEXT NOT NULL,         -- notifier instance name
+    alert    TEXT NOT NULL,
+    labels   TEXT NOT NULL,
+    sent_ms  INTEGER NOT NULL,
+    PRIMARY KEY (notifier, alert, labels)
+) WITHOUT ROWID;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// What [`migrate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use rusqlite::{Connection, ErrorCode, Transaction, params};
 use super::schema::{self, Found, SCHEMA_VERSION};
 use super::{
     AttemptKey, Batch, EventRecord, HISTORY_LIMIT, HealRecord, History, HistoryError, Saved,
-    SavedEpisode, SavedSeries, legacy,
+    SavedEpisode, SavedSeries, SentRecord, legacy,
 };
 use crate::alert::{AlertState, AlertStatus};
 use crate::store::{MAX_POINTS_PER_SERIES, SeriesKey};
@@ -404,6 +404,7 @@ impl Database {
         }
         saved.alerts = read_alerts(&self.conn)?;
         saved.episodes = read_episodes(&self.conn)?;
+        saved.sent = read_sent(&self.conn)?;
         saved.history = read_history(&self.conn)?;
         Ok(saved)
     }
@@ -509,6 +510,9 @@ fn write_batch(
     }
     if let Some(episodes) = &b.episodes {
         write_episodes(tx, episodes)?;
+    }
+    if let Some(sent) = &b.sent {
+        write_sent(tx, sent)?;
     }
     Ok(())
 }
@@ -642,6 +646,28 @@ fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
             active_since_ms: r.get(4)?,
             firing_since_ms: r.get(5)?,
             resolved_at_ms: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+fn write_sent(tx: &Transaction<'_>, sent: &[SentRecord]) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM notifications_sent", [])?;
+    let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO notifications_sent VALUES (?1, ?2, ?3, ?4)")?;
+    for s in sent {
+        stmt.execute(params![s.notifier, s.alert, labels_text(&s.labels), s.sent_ms])?;
+    }
+    Ok(())
+}
+
+fn read_sent(conn: &Connection) -> rusqlite::Result<Vec<SentRecord>> {
+    let mut stmt = conn.prepare("SELECT notifier, alert, labels, sent_ms FROM notifications_sent")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SentRecord {
+            notifier: r.get(0)?,
+            alert: r.get(1)?,
+            labels: parse_labels(&r.get::<_, String>(2)?),
+            sent_ms: r.get(3)?,
         })
     })?;
     rows.collect()

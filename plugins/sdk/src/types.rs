@@ -212,9 +212,21 @@ pub struct Notification {
     pub labels: Labels,
     /// When the alert started firing, ms since the Unix epoch.
     pub starts_at_ms: u64,
-    /// When it resolved, ms since the Unix epoch.
+    /// When it resolved, ms since the Unix epoch. Absent while firing (see
+    /// [`valid_until_ms`](Self::valid_until_ms)).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_at_ms: Option<u64>,
+    /// Firing only: until when this notification vouches that the alert fires, ms since the Unix
+    /// epoch. The host sends the firing notification again before then (every `resend_every` of
+    /// the notifier) while the alert keeps firing, so a receiver that expires alerts (an
+    /// Alertmanager's `endsAt`) can let the alert end at this time when no newer one arrives.
+    /// Absent when the notifier gets no reminders, and on resolutions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_until_ms: Option<u64>,
+    /// True when this is a firing notification sent again (a resend or reminder) for an alert that
+    /// was already notified and still fires; false (absent) for the first one.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub repeat: bool,
     /// True when healing gave up on this alert (max attempts reached within the window).
     #[serde(default)]
     pub escalation: bool,
@@ -254,6 +266,8 @@ mod tests {
             labels: Labels::new(),
             starts_at_ms: 1,
             ends_at_ms: Some(2),
+            valid_until_ms: None,
+            repeat: false,
             escalation: false,
             stale: true,
             host: "h".into(),
@@ -297,5 +311,31 @@ mod tests {
         })
         .unwrap();
         assert!(!firing.contains("stale"), "omitted when false: {firing}");
+    }
+    #[test]
+    fn a_reminder_carries_repeat_and_valid_until_and_earlier_payloads_read_without_them() {
+        let reminder = Notification {
+            status: NotificationStatus::Firing,
+            ends_at_ms: None,
+            valid_until_ms: Some(240_001),
+            repeat: true,
+            stale: false,
+            ..stale_resolution()
+        };
+        let json = serde_json::to_string(&reminder).unwrap();
+        assert!(json.contains("\"valid_until_ms\":240001"), "{json}");
+        assert!(json.contains("\"repeat\":true"), "{json}");
+        assert!(!json.contains("ends_at_ms"), "{json}");
+        let mut v = serde_json::to_value(&reminder).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("valid_until_ms");
+        o.remove("repeat");
+        let earlier: Notification = serde_json::from_value(v).unwrap();
+        assert_eq!((earlier.valid_until_ms, earlier.repeat), (None, false));
+        let first = serde_json::to_string(&stale_resolution()).unwrap();
+        assert!(
+            !first.contains("repeat") && !first.contains("valid_until_ms"),
+            "omitted when unset: {first}"
+        );
     }
 }

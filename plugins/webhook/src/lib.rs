@@ -3,8 +3,9 @@
 //!
 //! With `api = "alertmanager"` it instead POSTs to an Alertmanager's v2 API (`url` ending in
 //! `/api/v2/alerts`): a JSON array with one postable alert (labels, annotations, `startsAt`, and
-//! `endsAt` once resolved), so a clustered Alertmanager can group, silence and route the host's
-//! alerts.
+//! `endsAt`: the resolve time once resolved, or while firing the notification's `valid_until_ms`
+//! when the host re-sends it), so a clustered Alertmanager can group, silence and route the host's
+//! alerts. The webhook shape keeps `endsAt` at the zero time while firing, as Alertmanager does.
 //!
 //! Config: `url` (required, `http://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
 //! `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `retries` (extra attempts after a failure, default 2),
@@ -187,6 +188,23 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
     }
 }
 
+/// The body of a `POST /api/v2/alerts`.
+fn postable(n: &Notification, receiver: &str) -> Vec<PostableAlert> {
+    payload(n, receiver)
+        .alerts
+        .into_iter()
+        .map(|a| PostableAlert {
+            labels: a.labels,
+            annotations: a.annotations,
+            starts_at: a.starts_at,
+            // Firing: until when the host vouches for it (it resends before then), so
+            // Alertmanager keeps it active without falling back on its `resolve_timeout`.
+            // Resolved: when it resolved.
+            ends_at: n.ends_at_ms.or(n.valid_until_ms).map(rfc3339),
+        })
+        .collect()
+}
+
 impl AlertNotifier for Webhook {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
@@ -211,20 +229,7 @@ impl AlertNotifier for Webhook {
         };
         let body = match s.api {
             Api::Webhook => serde_json::to_string(&payload(n, &s.receiver))?,
-            Api::Alertmanager => {
-                let p = payload(n, &s.receiver);
-                let alerts: Vec<PostableAlert> = p
-                    .alerts
-                    .into_iter()
-                    .map(|a| PostableAlert {
-                        labels: a.labels,
-                        annotations: a.annotations,
-                        starts_at: a.starts_at,
-                        ends_at: n.ends_at_ms.map(rfc3339),
-                    })
-                    .collect();
-                serde_json::to_string(&alerts)?
-            }
+            Api::Alertmanager => serde_json::to_string(&postable(n, &s.receiver))?,
         };
         let mut last = String::new();
         for attempt in 0..=s.retries {
@@ -254,6 +259,45 @@ monitor_plugin::export_plugin!(notifier "webhook" => Webhook);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn firing() -> Notification {
+        serde_json::from_value(serde_json::json!({
+            "status": "firing", "alert": "too_high", "metric": "m", "value": 50.0,
+            "threshold": 10.0, "condition": "above", "severity": "warning",
+            "starts_at_ms": 1_700_000_000_000u64, "valid_until_ms": 1_700_000_240_000u64,
+            "repeat": true
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn alertmanager_api_ends_a_firing_alert_at_its_validity_and_a_resolved_one_when_it_resolved() {
+        let body = serde_json::to_value(postable(&firing(), "r")).unwrap();
+        assert_eq!(body[0]["startsAt"], "2023-11-14T22:13:20.000Z");
+        assert_eq!(body[0]["endsAt"], "2023-11-14T22:17:20.000Z");
+        let once = Notification {
+            valid_until_ms: None,
+            repeat: false,
+            ..firing()
+        };
+        let body = serde_json::to_value(postable(&once, "r")).unwrap();
+        assert!(body[0].get("endsAt").is_none(), "{body}");
+        let resolved = Notification {
+            status: NotificationStatus::Resolved,
+            valid_until_ms: None,
+            ends_at_ms: Some(1_700_000_010_000),
+            ..firing()
+        };
+        let body = serde_json::to_value(postable(&resolved, "r")).unwrap();
+        assert_eq!(body[0]["endsAt"], "2023-11-14T22:13:30.000Z");
+    }
+
+    #[test]
+    fn the_webhook_shape_keeps_the_zero_end_time_while_firing() {
+        let body = serde_json::to_value(payload(&firing(), "r")).unwrap();
+        assert_eq!(body["status"], "firing");
+        assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
+    }
 
     #[test]
     fn rfc3339_dates() {
