@@ -331,6 +331,112 @@ impl Prometheus {
     }
 }
 
+/// How long the shared [`Alertmanager`] keeps an alert that was posted without `endsAt` and not
+/// posted again (its `global.resolve_timeout`), in seconds: short, so that tests see it expire.
+pub const ALERTMANAGER_RESOLVE_TIMEOUT_S: u64 = 5;
+
+/// Debian's `prometheus-alertmanager` on loopback, one per test binary (see [`shared`](
+/// Self::shared)), with no clustering, a receiver that sends nothing and a `resolve_timeout` of
+/// [`ALERTMANAGER_RESOLVE_TIMEOUT_S`]: the real peer the host's alerts are checked against.
+#[derive(Debug)]
+pub struct Alertmanager {
+    /// Its HTTP port.
+    pub port: u16,
+}
+
+impl Alertmanager {
+    /// The test binary's Alertmanager, started at the first call and stopped when the test binary
+    /// exits (a watchdog shell ends it once the binary's process is gone). `None` when it cannot
+    /// run and `MONITOR_REQUIRE_PROMTOOL` is not `1` (then the caller skips its test). Tests
+    /// sharing it use alert names of their own.
+    ///
+    /// # Panics
+    ///
+    /// When it is required but cannot run, or does not get ready within 30 s.
+    pub fn shared() -> Option<&'static Alertmanager> {
+        static SHARED: OnceLock<Option<Alertmanager>> = OnceLock::new();
+        SHARED.get_or_init(Self::start).as_ref()
+    }
+
+    fn start() -> Option<Alertmanager> {
+        let required = std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1");
+        let found = Command::new("prometheus-alertmanager")
+            .arg("--version")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if let Err(e) = found {
+            assert!(
+                !required,
+                "prometheus-alertmanager is required (MONITOR_REQUIRE_PROMTOOL=1) but cannot run: {e}"
+            );
+            eprintln!(
+                "skipped: prometheus-alertmanager cannot run ({e}); install Debian's `prometheus-alertmanager`"
+            );
+            return None;
+        }
+        let dir = target_dir()
+            .join("test-scratch")
+            .join(format!("alertmanager-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  resolve_timeout: {ALERTMANAGER_RESOLVE_TIMEOUT_S}s\n\
+                 route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n"
+            ),
+        )
+        .unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
+        // The watchdog ends Alertmanager once this process is gone: a static is never dropped.
+        let watchdog = format!(
+            "\"$0\" \"$@\" & am=$!; \
+             while kill -0 {parent} 2>/dev/null && kill -0 $am 2>/dev/null; do sleep 0.2; done; \
+             kill $am 2>/dev/null; wait $am",
+            parent = std::process::id()
+        );
+        Command::new("sh")
+            .arg("-c")
+            .arg(watchdog)
+            .arg("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sh runs");
+        let ready = eventually(std::time::Duration::from_secs(30), || {
+            http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
+        });
+        assert!(
+            ready.is_some(),
+            "alertmanager did not get ready on port {port}; see {}",
+            dir.join("alertmanager.log").display()
+        );
+        Some(Alertmanager { port })
+    }
+
+    /// The active alerts it holds (`GET /api/v2/alerts`: not expired, `endsAt` in the future) named
+    /// `alertname`.
+    ///
+    /// # Panics
+    ///
+    /// When it does not answer with a JSON array.
+    pub fn alerts(&self, alertname: &str) -> Vec<serde_json::Value> {
+        let (status, body) = http_get(self.port, "/api/v2/alerts").expect("alertmanager answers");
+        assert_eq!(status, 200, "{body}");
+        let all: Vec<serde_json::Value> = serde_json::from_str(&body).expect("a JSON array");
+        all.into_iter()
+            .filter(|a| a["labels"]["alertname"] == alertname)
+            .collect()
+    }
+}
+
 /// The standard error of a child process, collected line by line on a thread of its own (so that
 /// a chatty child never blocks on a full pipe).
 #[derive(Debug, Clone, Default)]

@@ -259,6 +259,7 @@ threshold = 10
 [[notifier]]
 plugin = "webhook"
 library = {hook}
+alertmanager = true
 [notifier.config]
 url = "http://127.0.0.1:{port}/api/v2/alerts"
 api = "alertmanager"
@@ -279,7 +280,8 @@ api = "alertmanager"
     let firing: serde_json::Value = serde_json::from_str(&firing).unwrap();
     assert_eq!(firing[0]["labels"]["alertname"], "too_high");
     assert_eq!(firing[0]["startsAt"], "2023-11-14T22:13:20.000Z");
-    assert!(firing[0].get("endsAt").is_none());
+    // Re-sent every `resend_delay` (1m) while firing, so valid for 4 * max(1m, 10s).
+    assert_eq!(firing[0]["endsAt"], "2023-11-14T22:17:20.000Z");
     let (_, resolved) = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let resolved: serde_json::Value = serde_json::from_str(&resolved).unwrap();
     assert_eq!(resolved[0]["endsAt"], "2023-11-14T22:13:30.000Z");
