@@ -652,8 +652,9 @@ impl Ctx<'_> {
         match v {
             None => default,
             Some(s) if s.get_ref().trim() == "off" || s.get_ref().trim() == "0" => None,
-            Some(_) => Some(self.duration(key, v, default.unwrap_or_default()))
-                .filter(|d| !d.is_zero()),
+            Some(_) => {
+                Some(self.duration(key, v, default.unwrap_or_default())).filter(|d| !d.is_zero())
+            }
         }
     }
 
@@ -920,7 +921,11 @@ impl Ctx<'_> {
             ),
             timeout: self.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
             max_payload,
-            resend_delay: self.reminder("resend_delay", &h.resend_delay, Some(DEFAULT_RESEND_DELAY)),
+            resend_delay: self.reminder(
+                "resend_delay",
+                &h.resend_delay,
+                Some(DEFAULT_RESEND_DELAY),
+            ),
             repeat_interval: self.reminder(
                 "repeat_interval",
                 &h.repeat_interval,
@@ -1789,15 +1794,18 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
             "[host]\nresend_delay = \"soon\"\n\n[[notifier]]\nplugin = \"log\"\nlibrary = \"l.so\"\nresend_every = \"1x\"\nalertmanager = \"yes\"\n",
         );
         assert!(
-            e.iter().any(|m| m.starts_with("monitor.toml:2:16: `resend_delay`")),
+            e.iter()
+                .any(|m| m.starts_with("monitor.toml:2:16: `resend_delay`")),
             "{e:?}"
         );
         assert!(
-            e.iter().any(|m| m.starts_with("monitor.toml:7:16: `resend_every`")),
+            e.iter()
+                .any(|m| m.starts_with("monitor.toml:7:16: `resend_every`")),
             "{e:?}"
         );
         assert!(
-            e.iter().any(|m| m.starts_with("monitor.toml:8:16: invalid type")),
+            e.iter()
+                .any(|m| m.starts_with("monitor.toml:8:16: invalid type")),
             "{e:?}"
         );
     }

@@ -340,6 +340,8 @@ pub const ALERTMANAGER_RESOLVE_TIMEOUT_S: u64 = 5;
 /// [`ALERTMANAGER_RESOLVE_TIMEOUT_S`]: the real peer the host's alerts are checked against.
 #[derive(Debug)]
 pub struct Alertmanager {
+    // The watchdog shell; it outlives every test of the binary and ends Alertmanager after it.
+    _watchdog: std::process::Child,
     /// Its HTTP port.
     pub port: u16,
 }
@@ -392,15 +394,15 @@ impl Alertmanager {
         let port = free_port();
         let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
         // The watchdog ends Alertmanager once this process is gone: a static is never dropped.
-        let watchdog = format!(
+        let script = format!(
             "\"$0\" \"$@\" & am=$!; \
              while kill -0 {parent} 2>/dev/null && kill -0 $am 2>/dev/null; do sleep 0.2; done; \
              kill $am 2>/dev/null; wait $am",
             parent = std::process::id()
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .arg("-c")
-            .arg(watchdog)
+            .arg(script)
             .arg("prometheus-alertmanager")
             .arg(format!("--config.file={}", config.display()))
             .arg(format!("--storage.path={}", dir.join("data").display()))
@@ -418,7 +420,10 @@ impl Alertmanager {
             "alertmanager did not get ready on port {port}; see {}",
             dir.join("alertmanager.log").display()
         );
-        Some(Alertmanager { port })
+        Some(Alertmanager {
+            _watchdog: watchdog,
+            port,
+        })
     }
 
     /// The active alerts it holds (`GET /api/v2/alerts`: not expired, `endsAt` in the future) named

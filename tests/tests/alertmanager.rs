@@ -58,8 +58,11 @@ api = "alertmanager"
 }
 
 fn run(config: &Path) -> (Killed, Stderr) {
-    let (child, stderr) =
-        spawn_with_stderr(Command::new(binary("monitor-host")).args(["run", "--config"]).arg(config));
+    let (child, stderr) = spawn_with_stderr(
+        Command::new(binary("monitor-host"))
+            .args(["run", "--config"])
+            .arg(config),
+    );
     (Killed(child), stderr)
 }
 
@@ -88,7 +91,12 @@ fn a_resent_alert_stays_active_past_resolve_timeout_and_ends_when_the_host_resol
     let mut polls = 0;
     while Instant::now() < until {
         let alerts = am.alerts(alert);
-        assert_eq!(alerts.len(), 1, "poll {polls}: {alerts:?}\n{}", stderr.text());
+        assert_eq!(
+            alerts.len(),
+            1,
+            "poll {polls}: {alerts:?}\n{}",
+            stderr.text()
+        );
         assert_eq!(alerts[0]["status"]["state"], "active", "{alerts:?}");
         polls += 1;
         std::thread::sleep(Duration::from_millis(500));
@@ -98,7 +106,9 @@ fn a_resent_alert_stays_active_past_resolve_timeout_and_ends_when_the_host_resol
 
     // The resolution ends it at once, long before the validity of the last resend (8 s).
     std::fs::write(&value, "1").unwrap();
-    let gone = eventually(Duration::from_secs(6), || (!active(am, alert)).then_some(()));
+    let gone = eventually(Duration::from_secs(6), || {
+        (!active(am, alert)).then_some(())
+    });
     assert!(gone.is_some(), "still active: {:?}", am.alerts(alert));
     assert!(stderr.count("alert resolved") >= 1, "{}", stderr.text());
 }

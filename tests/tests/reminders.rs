@@ -98,8 +98,7 @@ fn resolved(at_s: u64) -> (String, bool, Option<u64>) {
 }
 
 #[test]
-fn each_notifier_is_reminded_on_its_own_interval_while_the_alert_fires_and_told_once_it_resolved()
-{
+fn each_notifier_is_reminded_on_its_own_interval_while_the_alert_fires_and_told_once_it_resolved() {
     let dir = Scratch::new("reminders");
     let value = dir.write("value", "50");
     let mut e = engine(&config(&dir, &value), &dir);
@@ -181,4 +180,31 @@ fn reminders_keep_their_schedule_across_a_restart() {
     assert_eq!(all[3], firing(true, 300 + 240));
     // The first notification was not sent again by any start.
     assert_eq!(all.iter().filter(|n| !n.1).count(), 1, "{all:?}");
+}
+
+#[test]
+fn a_reloaded_notifier_keeps_its_reminder_schedule() {
+    let dir = Scratch::new("reminders-reload");
+    let value = dir.write("value", "50");
+    let text = config(&dir, &value);
+    let plain = dir.join("plain.jsonl");
+    let mut e = engine(&text, &dir);
+    cycle(&mut e, T0);
+    cycle(&mut e, T0 + 70 * S);
+    assert_eq!(summary(&plain).len(), 2);
+
+    // A new declaration (an explicit default in its config table) restarts the instance.
+    let changed = text.replacen(
+        "[notifier.config]\n",
+        "[notifier.config]\nformat = \"json\"\n",
+        1,
+    );
+    let new = Config::from_str(&changed, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: the plugin libraries are built from this workspace.
+    let summary_of_reload = unsafe { e.apply_config(&new) }.unwrap();
+    assert_eq!(summary_of_reload.restarted, ["notifier `plain`"]);
+    cycle(&mut e, T0 + 100 * S);
+    assert_eq!(summary(&plain).len(), 2, "not due before 130 s");
+    cycle(&mut e, T0 + 140 * S);
+    assert_eq!(summary(&plain)[2], firing(true, 140 + 240));
 }

@@ -209,12 +209,14 @@ impl Notifiers {
         }
         let records = self.list.iter().flat_map(|ns| {
             let notifier = &plugins[ns.slot].name;
-            ns.sent.iter().map(|((alert, labels), &sent_ms)| SentRecord {
-                notifier: notifier.clone(),
-                alert: alert.clone(),
-                labels: labels.clone(),
-                sent_ms,
-            })
+            ns.sent
+                .iter()
+                .map(|((alert, labels), &sent_ms)| SentRecord {
+                    notifier: notifier.clone(),
+                    alert: alert.clone(),
+                    labels: labels.clone(),
+                    sent_ms,
+                })
         });
         Some(records.collect())
     }
@@ -347,5 +349,40 @@ pub(super) fn escalation(g: &GiveUp, rules: &[AlertRule], host: &str, now_ms: u6
         escalation: true,
         stale: false,
         host: host.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notifier(resend: Option<Duration>) -> Notifier {
+        Notifier {
+            slot: 0,
+            min_severity: Severity::Info,
+            resend,
+            queue: VecDeque::new(),
+            sent: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn valid_for_four_of_the_longer_of_the_resend_and_evaluation_intervals() {
+        let ten = Duration::from_secs(10);
+        let n = notifier(Some(Duration::from_secs(60)));
+        assert_eq!(n.valid_until(1_000, ten), Some(1_000 + 240_000));
+        assert_eq!(
+            n.valid_until(1_000, Duration::from_secs(90)),
+            Some(1_000 + 360_000)
+        );
+        assert_eq!(notifier(None).valid_until(1_000, ten), None);
+    }
+
+    #[test]
+    fn a_reminder_is_due_strictly_after_the_interval() {
+        let n = notifier(Some(Duration::from_secs(60)));
+        assert!(!n.due(0, 60_000));
+        assert!(n.due(0, 60_001));
+        assert!(!notifier(None).due(0, u64::MAX));
     }
 }

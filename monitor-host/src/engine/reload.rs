@@ -404,8 +404,8 @@ impl Engine {
             if let Some(old) = kept(slot).and_then(|o| queues.remove(&o)) {
                 notifier.queue = old.queue;
                 notifier.sent = old.sent;
-            } else if let Some(old) = (queues.values_mut())
-                .find(|o| self.declared[o.slot].name == n.plugin.name)
+            } else if let Some(old) =
+                (queues.values_mut()).find(|o| self.declared[o.slot].name == n.plugin.name)
             {
                 // Restarted with a new declaration: its reminders keep their schedule.
                 notifier.sent = std::mem::take(&mut old.sent);

@@ -653,15 +653,22 @@ fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
 
 fn write_sent(tx: &Transaction<'_>, sent: &[SentRecord]) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM notifications_sent", [])?;
-    let mut stmt = tx.prepare_cached("INSERT OR REPLACE INTO notifications_sent VALUES (?1, ?2, ?3, ?4)")?;
+    let mut stmt =
+        tx.prepare_cached("INSERT OR REPLACE INTO notifications_sent VALUES (?1, ?2, ?3, ?4)")?;
     for s in sent {
-        stmt.execute(params![s.notifier, s.alert, labels_text(&s.labels), s.sent_ms])?;
+        stmt.execute(params![
+            s.notifier,
+            s.alert,
+            labels_text(&s.labels),
+            s.sent_ms
+        ])?;
     }
     Ok(())
 }
 
 fn read_sent(conn: &Connection) -> rusqlite::Result<Vec<SentRecord>> {
-    let mut stmt = conn.prepare("SELECT notifier, alert, labels, sent_ms FROM notifications_sent")?;
+    let mut stmt =
+        conn.prepare("SELECT notifier, alert, labels, sent_ms FROM notifications_sent")?;
     let rows = stmt.query_map([], |r| {
         Ok(SentRecord {
             notifier: r.get(0)?,
