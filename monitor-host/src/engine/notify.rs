@@ -86,8 +86,8 @@ impl Notifier {
 #[derive(Debug, Default)]
 pub(super) struct Notifiers {
     pub list: Vec<Notifier>,
-    // Some `sent` time changed since the last `changes`.
-    dirty: bool,
+    /// Some `sent` time changed since the last [`changes`](Self::changes).
+    pub dirty: bool,
 }
 
 fn to_bytes(n: &Notification) -> Vec<u8> {

@@ -415,6 +415,8 @@ impl Engine {
             }
             self.notifiers.list.push(notifier);
         }
+        // Send times moved, or were dropped with their notifier: the store follows.
+        self.notifiers.dirty = true;
         let mut strategies: BTreeMap<usize, (usize, Strategy)> =
             std::mem::take(&mut self.healing.list)
                 .into_iter()
