@@ -9,6 +9,7 @@
 mod completion;
 mod dry_run;
 mod healing;
+mod ingest;
 mod load;
 mod notify;
 mod reload;
@@ -233,7 +234,8 @@ impl Engine {
         ts_ms: u64,
         value: f64,
     ) {
-        if !self.store.push(&key, kind, source, ts_ms, value) {
+        // NaN is kept in memory but not written: SQLite stores a NaN as NULL.
+        if !self.store.push(&key, kind, source, ts_ms, value) || value.is_nan() {
             return;
         }
         let Some(p) = &mut self.persistence else {

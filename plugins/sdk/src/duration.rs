@@ -149,7 +149,9 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigDuration, E> {
                 if !(v >= 0.0) {
-                    return Err(E::custom(format!("invalid duration {v}: seconds must be >= 0")));
+                    return Err(E::custom(format!(
+                        "invalid duration {v}: seconds must be >= 0"
+                    )));
                 }
                 // `try_from_secs_f64` refuses infinity and values beyond `Duration::MAX`; the bound
                 // below refuses the rest of what is too long.
@@ -209,7 +211,12 @@ mod tests {
     #[test]
     fn durations_longer_than_ten_years_are_refused() {
         assert_eq!(parse_duration("3650d"), Ok(MAX_DURATION));
-        for huge in ["3651d", "213503982334601d", "99999999999999999999999s", "87601h"] {
+        for huge in [
+            "3651d",
+            "213503982334601d",
+            "99999999999999999999999s",
+            "87601h",
+        ] {
             let e = parse_duration(huge).unwrap_err();
             assert!(e.contains("maximum of 10 years"), "{huge}: {e}");
         }

@@ -22,8 +22,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Serializer;
+use serde::de::{self, Deserializer, Visitor};
 
 /// The string for a non-finite value: `"NaN"`, `"+Inf"` or `"-Inf"`; `None` for a finite one.
 pub fn non_finite_str(value: f64) -> Option<&'static str> {
@@ -111,8 +111,9 @@ impl<'de> Visitor<'de> for NumberVisitor {
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<f64, E> {
-        self.null
-            .ok_or_else(|| E::custom("invalid value null: a number, or \"NaN\", \"+Inf\" or \"-Inf\""))
+        self.null.ok_or_else(|| {
+            E::custom("invalid value null: a number, or \"NaN\", \"+Inf\" or \"-Inf\"")
+        })
     }
 
     fn visit_none<E: de::Error>(self) -> Result<f64, E> {
@@ -153,7 +154,12 @@ mod tests {
 
     #[test]
     fn null_and_garbage_are_refused() {
-        for bad in [r#"{"v":null}"#, r#"{"v":"lots"}"#, r#"{"v":true}"#, r#"{"v":[1]}"#] {
+        for bad in [
+            r#"{"v":null}"#,
+            r#"{"v":"lots"}"#,
+            r#"{"v":true}"#,
+            r#"{"v":[1]}"#,
+        ] {
             let e = serde_json::from_str::<P>(bad).unwrap_err();
             assert!(e.to_string().contains("invalid"), "{bad}: {e}");
         }

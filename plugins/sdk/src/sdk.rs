@@ -2,9 +2,9 @@
 //! library's entry symbols (emitted by `export_plugin!`) answer.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::fmt;
-use std::cell::{Cell, RefCell};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
@@ -277,7 +277,11 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
         format!("plugin panicked at {}", r.location)
     } else {
         // One line: a multi-line panic message would read as a backtrace.
-        format!("plugin panicked: {} at {}", text.replace('\n', " "), r.location)
+        format!(
+            "plugin panicked: {} at {}",
+            text.replace('\n', " "),
+            r.location
+        )
     };
     if let Some(bt) = r.backtrace {
         out.push('\n');
@@ -330,12 +334,13 @@ fn install_panic_hook() {
                 previous(info);
                 return;
             }
-            let location = info
-                .location()
-                .map_or_else(|| "an unknown place".to_owned(), |l| format!("{}:{}", l.file(), l.line()));
+            let location = info.location().map_or_else(
+                || "an unknown place".to_owned(),
+                |l| format!("{}:{}", l.file(), l.line()),
+            );
             let bt = std::backtrace::Backtrace::capture();
-            let backtrace = (bt.status() == std::backtrace::BacktraceStatus::Captured)
-                .then(|| bt.to_string());
+            let backtrace =
+                (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
             let _ = LAST_PANIC.try_with(|p| {
                 *p.borrow_mut() = Some(RecordedPanic {
                     location,
