@@ -25,6 +25,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct Settings {
     url: String,
+    #[serde(default)]
+    follow_redirects: bool,
     #[serde(default = "five")]
     timeout: ConfigDuration,
     #[serde(default)]
@@ -52,6 +54,35 @@ fn quantile_suffix(q: f64) -> String {
     format!("p{digits:0<2}")
 }
 
+/// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
+fn check_url(url: &str) -> Result<(), PluginError> {
+    let bad = || PluginError::new(format!("`url` must be an http:// address with a host, got `{url}`"));
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
+/// receiver or target cannot send the host to another address.
+fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
+    let status = response.status();
+    if !status.is_redirection() {
+        return Ok(());
+    }
+    let to = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("nowhere");
+    Err(format!(
+        "{url} answered {} (redirect to {to}): redirects are not followed unless `follow_redirects = true`",
+        status.as_u16()
+    )
+    .into())
+}
+
 #[derive(Default)]
 struct PrometheusCollector {
     settings: Option<Settings>,
@@ -69,6 +100,7 @@ impl PrometheusCollector {
             .get(&s.url)
             .call()
             .map_err(|e| format!("GET {}: {e}", s.url))?;
+        refuse_redirect(&s.url, &response)?;
         Ok(response
             .body_mut()
             .read_to_string()
@@ -79,14 +111,13 @@ impl PrometheusCollector {
 impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
-        if !s.url.starts_with("http://") {
-            return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
-        }
+        check_url(&s.url)?;
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(s.timeout.get()))
+            .max_redirects(if s.follow_redirects { 10 } else { 0 })
             .build();
         self.agent = Some(ureq::Agent::new_with_config(config));
         self.settings = Some(s);

@@ -31,6 +31,8 @@ enum Api {
 struct Settings {
     url: String,
     #[serde(default)]
+    follow_redirects: bool,
+    #[serde(default)]
     api: Api,
     #[serde(default = "default_timeout")]
     timeout: ConfigDuration,
@@ -133,6 +135,35 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     format!("{h:016x}")
 }
 
+/// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
+fn check_url(url: &str) -> Result<(), PluginError> {
+    let bad = || PluginError::new(format!("`url` must be an http:// address with a host, got `{url}`"));
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
+/// receiver or target cannot send the host to another address.
+fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
+    let status = response.status();
+    if !status.is_redirection() {
+        return Ok(());
+    }
+    let to = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("nowhere");
+    Err(format!(
+        "{url} answered {} (redirect to {to}): redirects are not followed unless `follow_redirects = true`",
+        status.as_u16()
+    )
+    .into())
+}
+
 fn payload(n: &Notification, receiver: &str) -> Payload {
     let status = match n.status {
         NotificationStatus::Firing => "firing",
@@ -190,15 +221,14 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
 impl AlertNotifier for Webhook {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
-        if !s.url.starts_with("http://") {
-            return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
-        }
+        check_url(&s.url)?;
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(s.timeout.get()))
             .http_status_as_error(true)
+            .max_redirects(if s.follow_redirects { 10 } else { 0 })
             .build();
         self.agent = Some(ureq::Agent::new_with_config(config));
         self.settings = Some(s);
@@ -236,7 +266,8 @@ impl AlertNotifier for Webhook {
                 .header("Content-Type", "application/json")
                 .send(&body)
             {
-                Ok(_) => return Ok(()),
+                // A redirect is not retried: the receiver's answer will not change.
+                Ok(r) => return refuse_redirect(&s.url, &r),
                 Err(e) => last = e.to_string(),
             }
         }
