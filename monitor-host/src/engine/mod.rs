@@ -234,8 +234,9 @@ impl Engine {
         ts_ms: u64,
         value: f64,
     ) {
-        // NaN is kept in memory but not written: SQLite stores a NaN as NULL.
-        if !self.store.push(&key, kind, source, ts_ms, value) || value.is_nan() {
+        // NaN and the infinities are kept in memory but not written: SQLite stores a NaN as NULL,
+        // and the rollups would turn +Inf and -Inf into one.
+        if !self.store.push(&key, kind, source, ts_ms, value) || !value.is_finite() {
             return;
         }
         let Some(p) = &mut self.persistence else {
