@@ -67,7 +67,10 @@ fn non_finite_values_are_kept_and_null_or_garbage_cost_only_their_sample() {
     let mut e = raw_engine(&dir, payload, "");
     e.cycle(now_ms());
     let s = stats(&e, "raw");
-    assert_eq!(s.consecutive_failures, 0, "the collection is not lost: {s:?}");
+    assert_eq!(
+        s.consecutive_failures, 0,
+        "the collection is not lost: {s:?}"
+    );
     assert_eq!(s.last_samples, Some(8));
     assert_eq!(
         rejected(&e, "raw"),
@@ -93,7 +96,10 @@ fn non_finite_values_are_kept_and_null_or_garbage_cost_only_their_sample() {
 #[test]
 fn a_nan_alert_value_meets_no_condition() {
     let dir = Scratch::new("values-nan-alert");
-    let path = dir.write("payload.json", r#"{"samples": [{"name": "t.v", "value": 5}]}"#);
+    let path = dir.write(
+        "payload.json",
+        r#"{"samples": [{"name": "t.v", "value": 5}]}"#,
+    );
     let mut e = engine(
         &format!(
             "[host]\ninterval = \"1s\"\n\n[[collector]]\nplugin = \"raw\"\nlibrary = {lib}\n[collector.config]\npath = {p}\n\n[[alert]]\nname = \"differs\"\nmetric = \"t.v\"\ncondition = \"not_equals\"\nthreshold = 1\n",
@@ -104,11 +110,23 @@ fn a_nan_alert_value_meets_no_condition() {
     );
     let t0 = now_ms();
     e.cycle(t0);
-    assert!(e.alerts().statuses().any(|s| s.alert == "differs" && s.state == monitor_host::alert::AlertState::Firing));
+    assert!(
+        e.alerts()
+            .statuses()
+            .any(|s| s.alert == "differs" && s.state == monitor_host::alert::AlertState::Firing)
+    );
     std::fs::write(&path, r#"{"samples": [{"name": "t.v", "value": "NaN"}]}"#).unwrap();
     e.cycle(t0 + 1000);
-    let st = e.alerts().statuses().find(|s| s.alert == "differs").unwrap();
-    assert_eq!(st.state, monitor_host::alert::AlertState::Inactive, "{st:?}");
+    let st = e
+        .alerts()
+        .statuses()
+        .find(|s| s.alert == "differs")
+        .unwrap();
+    assert_eq!(
+        st.state,
+        monitor_host::alert::AlertState::Inactive,
+        "{st:?}"
+    );
     assert_eq!(st.value, 5.0, "NaN never becomes the alert's value: {st:?}");
 }
 
@@ -131,7 +149,10 @@ fn a_timestamp_beyond_the_allowed_skew_is_rejected_and_does_not_freeze_its_serie
         BTreeMap::from([("future_timestamp".into(), 1)])
     );
     // The same series with a sane time is stored: the rejected point froze nothing.
-    dir.write("payload.json", r#"{"samples": [{"name": "t.far", "value": 7}]}"#);
+    dir.write(
+        "payload.json",
+        r#"{"samples": [{"name": "t.far", "value": 7}]}"#,
+    );
     e.cycle(now + 1000);
     let metrics = render::prometheus(&e);
     assert!(metrics.contains("t_far{collector=\"raw\"} 7"), "{metrics}");
@@ -157,10 +178,7 @@ fn names_from_data_cannot_break_the_exposition() {
     e.cycle(now_ms());
     assert_eq!(
         rejected(&e, "raw"),
-        BTreeMap::from([
-            ("invalid_label_name".into(), 4),
-            ("invalid_name".into(), 2)
-        ])
+        BTreeMap::from([("invalid_label_name".into(), 4), ("invalid_name".into(), 2)])
     );
     let metrics = render::prometheus(&e);
     assert!(
@@ -171,7 +189,10 @@ fn names_from_data_cannot_break_the_exposition() {
     assert_promtool_accepts(&metrics);
 }
 
-/// Serves `answer(path)` as `(status, headers, body)` to every request until dropped.
+/// A canned answer: status, headers, body.
+type Answer = (u16, Vec<(&'static str, String)>, String);
+
+/// Serves `answer(path)` to every request until [`Server::requests`].
 struct Server {
     port: u16,
     server: std::sync::Arc<tiny_http::Server>,
@@ -179,7 +200,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(answer: fn(&str) -> (u16, Vec<(&'static str, String)>, String)) -> Self {
+    fn start(answer: fn(&str) -> Answer) -> Self {
         let port = free_port();
         let server = std::sync::Arc::new(tiny_http::Server::http(("127.0.0.1", port)).unwrap());
         let s = server.clone();
@@ -253,11 +274,15 @@ fn a_scraped_nan_is_kept_and_a_reserved_label_costs_only_its_sample() {
     server.requests();
 }
 
-fn redirecting(path: &str) -> (u16, Vec<(&'static str, String)>, String) {
+fn redirecting(path: &str) -> Answer {
     if path == "/elsewhere" {
         (200, vec![], "app_secret 42\n".to_owned())
     } else {
-        (302, vec![("Location", "/elsewhere".to_owned())], String::new())
+        (
+            302,
+            vec![("Location", "/elsewhere".to_owned())],
+            String::new(),
+        )
     }
 }
 
@@ -269,10 +294,24 @@ fn the_prometheus_collector_does_not_follow_redirects_unless_asked() {
     e.cycle(now_ms());
     let metrics = render::prometheus(&e);
     assert!(!metrics.contains("app_secret"), "{metrics}");
-    assert!(metrics.contains("prometheus_up{collector=\"prometheus\",target="), "{metrics}");
-    assert!(metrics.contains("} 0\n"), "scrape reported failed: {metrics}");
-    let failed = e.events().find(|ev| ev.kind == "scrape_failed").expect("a scrape_failed event");
-    assert!(failed.message.contains("answered 302 (redirect to /elsewhere)"), "{failed:?}");
+    assert!(
+        metrics.contains("prometheus_up{collector=\"prometheus\",target="),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("} 0\n"),
+        "scrape reported failed: {metrics}"
+    );
+    let failed = e
+        .events()
+        .find(|ev| ev.kind == "scrape_failed")
+        .expect("a scrape_failed event");
+    assert!(
+        failed
+            .message
+            .contains("answered 302 (redirect to /elsewhere)"),
+        "{failed:?}"
+    );
     assert_eq!(server.requests(), ["GET /metrics"]);
 
     let server = Server::start(redirecting);
@@ -293,7 +332,10 @@ fn the_webhook_notifier_does_not_follow_redirects_unless_asked() {
     ] {
         let server = Server::start(redirecting);
         let dir = Scratch::new("values-redirect-hook");
-        let path = dir.write("payload.json", r#"{"samples": [{"name": "t.v", "value": 5}]}"#);
+        let path = dir.write(
+            "payload.json",
+            r#"{"samples": [{"name": "t.v", "value": 5}]}"#,
+        );
         let mut e = engine(
             &format!(
                 "[host]\ninterval = \"1s\"\n\n[[collector]]\nplugin = \"raw\"\nlibrary = {lib}\n[collector.config]\npath = {p}\n\n[[alert]]\nname = \"high\"\nmetric = \"t.v\"\ncondition = \"above\"\nthreshold = 1\n\n[[notifier]]\nplugin = \"webhook\"\nlibrary = {hook}\n[notifier.config]\nurl = \"http://127.0.0.1:{port}/hook\"\nretries = 0\nfollow_redirects = {follow}\n",
@@ -312,7 +354,10 @@ fn the_webhook_notifier_does_not_follow_redirects_unless_asked() {
         } else {
             assert_eq!(s.errors, 1, "{s:?}");
             let err = s.last_error.unwrap_or_default();
-            assert!(err.contains("answered 302 (redirect to /elsewhere)"), "{err}");
+            assert!(
+                err.contains("answered 302 (redirect to /elsewhere)"),
+                "{err}"
+            );
         }
         assert_eq!(server.requests(), expected, "follow_redirects = {follow}");
     }

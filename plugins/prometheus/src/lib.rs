@@ -56,7 +56,11 @@ fn quantile_suffix(q: f64) -> String {
 
 /// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
 fn check_url(url: &str) -> Result<(), PluginError> {
-    let bad = || PluginError::new(format!("`url` must be an http:// address with a host, got `{url}`"));
+    let bad = || {
+        PluginError::new(format!(
+            "`url` must be an http:// address with a host, got `{url}`"
+        ))
+    };
     let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
     if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
         return Err(bad());

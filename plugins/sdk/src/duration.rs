@@ -148,7 +148,7 @@ impl<'de> Deserialize<'de> for ConfigDuration {
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigDuration, E> {
-                if !(v >= 0.0) {
+                if v.is_nan() || v < 0.0 {
                     return Err(E::custom(format!(
                         "invalid duration {v}: seconds must be >= 0"
                     )));

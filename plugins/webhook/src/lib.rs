@@ -137,7 +137,11 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
 
 /// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
 fn check_url(url: &str) -> Result<(), PluginError> {
-    let bad = || PluginError::new(format!("`url` must be an http:// address with a host, got `{url}`"));
+    let bad = || {
+        PluginError::new(format!(
+            "`url` must be an http:// address with a host, got `{url}`"
+        ))
+    };
     let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
     if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
         return Err(bad());
