@@ -430,7 +430,7 @@ fn a_panic_whose_payload_panics_on_drop_is_reported_in_one_line() {
     let config = dir.write(
         "monitor.toml",
         &format!(
-            "[host]\ninterval = \"1s\"\nlisten = \"off\"\n\n[[collector]]\nplugin = \"bomb\"\nlibrary = {lib}\n\n[[collector]]\nplugin = \"file\"\nlibrary = {lib}\n[collector.config]\npath = {value}\n",
+            "[host]\ninterval = \"1s\"\nlisten = \"off\"\n\n[[collector]]\nplugin = \"panicky-drop\"\nlibrary = {lib}\n\n[[collector]]\nplugin = \"file\"\nlibrary = {lib}\n[collector.config]\npath = {value}\n",
             lib = toml_path(&library("monitor-test-plugins")),
         ),
     );
@@ -443,7 +443,7 @@ fn a_panic_whose_payload_panics_on_drop_is_reported_in_one_line() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "the host survives: {out:?}");
-    assert!(stdout.contains("bomb"), "{stdout}");
+    assert!(stdout.contains("panicky-drop"), "{stdout}");
     let panic_lines: Vec<&str> = stderr.lines().filter(|l| l.contains("panick")).collect();
     assert_eq!(panic_lines.len(), 1, "one line per plugin panic:\n{stderr}");
     assert!(panic_lines[0].contains("plugin panicked"), "{stderr}");

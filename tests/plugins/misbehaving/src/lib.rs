@@ -287,7 +287,7 @@ monitor_plugin::export_plugin! {
     collector "panicky" => Panicky,
     collector "sleepy" => Sleepy,
     collector "flood" => Flood,
-    collector "bomb" => Bomb,
+    collector "panicky-drop" => Bomb,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
