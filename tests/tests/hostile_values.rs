@@ -449,3 +449,43 @@ fn a_panic_whose_payload_panics_on_drop_is_reported_in_one_line() {
     assert!(panic_lines[0].contains("plugin panicked"), "{stderr}");
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
 }
+
+#[test]
+fn non_finite_values_and_their_alerts_do_not_break_the_store() {
+    let dir = Scratch::new("values-persist");
+    let path = dir.write(
+        "payload.json",
+        r#"{"samples": [{"name": "t.good", "value": 2}, {"name": "t.v", "value": "+Inf"}, {"name": "t.n", "value": "NaN"}, {"name": "t.d", "value": "-Inf"}]}"#,
+    );
+    let text = format!(
+        "[host]\ninterval = \"1s\"\n\n[[collector]]\nplugin = \"raw\"\nlibrary = {lib}\n[collector.config]\npath = {p}\n\n[[alert]]\nname = \"high\"\nmetric = \"t.v\"\ncondition = \"above\"\nthreshold = 1\n",
+        lib = toml_path(&library("monitor-test-plugins")),
+        p = toml_path(&path),
+    );
+    let data = dir.join("data");
+    let t0 = now_ms();
+    let mut e = engine(&text, dir.path());
+    e.load_history(&data, t0).unwrap();
+    e.cycle(t0);
+    assert!(
+        e.alerts()
+            .is_firing(&("high".into(), [("collector".into(), "raw".into())].into()))
+    );
+    // The watched series turns NaN: the alert resolves, and the transition is written.
+    std::fs::write(&path, r#"{"samples": [{"name": "t.v", "value": "NaN"}]}"#).unwrap();
+    e.cycle(t0 + 1000);
+    let st = e.alerts().statuses().find(|s| s.alert == "high").unwrap();
+    assert_eq!(
+        st.state,
+        monitor_host::alert::AlertState::Inactive,
+        "{st:?}"
+    );
+    let w = e.store_writes().unwrap();
+    assert_eq!(w.errors_total, 0, "{w:?}");
+    assert_eq!(w.pending, 0, "{w:?}");
+    drop(e);
+    let mut again = engine(&text, dir.path());
+    again.load_history(&data, t0 + 2000).unwrap();
+    let metrics = render::prometheus(&again);
+    assert!(metrics.contains("t_good{collector=\"raw\"} 2"), "{metrics}");
+}
