@@ -267,6 +267,37 @@ mod tests {
     }
 
     #[test]
+    fn rejections_are_logged_once_a_minute_per_collector_naming_the_series() {
+        let mut log = RejectLog::default();
+        let note = |log: &mut RejectLog, at: u64, series: &str| {
+            crate::test_support::logged(|| {
+                log.note(
+                    at,
+                    "scrape",
+                    series,
+                    Reject::InvalidLabelName,
+                    "label name \"__name__\"",
+                );
+            })
+        };
+        let first = note(&mut log, 0, "up");
+        assert!(first.contains("sample rejected"), "{first}");
+        assert!(first.contains("collector=scrape"), "{first}");
+        assert!(first.contains("series=up"), "{first}");
+        assert!(
+            first.contains("reason=\"invalid_label_name\"")
+                || first.contains("reason=invalid_label_name"),
+            "{first}"
+        );
+        for at in [1, 30_000, 59_999] {
+            assert_eq!(note(&mut log, at, "up"), "", "quiet within the minute");
+        }
+        let later = note(&mut log, 60_000, "down");
+        assert!(later.contains("series=down"), "{later}");
+        assert!(later.contains("unlogged_since_last=3"), "{later}");
+    }
+
+    #[test]
     fn timestamps_beyond_the_skew_are_refused() {
         let at = |ts: u64| Sample {
             timestamp_ms: Some(ts),

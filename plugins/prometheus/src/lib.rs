@@ -68,6 +68,17 @@ fn check_url(url: &str) -> Result<(), PluginError> {
     Ok(())
 }
 
+/// Whether the host accepts `name` as a label name: `[A-Za-z_][A-Za-z0-9_]*`, not starting with
+/// `__` (reserved by Prometheus).
+fn label_name_ok(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with("__")
+}
+
 /// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
 /// receiver or target cannot send the host to another address.
 fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
@@ -116,6 +127,13 @@ impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
         check_url(&s.url)?;
+        // The host refuses samples with such labels; refusing the config says so at `check`.
+        if let Some(bad) = s.labels.keys().find(|k| !label_name_ok(k)) {
+            return Err(format!(
+                "`labels`: `{bad}` is not a label name: use [A-Za-z_][A-Za-z0-9_]*, not starting with `__`"
+            )
+            .into());
+        }
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
@@ -226,7 +244,30 @@ monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 
 #[cfg(test)]
 mod tests {
-    use super::quantile_suffix;
+    use super::{check_url, label_name_ok, quantile_suffix};
+
+    #[test]
+    fn urls_need_http_and_a_host() {
+        assert!(check_url("http://127.0.0.1:9464/metrics").is_ok());
+        for bad in [
+            "",
+            "127.0.0.1:80",
+            "http://",
+            "http:///x",
+            "ftp://host/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn label_names() {
+        assert!(label_name_ok("env") && label_name_ok("_x1"));
+        for bad in ["", "__name__", "a.b", "1a", "a-b"] {
+            assert!(!label_name_ok(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn quantile_names() {

@@ -291,6 +291,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn urls_need_http_and_a_host() {
+        assert!(check_url("http://127.0.0.1:9464/metrics").is_ok());
+        for bad in [
+            "",
+            "127.0.0.1:80",
+            "http://",
+            "http:///x",
+            "ftp://host/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn rfc3339_dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
