@@ -208,6 +208,15 @@ impl AlertEngine {
                 }
                 let akey: AlertKey = (rule.name.clone(), key.labels.clone());
                 seen.push(akey.clone());
+                // NaN compares false with everything: an active instance resolves with the last
+                // comparable value, and NaN never becomes an alert's value.
+                if value.is_nan() {
+                    if let Some((_, st)) = self.states.get_mut(&akey) {
+                        let last = st.value;
+                        resolve(ri, st, Some(last), now_ms, &mut out);
+                    }
+                    continue;
+                }
                 let (_, st) = self.states.entry(akey).or_insert_with(|| {
                     (
                         ri,

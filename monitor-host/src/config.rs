@@ -51,6 +51,8 @@ pub const DEFAULT_RESEND_DELAY: Duration = Duration::from_secs(60);
 /// Default `[host] repeat_interval`: how often a firing alert is sent again to any other notifier,
 /// as Alertmanager's `repeat_interval`.
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// Default `max_future_skew`: how far ahead of the host's clock a sample's timestamp may be.
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(300);
 /// Default `data_dir`, beside the config file.
 pub const DEFAULT_DATA_DIR: &str = "monitor-data";
 /// Default samples a `[[remote_write]]` queue holds before dropping the oldest.
@@ -135,6 +137,7 @@ struct RawHost {
     max_payload_bytes: Option<Spanned<u64>>,
     resend_delay: Option<Spanned<String>>,
     repeat_interval: Option<Spanned<String>>,
+    max_future_skew: Option<Spanned<String>>,
 }
 
 struct RawPlugin {
@@ -257,6 +260,10 @@ pub struct HostConfig {
     /// How often a firing alert is sent again to the other notifiers, by default; `None` for
     /// `"off"`.
     pub repeat_interval: Option<Duration>,
+    /// How far ahead of the host's clock a sample's `timestamp_ms` may be: a sample further in the
+    /// future is rejected (reason `future_timestamp`), since it would hide every later point of
+    /// its series.
+    pub max_future_skew: Duration,
 }
 
 impl HostConfig {
@@ -346,6 +353,10 @@ pub enum Condition {
 impl Condition {
     /// Whether `value` meets the condition against `threshold`.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
+        // NaN compares false with everything, `not_equals` included: a NaN sample never fires.
+        if value.is_nan() || threshold.is_nan() {
+            return false;
+        }
         let equal = (value - threshold).abs() <= f64::EPSILON * threshold.abs().max(1.0);
         match self {
             Self::Above => value > threshold,
@@ -878,6 +889,7 @@ impl Ctx<'_> {
             max_payload_bytes: None,
             resend_delay: None,
             repeat_interval: None,
+            max_future_skew: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -930,6 +942,11 @@ impl Ctx<'_> {
                 "repeat_interval",
                 &h.repeat_interval,
                 Some(DEFAULT_REPEAT_INTERVAL),
+            ),
+            max_future_skew: self.duration(
+                "max_future_skew",
+                &h.max_future_skew,
+                DEFAULT_MAX_FUTURE_SKEW,
             ),
         }
     }
@@ -1808,5 +1825,52 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
                 .any(|m| m.starts_with("monitor.toml:8:16: invalid type")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn durations_that_would_overflow_later_are_refused_with_their_position() {
+        let e = errors(
+            "[host]\ntimeout = \"213503982334601d\"\n\n[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\nfor = \"99999999999999d\"\n",
+        );
+        let expected = [
+            "monitor.toml:2:11: `timeout`: invalid duration `213503982334601d`: longer than the maximum of 10 years",
+            "monitor.toml:9:7: `for`: invalid duration `99999999999999d`: longer than the maximum of 10 years",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn the_future_skew_is_five_minutes_unless_configured() {
+        let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.max_future_skew, Duration::from_secs(300));
+        let c = Config::from_str(
+            "[host]\nmax_future_skew = \"30s\"\n",
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.host.max_future_skew, Duration::from_secs(30));
+        let e = errors("[host]\nmax_future_skew = \"soon\"\n");
+        assert!(
+            e[0].starts_with("monitor.toml:2:19: `max_future_skew`"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn nan_meets_no_condition() {
+        for c in [
+            Condition::Above,
+            Condition::Below,
+            Condition::Equals,
+            Condition::NotEquals,
+        ] {
+            assert!(!c.holds(f64::NAN, 1.0), "{c:?}");
+        }
+        assert!(Condition::Above.holds(f64::INFINITY, 1.0));
+        assert!(Condition::Below.holds(f64::NEG_INFINITY, 1.0));
     }
 }

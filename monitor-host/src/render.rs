@@ -233,6 +233,21 @@ fn plugin_health(fam: &mut Families, p: &PluginStatus) {
         let help = "samples returned by the last collect (0: quiet)";
         add("monitor_plugin_last_samples", Gauge, help, n as f64);
     }
+    samples_rejected(fam, p);
+}
+
+/// Samples a collector returned that the host refused, by reason (see `engine::ingest`).
+fn samples_rejected(fam: &mut Families, p: &PluginStatus) {
+    if p.kind != "collector" {
+        return;
+    }
+    let name = "monitor_host_samples_rejected_total";
+    let help = "samples refused at ingest (the rest of their collection was kept), by reason";
+    fam.declare(name, Counter, help);
+    for (reason, n) in &p.stats.rejected {
+        let labels = [("collector", p.name.as_str()), ("reason", reason)];
+        fam.add(name, Counter, help, labels, *n as f64);
+    }
 }
 
 fn remote_write(fam: &mut Families, r: &RemoteWriteStatus) {

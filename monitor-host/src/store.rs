@@ -314,9 +314,7 @@ impl Store {
         ts_ms: u64,
         value: f64,
     ) -> bool {
-        if !value.is_finite() {
-            return false;
-        }
+        // NaN and the infinities are kept, as Prometheus keeps them.
         let s = match self.series.get_mut(key) {
             Some(s) => s,
             None => self.series.entry(key.clone()).or_insert_with(|| Series {
@@ -416,8 +414,7 @@ mod tests {
         assert_eq!(s.by_name("a").next().unwrap().1.points.len(), 1001);
         s.expire(u64::MAX / 2);
         assert!(s.is_empty());
-        assert!(!s.insert(key("a", &[]), SampleKind::Gauge, "c", 5, f64::NAN));
-        assert!(s.is_empty());
+        assert!(s.insert(key("a", &[]), SampleKind::Gauge, "c", 4, f64::NAN));
         assert!(s.insert(key("a", &[]), SampleKind::Gauge, "c", 5, 1.0));
         assert!(
             !s.insert(key("a", &[]), SampleKind::Gauge, "c", 4, 1.0),

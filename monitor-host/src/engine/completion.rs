@@ -3,14 +3,14 @@
 
 use std::time::Instant;
 
-use monitor_plugin::{Collection, HealOutcome, Labels};
+use monitor_plugin::{HealOutcome, Labels};
 
 use super::Engine;
 use super::healing::HealJob;
+use super::ingest::RawCollection;
 use super::running::Purpose;
 use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
-use crate::store::SeriesKey;
 use crate::worker::Done;
 
 impl Engine {
@@ -69,8 +69,10 @@ impl Engine {
         };
         match f.purpose {
             Purpose::Collect => {
+                // Read sample by sample (see `ingest`): only a payload that is not a collection at
+                // all fails the call.
                 let parsed = done.result.and_then(|bytes| {
-                    serde_json::from_slice::<Collection>(&bytes).map_err(|e| {
+                    serde_json::from_slice::<RawCollection>(&bytes).map_err(|e| {
                         CallFailure::Invalid(format!(
                             "collector output is not a valid collection: {e}"
                         ))
@@ -80,9 +82,8 @@ impl Engine {
                     Ok(c) => {
                         let p = &mut self.plugins[slot];
                         p.succeeded(now_ms);
-                        p.stats.last_samples = Some(c.samples.len());
-                        let source = p.name.clone();
-                        self.ingest(&source, c, now_ms);
+                        p.stats.last_samples = Some(c.len());
+                        self.ingest(slot, c, now_ms);
                     }
                     Err(e) => self.plugins[slot].failed(now_ms, &e),
                 }
@@ -159,31 +160,6 @@ impl Engine {
         self.history.record_heal(record);
     }
 
-    pub(super) fn ingest(&mut self, source: &str, c: Collection, now_ms: u64) {
-        for sample in c.samples {
-            let mut labels = sample.labels;
-            if !labels.contains_key("collector") {
-                labels.insert("collector".to_owned(), source.to_owned());
-            }
-            let key = SeriesKey {
-                name: sample.name,
-                labels,
-            };
-            let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
-            self.remote.push(&key, sample.kind, ts_ms, sample.value);
-            self.put(key, sample.kind, source, ts_ms, sample.value);
-        }
-        for e in c.events {
-            self.record_event(EventRecord {
-                source: source.to_owned(),
-                kind: e.kind,
-                message: e.message,
-                labels: e.labels,
-                timestamp_ms: e.timestamp_ms.unwrap_or(now_ms),
-            });
-        }
-    }
-
     pub(super) fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {
         self.record_event(EventRecord {
             source: source.to_owned(),
@@ -194,7 +170,7 @@ impl Engine {
         });
     }
 
-    fn record_event(&mut self, event: EventRecord) {
+    pub(super) fn record_event(&mut self, event: EventRecord) {
         if let Some(p) = &mut self.persistence {
             p.batch().events.push(event.clone());
         }

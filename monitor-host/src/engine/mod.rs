@@ -9,6 +9,7 @@
 mod completion;
 mod dry_run;
 mod healing;
+mod ingest;
 mod load;
 mod notify;
 mod reload;
@@ -243,7 +244,9 @@ impl Engine {
         ts_ms: u64,
         value: f64,
     ) {
-        if !self.store.push(&key, kind, source, ts_ms, value) {
+        // NaN and the infinities are kept in memory but not written: SQLite stores a NaN as NULL,
+        // and the rollups would turn +Inf and -Inf into one.
+        if !self.store.push(&key, kind, source, ts_ms, value) || !value.is_finite() {
             return;
         }
         let Some(p) = &mut self.persistence else {

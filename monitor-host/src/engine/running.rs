@@ -1,6 +1,7 @@
 //! A running plugin: one configured instance on its worker, with its in-flight call, timeout,
 //! back-off and health figures.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -48,6 +49,19 @@ pub struct PluginStats {
     pub skipped: u64,
     /// Notifications dropped because the queue was full (notifiers).
     pub dropped: u64,
+    /// Samples of this collector refused at ingest, by reason (`invalid_value`, `invalid_sample`,
+    /// `invalid_name`, `invalid_label_name`, `future_timestamp`); the rest of the collection is kept.
+    pub rejected: BTreeMap<&'static str, u64>,
+}
+
+/// `start + timeout`, or, should that not be representable, the furthest deadline that is: a
+/// configured timeout (at most [`monitor_plugin::MAX_DURATION`]) never overflows, but the host
+/// must not panic on one that would.
+fn deadline(start: Instant, timeout: Duration) -> Instant {
+    start
+        .checked_add(timeout)
+        .or_else(|| start.checked_add(monitor_plugin::MAX_DURATION))
+        .unwrap_or(start)
 }
 
 /// One plugin instance as the engine sees it.
@@ -114,6 +128,9 @@ pub(super) struct RunningPlugin {
     pub base_backoff_ms: u64,
     pub in_flight: Option<InFlight>,
     pub stats: PluginStats,
+    /// When rejected samples were last logged, so a collector rejecting on every call logs a line
+    /// a minute, not one per sample.
+    pub reject_log: super::ingest::RejectLog,
 }
 
 /// What [`RunningPlugin::start`] needs besides the instance's own keys.
@@ -189,6 +206,7 @@ impl RunningPlugin {
             base_backoff_ms: start.base_backoff.as_millis() as u64,
             in_flight: None,
             stats: PluginStats::default(),
+            reject_log: super::ingest::RejectLog::default(),
         }
     }
 
@@ -209,7 +227,7 @@ impl RunningPlugin {
             job,
             started,
             started_ms: now_ms,
-            deadline: started + self.timeout,
+            deadline: deadline(started, self.timeout),
             timed_out: false,
             purpose,
         });
@@ -267,14 +285,23 @@ impl RunningPlugin {
             CallFailure::Panicked(_) => self.stats.panics += 1,
             CallFailure::Error(_) | CallFailure::Invalid(_) => self.stats.errors += 1,
         }
-        self.stats.last_error = Some(failure.to_string());
+        let text = failure.to_string();
+        let first_line = text.lines().next().unwrap_or_default().to_owned();
+        self.stats.last_error = Some(first_line);
         match failure {
-            CallFailure::Panicked(m) => tracing::warn!(
-                plugin = %self.name,
-                kind = self.kind.as_str(),
-                panic = %m,
-                "plugin panicked"
-            ),
+            CallFailure::Panicked(m) => {
+                // One line per panic; the backtrace the SDK may append goes to debug.
+                let (line, backtrace) = m.split_once('\n').unwrap_or((m, ""));
+                tracing::warn!(
+                    plugin = %self.name,
+                    kind = self.kind.as_str(),
+                    panic = %line,
+                    "plugin panicked"
+                );
+                if !backtrace.is_empty() {
+                    tracing::debug!(plugin = %self.name, %backtrace, "plugin panic backtrace");
+                }
+            }
             other => tracing::warn!(
                 plugin = %self.name,
                 kind = self.kind.as_str(),

@@ -151,12 +151,9 @@ impl RemoteWrite {
             && self.specs.iter().zip(specs).all(|(a, b)| key(a) == key(b))
     }
 
-    /// Queues a collected sample for every backend, never blocking; non-finite values are not
-    /// sent (the store does not keep them either).
+    /// Queues a collected sample for every backend, never blocking; NaN and the infinities are
+    /// sent as they are (Prometheus stores them).
     pub fn push(&self, key: &SeriesKey, kind: SampleKind, ts_ms: u64, value: f64) {
-        if !value.is_finite() {
-            return;
-        }
         for w in &self.writers {
             w.push(Pending {
                 key: key.clone(),

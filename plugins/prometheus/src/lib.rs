@@ -25,6 +25,8 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 struct Settings {
     url: String,
+    #[serde(default)]
+    follow_redirects: bool,
     #[serde(default = "five")]
     timeout: ConfigDuration,
     #[serde(default)]
@@ -52,6 +54,50 @@ fn quantile_suffix(q: f64) -> String {
     format!("p{digits:0<2}")
 }
 
+/// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
+fn check_url(url: &str) -> Result<(), PluginError> {
+    let bad = || {
+        PluginError::new(format!(
+            "`url` must be an http:// address with a host, got `{url}`"
+        ))
+    };
+    let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
+    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// Whether the host accepts `name` as a label name: `[A-Za-z_][A-Za-z0-9_]*`, not starting with
+/// `__` (reserved by Prometheus).
+fn label_name_ok(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.starts_with("__")
+}
+
+/// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
+/// receiver or target cannot send the host to another address.
+fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
+    let status = response.status();
+    if !status.is_redirection() {
+        return Ok(());
+    }
+    let to = response
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("nowhere");
+    Err(format!(
+        "{url} answered {} (redirect to {to}): redirects are not followed unless `follow_redirects = true`",
+        status.as_u16()
+    )
+    .into())
+}
+
 #[derive(Default)]
 struct PrometheusCollector {
     settings: Option<Settings>,
@@ -69,6 +115,7 @@ impl PrometheusCollector {
             .get(&s.url)
             .call()
             .map_err(|e| format!("GET {}: {e}", s.url))?;
+        refuse_redirect(&s.url, &response)?;
         Ok(response
             .body_mut()
             .read_to_string()
@@ -79,14 +126,20 @@ impl PrometheusCollector {
 impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
-        if !s.url.starts_with("http://") {
-            return Err(format!("`url` must be an http:// address, got `{}`", s.url).into());
+        check_url(&s.url)?;
+        // The host refuses samples with such labels; refusing the config says so at `check`.
+        if let Some(bad) = s.labels.keys().find(|k| !label_name_ok(k)) {
+            return Err(format!(
+                "`labels`: `{bad}` is not a label name: use [A-Za-z_][A-Za-z0-9_]*, not starting with `__`"
+            )
+            .into());
         }
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(s.timeout.get()))
+            .max_redirects(if s.follow_redirects { 10 } else { 0 })
             .build();
         self.agent = Some(ureq::Agent::new_with_config(config));
         self.settings = Some(s);
@@ -191,7 +244,30 @@ monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 
 #[cfg(test)]
 mod tests {
-    use super::quantile_suffix;
+    use super::{check_url, label_name_ok, quantile_suffix};
+
+    #[test]
+    fn urls_need_http_and_a_host() {
+        assert!(check_url("http://127.0.0.1:9464/metrics").is_ok());
+        for bad in [
+            "",
+            "127.0.0.1:80",
+            "http://",
+            "http:///x",
+            "ftp://host/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn label_names() {
+        assert!(label_name_ok("env") && label_name_ok("_x1"));
+        for bad in ["", "__name__", "a.b", "1a", "a-b"] {
+            assert!(!label_name_ok(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn quantile_names() {

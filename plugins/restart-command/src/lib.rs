@@ -77,11 +77,13 @@ fn run(command: &str, timeout: Duration, f: &Failure) -> Result<bool, String> {
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("cannot run `{command}`: {e}"))?;
-    let end = Instant::now() + timeout;
+    // A configured timeout is at most 10 years, so this cannot overflow; should it, wait forever
+    // rather than panic.
+    let end = Instant::now().checked_add(timeout);
     loop {
         match child.try_wait() {
             Ok(Some(status)) => return Ok(status.success()),
-            Ok(None) if Instant::now() >= end => {
+            Ok(None) if end.is_some_and(|end| Instant::now() >= end) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(

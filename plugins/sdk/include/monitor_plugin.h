@@ -47,7 +47,16 @@ extern "C" {
 /* Plugin kinds (uint32_t): what `call` receives and returns.
  *   COLLECTOR: input empty;                  output {"samples": [...], "events": [...]}
  *   STRATEGY:  input a failure object;        output {"success": bool, "message": str, "duration_ms": n}
- *   NOTIFIER:  input a notification object;   output ignored (may be empty) */
+ *   NOTIFIER:  input a notification object;   output ignored (may be empty)
+ *
+ * A sample's "value" is a JSON number when finite. NaN and the infinities, which JSON numbers
+ * cannot express, are the strings "NaN", "+Inf" and "-Inf" (as in Prometheus's text format; "Inf"
+ * and any letter case are read too): {"name": "gc.pause", "value": "NaN"}. The host keeps them as
+ * values. A sample the host cannot use (a null or other non-number value, a name outside
+ * [A-Za-z0-9_:.-], a label name outside [A-Za-z_][A-Za-z0-9_]* or starting with "__", a
+ * "timestamp_ms" more than [host] max_future_skew ahead of the host's clock) is dropped alone and
+ * counted in monitor_host_samples_rejected_total{collector,reason}; the rest of the collection is
+ * kept. */
 #define MONITOR_KIND_COLLECTOR 0u
 #define MONITOR_KIND_STRATEGY 1u
 #define MONITOR_KIND_NOTIFIER 2u

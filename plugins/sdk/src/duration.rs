@@ -6,6 +6,15 @@ use std::time::Duration;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
+/// The longest duration accepted anywhere a duration is configured (the host's config and plugin
+/// configs): 10 years (3650 days). Anything longer is refused when the config is read, so that no
+/// configured duration can overflow a deadline or a conversion to milliseconds later.
+pub const MAX_DURATION: Duration = Duration::from_secs(3650 * 86_400);
+
+fn too_long(what: impl fmt::Display) -> String {
+    format!("invalid duration {what}: longer than the maximum of 10 years (3650d)")
+}
+
 /// Parses a duration such as `"500ms"`, `"10s"`, `"5m"`, `"1h"`, `"1d"` or `"1m30s"`: numbers each
 /// followed by a unit (`ms`, `s`, `m`, `h`, `d`), added up. The host reads its own config with the
 /// same function, so plugin configs accept exactly what the host accepts.
@@ -18,6 +27,7 @@ use serde::{Deserialize, Serialize, Serializer};
 /// use std::time::Duration;
 /// assert_eq!(monitor_plugin::parse_duration("1m30s"), Ok(Duration::from_secs(90)));
 /// assert!(monitor_plugin::parse_duration("10 seconds").is_err());
+/// assert!(monitor_plugin::parse_duration("3651d").is_err());
 /// ```
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || {
@@ -38,7 +48,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(bad());
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        // Digits beyond u64 are longer than the maximum anyway.
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| too_long(format_args!("`{s}`")))?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
@@ -55,11 +68,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         };
         total = total.saturating_add(d);
     }
+    if total > MAX_DURATION {
+        return Err(too_long(format_args!("`{s}`")));
+    }
     Ok(total)
 }
 
 /// A duration in a plugin's config: a string as in the host's config (`"30s"`, `"1m30s"`), or a
 /// plain number of seconds (`30`, `0.5`) for configs written before strings were accepted.
+/// Either way it is at most [`MAX_DURATION`] (10 years), so converting it to milliseconds or adding
+/// it to an `Instant` cannot overflow; a longer, negative or non-finite value is a config error.
 ///
 /// Serialises back as the number of seconds.
 ///
@@ -90,6 +108,17 @@ impl ConfigDuration {
     pub const fn get(self) -> Duration {
         self.0
     }
+
+    /// The duration in whole milliseconds (never truncated: it is at most [`MAX_DURATION`] when
+    /// read from a config; a larger value built by hand saturates at `u64::MAX`).
+    pub fn as_millis_u64(self) -> u64 {
+        u64::try_from(self.0.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `now + self`, or `None` when a deadline that far away cannot be represented.
+    pub fn deadline_from(self, now: std::time::Instant) -> Option<std::time::Instant> {
+        now.checked_add(self.0)
+    }
 }
 
 impl From<ConfigDuration> for Duration {
@@ -119,19 +148,32 @@ impl<'de> Deserialize<'de> for ConfigDuration {
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<ConfigDuration, E> {
-                Duration::try_from_secs_f64(v)
-                    .map(ConfigDuration)
-                    .map_err(|_| E::custom(format!("invalid duration {v}: seconds must be >= 0")))
+                if v.is_nan() || v < 0.0 {
+                    return Err(E::custom(format!(
+                        "invalid duration {v}: seconds must be >= 0"
+                    )));
+                }
+                // `try_from_secs_f64` refuses infinity and values beyond `Duration::MAX`; the bound
+                // below refuses the rest of what is too long.
+                match Duration::try_from_secs_f64(v) {
+                    Ok(d) if d <= MAX_DURATION => Ok(ConfigDuration(d)),
+                    _ => Err(E::custom(too_long(format_args!("{v} s")))),
+                }
             }
 
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<ConfigDuration, E> {
-                Ok(ConfigDuration(Duration::from_secs(v)))
+                let d = Duration::from_secs(v);
+                if d > MAX_DURATION {
+                    return Err(E::custom(too_long(format_args!("{v} s"))));
+                }
+                Ok(ConfigDuration(d))
             }
 
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<ConfigDuration, E> {
-                u64::try_from(v)
-                    .map(|s| ConfigDuration(Duration::from_secs(s)))
-                    .map_err(|_| E::custom(format!("invalid duration {v}: seconds must be >= 0")))
+                let secs = u64::try_from(v).map_err(|_| {
+                    E::custom(format!("invalid duration {v}: seconds must be >= 0"))
+                })?;
+                self.visit_u64(secs)
             }
         }
         deserializer.deserialize_any(V)
@@ -164,5 +206,29 @@ mod tests {
             "{e}"
         );
         assert!(serde_json::from_str::<ConfigDuration>("-1").is_err());
+    }
+
+    #[test]
+    fn durations_longer_than_ten_years_are_refused() {
+        assert_eq!(parse_duration("3650d"), Ok(MAX_DURATION));
+        for huge in [
+            "3651d",
+            "213503982334601d",
+            "99999999999999999999999s",
+            "87601h",
+        ] {
+            let e = parse_duration(huge).unwrap_err();
+            assert!(e.contains("maximum of 10 years"), "{huge}: {e}");
+        }
+        for huge in ["1e300", "1e20", "315360001", "18446744073709551615"] {
+            let e = serde_json::from_str::<ConfigDuration>(huge).unwrap_err();
+            assert!(e.to_string().contains("maximum of 10 years"), "{huge}: {e}");
+        }
+        let e = serde_json::from_str::<ConfigDuration>("\"213503982334601d\"").unwrap_err();
+        assert!(e.to_string().contains("maximum of 10 years"), "{e}");
+        let ok: ConfigDuration = serde_json::from_str("315360000").unwrap();
+        assert_eq!(ok.get(), MAX_DURATION);
+        assert!(ok.deadline_from(std::time::Instant::now()).is_some());
+        assert_eq!(ok.as_millis_u64(), 315_360_000_000);
     }
 }

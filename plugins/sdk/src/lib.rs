@@ -38,10 +38,11 @@
 
 pub mod abi;
 mod duration;
+pub mod number;
 mod sdk;
 mod types;
 
-pub use duration::{ConfigDuration, parse_duration};
+pub use duration::{ConfigDuration, MAX_DURATION, parse_duration};
 
 pub use sdk::{
     AlertNotifier, Collector, HealingStrategy, PluginError, declaration, parse_config, registered,

@@ -2,6 +2,7 @@
 //! library's entry symbols (emitted by `export_plugin!`) answer.
 
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -253,14 +254,110 @@ impl<T: AlertNotifier + Default> Adapter for NotifierAdapter<T> {
     }
 }
 
+/// The one-line text of a caught panic: its message and where it happened, as the SDK's panic hook
+/// recorded them, then (after a line feed) the backtrace when one was captured
+/// (`RUST_BACKTRACE`). The host shows the first line and logs the rest at debug level.
 fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        format!("plugin panicked: {s}")
+    let recorded = LAST_PANIC.with(|p| p.borrow_mut().take());
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
     } else if let Some(s) = payload.downcast_ref::<String>() {
-        format!("plugin panicked: {s}")
+        s.clone()
     } else {
-        "plugin panicked".to_owned()
+        String::new()
+    };
+    let Some(r) = recorded else {
+        return if text.is_empty() {
+            "plugin panicked".to_owned()
+        } else {
+            format!("plugin panicked: {text}")
+        };
+    };
+    let mut out = if text.is_empty() {
+        format!("plugin panicked at {}", r.location)
+    } else {
+        // One line: a multi-line panic message would read as a backtrace.
+        format!(
+            "plugin panicked: {} at {}",
+            text.replace('\n', " "),
+            r.location
+        )
+    };
+    if let Some(bt) = r.backtrace {
+        out.push('\n');
+        out.push_str(&bt);
     }
+    out
+}
+
+/// Drops a caught panic's payload without letting a panicking `Drop` unwind out of an entry
+/// point: the drop runs inside its own `catch_unwind`, and should that drop panic too, the second
+/// payload is leaked with `mem::forget` (dropping it could panic again, with nothing left to catch
+/// it). A leak of one small box per such panic is the price of never unwinding into the host.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = guarded(move || drop(payload)) {
+        std::mem::forget(again);
+    }
+    // What the hook noted about a panicking drop is not reported.
+    let _ = LAST_PANIC.try_with(|p| p.borrow_mut().take());
+}
+
+/// What the SDK's panic hook noted about the panic being caught on this thread.
+struct RecordedPanic {
+    location: String,
+    backtrace: Option<String>,
+}
+
+thread_local! {
+    /// Set while an entry point runs the plugin's code on this thread.
+    static IN_ENTRY: Cell<bool> = const { Cell::new(false) };
+    /// The latest panic caught inside an entry point on this thread.
+    static LAST_PANIC: RefCell<Option<RecordedPanic>> =
+        const { RefCell::new(None) };
+}
+
+/// Installs, once, a panic hook that keeps the panics of plugin code off stderr: a panic inside an
+/// entry point is noted (location, and a backtrace when `RUST_BACKTRACE` asks for one) for the
+/// error message the host receives and logs as one line; any other panic goes to the hook that was
+/// installed before. Each plugin library has its own copy of the standard library, hence its own
+/// hook; in a program that links plugins in, the program's hook still sees its own panics.
+fn install_panic_hook() {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    // Changing the hook while this thread panics would abort.
+    if std::thread::panicking() {
+        return;
+    }
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_ENTRY.try_with(Cell::get).unwrap_or(false) {
+                previous(info);
+                return;
+            }
+            let location = info.location().map_or_else(
+                || "an unknown place".to_owned(),
+                |l| format!("{}:{}", l.file(), l.line()),
+            );
+            let bt = std::backtrace::Backtrace::capture();
+            let backtrace =
+                (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+            let _ = LAST_PANIC.try_with(|p| {
+                *p.borrow_mut() = Some(RecordedPanic {
+                    location,
+                    backtrace,
+                });
+            });
+        }));
+    });
+}
+
+/// Runs plugin code with panics caught, noted by the SDK's hook instead of printed.
+fn guarded<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    install_panic_hook();
+    let outer = IN_ENTRY.with(|e| e.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_ENTRY.with(|e| e.set(outer));
+    result
 }
 
 /// Writes `bytes` into `*out` (if `out` is not null) and returns `status` as a raw value.
@@ -296,7 +393,11 @@ fn outcome(result: std::thread::Result<Result<Vec<u8>, CallError>>) -> (Status, 
         Ok(Ok(bytes)) => (Status::Ok, bytes),
         Ok(Err(CallError::Plugin(e))) => (Status::Error, e.message.into_bytes()),
         Ok(Err(CallError::Input(m))) => (Status::Incompatible, m.into_bytes()),
-        Err(p) => (Status::Panicked, panic_message(&*p).into_bytes()),
+        Err(p) => {
+            let message = panic_message(&*p);
+            drop_payload(p);
+            (Status::Panicked, message.into_bytes())
+        }
     }
 }
 
@@ -308,7 +409,7 @@ unsafe extern "C" fn glue_create<A: Adapter>(
 ) -> u32 {
     // SAFETY: the ABI requires `config` to point to `config_len` bytes for the call.
     let input = unsafe { bytes(config, config_len) };
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = guarded(|| {
         if instance.is_null() {
             return Err(CallError::Input("null instance pointer".into()));
         }
@@ -323,7 +424,7 @@ unsafe extern "C" fn glue_create<A: Adapter>(
         // SAFETY: `instance` is non-null (checked above) and valid for writes per the ABI.
         unsafe { instance.write(ptr) };
         Ok(Vec::new())
-    }));
+    });
     let (status, message) = outcome(result);
     // SAFETY: `out` is null or valid for writes per the ABI.
     unsafe { respond(out, status, message) }
@@ -337,7 +438,7 @@ unsafe extern "C" fn glue_call<A: Adapter>(
 ) -> u32 {
     // SAFETY: the ABI requires `input` to point to `input_len` bytes for the call.
     let input = unsafe { bytes(input, input_len) };
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = guarded(|| {
         if instance.is_null() {
             return Err(CallError::Input("null instance".into()));
         }
@@ -345,7 +446,7 @@ unsafe extern "C" fn glue_call<A: Adapter>(
         // a time.
         let adapter = unsafe { &mut *instance.cast::<A>() };
         adapter.call(input)
-    }));
+    });
     let (status, message) = outcome(result);
     // SAFETY: `out` is null or valid for writes per the ABI.
     unsafe { respond(out, status, message) }
@@ -355,7 +456,7 @@ unsafe extern "C" fn glue_shutdown<A: Adapter>(
     instance: *mut c_void,
     out: *mut OwnedBuffer,
 ) -> u32 {
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let result = guarded(|| {
         if instance.is_null() {
             return Err(CallError::Input("null instance".into()));
         }
@@ -365,7 +466,7 @@ unsafe extern "C" fn glue_shutdown<A: Adapter>(
             .shutdown()
             .map(|()| Vec::new())
             .map_err(CallError::Plugin)
-    }));
+    });
     let (status, message) = outcome(result);
     // SAFETY: `out` is null or valid for writes per the ABI.
     unsafe { respond(out, status, message) }
@@ -375,11 +476,15 @@ unsafe extern "C" fn glue_destroy<A: Adapter>(instance: *mut c_void) {
     if instance.is_null() {
         return;
     }
-    // A panicking `Drop` must not unwind into the host, so it is caught and dropped on the floor.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    // A panicking `Drop` must not unwind into the host: it is caught, and its payload dropped
+    // inside a `catch_unwind` of its own.
+    let result = guarded(|| {
         // SAFETY: `instance` came from `Box::into_raw` in `glue_create::<A>` and is destroyed once.
         drop(unsafe { Box::from_raw(instance.cast::<A>()) });
-    }));
+    });
+    if let Err(p) = result {
+        drop_payload(p);
+    }
 }
 
 /// Builds the vtable of a plugin; used by [`export_plugin!`](crate::export_plugin).
@@ -449,5 +554,100 @@ pub fn declaration() -> &'static Declaration {
 #[doc(hidden)]
 pub fn declare() -> *const Declaration {
     // Building the declaration allocates and could in theory panic; never unwind into the host.
-    catch_unwind(declaration).map_or(std::ptr::null(), |d| d as *const Declaration)
+    match guarded(declaration) {
+        Ok(d) => d as *const Declaration,
+        Err(p) => {
+            drop_payload(p);
+            std::ptr::null()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sample;
+
+    /// A panic payload whose own `Drop` panics.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's drop panics too");
+        }
+    }
+
+    #[derive(Default)]
+    struct Detonator;
+
+    impl Collector for Detonator {
+        fn collect(&mut self) -> Result<Collection, PluginError> {
+            std::panic::panic_any(Bomb)
+        }
+    }
+
+    impl Drop for Detonator {
+        fn drop(&mut self) {
+            std::panic::panic_any(Bomb);
+        }
+    }
+
+    /// Reads and releases a buffer an entry point wrote.
+    fn take(out: std::mem::MaybeUninit<OwnedBuffer>) -> String {
+        // SAFETY: the entry point wrote the buffer.
+        let b = unsafe { out.assume_init() };
+        // SAFETY: `ptr` is null or points to `len` bytes until released.
+        let text = String::from_utf8_lossy(unsafe { bytes(b.ptr, b.len) }).into_owned();
+        if let Some(release) = b.release {
+            // SAFETY: released once, by the function that came with it.
+            unsafe { release(b.ptr, b.len) };
+        }
+        text
+    }
+
+    #[test]
+    fn a_payload_whose_drop_panics_never_unwinds_out_of_an_entry_point() {
+        let vt = vtable::<CollectorAdapter<Detonator>>("detonator", "0");
+        let mut instance = std::ptr::null_mut();
+        let mut out = std::mem::MaybeUninit::<OwnedBuffer>::uninit();
+        // SAFETY: valid pointers for the call, as the host passes them.
+        let status = unsafe { (vt.create)(std::ptr::null(), 0, &mut instance, out.as_mut_ptr()) };
+        assert_eq!(status, Status::Ok as u32);
+        take(out);
+        let mut out = std::mem::MaybeUninit::<OwnedBuffer>::uninit();
+        // SAFETY: as above; `instance` came from `create`.
+        let status = unsafe { (vt.call)(instance, std::ptr::null(), 0, out.as_mut_ptr()) };
+        assert_eq!(status, Status::Panicked as u32);
+        let message = take(out);
+        assert!(message.starts_with("plugin panicked at "), "{message}");
+        assert!(message.contains("sdk.rs:"), "{message}");
+        // SAFETY: `instance` came from `create` and is destroyed once; its Drop panics.
+        unsafe { (vt.destroy)(instance) };
+    }
+
+    #[test]
+    fn non_finite_sample_values_cross_as_strings() {
+        let c = Collection {
+            samples: vec![
+                Sample::gauge("a", f64::NAN),
+                Sample::gauge("b", f64::INFINITY),
+                Sample::counter("c", f64::NEG_INFINITY),
+                Sample::gauge("d", 0.25),
+            ],
+            events: vec![],
+        };
+        let json = String::from_utf8(encode(&c).ok().unwrap()).unwrap();
+        for part in [
+            r#""value":"NaN""#,
+            r#""value":"+Inf""#,
+            r#""value":"-Inf""#,
+            r#""value":0.25"#,
+        ] {
+            assert!(json.contains(part), "{part} in {json}");
+        }
+        let back: Collection = serde_json::from_str(&json).unwrap();
+        assert!(back.samples[0].value.is_nan());
+        assert_eq!(back.samples[1].value, f64::INFINITY);
+        assert_eq!(back.samples[2].value, f64::NEG_INFINITY);
+    }
 }

@@ -23,11 +23,16 @@ pub enum SampleKind {
 }
 
 /// One measured value.
+///
+/// In JSON, a finite `value` is a number; NaN and the infinities, which JSON numbers cannot
+/// express, are the strings `"NaN"`, `"+Inf"` and `"-Inf"`, as in Prometheus's text format (see
+/// [`number`](crate::number)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Sample {
     /// Dotted metric name, e.g. `system.cpu.usage`.
     pub name: String,
-    /// The value.
+    /// The value; NaN and the infinities are kept (written as `"NaN"`, `"+Inf"`, `"-Inf"`).
+    #[serde(with = "crate::number")]
     pub value: f64,
     /// Gauge or counter.
     #[serde(default)]
@@ -240,9 +245,10 @@ pub struct Notification {
     pub host: String,
 }
 
-/// A JSON number, or `null` read as NaN: a `null` from a host must not make the payload unreadable.
+/// A JSON number, one of the strings of [`number`](crate::number), or `null` read as NaN: a `null`
+/// from a host must not make the payload unreadable.
 fn number_or_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+    crate::number::deserialize_or_null(d)
 }
 
 fn is_false(b: &bool) -> bool {

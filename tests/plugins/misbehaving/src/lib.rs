@@ -130,6 +130,105 @@ fn panic_on_purpose() -> Result<Collection, PluginError> {
     panic!("panicking on purpose")
 }
 
+/// A panic payload whose `Drop` panics as well.
+struct DropPanics;
+
+impl Drop for DropPanics {
+    fn drop(&mut self) {
+        panic!("the panic payload's drop panics too");
+    }
+}
+
+/// Panics on every collect with a [`DropPanics`] payload.
+#[derive(Default)]
+struct Bomb;
+
+impl Collector for Bomb {
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        std::panic::panic_any(DropPanics)
+    }
+}
+
+/// `raw`: a collector that returns the bytes of the file `path` as its output, verbatim, so a test
+/// can hand the host payloads the SDK would never write (`null` values, garbage, odd names). Built
+/// on the ABI directly, as a plugin in another language would be.
+mod raw {
+    use std::ffi::c_void;
+    use std::path::PathBuf;
+
+    use monitor_plugin::abi::{OwnedBuffer, PluginKind, PluginVTable, Status, StrRef};
+
+    unsafe fn respond(out: *mut OwnedBuffer, status: Status, bytes: Vec<u8>) -> u32 {
+        if !out.is_null() {
+            // SAFETY: the host passes a buffer valid for writes.
+            unsafe { out.write(OwnedBuffer::from_vec(bytes)) };
+        }
+        status as u32
+    }
+
+    unsafe extern "C" fn create(
+        config: *const u8,
+        len: usize,
+        instance: *mut *mut c_void,
+        out: *mut OwnedBuffer,
+    ) -> u32 {
+        // SAFETY: the host passes `len` readable bytes.
+        let config = unsafe { std::slice::from_raw_parts(config, len) };
+        let path = serde_json::from_slice::<serde_json::Value>(config)
+            .ok()
+            .and_then(|v| v.get("path")?.as_str().map(PathBuf::from));
+        let Some(path) = path else {
+            // SAFETY: as above.
+            return unsafe { respond(out, Status::Error, b"`path` is required".to_vec()) };
+        };
+        // SAFETY: the host passes a pointer valid for writes.
+        unsafe { instance.write(Box::into_raw(Box::new(path)).cast()) };
+        // SAFETY: as above.
+        unsafe { respond(out, Status::Ok, Vec::new()) }
+    }
+
+    unsafe extern "C" fn call(
+        instance: *mut c_void,
+        _input: *const u8,
+        _len: usize,
+        out: *mut OwnedBuffer,
+    ) -> u32 {
+        // SAFETY: `instance` came from `create`.
+        let path = unsafe { &*instance.cast::<PathBuf>() };
+        match std::fs::read(path) {
+            // SAFETY: as above.
+            Ok(bytes) => unsafe { respond(out, Status::Ok, bytes) },
+            // SAFETY: as above.
+            Err(e) => unsafe { respond(out, Status::Error, e.to_string().into_bytes()) },
+        }
+    }
+
+    unsafe extern "C" fn shutdown(_instance: *mut c_void, out: *mut OwnedBuffer) -> u32 {
+        // SAFETY: as above.
+        unsafe { respond(out, Status::Ok, Vec::new()) }
+    }
+
+    unsafe extern "C" fn destroy(instance: *mut c_void) {
+        // SAFETY: `instance` came from `Box::into_raw` in `create` and is destroyed once.
+        drop(unsafe { Box::from_raw(instance.cast::<PathBuf>()) });
+    }
+
+    static VTABLE: PluginVTable = PluginVTable {
+        size: size_of::<PluginVTable>() as u32,
+        kind: PluginKind::Collector as u32,
+        name: StrRef::from_static("raw"),
+        version: StrRef::from_static("0"),
+        create,
+        call,
+        shutdown,
+        destroy,
+    };
+
+    monitor_plugin::__private::inventory::submit! {
+        monitor_plugin::__private::Registration(&VTABLE)
+    }
+}
+
 /// Appends every notification, as one JSON line, to `path`.
 #[derive(Default)]
 struct Recorder(Common);
@@ -188,6 +287,7 @@ monitor_plugin::export_plugin! {
     collector "panicky" => Panicky,
     collector "sleepy" => Sleepy,
     collector "flood" => Flood,
+    collector "panicky-drop" => Bomb,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
