@@ -19,12 +19,14 @@ use crate::RunArgs;
 pub fn check(path: &Path) -> anyhow::Result<()> {
     let (config, engine) = load(path)?;
     println!(
-        "{}: ok: {} collector(s), {} alert(s), {} notifier(s), {} strategy(ies)",
+        "{}: ok: {} collector(s), {} alert(s), {} notifier(s), {} strategy(ies), {} rule(s) in {} rule group(s)",
         path.display(),
         config.collectors.len(),
-        config.alerts.len(),
+        config.rules.alerts.len(),
         config.notifiers.len(),
-        config.strategies.len()
+        config.strategies.len(),
+        config.rules.file_rules(),
+        config.rules.groups.len()
     );
     log_shutdown(&engine.shutdown());
     Ok(())
