@@ -480,7 +480,14 @@ impl Ctx<'_> {
         let own = self.file;
         self.errors.sort_by_key(|e| {
             let other = e.location.file != own;
-            (other, if other { (0, 0) } else { (e.location.line, e.location.column) })
+            (
+                other,
+                if other {
+                    (0, 0)
+                } else {
+                    (e.location.line, e.location.column)
+                },
+            )
         });
         ConfigErrors(self.errors)
     }
@@ -1004,10 +1011,13 @@ impl Ctx<'_> {
         if let Some((name, _)) = a.annotations.iter().next() {
             self.err(
                 span.clone(),
-                format!("`annotations.{name}`: annotations need the expression form; use `description`"),
+                format!(
+                    "`annotations.{name}`: annotations need the expression form; use `description`"
+                ),
             );
         }
-        let (Some(metric), Some(condition), Some(threshold)) = (&a.metric, &a.condition, &a.threshold)
+        let (Some(metric), Some(condition), Some(threshold)) =
+            (&a.metric, &a.condition, &a.threshold)
         else {
             return None;
         };
@@ -1057,7 +1067,10 @@ impl Ctx<'_> {
             Ok(e) => e,
             Err(m) => {
                 let metric = a.metric.as_ref().map_or(0..0, Spanned::span);
-                self.err(metric, format!("`metric`: the rule reads `{text}`, which {m}"));
+                self.err(
+                    metric,
+                    format!("`metric`: the rule reads `{text}`, which {m}"),
+                );
                 return None;
             }
         };
@@ -1108,7 +1121,10 @@ impl Ctx<'_> {
         let mut annotations = self.templates("annotations", &a.annotations, false);
         if let Some(d) = &a.description {
             if annotations.contains_key("description") {
-                self.err(d.span(), "`description` is also set in `annotations`: keep one");
+                self.err(
+                    d.span(),
+                    "`description` is also set in `annotations`: keep one",
+                );
             }
             annotations
                 .entry("description".to_owned())
@@ -1135,7 +1151,10 @@ impl Ctx<'_> {
         let mut out = BTreeMap::new();
         for (name, value) in values {
             if !crate::rules::is_label_name(name) || (labels && name == "__name__") {
-                self.err(value.span(), format!("`{key}`: `{name}` is not a valid name"));
+                self.err(
+                    value.span(),
+                    format!("`{key}`: `{name}` is not a valid name"),
+                );
                 continue;
             }
             match crate::rules::Template::parse(value.get_ref()) {
@@ -1915,5 +1934,138 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
         let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
         assert!(bytes > 8 << 20, "{bytes} bytes: a realistic scrape");
         assert!(c.host.max_payload >= bytes, "{bytes} bytes refused");
+    }
+
+    #[test]
+    fn an_expression_alert_is_a_rule_and_not_a_threshold_alert() {
+        let c = Config::from_str(
+            r#"
+[[alert]]
+name = "errors"
+expr = "rate(http_errors_total[5m]) > 5"
+for = "1m"
+keep_firing_for = "5m"
+severity = "critical"
+description = "{{ $labels.job }} fails"
+labels = { team = "{{ $labels.owner }}" }
+annotations = { summary = "{{ $value | humanize }} errors/s" }
+
+[[alert]]
+name = "cpu"
+metric = "system.cpu.usage"
+condition = "above"
+threshold = 80
+description = "CPU usage is high"
+"#,
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.alerts.len(), 1, "only the simple form runs on thresholds");
+        assert_eq!(c.alerts[0].name, "cpu");
+        let [errors, cpu] = &c.rules.alerts[..] else {
+            panic!("two rules: {:?}", c.rules.alerts)
+        };
+        assert_eq!(errors.expr.text, "rate(http_errors_total[5m]) > 5");
+        assert_eq!((errors.expr.at.line, errors.expr.at.column), (4, 8));
+        assert_eq!(errors.for_, Duration::from_secs(60));
+        assert_eq!(errors.keep_firing_for, Duration::from_secs(300));
+        assert_eq!(errors.labels["severity"].source(), "critical");
+        assert_eq!(errors.labels["team"].source(), "{{ $labels.owner }}");
+        assert_eq!(
+            errors.annotations["description"].source(),
+            "{{ $labels.job }} fails"
+        );
+        assert_eq!(
+            errors.annotations["summary"].source(),
+            "{{ $value | humanize }} errors/s"
+        );
+        assert_eq!(cpu.expr.text, "system_cpu_usage > 80.0");
+        assert_eq!(cpu.labels["severity"].source(), "warning");
+        assert_eq!(cpu.annotations["description"].source(), "CPU usage is high");
+        assert_eq!(cpu.at.line, 12);
+    }
+
+    #[test]
+    fn expression_alert_errors_are_located() {
+        let e = errors(
+            r#"[[alert]]
+name = "a"
+expr = "rate(x[5m]"
+metric = "m"
+keep_firing_for = "soon"
+annotations = { summary = "{{ range $labels }}{{ end }}" }
+labels = { "bad-name" = "x" }
+
+[[alert]]
+name = "b"
+expr = "1"
+
+[[alert]]
+name = "c"
+metric = "m"
+condition = "above"
+threshold = 1
+keep_firing_for = "1m"
+
+[[alert]]
+name = "d"
+metric = "m"
+"#,
+        );
+        let expected = [
+            "monitor.toml:3:8: `expr`: could not parse expression: ",
+            "monitor.toml:4:10: `metric` belongs to the simple form",
+            "monitor.toml:5:19: `keep_firing_for`: ",
+            "monitor.toml:6:27: `annotations.summary`: template: `range` is not a function",
+            "monitor.toml:7:25: `labels`: `bad-name` is not a valid name",
+            "monitor.toml:11:8: `expr`: an alerting rule's expression must be an instant vector, not a scalar",
+            "monitor.toml:18:19: `keep_firing_for` needs the expression form",
+            "monitor.toml:20:1: missing field `condition`",
+            "monitor.toml:20:1: missing field `threshold`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got}\n  expected {want}");
+        }
+    }
+
+    #[test]
+    fn rule_files_load_relative_to_the_config_and_report_after_its_own_errors() {
+        let dir = std::env::temp_dir().join(format!("monitor-rule-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(
+            dir.join("rules/a.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n",
+        )
+        .unwrap();
+        let text = "[host]\nrule_files = [\"rules/*.yml\"]\n";
+        let c = Config::from_str(text, "monitor.toml", &dir).unwrap();
+        assert_eq!(c.host.rule_files, ["rules/*.yml"]);
+        assert_eq!(c.rules.groups.len(), 1);
+        assert_eq!(c.rules.file_rules(), 1);
+        assert_eq!(
+            c.rules.groups[0].file,
+            dir.join("rules/a.yml").display().to_string()
+        );
+
+        std::fs::write(
+            dir.join("rules/b.yml"),
+            "groups:\n  - name: h\n    rules:\n      - alert: A\n        expr: up ==\n",
+        )
+        .unwrap();
+        let e = Config::from_str(&format!("{text}interval = \"x\"\n"), "monitor.toml", &dir)
+            .unwrap_err()
+            .0;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(e[0].location.file, "monitor.toml");
+        assert!(
+            e[1].to_string().starts_with(&format!(
+                "{}:5:15: group \"h\", rule 1, \"A\": could not parse",
+                dir.join("rules/b.yml").display()
+            )),
+            "{e:?}"
+        );
     }
 }

@@ -90,12 +90,7 @@ fn valid_rule_files_are_accepted_by_both() {
             verdict.unwrap_or_else(|e| panic!("promtool refuses {}: {e}", file.display()));
         }
         let out = check_file(&file);
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            file.display(),
-            stderr(&out)
-        );
+        assert!(out.status.success(), "{}: {}", file.display(), stderr(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(stdout.contains(" rule group(s)"), "{stdout}");
     }
@@ -141,10 +136,7 @@ fn globs_are_relative_to_the_config_and_count_every_rule() {
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     // alerts.yml: 4 rules in 1 group; recording.yml: 4 in 2; empty.yml: none.
-    assert!(
-        stdout.contains("8 rule(s) in 3 rule group(s)"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("8 rule(s) in 3 rule group(s)"), "{stdout}");
 }
 
 #[test]

@@ -57,7 +57,10 @@ pub fn parse_rule_file(text: &str, file: &str) -> Result<Vec<RuleGroup>, Vec<Con
         }
         Ok(docs) => {
             if let Some(extra) = docs.get(1) {
-                cx.err(extra, "a rule file holds one YAML document; remove the `---`");
+                cx.err(
+                    extra,
+                    "a rule file holds one YAML document; remove the `---`",
+                );
             }
             docs.first().map(|d| cx.root(d)).unwrap_or_default()
         }
@@ -208,8 +211,10 @@ impl Cx<'_> {
                     continue;
                 };
                 if let Some(line) = names.get(&group.name) {
-                    let message =
-                        format!("groupname: \"{}\" is repeated in the same file (first at line {line})", group.name);
+                    let message = format!(
+                        "groupname: \"{}\" is repeated in the same file (first at line {line})",
+                        group.name
+                    );
                     self.err(g, message);
                 }
                 names.insert(group.name.clone(), group.at.line);
@@ -325,11 +330,17 @@ impl Cx<'_> {
         let prefix = rcx.prefix();
         match (&alert, &record) {
             (Some(_), Some((_, r))) => {
-                self.err(r, format!("{prefix}only one of 'record' and 'alert' must be set"));
+                self.err(
+                    r,
+                    format!("{prefix}only one of 'record' and 'alert' must be set"),
+                );
                 return None;
             }
             (None, None) => {
-                self.err(node, format!("{prefix}one of 'record' or 'alert' must be set"));
+                self.err(
+                    node,
+                    format!("{prefix}one of 'record' or 'alert' must be set"),
+                );
                 return None;
             }
             _ => {}
@@ -385,7 +396,8 @@ impl Cx<'_> {
         if name.is_empty() {
             self.err(v, format!("{prefix}`alert` must not be empty"));
         }
-        let for_ = get("for").and_then(|(_, v)| self.duration(v, "for", prefix.trim_end_matches(": ")));
+        let for_ =
+            get("for").and_then(|(_, v)| self.duration(v, "for", prefix.trim_end_matches(": ")));
         let keep = get("keep_firing_for")
             .and_then(|(_, v)| self.duration(v, "keep_firing_for", prefix.trim_end_matches(": ")));
         let labels = self.labels(get("labels").map(|e| e.1), &prefix, true);
@@ -402,12 +414,19 @@ impl Cx<'_> {
     }
 
     /// A string-to-string mapping (`labels`, `annotations`).
-    fn string_map<'n>(&mut self, node: Option<&'n Node>, what: &str) -> Vec<(String, &'n Node, String)> {
+    fn string_map<'n>(
+        &mut self,
+        node: Option<&'n Node>,
+        what: &str,
+    ) -> Vec<(String, &'n Node, String)> {
         let Some(node) = node.filter(|n| !is_null(n)) else {
             return Vec::new();
         };
         let YamlDataOwned::Mapping(map) = data(node) else {
-            self.err(node, format!("`{what}` must be a mapping of names to strings"));
+            self.err(
+                node,
+                format!("`{what}` must be a mapping of names to strings"),
+            );
             return Vec::new();
         };
         let mut out = Vec::new();
@@ -423,7 +442,12 @@ impl Cx<'_> {
     }
 
     /// `labels`: valid names, not `__name__`; values are templates in alerting rules.
-    fn labels(&mut self, node: Option<&Node>, prefix: &str, templates: bool) -> BTreeMap<String, Template> {
+    fn labels(
+        &mut self,
+        node: Option<&Node>,
+        prefix: &str,
+        templates: bool,
+    ) -> BTreeMap<String, Template> {
         let mut out = BTreeMap::new();
         for (name, k, value) in self.string_map(node, "labels") {
             if !is_label_name(&name) || name == "__name__" {

@@ -367,3 +367,235 @@ pub fn is_metric_name(name: &str) -> bool {
         .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use monitor_plugin::Severity;
+
+    use super::*;
+
+    fn simple(
+        metric: &str,
+        condition: Condition,
+        threshold: f64,
+        labels: &[(&str, &str)],
+    ) -> AlertRule {
+        AlertRule {
+            name: "a".into(),
+            metric: metric.into(),
+            condition,
+            threshold,
+            for_: Duration::ZERO,
+            severity: Severity::Warning,
+            description: String::new(),
+            labels: (labels.iter())
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn a_simple_rule_is_the_metrics_name_compared_with_the_threshold() {
+        let cases = [
+            (
+                simple("system.cpu.usage", Condition::Above, 80.0, &[]),
+                "system_cpu_usage > 80.0",
+            ),
+            (
+                simple("process.up", Condition::Below, 1.0, &[]),
+                "process_up < 1.0",
+            ),
+            (
+                simple("q.depth", Condition::Equals, -2.5, &[]),
+                "q_depth == -2.5",
+            ),
+            (simple("x", Condition::NotEquals, 1e-7, &[]), "x != 1e-7"),
+            (
+                simple(
+                    "disk.used",
+                    Condition::Above,
+                    0.9,
+                    &[("mount.point", "/"), ("dev", "a\"b")],
+                ),
+                r#"disk_used{dev="a\"b", mount_point="/"} > 0.9"#,
+            ),
+        ];
+        for (rule, expected) in cases {
+            let text = simple_expr(&rule);
+            assert_eq!(text, expected);
+            // It is valid PromQL, and an instant vector.
+            check_expr(&text, Location::default(), ExprUse::Alerting).unwrap();
+        }
+    }
+
+    #[test]
+    fn an_expression_must_parse_and_have_the_rules_type() {
+        let at = Location::default;
+        assert!(check_expr("rate(x[5m]) > 5", at(), ExprUse::Alerting).is_ok());
+        let e = check_expr("rate(x[5m]", at(), ExprUse::Alerting).unwrap_err();
+        assert!(e.starts_with("could not parse expression: "), "{e}");
+        let e = check_expr("1 + 1", at(), ExprUse::Alerting).unwrap_err();
+        assert!(e.contains("must be an instant vector, not a scalar"), "{e}");
+        assert!(e.contains("vector(...)"), "{e}");
+        let e = check_expr("up[5m]", at(), ExprUse::Alerting).unwrap_err();
+        assert!(e.contains("not a range vector"), "{e}");
+        let e = check_expr("\"text\"", at(), ExprUse::Recording).unwrap_err();
+        assert!(e.contains("not a string"), "{e}");
+        assert!(check_expr("scalar(up)", at(), ExprUse::Recording).is_ok());
+    }
+
+    #[test]
+    fn prometheus_durations() {
+        let ms = |t: &str| parse_prometheus_duration(t).map(|d| d.as_millis());
+        assert_eq!(ms("0"), Ok(0));
+        assert_eq!(ms("5m"), Ok(300_000));
+        assert_eq!(ms("1h30m"), Ok(5_400_000));
+        assert_eq!(ms("1d"), Ok(86_400_000));
+        assert_eq!(ms("2w"), Ok(14 * 86_400_000));
+        assert_eq!(ms("1y"), Ok(365 * 86_400_000));
+        assert_eq!(ms("1s500ms"), Ok(1500));
+        for bad in ["", "-5m", "5", "1x", "30m1h", "5m5m", "1.5h", " 5m", "5m "] {
+            let e = parse_prometheus_duration(bad).unwrap_err();
+            assert_eq!(e, format!("not a valid duration string: \"{bad}\""));
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_label_name("severity") && is_label_name("_x1"));
+        assert!(!is_label_name("bad-name") && !is_label_name("1x") && !is_label_name(""));
+        assert!(is_metric_name("job:http:rate5m") && !is_metric_name("a b"));
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_rule_file(text, "r.yml") {
+            Ok(_) => Vec::new(),
+            Err(e) => e.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn a_rule_file_loads_into_the_model_with_positions() {
+        let groups = parse_rule_file(
+            "groups:\n  - name: g\n    interval: 1m\n    limit: 5\n    rules:\n      - alert: A\n        expr: up == 0\n        for: 5m\n        keep_firing_for: 1m\n        labels:\n          severity: page\n        annotations:\n          summary: \"{{ $labels.job }} down\"\n      - record: job:up:sum\n        expr: sum by (job) (up)\n        labels:\n          kind: x\n",
+            "r.yml",
+        )
+        .unwrap();
+        assert_eq!(groups.len(), 1);
+        let g = &groups[0];
+        assert_eq!(
+            (g.name.as_str(), g.interval, g.limit),
+            ("g", Some(Duration::from_secs(60)), 5)
+        );
+        assert_eq!((g.at.line, g.at.column), (2, 5));
+        let Rule::Alerting(a) = &g.rules[0] else {
+            panic!("an alerting rule")
+        };
+        assert_eq!(a.name, "A");
+        assert_eq!(a.expr.text, "up == 0");
+        assert_eq!((a.expr.at.line, a.expr.at.column), (7, 15));
+        assert_eq!(a.for_, Duration::from_secs(300));
+        assert_eq!(a.keep_firing_for, Duration::from_secs(60));
+        assert_eq!(a.labels["severity"].source(), "page");
+        assert_eq!(a.annotations["summary"].source(), "{{ $labels.job }} down");
+        assert_eq!(
+            (a.at.file.as_str(), a.at.line, a.at.column),
+            ("r.yml", 6, 9)
+        );
+        let Rule::Recording(r) = &g.rules[1] else {
+            panic!("a recording rule")
+        };
+        assert_eq!(
+            (r.name.as_str(), r.labels["kind"].as_str()),
+            ("job:up:sum", "x")
+        );
+        assert_eq!(g.rules[1].at().line, 14);
+    }
+
+    #[test]
+    fn an_empty_file_has_no_groups() {
+        assert_eq!(parse_rule_file("", "r.yml").unwrap(), Vec::new());
+        assert_eq!(parse_rule_file("groups:\n", "r.yml").unwrap(), Vec::new());
+    }
+
+    #[test]
+    fn every_problem_of_a_file_is_reported_at_once_with_its_position() {
+        let e = errors(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n        for: soon\n        labels:\n          bad-name: x\n        annotations:\n          s: \"{{ nope }}\"\n      - record: a b\n        expr: up\n        for: 1m\n      - alert: B\n        expr: up\n        bogus: 1\n",
+        );
+        let expected = [
+            "r.yml:5:15: group \"g\", rule 1, \"A\": could not parse expression: ",
+            "r.yml:6:14: group \"g\", rule 1, \"A\": `for`: not a valid duration string: \"soon\"",
+            "r.yml:8:11: group \"g\", rule 1, \"A\": invalid label name: bad-name",
+            "r.yml:10:11: group \"g\", rule 1, \"A\": annotation \"s\": template: `nope` is not supported",
+            "r.yml:11:17: group \"g\", rule 2, \"a b\": invalid recording rule name: a b",
+            "r.yml:13:9: group \"g\", rule 2, \"a b\": invalid field 'for' in recording rule",
+            "r.yml:16:9: rule: unknown field `bogus`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got}\n  expected {want}");
+        }
+    }
+
+    #[test]
+    fn yaml_errors_and_wrong_shapes_are_located() {
+        let e = errors("groups:\n  - name: g\n    rules: [\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("r.yml:4:1: yaml: "), "{e:?}");
+        let e = errors("groups:\n  - name: g\n    name: h\n");
+        assert!(e[0].starts_with("r.yml:3:5: yaml: duplicated key"), "{e:?}");
+        let e = errors("groups: 5\n");
+        assert_eq!(e, ["r.yml:1:9: `groups` must be a list"]);
+        let e = errors("rules: []\n");
+        assert!(
+            e[0].starts_with("r.yml:1:1: rule file: unknown field `rules`"),
+            "{e:?}"
+        );
+        let e = errors("groups:\n  - rules: []\n");
+        assert_eq!(e, ["r.yml:2:5: group: missing field `name`"]);
+        let e = errors("groups:\n  - name: g\n    limit: -1\n");
+        assert_eq!(e, ["r.yml:3:12: `limit` must be a whole number, 0 or more"]);
+        let e = errors("groups: []\n---\ngroups: []\n");
+        assert!(e[0].contains("one YAML document"), "{e:?}");
+    }
+
+    #[test]
+    fn same_name_with_other_labels_is_allowed_but_not_the_same_labels() {
+        let rules = "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up == 0\n        labels: {severity: warning}\n      - alert: A\n        expr: up == 0\n        labels: {severity: critical}\n";
+        assert_eq!(errors(rules), Vec::<String>::new());
+        let e = errors(&format!(
+            "{rules}  - name: h\n    rules:\n      - alert: A\n        expr: up\n        labels: {{severity: critical}}\n"
+        ));
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("r.yml:12:9: group \"h\", rule 1, \"A\": duplicate rule: same name and labels as the rule at line 7"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_missing_rule_file_and_a_bad_glob_are_reported_at_the_pattern() {
+        let at = Location {
+            file: "monitor.toml".into(),
+            line: 3,
+            column: 15,
+        };
+        let dir = std::env::temp_dir();
+        let e = load_rule_files(&[("no-such-rules.yml".into(), at.clone())], &dir).unwrap_err();
+        assert!(
+            e[0].to_string()
+                .starts_with("monitor.toml:3:15: `rule_files`: no rule file"),
+            "{e:?}"
+        );
+        let e = load_rule_files(&[("[".into(), at.clone())], &dir).unwrap_err();
+        assert!(e[0].message.contains("not a valid glob"), "{e:?}");
+        // A glob that matches nothing is no error, as in Prometheus.
+        assert_eq!(
+            load_rule_files(&[("no-such-*.yml".into(), at)], &dir).unwrap(),
+            Vec::new()
+        );
+    }
+}

@@ -58,7 +58,10 @@ pub struct TemplateData<'a> {
 #[derive(Debug, Clone, PartialEq)]
 enum Node {
     Text(String),
-    Action { offset: usize, pipeline: Vec<Command> },
+    Action {
+        offset: usize,
+        pipeline: Vec<Command>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,13 +122,18 @@ impl Template {
                 message: "unclosed action: `{{` without `}}`".into(),
             })?;
             let mut body = &text[open + 2..close];
-            if let Some(b) = body.strip_prefix('-').filter(|b| b.starts_with(char::is_whitespace))
+            if let Some(b) = body
+                .strip_prefix('-')
+                .filter(|b| b.starts_with(char::is_whitespace))
             {
                 literal = literal.trim_end();
                 body = b;
             }
             trim_next = false;
-            if let Some(b) = body.strip_suffix('-').filter(|b| b.ends_with(char::is_whitespace)) {
+            if let Some(b) = body
+                .strip_suffix('-')
+                .filter(|b| b.ends_with(char::is_whitespace))
+            {
                 trim_next = true;
                 body = b;
             }
@@ -617,7 +625,12 @@ fn format_number(x: f64, v: &Verb) -> String {
         return pad(format!("{sign}NaN"), v);
     }
     if x.is_infinite() {
-        digits = if verb.is_ascii_uppercase() { "INF" } else { "Inf" }.to_owned();
+        digits = if verb.is_ascii_uppercase() {
+            "INF"
+        } else {
+            "Inf"
+        }
+        .to_owned();
         let sign = if x < 0.0 { "-" } else { "+" };
         return pad(format!("{sign}{digits}"), v);
     }
@@ -818,4 +831,224 @@ fn humanize_duration(v: f64) -> String {
         v *= 1000.0;
     }
     format!("{}{prefix}s", go_float(v, 'g', Some(4)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn render_with(text: &str, value: f64, labels: &[(&str, &str)]) -> String {
+        let labels: BTreeMap<String, String> = (labels.iter())
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let external = BTreeMap::from([("region".to_owned(), "eu".to_owned())]);
+        let data = TemplateData {
+            labels: &labels,
+            external_labels: &external,
+            value,
+        };
+        Template::parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .render(&data)
+            .unwrap()
+    }
+
+    fn render(text: &str, value: f64) -> String {
+        render_with(text, value, &[("job", "api"), ("n", "1500")])
+    }
+
+    fn refused(text: &str) -> String {
+        Template::parse(text).expect_err(text).message
+    }
+
+    #[test]
+    fn values_labels_and_external_labels() {
+        assert_eq!(render("{{ $value }}", 80.0), "80");
+        assert_eq!(render("{{ .Value }}", 0.25), "0.25");
+        assert_eq!(
+            render("{{ $labels.job }}/{{ .Labels.job }}", 1.0),
+            "api/api"
+        );
+        assert_eq!(
+            render(
+                "{{ $externalLabels.region }} {{ .ExternalLabels.region }}",
+                1.0
+            ),
+            "eu eu"
+        );
+        assert_eq!(render("plain text", 1.0), "plain text");
+    }
+
+    #[test]
+    fn a_missing_label_is_the_empty_string() {
+        assert_eq!(render("[{{ $labels.nope }}]", 1.0), "[]");
+        assert_eq!(render("[{{ $externalLabels.nope }}]", 1.0), "[]");
+    }
+
+    #[test]
+    fn value_prints_as_go_prints_a_float64() {
+        for (x, go) in [
+            (100000.0, "100000"),
+            (1000000.0, "1e+06"),
+            (1234567.0, "1.234567e+06"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-2.5, "-2.5"),
+            (0.0, "0"),
+            (f64::INFINITY, "+Inf"),
+            (f64::NEG_INFINITY, "-Inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(render("{{ $value }}", x), go, "{x}");
+        }
+    }
+
+    #[test]
+    fn humanize_uses_si_prefixes_and_four_digits() {
+        for (x, go) in [
+            (0.0, "0"),
+            (1.0, "1"),
+            (1234.0, "1.234k"),
+            (12345.0, "12.35k"),
+            (1.5e9, "1.5G"),
+            (0.001234, "1.234m"),
+            (-2500.0, "-2.5k"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(render("{{ humanize $value }}", x), go, "{x}");
+            assert_eq!(render("{{ $value | humanize }}", x), go, "{x}");
+        }
+        // A label that holds a number is converted, as Prometheus does.
+        assert_eq!(render("{{ humanize $labels.n }}", 0.0), "1.5k");
+    }
+
+    #[test]
+    fn humanize_percentage_and_duration() {
+        assert_eq!(render("{{ humanizePercentage $value }}", 0.1234), "12.34%");
+        assert_eq!(render("{{ humanizePercentage $value }}", 1.0), "100%");
+        for (x, go) in [
+            (0.0, "0s"),
+            (1.5, "1.5s"),
+            (90.0, "1m 30s"),
+            (3725.0, "1h 2m 5s"),
+            (90061.0, "1d 1h 1m 1s"),
+            (0.0025, "2.5ms"),
+            (-90.0, "-1m 30s"),
+        ] {
+            assert_eq!(render("{{ humanizeDuration $value }}", x), go, "{x}");
+        }
+    }
+
+    #[test]
+    fn printf_formats_as_go() {
+        assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 3.14159), "3.14");
+        assert_eq!(render(r#"{{ $value | printf "%.1f%%" }}"#, 99.44), "99.4%");
+        assert_eq!(
+            render(r#"{{ printf "%8.3e" $value }}"#, 12345.678),
+            "1.235e+04"
+        );
+        assert_eq!(
+            render(r#"{{ printf "%6.2f|%-6s|" $value "ab" }}"#, 1.5),
+            "  1.50|ab    |"
+        );
+        assert_eq!(render(r#"{{ printf "%05.1f" $value }}"#, -1.5), "-01.5");
+        assert_eq!(render(r#"{{ printf "%+.0f" $value }}"#, 2.0), "+2");
+        assert_eq!(
+            render(r#"{{ printf "%v %g" $value $value }}"#, 0.5),
+            "0.5 0.5"
+        );
+        assert_eq!(render(r#"{{ printf "%.3g" $value }}"#, 1234.5), "1.23e+03");
+        assert_eq!(
+            render(r#"{{ printf "%s is %s" $labels.job "up" }}"#, 0.0),
+            "api is up"
+        );
+        assert_eq!(
+            render(r#"{{ printf "%.0f" $value }}"#, f64::INFINITY),
+            "+Inf"
+        );
+    }
+
+    #[test]
+    fn trim_markers_and_comments() {
+        assert_eq!(render("a  {{- $value -}}  b", 1.0), "a1b");
+        assert_eq!(render("a {{/* hidden */}}b", 1.0), "a b");
+        assert_eq!(render("a {{- /* hidden */ -}} b", 1.0), "ab");
+    }
+
+    #[test]
+    fn what_is_outside_the_subset_is_refused_at_parse() {
+        for (text, says) in [
+            ("{{ range $labels }}x{{ end }}", "`range` is not a function"),
+            ("{{ if $value }}x{{ end }}", "`if` is not a function"),
+            (
+                "{{ $labels.job | toUpper }}",
+                "`toUpper` cannot take a piped value",
+            ),
+            ("{{ toUpper $labels.job }}", "`toUpper` is not a function"),
+            ("{{ $externalURL }}", "`$externalURL` is not supported"),
+            ("{{ $labels }}", "needs a label name"),
+            ("{{ $x := 1 }}", "`$x` is not a function"),
+            ("{{ query \"up\" }}", "`query` is not a function"),
+            ("{{ $value ", "unclosed action"),
+            ("{{ }}", "empty action"),
+            ("{{ humanize }}", "takes one argument, given 0"),
+            (
+                "{{ humanize $value $value }}",
+                "takes one argument, given 2",
+            ),
+            ("{{ printf $value }}", "literal format string"),
+            (r#"{{ printf "%d" $value }}"#, "`%d` is not supported"),
+            (
+                r#"{{ printf "%.2f" $labels.job }}"#,
+                "`%f` is given a string",
+            ),
+            (r#"{{ printf "%s" $value }}"#, "`%s` is given a number"),
+            (
+                r#"{{ printf "%f %f" $value }}"#,
+                "2 verb(s) for 1 argument(s)",
+            ),
+            (r#"{{ printf "%f" }}"#, "1 verb(s) for 0 argument(s)"),
+            (r#"{{ printf "100%" }}"#, "ends with `%`"),
+            ("{{ \"unterminated }}", "unclosed action"),
+        ] {
+            let message = refused(text);
+            assert!(message.contains(says), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn an_error_names_its_action_and_offset() {
+        let e = Template::parse("ok {{ $value }} then {{ bad }}").unwrap_err();
+        assert_eq!(e.offset, 21);
+        assert!(e.message.ends_with("in `{{ bad }}`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_label_that_is_not_a_number_fails_humanize_at_render() {
+        let labels = BTreeMap::from([("job".to_owned(), "api".to_owned())]);
+        let empty = BTreeMap::new();
+        let data = TemplateData {
+            labels: &labels,
+            external_labels: &empty,
+            value: 1.0,
+        };
+        let e = Template::parse("{{ humanize $labels.job }}")
+            .unwrap()
+            .render(&data)
+            .unwrap_err();
+        assert!(e.message.contains("can't convert `api`"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_literal_renders_as_it_is() {
+        let t = Template::literal("{{ not parsed }}");
+        let empty = BTreeMap::new();
+        let data = TemplateData {
+            labels: &empty,
+            external_labels: &empty,
+            value: 0.0,
+        };
+        assert_eq!(t.render(&data).unwrap(), "{{ not parsed }}");
+        assert_eq!(t.source(), "{{ not parsed }}");
+    }
 }
