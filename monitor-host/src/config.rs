@@ -1110,10 +1110,10 @@ impl Ctx<'_> {
         let keep_firing_for = self.duration("keep_firing_for", &a.keep_firing_for, Duration::ZERO);
         let severity = self.severity("severity", &a.severity, Severity::Warning);
         let mut labels = self.templates("labels", &a.labels, true);
-        if let Some(s) = &a.severity {
-            if labels.contains_key("severity") {
-                self.err(s.span(), "`severity` is also set in `labels`: keep one");
-            }
+        if let Some(s) = &a.severity
+            && labels.contains_key("severity")
+        {
+            self.err(s.span(), "`severity` is also set in `labels`: keep one");
         }
         labels
             .entry("severity".to_owned())

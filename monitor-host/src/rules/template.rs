@@ -941,7 +941,7 @@ mod tests {
 
     #[test]
     fn printf_formats_as_go() {
-        assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 3.14159), "3.14");
+        assert_eq!(render(r#"{{ printf "%.2f" $value }}"#, 1.23456), "1.23");
         assert_eq!(render(r#"{{ $value | printf "%.1f%%" }}"#, 99.44), "99.4%");
         assert_eq!(
             render(r#"{{ printf "%8.3e" $value }}"#, 12345.678),
