@@ -172,3 +172,100 @@ fn errors_of_every_file_and_of_the_config_come_together() {
     }
     assert!(err.contains("no rule file"), "{err}");
 }
+
+/// Templates as the host renders them, checked against Prometheus's own rendering with
+/// `promtool test rules`: an alert per value, whose expected annotations are the host's.
+#[test]
+fn templates_render_as_prometheus_renders_them() {
+    use monitor_host::rules::{Template, TemplateData};
+    use std::collections::BTreeMap;
+
+    if which_promtool().is_none() {
+        return;
+    }
+    let annotations = [
+        ("v", "{{ $value }}"),
+        ("h", "{{ humanize $value }}"),
+        ("p", "{{ $value | humanizePercentage }}"),
+        ("d", "{{ humanizeDuration $value }}"),
+        (
+            "f",
+            r#"{{ printf "%.2f|%8.3e|%g|%v|%+.1f|%07.1f|%.3g" $value $value $value $value $value $value $value }}"#,
+        ),
+        (
+            "l",
+            "{{ $labels.job }}[{{ $labels.missing }}]{{ .Labels.job }} {{- .Value -}} !",
+        ),
+    ];
+    let values = [
+        0.0, 1.0, 0.5, 1234.0, 12345.0, 99999.5, 100000.0, 1e6, 1234567.0, 1.5e9, 2.5e13, 0.001234,
+        0.0001, 0.00001, 0.1234, -2500.0, -0.75, 59.9, 90.0, 3725.0, 90061.0, 0.0025,
+    ];
+    let dir = Scratch::new("rule-templates");
+    let mut rules = String::from(
+        "groups:\n  - name: t\n    rules:\n      - alert: T\n        expr: m\n        annotations:\n",
+    );
+    for (name, text) in annotations {
+        rules.push_str(&format!("          {name}: {}\n", yaml_string(text)));
+    }
+    dir.write("rules.yml", &rules);
+    let mut test = String::from(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n",
+    );
+    for (i, v) in values.iter().enumerate() {
+        test.push_str(&format!(
+            "      - series: 'm{{i=\"{i}\", job=\"api\"}}'\n        values: '{v:?}'\n"
+        ));
+    }
+    test.push_str(
+        "    alert_rule_test:\n      - eval_time: 0m\n        alertname: T\n        exp_alerts:\n",
+    );
+    let empty = BTreeMap::new();
+    for (i, v) in values.iter().enumerate() {
+        let labels = BTreeMap::from([
+            ("i".to_owned(), i.to_string()),
+            ("job".to_owned(), "api".to_owned()),
+        ]);
+        let data = TemplateData {
+            labels: &labels,
+            external_labels: &empty,
+            value: *v,
+        };
+        test.push_str(&format!(
+            "          - exp_labels: {{i: \"{i}\", job: api}}\n            exp_annotations:\n"
+        ));
+        for (name, text) in annotations {
+            let rendered = Template::parse(text).unwrap().render(&data).unwrap();
+            test.push_str(&format!(
+                "              {name}: {}\n",
+                yaml_string(&rendered)
+            ));
+        }
+    }
+    let file = dir.write("test.yml", &test);
+    let out = Command::new("promtool")
+        .args(["test", "rules"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool renders differently:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        stderr(&out)
+    );
+}
+
+fn yaml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn which_promtool() -> Option<()> {
+    match Command::new("promtool").arg("--version").output() {
+        Ok(_) => Some(()),
+        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
+            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
+        }
+        Err(_) => None,
+    }
+}
