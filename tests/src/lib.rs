@@ -255,6 +255,15 @@ pub fn promtool_check_rules(file: &Path) -> Option<Result<(), String>> {
     Some(promtool_verdict(child))
 }
 
+/// Whether promtool is installed.
+///
+/// # Panics
+///
+/// When promtool is required (`MONITOR_REQUIRE_PROMTOOL`) but missing.
+pub fn promtool_installed() -> bool {
+    promtool(&["--version"]).is_some_and(|c| c.wait_with_output().is_ok())
+}
+
 /// `promtool` started with `args` and piped standard streams, or `None` when it is not installed.
 fn promtool(args: &[&str]) -> Option<std::process::Child> {
     let spawned = Command::new("promtool")

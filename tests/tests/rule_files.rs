@@ -11,7 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use monitor_tests::{Scratch, binary, promtool_check_rules, toml_path, workspace_root};
+use monitor_tests::{
+    Scratch, binary, promtool_check_rules, promtool_installed, toml_path, workspace_root,
+};
 
 fn fixtures(kind: &str) -> Vec<PathBuf> {
     let dir = workspace_root().join("tests/fixtures/rules").join(kind);
@@ -180,7 +182,7 @@ fn templates_render_as_prometheus_renders_them() {
     use monitor_host::rules::{Template, TemplateData};
     use std::collections::BTreeMap;
 
-    if which_promtool().is_none() {
+    if !promtool_installed() {
         return;
     }
     let annotations = [
@@ -258,14 +260,4 @@ fn templates_render_as_prometheus_renders_them() {
 
 fn yaml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-}
-
-fn which_promtool() -> Option<()> {
-    match Command::new("promtool").arg("--version").output() {
-        Ok(_) => Some(()),
-        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
-            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
-        }
-        Err(_) => None,
-    }
 }
