@@ -567,7 +567,6 @@ fn call(func: Func, args: &[Arg], pieces: &[Piece]) -> Result<Arg, String> {
     let v = match &args[0] {
         Arg::Number(x) => *x,
         Arg::Text(s) => s
-            .trim()
             .parse::<f64>()
             .map_err(|_| format!("can't convert `{s}` to a number"))?,
     };
