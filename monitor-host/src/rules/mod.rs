@@ -280,7 +280,6 @@ pub fn load_rule_files(
 
 fn matching_files(pattern: &str, base: &Path) -> Result<Vec<std::path::PathBuf>, String> {
     let joined = base.join(pattern);
-    let full = joined.to_string_lossy();
     if !pattern.contains(['*', '?', '[']) {
         return if joined.is_file() {
             Ok(vec![joined])
@@ -288,6 +287,13 @@ fn matching_files(pattern: &str, base: &Path) -> Result<Vec<std::path::PathBuf>,
             Err(format!("no rule file `{}`", joined.display()))
         };
     }
+    // The directory is taken literally: only the pattern's own characters are glob syntax.
+    let full = if Path::new(pattern).is_absolute() {
+        pattern.to_owned()
+    } else {
+        let base = glob::Pattern::escape(&base.to_string_lossy());
+        format!("{}/{pattern}", base.trim_end_matches('/'))
+    };
     let paths = glob::glob(&full).map_err(|e| format!("`{pattern}` is not a valid glob: {e}"))?;
     let mut files: Vec<_> = paths
         .filter_map(Result::ok)
@@ -592,6 +598,13 @@ mod tests {
         );
         let e = load_rule_files(&[("[".into(), at.clone())], &dir).unwrap_err();
         assert!(e[0].message.contains("not a valid glob"), "{e:?}");
+        // The config's directory is no glob, whatever its name.
+        let odd = dir.join(format!("monitor-rules-[{}]", std::process::id()));
+        std::fs::create_dir_all(&odd).unwrap();
+        std::fs::write(odd.join("a.yml"), "groups:\n  - name: g\n    rules: []\n").unwrap();
+        let found = load_rule_files(&[("*.yml".into(), at.clone())], &odd);
+        let _ = std::fs::remove_dir_all(&odd);
+        assert_eq!(found.unwrap().len(), 1);
         // A glob that matches nothing is no error, as in Prometheus.
         assert_eq!(
             load_rule_files(&[("no-such-*.yml".into(), at)], &dir).unwrap(),
