@@ -40,6 +40,7 @@ pub(super) fn load_rule_file(path: &Path) -> Result<Vec<RuleGroup>, Vec<ConfigEr
 pub fn parse_rule_file(text: &str, file: &str) -> Result<Vec<RuleGroup>, Vec<ConfigError>> {
     let mut cx = Cx {
         file,
+        text,
         errors: Vec::new(),
     };
     let groups = match MarkedYamlOwned::load_from_str(text) {
@@ -76,6 +77,7 @@ pub fn parse_rule_file(text: &str, file: &str) -> Result<Vec<RuleGroup>, Vec<Con
 
 struct Cx<'a> {
     file: &'a str,
+    text: &'a str,
     errors: Vec<ConfigError>,
 }
 
@@ -418,7 +420,7 @@ impl Cx<'_> {
         &mut self,
         node: Option<&'n Node>,
         what: &str,
-    ) -> Vec<(String, &'n Node, String)> {
+    ) -> Vec<(String, &'n Node, &'n Node, String)> {
         let Some(node) = node.filter(|n| !is_null(n)) else {
             return Vec::new();
         };
@@ -436,7 +438,7 @@ impl Cx<'_> {
                 continue;
             };
             let value = self.text(v, &format!("{what}.{key}")).unwrap_or_default();
-            out.push((key, k, value));
+            out.push((key, k, v, value));
         }
         out
     }
@@ -449,13 +451,13 @@ impl Cx<'_> {
         templates: bool,
     ) -> BTreeMap<String, Template> {
         let mut out = BTreeMap::new();
-        for (name, k, value) in self.string_map(node, "labels") {
+        for (name, k, v, value) in self.string_map(node, "labels") {
             if !is_label_name(&name) || name == "__name__" {
                 self.err(k, format!("{prefix}invalid label name: {name}"));
                 continue;
             }
             let template = if templates {
-                self.template(k, &value, &format!("{prefix}label \"{name}\""))
+                self.template(v, &value, &format!("{prefix}label \"{name}\""))
             } else {
                 Some(Template::literal(&value))
             };
@@ -466,20 +468,41 @@ impl Cx<'_> {
 
     fn annotations(&mut self, node: Option<&Node>, prefix: &str) -> BTreeMap<String, Template> {
         let mut out = BTreeMap::new();
-        for (name, k, value) in self.string_map(node, "annotations") {
+        for (name, k, v, value) in self.string_map(node, "annotations") {
             if !is_label_name(&name) {
                 self.err(k, format!("{prefix}invalid annotation name: {name}"));
                 continue;
             }
             let what = format!("{prefix}annotation \"{name}\"");
-            out.extend(self.template(k, &value, &what).map(|t| (name, t)));
+            out.extend(self.template(v, &value, &what).map(|t| (name, t)));
         }
         out
     }
 
-    fn template(&mut self, key: &Node, text: &str, what: &str) -> Option<Template> {
-        Template::parse(text)
-            .map_err(|e| self.err(key, format!("{what}: template: {e}")))
-            .ok()
+    /// A template, refused at the action at fault when its value is on one line (at the value
+    /// otherwise: the offsets of a block scalar's text are not those of the file).
+    fn template(&mut self, value: &Node, text: &str, what: &str) -> Option<Template> {
+        let e = match Template::parse(text) {
+            Ok(t) => return Some(t),
+            Err(e) => e,
+        };
+        let mut location = self.at(value);
+        let (start, end) = (value.span.start, value.span.end);
+        // A quoted scalar starts at its quote; escapes before the action would shift the column,
+        // so only a value whose text is the file's own is pointed into.
+        let raw: String = (self.text.chars())
+            .skip(start.index())
+            .take(end.index().saturating_sub(start.index()))
+            .collect();
+        let quoted = raw.starts_with(['"', '\'']);
+        let inner = if quoted { &raw[1..] } else { raw.as_str() };
+        if start.line() == end.line() && inner.starts_with(&text[..e.offset]) {
+            location.column += usize::from(quoted) + text[..e.offset].chars().count();
+        }
+        self.errors.push(ConfigError {
+            location,
+            message: format!("{what}: template: {e}"),
+        });
+        None
     }
 }

@@ -529,13 +529,14 @@ mod tests {
     #[test]
     fn every_problem_of_a_file_is_reported_at_once_with_its_position() {
         let e = errors(
-            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n        for: soon\n        labels:\n          bad-name: x\n        annotations:\n          s: \"{{ nope }}\"\n      - record: a b\n        expr: up\n        for: 1m\n      - alert: B\n        expr: up\n        bogus: 1\n",
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n        for: soon\n        labels:\n          bad-name: x\n        annotations:\n          s: \"ok {{ nope }}\"\n      - record: a b\n        expr: up\n        for: 1m\n      - alert: B\n        expr: up\n        bogus: 1\n",
         );
         let expected = [
             "r.yml:5:15: group \"g\", rule 1, \"A\": could not parse expression: ",
             "r.yml:6:14: group \"g\", rule 1, \"A\": `for`: not a valid duration string: \"soon\"",
             "r.yml:8:11: group \"g\", rule 1, \"A\": invalid label name: bad-name",
-            "r.yml:10:11: group \"g\", rule 1, \"A\": annotation \"s\": template: `nope` is not supported",
+            // At the action, in the value.
+            "r.yml:10:18: group \"g\", rule 1, \"A\": annotation \"s\": template: `nope` is not supported",
             "r.yml:11:17: group \"g\", rule 2, \"a b\": invalid recording rule name: a b",
             "r.yml:13:9: group \"g\", rule 2, \"a b\": invalid field 'for' in recording rule",
             "r.yml:16:9: rule: unknown field `bogus`",
@@ -544,6 +545,26 @@ mod tests {
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "{got}\n  expected {want}");
         }
+    }
+
+    #[test]
+    fn a_template_error_points_at_its_action_when_the_value_is_the_files_own_text() {
+        let file = |value: &str| {
+            format!(
+                "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        annotations:\n          s: {value}\n"
+            )
+        };
+        let at = |value: &str| {
+            let e = errors(&file(value));
+            assert_eq!(e.len(), 1, "{e:?}");
+            e[0].split(": ").next().unwrap().to_owned()
+        };
+        assert_eq!(at("ok {{ nope }}"), "r.yml:7:17");
+        assert_eq!(at("'ok {{ nope }}'"), "r.yml:7:18");
+        // An escape before the action: the value's start.
+        assert_eq!(at("\"\\t {{ nope }}\""), "r.yml:7:14");
+        // A block scalar: the start of its text.
+        assert_eq!(at("|\n            ok {{ nope }}"), "r.yml:8:13");
     }
 
     #[test]
