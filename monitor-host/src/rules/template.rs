@@ -127,7 +127,7 @@ impl Template {
                 .filter(|b| b.starts_with(char::is_whitespace))
             {
                 literal = literal.trim_end();
-                body = b;
+                body = &b[1..];
             }
             trim_next = false;
             if let Some(b) = body
@@ -135,13 +135,24 @@ impl Template {
                 .filter(|b| b.ends_with(char::is_whitespace))
             {
                 trim_next = true;
-                body = b;
+                body = &b[..b.len() - 1];
             }
             if !literal.is_empty() {
                 nodes.push(Node::Text(literal.to_owned()));
             }
+            // As in Go, a comment follows the delimiter (and its trim marker) directly.
+            let comment = body.starts_with("/*") && body.ends_with("*/") && body.len() >= 4;
             let body = body.trim();
-            if !(body.starts_with("/*") && body.ends_with("*/") && body.len() >= 4) {
+            if !comment && body.starts_with("/*") {
+                return Err(TemplateError {
+                    offset: open,
+                    message: format!(
+                        "a comment must follow `{{{{` directly, as in `{{{{/* ... */}}}}`, in `{}`",
+                        &text[open..close + 2]
+                    ),
+                });
+            }
+            if !comment {
                 let pipeline = parse_pipeline(body).map_err(|message| TemplateError {
                     offset: open,
                     message: format!("{message} in `{}`", &text[open..close + 2]),
@@ -972,6 +983,8 @@ mod tests {
         assert_eq!(render("a  {{- $value -}}  b", 1.0), "a1b");
         assert_eq!(render("a {{/* hidden */}}b", 1.0), "a b");
         assert_eq!(render("a {{- /* hidden */ -}} b", 1.0), "ab");
+        let e = refused("{{ /* spaced */ }}");
+        assert!(e.contains("a comment must follow `{{` directly"), "{e}");
     }
 
     #[test]
