@@ -100,6 +100,9 @@ enum Arg {
     Text(String),
 }
 
+/// What Go's trim markers remove.
+const GO_SPACE: [char; 4] = [' ', '\t', '\r', '\n'];
+
 const FUNCTIONS: &str = "humanize, humanizePercentage, humanizeDuration, printf";
 
 impl Template {
@@ -115,25 +118,19 @@ impl Template {
         while let Some(open) = text[rest..].find("{{").map(|i| rest + i) {
             let mut literal = &text[rest..open];
             if trim_next {
-                literal = literal.trim_start();
+                literal = literal.trim_start_matches(GO_SPACE);
             }
             let close = find_close(text, open + 2).ok_or_else(|| TemplateError {
                 offset: open,
                 message: "unclosed action: `{{` without `}}`".into(),
             })?;
             let mut body = &text[open + 2..close];
-            if let Some(b) = body
-                .strip_prefix('-')
-                .filter(|b| b.starts_with(char::is_whitespace))
-            {
-                literal = literal.trim_end();
+            if let Some(b) = body.strip_prefix('-').filter(|b| b.starts_with(GO_SPACE)) {
+                literal = literal.trim_end_matches(GO_SPACE);
                 body = &b[1..];
             }
             trim_next = false;
-            if let Some(b) = body
-                .strip_suffix('-')
-                .filter(|b| b.ends_with(char::is_whitespace))
-            {
+            if let Some(b) = body.strip_suffix('-').filter(|b| b.ends_with(GO_SPACE)) {
                 trim_next = true;
                 body = &b[..b.len() - 1];
             }
@@ -166,7 +163,7 @@ impl Template {
         }
         let mut literal = &text[rest..];
         if trim_next {
-            literal = literal.trim_start();
+            literal = literal.trim_start_matches(GO_SPACE);
         }
         if !literal.is_empty() {
             nodes.push(Node::Text(literal.to_owned()));
@@ -983,6 +980,9 @@ mod tests {
         assert_eq!(render("a  {{- $value -}}  b", 1.0), "a1b");
         assert_eq!(render("a {{/* hidden */}}b", 1.0), "a b");
         assert_eq!(render("a {{- /* hidden */ -}} b", 1.0), "ab");
+        // Only ASCII spaces make a trim marker, as in Go; a no-break space does not.
+        assert!(Template::parse("{{-\u{a0}$value }}").is_err());
+        assert_eq!(render("a \n{{- $value }}", 1.0), "a1");
         let e = refused("{{ /* spaced */ }}");
         assert!(e.contains("a comment must follow `{{` directly"), "{e}");
     }
