@@ -451,6 +451,10 @@ struct Verb {
     verb: char,
 }
 
+/// The largest `printf` width or precision: enough for any text, and no way to make a
+/// template render megabytes.
+const MAX_WIDTH: usize = 100;
+
 fn parse_format(format: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut literal = String::new();
@@ -475,6 +479,11 @@ fn parse_format(format: &str) -> Result<Vec<Piece>, String> {
         if chars.peek() == Some(&'.') {
             chars.next();
             v.precision = Some(number(&mut chars).unwrap_or(0));
+        }
+        if v.width.max(v.precision).is_some_and(|n| n > MAX_WIDTH) {
+            return Err(format!(
+                "`printf`: widths and precisions above {MAX_WIDTH} are not supported"
+            ));
         }
         match chars.next() {
             Some('%') if v == Verb::default() => literal.push('%'),
@@ -1021,6 +1030,10 @@ mod tests {
             ),
             (r#"{{ printf "%f" }}"#, "1 verb(s) for 0 argument(s)"),
             (r#"{{ printf "100%" }}"#, "ends with `%`"),
+            (
+                r#"{{ printf "%.999999999f" $value }}"#,
+                "above 100 are not supported",
+            ),
             ("{{ \"unterminated }}", "unclosed action"),
         ] {
             let message = refused(text);
