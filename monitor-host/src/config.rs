@@ -138,6 +138,7 @@ struct RawHost {
     resend_delay: Option<Spanned<String>>,
     repeat_interval: Option<Spanned<String>>,
     max_future_skew: Option<Spanned<String>>,
+    rule_files: Option<Vec<Spanned<String>>>,
 }
 
 struct RawPlugin {
@@ -203,15 +204,20 @@ macro_rules! common_of {
 #[serde(deny_unknown_fields)]
 struct RawAlert {
     name: Spanned<String>,
-    metric: Spanned<String>,
-    condition: Spanned<String>,
-    threshold: Spanned<f64>,
+    // The simple form: `metric`, `condition` and `threshold`; or the expression form: `expr`.
+    metric: Option<Spanned<String>>,
+    condition: Option<Spanned<String>>,
+    threshold: Option<Spanned<f64>>,
+    expr: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<String>>,
+    keep_firing_for: Option<Spanned<String>>,
     severity: Option<Spanned<String>>,
-    description: Option<String>,
+    description: Option<Spanned<String>>,
     #[serde(default)]
-    labels: BTreeMap<String, String>,
+    labels: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    annotations: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -264,6 +270,9 @@ pub struct HostConfig {
     /// future is rejected (reason `future_timestamp`), since it would hide every later point of
     /// its series.
     pub max_future_skew: Duration,
+    /// `rule_files`: globs of Prometheus rule files, as written (relative to the config's
+    /// directory); the rules they hold are in [`Config::rules`].
+    pub rule_files: Vec<String>,
 }
 
 impl HostConfig {
@@ -443,8 +452,11 @@ pub struct Config {
     pub host: HostConfig,
     /// `[[collector]]`s in file order.
     pub collectors: Vec<CollectorSpec>,
-    /// `[[alert]]`s.
+    /// `[[alert]]`s of the simple form (`metric`, `condition`, `threshold`).
     pub alerts: Vec<AlertRule>,
+    /// Every `[[alert]]` (both forms) as a PromQL alerting rule, and the groups of the
+    /// `rule_files`.
+    pub rules: crate::rules::RuleSet,
     /// `[[notifier]]`s.
     pub notifiers: Vec<NotifierSpec>,
     /// `[[strategy]]`s.
@@ -464,6 +476,8 @@ struct Ctx<'a> {
     // Values whose `${...}` could not be expanded: their one error is the expansion's, so later
     // checks of the same value (an "invalid duration `${X}`") are not reported.
     unexpanded: Vec<Range<usize>>,
+    // Keys of tables (by the table's span) dropped after a type error was reported on them.
+    dropped: Vec<(Range<usize>, String)>,
 }
 
 impl Ctx<'_> {
@@ -493,8 +507,20 @@ impl Ctx<'_> {
 
     /// The errors in file order.
     fn into_errors(mut self) -> ConfigErrors {
-        self.errors
-            .sort_by_key(|e| (e.location.line, e.location.column));
+        // The config's own errors first, by position; then those of rule files, which come
+        // sorted file by file.
+        let own = self.file;
+        self.errors.sort_by_key(|e| {
+            let other = e.location.file != own;
+            (
+                other,
+                if other {
+                    (0, 0)
+                } else {
+                    (e.location.line, e.location.column)
+                },
+            )
+        });
         ConfigErrors(self.errors)
     }
 
@@ -595,6 +621,7 @@ impl Ctx<'_> {
             });
             let key = culprit?;
             table.remove(key.as_str());
+            self.dropped.push((span.clone(), key.clone()));
             dropped.push(key);
         }
     }
@@ -783,6 +810,7 @@ impl Config {
             env,
             errors: Vec::new(),
             unexpanded: Vec::new(),
+            dropped: Vec::new(),
         };
         let Some(raw) = cx.parse() else {
             return Err(cx.into_errors());
@@ -796,14 +824,15 @@ impl Config {
     }
 
     fn from_raw(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
-        let host = cx.host(raw.host);
+        let host = cx.host(&raw.host);
         let mut names = InstanceNames::default();
         let collectors = raw
             .collector
             .into_iter()
             .map(|c| cx.collector(c, &host, &mut names))
             .collect();
-        let alerts = cx.alerts(raw.alert);
+        let (alerts, config_rules) = cx.alerts(raw.alert);
+        let groups = cx.rule_files(&raw.host);
         let notifiers = raw
             .notifier
             .into_iter()
@@ -820,6 +849,10 @@ impl Config {
             host,
             collectors,
             alerts,
+            rules: crate::rules::RuleSet {
+                alerts: config_rules,
+                groups,
+            },
             notifiers,
             strategies,
             remote_write,
@@ -877,8 +910,8 @@ impl Ctx<'_> {
         std::path::absolute(&joined).unwrap_or(joined)
     }
 
-    fn host(&mut self, h: Option<RawHost>) -> HostConfig {
-        let h = h.unwrap_or(RawHost {
+    fn host(&mut self, h: &Option<RawHost>) -> HostConfig {
+        let h = h.as_ref().unwrap_or(&RawHost {
             name: None,
             interval: None,
             listen: None,
@@ -890,6 +923,7 @@ impl Ctx<'_> {
             resend_delay: None,
             repeat_interval: None,
             max_future_skew: None,
+            rule_files: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -917,7 +951,7 @@ impl Ctx<'_> {
             Some(v) => usize::try_from(*v.get_ref()).unwrap_or(usize::MAX),
         };
         HostConfig {
-            name: h.name.map_or_else(default_host_name, |n| n.into_inner()),
+            name: (h.name.as_ref()).map_or_else(default_host_name, |n| n.get_ref().clone()),
             interval: self.positive_duration("interval", &h.interval, DEFAULT_INTERVAL),
             listen,
             data_dir: self.path(
@@ -948,6 +982,9 @@ impl Ctx<'_> {
                 &h.max_future_skew,
                 DEFAULT_MAX_FUTURE_SKEW,
             ),
+            rule_files: (h.rule_files.iter().flatten())
+                .map(|p| p.get_ref().clone())
+                .collect(),
         }
     }
 
@@ -966,41 +1003,252 @@ impl Ctx<'_> {
         CollectorSpec { plugin, interval }
     }
 
-    fn alerts(&mut self, raw: Vec<Spanned<RawAlert>>) -> Vec<AlertRule> {
-        let mut alerts: Vec<AlertRule> = Vec::new();
+    /// Every `[[alert]]`: the simple ones for the threshold engine, and all of them as PromQL
+    /// alerting rules.
+    fn alerts(
+        &mut self,
+        raw: Vec<Spanned<RawAlert>>,
+    ) -> (Vec<AlertRule>, Vec<crate::rules::AlertingRule>) {
+        let mut names: HashSet<String> = HashSet::new();
+        let mut alerts = Vec::new();
+        let mut rules = Vec::new();
         for a in raw {
+            let span = a.span();
             let a = a.into_inner();
-            if alerts.iter().any(|x| x.name == *a.name.get_ref()) {
+            if !names.insert(a.name.get_ref().clone()) {
                 self.err(
                     a.name.span(),
                     format!("duplicate alert name `{}`", a.name.get_ref()),
                 );
             }
-            let condition = Condition::parse(a.condition.get_ref()).unwrap_or_else(|| {
-                self.err(
-                    a.condition.span(),
-                    format!(
-                        "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
-                        a.condition.get_ref()
-                    ),
-                );
-                Condition::Above
-            });
-            if !a.threshold.get_ref().is_finite() {
-                self.err(a.threshold.span(), "`threshold` must be a finite number");
+            if let Some(expr) = &a.expr {
+                for (key, present) in [
+                    ("metric", a.metric.as_ref().map(Spanned::span)),
+                    ("condition", a.condition.as_ref().map(Spanned::span)),
+                    ("threshold", a.threshold.as_ref().map(Spanned::span)),
+                ] {
+                    if let Some(at) = present {
+                        self.err(
+                            at,
+                            format!(
+                                "`{key}` belongs to the simple form; with `expr`, write the condition in the expression"
+                            ),
+                        );
+                    }
+                }
+                rules.extend(self.expr_alert(span, expr, &a));
+            } else if let Some(simple) = self.simple_alert(span.clone(), &a) {
+                rules.extend(self.simple_as_rule(span, &simple, &a));
+                alerts.push(simple);
             }
-            alerts.push(AlertRule {
-                name: a.name.get_ref().clone(),
-                metric: a.metric.into_inner(),
-                condition,
-                threshold: *a.threshold.get_ref(),
-                for_: self.duration("for", &a.for_, Duration::ZERO),
-                severity: self.severity("severity", &a.severity, Severity::Warning),
-                description: a.description.unwrap_or_default(),
-                labels: a.labels,
-            });
         }
-        alerts
+        (alerts, rules)
+    }
+
+    /// The simple form; `None` when a key is missing.
+    fn simple_alert(&mut self, span: Range<usize>, a: &RawAlert) -> Option<AlertRule> {
+        // A key of the wrong type was reported and dropped: it is not missing too.
+        let reported = |key: &str| (self.dropped.iter()).any(|(at, k)| *at == span && k == key);
+        let reported: Vec<bool> = ["metric", "condition", "threshold"]
+            .into_iter()
+            .map(reported)
+            .collect();
+        for ((key, present), reported) in [
+            ("metric", a.metric.is_some()),
+            ("condition", a.condition.is_some()),
+            ("threshold", a.threshold.is_some()),
+        ]
+        .into_iter()
+        .zip(reported)
+        {
+            if !present && !reported {
+                self.err(
+                    span.clone(),
+                    format!("missing field `{key}` (or write the rule as `expr = \"...\"`)"),
+                );
+            }
+        }
+        if let Some(k) = &a.keep_firing_for {
+            self.err(
+                k.span(),
+                "`keep_firing_for` needs the expression form: write the rule as `expr = \"...\"`",
+            );
+        }
+        if let Some((name, _)) = a.annotations.iter().next() {
+            self.err(
+                span.clone(),
+                format!(
+                    "`annotations.{name}`: annotations need the expression form; use `description`"
+                ),
+            );
+        }
+        let (Some(metric), Some(condition), Some(threshold)) =
+            (&a.metric, &a.condition, &a.threshold)
+        else {
+            return None;
+        };
+        let condition_value = Condition::parse(condition.get_ref()).unwrap_or_else(|| {
+            self.err(
+                condition.span(),
+                format!(
+                    "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
+                    condition.get_ref()
+                ),
+            );
+            Condition::Above
+        });
+        if !threshold.get_ref().is_finite() {
+            self.err(threshold.span(), "`threshold` must be a finite number");
+        }
+        Some(AlertRule {
+            name: a.name.get_ref().clone(),
+            metric: metric.get_ref().clone(),
+            condition: condition_value,
+            threshold: *threshold.get_ref(),
+            for_: self.duration("for", &a.for_, Duration::ZERO),
+            severity: self.severity("severity", &a.severity, Severity::Warning),
+            description: a
+                .description
+                .as_ref()
+                .map(|d| d.get_ref().clone())
+                .unwrap_or_default(),
+            labels: (a.labels.iter())
+                .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                .collect(),
+        })
+    }
+
+    /// A simple `[[alert]]` as the PromQL rule it is equivalent to: its `severity` becomes the
+    /// `severity` label and its `description` the `description` annotation.
+    fn simple_as_rule(
+        &mut self,
+        span: Range<usize>,
+        simple: &AlertRule,
+        a: &RawAlert,
+    ) -> Option<crate::rules::AlertingRule> {
+        use crate::rules::{ExprUse, Template, check_expr, simple_expr};
+        let at = self.at(span);
+        let text = simple_expr(simple);
+        let expr = match check_expr(&text, at.clone(), ExprUse::Alerting) {
+            Ok(e) => e,
+            Err(m) => {
+                let metric = a.metric.as_ref().map_or(0..0, Spanned::span);
+                self.err(
+                    metric,
+                    format!("`metric`: the rule reads `{text}`, which {m}"),
+                );
+                return None;
+            }
+        };
+        let severity = Template::literal(simple.severity.as_str());
+        let mut annotations = BTreeMap::new();
+        if !simple.description.is_empty() {
+            annotations.insert(
+                "description".to_owned(),
+                Template::literal(&simple.description),
+            );
+        }
+        Some(crate::rules::AlertingRule {
+            name: simple.name.clone(),
+            expr,
+            for_: simple.for_,
+            keep_firing_for: Duration::ZERO,
+            labels: BTreeMap::from([("severity".to_owned(), severity)]),
+            annotations,
+            at,
+        })
+    }
+
+    /// The expression form: `expr`, `for`, `keep_firing_for`, `labels` and `annotations` as in
+    /// a rule file; `severity` and `description` as in the simple form, as the `severity` label
+    /// and the `description` annotation.
+    fn expr_alert(
+        &mut self,
+        span: Range<usize>,
+        expr: &Spanned<String>,
+        a: &RawAlert,
+    ) -> Option<crate::rules::AlertingRule> {
+        use crate::rules::{ExprUse, check_expr};
+        let checked = check_expr(expr.get_ref(), self.at(expr.span()), ExprUse::Alerting)
+            .map_err(|m| self.err(expr.span(), format!("`expr`: {m}")))
+            .ok();
+        let for_ = self.duration("for", &a.for_, Duration::ZERO);
+        let keep_firing_for = self.duration("keep_firing_for", &a.keep_firing_for, Duration::ZERO);
+        let severity = self.severity("severity", &a.severity, Severity::Warning);
+        let mut labels = self.templates("labels", &a.labels, true);
+        if let Some(s) = &a.severity
+            && labels.contains_key("severity")
+        {
+            self.err(s.span(), "`severity` is also set in `labels`: keep one");
+        }
+        labels
+            .entry("severity".to_owned())
+            .or_insert_with(|| crate::rules::Template::literal(severity.as_str()));
+        let mut annotations = self.templates("annotations", &a.annotations, false);
+        if let Some(d) = &a.description {
+            if annotations.contains_key("description") {
+                self.err(
+                    d.span(),
+                    "`description` is also set in `annotations`: keep one",
+                );
+            }
+            annotations
+                .entry("description".to_owned())
+                .or_insert_with(|| crate::rules::Template::literal(d.get_ref()));
+        }
+        Some(crate::rules::AlertingRule {
+            name: a.name.get_ref().clone(),
+            expr: checked?,
+            for_,
+            keep_firing_for,
+            labels,
+            annotations,
+            at: self.at(span),
+        })
+    }
+
+    /// `labels` or `annotations` of the expression form: valid names, checked templates.
+    fn templates(
+        &mut self,
+        key: &str,
+        values: &BTreeMap<String, Spanned<String>>,
+        labels: bool,
+    ) -> BTreeMap<String, crate::rules::Template> {
+        let mut out = BTreeMap::new();
+        for (name, value) in values {
+            if !crate::rules::is_label_name(name) || (labels && name == "__name__") {
+                self.err(
+                    value.span(),
+                    format!("`{key}`: `{name}` is not a valid name"),
+                );
+                continue;
+            }
+            match crate::rules::Template::parse(value.get_ref()) {
+                Ok(t) => {
+                    out.insert(name.clone(), t);
+                }
+                Err(e) => self.err(value.span(), format!("`{key}.{name}`: template: {e}")),
+            }
+        }
+        out
+    }
+
+    /// The groups of `[host] rule_files`; their errors carry their own file's positions.
+    fn rule_files(&mut self, host: &Option<RawHost>) -> Vec<crate::rules::RuleGroup> {
+        let Some(patterns) = host.as_ref().and_then(|h| h.rule_files.as_ref()) else {
+            return Vec::new();
+        };
+        let patterns: Vec<(String, Location)> = patterns
+            .iter()
+            .map(|p| (p.get_ref().clone(), self.at(p.span())))
+            .collect();
+        match crate::rules::load_rule_files(&patterns, self.base) {
+            Ok(groups) => groups,
+            Err(errors) => {
+                self.errors.extend(errors);
+                Vec::new()
+            }
+        }
     }
 
     fn notifier(
@@ -1340,7 +1588,7 @@ within = "5m"
         let e = errors(
             "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = \"high\"\n",
         );
-        assert_eq!(e.len(), 1);
+        assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("monitor.toml:5:13: "), "{e:?}");
         assert!(e[0].contains("invalid type"), "{e:?}");
     }
@@ -1872,5 +2120,138 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
         }
         assert!(Condition::Above.holds(f64::INFINITY, 1.0));
         assert!(Condition::Below.holds(f64::NEG_INFINITY, 1.0));
+    }
+
+    #[test]
+    fn an_expression_alert_is_a_rule_and_not_a_threshold_alert() {
+        let c = Config::from_str(
+            r#"
+[[alert]]
+name = "errors"
+expr = "rate(http_errors_total[5m]) > 5"
+for = "1m"
+keep_firing_for = "5m"
+severity = "critical"
+description = "{{ $labels.job }} fails"
+labels = { team = "{{ $labels.owner }}" }
+annotations = { summary = "{{ $value | humanize }} errors/s" }
+
+[[alert]]
+name = "cpu"
+metric = "system.cpu.usage"
+condition = "above"
+threshold = 80
+description = "CPU usage is high"
+"#,
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.alerts.len(), 1, "only the simple form runs on thresholds");
+        assert_eq!(c.alerts[0].name, "cpu");
+        let [errors, cpu] = &c.rules.alerts[..] else {
+            panic!("two rules: {:?}", c.rules.alerts)
+        };
+        assert_eq!(errors.expr.text, "rate(http_errors_total[5m]) > 5");
+        assert_eq!((errors.expr.at.line, errors.expr.at.column), (4, 8));
+        assert_eq!(errors.for_, Duration::from_secs(60));
+        assert_eq!(errors.keep_firing_for, Duration::from_secs(300));
+        assert_eq!(errors.labels["severity"].source(), "critical");
+        assert_eq!(errors.labels["team"].source(), "{{ $labels.owner }}");
+        assert_eq!(
+            errors.annotations["description"].source(),
+            "{{ $labels.job }} fails"
+        );
+        assert_eq!(
+            errors.annotations["summary"].source(),
+            "{{ $value | humanize }} errors/s"
+        );
+        assert_eq!(cpu.expr.text, "system_cpu_usage > 80.0");
+        assert_eq!(cpu.labels["severity"].source(), "warning");
+        assert_eq!(cpu.annotations["description"].source(), "CPU usage is high");
+        assert_eq!(cpu.at.line, 12);
+    }
+
+    #[test]
+    fn expression_alert_errors_are_located() {
+        let e = errors(
+            r#"[[alert]]
+name = "a"
+expr = "rate(x[5m]"
+metric = "m"
+keep_firing_for = "soon"
+annotations = { summary = "{{ range $labels }}{{ end }}" }
+labels = { "bad-name" = "x" }
+
+[[alert]]
+name = "b"
+expr = "1"
+
+[[alert]]
+name = "c"
+metric = "m"
+condition = "above"
+threshold = 1
+keep_firing_for = "1m"
+
+[[alert]]
+name = "d"
+metric = "m"
+"#,
+        );
+        let expected = [
+            "monitor.toml:3:8: `expr`: could not parse expression: ",
+            "monitor.toml:4:10: `metric` belongs to the simple form",
+            "monitor.toml:5:19: `keep_firing_for`: ",
+            "monitor.toml:6:27: `annotations.summary`: template: `range` is not a function",
+            "monitor.toml:7:25: `labels`: `bad-name` is not a valid name",
+            "monitor.toml:11:8: `expr`: an alerting rule's expression must be an instant vector, not a scalar",
+            "monitor.toml:18:19: `keep_firing_for` needs the expression form",
+            "monitor.toml:20:1: missing field `condition`",
+            "monitor.toml:20:1: missing field `threshold`",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "{got}\n  expected {want}");
+        }
+    }
+
+    #[test]
+    fn rule_files_load_relative_to_the_config_and_report_after_its_own_errors() {
+        let dir = std::env::temp_dir().join(format!("monitor-rule-files-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        std::fs::write(
+            dir.join("rules/a.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: job:up:sum\n        expr: sum by (job) (up)\n",
+        )
+        .unwrap();
+        let text = "[host]\nrule_files = [\"rules/*.yml\"]\n";
+        let c = Config::from_str(text, "monitor.toml", &dir).unwrap();
+        assert_eq!(c.host.rule_files, ["rules/*.yml"]);
+        assert_eq!(c.rules.groups.len(), 1);
+        assert_eq!(c.rules.file_rules(), 1);
+        assert_eq!(
+            c.rules.groups[0].file,
+            dir.join("rules/a.yml").display().to_string()
+        );
+
+        std::fs::write(
+            dir.join("rules/b.yml"),
+            "groups:\n  - name: h\n    rules:\n      - alert: A\n        expr: up ==\n",
+        )
+        .unwrap();
+        let e = Config::from_str(&format!("{text}interval = \"x\"\n"), "monitor.toml", &dir)
+            .unwrap_err()
+            .0;
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(e[0].location.file, "monitor.toml");
+        assert!(
+            e[1].to_string().starts_with(&format!(
+                "{}:5:15: group \"h\", rule 1, \"A\": could not parse",
+                dir.join("rules/b.yml").display()
+            )),
+            "{e:?}"
+        );
     }
 }

@@ -11,6 +11,7 @@ pub mod library;
 pub mod query;
 pub mod remote_write;
 pub mod render;
+pub mod rules;
 pub mod run;
 pub mod store;
 pub mod worker;

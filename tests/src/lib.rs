@@ -232,33 +232,64 @@ pub fn eventually<T>(limit: std::time::Duration, mut f: impl FnMut() -> Option<T
 /// When promtool is required but missing.
 pub fn promtool_check(text: &str) -> Option<Result<(), String>> {
     use std::io::Write;
-    let spawned = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
-            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
-        }
-        Err(_) => return None,
-    };
+    let mut child = promtool(&["check", "metrics"])?;
     child
         .stdin
         .take()
         .expect("piped")
         .write_all(text.as_bytes())
         .expect("promtool reads");
+    Some(promtool_verdict(child))
+}
+
+/// Runs `promtool check rules --lint-fatal` on a rule file: `Ok` when promtool accepts it, its
+/// complaints otherwise (a rule repeated with the same labels included), or `None` when promtool
+/// is not installed.
+///
+/// # Panics
+///
+/// When promtool is required (`MONITOR_REQUIRE_PROMTOOL`) but missing.
+pub fn promtool_check_rules(file: &Path) -> Option<Result<(), String>> {
+    let file = file.to_str().expect("a UTF-8 path");
+    let child = promtool(&["check", "rules", "--lint-fatal", file])?;
+    Some(promtool_verdict(child))
+}
+
+/// Whether promtool is installed.
+///
+/// # Panics
+///
+/// When promtool is required (`MONITOR_REQUIRE_PROMTOOL`) but missing.
+pub fn promtool_installed() -> bool {
+    promtool(&["--version"]).is_some_and(|c| c.wait_with_output().is_ok())
+}
+
+/// `promtool` started with `args` and piped standard streams, or `None` when it is not installed.
+fn promtool(args: &[&str]) -> Option<std::process::Child> {
+    let spawned = Command::new("promtool")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    match spawned {
+        Ok(c) => Some(c),
+        Err(_) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some() => {
+            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL) but not installed")
+        }
+        Err(_) => None,
+    }
+}
+
+fn promtool_verdict(child: std::process::Child) -> Result<(), String> {
     let out = child.wait_with_output().expect("promtool runs");
     // Exit status 1 is errors, 3 lint problems: accept neither.
-    Some(if out.status.success() {
+    if out.status.success() {
         Ok(())
     } else {
         Err(String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr))
-    })
+    }
 }
 
 /// A child process, killed (and reaped) on drop, a failed assertion included.
