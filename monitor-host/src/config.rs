@@ -38,6 +38,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on one payload returned by a plugin, in bytes: room for a scrape of 100,000
 /// series (about 10 MB of collection JSON) several times over.
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+/// Default `[host] max_series`: most series held in memory from all collectors together,
+/// room for a few scrapes of 100,000 series.
+pub const DEFAULT_MAX_SERIES: usize = 250_000;
 /// Default `retention`: how long every point is stored.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Longest time points are kept in memory for alert evaluation, whatever `retention` (the store
@@ -127,6 +130,7 @@ struct RawHost {
     rollup_retention: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
     max_payload_bytes: Option<Spanned<u64>>,
+    max_series: Option<Spanned<u64>>,
 }
 
 struct RawPlugin {
@@ -146,6 +150,7 @@ struct RawCollector {
     timeout: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     interval: Option<Spanned<String>>,
+    max_series: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -241,6 +246,9 @@ pub struct HostConfig {
     pub timeout: Duration,
     /// Cap on a plugin's payload, in bytes.
     pub max_payload: usize,
+    /// Most series held in memory from all collectors together; new series beyond it are
+    /// refused (and counted), the series already held keep updating.
+    pub max_series: usize,
 }
 
 impl HostConfig {
@@ -283,6 +291,9 @@ pub struct CollectorSpec {
     pub plugin: PluginSpec,
     /// How often it runs.
     pub interval: Duration,
+    /// Most series held in memory from this instance (`max_series`); `None`: only the host's
+    /// limit applies.
+    pub max_series: Option<usize>,
 }
 
 /// `[[notifier]]`.
@@ -839,6 +850,7 @@ impl Ctx<'_> {
             rollup_retention: None,
             timeout: None,
             max_payload_bytes: None,
+            max_series: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -882,6 +894,9 @@ impl Ctx<'_> {
             ),
             timeout: self.positive_duration("timeout", &h.timeout, DEFAULT_TIMEOUT),
             max_payload,
+            max_series: self
+                .max_series(h.max_series.as_ref())
+                .unwrap_or(DEFAULT_MAX_SERIES),
         }
     }
 
@@ -897,7 +912,22 @@ impl Ctx<'_> {
         let interval = self.positive_duration("interval", &c.interval, host.interval);
         let plugin = self.plugin(PluginKind::Collector, span, common_of!(c), host);
         names.claim(self, &plugin, name_span);
-        CollectorSpec { plugin, interval }
+        let max_series = self.max_series(c.max_series.as_ref());
+        CollectorSpec {
+            plugin,
+            interval,
+            max_series,
+        }
+    }
+
+    /// A `max_series` key: a positive number of series.
+    fn max_series(&mut self, v: Option<&Spanned<u64>>) -> Option<usize> {
+        let v = v?;
+        if *v.get_ref() == 0 {
+            self.err(v.span(), "`max_series` must be greater than zero");
+            return None;
+        }
+        Some(usize::try_from(*v.get_ref()).unwrap_or(usize::MAX))
     }
 
     fn alerts(&mut self, raw: Vec<Spanned<RawAlert>>) -> Vec<AlertRule> {

@@ -49,7 +49,7 @@ pub fn run_until(
     let asks = published.asks().clone();
     loop {
         published.cycle_started();
-        engine.cycle(now_ms());
+        engine.tick(now_ms());
         published.changed(&engine, true);
         // Questions that came during the cycle, even when the next one is due at once.
         while let Ok(ask) = asks.try_recv() {

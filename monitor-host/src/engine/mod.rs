@@ -51,11 +51,14 @@ pub fn now_ms() -> u64 {
 pub struct CycleStats {
     /// Cycle start, ms since epoch.
     pub at_ms: u64,
+    /// Cycle end, ms since epoch.
+    pub ended_ms: u64,
     /// Wall time the cycle took, in seconds.
     pub duration_seconds: f64,
     /// Collectors called.
     pub collected: usize,
-    /// Collectors that failed or timed out.
+    /// Collectors that failed or timed out (of those a [`tick`](Engine::tick) called, only
+    /// those that are failing already: their new calls end later).
     pub failed: usize,
     /// Notifications queued.
     pub notifications: usize,
@@ -114,6 +117,8 @@ pub struct Engine {
     next_job: u64,
     cycles: u64,
     last_cycle: Option<CycleStats>,
+    // Cycles in a row whose write to the store failed.
+    write_failures: u32,
     started_ms: u64,
     // The time of the last cycle: `settle` works on the same clock as the cycles it follows.
     clock_ms: u64,
@@ -142,9 +147,24 @@ impl Engine {
         self.collectors.iter().map(|c| c.next_due_ms).min()
     }
 
-    /// Runs one cycle at `now_ms`: collectors that are due (waiting for each up to its timeout, all
-    /// in parallel), alert evaluation, notifications and healing attempts (started, not awaited).
+    /// Runs one cycle at `now_ms` and waits for its collections: collectors that are due (waiting
+    /// for each up to its timeout, all in parallel), alert evaluation over what they returned,
+    /// notifications and healing attempts (started, not awaited). For `run --once` and tests,
+    /// where the cycle's own results matter; the run loop uses [`tick`](Self::tick).
     pub fn cycle(&mut self, now_ms: u64) -> CycleStats {
+        self.run_cycle(now_ms, true)
+    }
+
+    /// Runs one cycle at `now_ms` without waiting for anything: collectors that are due and free
+    /// are started (one whose previous call still runs is skipped and counted in
+    /// [`PluginStats::skipped`]), alerts are evaluated over what has arrived so far, notifications
+    /// and healing attempts are started. Results arrive on [`completions`](Self::completions)
+    /// whenever they are ready, so a slow collector delays only itself.
+    pub fn tick(&mut self, now_ms: u64) -> CycleStats {
+        self.run_cycle(now_ms, false)
+    }
+
+    fn run_cycle(&mut self, now_ms: u64, wait: bool) -> CycleStats {
         let started = Instant::now();
         let mut stats = CycleStats {
             at_ms: now_ms,
@@ -156,18 +176,21 @@ impl Engine {
 
         let waiting = self.start_collectors(now_ms);
         stats.collected = waiting.len();
-        self.wait_for(&waiting, now_ms);
-        self.flag_timeouts(now_ms, Instant::now());
+        if wait {
+            self.wait_for(&waiting, now_ms);
+            self.flag_timeouts(now_ms, Instant::now());
+        }
         stats.failed = waiting
             .iter()
             .filter(|(s, _)| {
                 let p = &self.plugins[*s];
-                p.stats.consecutive_failures > 0 || p.in_flight.is_some()
+                p.stats.consecutive_failures > 0 || (wait && p.in_flight.is_some())
             })
             .count();
 
         self.record_self_metrics(now_ms, started.elapsed());
         self.store.expire(now_ms);
+        self.log_refusals();
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
@@ -201,6 +224,7 @@ impl Engine {
 
         self.cycles += 1;
         stats.duration_seconds = started.elapsed().as_secs_f64();
+        stats.ended_ms = now_ms + started.elapsed().as_millis() as u64;
         tracing::debug!(
             collected = stats.collected,
             failed = stats.failed,
@@ -220,7 +244,27 @@ impl Engine {
         };
         p.batch().alerts = self.alerts.changes();
         p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
+        let errors = p.stats().errors_total;
         p.commit(now_ms);
+        if p.stats().errors_total > errors {
+            self.write_failures = self.write_failures.saturating_add(1);
+        } else {
+            self.write_failures = 0;
+        }
+    }
+
+    /// Logs, once per cycle, each collector that had new series refused by a series limit.
+    fn log_refusals(&mut self) {
+        for (collector, refused) in self.store.take_refusals() {
+            let held = self.store.counts().get(&collector).map_or(0, |c| c.series);
+            tracing::warn!(
+                %collector,
+                refused,
+                series = held,
+                "series limit reached: new series refused, those held keep updating; \
+                 see `max_series`"
+            );
+        }
     }
 
     /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store. The key
@@ -496,6 +540,17 @@ impl Engine {
     /// run).
     pub fn store_writes(&self) -> Option<&WriteStats> {
         self.persistence.as_ref().map(Persistence::stats)
+    }
+
+    /// Cycles in a row, up to the last one, whose write to the store failed; 0 when the last one
+    /// was written or there is no store.
+    pub fn store_write_failures(&self) -> u32 {
+        self.write_failures
+    }
+
+    /// The store's database file, when there is one.
+    pub fn store_path(&self) -> Option<&Path> {
+        self.persistence.as_ref().map(Persistence::path)
     }
 
     /// In a dry run (see [`load_dry_run`](Self::load_dry_run)), what the cycles would have
