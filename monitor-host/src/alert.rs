@@ -498,7 +498,10 @@ mod tests {
             assert!(e.len() <= 13, "cycle {i}: {} instances", e.len());
         }
         assert_eq!(fired, 200);
-        assert_eq!(resolved, 189, "each fired one resolved as stale, but the last 11");
+        assert_eq!(
+            resolved, 189,
+            "each fired one resolved as stale, but the last 11"
+        );
     }
 
     #[test]

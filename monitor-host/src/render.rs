@@ -86,7 +86,13 @@ fn series_counts(fam: &mut Families, engine: &Engine) {
     for (collector, c) in engine.store().counts() {
         let l = [("collector", collector.as_str())];
         let help = "series held in memory, per collector instance";
-        fam.add("monitor_host_collector_series", Gauge, help, l, c.series as f64);
+        fam.add(
+            "monitor_host_collector_series",
+            Gauge,
+            help,
+            l,
+            c.series as f64,
+        );
         let help = "new series refused because a `max_series` limit was reached";
         let name = "monitor_host_series_limit_hits_total";
         fam.add(name, Counter, help, l, c.refused as f64);
@@ -97,7 +103,13 @@ fn series_counts(fam: &mut Families, engine: &Engine) {
     fam.add("monitor_host_series_limit", Gauge, help, &none, limit);
     let help = "alert instances held (an instance whose series is gone is forgotten once resolved)";
     let instances = engine.alerts().len() as f64;
-    fam.add("monitor_host_alert_instances", Gauge, help, &none, instances);
+    fam.add(
+        "monitor_host_alert_instances",
+        Gauge,
+        help,
+        &none,
+        instances,
+    );
 }
 
 /// The host process's own figures, from `/proc/self` (absent where there is none).

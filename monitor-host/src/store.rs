@@ -345,7 +345,11 @@ impl Store {
             return false;
         }
         let held = self.counts.get(source).map_or(0, |c| c.series);
-        let over_source = self.limits.per_source.get(source).is_some_and(|&l| held >= l);
+        let over_source = self
+            .limits
+            .per_source
+            .get(source)
+            .is_some_and(|&l| held >= l);
         let over_total = self.limits.total.is_some_and(|l| self.collected >= l);
         if !(over_source || over_total) {
             return false;
@@ -518,17 +522,41 @@ mod tests {
             let kept = s.insert(k(i), SampleKind::Gauge, "a", 10, 1.0);
             assert_eq!(kept, i < 2, "series {i}");
         }
-        assert!(s.insert(k(0), SampleKind::Gauge, "a", 20, 2.0), "an old one goes on");
+        assert!(
+            s.insert(k(0), SampleKind::Gauge, "a", 20, 2.0),
+            "an old one goes on"
+        );
         for i in 10..14 {
             let kept = s.insert(k(i), SampleKind::Gauge, "b", 10, 1.0);
             assert_eq!(kept, i < 13, "total limit: series {i}");
         }
         for i in 0..50 {
-            assert!(s.insert(key("own", &[("i", &i.to_string())]), SampleKind::Gauge, HOST_SOURCE, 10, 1.0));
+            assert!(s.insert(
+                key("own", &[("i", &i.to_string())]),
+                SampleKind::Gauge,
+                HOST_SOURCE,
+                10,
+                1.0
+            ));
         }
-        assert_eq!(s.counts()["a"], SourceCount { series: 2, refused: 2 });
-        assert_eq!(s.counts()["b"], SourceCount { series: 3, refused: 1 });
-        assert_eq!(s.take_refusals(), BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)]));
+        assert_eq!(
+            s.counts()["a"],
+            SourceCount {
+                series: 2,
+                refused: 2
+            }
+        );
+        assert_eq!(
+            s.counts()["b"],
+            SourceCount {
+                series: 3,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            s.take_refusals(),
+            BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)])
+        );
         assert!(s.take_refusals().is_empty());
 
         // Only `a`'s first series is collected again; the rest expire and make room.
@@ -540,9 +568,15 @@ mod tests {
         assert!(s.insert(k(5), SampleKind::Gauge, "a", 1500, 1.0));
         assert!(!s.insert(k(6), SampleKind::Gauge, "a", 1500, 1.0));
         for i in 20..23 {
-            assert!(s.insert(k(i), SampleKind::Gauge, "b", 1500, 1.0), "series {i}");
+            assert!(
+                s.insert(k(i), SampleKind::Gauge, "b", 1500, 1.0),
+                "series {i}"
+            );
         }
-        assert!(!s.insert(k(23), SampleKind::Gauge, "b", 1500, 1.0), "total limit again");
+        assert!(
+            !s.insert(k(23), SampleKind::Gauge, "b", 1500, 1.0),
+            "total limit again"
+        );
     }
 
     /// A value sequence with every kind of change: equal, small and large, signs, zeros.

@@ -31,8 +31,11 @@ fn test_plugins() -> String {
 }
 
 fn start(config: &PathBuf) -> (Killed, Stderr) {
-    let (child, stderr) =
-        spawn_with_stderr(Command::new(binary("monitor-host")).args(["run", "--config"]).arg(config));
+    let (child, stderr) = spawn_with_stderr(
+        Command::new(binary("monitor-host"))
+            .args(["run", "--config"])
+            .arg(config),
+    );
     (Killed(child), stderr)
 }
 
@@ -84,7 +87,11 @@ fn a_churning_label_keeps_series_and_alert_instances_bounded() {
     // times the limit.
     let done = eventually(WAIT, || {
         let text = metrics(port)?;
-        let series = value(&text, "monitor_host_collector_series", &[r#"collector="churn""#])?;
+        let series = value(
+            &text,
+            "monitor_host_collector_series",
+            &[r#"collector="churn""#],
+        )?;
         most_series = most_series.max(series);
         let instances = value(&text, "monitor_host_alert_instances", &[])?;
         most_instances = most_instances.max(instances);
@@ -93,11 +100,21 @@ fn a_churning_label_keeps_series_and_alert_instances_bounded() {
     });
     let text = done.expect("the host runs 100 cycles");
     assert!(most_series <= 10.0, "series held: {most_series}");
-    let hits = value(&text, "monitor_host_series_limit_hits_total", &[r#"collector="churn""#]);
-    assert!(hits.is_some_and(|h| h > 0.0), "limit hits: {hits:?}\n{text}");
+    let hits = value(
+        &text,
+        "monitor_host_series_limit_hits_total",
+        &[r#"collector="churn""#],
+    );
+    assert!(
+        hits.is_some_and(|h| h > 0.0),
+        "limit hits: {hits:?}\n{text}"
+    );
     // Without pruning every accepted label value (about 5 a second) would stay an instance.
     assert!(most_instances <= 12.0, "alert instances: {most_instances}");
-    assert!(most_instances >= 1.0, "the rule was evaluated: {most_instances}");
+    assert!(
+        most_instances >= 1.0,
+        "the rule was evaluated: {most_instances}"
+    );
     // The steady series was there before the limit was reached and goes on updating.
     let (first, last) = (steady[0], steady[steady.len() - 1]);
     assert!(last > first + 20.0, "steady went from {first} to {last}");
@@ -106,7 +123,11 @@ fn a_churning_label_keeps_series_and_alert_instances_bounded() {
         "the limit is logged:\n{}",
         stderr.text()
     );
-    assert!(stderr.text().contains("collector=churn"), "{}", stderr.text());
+    assert!(
+        stderr.text().contains("collector=churn"),
+        "{}",
+        stderr.text()
+    );
     if let Some(check) = promtool_check(&text) {
         check.unwrap();
     }
@@ -141,9 +162,15 @@ fn a_slow_collector_does_not_hold_back_a_fast_one() {
     })
     .expect("the slow collector finishes calls");
     let fast_calls = value(&text, "monitor_plugin_calls_total", &fast).unwrap();
-    assert!(fast_calls >= 15.0, "fast collector calls: {fast_calls}\n{text}");
+    assert!(
+        fast_calls >= 15.0,
+        "fast collector calls: {fast_calls}\n{text}"
+    );
     let skipped = value(&text, "monitor_plugin_skipped_total", &slow).unwrap();
-    assert!(skipped >= 5.0, "turns of the slow collector skipped: {skipped}");
+    assert!(
+        skipped >= 5.0,
+        "turns of the slow collector skipped: {skipped}"
+    );
     let timeouts = value(&text, "monitor_plugin_timeouts_total", &slow).unwrap();
     assert_eq!(timeouts, 0.0, "nothing timed out");
 }

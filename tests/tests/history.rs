@@ -319,7 +319,6 @@ fn a_file_where_data_dir_should_be_stops_the_host_naming_it() {
     assert!(err.contains("cannot create directory"), "{err}");
 }
 
-
 /// The value of an unlabelled metric in `/metrics`.
 fn metric(port: u16, name: &str) -> Option<f64> {
     let (_, text) = monitor_tests::http_get(port, "/metrics")?;
