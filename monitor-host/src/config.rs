@@ -1700,6 +1700,36 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
     }
 
     #[test]
+    fn series_limits_per_host_and_per_collector() {
+        let text = "[host]\nmax_series = 500\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\n\
+                    max_series = 20\n\n[[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\n";
+        let c = Config::from_str(text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.max_series, 500);
+        assert_eq!(c.collectors[0].max_series, Some(20));
+        assert_eq!(c.collectors[1].max_series, None);
+        let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.max_series, DEFAULT_MAX_SERIES);
+
+        let e = errors(
+            "[host]\nmax_series = 0\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\nmax_series = 0\n",
+        );
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:14: `max_series` must be greater than zero"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("monitor.toml:7:14: `max_series` must be greater than zero"),
+            "{e:?}"
+        );
+        let e = errors("[host]\nmax_series = -1\n");
+        assert!(
+            e[0].starts_with("monitor.toml:2:14: invalid value"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
     fn the_default_payload_limit_takes_a_scrape_of_100000_series() {
         let samples: Vec<monitor_plugin::Sample> = (0..100_000)
             .map(|i| {
