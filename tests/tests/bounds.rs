@@ -73,7 +73,7 @@ fn a_churning_label_keeps_series_and_alert_instances_bounded() {
         // Old series leave memory after 2 s, making room for new ones.
         "retention = \"2s\"\n",
         &format!(
-            "[[collector]]\nplugin = \"churn\"\nlibrary = {lib}\nmax_series = 10\n\n\
+            "[[collector]]\nplugin = \"label-churn\"\nname = \"churn\"\nlibrary = {lib}\nmax_series = 10\n\n\
              [[alert]]\nname = \"churning\"\nmetric = \"test.churn\"\ncondition = \"above\"\n\
              threshold = 0\n",
             lib = test_plugins(),
@@ -128,6 +128,9 @@ fn a_churning_label_keeps_series_and_alert_instances_bounded() {
         "{}",
         stderr.text()
     );
+    // Logged when it starts, then once a minute: not once per cycle.
+    let logged = stderr.count("series limit reached");
+    assert!(logged <= 2, "logged {logged} times:\n{}", stderr.text());
     if let Some(check) = promtool_check(&text) {
         check.unwrap();
     }

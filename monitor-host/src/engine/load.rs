@@ -109,6 +109,7 @@ impl Engine {
             cycles: 0,
             last_cycle: None,
             write_failures: 0,
+            limit_logged: Default::default(),
             started_ms: now_ms(),
             clock_ms: now_ms(),
             declared: reload::declarations(config),

@@ -85,6 +85,9 @@ fn log_transition(n: &Notification) {
     }
 }
 
+/// How often a collector whose new series keep being refused is logged again.
+pub const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
+
 /// When a collector instance runs.
 #[derive(Debug)]
 struct Schedule {
@@ -119,6 +122,8 @@ pub struct Engine {
     last_cycle: Option<CycleStats>,
     // Cycles in a row whose write to the store failed.
     write_failures: u32,
+    // When each collector's series-limit refusals were last logged, ms since epoch.
+    limit_logged: BTreeMap<String, u64>,
     started_ms: u64,
     // The time of the last cycle: `settle` works on the same clock as the cycles it follows.
     clock_ms: u64,
@@ -190,7 +195,7 @@ impl Engine {
 
         self.record_self_metrics(now_ms, started.elapsed());
         self.store.expire(now_ms);
-        self.log_refusals();
+        self.log_refusals(now_ms);
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
@@ -253,17 +258,30 @@ impl Engine {
         }
     }
 
-    /// Logs, once per cycle, each collector that had new series refused by a series limit.
-    fn log_refusals(&mut self) {
+    /// Logs each collector that had new series refused by a series limit: at once, then at most
+    /// once per [`LIMIT_LOG_EVERY`] while it goes on (the counter in `/metrics` has every one).
+    fn log_refusals(&mut self, now_ms: u64) {
         for (collector, refused) in self.store.take_refusals() {
-            let held = self.store.counts().get(&collector).map_or(0, |c| c.series);
+            let last = self.limit_logged.get(&collector).copied();
+            let every = LIMIT_LOG_EVERY.as_millis() as u64;
+            if last.is_some_and(|t| now_ms.saturating_sub(t) < every) {
+                continue;
+            }
+            let c = self
+                .store
+                .counts()
+                .get(&collector)
+                .copied()
+                .unwrap_or_default();
             tracing::warn!(
                 %collector,
-                refused,
-                series = held,
+                refused_now = refused,
+                refused_total = c.refused,
+                series = c.series,
                 "series limit reached: new series refused, those held keep updating; \
                  see `max_series`"
             );
+            self.limit_logged.insert(collector, now_ms);
         }
     }
 

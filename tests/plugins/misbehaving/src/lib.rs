@@ -237,7 +237,7 @@ monitor_plugin::export_plugin! {
     collector "sleepy" => Sleepy,
     collector "flood" => Flood,
     collector "slow" => Slow,
-    collector "churn" => Churn,
+    collector "label-churn" => Churn,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
