@@ -108,6 +108,7 @@ impl Engine {
             next_job: 0,
             cycles: 0,
             last_cycle: None,
+            round: None,
             write_failures: 0,
             limit_logged: Default::default(),
             started_ms: now_ms(),

@@ -88,6 +88,15 @@ fn log_transition(n: &Notification) {
 /// How often a collector whose new series keep being refused is logged again.
 pub const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
 
+/// A cycle's collector calls, from their start to the end of the cycle.
+#[derive(Debug)]
+struct Round {
+    at_ms: u64,
+    started: Instant,
+    // `(instance, job)` of each call.
+    waiting: Vec<(usize, u64)>,
+}
+
 /// When a collector instance runs.
 #[derive(Debug)]
 struct Schedule {
@@ -120,6 +129,8 @@ pub struct Engine {
     next_job: u64,
     cycles: u64,
     last_cycle: Option<CycleStats>,
+    // The cycle whose collectors have not all answered yet.
+    round: Option<Round>,
     // Cycles in a row whose write to the store failed.
     write_failures: u32,
     // When each collector's series-limit refusals were last logged, ms since epoch.
@@ -160,36 +171,78 @@ impl Engine {
         self.run_cycle(now_ms, true)
     }
 
-    /// Runs one cycle at `now_ms` without waiting for anything: collectors that are due and free
-    /// are started (one whose previous call still runs is skipped and counted in
-    /// [`PluginStats::skipped`]), alerts are evaluated over what has arrived so far, notifications
-    /// and healing attempts are started. Results arrive on [`completions`](Self::completions)
-    /// whenever they are ready, so a slow collector delays only itself.
-    pub fn tick(&mut self, now_ms: u64) -> CycleStats {
-        self.run_cycle(now_ms, false)
+    /// Starts one cycle at `now_ms` without waiting for anything: the cycle still open (see
+    /// below) is ended first, then collectors that are due and free are started (one whose
+    /// previous call still runs is skipped and counted in [`PluginStats::skipped`]). Results
+    /// arrive on [`completions`](Self::completions) whenever they are ready and are stored at
+    /// once; the cycle ends (alert evaluation, notifications, healing, the write to the store)
+    /// in [`complete`](Self::complete) once the last of its collectors has answered, or at the
+    /// next `tick` at the latest. So a slow collector delays only itself, and never the schedule
+    /// of the others. Returns whether the cycle already ended (no collector was due).
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        self.end_round();
+        self.begin_round(now_ms);
+        self.end_round_if_answered()
     }
 
     fn run_cycle(&mut self, now_ms: u64, wait: bool) -> CycleStats {
-        let started = Instant::now();
-        let mut stats = CycleStats {
-            at_ms: now_ms,
-            ..CycleStats::default()
-        };
+        self.end_round();
+        self.begin_round(now_ms);
+        if wait {
+            let waiting = self.round.as_ref().map(|r| r.waiting.clone());
+            self.wait_for(&waiting.unwrap_or_default(), now_ms);
+            self.flag_timeouts(now_ms, Instant::now());
+        }
+        self.end_round().expect("a round was just begun")
+    }
+
+    /// Starts the collectors that are due: the round of calls a cycle waits for.
+    fn begin_round(&mut self, now_ms: u64) {
         self.clock_ms = now_ms;
         self.drain(now_ms);
         self.flag_timeouts(now_ms, Instant::now());
-
         let waiting = self.start_collectors(now_ms);
-        stats.collected = waiting.len();
-        if wait {
-            self.wait_for(&waiting, now_ms);
-            self.flag_timeouts(now_ms, Instant::now());
-        }
+        self.round = Some(Round {
+            at_ms: now_ms,
+            started: Instant::now(),
+            waiting,
+        });
+    }
+
+    /// Ends the open round when every one of its collectors has answered (or timed out);
+    /// returns whether it did.
+    fn end_round_if_answered(&mut self) -> bool {
+        let Some(r) = &self.round else {
+            return false;
+        };
+        let running = r.waiting.iter().any(|(_, job)| {
+            (self.plugins.iter())
+                .any(|p| (p.in_flight.as_ref()).is_some_and(|f| f.job == *job && !f.timed_out))
+        });
+        !running && self.end_round().is_some()
+    }
+
+    /// The rest of the open round's cycle, over what has been collected so far: alert
+    /// evaluation, notifications, healing attempts (started, not awaited), the write to the store.
+    fn end_round(&mut self) -> Option<CycleStats> {
+        let Round {
+            at_ms: now_ms,
+            started,
+            waiting,
+        } = self.round.take()?;
+        let mut stats = CycleStats {
+            at_ms: now_ms,
+            collected: waiting.len(),
+            ..CycleStats::default()
+        };
+        // Slots are looked at by job: a reload may have moved the instances since.
         stats.failed = waiting
             .iter()
-            .filter(|(s, _)| {
-                let p = &self.plugins[*s];
-                p.stats.consecutive_failures > 0 || (wait && p.in_flight.is_some())
+            .filter(|(s, job)| {
+                self.plugins.get(*s).is_some_and(|p| {
+                    p.stats.consecutive_failures > 0
+                        || p.in_flight.as_ref().is_some_and(|f| f.job == *job)
+                })
             })
             .count();
 
@@ -239,7 +292,7 @@ impl Engine {
             "cycle done"
         );
         self.last_cycle = Some(stats.clone());
-        stats
+        Some(stats)
     }
 
     /// Writes what this cycle changed to the store, when there is one.
@@ -451,10 +504,12 @@ impl Engine {
         }
     }
 
-    /// Processes results that arrived since the last look, without blocking.
+    /// Processes results that arrived since the last look, without blocking; ends the open
+    /// cycle when they were the last it waited for.
     pub fn poll(&mut self) {
         let now = now_ms();
         self.drain(now);
+        self.end_round_if_answered();
         self.pump(now);
     }
 
@@ -463,11 +518,14 @@ impl Engine {
         &self.done_rx
     }
 
-    /// Handles one completion received from [`completions`](Self::completions).
-    pub fn complete(&mut self, done: Done) {
+    /// Handles one completion received from [`completions`](Self::completions); returns whether
+    /// it ended the open cycle (it was the last collection the cycle waited for).
+    pub fn complete(&mut self, done: Done) -> bool {
         let now = now_ms();
         self.handle(done, now);
+        let ended = self.end_round_if_answered();
         self.pump(now);
+        ended
     }
 
     /// Lets running calls finish (up to the longest timeout), then calls every instance's
