@@ -62,7 +62,8 @@ struct Rendered {
 /// the host's CPU at 10,000 series. A request for a view is answered from the last rendering when
 /// the engine has not changed since (so N scrapers in one interval cost one rendering) or while a
 /// cycle runs (so a request never waits on collectors); otherwise the HTTP thread asks the run
-/// loop, which renders between cycles. `/healthz` reads two numbers and never waits.
+/// loop, which renders between cycles. `/healthz` reads two numbers and the last cycle's trouble
+/// (see [`render::trouble`](crate::render::trouble)), and never waits on the engine.
 #[derive(Debug)]
 pub struct Published {
     // When the last cycle ended, ms since epoch (0: none yet).
