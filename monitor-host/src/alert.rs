@@ -268,7 +268,35 @@ impl AlertEngine {
                 resolve(*ri, st, None, now_ms, &mut out);
             }
         }
+        self.prune(&seen);
         out
+    }
+
+    /// Forgets the instances whose series is gone (stale or vanished, so not in `seen`) once
+    /// they are inactive and that state was handed to [`changes`](Self::changes): a firing one
+    /// resolves as stale first, and the store learns it resolved before it is forgotten, so a
+    /// restart does not bring it back firing. A series that comes back starts a new instance.
+    fn prune(&mut self, seen: &[AlertKey]) {
+        let exported = &mut self.exported;
+        self.states.retain(|key, (_, st)| {
+            let gone = st.state == AlertState::Inactive
+                && seen.binary_search(key).is_err()
+                && exported.get(key) == Some(&stored(st));
+            if gone {
+                exported.remove(key);
+            }
+            !gone
+        });
+    }
+
+    /// Number of alert instances held.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether no instance is held.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
     }
 }
 
@@ -449,6 +477,57 @@ mod tests {
             matches!(t.as_slice(), [Transition::Resolved { rule: 0, .. }]),
             "the new threshold applies: {t:?}"
         );
+    }
+
+    #[test]
+    fn instances_of_gone_series_are_forgotten_once_resolved_and_stored() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 1.0, 0)], 10_000);
+        let mut fired = 0;
+        let mut resolved = 0;
+        // A label that changes every cycle: each value is a series seen once.
+        for i in 0..200u64 {
+            let t = i * 1000;
+            let key = SeriesKey {
+                name: "m".into(),
+                labels: Labels::from([("id".to_owned(), i.to_string())]),
+            };
+            store.insert(key, SampleKind::Gauge, "c", t, 5.0);
+            for tr in e.evaluate(&store, t) {
+                match tr {
+                    Transition::Fired { .. } => fired += 1,
+                    Transition::Resolved { stale, .. } => {
+                        assert!(stale);
+                        resolved += 1;
+                    }
+                }
+            }
+            // The store takes the changes every cycle.
+            let _ = e.changes();
+            assert!(e.len() <= 13, "cycle {i}: {} instances", e.len());
+        }
+        assert_eq!(fired, 200);
+        assert_eq!(
+            resolved, 189,
+            "each fired one resolved as stale, but the last 11"
+        );
+    }
+
+    #[test]
+    fn a_gone_instance_is_kept_until_the_store_learned_it_resolved() {
+        let mut store = Store::new(u64::MAX);
+        let mut e = AlertEngine::new(vec![rule(Condition::Above, 1.0, 0)], 10_000);
+        put(&mut store, 0, 5.0);
+        assert_eq!(e.evaluate(&store, 0).len(), 1);
+        assert_eq!(e.changes().len(), 1);
+        assert_eq!(e.evaluate(&store, 20_000).len(), 1, "resolved as stale");
+        assert_eq!(e.len(), 1, "kept: the store has not seen it resolve");
+        assert!(e.evaluate(&store, 21_000).is_empty());
+        let changes = e.changes();
+        assert_eq!(changes[0].state, AlertState::Inactive);
+        assert!(e.evaluate(&store, 22_000).is_empty());
+        assert!(e.is_empty(), "forgotten");
+        assert!(e.changes().is_empty());
     }
 
     #[test]

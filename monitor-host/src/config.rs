@@ -38,6 +38,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default cap on one payload returned by a plugin, in bytes: room for a scrape of 100,000
 /// series (about 10 MB of collection JSON) several times over.
 pub const DEFAULT_MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+/// Default `[host] max_series`: most series held in memory from all collectors together,
+/// room for a few scrapes of 100,000 series.
+pub const DEFAULT_MAX_SERIES: usize = 250_000;
 /// Default `retention`: how long every point is stored.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
 /// Longest time points are kept in memory for alert evaluation, whatever `retention` (the store
@@ -139,6 +142,7 @@ struct RawHost {
     repeat_interval: Option<Spanned<String>>,
     max_future_skew: Option<Spanned<String>>,
     rule_files: Option<Vec<Spanned<String>>>,
+    max_series: Option<Spanned<u64>>,
 }
 
 struct RawPlugin {
@@ -158,6 +162,7 @@ struct RawCollector {
     timeout: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     interval: Option<Spanned<String>>,
+    max_series: Option<Spanned<u64>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +278,9 @@ pub struct HostConfig {
     /// `rule_files`: globs of Prometheus rule files, as written (relative to the config's
     /// directory); the rules they hold are in [`Config::rules`].
     pub rule_files: Vec<String>,
+    /// Most series held in memory from all collectors together; new series beyond it are
+    /// refused (and counted), the series already held keep updating.
+    pub max_series: usize,
 }
 
 impl HostConfig {
@@ -315,6 +323,9 @@ pub struct CollectorSpec {
     pub plugin: PluginSpec,
     /// How often it runs.
     pub interval: Duration,
+    /// Most series held in memory from this instance (`max_series`); `None`: only the host's
+    /// limit applies.
+    pub max_series: Option<usize>,
 }
 
 /// `[[notifier]]`.
@@ -924,6 +935,7 @@ impl Ctx<'_> {
             repeat_interval: None,
             max_future_skew: None,
             rule_files: None,
+            max_series: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -985,6 +997,9 @@ impl Ctx<'_> {
             rule_files: (h.rule_files.iter().flatten())
                 .map(|p| p.get_ref().clone())
                 .collect(),
+            max_series: self
+                .max_series(h.max_series.as_ref())
+                .unwrap_or(DEFAULT_MAX_SERIES),
         }
     }
 
@@ -1000,7 +1015,22 @@ impl Ctx<'_> {
         let interval = self.positive_duration("interval", &c.interval, host.interval);
         let plugin = self.plugin(PluginKind::Collector, span, common_of!(c), host);
         names.claim(self, &plugin, name_span);
-        CollectorSpec { plugin, interval }
+        let max_series = self.max_series(c.max_series.as_ref());
+        CollectorSpec {
+            plugin,
+            interval,
+            max_series,
+        }
+    }
+
+    /// A `max_series` key: a positive number of series.
+    fn max_series(&mut self, v: Option<&Spanned<u64>>) -> Option<usize> {
+        let v = v?;
+        if *v.get_ref() == 0 {
+            self.err(v.span(), "`max_series` must be greater than zero");
+            return None;
+        }
+        Some(usize::try_from(*v.get_ref()).unwrap_or(usize::MAX))
     }
 
     /// Every `[[alert]]`: the simple ones for the threshold engine, and all of them as PromQL
@@ -1988,6 +2018,36 @@ headers = { "Bad Header" = "v", X-Ok = "a\nb" }
         assert!(e[0].starts_with("monitor.toml:2:8: invalid type"), "{e:?}");
         assert!(
             e[1].starts_with("monitor.toml:3:12: `interval`: invalid duration"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn series_limits_per_host_and_per_collector() {
+        let text = "[host]\nmax_series = 500\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\n\
+                    max_series = 20\n\n[[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\n";
+        let c = Config::from_str(text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.max_series, 500);
+        assert_eq!(c.collectors[0].max_series, Some(20));
+        assert_eq!(c.collectors[1].max_series, None);
+        let c = Config::from_str("", "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.host.max_series, DEFAULT_MAX_SERIES);
+
+        let e = errors(
+            "[host]\nmax_series = 0\n\n[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\nmax_series = 0\n",
+        );
+        assert_eq!(e.len(), 2, "{e:#?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:14: `max_series` must be greater than zero"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("monitor.toml:7:14: `max_series` must be greater than zero"),
+            "{e:?}"
+        );
+        let e = errors("[host]\nmax_series = -1\n");
+        assert!(
+            e[0].starts_with("monitor.toml:2:14: invalid value"),
             "{e:?}"
         );
     }

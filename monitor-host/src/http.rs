@@ -62,13 +62,17 @@ struct Rendered {
 /// the host's CPU at 10,000 series. A request for a view is answered from the last rendering when
 /// the engine has not changed since (so N scrapers in one interval cost one rendering) or while a
 /// cycle runs (so a request never waits on collectors); otherwise the HTTP thread asks the run
-/// loop, which renders between cycles. `/healthz` reads two numbers and never waits.
+/// loop, which renders between cycles. `/healthz` reads two numbers and the last cycle's trouble
+/// (see [`render::trouble`](crate::render::trouble)), and never waits on the engine.
 #[derive(Debug)]
 pub struct Published {
     // When the last cycle ended, ms since epoch (0: none yet).
     last_cycle_ms: AtomicU64,
     // How stale a last cycle may be before `/healthz` fails, in ms.
     healthy_within_ms: AtomicU64,
+    // Why `/healthz` fails although cycles run (a store that cannot be written), as of the last
+    // cycle.
+    trouble: Mutex<Option<String>>,
     // Bumped by the run loop whenever the engine's state changes; shared with the closures the
     // loop runs, which read it on the loop's thread, in step with the state they render.
     generation: Arc<AtomicU64>,
@@ -86,6 +90,7 @@ impl Default for Published {
         Self {
             last_cycle_ms: AtomicU64::new(0),
             healthy_within_ms: AtomicU64::new(0),
+            trouble: Mutex::new(None),
             generation: Arc::new(AtomicU64::new(0)),
             busy: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
@@ -111,6 +116,8 @@ impl Published {
             // Three missed intervals plus the longest possible cycle is unhealthy.
             let within = 3 * engine.host().interval.as_millis() as u64 + 60_000;
             self.healthy_within_ms.store(within, Ordering::Release);
+            let trouble = crate::render::trouble(engine);
+            *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = trouble;
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.busy.store(false, Ordering::Release);
@@ -313,22 +320,22 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
     (200, content_type, String::clone(&text))
 }
 
-/// `/healthz`: whether a cycle ended recently. Never waits on the engine.
+/// `/healthz`: whether a cycle ended recently and the last cycles could be stored (see
+/// [`render::trouble`](crate::render::trouble)). Never waits on the engine.
 fn health(p: &Published) -> (u16, &'static str, String) {
     let last = p.last_cycle_ms.load(Ordering::Acquire);
     let within = p.healthy_within_ms.load(Ordering::Acquire);
     let age = crate::engine::now_ms().saturating_sub(last);
-    if last > 0 && age <= within {
-        (200, "text/plain", "ok\n".into())
-    } else {
-        (
-            503,
-            "text/plain",
-            format!(
-                "no cycle completed in the last {:?}\n",
-                Duration::from_millis(within)
-            ),
-        )
+    if last == 0 || age > within {
+        let message = format!(
+            "cycle stalled: no cycle completed in the last {:?}\n",
+            Duration::from_millis(within)
+        );
+        return (503, "text/plain", message);
+    }
+    match &*p.trouble.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(why) => (503, "text/plain", format!("{why}\n")),
+        None => (200, "text/plain", "ok\n".into()),
     }
 }
 

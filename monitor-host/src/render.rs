@@ -56,7 +56,121 @@ pub fn prometheus(engine: &Engine) -> String {
         remote_write(&mut fam, &r);
     }
     store_writes(&mut fam, engine);
+    series_counts(&mut fam, engine);
+    process(&mut fam, &ProcessFigures::read());
     fam.to_string()
+}
+
+/// Cycles in a row whose write to the store failed after which `/healthz` answers 503.
+pub const UNHEALTHY_WRITE_FAILURES: u32 = 3;
+
+/// Why the host is unhealthy although its cycles run, for `/healthz`: the store could not be
+/// written for the last [`UNHEALTHY_WRITE_FAILURES`] cycles or more. `None` when healthy.
+pub fn trouble(engine: &Engine) -> Option<String> {
+    let failures = engine.store_write_failures();
+    if failures < UNHEALTHY_WRITE_FAILURES {
+        return None;
+    }
+    let file = engine
+        .store_path()
+        .map_or_else(String::new, |p| format!(" {}", p.display()));
+    let pending = engine.store_writes().map_or(0, |w| w.pending);
+    Some(format!(
+        "persistence failing: the last {failures} cycles could not be written to the store{file} \
+         ({pending} waiting in memory; see monitor_host_store_write_errors_total)"
+    ))
+}
+
+/// Series held and refused per collector instance (`host`: the host's own).
+fn series_counts(fam: &mut Families, engine: &Engine) {
+    for (collector, c) in engine.store().counts() {
+        let l = [("collector", collector.as_str())];
+        let help = "series held in memory, per collector instance";
+        fam.add(
+            "monitor_host_collector_series",
+            Gauge,
+            help,
+            l,
+            c.series as f64,
+        );
+        let help = "new series refused because a `max_series` limit was reached";
+        let name = "monitor_host_series_limit_hits_total";
+        fam.add(name, Counter, help, l, c.refused as f64);
+    }
+    let none = Labels::new();
+    let help = "most series held from all collectors together (`[host] max_series`)";
+    let limit = engine.host().max_series as f64;
+    fam.add("monitor_host_series_limit", Gauge, help, &none, limit);
+    let help = "alert instances held (an instance whose series is gone is forgotten once resolved)";
+    let instances = engine.alerts().len() as f64;
+    fam.add(
+        "monitor_host_alert_instances",
+        Gauge,
+        help,
+        &none,
+        instances,
+    );
+}
+
+/// The host process's own figures, from `/proc/self` (absent where there is none).
+#[derive(Debug, Default, PartialEq)]
+struct ProcessFigures {
+    resident_bytes: Option<u64>,
+    threads: Option<u64>,
+    open_fds: Option<u64>,
+}
+
+impl ProcessFigures {
+    fn read() -> Self {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let mut figures = Self::from_status(&status);
+        // The listing's own descriptor is one of them.
+        figures.open_fds = std::fs::read_dir("/proc/self/fd")
+            .ok()
+            .map(|d| d.count().saturating_sub(1) as u64);
+        figures
+    }
+
+    /// `VmRSS` and `Threads` from the text of `/proc/self/status`.
+    fn from_status(status: &str) -> Self {
+        let field = |name: &str| {
+            status.lines().find_map(|l| {
+                let rest = l.strip_prefix(name)?.strip_prefix(':')?;
+                rest.split_whitespace().next()?.parse::<u64>().ok()
+            })
+        };
+        Self {
+            resident_bytes: field("VmRSS").map(|kb| kb * 1024),
+            threads: field("Threads"),
+            open_fds: None,
+        }
+    }
+}
+
+fn process(fam: &mut Families, p: &ProcessFigures) {
+    let none = Labels::new();
+    let figures = [
+        (
+            "monitor_host_resident_memory_bytes",
+            "resident memory of the host process, plugins included",
+            p.resident_bytes,
+        ),
+        (
+            "monitor_host_threads",
+            "threads of the host process, plugin workers and threads plugins started included",
+            p.threads,
+        ),
+        (
+            "monitor_host_open_fds",
+            "open file descriptors of the host process",
+            p.open_fds,
+        ),
+    ];
+    for (name, help, value) in figures {
+        if let Some(v) = value {
+            fam.add(name, Gauge, help, &none, v as f64);
+        }
+    }
 }
 
 /// How writing to the store in `data_dir` has gone, when there is one.
@@ -92,6 +206,10 @@ fn store_writes(fam: &mut Families, engine: &Engine) {
         &none,
         pending,
     );
+    let help = "cycles in a row, up to the last one, whose write to the store failed";
+    let failing = f64::from(engine.store_write_failures());
+    let name = "monitor_host_store_consecutive_write_failures";
+    fam.add(name, Gauge, help, &none, failing);
     if let Some(ms) = w.last_success_ms {
         let name = "monitor_host_store_last_write_success_timestamp_seconds";
         let help = "when a write to the store last succeeded";
@@ -134,6 +252,9 @@ fn host_health(fam: &mut Families, engine: &Engine) {
         let name = "monitor_host_last_cycle_timestamp_seconds";
         let at = c.at_ms as f64 / 1000.0;
         fam.add(name, Gauge, "when the last cycle started", &none, at);
+        let name = "monitor_host_last_cycle_end_timestamp_seconds";
+        let at = c.ended_ms as f64 / 1000.0;
+        fam.add(name, Gauge, "when the last cycle ended", &none, at);
     }
     let series = engine.store().len() as f64;
     fam.add(
@@ -561,5 +682,26 @@ fn dry_run_report(engine: &Engine, d: &DryRun, out: &mut String) {
             number(a.value),
             r#for
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_figures_come_from_proc_self_status() {
+        let status = "Name:\tmonitor-host\nVmRSS:\t   12345 kB\nThreads:\t7\n";
+        let p = ProcessFigures::from_status(status);
+        assert_eq!(p.resident_bytes, Some(12345 * 1024));
+        assert_eq!(p.threads, Some(7));
+        assert_eq!(ProcessFigures::from_status(""), ProcessFigures::default());
+        if std::path::Path::new("/proc/self/status").exists() {
+            let now = ProcessFigures::read();
+            assert!(now.resident_bytes.is_some_and(|b| b > 0), "{now:?}");
+            assert!(now.threads.is_some_and(|t| t >= 1), "{now:?}");
+            // stdin, stdout and stderr at least.
+            assert!(now.open_fds.is_some_and(|n| n >= 3), "{now:?}");
+        }
     }
 }

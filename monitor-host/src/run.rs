@@ -48,8 +48,10 @@ pub fn run_until(
     let mut reload = control.reload.clone();
     let asks = published.asks().clone();
     loop {
+        // A tick never waits: the cycle it starts ends when its collectors have answered (in
+        // `complete` below) or at the next tick.
         published.cycle_started();
-        engine.cycle(now_ms());
+        engine.tick(now_ms());
         published.changed(&engine, true);
         // Questions that came during the cycle, even when the next one is due at once.
         while let Ok(ask) = asks.try_recv() {
@@ -72,8 +74,8 @@ pub fn run_until(
                 recv(stop) -> _ => return stop_engine(engine, published),
                 recv(completions) -> done => {
                     if let Ok(done) = done {
-                        engine.complete(done);
-                        published.changed(&engine, false);
+                        let ended = engine.complete(done);
+                        published.changed(&engine, ended);
                     }
                 }
                 recv(asks) -> ask => {

@@ -276,24 +276,92 @@ fn read_xor(bytes: &[u8], at: &mut usize) -> u64 {
     u64::from_le_bytes(kept) << (trail * 8)
 }
 
+/// The source of the host's own series, which no limit applies to: there are a few per plugin
+/// instance.
+pub const HOST_SOURCE: &str = "host";
+
+/// How many series the store takes: in all, and per source (collector instance). The host's own
+/// series ([`HOST_SOURCE`]) count for neither.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesLimits {
+    /// Most series from all collectors together; `None`: no limit.
+    pub total: Option<usize>,
+    /// Most series per source, for the sources that have a limit of their own.
+    pub per_source: BTreeMap<String, usize>,
+}
+
+/// Series held and refused for one source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceCount {
+    /// Series held now.
+    pub series: usize,
+    /// New series refused because a limit was reached, since the start.
+    pub refused: u64,
+}
+
 /// Every series, by key.
 #[derive(Debug, Default)]
 pub struct Store {
     series: BTreeMap<SeriesKey, Series>,
     retention_ms: u64,
+    limits: SeriesLimits,
+    // Per source; kept in step with `series` by `push` and `expire`.
+    counts: BTreeMap<String, SourceCount>,
+    // Series from every source but the host's.
+    collected: usize,
+    // Sources that had a series refused since `take_refusals`, with how many.
+    refusals: BTreeMap<String, u64>,
 }
 
 impl Store {
-    /// An empty store keeping points for `retention_ms`.
+    /// An empty store keeping points for `retention_ms`, without series limits.
     pub fn new(retention_ms: u64) -> Self {
         Self {
-            series: BTreeMap::new(),
             retention_ms,
+            ..Self::default()
         }
     }
 
-    /// Appends a point; non-finite values are dropped, out-of-order points are dropped. Returns
-    /// whether the point was kept.
+    /// Sets the series limits. Series already held are kept, even beyond a new, lower limit;
+    /// only new series are refused.
+    pub fn set_limits(&mut self, limits: SeriesLimits) {
+        self.limits = limits;
+    }
+
+    /// Series held and refused, per source (sources seen since the start).
+    pub fn counts(&self) -> &BTreeMap<String, SourceCount> {
+        &self.counts
+    }
+
+    /// The sources that had new series refused since the last call, with how many; for a log
+    /// line per cycle rather than per sample.
+    pub fn take_refusals(&mut self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut self.refusals)
+    }
+
+    /// Whether a new series from `source` is over a limit; counts the refusal when it is.
+    fn refuse(&mut self, source: &str) -> bool {
+        if source == HOST_SOURCE {
+            return false;
+        }
+        let held = self.counts.get(source).map_or(0, |c| c.series);
+        let over_source = self
+            .limits
+            .per_source
+            .get(source)
+            .is_some_and(|&l| held >= l);
+        let over_total = self.limits.total.is_some_and(|l| self.collected >= l);
+        if !(over_source || over_total) {
+            return false;
+        }
+        self.counts.entry(source.to_owned()).or_default().refused += 1;
+        *self.refusals.entry(source.to_owned()).or_default() += 1;
+        true
+    }
+
+    /// Appends a point; non-finite values are dropped, out-of-order points are dropped, and so
+    /// is the first point of a new series over a [limit](Self::set_limits). Returns whether the
+    /// point was kept.
     pub fn insert(
         &mut self,
         key: SeriesKey,
@@ -315,14 +383,20 @@ impl Store {
         value: f64,
     ) -> bool {
         // NaN and the infinities are kept, as Prometheus keeps them.
-        let s = match self.series.get_mut(key) {
-            Some(s) => s,
-            None => self.series.entry(key.clone()).or_insert_with(|| Series {
-                kind,
-                source: source.to_owned(),
-                points: Points::default(),
-            }),
-        };
+        if !self.series.contains_key(key) {
+            if self.refuse(source) {
+                return false;
+            }
+            self.counts.entry(source.to_owned()).or_default().series += 1;
+            if source != HOST_SOURCE {
+                self.collected += 1;
+            }
+        }
+        let s = self.series.entry(key.clone()).or_insert_with(|| Series {
+            kind,
+            source: source.to_owned(),
+            points: Points::default(),
+        });
         s.kind = kind;
         if s.points.back().is_some_and(|(t, _)| t > ts_ms) {
             return false;
@@ -334,14 +408,25 @@ impl Store {
         true
     }
 
-    /// Drops points older than the retention, and series left empty.
+    /// Drops points older than the retention, and series left empty: a series not collected
+    /// for the retention is gone, and no longer counts for the limits.
     pub fn expire(&mut self, now_ms: u64) {
         let horizon = now_ms.saturating_sub(self.retention_ms);
+        let (counts, collected) = (&mut self.counts, &mut self.collected);
         self.series.retain(|_, s| {
             while s.points.front().is_some_and(|(t, _)| t < horizon) {
                 s.points.pop_front();
             }
-            !s.points.is_empty()
+            if !s.points.is_empty() {
+                return true;
+            }
+            if let Some(c) = counts.get_mut(&s.source) {
+                c.series -= 1;
+            }
+            if s.source != HOST_SOURCE {
+                *collected -= 1;
+            }
+            false
         });
     }
 
@@ -419,6 +504,75 @@ mod tests {
         assert!(
             !s.insert(key("a", &[]), SampleKind::Gauge, "c", 4, 1.0),
             "out of order"
+        );
+    }
+
+    #[test]
+    fn limits_refuse_new_series_keep_old_ones_and_free_up_on_expiry() {
+        let mut s = Store::new(1000);
+        s.set_limits(SeriesLimits {
+            total: Some(5),
+            per_source: BTreeMap::from([("a".to_owned(), 2)]),
+        });
+        let k = |i: u64| key("m", &[("id", &i.to_string())]);
+        for i in 0..4 {
+            let kept = s.insert(k(i), SampleKind::Gauge, "a", 10, 1.0);
+            assert_eq!(kept, i < 2, "series {i}");
+        }
+        assert!(
+            s.insert(k(0), SampleKind::Gauge, "a", 20, 2.0),
+            "an old one goes on"
+        );
+        for i in 10..14 {
+            let kept = s.insert(k(i), SampleKind::Gauge, "b", 10, 1.0);
+            assert_eq!(kept, i < 13, "total limit: series {i}");
+        }
+        for i in 0..50 {
+            assert!(s.insert(
+                key("own", &[("i", &i.to_string())]),
+                SampleKind::Gauge,
+                HOST_SOURCE,
+                10,
+                1.0
+            ));
+        }
+        assert_eq!(
+            s.counts()["a"],
+            SourceCount {
+                series: 2,
+                refused: 2
+            }
+        );
+        assert_eq!(
+            s.counts()["b"],
+            SourceCount {
+                series: 3,
+                refused: 1
+            }
+        );
+        assert_eq!(
+            s.take_refusals(),
+            BTreeMap::from([("a".to_owned(), 2), ("b".to_owned(), 1)])
+        );
+        assert!(s.take_refusals().is_empty());
+
+        // Only `a`'s first series is collected again; the rest expire and make room.
+        assert!(s.insert(k(0), SampleKind::Gauge, "a", 1500, 3.0));
+        s.expire(1500);
+        assert_eq!(s.counts()["a"].series, 1);
+        assert_eq!(s.counts()["b"].series, 0);
+        assert_eq!(s.counts()[HOST_SOURCE].series, 0);
+        assert!(s.insert(k(5), SampleKind::Gauge, "a", 1500, 1.0));
+        assert!(!s.insert(k(6), SampleKind::Gauge, "a", 1500, 1.0));
+        for i in 20..23 {
+            assert!(
+                s.insert(k(i), SampleKind::Gauge, "b", 1500, 1.0),
+                "series {i}"
+            );
+        }
+        assert!(
+            !s.insert(k(23), SampleKind::Gauge, "b", 1500, 1.0),
+            "total limit again"
         );
     }
 

@@ -550,3 +550,37 @@ pub fn signal(child: &std::process::Child, name: &str) {
         .unwrap();
     assert!(status.success(), "kill -{name}");
 }
+
+/// A tmpfs mounted for a test (a small disk to fill, or a read-only one), unmounted on drop.
+#[derive(Debug)]
+pub struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs with `options` (`size=2m`, `size=1m,ro`...) at `at`, creating it; `None`,
+    /// with the reason on stderr, where mounting is not allowed (not root): the test then skips.
+    pub fn mount(at: &Path, options: &str) -> Option<Self> {
+        std::fs::create_dir_all(at).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(at)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
+            Ok(o) => {
+                let why = String::from_utf8_lossy(&o.stderr);
+                eprintln!("skipped: cannot mount a tmpfs (needs root): {why}");
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}

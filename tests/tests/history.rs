@@ -11,7 +11,7 @@ use std::time::Duration;
 use monitor_host::history::{DATABASE_FILE, Database, Persistence, Saved};
 use monitor_host::store::SeriesKey;
 use monitor_plugin::Labels;
-use monitor_tests::{Scratch, binary, eventually, library, toml_path};
+use monitor_tests::{Scratch, Tmpfs, binary, eventually, library, toml_path};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const WAIT: Duration = Duration::from_secs(30);
@@ -317,38 +317,6 @@ fn a_file_where_data_dir_should_be_stops_the_host_naming_it() {
     let err = run_to_error(&config);
     assert!(err.contains(&data.display().to_string()), "{err}");
     assert!(err.contains("cannot create directory"), "{err}");
-}
-
-/// A tmpfs mounted at a directory for the test's duration, or `None` (with the reason printed)
-/// where mounting is not allowed.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, options: &str) -> Option<Self> {
-        std::fs::create_dir_all(at).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-            .arg(at)
-            .output();
-        match out {
-            Ok(o) if o.status.success() => Some(Self(at.to_owned())),
-            Ok(o) => {
-                let why = String::from_utf8_lossy(&o.stderr);
-                eprintln!("skipped: cannot mount a tmpfs (needs root): {why}");
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 /// The value of an unlabelled metric in `/metrics`.

@@ -11,7 +11,7 @@ use crate::alert::AlertEngine;
 use crate::config::{Config, ConfigErrors};
 use crate::history::History;
 use crate::remote_write::RemoteWrite;
-use crate::store::Store;
+use crate::store::{SeriesLimits, Store};
 
 impl Engine {
     /// Loads every library the config names, checks the plugins exist, and starts a configured
@@ -81,6 +81,8 @@ impl Engine {
         }
         let plugins = launcher.finish().map_err(ConfigErrors)?;
         let stale_ms = stale_ms(config);
+        let mut store = Store::new(config.host.memory_retention().as_millis() as u64);
+        store.set_limits(series_limits(config));
         Ok(Engine {
             host: config.host.clone(),
             plugins,
@@ -89,7 +91,7 @@ impl Engine {
             healing,
             done_rx,
             _done_tx: done_tx,
-            store: Store::new(config.host.memory_retention().as_millis() as u64),
+            store,
             alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
             history: History::default(),
             remote: if dry_run {
@@ -102,6 +104,9 @@ impl Engine {
             next_job: 0,
             cycles: 0,
             last_cycle: None,
+            round: None,
+            write_failures: 0,
+            limit_logged: Default::default(),
             started_ms: now_ms(),
             clock_ms: now_ms(),
             declared: reload::declarations(config),
@@ -110,6 +115,17 @@ impl Engine {
                 success_ms: now_ms(),
             },
         })
+    }
+}
+
+/// `[host] max_series` and each collector's own `max_series`, by instance name (the source of
+/// its series).
+pub(super) fn series_limits(config: &Config) -> SeriesLimits {
+    SeriesLimits {
+        total: Some(config.host.max_series),
+        per_source: (config.collectors.iter())
+            .filter_map(|c| Some((c.plugin.name.clone(), c.max_series?)))
+            .collect(),
     }
 }
 

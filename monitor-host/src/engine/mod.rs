@@ -52,11 +52,14 @@ pub fn now_ms() -> u64 {
 pub struct CycleStats {
     /// Cycle start, ms since epoch.
     pub at_ms: u64,
+    /// Cycle end, ms since epoch.
+    pub ended_ms: u64,
     /// Wall time the cycle took, in seconds.
     pub duration_seconds: f64,
     /// Collectors called.
     pub collected: usize,
-    /// Collectors that failed or timed out.
+    /// Collectors that failed or timed out (of those a [`tick`](Engine::tick) called, only
+    /// those that are failing already: their new calls end later).
     pub failed: usize,
     /// Notifications queued.
     pub notifications: usize,
@@ -81,6 +84,18 @@ fn log_transition(n: &Notification) {
             "alert resolved"
         ),
     }
+}
+
+/// How often a collector whose new series keep being refused is logged again.
+pub const LIMIT_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// A cycle's collector calls, from their start to the end of the cycle.
+#[derive(Debug)]
+struct Round {
+    at_ms: u64,
+    started: Instant,
+    // `(instance, job)` of each call.
+    waiting: Vec<(usize, u64)>,
 }
 
 /// When a collector instance runs.
@@ -115,6 +130,12 @@ pub struct Engine {
     next_job: u64,
     cycles: u64,
     last_cycle: Option<CycleStats>,
+    // The cycle whose collectors have not all answered yet.
+    round: Option<Round>,
+    // Cycles in a row whose write to the store failed.
+    write_failures: u32,
+    // When each collector's series-limit refusals were last logged, ms since epoch.
+    limit_logged: BTreeMap<String, u64>,
     started_ms: u64,
     // The time of the last cycle: `settle` works on the same clock as the cycles it follows.
     clock_ms: u64,
@@ -143,32 +164,92 @@ impl Engine {
         self.collectors.iter().map(|c| c.next_due_ms).min()
     }
 
-    /// Runs one cycle at `now_ms`: collectors that are due (waiting for each up to its timeout, all
-    /// in parallel), alert evaluation, notifications and healing attempts (started, not awaited).
+    /// Runs one cycle at `now_ms` and waits for its collections: collectors that are due (waiting
+    /// for each up to its timeout, all in parallel), alert evaluation over what they returned,
+    /// notifications and healing attempts (started, not awaited). For `run --once` and tests,
+    /// where the cycle's own results matter; the run loop uses [`tick`](Self::tick).
     pub fn cycle(&mut self, now_ms: u64) -> CycleStats {
-        let started = Instant::now();
-        let mut stats = CycleStats {
-            at_ms: now_ms,
-            ..CycleStats::default()
-        };
+        self.run_cycle(now_ms, true)
+    }
+
+    /// Starts one cycle at `now_ms` without waiting for anything: the cycle still open (see
+    /// below) is ended first, then collectors that are due and free are started (one whose
+    /// previous call still runs is skipped and counted in [`PluginStats::skipped`]). Results
+    /// arrive on [`completions`](Self::completions) whenever they are ready and are stored at
+    /// once; the cycle ends (alert evaluation, notifications, healing, the write to the store)
+    /// in [`complete`](Self::complete) once the last of its collectors has answered, or at the
+    /// next `tick` at the latest. So a slow collector delays only itself, and never the schedule
+    /// of the others. Returns whether the cycle already ended (no collector was due).
+    pub fn tick(&mut self, now_ms: u64) -> bool {
+        self.end_round();
+        self.begin_round(now_ms);
+        self.end_round_if_answered()
+    }
+
+    fn run_cycle(&mut self, now_ms: u64, wait: bool) -> CycleStats {
+        self.end_round();
+        self.begin_round(now_ms);
+        if wait {
+            let waiting = self.round.as_ref().map(|r| r.waiting.clone());
+            self.wait_for(&waiting.unwrap_or_default(), now_ms);
+            self.flag_timeouts(now_ms, Instant::now());
+        }
+        self.end_round().expect("a round was just begun")
+    }
+
+    /// Starts the collectors that are due: the round of calls a cycle waits for.
+    fn begin_round(&mut self, now_ms: u64) {
         self.clock_ms = now_ms;
         self.drain(now_ms);
         self.flag_timeouts(now_ms, Instant::now());
-
         let waiting = self.start_collectors(now_ms);
-        stats.collected = waiting.len();
-        self.wait_for(&waiting, now_ms);
-        self.flag_timeouts(now_ms, Instant::now());
+        self.round = Some(Round {
+            at_ms: now_ms,
+            started: Instant::now(),
+            waiting,
+        });
+    }
+
+    /// Ends the open round when every one of its collectors has answered (or timed out);
+    /// returns whether it did.
+    fn end_round_if_answered(&mut self) -> bool {
+        let Some(r) = &self.round else {
+            return false;
+        };
+        let running = r.waiting.iter().any(|(_, job)| {
+            (self.plugins.iter())
+                .any(|p| (p.in_flight.as_ref()).is_some_and(|f| f.job == *job && !f.timed_out))
+        });
+        !running && self.end_round().is_some()
+    }
+
+    /// The rest of the open round's cycle, over what has been collected so far: alert
+    /// evaluation, notifications, healing attempts (started, not awaited), the write to the store.
+    fn end_round(&mut self) -> Option<CycleStats> {
+        let Round {
+            at_ms: now_ms,
+            started,
+            waiting,
+        } = self.round.take()?;
+        let mut stats = CycleStats {
+            at_ms: now_ms,
+            collected: waiting.len(),
+            ..CycleStats::default()
+        };
+        // Slots are looked at by job: a reload may have moved the instances since.
         stats.failed = waiting
             .iter()
-            .filter(|(s, _)| {
-                let p = &self.plugins[*s];
-                p.stats.consecutive_failures > 0 || p.in_flight.is_some()
+            .filter(|(s, job)| {
+                self.plugins.get(*s).is_some_and(|p| {
+                    p.stats.consecutive_failures > 0
+                        || p.in_flight.as_ref().is_some_and(|f| f.job == *job)
+                })
             })
             .count();
 
         self.record_self_metrics(now_ms, started.elapsed());
         self.store.expire(now_ms);
+        self.log_refusals(now_ms);
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
@@ -211,6 +292,7 @@ impl Engine {
 
         self.cycles += 1;
         stats.duration_seconds = started.elapsed().as_secs_f64();
+        stats.ended_ms = now_ms + started.elapsed().as_millis() as u64;
         tracing::debug!(
             collected = stats.collected,
             failed = stats.failed,
@@ -220,7 +302,7 @@ impl Engine {
             "cycle done"
         );
         self.last_cycle = Some(stats.clone());
-        stats
+        Some(stats)
     }
 
     /// Writes what this cycle changed to the store, when there is one.
@@ -231,7 +313,40 @@ impl Engine {
         p.batch().alerts = self.alerts.changes();
         p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
         p.batch().sent = self.notifiers.changes(&self.plugins);
+        let errors = p.stats().errors_total;
         p.commit(now_ms);
+        if p.stats().errors_total > errors {
+            self.write_failures = self.write_failures.saturating_add(1);
+        } else {
+            self.write_failures = 0;
+        }
+    }
+
+    /// Logs each collector that had new series refused by a series limit: at once, then at most
+    /// once per [`LIMIT_LOG_EVERY`] while it goes on (the counter in `/metrics` has every one).
+    fn log_refusals(&mut self, now_ms: u64) {
+        for (collector, refused) in self.store.take_refusals() {
+            let last = self.limit_logged.get(&collector).copied();
+            let every = LIMIT_LOG_EVERY.as_millis() as u64;
+            if last.is_some_and(|t| now_ms.saturating_sub(t) < every) {
+                continue;
+            }
+            let c = self
+                .store
+                .counts()
+                .get(&collector)
+                .copied()
+                .unwrap_or_default();
+            tracing::warn!(
+                %collector,
+                refused_now = refused,
+                refused_total = c.refused,
+                series = c.series,
+                "series limit reached: new series refused, those held keep updating; \
+                 see `max_series`"
+            );
+            self.limit_logged.insert(collector, now_ms);
+        }
     }
 
     /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store. The key
@@ -417,10 +532,12 @@ impl Engine {
         }
     }
 
-    /// Processes results that arrived since the last look, without blocking.
+    /// Processes results that arrived since the last look, without blocking; ends the open
+    /// cycle when they were the last it waited for.
     pub fn poll(&mut self) {
         let now = now_ms();
         self.drain(now);
+        self.end_round_if_answered();
         self.pump(now);
     }
 
@@ -429,11 +546,14 @@ impl Engine {
         &self.done_rx
     }
 
-    /// Handles one completion received from [`completions`](Self::completions).
-    pub fn complete(&mut self, done: Done) {
+    /// Handles one completion received from [`completions`](Self::completions); returns whether
+    /// it ended the open cycle (it was the last collection the cycle waited for).
+    pub fn complete(&mut self, done: Done) -> bool {
         let now = now_ms();
         self.handle(done, now);
+        let ended = self.end_round_if_answered();
         self.pump(now);
+        ended
     }
 
     /// Lets running calls finish (up to the longest timeout), then calls every instance's
@@ -525,6 +645,17 @@ impl Engine {
     /// run).
     pub fn store_writes(&self) -> Option<&WriteStats> {
         self.persistence.as_ref().map(Persistence::stats)
+    }
+
+    /// Cycles in a row, up to the last one, whose write to the store failed; 0 when the last one
+    /// was written or there is no store.
+    pub fn store_write_failures(&self) -> u32 {
+        self.write_failures
+    }
+
+    /// The store's database file, when there is one.
+    pub fn store_path(&self) -> Option<&Path> {
+        self.persistence.as_ref().map(Persistence::path)
     }
 
     /// In a dry run (see [`load_dry_run`](Self::load_dry_run)), what the cycles would have

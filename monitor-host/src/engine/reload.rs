@@ -296,6 +296,7 @@ impl Engine {
         host.retention = self.host.retention;
         host.rollup_retention = self.host.rollup_retention;
         self.host = host;
+        self.store.set_limits(load::series_limits(config));
         self.declared = declared;
         self.last_reload = ReloadStatus {
             successful: true,

@@ -102,7 +102,8 @@ fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(
 struct PrometheusCollector {
     settings: Option<Settings>,
     agent: Option<ureq::Agent>,
-    // Previous counter values, by name and labels, with when they were read.
+    // Previous counter values, by name and labels, with when they were read: only the series of
+    // the last scrape, so a churning label does not grow it.
     previous: HashMap<(String, BTreeMap<String, String>), (f64, Instant)>,
 }
 
@@ -168,12 +169,26 @@ impl Collector for PrometheusCollector {
                 return Ok(out);
             }
         };
-        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
-            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
-        let s = self.settings.as_ref().expect("checked in scrape");
-        let now = Instant::now();
         out.samples
             .push(Sample::gauge("prometheus.up", 1.0).with_label("target", &url));
+        self.convert(&text, &url, Instant::now(), &mut out)?;
+        Ok(out)
+    }
+}
+
+impl PrometheusCollector {
+    /// The samples of one scrape's `text`, read at `now`, into `out`. Rates come from the
+    /// previous scrape; the state of series absent from this one is dropped.
+    fn convert(
+        &mut self,
+        text: &str,
+        url: &str,
+        now: Instant,
+        out: &mut Collection,
+    ) -> Result<(), PluginError> {
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        let s = self.settings.as_ref().ok_or("not configured")?;
         for sample in scrape.samples {
             if !s.include.is_empty()
                 && !s
@@ -236,7 +251,9 @@ impl Collector for PrometheusCollector {
                 Value::Histogram(_) => {}
             }
         }
-        Ok(out)
+        // Series gone from the target (a churning label) take their state with them.
+        self.previous.retain(|_, (_, at)| *at == now);
+        Ok(())
     }
 }
 
@@ -244,7 +261,34 @@ monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 
 #[cfg(test)]
 mod tests {
-    use super::{check_url, label_name_ok, quantile_suffix};
+    use std::time::{Duration, Instant};
+
+    use monitor_plugin::{Collection, Collector};
+
+    use super::{PrometheusCollector, check_url, label_name_ok, quantile_suffix};
+
+    #[test]
+    fn rate_state_follows_the_series_of_the_last_scrape() {
+        let mut c = PrometheusCollector::default();
+        let config = serde_json::json!({"url": "http://127.0.0.1:1/metrics"});
+        c.configure(&config).unwrap();
+        let start = Instant::now();
+        for i in 0..100u64 {
+            // One steady counter and one whose label changes every scrape.
+            let text = format!(
+                "# TYPE steady counter\nsteady {}\n# TYPE churn counter\nchurn{{id=\"{i}\"}} 1\n",
+                10 * i
+            );
+            let mut out = Collection::default();
+            let now = start + Duration::from_secs(i + 1);
+            c.convert(&text, "t", now, &mut out).unwrap();
+            assert_eq!(c.previous.len(), 2, "scrape {i}");
+            if i > 0 {
+                let rate = out.samples.iter().find(|s| s.name == "steady_rate");
+                assert_eq!(rate.map(|s| s.value), Some(10.0), "scrape {i}");
+            }
+        }
+    }
 
     #[test]
     fn urls_need_http_and_a_host() {

@@ -27,6 +27,8 @@ struct Common {
     samples: Option<usize>,
     /// Label for the shutdown log.
     label: Option<String>,
+    /// How long the slow collector takes per call, in ms.
+    sleep_ms: Option<u64>,
 }
 
 impl Common {
@@ -125,6 +127,52 @@ flag_collector!(Flood, "flood", |c| {
         events: vec![],
     })
 });
+
+/// Takes `sleep_ms` (default 3000) per call, then reports `test.slow`.
+#[derive(Default)]
+struct Slow(Common);
+
+impl Collector for Slow {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        let ms = self.0.sleep_ms.unwrap_or(3000);
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        Ok(Collection {
+            samples: vec![Sample::gauge("test.slow", 1.0)],
+            events: vec![],
+        })
+    }
+}
+
+/// A label that changes every call: `test.churn{id="<n>"} 1` with a new `n` each time, beside a
+/// steady `test.churn.steady` whose value is the call number.
+#[derive(Default)]
+struct Churn {
+    calls: u64,
+}
+
+impl Collector for Churn {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        let _: Common = parse_config(config)?;
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        self.calls += 1;
+        let n = self.calls;
+        Ok(Collection {
+            samples: vec![
+                Sample::gauge("test.churn.steady", n as f64),
+                Sample::gauge("test.churn", 1.0).with_label("id", n.to_string()),
+            ],
+            events: vec![],
+        })
+    }
+}
 
 fn panic_on_purpose() -> Result<Collection, PluginError> {
     panic!("panicking on purpose")
@@ -288,6 +336,8 @@ monitor_plugin::export_plugin! {
     collector "sleepy" => Sleepy,
     collector "flood" => Flood,
     collector "panicky-drop" => Bomb,
+    collector "slow" => Slow,
+    collector "label-churn" => Churn,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
