@@ -155,12 +155,14 @@ fn every_endpoint_answers_in_prometheus_shape() {
     );
 
     // What is refused, and how.
-    let (status, message) = error(port, "/api/v1/query?query=rate(test_value%5B5m%5D)");
+    let (status, message) = error(port, "/api/v1/query?query=sgn(test_value)");
     assert_eq!(status, 400);
     assert!(
-        message.contains("function `rate` not supported yet"),
+        message.contains("unsupported PromQL function \"sgn\""),
         "{message}"
     );
+    let (status, v) = get(port, "/api/v1/query?query=test_value%2Bon(x)group_left%20test_value");
+    assert_eq!((status, &v["errorType"]), (422, &json!("execution")), "{v}");
     let (status, message) = error(
         port,
         "/api/v1/query_range?query=test_value&start=0&end=20000&step=1",
