@@ -178,3 +178,121 @@ pub fn range_query<S: Source + ?Sized>(
     let expr = parse(query)?;
     Evaluator::new(source, start_ms, end_ms).range(&expr, step_ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Series held in memory: `(labels, points)`.
+    struct Memory(Vec<(Metric, Vec<(i64, f64)>)>);
+
+    impl Source for Memory {
+        fn series(&self, matchers: &[Matcher]) -> Result<Vec<SourceSeries>, String> {
+            Ok(self
+                .0
+                .iter()
+                .enumerate()
+                .filter(|(_, (m, _))| matches(matchers, m))
+                .map(|(i, (m, _))| SourceSeries {
+                    id: i as i64,
+                    metric: m.clone(),
+                })
+                .collect())
+        }
+
+        fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+            Ok(self.0[id as usize]
+                .1
+                .iter()
+                .copied()
+                .filter(|p| p.0 > after_ms && p.0 <= to_ms)
+                .collect())
+        }
+    }
+
+    fn metric(pairs: &[(&str, &str)]) -> Metric {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn memory() -> Memory {
+        Memory(vec![
+            (
+                metric(&[(NAME, "c_total"), ("job", "a")]),
+                (0..=10).map(|i| (i * 60_000, i as f64 * 60.0)).collect(),
+            ),
+            (
+                metric(&[(NAME, "g"), ("job", "a")]),
+                vec![(0, 1.0), (600_000, 2.0)],
+            ),
+        ])
+    }
+
+    fn vector(query: &str, t: i64) -> Vec<Sample> {
+        match instant_query(&memory(), query, t).unwrap() {
+            Value::Vector(v) => v,
+            other => panic!("{query}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn windows_are_open_on_the_left() {
+        // A sample exactly 5 minutes old is out of the lookback; one a millisecond younger is in.
+        assert_eq!(vector("g", 299_999).len(), 1);
+        assert!(vector("g", 300_000).is_empty());
+        // c_total[2m] at 6 min holds the samples at 5 and 6 min, not the one at 4.
+        let v = vector("count_over_time(c_total[2m])", 360_000);
+        assert_eq!(v[0].value, 2.0);
+        assert_eq!(v[0].metric, metric(&[("job", "a")]));
+        // Points on both edges: no extrapolation beyond them, 1 per second.
+        let v = vector("rate(c_total[2m])", 360_000);
+        assert!((v[0].value - 1.0).abs() < 1e-12, "{v:?}");
+    }
+
+    #[test]
+    fn offsets_and_at_move_the_reference_time() {
+        assert_eq!(vector("g offset 10m", 600_000)[0].value, 1.0);
+        assert_eq!(vector("g @ 600", 0)[0].value, 2.0);
+        assert_eq!(vector("last_over_time(g[1m])", 600_000)[0].metric[NAME], "g");
+        assert_eq!(vector("timestamp(g)", 700_000)[0].value, 600.0);
+    }
+
+    #[test]
+    fn range_queries_evaluate_each_step() {
+        let m = range_query(&memory(), "g * 2", 0, 600_000, 300_000).unwrap();
+        assert_eq!(
+            m,
+            vec![(metric(&[("job", "a")]), vec![(0, 2.0), (600_000, 4.0)])]
+        );
+        let m = range_query(&memory(), "time()", 0, 120_000, 60_000).unwrap();
+        assert_eq!(m[0].1, [(0, 0.0), (60_000, 60.0), (120_000, 120.0)]);
+    }
+
+    #[test]
+    fn duplicate_series_after_dropping_the_name_are_an_execution_error() {
+        let e = instant_query(&memory(), r#"abs({job="a"})"#, 600_000).unwrap_err();
+        assert_eq!(
+            e,
+            Error::Execution("vector cannot contain metrics with the same labelset".into())
+        );
+        // Arithmetic between them: one-to-one on `job`, several matches on the left.
+        let e = instant_query(&memory(), r#"{job="a"} + on(job) g"#, 600_000).unwrap_err();
+        assert!(matches!(e, Error::Execution(ref m) if m.contains("group_left")), "{e:?}");
+    }
+
+    #[test]
+    fn what_is_not_supported_is_refused_by_name() {
+        for (query, says) in [
+            ("sgn(g)", "unsupported PromQL function \"sgn\""),
+            ("sum(rate(g[5m])) / day_of_week()", "unsupported PromQL function \"day_of_week\""),
+            ("max_over_time(deg(g)[5m:])", "unsupported PromQL function \"deg\""),
+        ] {
+            let e = parse(query).unwrap_err();
+            assert!(matches!(&e, Error::BadData(m) if m.contains(says)), "{query}: {e:?}");
+        }
+        assert!(matches!(parse("rate(x[5m]"), Err(Error::BadData(_))));
+        assert!(parse("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))").is_ok());
+    }
+}
