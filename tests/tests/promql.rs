@@ -58,9 +58,14 @@ fn generate(start_ms: i64) -> Vec<Generated> {
     let at = |k: i64, i: usize| start_ms + k * INTERVAL_MS + 137 + 7 * i as i64;
     let mut out = Vec::new();
     // Counters, each reset once at its own time.
-    for (i, (method, code)) in [("get", "200"), ("get", "500"), ("post", "200"), ("post", "500")]
-        .into_iter()
-        .enumerate()
+    for (i, (method, code)) in [
+        ("get", "200"),
+        ("get", "500"),
+        ("post", "200"),
+        ("post", "500"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let mut g = series(
             "http.requests",
@@ -80,12 +85,24 @@ fn generate(start_ms: i64) -> Vec<Generated> {
     }
     // Gauges, and a second family over some of the same zones.
     for (i, zone) in ["a", "b", "c"].into_iter().enumerate() {
-        let mut g = series("node.temperature", SampleKind::Gauge, "node_temperature", &[("zone", zone)]);
-        let mut l = series("node_limit", SampleKind::Gauge, "node_limit", &[("zone", zone)]);
+        let mut g = series(
+            "node.temperature",
+            SampleKind::Gauge,
+            "node_temperature",
+            &[("zone", zone)],
+        );
+        let mut l = series(
+            "node_limit",
+            SampleKind::Gauge,
+            "node_limit",
+            &[("zone", zone)],
+        );
         for k in 0..steps {
             let x = k as f64 / 20.0 + i as f64;
-            g.points.push((at(k, i + 4), 20.0 + 8.0 * x.sin() + i as f64 * 0.37));
-            l.points.push((at(k, i + 7), 24.0 + (k % 13) as f64 * 0.25 - i as f64));
+            g.points
+                .push((at(k, i + 4), 20.0 + 8.0 * x.sin() + i as f64 * 0.37));
+            l.points
+                .push((at(k, i + 7), 24.0 + (k % 13) as f64 * 0.25 - i as f64));
         }
         out.push(g);
         if zone != "c" {
@@ -118,8 +135,18 @@ fn generate(start_ms: i64) -> Vec<Generated> {
         out.extend(buckets);
     }
     // A gauge with a 10-minute gap, and one that stops after the first hour.
-    let mut flaky = series("flaky_gauge", SampleKind::Gauge, "flaky_gauge", &[("instance", "x")]);
-    let mut stopped = series("stopped_gauge", SampleKind::Gauge, "stopped_gauge", &[("job", "batch")]);
+    let mut flaky = series(
+        "flaky_gauge",
+        SampleKind::Gauge,
+        "flaky_gauge",
+        &[("instance", "x")],
+    );
+    let mut stopped = series(
+        "stopped_gauge",
+        SampleKind::Gauge,
+        "stopped_gauge",
+        &[("job", "batch")],
+    );
     for k in 0..steps {
         if !(300..340).contains(&k) {
             flaky.points.push((at(k, 12), ((k * 5) % 17) as f64));
@@ -137,7 +164,11 @@ fn openmetrics(data: &[Generated]) -> String {
     let mut text = String::new();
     for g in data {
         for &(ts, v) in &g.points {
-            let labels: Vec<String> = g.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            let labels: Vec<String> = g
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect();
             let _ = writeln!(
                 text,
                 "{}{{{}}} {v} {}.{:03}",
@@ -404,7 +435,14 @@ fn promql_answers_as_prometheus_does_on_the_same_samples() {
     let api = QueryApi::new(host_dir.join(DATABASE_FILE));
     let ours = |path: &str| {
         let (path, query) = path.split_once('?').unwrap();
-        let r = api.handle(&Request { method: "GET", path, query }, now);
+        let r = api.handle(
+            &Request {
+                method: "GET",
+                path,
+                query,
+            },
+            now,
+        );
         answer(r.status, std::str::from_utf8(&r.body).unwrap())
     };
     let theirs = |path: &str| {
@@ -460,24 +498,48 @@ fn unsupported_promql_is_refused_by_name() {
     for (query, name) in [
         ("sgn(x)", "unsupported PromQL function \"sgn\""),
         ("hour()", "unsupported PromQL function \"hour\""),
-        ("sum(rate(x[5m])) + sgn(y)", "unsupported PromQL function \"sgn\""),
-        ("max_over_time(deg(x)[5m:])", "unsupported PromQL function \"deg\""),
+        (
+            "sum(rate(x[5m])) + sgn(y)",
+            "unsupported PromQL function \"sgn\"",
+        ),
+        (
+            "max_over_time(deg(x)[5m:])",
+            "unsupported PromQL function \"deg\"",
+        ),
     ] {
         for path in ["/api/v1/query", "/api/v1/query_range"] {
             let q = format!("query={}&start=0&end=60&step=15", encode(query));
-            let r = api.handle(&Request { method: "GET", path, query: &q }, 60_000);
+            let r = api.handle(
+                &Request {
+                    method: "GET",
+                    path,
+                    query: &q,
+                },
+                60_000,
+            );
             let body = String::from_utf8(r.body).unwrap();
             assert_eq!(r.status, 400, "{query}: {body}");
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["errorType"], "bad_data", "{query}: {body}");
-            assert!(v["error"].as_str().unwrap().contains(name), "{query}: {body}");
+            assert!(
+                v["error"].as_str().unwrap().contains(name),
+                "{query}: {body}"
+            );
         }
     }
     // And a parse error keeps the parser's message.
     let r = api.handle(
-        &Request { method: "GET", path: "/api/v1/query", query: "query=rate(x%5B5m%5D" },
+        &Request {
+            method: "GET",
+            path: "/api/v1/query",
+            query: "query=rate(x%5B5m%5D",
+        },
         0,
     );
     assert_eq!(r.status, 400);
-    assert!(String::from_utf8(r.body).unwrap().contains("invalid parameter \\\"query\\\""));
+    assert!(
+        String::from_utf8(r.body)
+            .unwrap()
+            .contains("invalid parameter \\\"query\\\"")
+    );
 }

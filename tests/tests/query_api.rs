@@ -161,7 +161,10 @@ fn every_endpoint_answers_in_prometheus_shape() {
         message.contains("unsupported PromQL function \"sgn\""),
         "{message}"
     );
-    let (status, v) = get(port, "/api/v1/query?query=test_value%2Bon(x)group_left%20test_value");
+    let (status, v) = get(
+        port,
+        "/api/v1/query?query=test_value%2Bon(x)group_left%20test_value",
+    );
     assert_eq!((status, &v["errorType"]), (422, &json!("execution")), "{v}");
     let (status, message) = error(
         port,

@@ -63,7 +63,9 @@ pub(super) fn eval<S: Source + ?Sized>(
     let param = a.param.as_deref().map(|p| ev.eval(p, t)).transpose()?;
     let number = || match &param {
         Some(Value::Scalar(v)) => Ok(*v),
-        _ => Err(Error::Execution(format!("{op}: expected a scalar parameter"))),
+        _ => Err(Error::Execution(format!(
+            "{op}: expected a scalar parameter"
+        ))),
     };
     // Groups in the order they first appear, as Prometheus answers them.
     let mut index: HashMap<Metric, usize> = HashMap::new();
@@ -93,7 +95,8 @@ pub(super) fn eval<S: Source + ?Sized>(
             let Some(Value::String(label)) = &param else {
                 return Err(Error::Execution("count_values: expected a string".into()));
             };
-            if label.is_empty() || label.starts_with(|c: char| c.is_ascii_digit())
+            if label.is_empty()
+                || label.starts_with(|c: char| c.is_ascii_digit())
                 || !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             {
                 return Err(Error::Execution(format!("invalid label name {label:?}")));
@@ -110,7 +113,11 @@ pub(super) fn eval<S: Source + ?Sized>(
                 for (value, count) in counts {
                     let mut metric = key.clone();
                     metric.insert(label.clone(), value);
-                    out.push(Sample { metric, value: count, ts: t });
+                    out.push(Sample {
+                        metric,
+                        value: count,
+                        ts: t,
+                    });
                 }
             }
         }
@@ -119,7 +126,11 @@ pub(super) fn eval<S: Source + ?Sized>(
             for (metric, members) in groups {
                 let values = members.iter().map(|s| s.value);
                 let value = reduce(&op, values, q);
-                out.push(Sample { metric, value, ts: t });
+                out.push(Sample {
+                    metric,
+                    value,
+                    ts: t,
+                });
             }
         }
     }

@@ -16,7 +16,10 @@ const SET: &[&str] = &["and", "or", "unless"];
 /// Whether the operator and its modifiers are ones this evaluator implements.
 pub(super) fn check(b: &BinaryExpr) -> Result<(), String> {
     let op = b.op.to_string();
-    if ![ARITHMETIC, COMPARISON, SET].iter().any(|l| l.contains(&op.as_str())) {
+    if ![ARITHMETIC, COMPARISON, SET]
+        .iter()
+        .any(|l| l.contains(&op.as_str()))
+    {
         return Err(format!("unsupported PromQL operator {op:?}"));
     }
     if let Some(m) = &b.modifier
@@ -131,7 +134,11 @@ fn vector_scalar(
     let comparison = COMPARISON.contains(&op);
     v.into_iter()
         .filter_map(|x| {
-            let (l, r) = if scalar_left { (s, x.value) } else { (x.value, s) };
+            let (l, r) = if scalar_left {
+                (s, x.value)
+            } else {
+                (x.value, s)
+            };
             let (mut value, mut keep) = apply(op, l, r);
             // A comparison keeps the vector's value, whichever side it is on.
             if comparison && scalar_left {
@@ -322,7 +329,10 @@ mod tests {
 
     #[test]
     fn arithmetic_matches_all_labels_but_the_name_and_drops_it() {
-        let l = vec![sample(&[(NAME, "a"), ("x", "1")], 2.0), sample(&[(NAME, "a"), ("x", "2")], 3.0)];
+        let l = vec![
+            sample(&[(NAME, "a"), ("x", "1")], 2.0),
+            sample(&[(NAME, "a"), ("x", "2")], 3.0),
+        ];
         let r = vec![sample(&[(NAME, "b"), ("x", "1")], 5.0)];
         let out = vector_vector("*", l, r, &one_to_one(), false, 0).unwrap();
         assert_eq!(out, vec![sample(&[("x", "1")], 10.0)]);
@@ -330,7 +340,10 @@ mod tests {
 
     #[test]
     fn comparisons_filter_and_keep_the_name_unless_bool() {
-        let l = vec![sample(&[(NAME, "a"), ("x", "1")], 2.0), sample(&[(NAME, "a"), ("x", "2")], 3.0)];
+        let l = vec![
+            sample(&[(NAME, "a"), ("x", "1")], 2.0),
+            sample(&[(NAME, "a"), ("x", "2")], 3.0),
+        ];
         let out = vector_scalar(">", l.clone(), 2.5, false, false, 0);
         assert_eq!(out, vec![sample(&[(NAME, "a"), ("x", "2")], 3.0)]);
         // `2.5 < a` keeps a's values too.
@@ -344,32 +357,64 @@ mod tests {
 
     #[test]
     fn many_to_many_and_implicit_many_to_one_are_errors() {
-        let many = vec![sample(&[("x", "1"), ("y", "a")], 1.0), sample(&[("x", "1"), ("y", "b")], 2.0)];
+        let many = vec![
+            sample(&[("x", "1"), ("y", "a")], 1.0),
+            sample(&[("x", "1"), ("y", "b")], 2.0),
+        ];
         let on_x = |card| Matching {
             card,
             on: true,
             names: vec!["x".into()],
         };
-        let e = vector_vector("+", many.clone(), many.clone(), &on_x(VectorMatchCardinality::OneToOne), false, 0)
-            .unwrap_err();
-        assert!(matches!(&e, Error::Execution(m) if m.contains("many-to-many matching not allowed")), "{e:?}");
+        let e = vector_vector(
+            "+",
+            many.clone(),
+            many.clone(),
+            &on_x(VectorMatchCardinality::OneToOne),
+            false,
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Execution(m) if m.contains("many-to-many matching not allowed")),
+            "{e:?}"
+        );
         let one = vec![sample(&[("x", "1")], 10.0)];
-        let e = vector_vector("+", many.clone(), one.clone(), &on_x(VectorMatchCardinality::OneToOne), false, 0)
-            .unwrap_err();
-        assert!(matches!(&e, Error::Execution(m) if m.contains("group_left/group_right")), "{e:?}");
+        let e = vector_vector(
+            "+",
+            many.clone(),
+            one.clone(),
+            &on_x(VectorMatchCardinality::OneToOne),
+            false,
+            0,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, Error::Execution(m) if m.contains("group_left/group_right")),
+            "{e:?}"
+        );
         // group_left: each of the many keeps its labels.
         let card = VectorMatchCardinality::ManyToOne(promql_parser::label::Labels::new(vec![]));
         let out = vector_vector("+", many, one, &on_x(card), false, 0).unwrap();
         assert_eq!(
             out,
-            vec![sample(&[("x", "1"), ("y", "a")], 11.0), sample(&[("x", "1"), ("y", "b")], 12.0)]
+            vec![
+                sample(&[("x", "1"), ("y", "a")], 11.0),
+                sample(&[("x", "1"), ("y", "b")], 12.0)
+            ]
         );
     }
 
     #[test]
     fn set_operators_match_on_labels_without_the_name() {
-        let l = vec![sample(&[(NAME, "a"), ("x", "1")], 1.0), sample(&[(NAME, "a"), ("x", "2")], 2.0)];
-        let r = vec![sample(&[(NAME, "b"), ("x", "2")], 9.0), sample(&[(NAME, "b"), ("x", "3")], 8.0)];
+        let l = vec![
+            sample(&[(NAME, "a"), ("x", "1")], 1.0),
+            sample(&[(NAME, "a"), ("x", "2")], 2.0),
+        ];
+        let r = vec![
+            sample(&[(NAME, "b"), ("x", "2")], 9.0),
+            sample(&[(NAME, "b"), ("x", "3")], 8.0),
+        ];
         let and = set_operation("and", l.clone(), r.clone(), false, &[]);
         assert_eq!(and, vec![l[1].clone()]);
         let unless = set_operation("unless", l.clone(), r.clone(), false, &[]);

@@ -10,7 +10,7 @@ use promql_parser::parser::{
     AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, UnaryExpr, VectorSelector,
 };
 
-use super::value::{Metric, Points, Range, Sample, Series, Value, drop_name};
+use super::value::{Matrix, Metric, Points, Range, Sample, Series, Value, drop_name};
 use super::{Error, Source, aggregate, binary, functions};
 
 /// How far back an instant selector looks for a sample: Prometheus's default
@@ -98,7 +98,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
     /// # Errors
     ///
     /// See [`Error`].
-    pub fn range(&self, expr: &Expr, step_ms: i64) -> Result<Vec<(Metric, Vec<(i64, f64)>)>, Error> {
+    pub fn range(&self, expr: &Expr, step_ms: i64) -> Result<Matrix, Error> {
         let mut out: BTreeMap<Metric, Vec<(i64, f64)>> = BTreeMap::new();
         let mut t = self.start_ms;
         while t <= self.end_ms {

@@ -75,7 +75,11 @@ pub(super) fn call<S: Source + ?Sized>(
         }
         "scalar" => {
             let v = ev.vector(args[0], t)?;
-            return Ok(Value::Scalar(if v.len() == 1 { v[0].value } else { f64::NAN }));
+            return Ok(Value::Scalar(if v.len() == 1 {
+                v[0].value
+            } else {
+                f64::NAN
+            }));
         }
         "absent" => absent(&ev.vector(args[0], t)?, args[0], t),
         "absent_over_time" => {
@@ -182,12 +186,12 @@ fn range_function(name: &str, r: &Range, t: i64) -> Vec<Sample> {
             "idelta" => instant_value(p, false),
             "deriv" => (p.len() >= 2).then(|| linear_regression(p, p[0].0).0),
             "avg_over_time" => Some(avg(values())),
-            "min_over_time" => Some(values().fold(p[0].1, |m, v| {
-                if v < m || m.is_nan() { v } else { m }
-            })),
-            "max_over_time" => Some(values().fold(p[0].1, |m, v| {
-                if v > m || m.is_nan() { v } else { m }
-            })),
+            "min_over_time" => {
+                Some(values().fold(p[0].1, |m, v| if v < m || m.is_nan() { v } else { m }))
+            }
+            "max_over_time" => {
+                Some(values().fold(p[0].1, |m, v| if v > m || m.is_nan() { v } else { m }))
+            }
             "sum_over_time" => Some(sum(values())),
             "count_over_time" => Some(p.len() as f64),
             "stddev_over_time" => Some(variance(values()).sqrt()),
@@ -456,7 +460,10 @@ fn instant_function<S: Source + ?Sized>(
             Box::new(move |x: f64| (x * inverse + 0.5).floor() / inverse)
         }
         "clamp" => {
-            let (min, max) = (scalar(1)?.unwrap_or(f64::NAN), scalar(2)?.unwrap_or(f64::NAN));
+            let (min, max) = (
+                scalar(1)?.unwrap_or(f64::NAN),
+                scalar(2)?.unwrap_or(f64::NAN),
+            );
             if max < min {
                 return Ok(Vec::new());
             }
@@ -519,7 +526,9 @@ fn label_replace<S: Source + ?Sized>(
     let src = string_arg(ev, args[3], t)?;
     let pattern = string_arg(ev, args[4], t)?;
     let regex = regex::Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
-        Error::BadData(format!("invalid regular expression in label_replace(): {e}"))
+        Error::BadData(format!(
+            "invalid regular expression in label_replace(): {e}"
+        ))
     })?;
     if !valid_label_name(&dst) {
         return Err(Error::BadData(format!(
@@ -679,7 +688,9 @@ mod tests {
     #[test]
     fn rate_extrapolates_to_the_range_edges_when_points_come_close() {
         // Points every 10 s from 5 s to 55 s in (0, 60]: 5 s to each edge, under 1.1 intervals.
-        let p: Vec<(i64, f64)> = (0..6).map(|i| (5_000 + i * 10_000, 100.0 + i as f64 * 10.0)).collect();
+        let p: Vec<(i64, f64)> = (0..6)
+            .map(|i| (5_000 + i * 10_000, 100.0 + i as f64 * 10.0))
+            .collect();
         let increase = extrapolated_rate(&p, 0, 60_000, true, false).unwrap();
         assert!(close(increase, 50.0 * 60.0 / 50.0), "{increase}");
         let rate = extrapolated_rate(&p, 0, 60_000, true, true).unwrap();

@@ -25,7 +25,7 @@ use promql_parser::parser::{self, Expr};
 
 pub use self::eval::{Evaluator, LOOKBACK_MS, SUBQUERY_STEP_MS};
 pub use self::functions::SUPPORTED_FUNCTIONS;
-pub use self::value::{Metric, NAME, Points, Range, Sample, Series, Value};
+pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;
 use crate::query::metric;
 
@@ -174,7 +174,7 @@ pub fn range_query<S: Source + ?Sized>(
     start_ms: i64,
     end_ms: i64,
     step_ms: i64,
-) -> Result<Vec<(Metric, Vec<(i64, f64)>)>, Error> {
+) -> Result<Matrix, Error> {
     let expr = parse(query)?;
     Evaluator::new(source, start_ms, end_ms).range(&expr, step_ms)
 }
@@ -255,7 +255,10 @@ mod tests {
     fn offsets_and_at_move_the_reference_time() {
         assert_eq!(vector("g offset 10m", 600_000)[0].value, 1.0);
         assert_eq!(vector("g @ 600", 0)[0].value, 2.0);
-        assert_eq!(vector("last_over_time(g[1m])", 600_000)[0].metric[NAME], "g");
+        assert_eq!(
+            vector("last_over_time(g[1m])", 600_000)[0].metric[NAME],
+            "g"
+        );
         assert_eq!(vector("timestamp(g)", 700_000)[0].value, 600.0);
     }
 
@@ -279,18 +282,30 @@ mod tests {
         );
         // Arithmetic between them: one-to-one on `job`, several matches on the left.
         let e = instant_query(&memory(), r#"{job="a"} + on(job) g"#, 600_000).unwrap_err();
-        assert!(matches!(e, Error::Execution(ref m) if m.contains("group_left")), "{e:?}");
+        assert!(
+            matches!(e, Error::Execution(ref m) if m.contains("group_left")),
+            "{e:?}"
+        );
     }
 
     #[test]
     fn what_is_not_supported_is_refused_by_name() {
         for (query, says) in [
             ("sgn(g)", "unsupported PromQL function \"sgn\""),
-            ("sum(rate(g[5m])) / day_of_week()", "unsupported PromQL function \"day_of_week\""),
-            ("max_over_time(deg(g)[5m:])", "unsupported PromQL function \"deg\""),
+            (
+                "sum(rate(g[5m])) / day_of_week()",
+                "unsupported PromQL function \"day_of_week\"",
+            ),
+            (
+                "max_over_time(deg(g)[5m:])",
+                "unsupported PromQL function \"deg\"",
+            ),
         ] {
             let e = parse(query).unwrap_err();
-            assert!(matches!(&e, Error::BadData(m) if m.contains(says)), "{query}: {e:?}");
+            assert!(
+                matches!(&e, Error::BadData(m) if m.contains(says)),
+                "{query}: {e:?}"
+            );
         }
         assert!(matches!(parse("rate(x[5m]"), Err(Error::BadData(_))));
         assert!(parse("histogram_quantile(0.9, sum by (le) (rate(x_bucket[5m])))").is_ok());

@@ -5,6 +5,9 @@ use std::sync::Arc;
 /// A series' labels, `__name__` included, by name.
 pub type Metric = std::collections::BTreeMap<String, String>;
 
+/// A range query's answer: each series' labels and its value at each step, series in label order.
+pub type Matrix = Vec<(Metric, Vec<(i64, f64)>)>;
+
 /// The label that holds a series' name.
 pub const NAME: &str = "__name__";
 

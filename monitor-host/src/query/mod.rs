@@ -378,7 +378,7 @@ fn instant_json(value: promql::Value, at: i64, keep_order: bool) -> String {
             out
         }
         promql::Value::Range(range) => {
-            let mut series: Vec<(Metric, Vec<(i64, f64)>)> = range
+            let mut series: promql::Matrix = range
                 .series
                 .into_iter()
                 .map(|s| (s.metric, s.points.to_vec()))
@@ -817,7 +817,10 @@ mod tests {
         let (status, body) = get("/api/v1/query", "query=sgn(up)");
         assert_eq!(status, 400);
         assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": unsupported PromQL function \"sgn\""#), "{body}");
-        let (status, body) = get("/api/v1/query_range", "query=%22text%22&start=0&end=60&step=15");
+        let (status, body) = get(
+            "/api/v1/query_range",
+            "query=%22text%22&start=0&end=60&step=15",
+        );
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("for range query"), "{body}");
         let r = api.handle(
