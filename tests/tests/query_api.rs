@@ -163,7 +163,9 @@ fn every_endpoint_answers_in_prometheus_shape() {
     );
     let (status, v) = get(
         port,
-        "/api/v1/query?query=test_value%2Bon(x)group_left%20test_value",
+        // Two series on the right with the same (empty) matching labels: many-to-many.
+        "/api/v1/query?query=vector(1)%2Bon()(vector(2)%20or%20\
+         label_replace(vector(3)%2C%22a%22%2C%22b%22%2C%22%22%2C%22%22))",
     );
     assert_eq!((status, &v["errorType"]), (422, &json!("execution")), "{v}");
     let (status, message) = error(

@@ -16,6 +16,8 @@ use super::{Error, Source, aggregate, binary, functions};
 /// How far back an instant selector looks for a sample: Prometheus's default
 /// `--query.lookback-delta`.
 pub const LOOKBACK_MS: i64 = 5 * 60_000;
+/// Most samples one query may read: Prometheus's default `--query.max-samples`.
+pub const MAX_SAMPLES: usize = 50_000_000;
 /// A subquery's step when it names none: Prometheus's default evaluation interval.
 pub const SUBQUERY_STEP_MS: i64 = 60_000;
 
@@ -37,6 +39,8 @@ pub struct Evaluator<'s, S: Source + ?Sized> {
     start_ms: i64,
     end_ms: i64,
     cache: RefCell<HashMap<String, Arc<Selected>>>,
+    // Samples read so far, against [`MAX_SAMPLES`].
+    samples: std::cell::Cell<usize>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Evaluator<'_, S> {
@@ -81,6 +85,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             start_ms,
             end_ms,
             cache: RefCell::new(HashMap::new()),
+            samples: std::cell::Cell::new(0),
         }
     }
 
@@ -239,17 +244,15 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             .iter()
             .zip(&selected.points)
             .filter_map(|((metric, _), points)| {
-                let points = points.window(start, r);
-                let fresh: Vec<(i64, f64)> =
-                    points.iter().copied().filter(|p| !is_stale(p.1)).collect();
-                if fresh.is_empty() {
+                let mut points = points.window(start, r);
+                if points.iter().any(|p| is_stale(p.1)) {
+                    let fresh: Vec<(i64, f64)> =
+                        points.iter().copied().filter(|p| !is_stale(p.1)).collect();
+                    points = Points::new(fresh.into());
+                }
+                if points.is_empty() {
                     return None;
                 }
-                let points = if fresh.len() == points.len() {
-                    points
-                } else {
-                    Points::new(fresh.into())
-                };
                 Some(Series {
                     metric: metric.clone(),
                     points,
@@ -349,6 +352,14 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .source
                 .points(*id, from, until)
                 .map_err(Error::Storage)?;
+            self.samples.set(self.samples.get() + read.len());
+            if self.samples.get() > MAX_SAMPLES {
+                return Err(Error::Execution(
+                    "query processing would load too many samples into memory in query \
+                     execution"
+                        .into(),
+                ));
+            }
             points.push(Points::new(read.into()));
         }
         let selected = Arc::new(Selected {

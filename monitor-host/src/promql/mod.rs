@@ -23,7 +23,7 @@ mod value;
 use promql_parser::label::Matcher;
 use promql_parser::parser::{self, Expr};
 
-pub use self::eval::{Evaluator, LOOKBACK_MS, SUBQUERY_STEP_MS};
+pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS};
 pub use self::functions::SUPPORTED_FUNCTIONS;
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;

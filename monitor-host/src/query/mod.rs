@@ -814,6 +814,15 @@ mod tests {
                     .into()
             )
         );
+        // Evaluation errors are Prometheus's `execution`, 422: many-to-many matching here.
+        let (status, body) = get(
+            "/api/v1/query",
+            "query=vector(1)%2Bon()(vector(2)%20or%20\
+             label_replace(vector(3)%2C%22a%22%2C%22b%22%2C%22%22%2C%22%22))",
+        );
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(r#""errorType":"execution""#), "{body}");
+        assert!(body.contains("many-to-many matching not allowed"), "{body}");
         let (status, body) = get("/api/v1/query", "query=sgn(up)");
         assert_eq!(status, 400);
         assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": unsupported PromQL function \"sgn\""#), "{body}");
