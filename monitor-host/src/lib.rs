@@ -8,6 +8,7 @@ pub mod engine;
 pub mod history;
 pub mod http;
 pub mod library;
+pub mod promql;
 pub mod query;
 pub mod remote_write;
 pub mod render;

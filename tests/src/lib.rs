@@ -292,6 +292,40 @@ fn promtool_verdict(child: std::process::Child) -> Result<(), String> {
     }
 }
 
+/// Writes the samples of an OpenMetrics text file into a Prometheus database at `tsdb` with
+/// `promtool tsdb create-blocks-from openmetrics` (what `Prometheus::start` on the parent
+/// directory then serves). `None` when promtool is not installed and `MONITOR_REQUIRE_PROMTOOL`
+/// is not `1` (then the caller skips its test).
+///
+/// # Panics
+///
+/// When promtool is required but missing, or refuses the file.
+pub fn promtool_create_blocks(openmetrics: &Path, tsdb: &Path) -> Option<()> {
+    let out = Command::new("promtool")
+        .args(["tsdb", "create-blocks-from", "openmetrics"])
+        .arg(openmetrics)
+        .arg(tsdb)
+        .output();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1") => {
+            panic!("promtool is required (MONITOR_REQUIRE_PROMTOOL=1) but cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: promtool cannot run ({e}); install Debian's `prometheus`");
+            return None;
+        }
+    };
+    assert!(
+        out.status.success(),
+        "promtool refused {}: {}{}",
+        openmetrics.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(())
+}
+
 /// A child process, killed (and reaped) on drop, a failed assertion included.
 #[derive(Debug)]
 pub struct Killed(pub std::process::Child);

@@ -155,12 +155,19 @@ fn every_endpoint_answers_in_prometheus_shape() {
     );
 
     // What is refused, and how.
-    let (status, message) = error(port, "/api/v1/query?query=rate(test_value%5B5m%5D)");
+    let (status, message) = error(port, "/api/v1/query?query=sgn(test_value)");
     assert_eq!(status, 400);
     assert!(
-        message.contains("function `rate` not supported yet"),
+        message.contains("unsupported PromQL function \"sgn\""),
         "{message}"
     );
+    let (status, v) = get(
+        port,
+        // Two series on the right with the same (empty) matching labels: many-to-many.
+        "/api/v1/query?query=vector(1)%2Bon()(vector(2)%20or%20\
+         label_replace(vector(3)%2C%22a%22%2C%22b%22%2C%22%22%2C%22%22))",
+    );
+    assert_eq!((status, &v["errorType"]), (422, &json!("execution")), "{v}");
     let (status, message) = error(
         port,
         "/api/v1/query_range?query=test_value&start=0&end=20000&step=1",

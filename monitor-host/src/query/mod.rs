@@ -4,15 +4,17 @@
 //!
 //! Answers are Prometheus's JSON envelopes: `{"status":"success","data":...}`, or
 //! `{"status":"error","errorType":"bad_data","error":"..."}` with status 400. Names are the ones
-//! `/metrics` shows ([`metric`]). `query` is a series selector (`name{label="v"}`, the four matcher
-//! kinds) or arithmetic on numbers ([`constant`], e.g. Grafana's `1+1`); other PromQL is refused
-//! with a 400 naming what is not supported yet. Requests are `GET` (a `POST` form is answered 405).
+//! `/metrics` shows ([`metric`]). `query` is PromQL, evaluated by [`crate::promql`] with
+//! Prometheus's semantics; what it does not support is refused with a 400 naming it, and
+//! evaluation errors (many-to-many matching...) answer `execution` with status 422. Requests are
+//! `GET` (a `POST` form is answered 405).
 //!
 //! Evaluation follows Prometheus: an instant query answers, per series, the latest sample at or
 //! before `time` within 5 minutes ([`LOOKBACK_MS`]), stamped `time`; a range query the same at
-//! each step. Prometheus reads raw samples only; this store also keeps rollups, and long ranges
-//! are answered from them (see [`Source`]): each value is then the mean (`sum / count`) of the
-//! points of a minute or an hour, stamped with the start of that minute or hour.
+//! each step. Prometheus reads raw samples only; this store also keeps rollups, and a range query
+//! of a bare selector over a long range is answered from them (see [`Source`]): each value is then
+//! the mean (`sum / count`) of the points of a minute or an hour, stamped with the start of that
+//! minute or hour. Every other expression reads raw points.
 //!
 //! The store is read through a read-only connection of its own: a query never takes the write
 //! lock, and the engine never waits for it. With no store, or before the host created it, every
@@ -32,6 +34,7 @@ use monitor_core::prometheus::format_value;
 pub use self::range::{LOOKBACK_MS, MAX_POINTS, Steps, parse_duration, parse_time};
 pub use self::selector::{Metric, Selector, constant, metric};
 use crate::history::{Reader, RollupStep};
+use crate::promql;
 
 /// Step widths from which a range query may read rollups instead of raw points, in ms.
 const ROLLUP_MIN_STEP_MS: i64 = 60_000;
@@ -60,6 +63,7 @@ pub enum Source {
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ApiError {
     BadData(String),
+    Execution(String),
     NotFound(String),
     Method,
     Internal(String),
@@ -69,6 +73,7 @@ impl ApiError {
     fn response(&self) -> Response {
         let (status, kind, message) = match self {
             Self::BadData(m) => (400, "bad_data", m.as_str()),
+            Self::Execution(m) => (422, "execution", m.as_str()),
             Self::NotFound(m) => (404, "not_found", m.as_str()),
             Self::Method => (
                 405,
@@ -82,6 +87,16 @@ impl ApiError {
             json_string(message)
         );
         Response::new(status, JSON, body)
+    }
+}
+
+impl From<promql::Error> for ApiError {
+    fn from(e: promql::Error) -> Self {
+        match e {
+            promql::Error::BadData(m) => Self::BadData(m),
+            promql::Error::Execution(m) => Self::Execution(m),
+            promql::Error::Storage(_) => Self::Internal(format!("{e}; try again")),
+        }
     }
 }
 
@@ -151,39 +166,37 @@ impl QueryApi {
         params: &Params,
         now_ms: i64,
     ) -> Result<String, ApiError> {
-        let number = constant(params.get("query").unwrap_or(""));
-        match (path, number) {
-            ("/api/v1/query", Some(v)) => {
+        match path {
+            "/api/v1/query" => {
+                let expr = params.expr()?;
                 let at = params.time("time")?.unwrap_or(now_ms);
-                Ok(format!(
-                    "{{\"resultType\":\"scalar\",\"result\":[{},\"{}\"]}}",
-                    seconds(at),
-                    format_value(v)
-                ))
+                let stored = self.select_all(state)?;
+                let value = promql::Evaluator::new(&stored, at, at)
+                    .instant(&expr, at)
+                    .map_err(ApiError::from)?;
+                Ok(instant_json(value, at, keeps_order(&expr)))
             }
-            ("/api/v1/query_range", Some(v)) => {
+            "/api/v1/query_range" => {
+                let expr = params.expr()?;
                 let steps = params.steps()?;
-                let mut out = String::from(
-                    "{\"resultType\":\"matrix\",\"result\":[{\"metric\":{},\"values\":[",
-                );
-                let mut t = steps.start;
-                while t <= steps.end {
-                    comma(&mut out, usize::from(t > steps.start));
-                    let _ = write!(out, "[{},\"{}\"]", seconds(t), format_value(v));
-                    t += steps.step;
+                if let Ok(selector) = Selector::parse(params.get("query").unwrap_or("")) {
+                    // A bare selector: the rollups may answer long ranges (see `Source`).
+                    return range_query(self.select(state, &[selector])?, params);
                 }
-                out.push_str("]}]}");
-                Ok(out)
+                let stored = self.select_all(state)?;
+                let matrix = promql::Evaluator::new(&stored, steps.start, steps.end)
+                    .range(&expr, steps.step)
+                    .map_err(ApiError::from)?;
+                Ok(matrix_json(&matrix))
             }
-            ("/api/v1/query", None) => instant(
-                self.select(state, &[params.selector("query")?])?,
-                params,
-                now_ms,
-            ),
-            ("/api/v1/query_range", None) => {
-                range_query(self.select(state, &[params.selector("query")?])?, params)
-            }
-            ("/api/v1/series", _) => {
+            _ => self.metadata(state, path, params),
+        }
+    }
+
+    /// `/api/v1/series`, `/api/v1/labels` and `/api/v1/label/<name>/values`.
+    fn metadata(&self, state: &mut State, path: &str, params: &Params) -> Result<String, ApiError> {
+        match path {
+            "/api/v1/series" => {
                 let selectors = params.matches()?;
                 if selectors.is_empty() {
                     return Err(ApiError::BadData("no match[] parameter provided".into()));
@@ -197,7 +210,7 @@ impl QueryApi {
                 out.push(']');
                 Ok(out)
             }
-            ("/api/v1/labels", _) => {
+            "/api/v1/labels" => {
                 let names: BTreeSet<&str> = in_range(self.select_or_all(state, params)?, params)?
                     .into_iter()
                     .flat_map(|s| s.metric.keys().map(String::as_str))
@@ -221,18 +234,13 @@ impl QueryApi {
         }
     }
 
-    /// The series any of `selectors` selects, in label order, and the reader they were read
-    /// with (`None`: no store yet, and no series).
-    fn select<'s>(
-        &self,
-        state: &'s mut State,
-        selectors: &[Selector],
-    ) -> Result<(Vec<&'s Exposed>, Option<&'s Reader>), ApiError> {
+    /// Opens the store if it exists now and rereads its series when one was added.
+    fn refresh(&self, state: &mut State) -> Result<(), ApiError> {
         if state.reader.is_none() {
             state.reader = Reader::open(&self.database).map_err(internal)?;
         }
         let Some(reader) = &state.reader else {
-            return Ok((Vec::new(), None));
+            return Ok(());
         };
         let generation = reader.generation().map_err(internal)?;
         if generation != state.generation {
@@ -249,6 +257,26 @@ impl QueryApi {
             state.series = series;
             state.generation = generation;
         }
+        Ok(())
+    }
+
+    /// Every series, in label order, and the reader they were read with (`None`: no store yet).
+    fn select_all<'s>(&self, state: &'s mut State) -> Result<Stored<'s>, ApiError> {
+        self.refresh(state)?;
+        Ok(Stored {
+            reader: state.reader.as_ref(),
+            series: &state.series,
+        })
+    }
+
+    /// The series any of `selectors` selects, in label order, and the reader they were read
+    /// with (`None`: no store yet, and no series).
+    fn select<'s>(
+        &self,
+        state: &'s mut State,
+        selectors: &[Selector],
+    ) -> Result<(Vec<&'s Exposed>, Option<&'s Reader>), ApiError> {
+        self.refresh(state)?;
         let selected = state
             .series
             .iter()
@@ -273,35 +301,108 @@ impl QueryApi {
 
 type Selected<'s> = (Vec<&'s Exposed>, Option<&'s Reader>);
 
-/// `/api/v1/query`: a vector of the latest sample of each series within the lookback.
-fn instant(
-    (series, reader): Selected<'_>,
-    params: &Params,
-    now_ms: i64,
-) -> Result<String, ApiError> {
-    let at = params.time("time")?.unwrap_or(now_ms);
-    let mut out = String::from("{\"resultType\":\"vector\",\"result\":[");
-    let mut n = 0;
-    for s in series {
-        let Some(reader) = reader else { break };
-        let Some((_, value)) = reader
-            .latest(s.id, at - LOOKBACK_MS, at)
-            .map_err(internal)?
-        else {
-            continue;
-        };
-        comma(&mut out, n);
-        n += 1;
-        let _ = write!(
-            out,
-            "{{\"metric\":{},\"value\":[{},\"{}\"]}}",
-            json_metric(&s.metric),
+/// The store's series as the evaluator reads them: the API's cached list and its reader.
+struct Stored<'s> {
+    reader: Option<&'s Reader>,
+    series: &'s [Exposed],
+}
+
+impl promql::Source for Stored<'_> {
+    fn series(
+        &self,
+        matchers: &[promql_parser::label::Matcher],
+    ) -> Result<Vec<promql::SourceSeries>, String> {
+        if self.reader.is_none() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .series
+            .iter()
+            .filter(|s| promql::matches(matchers, &s.metric))
+            .map(|s| promql::SourceSeries {
+                id: s.id,
+                metric: s.metric.clone(),
+            })
+            .collect())
+    }
+
+    fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+        match self.reader {
+            Some(r) => r.points(id, after_ms, to_ms).map_err(|e| e.to_string()),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// Whether an instant vector answer keeps the evaluator's order (`sort`, `topk`...) rather than
+/// label order.
+fn keeps_order(expr: &promql_parser::parser::Expr) -> bool {
+    use promql_parser::parser::Expr;
+    match expr {
+        Expr::Paren(p) => keeps_order(&p.expr),
+        Expr::Call(c) => matches!(c.func.name, "sort" | "sort_desc"),
+        Expr::Aggregate(a) => matches!(a.op.to_string().as_str(), "topk" | "bottomk"),
+        _ => false,
+    }
+}
+
+/// An instant query's answer: `scalar`, `string`, `vector` (stamped `at`) or `matrix`.
+fn instant_json(value: promql::Value, at: i64, keep_order: bool) -> String {
+    match value {
+        promql::Value::Scalar(v) => format!(
+            "{{\"resultType\":\"scalar\",\"result\":[{},\"{}\"]}}",
             seconds(at),
-            format_value(value)
-        );
+            format_value(v)
+        ),
+        promql::Value::String(text) => format!(
+            "{{\"resultType\":\"string\",\"result\":[{},{}]}}",
+            seconds(at),
+            json_string(&text)
+        ),
+        promql::Value::Vector(mut samples) => {
+            if !keep_order {
+                samples.sort_by(|a, b| a.metric.cmp(&b.metric));
+            }
+            let mut out = String::from("{\"resultType\":\"vector\",\"result\":[");
+            for (i, s) in samples.iter().enumerate() {
+                comma(&mut out, i);
+                let _ = write!(
+                    out,
+                    "{{\"metric\":{},\"value\":[{},\"{}\"]}}",
+                    json_metric(&s.metric),
+                    seconds(at),
+                    format_value(s.value)
+                );
+            }
+            out.push_str("]}");
+            out
+        }
+        promql::Value::Range(range) => {
+            let mut series: promql::Matrix = range
+                .series
+                .into_iter()
+                .map(|s| (s.metric, s.points.to_vec()))
+                .collect();
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            matrix_json(&series)
+        }
+    }
+}
+
+/// A `matrix` answer.
+fn matrix_json(series: &[(Metric, Vec<(i64, f64)>)]) -> String {
+    let mut out = String::from("{\"resultType\":\"matrix\",\"result\":[");
+    for (n, (metric, points)) in series.iter().enumerate() {
+        comma(&mut out, n);
+        let _ = write!(out, "{{\"metric\":{},\"values\":[", json_metric(metric));
+        for (i, (t, v)) in points.iter().enumerate() {
+            comma(&mut out, i);
+            let _ = write!(out, "[{},\"{}\"]", seconds(*t), format_value(*v));
+        }
+        out.push_str("]}");
     }
     out.push_str("]}");
-    Ok(out)
+    out
 }
 
 /// `/api/v1/query_range`: a matrix, one value per step; series without any are left out.
@@ -458,9 +559,14 @@ impl Params {
         Steps::new(start, end, step).map_err(ApiError::BadData)
     }
 
-    fn selector(&self, name: &str) -> Result<Selector, ApiError> {
-        let query = self.get(name).unwrap_or("");
-        Selector::parse(query).map_err(ApiError::BadData)
+    /// The `query` parameter, parsed and checked.
+    fn expr(&self) -> Result<promql_parser::parser::Expr, ApiError> {
+        promql::parse(self.get("query").unwrap_or("")).map_err(|e| match e {
+            promql::Error::BadData(m) => {
+                ApiError::BadData(format!("invalid parameter \"query\": {m}"))
+            }
+            other => other.into(),
+        })
     }
 
     fn matches(&self) -> Result<Vec<Selector>, ApiError> {
@@ -686,9 +792,46 @@ mod tests {
             get("/api/v1/labels", ""),
             (200, r#"{"status":"success","data":[]}"#.into())
         );
-        let (status, body) = get("/api/v1/query", "query=rate(up[5m])");
+        assert_eq!(
+            get("/api/v1/query", "query=sum(rate(up[5m]))%2B1&time=60"),
+            (
+                200,
+                r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into()
+            )
+        );
+        assert_eq!(
+            get("/api/v1/query", "query=1%2B1&time=60"),
+            (
+                200,
+                r#"{"status":"success","data":{"resultType":"scalar","result":[60,"2"]}}"#.into()
+            )
+        );
+        assert_eq!(
+            get("/api/v1/query", "query=%22text%22&time=60"),
+            (
+                200,
+                r#"{"status":"success","data":{"resultType":"string","result":[60,"text"]}}"#
+                    .into()
+            )
+        );
+        // Evaluation errors are Prometheus's `execution`, 422: many-to-many matching here.
+        let (status, body) = get(
+            "/api/v1/query",
+            "query=vector(1)%2Bon()(vector(2)%20or%20\
+             label_replace(vector(3)%2C%22a%22%2C%22b%22%2C%22%22%2C%22%22))",
+        );
+        assert_eq!(status, 422, "{body}");
+        assert!(body.contains(r#""errorType":"execution""#), "{body}");
+        assert!(body.contains("many-to-many matching not allowed"), "{body}");
+        let (status, body) = get("/api/v1/query", "query=sgn(up)");
         assert_eq!(status, 400);
-        assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"function `rate` not supported yet"#), "{body}");
+        assert!(body.starts_with(r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": unsupported PromQL function \"sgn\""#), "{body}");
+        let (status, body) = get(
+            "/api/v1/query_range",
+            "query=%22text%22&start=0&end=60&step=15",
+        );
+        assert_eq!(status, 400, "{body}");
+        assert!(body.contains("for range query"), "{body}");
         let r = api.handle(
             &Request {
                 method: "POST",

@@ -1,0 +1,373 @@
+//! The evaluator: selectors, subqueries and the walk over the expression at one instant.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use promql_parser::label::{MatchOp, Matcher};
+use promql_parser::parser::{
+    AtModifier, Expr, MatrixSelector, Offset, SubqueryExpr, UnaryExpr, VectorSelector,
+};
+
+use super::value::{Matrix, Metric, Points, Range, Sample, Series, Value, drop_name};
+use super::{Error, Source, aggregate, binary, functions};
+
+/// How far back an instant selector looks for a sample: Prometheus's default
+/// `--query.lookback-delta`.
+pub const LOOKBACK_MS: i64 = 5 * 60_000;
+/// Most samples one query may read: Prometheus's default `--query.max-samples`.
+pub const MAX_SAMPLES: usize = 50_000_000;
+/// A subquery's step when it names none: Prometheus's default evaluation interval.
+pub const SUBQUERY_STEP_MS: i64 = 60_000;
+
+/// The samples of the series one selector selects, read once per query for the window the
+/// query needs.
+#[derive(Debug)]
+struct Selected {
+    series: Vec<(Metric, i64)>,
+    // The points read so far, per series, and the window `(after, to]` they cover.
+    points: Vec<Points>,
+    covered: Option<(i64, i64)>,
+}
+
+/// Evaluates expressions over a [`Source`] for one query (an instant, or a range of steps).
+///
+/// Each selector's series and samples are read once for the whole query, then cut per step.
+pub struct Evaluator<'s, S: Source + ?Sized> {
+    source: &'s S,
+    start_ms: i64,
+    end_ms: i64,
+    cache: RefCell<HashMap<String, Arc<Selected>>>,
+    // Samples read so far, against [`MAX_SAMPLES`].
+    samples: std::cell::Cell<usize>,
+}
+
+impl<S: Source + ?Sized> std::fmt::Debug for Evaluator<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Evaluator")
+            .field("start_ms", &self.start_ms)
+            .field("end_ms", &self.end_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(d: &Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+fn system_ms(t: &SystemTime) -> i64 {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => millis(&d),
+        Err(e) => -millis(&e.duration()),
+    }
+}
+
+fn offset_ms(offset: Option<&Offset>) -> i64 {
+    match offset {
+        None => 0,
+        Some(Offset::Pos(d)) => millis(d),
+        Some(Offset::Neg(d)) => -millis(d),
+    }
+}
+
+/// Whether `v` is Prometheus's staleness marker.
+fn is_stale(v: f64) -> bool {
+    v.to_bits() == 0x7ff0_0000_0000_0002
+}
+
+impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
+    /// An evaluator for a query from `start_ms` to `end_ms` (the same for an instant query): what
+    /// `@ start()` and `@ end()` mean, and the window samples are read for.
+    pub fn new(source: &'s S, start_ms: i64, end_ms: i64) -> Self {
+        Self {
+            source,
+            start_ms,
+            end_ms,
+            cache: RefCell::new(HashMap::new()),
+            samples: std::cell::Cell::new(0),
+        }
+    }
+
+    /// `expr` at `t_ms`, as an instant query answers it.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    pub fn instant(&self, expr: &Expr, t_ms: i64) -> Result<Value, Error> {
+        self.eval(expr, t_ms)
+    }
+
+    /// `expr` at each step from the start to the end: each series' points, series in label order.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    pub fn range(&self, expr: &Expr, step_ms: i64) -> Result<Matrix, Error> {
+        let mut out: BTreeMap<Metric, Vec<(i64, f64)>> = BTreeMap::new();
+        let mut t = self.start_ms;
+        while t <= self.end_ms {
+            match self.eval(expr, t)? {
+                Value::Scalar(v) => out.entry(Metric::new()).or_default().push((t, v)),
+                Value::Vector(samples) => {
+                    for s in samples {
+                        out.entry(s.metric).or_default().push((t, s.value));
+                    }
+                }
+                other => {
+                    return Err(Error::BadData(format!(
+                        "invalid expression type \"{}\" for range query, must be Scalar or \
+                         instant Vector",
+                        other.type_name()
+                    )));
+                }
+            }
+            t += step_ms;
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    pub(super) fn eval(&self, expr: &Expr, t: i64) -> Result<Value, Error> {
+        match expr {
+            Expr::NumberLiteral(n) => Ok(Value::Scalar(n.val)),
+            Expr::StringLiteral(s) => Ok(Value::String(s.val.clone())),
+            Expr::Paren(p) => self.eval(&p.expr, t),
+            Expr::Unary(u) => self.unary(u, t),
+            Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant_selector(vs, t)?)),
+            Expr::MatrixSelector(ms) => Ok(Value::Range(self.range_selector(ms, t)?)),
+            Expr::Subquery(sq) => Ok(Value::Range(self.subquery(sq, t)?)),
+            Expr::Call(call) => functions::call(self, call, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Extension(_) => Err(Error::BadData(super::validate(expr).unwrap_err())),
+        }
+    }
+
+    /// `expr` as an instant vector.
+    pub(super) fn vector(&self, expr: &Expr, t: i64) -> Result<Vec<Sample>, Error> {
+        match self.eval(expr, t)? {
+            Value::Vector(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected an instant vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// `expr` as a scalar.
+    pub(super) fn scalar(&self, expr: &Expr, t: i64) -> Result<f64, Error> {
+        match self.eval(expr, t)? {
+            Value::Scalar(v) => Ok(v),
+            other => Err(Error::Execution(format!(
+                "expected a scalar, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    /// `expr` as a range vector.
+    pub(super) fn matrix(&self, expr: &Expr, t: i64) -> Result<Range, Error> {
+        match self.eval(expr, t)? {
+            Value::Range(r) => Ok(r),
+            other => Err(Error::Execution(format!(
+                "expected a range vector, got {}",
+                other.type_name()
+            ))),
+        }
+    }
+
+    fn unary(&self, u: &UnaryExpr, t: i64) -> Result<Value, Error> {
+        Ok(match self.eval(&u.expr, t)? {
+            Value::Scalar(v) => Value::Scalar(-v),
+            Value::Vector(samples) => Value::Vector(
+                samples
+                    .into_iter()
+                    .map(|s| Sample {
+                        metric: drop_name(s.metric),
+                        value: -s.value,
+                        ts: s.ts,
+                    })
+                    .collect(),
+            ),
+            other => {
+                return Err(Error::BadData(format!(
+                    "unary expression only allowed on expressions of type scalar or vector, \
+                     got: {}",
+                    other.type_name()
+                )));
+            }
+        })
+    }
+
+    /// The time a selector or subquery reads at: `@` if given, else `t`, less the offset.
+    fn reference(&self, at: Option<&AtModifier>, offset: Option<&Offset>, t: i64) -> i64 {
+        let base = match at {
+            None => t,
+            Some(AtModifier::Start) => self.start_ms,
+            Some(AtModifier::End) => self.end_ms,
+            Some(AtModifier::At(time)) => system_ms(time),
+        };
+        base - offset_ms(offset)
+    }
+
+    /// Each selected series' latest sample in `(t - 5m, t]`, stamped with its own time.
+    pub(super) fn instant_selector(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+    ) -> Result<Vec<Sample>, Error> {
+        let r = self.reference(vs.at.as_ref(), vs.offset.as_ref(), t);
+        let selected = self.select(vs, r - LOOKBACK_MS, r, t)?;
+        let mut out = Vec::new();
+        for ((metric, _), points) in selected.series.iter().zip(&selected.points) {
+            let window = points.window(r - LOOKBACK_MS, r);
+            if let Some(&(ts, value)) = window.last()
+                && !is_stale(value)
+            {
+                out.push(Sample {
+                    metric: metric.clone(),
+                    value,
+                    ts,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn range_selector(&self, ms: &MatrixSelector, t: i64) -> Result<Range, Error> {
+        let vs = &ms.vs;
+        let r = self.reference(vs.at.as_ref(), vs.offset.as_ref(), t);
+        let start = r - millis(&ms.range);
+        let selected = self.select(vs, start, r, t)?;
+        let series = selected
+            .series
+            .iter()
+            .zip(&selected.points)
+            .filter_map(|((metric, _), points)| {
+                let mut points = points.window(start, r);
+                if points.iter().any(|p| is_stale(p.1)) {
+                    let fresh: Vec<(i64, f64)> =
+                        points.iter().copied().filter(|p| !is_stale(p.1)).collect();
+                    points = Points::new(fresh.into());
+                }
+                if points.is_empty() {
+                    return None;
+                }
+                Some(Series {
+                    metric: metric.clone(),
+                    points,
+                })
+            })
+            .collect();
+        Ok(Range {
+            series,
+            start_ms: start,
+            end_ms: r,
+        })
+    }
+
+    /// `expr[range:step]`: the inner expression at each multiple of the step in
+    /// `(t - range, t]`.
+    fn subquery(&self, sq: &SubqueryExpr, t: i64) -> Result<Range, Error> {
+        let r = self.reference(sq.at.as_ref(), sq.offset.as_ref(), t);
+        let step = sq.step.as_ref().map_or(SUBQUERY_STEP_MS, millis).max(1);
+        let start = r - millis(&sq.range);
+        let mut ti = start.div_euclid(step) * step;
+        if ti <= start {
+            ti += step;
+        }
+        let mut by_metric: BTreeMap<Metric, Vec<(i64, f64)>> = BTreeMap::new();
+        while ti <= r {
+            match self.eval(&sq.expr, ti)? {
+                Value::Vector(samples) => {
+                    for s in samples {
+                        by_metric.entry(s.metric).or_default().push((ti, s.value));
+                    }
+                }
+                Value::Scalar(v) => by_metric.entry(Metric::new()).or_default().push((ti, v)),
+                other => {
+                    return Err(Error::BadData(format!(
+                        "subquery is only allowed on instant vector, got {}",
+                        other.type_name()
+                    )));
+                }
+            }
+            ti += step;
+        }
+        Ok(Range {
+            series: by_metric
+                .into_iter()
+                .map(|(metric, points)| Series {
+                    metric,
+                    points: Points::new(points.into()),
+                })
+                .collect(),
+            start_ms: start,
+            end_ms: r,
+        })
+    }
+
+    /// The series `vs` selects with their samples in at least `(after, to]`; `t` is the step
+    /// asking, so that the first read covers the same window at every step of the query.
+    fn select(
+        &self,
+        vs: &VectorSelector,
+        after: i64,
+        to: i64,
+        t: i64,
+    ) -> Result<Arc<Selected>, Error> {
+        let mut matchers: Vec<Matcher> = vs.matchers.matchers.clone();
+        if let Some(name) = &vs.name {
+            matchers.push(Matcher::new(MatchOp::Equal, super::NAME, name));
+        }
+        let key: Vec<String> = matchers.iter().map(ToString::to_string).collect();
+        let key = key.join(",");
+        if let Some(found) = self.cache.borrow().get(&key)
+            && found.covered.is_some_and(|(a, b)| a <= after && to <= b)
+        {
+            return Ok(Arc::clone(found));
+        }
+        // The window for every step of the query: the asked one shifted back to the start and
+        // forward to the end, joined with what was read before.
+        let mut from = after.min(after - (t - self.start_ms).max(0));
+        let mut until = to.max(to + (self.end_ms - t).max(0));
+        let previous = self.cache.borrow().get(&key).cloned();
+        if let Some((a, b)) = previous.as_ref().and_then(|p| p.covered) {
+            from = from.min(a);
+            until = until.max(b);
+        }
+        let series = match previous {
+            Some(p) => p.series.clone(),
+            None => self
+                .source
+                .series(&matchers)
+                .map_err(Error::Storage)?
+                .into_iter()
+                .map(|s| (s.metric, s.id))
+                .collect(),
+        };
+        let mut points = Vec::with_capacity(series.len());
+        for (_, id) in &series {
+            let read = self
+                .source
+                .points(*id, from, until)
+                .map_err(Error::Storage)?;
+            self.samples.set(self.samples.get() + read.len());
+            if self.samples.get() > MAX_SAMPLES {
+                return Err(Error::Execution(
+                    "query processing would load too many samples into memory in query \
+                     execution"
+                        .into(),
+                ));
+            }
+            points.push(Points::new(read.into()));
+        }
+        let selected = Arc::new(Selected {
+            series,
+            points,
+            covered: Some((from, until)),
+        });
+        self.cache.borrow_mut().insert(key, Arc::clone(&selected));
+        Ok(selected)
+    }
+}

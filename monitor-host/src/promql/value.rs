@@ -1,0 +1,176 @@
+//! The values an expression evaluates to: scalars, strings, instant vectors and range vectors.
+
+use std::sync::Arc;
+
+/// A series' labels, `__name__` included, by name.
+pub type Metric = std::collections::BTreeMap<String, String>;
+
+/// A range query's answer: each series' labels and its value at each step, series in label order.
+pub type Matrix = Vec<(Metric, Vec<(i64, f64)>)>;
+
+/// The label that holds a series' name.
+pub const NAME: &str = "__name__";
+
+/// One element of an instant vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Its labels.
+    pub metric: Metric,
+    /// Its value.
+    pub value: f64,
+    /// When the sample was taken, in ms (what `timestamp()` answers for a selector).
+    pub ts: i64,
+}
+
+/// A run of points shared with the cache it was cut from: `data[from..to]`.
+#[derive(Debug, Clone)]
+pub struct Points {
+    data: Arc<[(i64, f64)]>,
+    from: usize,
+    to: usize,
+}
+
+impl Points {
+    /// All of `data`.
+    pub fn new(data: Arc<[(i64, f64)]>) -> Self {
+        let to = data.len();
+        Self { data, from: 0, to }
+    }
+
+    /// The points in `(after_ms, to_ms]`.
+    pub fn window(&self, after_ms: i64, to_ms: i64) -> Self {
+        let all = &self.data[self.from..self.to];
+        let from = self.from + all.partition_point(|p| p.0 <= after_ms);
+        let to = self.from + all.partition_point(|p| p.0 <= to_ms);
+        Self {
+            data: Arc::clone(&self.data),
+            from,
+            to: to.max(from),
+        }
+    }
+}
+
+impl std::ops::Deref for Points {
+    type Target = [(i64, f64)];
+    fn deref(&self) -> &[(i64, f64)] {
+        &self.data[self.from..self.to]
+    }
+}
+
+/// One element of a range vector: a series and its points in the range, oldest first.
+#[derive(Debug, Clone)]
+pub struct Series {
+    /// Its labels.
+    pub metric: Metric,
+    /// Its points.
+    pub points: Points,
+}
+
+/// A range vector and the range it covers, `(start_ms, end_ms]` (what `rate` extrapolates to).
+#[derive(Debug, Clone)]
+pub struct Range {
+    /// The series with at least one point in the range.
+    pub series: Vec<Series>,
+    /// The range's open start, in ms.
+    pub start_ms: i64,
+    /// The range's end, in ms.
+    pub end_ms: i64,
+}
+
+/// What an expression evaluates to at one instant.
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A number.
+    Scalar(f64),
+    /// A string literal.
+    String(String),
+    /// An instant vector.
+    Vector(Vec<Sample>),
+    /// A range vector (only as a function's argument, or a query's whole answer).
+    Range(Range),
+}
+
+impl Value {
+    /// Its PromQL type name, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Scalar(_) => "scalar",
+            Self::String(_) => "string",
+            Self::Vector(_) => "vector",
+            Self::Range(_) => "matrix",
+        }
+    }
+}
+
+/// `metric` without `__name__`.
+pub fn drop_name(mut metric: Metric) -> Metric {
+    metric.remove(NAME);
+    metric
+}
+
+/// Prometheus's text form of a label set, `{a="1", b="2"}`, for error messages.
+pub fn describe(metric: &Metric) -> String {
+    let pairs: Vec<String> = metric.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+    format!("{{{}}}", pairs.join(", "))
+}
+
+/// The error for a vector holding two samples with the same labels, if it does.
+pub fn check_unique(samples: &[Sample]) -> Result<(), String> {
+    let mut seen: Vec<&Metric> = samples.iter().map(|s| &s.metric).collect();
+    seen.sort();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err("vector cannot contain metrics with the same labelset".into());
+    }
+    Ok(())
+}
+
+/// Neumaier's compensated sum step, as Prometheus's `kahanSumInc`: adds `inc` to `sum` with the
+/// running compensation `c`.
+pub fn kahan_inc(inc: f64, sum: f64, c: f64) -> (f64, f64) {
+    let t = sum + inc;
+    let c = if sum.abs() >= inc.abs() {
+        c + ((sum - t) + inc)
+    } else {
+        c + ((inc - t) + sum)
+    };
+    (t, c)
+}
+
+/// Go's `math.Max`: NaN when either is NaN.
+pub fn go_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// Go's `math.Min`: NaN when either is NaN.
+pub fn go_min(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.min(b)
+    }
+}
+
+/// Prometheus's `quantile`: `q` of `values` with linear interpolation between the closest ranks;
+/// `-Inf` below 0, `+Inf` above 1, NaN for NaN or no values.
+pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
+    if values.is_empty() || q.is_nan() {
+        return f64::NAN;
+    }
+    if q < 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if q > 1.0 {
+        return f64::INFINITY;
+    }
+    values.sort_by(f64::total_cmp);
+    let n = values.len() as f64;
+    let rank = q * (n - 1.0);
+    let lower = rank.floor().max(0.0);
+    let upper = (lower + 1.0).min(n - 1.0);
+    let weight = rank - rank.floor();
+    values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
