@@ -170,14 +170,25 @@ mod tests {
         assert_eq!(challenge.status, 401);
         assert_eq!(
             challenge.headers,
-            vec![("WWW-Authenticate", "Basic realm=\"monitor-host\"".to_owned())]
+            vec![(
+                "WWW-Authenticate",
+                "Basic realm=\"monitor-host\"".to_owned()
+            )]
         );
     }
 
     #[test]
     fn a_hash_that_is_not_sha256_hex_is_refused() {
-        for bad in ["secret", "sha256:abc", &SECRET.replace('2', "z"), "$2b$12$abc"] {
-            assert!(HttpAuth::default().with_basic_user("a", bad).is_err(), "{bad}");
+        for bad in [
+            "secret",
+            "sha256:abc",
+            &SECRET.replace('2', "z"),
+            "$2b$12$abc",
+        ] {
+            assert!(
+                HttpAuth::default().with_basic_user("a", bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

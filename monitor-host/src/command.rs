@@ -83,7 +83,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         Some(addr) => {
             let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));
             let security = Security::of(&config.host);
-            let scheme = if security.tls.is_some() { "https" } else { "http" };
+            let scheme = if security.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             let server = HttpServer::start(addr, published.clone(), reload_tx, query, security)?;
             tracing::info!(addr = %server.addr, "serving {scheme}://{}/metrics", server.addr);
             Some(server)

@@ -909,7 +909,9 @@ impl Ctx<'_> {
     fn http_auth(&mut self, raw: &Spanned<RawHttpAuth>) -> Option<crate::auth::HttpAuth> {
         let mut auth = crate::auth::HttpAuth::default();
         let a = raw.get_ref();
-        if a.bearer_token_file.is_none() && a.basic_auth_users.as_ref().is_none_or(BTreeMap::is_empty) {
+        if a.bearer_token_file.is_none()
+            && a.basic_auth_users.as_ref().is_none_or(BTreeMap::is_empty)
+        {
             self.err(
                 raw.span(),
                 "`http_auth` needs `bearer_token_file` or at least one `basic_auth_users` entry",
@@ -922,11 +924,17 @@ impl Ctx<'_> {
             match std::fs::read_to_string(&path) {
                 Ok(t) if !t.trim().is_empty() => auth = auth.with_bearer_token(t.trim()),
                 Ok(_) => {
-                    self.err(file.span(), format!("`bearer_token_file`: {} is empty", path.display()));
+                    self.err(
+                        file.span(),
+                        format!("`bearer_token_file`: {} is empty", path.display()),
+                    );
                     ok = false;
                 }
                 Err(e) => {
-                    self.err(file.span(), format!("`bearer_token_file`: cannot read {}: {e}", path.display()));
+                    self.err(
+                        file.span(),
+                        format!("`bearer_token_file`: cannot read {}: {e}", path.display()),
+                    );
                     ok = false;
                 }
             }
@@ -970,7 +978,11 @@ impl Ctx<'_> {
                     TlsError::Certificate(..) => cert.span(),
                     TlsError::Key(..) | TlsError::Config(_) => key.span(),
                 };
-                let key_name = if span == cert.span() { "tls_cert_file" } else { "tls_key_file" };
+                let key_name = if span == cert.span() {
+                    "tls_cert_file"
+                } else {
+                    "tls_key_file"
+                };
                 self.err(span, format!("`{key_name}`: {e}"));
                 None
             }
@@ -1472,7 +1484,9 @@ max_attempts = 0
             "{e:?}"
         );
         assert!(
-            e[1].starts_with("monitor.toml:5:35: `bearer_token_file`: cannot read /etc/monitor/missing-token"),
+            e[1].starts_with(
+                "monitor.toml:5:35: `bearer_token_file`: cannot read /etc/monitor/missing-token"
+            ),
             "{e:?}"
         );
         assert!(
@@ -1481,8 +1495,14 @@ max_attempts = 0
         );
         let e = errors("[host]\ntls_key_file = \"k.pem\"\nhttp_auth = {}\n");
         assert_eq!(e.len(), 2, "{e:?}");
-        assert!(e[0].starts_with("monitor.toml:2:16: `tls_key_file` needs `tls_cert_file`"), "{e:?}");
-        assert!(e[1].starts_with("monitor.toml:3:13: `http_auth` needs"), "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:16: `tls_key_file` needs `tls_cert_file`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("monitor.toml:3:13: `http_auth` needs"),
+            "{e:?}"
+        );
         let e = errors("[host]\nhttp_auth = { password = \"x\" }\n");
         assert!(e[0].contains("password"), "{e:?}");
     }

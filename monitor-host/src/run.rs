@@ -180,7 +180,8 @@ mod tests {
     use crate::http::{VIEW_WAIT, View};
 
     fn reloaded_ok(metrics: &[u8]) -> bool {
-        String::from_utf8_lossy(metrics).contains("\nmonitor_host_config_last_reload_successful 1\n")
+        String::from_utf8_lossy(metrics)
+            .contains("\nmonitor_host_config_last_reload_successful 1\n")
     }
 
     /// Whether two answers share one buffer (no copy per request).

@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use monitor_host::{Config, Engine, render};
 use monitor_core::http::{HttpServer, Response};
+use monitor_host::{Config, Engine, render};
 use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
 
 fn engine(text: &str, dir: &Path) -> Engine {

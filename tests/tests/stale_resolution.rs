@@ -6,8 +6,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use monitor_host::{Config, Engine};
 use monitor_core::http::{HttpServer, Response};
+use monitor_host::{Config, Engine};
 use monitor_tests::{Scratch, compile_c, library, toml_path};
 
 fn lines(path: &Path) -> Vec<String> {

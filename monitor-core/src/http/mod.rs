@@ -274,13 +274,48 @@ impl ServerStats {
         use std::fmt::Write as _;
         let mut out = String::new();
         let rows: [(&str, &str, &str, u64); 7] = [
-            ("accept_errors_total", "counter", "accept calls that failed (EMFILE...); retried with back-off", self.accept_errors()),
-            ("connections_open", "gauge", "HTTP connections open now", self.connections_open()),
-            ("connections_total", "counter", "HTTP connections accepted", self.connections_total()),
-            ("requests_total", "counter", "HTTP requests handled", self.requests_total()),
-            ("requests_rejected_total", "counter", "HTTP requests refused for their size, slowness or form (431, 413, 408, 400)", self.requests_rejected()),
-            ("timeouts_total", "counter", "HTTP connections closed for a client too slow to send or to read", self.timeouts()),
-            ("tls_handshake_errors_total", "counter", "TLS handshakes that failed or timed out", self.tls_handshake_errors()),
+            (
+                "accept_errors_total",
+                "counter",
+                "accept calls that failed (EMFILE...); retried with back-off",
+                self.accept_errors(),
+            ),
+            (
+                "connections_open",
+                "gauge",
+                "HTTP connections open now",
+                self.connections_open(),
+            ),
+            (
+                "connections_total",
+                "counter",
+                "HTTP connections accepted",
+                self.connections_total(),
+            ),
+            (
+                "requests_total",
+                "counter",
+                "HTTP requests handled",
+                self.requests_total(),
+            ),
+            (
+                "requests_rejected_total",
+                "counter",
+                "HTTP requests refused for their size, slowness or form (431, 413, 408, 400)",
+                self.requests_rejected(),
+            ),
+            (
+                "timeouts_total",
+                "counter",
+                "HTTP connections closed for a client too slow to send or to read",
+                self.timeouts(),
+            ),
+            (
+                "tls_handshake_errors_total",
+                "counter",
+                "TLS handshakes that failed or timed out",
+                self.tls_handshake_errors(),
+            ),
         ];
         for (name, kind, help, value) in rows {
             let _ = write!(

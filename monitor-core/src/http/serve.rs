@@ -82,10 +82,8 @@ impl Server {
         #[cfg(feature = "tls")]
         if let Some(config) = self.options.tls.clone() {
             let acceptor = tokio_rustls::TlsAcceptor::from(config);
-            let handshake = tokio::time::timeout(
-                self.options.header_read_timeout,
-                acceptor.accept(stream),
-            );
+            let handshake =
+                tokio::time::timeout(self.options.header_read_timeout, acceptor.accept(stream));
             match handshake.await {
                 Ok(Ok(tls)) => self.http(tls).await,
                 Ok(Err(_)) | Err(_) => {
@@ -132,23 +130,22 @@ impl Server {
     async fn answer(self, request: hyper::Request<Incoming>) -> hyper::Response<Chunks> {
         let (parts, body) = request.into_parts();
         let limited = Limited::new(body, self.options.max_body_bytes);
-        let body = match tokio::time::timeout(self.options.body_read_timeout, limited.collect())
-            .await
-        {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) => {
-                self.stats.requests_rejected.fetch_add(1, Ordering::Relaxed);
-                return if e.downcast_ref::<LengthLimitError>().is_some() {
-                    refuse(413, "request body too large\n")
-                } else {
-                    refuse(400, "request body incomplete\n")
-                };
-            }
-            Err(_) => {
-                self.stats.requests_rejected.fetch_add(1, Ordering::Relaxed);
-                return refuse(408, "request body not received in time\n");
-            }
-        };
+        let body =
+            match tokio::time::timeout(self.options.body_read_timeout, limited.collect()).await {
+                Ok(Ok(collected)) => collected.to_bytes(),
+                Ok(Err(e)) => {
+                    self.stats.requests_rejected.fetch_add(1, Ordering::Relaxed);
+                    return if e.downcast_ref::<LengthLimitError>().is_some() {
+                        refuse(413, "request body too large\n")
+                    } else {
+                        refuse(400, "request body incomplete\n")
+                    };
+                }
+                Err(_) => {
+                    self.stats.requests_rejected.fetch_add(1, Ordering::Relaxed);
+                    return refuse(408, "request body not received in time\n");
+                }
+            };
         self.stats.requests_total.fetch_add(1, Ordering::Relaxed);
         let owned = Owned {
             method: parts.method.as_str().to_owned(),

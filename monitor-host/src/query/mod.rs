@@ -752,7 +752,11 @@ mod tests {
                 0,
             );
             assert_eq!(r.status, 405, "{method} {path}");
-            assert_eq!(r.headers, vec![("Allow", allow.to_owned())], "{method} {path}");
+            assert_eq!(
+                r.headers,
+                vec![("Allow", allow.to_owned())],
+                "{method} {path}"
+            );
         }
     }
 
