@@ -9,7 +9,7 @@
 //! Routes: `/metrics` (Prometheus text format 0.0.4, from [`Registry::write_prometheus`]),
 //! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/healthz`; each answers `GET` and `HEAD`, other methods
 //! `405` with `Allow`. The [`HttpServer`] runs on background threads with its default limits
-//! ([`ServerOptions`](crate::http::ServerOptions)); rendering reads the registry like any snapshot, so
+//! ([`ServerOptions`]); rendering reads the registry like any snapshot, so
 //! recording threads are never blocked.
 
 use std::io;
@@ -50,9 +50,11 @@ pub fn serve_registry(
     registry: &'static Registry,
     addr: impl ToSocketAddrs,
 ) -> io::Result<Exposition> {
-    let mut options = ServerOptions::default();
-    options.inline_paths = vec!["/healthz".into()];
-    options.handler_threads = 2;
+    let options = ServerOptions {
+        inline_paths: vec!["/healthz".into()],
+        handler_threads: 2,
+        ..ServerOptions::default()
+    };
     let server = HttpServer::start_with(addr, "monitor-exposition", options, move |request| {
         route(registry, request)
     })?;

@@ -1,6 +1,6 @@
 //! The one HTTP server of the workspace, used by [`exposition`](crate::exposition) and by the
 //! host. Enabled by the `http` feature (HTTP/1.1 on hyper and a small tokio runtime); the `tls`
-//! feature adds HTTPS through rustls ([`tls`]).
+//! feature adds HTTPS through rustls (the `tls` module).
 //!
 //! The handler is a plain synchronous closure: it sees the method, path, query, headers and body
 //! of each request and returns a [`Response`]. It may block (a database read, waiting for another

@@ -159,7 +159,7 @@ impl Server {
             body,
         };
         let handler = self.handler.clone();
-        if self.options.inline_paths.iter().any(|p| *p == owned.path) {
+        if self.options.inline_paths.contains(&owned.path) {
             return to_hyper(owned.call(&*handler));
         }
         match tokio::task::spawn_blocking(move || owned.call(&*handler)).await {
