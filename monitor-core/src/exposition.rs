@@ -7,14 +7,15 @@
 //! ```
 //!
 //! Routes: `/metrics` (Prometheus text format 0.0.4, from [`Registry::write_prometheus`]),
-//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/healthz`. One background thread ([`HttpServer`]) answers
-//! requests one at a time; rendering reads the registry like any snapshot, so recording threads are
-//! never blocked.
+//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/healthz`; each answers `GET` and `HEAD`, other methods
+//! `405` with `Allow`. The [`HttpServer`] runs on background threads with its default limits
+//! ([`ServerOptions`]); rendering reads the registry like any snapshot, so
+//! recording threads are never blocked.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use crate::http::{HttpServer, Request, Response};
+use crate::http::{HttpServer, Request, Response, ServerOptions};
 use crate::registry::{Registry, global};
 
 /// A running exposition server; stops (and joins its thread) when dropped.
@@ -49,13 +50,22 @@ pub fn serve_registry(
     registry: &'static Registry,
     addr: impl ToSocketAddrs,
 ) -> io::Result<Exposition> {
-    let server = HttpServer::start(addr, "monitor-exposition", move |request| {
+    let options = ServerOptions {
+        inline_paths: vec!["/healthz".into()],
+        handler_threads: 2,
+        ..ServerOptions::default()
+    };
+    let server = HttpServer::start_with(addr, "monitor-exposition", options, move |request| {
         route(registry, request)
     })?;
     Ok(Exposition { server })
 }
 
 fn route(registry: &Registry, request: &Request<'_>) -> Response {
+    let known = matches!(request.path, "/metrics" | "/api/snapshot" | "/healthz");
+    if known && !matches!(request.method, "GET" | "HEAD") {
+        return Response::method_not_allowed("GET, HEAD");
+    }
     match request.path {
         "/metrics" => {
             let mut out = Vec::new();

@@ -88,3 +88,92 @@ fn the_exposition_serves_metrics_snapshot_and_health() {
     );
     assert_eq!(get(addr, "/nope").0, 404);
 }
+
+/// Sends `raw` as it is and returns what comes back until the server closes.
+fn exchange(addr: SocketAddr, raw: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).expect("server accepts");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(raw).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn the_exposition_answers_head_and_refuses_other_methods_with_allow() {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    registry.record("served.op", Duration::from_millis(2), true);
+    let exposition = monitor_core::exposition::serve_registry(registry, "127.0.0.1:0").unwrap();
+    let addr = exposition.local_addr();
+    let deleted = exchange(
+        addr,
+        b"DELETE /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(deleted.starts_with("HTTP/1.1 405"), "{deleted}");
+    assert!(deleted.contains("\r\nAllow: GET, HEAD\r\n"), "{deleted}");
+    let head = exchange(
+        addr,
+        b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (head, body) = head.split_once("\r\n\r\n").unwrap();
+    assert!(body.is_empty(), "HEAD has no body: {body}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .expect("the length GET would send")
+        .parse()
+        .unwrap();
+    assert_eq!(length, get(addr, "/metrics").2.len());
+}
+
+#[test]
+fn the_handler_sees_headers_and_the_body_within_its_limit() {
+    let mut options = monitor_core::http::ServerOptions::default();
+    options.max_body_bytes = 16;
+    let server = HttpServer::start_with("127.0.0.1:0", "test-body", options, |request| {
+        let body = format!(
+            "{} {:?} {}",
+            request.method,
+            request.header("content-type"),
+            String::from_utf8_lossy(request.body)
+        );
+        Response::new(200, "text/plain", body)
+    })
+    .unwrap();
+    let addr = server.local_addr();
+    let posted = exchange(
+        addr,
+        b"POST /q HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+          Content-Length: 9\r\nConnection: close\r\n\r\nquery=up1",
+    );
+    assert!(
+        posted.ends_with("\r\n\r\nPOST Some(\"application/x-www-form-urlencoded\") query=up1"),
+        "{posted}"
+    );
+    let too_large = exchange(
+        addr,
+        b"POST /q HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n12345678901234567",
+    );
+    assert!(too_large.starts_with("HTTP/1.1 413"), "{too_large}");
+    let chunked_too_large = exchange(
+        addr,
+        b"POST /q HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          a\r\n1234567890\r\na\r\n1234567890\r\n0\r\n\r\n",
+    );
+    assert!(
+        chunked_too_large.starts_with("HTTP/1.1 413"),
+        "{chunked_too_large}"
+    );
+    assert_eq!(server.stats().requests_rejected(), 2);
+}
+
+#[test]
+fn a_response_is_sent_from_its_shared_buffers_in_order() {
+    let shared = monitor_core::http::Bytes::from_static(b"first ");
+    let server = HttpServer::start("127.0.0.1:0", "test-more", move |_| {
+        Response::new(200, "text/plain", shared.clone()).then("second")
+    })
+    .unwrap();
+    assert_eq!(get(server.local_addr(), "/").2, "first second");
+}

@@ -113,6 +113,7 @@ fn query(api: &QueryApi, s: &Scenario) -> usize {
             method: "GET",
             path: s.path,
             query: &s.query,
+            ..Request::default()
         },
         END_MS as i64,
     );

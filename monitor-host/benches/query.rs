@@ -98,6 +98,7 @@ fn query(api: &QueryApi, s: &Scenario) -> usize {
             method: "GET",
             path: "/api/v1/query_range",
             query: &s.query,
+            ..Request::default()
         },
         END_MS as i64,
     );

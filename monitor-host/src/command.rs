@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, Sender};
 use monitor_host::engine::{ShutdownOutcome, now_ms};
 use monitor_host::history::DATABASE_FILE;
-use monitor_host::http::{HttpServer, Published};
+use monitor_host::http::{HttpServer, Published, Security};
 use monitor_host::query::QueryApi;
 use monitor_host::run::ReloadRequest;
 use monitor_host::{Config, Engine, render, run};
@@ -84,8 +84,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
     let _server = match config.host.listen {
         Some(addr) => {
             let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));
-            let server = HttpServer::start(addr, published.clone(), reload_tx, query)?;
-            tracing::info!(addr = %server.addr, "serving http://{}/metrics", server.addr);
+            let security = Security::of(&config.host);
+            let scheme = if security.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let server = HttpServer::start(addr, published.clone(), reload_tx, query, security)?;
+            tracing::info!(addr = %server.addr, "serving {scheme}://{}/metrics", server.addr);
             Some(server)
         }
         None => None,

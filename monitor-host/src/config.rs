@@ -143,6 +143,16 @@ struct RawHost {
     max_future_skew: Option<Spanned<String>>,
     rule_files: Option<Vec<Spanned<String>>>,
     max_series: Option<Spanned<u64>>,
+    http_auth: Option<Spanned<RawHttpAuth>>,
+    tls_cert_file: Option<Spanned<String>>,
+    tls_key_file: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttpAuth {
+    bearer_token_file: Option<Spanned<String>>,
+    basic_auth_users: Option<BTreeMap<String, Spanned<String>>>,
 }
 
 struct RawPlugin {
@@ -281,6 +291,11 @@ pub struct HostConfig {
     /// Most series held in memory from all collectors together; new series beyond it are
     /// refused (and counted), the series already held keep updating.
     pub max_series: usize,
+    /// Credentials every HTTP request must carry (`http_auth`); `None`: none asked.
+    pub http_auth: Option<crate::auth::HttpAuth>,
+    /// HTTPS from `tls_cert_file` and `tls_key_file` (read and checked when the config loads);
+    /// `None`: plain HTTP.
+    pub tls: Option<std::sync::Arc<monitor_core::http::tls::ServerConfig>>,
 }
 
 impl HostConfig {
@@ -936,6 +951,9 @@ impl Ctx<'_> {
             max_future_skew: None,
             rule_files: None,
             max_series: None,
+            http_auth: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         });
         let listen = match &h.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
@@ -1000,6 +1018,92 @@ impl Ctx<'_> {
             max_series: self
                 .max_series(h.max_series.as_ref())
                 .unwrap_or(DEFAULT_MAX_SERIES),
+            http_auth: h.http_auth.as_ref().and_then(|a| self.http_auth(a)),
+            tls: self.tls(h.tls_cert_file.as_ref(), h.tls_key_file.as_ref()),
+        }
+    }
+
+    /// `http_auth`: the token file is read now, so a reload picks up a new token.
+    fn http_auth(&mut self, raw: &Spanned<RawHttpAuth>) -> Option<crate::auth::HttpAuth> {
+        let mut auth = crate::auth::HttpAuth::default();
+        let a = raw.get_ref();
+        if a.bearer_token_file.is_none()
+            && a.basic_auth_users.as_ref().is_none_or(BTreeMap::is_empty)
+        {
+            self.err(
+                raw.span(),
+                "`http_auth` needs `bearer_token_file` or at least one `basic_auth_users` entry",
+            );
+            return None;
+        }
+        let mut ok = true;
+        if let Some(file) = &a.bearer_token_file {
+            let path = self.path(file.get_ref());
+            match std::fs::read_to_string(&path) {
+                Ok(t) if !t.trim().is_empty() => auth = auth.with_bearer_token(t.trim()),
+                Ok(_) => {
+                    self.err(
+                        file.span(),
+                        format!("`bearer_token_file`: {} is empty", path.display()),
+                    );
+                    ok = false;
+                }
+                Err(e) => {
+                    self.err(
+                        file.span(),
+                        format!("`bearer_token_file`: cannot read {}: {e}", path.display()),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        for (user, hash) in a.basic_auth_users.iter().flatten() {
+            match auth.clone().with_basic_user(user, hash.get_ref()) {
+                Ok(a) => auth = a,
+                Err(e) => {
+                    self.err(hash.span(), format!("`basic_auth_users.{user}`: {e}"));
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(auth)
+    }
+
+    /// `tls_cert_file` and `tls_key_file`: both or neither; read and checked now.
+    fn tls(
+        &mut self,
+        cert: Option<&Spanned<String>>,
+        key: Option<&Spanned<String>>,
+    ) -> Option<std::sync::Arc<monitor_core::http::tls::ServerConfig>> {
+        use monitor_core::http::tls::{self, TlsError};
+        let (cert, key) = match (cert, key) {
+            (None, None) => return None,
+            (Some(c), None) => {
+                self.err(c.span(), "`tls_cert_file` needs `tls_key_file` beside it");
+                return None;
+            }
+            (None, Some(k)) => {
+                self.err(k.span(), "`tls_key_file` needs `tls_cert_file` beside it");
+                return None;
+            }
+            (Some(c), Some(k)) => (c, k),
+        };
+        let (cert_path, key_path) = (self.path(cert.get_ref()), self.path(key.get_ref()));
+        match tls::server_config(&cert_path, &key_path) {
+            Ok(config) => Some(config),
+            Err(e) => {
+                let span = match e {
+                    TlsError::Certificate(..) => cert.span(),
+                    TlsError::Key(..) | TlsError::Config(_) => key.span(),
+                };
+                let key_name = if span == cert.span() {
+                    "tls_cert_file"
+                } else {
+                    "tls_key_file"
+                };
+                self.err(span, format!("`{key_name}`: {e}"));
+                None
+            }
         }
     }
 
@@ -1718,6 +1822,66 @@ max_attempts = 0
         assert_eq!(c.host.listen, Some("127.0.0.1:9464".parse().unwrap()));
         let c = Config::from_str("[host]\nlisten = \"off\"\n", "monitor.toml", base).unwrap();
         assert_eq!(c.host.listen, None);
+    }
+
+    #[test]
+    fn http_auth_and_tls_keys_are_checked_with_their_positions() {
+        let e = errors(
+            "[host]\nlisten = \"0.0.0.0:9464\"\ntls_cert_file = \"missing-cert.pem\"\n\
+             tls_key_file = \"missing-key.pem\"\n\
+             http_auth = { bearer_token_file = \"missing-token\", basic_auth_users = { ann = \"plain\" } }\n",
+        );
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:3:17: `tls_cert_file`: certificate file /etc/monitor/missing-cert.pem: "),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with(
+                "monitor.toml:5:35: `bearer_token_file`: cannot read /etc/monitor/missing-token"
+            ),
+            "{e:?}"
+        );
+        assert!(
+            e[2].starts_with("monitor.toml:5:79: `basic_auth_users.ann`: expected \"sha256:"),
+            "{e:?}"
+        );
+        let e = errors("[host]\ntls_key_file = \"k.pem\"\nhttp_auth = {}\n");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:16: `tls_key_file` needs `tls_cert_file`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("monitor.toml:3:13: `http_auth` needs"),
+            "{e:?}"
+        );
+        let e = errors("[host]\nhttp_auth = { password = \"x\" }\n");
+        assert!(e[0].contains("password"), "{e:?}");
+    }
+
+    #[test]
+    fn http_auth_reads_the_token_file_beside_the_config() {
+        let dir = std::env::temp_dir().join(format!("monitor-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), "t0ken\n").unwrap();
+        let text = "[host]\nhttp_auth = { bearer_token_file = \"token\", basic_auth_users = \
+                    { ann = \"sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\" } }\n";
+        let c = Config::from_str(text, "monitor.toml", &dir).unwrap();
+        let expected = crate::auth::HttpAuth::default()
+            .with_bearer_token("t0ken")
+            .with_basic_user(
+                "ann",
+                "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b",
+            )
+            .unwrap();
+        assert_eq!(c.host.http_auth, Some(expected));
+        assert!(c.host.tls.is_none());
+        std::fs::write(dir.join("token"), " \n").unwrap();
+        let e = Config::from_str(text, "monitor.toml", &dir).unwrap_err();
+        assert!(e.to_string().contains("`bearer_token_file`: "), "{e}");
+        assert!(e.to_string().contains("is empty"), "{e}");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -1,25 +1,32 @@
 //! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`
 //! and a small dashboard at `/`.
+//!
+//! Served by [`monitor_core::http`] with its default limits; handlers run on a small pool of
+//! threads, `/healthz` on the socket thread, so a request waiting on the run loop or a client that
+//! does not read its answer never holds up the others. Each route answers `GET` and `HEAD` (`/-/reload`
+//! `POST`), other methods `405` with `Allow`. With `[host] http_auth`, every request needs those
+//! credentials (`401` with `WWW-Authenticate` otherwise); with `tls_cert_file` and `tls_key_file`,
+//! the server speaks HTTPS only. The server's own counters close `/metrics`:
+//! `monitor_host_http_accept_errors_total`, `monitor_host_http_connections_open`, ...
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded, unbounded};
-use monitor_core::http::{Request, Response};
+use monitor_core::http::{Bytes, Request, Response, ServerOptions, ServerStats};
 
 use crate::engine::Engine;
 use crate::query::QueryApi;
 use crate::run::ReloadRequest;
 
 /// How long `POST /-/reload` waits for the run loop (which reloads between cycles) before answering
-/// 503; requests are served one at a time, so this bounds how long the others wait too.
+/// 503.
 pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 
 /// How long a request for a view waits for the run loop when no earlier rendering can be served
-/// (before the first cycle ends); requests are served one at a time, so this bounds how long the
-/// others wait too.
+/// (before the first cycle ends).
 pub const VIEW_WAIT: Duration = Duration::from_secs(30);
 
 /// A question for the run loop, which owns the engine: it runs the closure between cycles.
@@ -41,19 +48,21 @@ impl View {
         self as usize
     }
 
-    fn render(self, engine: &Engine) -> String {
+    fn render(self, engine: &Engine) -> Bytes {
         match self {
             Self::Metrics => crate::render::prometheus(engine),
             Self::Snapshot => crate::render::snapshot_json(engine),
             Self::Report => crate::render::report(engine),
         }
+        .into()
     }
 }
 
 #[derive(Debug, Clone)]
 struct Rendered {
     generation: u64,
-    text: Arc<String>,
+    // Shared by every answer until the next rendering: never copied per request.
+    text: Bytes,
 }
 
 /// What the HTTP thread serves, shared with the run loop.
@@ -131,7 +140,7 @@ impl Published {
             if self.lock()[view.index()].is_none() {
                 continue;
             }
-            let text = Arc::new(view.render(engine));
+            let text = view.render(engine);
             self.renders.fetch_add(1, Ordering::Relaxed);
             self.lock()[view.index()] = Some(Rendered { generation, text });
         }
@@ -169,7 +178,7 @@ impl Published {
     /// The text of `view`: the last rendering when it is still current or a cycle is running,
     /// otherwise a new one from the run loop. `None` when there is none and the run loop does not
     /// answer within `wait`.
-    pub fn view(&self, view: View, wait: Duration) -> Option<Arc<String>> {
+    pub fn view(&self, view: View, wait: Duration) -> Option<Bytes> {
         let generation = self.generation.load(Ordering::Acquire);
         let last = self.lock()[view.index()].clone();
         if let Some(r) = &last
@@ -181,7 +190,7 @@ impl Published {
         let fresh = self.ask(
             move |engine| Rendered {
                 generation: current.load(Ordering::Acquire),
-                text: Arc::new(view.render(engine)),
+                text: view.render(engine),
             },
             wait,
         );
@@ -217,14 +226,34 @@ pub struct HttpError {
 /// A running HTTP server; stops when dropped.
 #[derive(Debug)]
 pub struct HttpServer {
-    _server: monitor_core::http::HttpServer,
+    server: monitor_core::http::HttpServer,
     /// The bound address (useful with port 0).
     pub addr: SocketAddr,
 }
 
+/// Who may use the server and how it is reached: from `[host]`.
+#[derive(Debug, Clone, Default)]
+pub struct Security {
+    /// Credentials every request must carry.
+    pub auth: Option<crate::auth::HttpAuth>,
+    /// HTTPS instead of HTTP.
+    pub tls: Option<Arc<monitor_core::http::tls::ServerConfig>>,
+}
+
+impl Security {
+    /// The `[host]` settings.
+    pub fn of(host: &crate::config::HostConfig) -> Self {
+        Self {
+            auth: host.http_auth.clone(),
+            tls: host.tls.clone(),
+        }
+    }
+}
+
 impl HttpServer {
-    /// Binds `addr` and serves `published` on one thread; `POST /-/reload` sends a request to
-    /// `reload` and answers with its outcome; `query` answers `/api/v1/...`.
+    /// Binds `addr` and serves `published`; `POST /-/reload` sends a request to `reload` and
+    /// answers with its outcome; `query` answers `/api/v1/...`; `security` says who may ask.
+    /// Logs a warning when `addr` is beyond loopback without credentials or without TLS.
     ///
     /// # Errors
     ///
@@ -234,24 +263,78 @@ impl HttpServer {
         published: Arc<Published>,
         reload: Sender<ReloadRequest>,
         query: QueryApi,
+        security: Security,
     ) -> Result<Self, HttpError> {
-        let server = monitor_core::http::HttpServer::start(addr, "http", move |request| {
+        warn_if_exposed(addr, &security);
+        let mut options = ServerOptions::default();
+        options.inline_paths = vec!["/healthz".into()];
+        options.tls = security.tls;
+        options.on_accept_error = Some(Arc::new(|e: &std::io::Error| {
+            tracing::warn!(
+                error = %e,
+                "http: cannot accept a connection ({e}); retrying with back-off \
+                 (see monitor_host_http_accept_errors_total)"
+            );
+        }));
+        let stats: Arc<OnceLock<Arc<ServerStats>>> = Arc::default();
+        let shared = stats.clone();
+        let auth = security.auth;
+        let handler = move |request: &Request<'_>| {
+            if let Some(auth) = &auth
+                && !auth.allows(request)
+            {
+                return auth.challenge();
+            }
             if request.path == "/-/reload" {
                 return reload_page(request, &reload, RELOAD_WAIT);
             }
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
             }
-            route(request, &published)
-        })
-        .map_err(|e| HttpError {
-            addr,
-            message: e.to_string(),
-        })?;
+            let response = route(request, &published);
+            match (request.path, shared.get()) {
+                ("/metrics", Some(s)) if response.status == 200 => {
+                    response.then(s.prometheus("monitor_host_http"))
+                }
+                _ => response,
+            }
+        };
+        let server = monitor_core::http::HttpServer::start_with(addr, "http", options, handler)
+            .map_err(|e| HttpError {
+                addr,
+                message: e.to_string(),
+            })?;
+        let _ = stats.set(server.stats());
         Ok(Self {
             addr: server.local_addr(),
-            _server: server,
+            server,
         })
+    }
+
+    /// What the server has seen so far.
+    pub fn stats(&self) -> Arc<ServerStats> {
+        self.server.stats()
+    }
+}
+
+/// A listen address beyond loopback without credentials or TLS is worth a line in the log.
+fn warn_if_exposed(addr: SocketAddr, security: &Security) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    match (&security.auth, &security.tls) {
+        (None, _) => tracing::warn!(
+            %addr,
+            "http: listening on {addr}, beyond loopback, without [host] http_auth: anyone who \
+             reaches it can read every metric and reload the config; set http_auth (and \
+             tls_cert_file, tls_key_file) or listen on 127.0.0.1"
+        ),
+        (Some(_), None) => tracing::warn!(
+            %addr,
+            "http: listening on {addr}, beyond loopback, without TLS: credentials and metrics \
+             cross the network in clear; set tls_cert_file and tls_key_file"
+        ),
+        (Some(_), Some(_)) => {}
     }
 }
 
@@ -259,7 +342,7 @@ impl HttpServer {
 fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Duration) -> Response {
     const TEXT: &str = "text/plain; charset=utf-8";
     if request.method != "POST" {
-        return Response::new(405, TEXT, "method not allowed: use POST /-/reload\n");
+        return Response::method_not_allowed("POST");
     }
     let (reply, outcome) = bounded(1);
     if reload.send(ReloadRequest { reply: Some(reply) }).is_err() {
@@ -287,11 +370,18 @@ fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Dura
 }
 
 fn route(request: &Request<'_>, p: &Published) -> Response {
+    let known = matches!(
+        request.path,
+        "/metrics" | "/api/snapshot" | "/api/report" | "/" | "/healthz"
+    );
+    if known && !matches!(request.method, "GET" | "HEAD") {
+        return Response::method_not_allowed("GET, HEAD");
+    }
     let (status, content_type, body) = page(request.path, p);
     Response::new(status, content_type, body)
 }
 
-fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
+fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
     const TEXT: &str = "text/plain; charset=utf-8";
     let (view, content_type) = match path {
         "/metrics" => (View::Metrics, "text/plain; version=0.0.4; charset=utf-8"),
@@ -302,8 +392,9 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
             return (
                 404,
                 "text/plain",
-                "not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n"
-                    .into(),
+                Bytes::from_static(
+                    b"not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n",
+                ),
             );
         }
     };
@@ -312,17 +403,18 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, String) {
             "no view within {VIEW_WAIT:?}: the first cycle is still running or the host is \
              stopping; try again\n"
         );
-        return (503, TEXT, message);
+        return (503, TEXT, message.into());
     };
     if path == "/" {
-        return (200, "text/html; charset=utf-8", dashboard(&text));
+        let report = String::from_utf8_lossy(&text);
+        return (200, "text/html; charset=utf-8", dashboard(&report).into());
     }
-    (200, content_type, String::clone(&text))
+    (200, content_type, text)
 }
 
 /// `/healthz`: whether a cycle ended recently and the last cycles could be stored (see
 /// [`render::trouble`](crate::render::trouble)). Never waits on the engine.
-fn health(p: &Published) -> (u16, &'static str, String) {
+fn health(p: &Published) -> (u16, &'static str, Bytes) {
     let last = p.last_cycle_ms.load(Ordering::Acquire);
     let within = p.healthy_within_ms.load(Ordering::Acquire);
     let age = crate::engine::now_ms().saturating_sub(last);
@@ -331,11 +423,11 @@ fn health(p: &Published) -> (u16, &'static str, String) {
             "cycle stalled: no cycle completed in the last {:?}\n",
             Duration::from_millis(within)
         );
-        return (503, "text/plain", message);
+        return (503, "text/plain", message.into());
     }
     match &*p.trouble.lock().unwrap_or_else(|e| e.into_inner()) {
-        Some(why) => (503, "text/plain", format!("{why}\n")),
-        None => (200, "text/plain", "ok\n".into()),
+        Some(why) => (503, "text/plain", format!("{why}\n").into()),
+        None => (200, "text/plain", Bytes::from_static(b"ok\n")),
     }
 }
 
@@ -360,12 +452,12 @@ mod tests {
         Request {
             method,
             path: "/-/reload",
-            query: "",
+            ..Request::default()
         }
     }
 
     fn body(r: &Response) -> String {
-        String::from_utf8(r.body.clone()).unwrap()
+        String::from_utf8(r.body.to_vec()).unwrap()
     }
 
     #[test]
@@ -373,6 +465,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::unbounded();
         let r = reload_page(&post("GET"), &tx, Duration::ZERO);
         assert_eq!(r.status, 405, "{}", body(&r));
+        assert_eq!(r.headers, vec![("Allow", "POST".to_owned())]);
         assert!(rx.is_empty(), "no reload asked");
     }
 

@@ -3,6 +3,7 @@
 #![deny(missing_docs)]
 
 pub mod alert;
+pub mod auth;
 pub mod config;
 pub mod engine;
 pub mod history;

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use monitor_core::http::{HttpServer, Response};
 use monitor_host::{Config, Engine, render};
 use monitor_tests::{Scratch, binary, eventually, free_port, http_get, library, toml_path};
 
@@ -217,22 +218,24 @@ fn prometheus_collector_reports_a_dead_target_as_down() {
 }
 
 fn webhook_receiver() -> (u16, mpsc::Receiver<(String, String)>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
+    let seen = std::sync::atomic::AtomicUsize::new(0);
+    let server = HttpServer::start("127.0.0.1:0", "webhook-receiver", move |req| {
         // The first request fails with 503, so the notifier must retry.
-        for (i, mut req) in server.incoming_requests().enumerate() {
-            let mut body = String::new();
-            req.as_reader().read_to_string(&mut body).unwrap();
-            let code = if i == 0 { 503 } else { 200 };
-            let path = req.url().to_owned();
-            let _ = req.respond(tiny_http::Response::empty(code));
-            if code == 200 {
-                tx.send((path, body)).unwrap();
-            }
+        if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+            return Response::new(503, "text/plain", "");
         }
-    });
+        let path = match req.query {
+            "" => req.path.to_owned(),
+            q => format!("{}?{q}", req.path),
+        };
+        let _ = tx.send((path, String::from_utf8_lossy(req.body).into_owned()));
+        Response::new(200, "text/plain", "")
+    })
+    .unwrap();
+    let port = server.local_addr().port();
+    // Serves until the test process ends.
+    std::mem::forget(server);
     (port, rx)
 }
 

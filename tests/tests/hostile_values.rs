@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use monitor_host::engine::now_ms;
 use monitor_host::{Config, Engine, render};
-use monitor_tests::{Scratch, binary, free_port, library, promtool_check, toml_path};
+use monitor_tests::{Scratch, binary, library, promtool_check, toml_path};
 
 fn engine(text: &str, dir: &Path) -> Engine {
     let config = Config::from_str(text, "monitor.toml", dir).unwrap_or_else(|e| panic!("{e}"));
@@ -195,40 +195,40 @@ type Answer = (u16, Vec<(&'static str, String)>, String);
 /// Serves `answer(path)` to every request until [`Server::requests`].
 struct Server {
     port: u16,
-    server: std::sync::Arc<tiny_http::Server>,
-    thread: Option<std::thread::JoinHandle<Vec<String>>>,
+    server: monitor_core::http::HttpServer,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Server {
     fn start(answer: fn(&str) -> Answer) -> Self {
-        let port = free_port();
-        let server = std::sync::Arc::new(tiny_http::Server::http(("127.0.0.1", port)).unwrap());
-        let s = server.clone();
-        let thread = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            for request in s.incoming_requests() {
-                let path = request.url().to_owned();
-                seen.push(format!("{} {path}", request.method()));
-                let (status, headers, body) = answer(&path);
-                let mut response = tiny_http::Response::from_string(body).with_status_code(status);
-                for (k, v) in headers {
-                    response.add_header(tiny_http::Header::from_bytes(k, v).unwrap());
-                }
-                let _ = request.respond(response);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let server = monitor_core::http::HttpServer::start("127.0.0.1:0", "canned", move |req| {
+            let path = if req.query.is_empty() {
+                req.path.to_owned()
+            } else {
+                format!("{}?{}", req.path, req.query)
+            };
+            log.lock().unwrap().push(format!("{} {path}", req.method));
+            let (status, headers, body) = answer(&path);
+            let mut response = monitor_core::http::Response::new(status, "text/plain", body);
+            for (k, v) in headers {
+                response = response.with_header(k, v);
             }
-            seen
-        });
+            response
+        })
+        .unwrap();
         Self {
-            port,
+            port: server.local_addr().port(),
             server,
-            thread: Some(thread),
+            seen,
         }
     }
 
     /// Stops the server and returns the requests it saw, as `METHOD /path`.
-    fn requests(mut self) -> Vec<String> {
-        self.server.unblock();
-        self.thread.take().unwrap().join().unwrap()
+    fn requests(self) -> Vec<String> {
+        drop(self.server);
+        std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }
 

@@ -442,6 +442,7 @@ fn promql_answers_as_prometheus_does_on_the_same_samples() {
                 method: "GET",
                 path,
                 query,
+                ..Request::default()
             },
             now,
         );
@@ -525,10 +526,11 @@ fn unsupported_promql_is_refused_by_name() {
                     method: "GET",
                     path,
                     query: &q,
+                    ..Request::default()
                 },
                 60_000,
             );
-            let body = String::from_utf8(r.body).unwrap();
+            let body = String::from_utf8(r.body.to_vec()).unwrap();
             assert_eq!(r.status, 400, "{query}: {body}");
             let v: Value = serde_json::from_str(&body).unwrap();
             assert_eq!(v["errorType"], "bad_data", "{query}: {body}");
@@ -544,12 +546,13 @@ fn unsupported_promql_is_refused_by_name() {
             method: "GET",
             path: "/api/v1/query",
             query: "query=rate(x%5B5m%5D",
+            ..Request::default()
         },
         0,
     );
     assert_eq!(r.status, 400);
     assert!(
-        String::from_utf8(r.body)
+        String::from_utf8(r.body.to_vec())
             .unwrap()
             .contains("invalid parameter \\\"query\\\"")
     );

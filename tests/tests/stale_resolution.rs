@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use monitor_core::http::{HttpServer, Response};
 use monitor_host::{Config, Engine};
 use monitor_tests::{Scratch, compile_c, library, toml_path};
 
@@ -18,17 +19,15 @@ fn lines(path: &Path) -> Vec<String> {
 }
 
 fn receiver() -> (u16, mpsc::Receiver<String>) {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
     let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for mut req in server.incoming_requests() {
-            let mut body = String::new();
-            req.as_reader().read_to_string(&mut body).unwrap();
-            let _ = req.respond(tiny_http::Response::empty(200));
-            tx.send(body).unwrap();
-        }
-    });
+    let server = HttpServer::start("127.0.0.1:0", "receiver", move |req| {
+        let _ = tx.send(String::from_utf8_lossy(req.body).into_owned());
+        Response::new(200, "text/plain", "")
+    })
+    .unwrap();
+    let port = server.local_addr().port();
+    // Serves until the test process ends.
+    std::mem::forget(server);
     (port, rx)
 }
 

@@ -7,7 +7,9 @@
 //! `/metrics` shows ([`metric`]). `query` is PromQL, evaluated by [`crate::promql`] with
 //! Prometheus's semantics; what it does not support is refused with a 400 naming it, and
 //! evaluation errors (many-to-many matching...) answer `execution` with status 422. Requests are
-//! `GET` (a `POST` form is answered 405).
+//! `GET` or `HEAD`; `query`, `query_range`, `series` and `labels` also take a `POST` whose
+//! `application/x-www-form-urlencoded` body holds the parameters (Grafana's default), as Prometheus
+//! does. Other methods are answered 405 with `Allow`.
 //!
 //! Evaluation follows Prometheus: an instant query answers, per series, the latest sample at or
 //! before `time` within 5 minutes ([`LOOKBACK_MS`]), stamped `time`; a range query the same at
@@ -65,7 +67,7 @@ enum ApiError {
     BadData(String),
     Execution(String),
     NotFound(String),
-    Method,
+    Method(&'static str),
     Internal(String),
 }
 
@@ -75,18 +77,28 @@ impl ApiError {
             Self::BadData(m) => (400, "bad_data", m.as_str()),
             Self::Execution(m) => (422, "execution", m.as_str()),
             Self::NotFound(m) => (404, "not_found", m.as_str()),
-            Self::Method => (
-                405,
-                "bad_data",
-                "method not allowed: use GET (set a Grafana data source's HTTP method to GET)",
-            ),
+            Self::Method(allowed) => (405, "bad_data", *allowed),
             Self::Internal(m) => (500, "internal", m.as_str()),
         };
         let body = format!(
             "{{\"status\":\"error\",\"errorType\":\"{kind}\",\"error\":{}}}",
             json_string(message)
         );
-        Response::new(status, JSON, body)
+        let response = Response::new(status, JSON, body);
+        match self {
+            Self::Method(allowed) => response.with_header("Allow", *allowed),
+            _ => response,
+        }
+    }
+}
+
+/// The methods a path under `/api/v1/` takes.
+fn allowed_methods(path: &str) -> &'static str {
+    match path {
+        "/api/v1/query" | "/api/v1/query_range" | "/api/v1/series" | "/api/v1/labels" => {
+            "GET, HEAD, POST"
+        }
+        _ => "GET, HEAD",
     }
 }
 
@@ -137,8 +149,19 @@ impl QueryApi {
 
     /// Answers a request for a path under `/api/v1/`, at `now_ms` when it names no time.
     pub fn handle(&self, request: &Request<'_>, now_ms: i64) -> Response {
-        let answer = if request.method == "GET" || request.method == "HEAD" {
-            let params = Params::parse(request.query);
+        let allowed = allowed_methods(request.path);
+        let answer = if allowed.split(", ").any(|m| m == request.method) {
+            let mut params = Params::parse(request.query);
+            if request.method == "POST"
+                && request
+                    .header("content-type")
+                    .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"))
+            {
+                // The form's parameters join the URL's, as in Prometheus.
+                params
+                    .0
+                    .extend(Params::parse(&String::from_utf8_lossy(request.body)).0);
+            }
             let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             let answer = self.route(&mut state, request.path, &params, now_ms);
             if matches!(answer, Err(ApiError::Internal(_))) {
@@ -147,7 +170,7 @@ impl QueryApi {
             }
             answer
         } else {
-            Err(ApiError::Method)
+            Err(ApiError::Method(allowed))
         };
         match answer {
             Ok(data) => Response::new(
@@ -769,10 +792,11 @@ mod tests {
                     method: "GET",
                     path,
                     query,
+                    ..Request::default()
                 },
                 1_000_000,
             );
-            (r.status, String::from_utf8(r.body).unwrap())
+            (r.status, String::from_utf8(r.body.to_vec()).unwrap())
         };
         assert_eq!(
             get("/api/v1/query", "query=up"),
@@ -832,15 +856,53 @@ mod tests {
         );
         assert_eq!(status, 400, "{body}");
         assert!(body.contains("for range query"), "{body}");
+        // Grafana's default: a POST with a form body answers as the GET would.
+        let form = [("content-type", "application/x-www-form-urlencoded")];
         let r = api.handle(
             &Request {
                 method: "POST",
                 path: "/api/v1/query",
-                query: "query=up",
+                headers: &form,
+                body: b"query=sgn(up)",
+                ..Request::default()
             },
             0,
         );
-        assert_eq!(r.status, 405);
+        assert_eq!(r.status, 400, "the form was read: {:?}", r.body);
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("unsupported PromQL function \\\"sgn\\\"")
+        );
+        let r = api.handle(
+            &Request {
+                method: "POST",
+                path: "/api/v1/query_range",
+                headers: &form,
+                body: b"query=1%2B1&start=0&end=60&step=30",
+                ..Request::default()
+            },
+            0,
+        );
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert!(String::from_utf8_lossy(&r.body).contains(r#"[[0,"2"],[30,"2"],[60,"2"]]"#));
+        for (method, path, allow) in [
+            ("DELETE", "/api/v1/query", "GET, HEAD, POST"),
+            ("POST", "/api/v1/label/job/values", "GET, HEAD"),
+        ] {
+            let r = api.handle(
+                &Request {
+                    method,
+                    path,
+                    ..Request::default()
+                },
+                0,
+            );
+            assert_eq!(r.status, 405, "{method} {path}");
+            assert_eq!(
+                r.headers,
+                vec![("Allow", allow.to_owned())],
+                "{method} {path}"
+            );
+        }
     }
 
     #[test]
@@ -854,6 +916,7 @@ mod tests {
                     method: "GET",
                     path: "/api/v1/query",
                     query: &query,
+                    ..Request::default()
                 },
                 0,
             );
