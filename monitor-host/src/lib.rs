@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod config;
+mod encoding;
 pub mod engine;
 pub mod history;
 pub mod http;

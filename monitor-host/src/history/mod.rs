@@ -71,6 +71,7 @@
 //! Earlier hosts kept their history in `history.json` (or `snapshot.json`); a new store imports it
 //! once and leaves the file as it was.
 
+mod blocks;
 mod legacy;
 mod read;
 mod schema;
@@ -717,13 +718,20 @@ mod tests {
     fn retention_deletes_old_points_and_keeps_rollups_longer() {
         let dir = Dir::new("retention");
         let (mut p, _) = open(&dir, 0);
+        // A cycle an hour: the first two points make a block (the first is old enough), the
+        // third one another when the next cycle comes.
         for i in 0..3u64 {
             p.batch()
                 .point(&key("m"), SampleKind::Gauge, "c", i * 3_600_000, 1.0);
+            p.commit(i * 3_600_000);
         }
         p.commit(3 * 3_600_000);
         assert_eq!(p.db.points(&key("m")).unwrap().len(), 3);
-        // A day and a half later: the first point is past `retention`, not its rollups.
+        // A block is deleted whole once all of it is past `retention`: half an hour past the
+        // first point's day, the first block ends after the horizon and is kept.
+        p.commit(DAY.as_millis() as u64 + 1_800_000);
+        assert_eq!(p.db.points(&key("m")).unwrap().len(), 3);
+        // A day and an hour later: the first block is past `retention`, not its rollups.
         let later = DAY.as_millis() as u64 + 3_600_000 + 1;
         p.commit(later);
         assert_eq!(
@@ -889,6 +897,8 @@ mod tests {
         p.commit(LATER);
         drop(p);
         let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        // No free pages (the tail's, once its points are in blocks): any page is in use.
+        conn.execute_batch("VACUUM").unwrap();
         conn.query_row("PRAGMA page_count", [], |r| r.get(0))
             .unwrap()
     }
@@ -918,7 +928,7 @@ mod tests {
         let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
         let root: u64 = conn
             .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'points'",
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'blocks'",
                 [],
                 |r| r.get(0),
             )

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -128,8 +128,70 @@ CREATE TABLE host_state (
 ) WITHOUT ROWID;
 ";
 
+/// Version 3: points kept per series in blocks instead of one row each.
+///
+/// - `blocks`: a series' points from `start_ms` to `end_ms` (both included), `count` of them,
+///   encoded in `data` (the first point's time as a varint and value as 8 bytes, then per point
+///   its change of time step as a zigzag varint and its value XOR-ed with the previous one; see
+///   the host's `encoding` module): 2-4 bytes a point for a steady series.
+/// - `tail`: what each write added, one row per write and group of 256 series ids
+///   (`grp = series_id >> 8`), `seq` increasing with each write: the points not yet in a block,
+///   so a crash loses nothing written. `data` is a list of entries: series id (varint), time as
+///   a zigzag varint of its difference with the row's first time, value (8 bytes). A point of the
+///   tail at or before its series' last block's `end_ms` is already in that block.
+/// - The rollup tables hold each series' buckets up to its last block: the last row of a series
+///   may be a bucket still open, completed from the raw points after it.
+///
+/// The points of version 2's `points` are moved into blocks by [`convert_points`].
+const V3: &str = "
+CREATE TABLE blocks (
+    series_id INTEGER NOT NULL,
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (series_id, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE tail (
+    grp  INTEGER NOT NULL,
+    seq  INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (grp, seq)
+) WITHOUT ROWID;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
+
+/// Points per block written by the migration from version 2.
+const CONVERT_BLOCK: usize = 120;
+
+/// Moves version 2's `points` into `blocks`, a series at a time, then drops the table.
+fn convert_points(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = tx
+        .prepare("SELECT DISTINCT series_id FROM points")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut read =
+        tx.prepare("SELECT ts_ms, value FROM points WHERE series_id = ?1 ORDER BY ts_ms")?;
+    let mut insert = tx.prepare("INSERT INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for id in ids {
+        let points: Vec<(u64, f64)> = read
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for block in points.chunks(CONVERT_BLOCK) {
+            insert.execute(rusqlite::params![
+                id,
+                block[0].0,
+                block[block.len() - 1].0,
+                block.len(),
+                crate::encoding::encode_block(block)
+            ])?;
+        }
+    }
+    drop((read, insert));
+    tx.execute_batch("DROP TABLE points")
+}
 
 /// What [`migrate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -173,6 +235,9 @@ pub fn migrate(
     }
     for sql in &MIGRATIONS[version as usize..] {
         tx.execute_batch(sql)?;
+    }
+    if version < 3 {
+        convert_points(&tx)?;
     }
     if version == 0 {
         fill(&tx)?;
