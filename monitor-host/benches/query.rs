@@ -72,7 +72,7 @@ fn scenarios() -> Vec<Scenario> {
         Scenario {
             name: "range_1h_raw_step_1s",
             query: q(3600, "1s"),
-            floor_sql: "SELECT ts_ms, value FROM points WHERE series_id = 1 AND ts_ms > ?1",
+            floor_sql: "SELECT count, data FROM blocks WHERE series_id = 1 AND end_ms > ?1",
             from_ms: END_MS - 3_600_000 - 300_000,
         },
         Scenario {

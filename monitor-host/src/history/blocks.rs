@@ -116,7 +116,10 @@ impl Open {
         if !self.pending() {
             return Ok(());
         }
-        let mut insert = tx.prepare_cached("INSERT INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        // A store opened beside the host writes, as it stops, the open blocks it found: they
+        // start where the host's next ones do, which hold the same points and more.
+        let mut insert =
+            tx.prepare_cached("INSERT OR REPLACE INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for b in &self.blocks {
             let Some((start, end)) = b.span() else {
                 continue;

@@ -250,3 +250,81 @@ pub fn migrate(
         Found::Existing
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::history::{Database, Rollup, RollupStep};
+    use crate::store::SeriesKey;
+
+    #[test]
+    fn a_version_2_store_opens_with_its_points_in_blocks() {
+        let dir = std::env::temp_dir().join(format!("monitor-schema-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::history::DATABASE_FILE);
+        // A store as version 2 wrote it: 300 points of one series, 50 of another, with rollups.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO series VALUES (1, 'a', '{"collector":"c"}', 'gauge', 'c');
+               INSERT INTO series VALUES (2, 'b', '{"collector":"c"}', 'counter', 'c');
+               WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 299)
+               INSERT INTO points SELECT 1, 1000 * i, i * 0.5 FROM t;
+               WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 49)
+               INSERT INTO points SELECT 2, 1000 * i, i FROM t;
+               INSERT INTO rollup_1m SELECT series_id, ts_ms - ts_ms % 60000, count(*),
+                   sum(value), min(value), max(value) FROM points GROUP BY 1, 2;
+               INSERT INTO rollup_1h SELECT series_id, 0, count(*), sum(value), min(value),
+                   max(value) FROM points GROUP BY 1;
+               PRAGMA user_version = 2;"#,
+        )
+        .unwrap();
+        drop(conn);
+        let day = Duration::from_secs(86_400);
+        let mut db = Database::open(&dir, day, 30 * day).unwrap();
+        let saved = db.load(0).unwrap();
+        let key = |name: &str| SeriesKey {
+            name: name.into(),
+            labels: [("collector".to_owned(), "c".to_owned())].into(),
+        };
+        let a: Vec<(u64, f64)> = (0..300).map(|i| (1000 * i, i as f64 * 0.5)).collect();
+        assert_eq!(db.points(&key("a")).unwrap(), a);
+        assert_eq!(db.points(&key("b")).unwrap().len(), 50);
+        assert_eq!(saved.series.len(), 2);
+        assert_eq!(saved.series[0].points, a);
+        let hours = db
+            .rollups(&key("a"), RollupStep::Hour, 0, u64::MAX)
+            .unwrap();
+        let sum = (0..300).map(|i| i as f64 * 0.5).sum();
+        assert_eq!(
+            hours,
+            [Rollup {
+                bucket_ms: 0,
+                count: 300,
+                sum,
+                min: 0.0,
+                max: 149.5
+            }]
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        let blocks: i64 = conn
+            .query_row("SELECT count(*) FROM blocks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blocks, 3 + 1, "blocks of at most 120 points");
+        let gone: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'points'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0, "the points table is dropped");
+        drop((conn, db));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
