@@ -15,9 +15,15 @@
 //! objects with sorted keys.
 //!
 //! - `series(id, name, labels, kind, source)`: one row per series; points refer to its `id`.
-//! - `points(series_id, ts_ms, value)`: every point, for `[host] retention` (default 24h).
+//! - `blocks(series_id, start_ms, end_ms, count, data)`: every point, for `[host] retention`
+//!   (default 24h), up to 120 per row, delta-encoded as the in-memory store's chunks are (2-4
+//!   bytes a point for a steady series); retention deletes whole blocks.
+//! - `tail(grp, seq, data)`: the points of each write not yet in a block, one row per write and
+//!   group of 256 series; rows are deleted once their points are all in blocks.
 //! - `rollup_1m`, `rollup_1h` `(series_id, bucket_ms, count, sum, min, max)`: per minute and per
-//!   hour, kept for `rollup_retention` (default 30d); charts and windows read these.
+//!   hour, kept for `rollup_retention` (default 30d); charts and windows read these. They are
+//!   kept in memory and written with each block, so a series' last row may be a bucket still
+//!   open: readers complete it from the raw points (see `blocks.rs`).
 //! - `alert_state(alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
 //!   last_notified_ms, last_notified_status)`: where each alert instance stands.
 //! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
