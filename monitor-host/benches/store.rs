@@ -1,7 +1,8 @@
-//! Writing one cycle to the embedded store: 1,000 and 10,000 series, one point each, in one
-//! transaction (points, per-minute and per-hour rollups, the retention sweep), against the floor
-//! of the same points into a bare `(series_id, ts_ms, value)` table in one transaction. Then the
-//! bytes on disk per stored sample after an hour of 10 s cycles, rollups and series included.
+//! Writing cycles to the embedded store: 1,000, 10,000 and 100,000 series, one point each per
+//! 1 s cycle (the tail row, the blocks that are due, their rollups, the retention sweep), against
+//! the floor of the same points kept only in memory (the engine's `Store`, chunks of the same
+//! encoding). Then the bytes on disk per stored sample after an hour of 1 s cycles, rollups and
+//! series included, against the bytes the same samples take in memory.
 //!
 //! Run: `cargo bench -p monitor-host --bench store`
 
@@ -10,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use monitor_host::history::{DATABASE_FILE, Persistence};
-use monitor_host::store::SeriesKey;
+use monitor_host::store::{SeriesKey, Store};
 use monitor_plugin::{Labels, SampleKind};
 
 const DAY: Duration = Duration::from_secs(86_400);
-const INTERVAL_MS: u64 = 10_000;
+const INTERVAL_MS: u64 = 1_000;
 const START_MS: u64 = 1_800_000_000_000;
 
 fn scratch(name: &str) -> PathBuf {
@@ -35,13 +36,25 @@ fn keys(n: usize) -> Vec<SeriesKey> {
         .collect()
 }
 
+/// A gauge that moves a little each cycle, as most scraped series do.
+fn value(i: usize, n: u64) -> f64 {
+    ((n / 10 + i as u64) % 100) as f64 * 0.5
+}
+
 fn cycle(p: &mut Persistence, keys: &[SeriesKey], n: u64) {
     let ts = START_MS + n * INTERVAL_MS;
     for (i, k) in keys.iter().enumerate() {
-        let v = (n as f64).sin() * 100.0 + i as f64;
-        p.batch().point(k, SampleKind::Gauge, "bench", ts, v);
+        p.batch()
+            .point(k, SampleKind::Gauge, "bench", ts, value(i, n));
     }
     p.commit(ts);
+}
+
+fn memory_cycle(s: &mut Store, keys: &[SeriesKey], n: u64) {
+    let ts = START_MS + n * INTERVAL_MS;
+    for (i, k) in keys.iter().enumerate() {
+        s.push(k, SampleKind::Gauge, "bench", ts, value(i, n));
+    }
 }
 
 fn open(dir: &Path) -> Persistence {
@@ -50,37 +63,33 @@ fn open(dir: &Path) -> Persistence {
         .0
 }
 
-fn floor(dir: &Path, series: usize, from: u64, cycles: u64) -> Duration {
-    std::fs::create_dir_all(dir).unwrap();
-    let mut conn = rusqlite::Connection::open(dir.join("floor.db")).unwrap();
-    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
-    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS p (s INTEGER, t INTEGER, v REAL, PRIMARY KEY (s, t)) WITHOUT ROWID",
-    )
-    .unwrap();
+/// Mean time per cycle over `cycles` cycles: on disk, then in memory only.
+fn per_cycle(series: usize, cycles: u64) -> (Duration, Duration) {
+    let dir = scratch(&format!("ratio-{series}"));
+    let mut p = open(&dir);
+    let keys = keys(series);
+    // The first cycle creates the series: not what a cycle costs.
+    cycle(&mut p, &keys, 0);
     let start = Instant::now();
-    for n in from..from + cycles {
-        let tx = conn.transaction().unwrap();
-        {
-            let mut stmt = tx
-                .prepare_cached("INSERT INTO p VALUES (?1, ?2, ?3)")
-                .unwrap();
-            for s in 0..series {
-                let ts = (START_MS + n * INTERVAL_MS) as i64;
-                stmt.execute(rusqlite::params![s as i64, ts, n as f64])
-                    .unwrap();
-            }
-        }
-        tx.commit().unwrap();
+    for n in 1..=cycles {
+        cycle(&mut p, &keys, n);
     }
-    start.elapsed()
+    let disk = start.elapsed() / cycles as u32;
+    drop(p);
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut s = Store::new(u64::MAX);
+    memory_cycle(&mut s, &keys, 0);
+    let start = Instant::now();
+    for n in 1..=cycles {
+        memory_cycle(&mut s, &keys, n);
+    }
+    (disk, start.elapsed() / cycles as u32)
 }
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("store");
-    group.sample_size(20);
-    for series in [1_000, 10_000] {
+    group.sample_size(10);
+    for series in [1_000, 10_000, 100_000] {
         let dir = scratch(&format!("cycle-{series}"));
         let mut p = open(&dir);
         let keys = keys(series);
@@ -91,41 +100,57 @@ fn bench(c: &mut Criterion) {
                 n += 1;
             });
         });
-        let floor_dir = scratch(&format!("floor-{series}"));
+        drop(p);
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut s = Store::new(u64::MAX);
         let mut m = 0;
-        group.bench_function(format!("floor/{series}_series"), |b| {
-            b.iter_custom(|iters| {
-                let d = floor(&floor_dir, series, m, iters);
-                m += iters;
-                d
+        group.bench_function(format!("memory/{series}_series"), |b| {
+            b.iter(|| {
+                memory_cycle(&mut s, &keys, m);
+                m += 1;
             });
         });
-        let _ = std::fs::remove_dir_all(&dir);
-        let _ = std::fs::remove_dir_all(&floor_dir);
     }
     group.finish();
+    // Long enough for blocks to be written (every 120 cycles), as in steady state.
+    for (series, cycles) in [(1_000, 600), (10_000, 240), (100_000, 130)] {
+        let (disk, memory) = per_cycle(series, cycles);
+        println!(
+            "store/ratio/{series}_series: {:.2} ms a cycle on disk, {:.2} ms in memory only: {:.1}x the floor",
+            disk.as_secs_f64() * 1e3,
+            memory.as_secs_f64() * 1e3,
+            disk.as_secs_f64() / memory.as_secs_f64()
+        );
+    }
     bytes_per_sample();
 }
 
-/// An hour of 10 s cycles for 1,000 series, then the file's size over the samples stored.
+/// An hour of 1 s cycles for 1,000 series, then the file's size over the samples stored, against
+/// the heap the same samples take in memory.
 fn bytes_per_sample() {
     let dir = scratch("size");
     let mut p = open(&dir);
     let keys = keys(1_000);
-    let cycles = 360;
+    let cycles = 3600;
+    let mut memory = Store::new(u64::MAX);
     for n in 0..cycles {
         cycle(&mut p, &keys, n);
+        memory_cycle(&mut memory, &keys, n);
     }
-    drop(p);
-    // Closing the last connection checkpoints the WAL into the file.
+    // As the host runs: blocks and tail as the last cycle left them, no clean stop yet. The
+    // WAL is checkpointed into the file so that its size counts everything.
+    let conn = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
     let bytes = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap().len();
     let samples = cycles * keys.len() as u64;
+    let heap: usize = memory.iter().map(|(_, s)| s.points.heap_bytes()).sum();
+    let (disk, mem) = (bytes as f64 / samples as f64, heap as f64 / samples as f64);
     println!(
-        "store/size: {samples} samples (1,000 series x 360 cycles) in {bytes} bytes: {:.1} bytes per sample, rollups and series included",
-        bytes as f64 / samples as f64
+        "store/size: {samples} samples (1,000 series x 3,600 cycles of 1 s) in {bytes} bytes: {disk:.2} bytes per sample on disk, rollups and series included; {mem:.2} in memory (the floor): {:.1}x",
+        disk / mem
     );
     // Per table, where SQLite is built with the `dbstat` table.
-    let conn = rusqlite::Connection::open(dir.join(DATABASE_FILE)).unwrap();
     let tables = conn
         .prepare("SELECT name, sum(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC")
         .and_then(|mut s| {
@@ -136,12 +161,13 @@ fn bytes_per_sample() {
         Ok(tables) => {
             for (name, size) in tables {
                 let per = size as f64 / samples as f64;
-                println!("store/size: {name}: {size} bytes, {per:.1} bytes per sample");
+                println!("store/size: {name}: {size} bytes, {per:.2} bytes per sample");
             }
         }
         Err(e) => println!("store/size: no per-table sizes ({e})"),
     }
     drop(conn);
+    drop(p);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -5,6 +5,8 @@ use std::collections::{BTreeMap, VecDeque};
 use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
+use crate::encoding::{Cursor, write_step};
+
 /// Most points kept per series whatever the retention, so memory stays bounded.
 pub const MAX_POINTS_PER_SERIES: usize = 4096;
 
@@ -39,36 +41,6 @@ impl Series {
 /// again, and the oldest chunk is dropped whole once every point in it has expired.
 const CHUNK_POINTS: u32 = 120;
 
-/// Where decoding stands in a chunk: the point just read, the time step that led to it and where
-/// the next point's bytes start.
-#[derive(Debug, Clone, Copy)]
-struct Cursor {
-    ts: u64,
-    bits: u64,
-    delta: i64,
-    offset: usize,
-}
-
-impl Cursor {
-    fn point(&self) -> (u64, f64) {
-        (self.ts, f64::from_bits(self.bits))
-    }
-
-    /// The point after this one, read from `bytes`.
-    fn step(self, bytes: &[u8]) -> Self {
-        let mut offset = self.offset;
-        let dod = unzigzag(read_varint(bytes, &mut offset));
-        let delta = self.delta + dod;
-        let x = read_xor(bytes, &mut offset);
-        Self {
-            ts: self.ts.wrapping_add_signed(delta),
-            bits: self.bits ^ x,
-            delta,
-            offset,
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct Chunk {
     // The oldest point still kept, and how to read on from it.
@@ -80,11 +52,9 @@ struct Chunk {
     bytes: Vec<u8>,
 }
 
-/// A series' points, oldest first, kept compactly: in chunks of up to 120 points where each
-/// point after the first is its time's change of step (a zigzag varint: one byte for a regular
-/// interval) and its value's XOR with the previous value with leading and trailing zero bytes
-/// dropped (one byte for an unchanged value). A steady series costs 2-4 bytes a point instead
-/// of 16, and nothing doubles once a chunk is full.
+/// A series' points, oldest first, kept compactly: in chunks of up to 120 points encoded as the
+/// history's blocks are (see `crate::encoding`): a steady series costs 2-4 bytes a point
+/// instead of 16, and nothing doubles once a chunk is full.
 #[derive(Debug, Clone, Default)]
 pub struct Points {
     chunks: VecDeque<Chunk>,
@@ -125,8 +95,7 @@ impl Points {
                     .chunks
                     .back_mut()
                     .expect("not full, so there is a chunk");
-                write_varint(&mut c.bytes, zigzag(delta - last.delta));
-                write_xor(&mut c.bytes, bits ^ last.bits);
+                write_step(&mut c.bytes, &last, ts, bits);
                 c.remaining += 1;
                 c.written += 1;
                 if c.written == CHUNK_POINTS {
@@ -215,65 +184,6 @@ impl Serialize for Points {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.iter())
     }
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    (v >> 1) as i64 ^ -((v & 1) as i64)
-}
-
-fn write_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn read_varint(bytes: &[u8], at: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    loop {
-        let b = bytes[*at];
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return v;
-        }
-        shift += 7;
-    }
-}
-
-/// An XOR of two values' bits: one byte `0xff` when they are equal, else a byte with the
-/// number of leading zero bytes (high nibble) and trailing zero bytes (low nibble), then the
-/// bytes between, least significant first.
-fn write_xor(out: &mut Vec<u8>, x: u64) {
-    if x == 0 {
-        out.push(0xff);
-        return;
-    }
-    let lead = x.leading_zeros() / 8;
-    let trail = x.trailing_zeros() / 8;
-    out.push(((lead << 4) | trail) as u8);
-    let kept = (x >> (trail * 8)).to_le_bytes();
-    out.extend_from_slice(&kept[..(8 - lead - trail) as usize]);
-}
-
-fn read_xor(bytes: &[u8], at: &mut usize) -> u64 {
-    let head = bytes[*at];
-    *at += 1;
-    if head == 0xff {
-        return 0;
-    }
-    let (lead, trail) = (u32::from(head >> 4), u32::from(head & 0xf));
-    let n = (8 - lead - trail) as usize;
-    let mut kept = [0u8; 8];
-    kept[..n].copy_from_slice(&bytes[*at..*at + n]);
-    *at += n;
-    u64::from_le_bytes(kept) << (trail * 8)
 }
 
 /// The source of the host's own series, which no limit applies to: there are a few per plugin

@@ -15,9 +15,15 @@
 //! objects with sorted keys.
 //!
 //! - `series(id, name, labels, kind, source)`: one row per series; points refer to its `id`.
-//! - `points(series_id, ts_ms, value)`: every point, for `[host] retention` (default 24h).
+//! - `blocks(series_id, start_ms, end_ms, count, data)`: every point, for `[host] retention`
+//!   (default 24h), up to 120 per row, delta-encoded as the in-memory store's chunks are (2-4
+//!   bytes a point for a steady series); retention deletes whole blocks.
+//! - `tail(grp, seq, data)`: the points of each write not yet in a block, one row per write and
+//!   group of 256 series; rows are deleted once their points are all in blocks.
 //! - `rollup_1m`, `rollup_1h` `(series_id, bucket_ms, count, sum, min, max)`: per minute and per
-//!   hour, kept for `rollup_retention` (default 30d); charts and windows read these.
+//!   hour, kept for `rollup_retention` (default 30d); charts and windows read these. They are
+//!   kept in memory and written with each block, so a series' last row may be a bucket still
+//!   open: readers complete it from the raw points (see `blocks.rs`).
 //! - `alert_state(alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
 //!   last_notified_ms, last_notified_status)`: where each alert instance stands.
 //! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
@@ -74,6 +80,7 @@
 //! Earlier hosts kept their history in `history.json` (or `snapshot.json`); a new store imports it
 //! once and leaves the file as it was.
 
+mod blocks;
 mod legacy;
 mod read;
 mod schema;
@@ -746,13 +753,20 @@ mod tests {
     fn retention_deletes_old_points_and_keeps_rollups_longer() {
         let dir = Dir::new("retention");
         let (mut p, _) = open(&dir, 0);
+        // A cycle an hour: the first two points make a block (the first is old enough), the
+        // third one another when the next cycle comes.
         for i in 0..3u64 {
             p.batch()
                 .point(&key("m"), SampleKind::Gauge, "c", i * 3_600_000, 1.0);
+            p.commit(i * 3_600_000);
         }
         p.commit(3 * 3_600_000);
         assert_eq!(p.db.points(&key("m")).unwrap().len(), 3);
-        // A day and a half later: the first point is past `retention`, not its rollups.
+        // A block is deleted whole once all of it is past `retention`: half an hour past the
+        // first point's day, the first block ends after the horizon and is kept.
+        p.commit(DAY.as_millis() as u64 + 1_800_000);
+        assert_eq!(p.db.points(&key("m")).unwrap().len(), 3);
+        // A day and an hour later: the first block is past `retention`, not its rollups.
         let later = DAY.as_millis() as u64 + 3_600_000 + 1;
         p.commit(later);
         assert_eq!(
@@ -806,6 +820,100 @@ mod tests {
         assert_eq!(p.stats().errors_total, 3);
     }
 
+    /// A cycle a second for `n` cycles from `from` (ms), two series.
+    fn cycles(p: &mut Persistence, from: u64, n: u64) {
+        for i in 0..n {
+            let t = from + i * 1000;
+            p.batch()
+                .point(&key("a"), SampleKind::Gauge, "c", t, (i % 7) as f64);
+            p.batch().point(&key("b"), SampleKind::Gauge, "c", t, 1.0);
+            p.commit(t);
+        }
+    }
+
+    fn rows(p: &Persistence, sql: &str) -> i64 {
+        p.db.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_kill_loses_no_written_point_nor_rollup() {
+        let dir = Dir::new("kill");
+        let (mut p, _) = open(&dir, 0);
+        // 250 cycles: two blocks per series written, 10 points still in the tail.
+        cycles(&mut p, 0, 250);
+        assert_eq!(rows(&p, "SELECT count(*) FROM blocks"), 4);
+        let before = p.db.points(&key("a")).unwrap();
+        let minutes =
+            p.db.rollups(&key("a"), RollupStep::Minute, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(before.len(), 250);
+        assert_eq!(minutes.len(), 5);
+        assert_eq!(minutes.iter().map(|r| r.count).sum::<u64>(), 250);
+        // As `kill -9` leaves it: no clean stop, the open blocks only in the tail.
+        std::mem::forget(p);
+        let (mut p, saved) = open(&dir, 250_000);
+        assert_eq!(saved.series[0].points, before);
+        assert_eq!(p.db.points(&key("a")).unwrap(), before);
+        let again =
+            p.db.rollups(&key("a"), RollupStep::Minute, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(again, minutes);
+        // Going on from there counts every point once.
+        cycles(&mut p, 250_000, 250);
+        let hours =
+            p.db.rollups(&key("a"), RollupStep::Hour, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(hours.len(), 1);
+        assert_eq!(hours[0].count, 500);
+        let minutes =
+            p.db.rollups(&key("a"), RollupStep::Minute, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(minutes.iter().map(|r| r.count).sum::<u64>(), 500);
+        assert!(
+            minutes
+                .iter()
+                .all(|r| r.count == 60 || r.bucket_ms == 480_000)
+        );
+        assert_eq!(p.db.points(&key("a")).unwrap().len(), 500);
+    }
+
+    #[test]
+    fn the_tail_keeps_only_points_not_yet_in_blocks() {
+        let dir = Dir::new("tail");
+        let (mut p, _) = open(&dir, 0);
+        cycles(&mut p, 0, 1000);
+        // Each write adds a row (both series share a group); rows whose points are all in
+        // blocks are deleted: at most a block's worth of writes remains.
+        let tail = rows(&p, "SELECT count(*) FROM tail");
+        assert!(
+            tail > 0 && tail <= blocks::BLOCK_POINTS as i64,
+            "{tail} rows"
+        );
+        assert_eq!(
+            rows(&p, "SELECT max(count) FROM blocks"),
+            blocks::BLOCK_POINTS as i64
+        );
+        // A clean stop writes the open blocks and empties the tail.
+        drop(p);
+        let (p, saved) = open(&dir, 1_000_000);
+        assert_eq!(rows(&p, "SELECT count(*) FROM tail"), 0);
+        assert_eq!(saved.series[0].points.len(), 1000);
+        let hours =
+            p.db.rollups(&key("b"), RollupStep::Hour, 0, u64::MAX)
+                .unwrap();
+        assert_eq!((hours[0].count, hours[0].sum), (1000, 1000.0));
+        // A slow series' block is written once its first point is old enough.
+        drop(p);
+        let (mut p, _) = open(&dir, 1_000_000);
+        let t = 2_000_000;
+        p.batch().point(&key("a"), SampleKind::Gauge, "c", t, 1.0);
+        p.commit(t);
+        let blocks_before = rows(&p, "SELECT count(*) FROM blocks");
+        p.commit(t + blocks::FLUSH_AGE_MS);
+        assert_eq!(rows(&p, "SELECT count(*) FROM blocks"), blocks_before + 1);
+        assert_eq!(rows(&p, "SELECT count(*) FROM tail"), 0);
+    }
+
     #[test]
     fn a_failed_write_keeps_the_cycle_and_retries_it() {
         let dir = Dir::new("retry");
@@ -823,6 +931,13 @@ mod tests {
         assert_eq!(p.stats().pending, 0);
         assert_eq!(p.stats().last_success_ms, Some(3));
         assert_eq!(p.db.points(&key("m")).unwrap(), [(1, 1.0), (2, 2.0)]);
+        let minutes =
+            p.db.rollups(&key("m"), RollupStep::Minute, 0, u64::MAX)
+                .unwrap();
+        assert_eq!(
+            (minutes.len(), minutes[0].count, minutes[0].sum),
+            (1, 2, 3.0)
+        );
 
         // Too many cycles waiting: the oldest are dropped and counted.
         p.db.conn.pragma_update(None, "query_only", true).unwrap();
@@ -918,6 +1033,8 @@ mod tests {
         p.commit(LATER);
         drop(p);
         let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
+        // No free pages (the tail's, once its points are in blocks): any page is in use.
+        conn.execute_batch("VACUUM").unwrap();
         conn.query_row("PRAGMA page_count", [], |r| r.get(0))
             .unwrap()
     }
@@ -947,7 +1064,7 @@ mod tests {
         let conn = rusqlite::Connection::open(dir.0.join(DATABASE_FILE)).unwrap();
         let root: u64 = conn
             .query_row(
-                "SELECT rootpage FROM sqlite_schema WHERE name = 'points'",
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'blocks'",
                 [],
                 |r| r.get(0),
             )

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use monitor_plugin::{Labels, SampleKind};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags};
 
-use super::schema;
 use super::sqlite::{RollupStep, parse_labels};
+use super::{blocks, schema};
 
 /// One row of the `series` table.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,12 +93,9 @@ impl Reader {
     ///
     /// SQLite failed.
     pub fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> rusqlite::Result<Vec<(i64, f64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms > ?2 AND ts_ms <= ?3
-             ORDER BY ts_ms",
-        )?;
-        let rows = stmt.query_map(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
+        // One read transaction: blocks and tail as of the same write.
+        let tx = self.conn.unchecked_transaction()?;
+        blocks::read_points(&tx, id, after_ms, to_ms)
     }
 
     /// The latest raw point of series `id` with `after_ms < ts_ms <= to_ms`.
@@ -112,13 +109,8 @@ impl Reader {
         after_ms: i64,
         to_ms: i64,
     ) -> rusqlite::Result<Option<(i64, f64)>> {
-        self.conn
-            .prepare_cached(
-                "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms > ?2
-                 AND ts_ms <= ?3 ORDER BY ts_ms DESC LIMIT 1",
-            )?
-            .query_row(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()
+        let tx = self.conn.unchecked_transaction()?;
+        blocks::latest(&tx, id, after_ms, to_ms)
     }
 
     /// The mean (`sum / count`) of each bucket of series `id` starting in `after_ms < bucket_ms
@@ -134,14 +126,18 @@ impl Reader {
         after_ms: i64,
         to_ms: i64,
     ) -> rusqlite::Result<Vec<(i64, f64)>> {
-        let sql = format!(
-            "SELECT bucket_ms, sum / count FROM {} WHERE series_id = ?1 AND bucket_ms > ?2
-             AND bucket_ms <= ?3 ORDER BY bucket_ms",
-            step.table()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(params![id, after_ms, to_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
+        let tx = self.conn.unchecked_transaction()?;
+        let rollups = blocks::read_rollups(
+            &tx,
+            id,
+            step,
+            after_ms.saturating_add(1),
+            to_ms.saturating_add(1),
+        )?;
+        Ok(rollups
+            .into_iter()
+            .map(|r| (r.bucket_ms as i64, r.sum / r.count as f64))
+            .collect())
     }
 
     /// The time of the oldest raw point of series `id` still stored.
@@ -150,9 +146,8 @@ impl Reader {
     ///
     /// SQLite failed.
     pub fn oldest_point(&self, id: i64) -> rusqlite::Result<Option<i64>> {
-        self.conn
-            .prepare_cached("SELECT min(ts_ms) FROM points WHERE series_id = ?1")?
-            .query_row([id], |r| r.get(0))
+        let tx = self.conn.unchecked_transaction()?;
+        blocks::oldest(&tx, id)
     }
 
     /// How many points series `id` had in the hours that overlap `after_ms..=to_ms` (from the
@@ -162,11 +157,9 @@ impl Reader {
     ///
     /// SQLite failed.
     pub fn points_in_hours(&self, id: i64, after_ms: i64, to_ms: i64) -> rusqlite::Result<i64> {
-        self.conn
-            .prepare_cached(
-                "SELECT coalesce(sum(count), 0) FROM rollup_1h WHERE series_id = ?1
-                 AND bucket_ms > ?2 - 3600000 AND bucket_ms <= ?3",
-            )?
-            .query_row(params![id, after_ms, to_ms], |r| r.get(0))
+        let tx = self.conn.unchecked_transaction()?;
+        let from = after_ms.saturating_sub(3_600_000).saturating_add(1);
+        let hours = blocks::read_rollups(&tx, id, RollupStep::Hour, from, to_ms.saturating_add(1))?;
+        Ok(hours.iter().map(|r| r.count as i64).sum())
     }
 }

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -140,8 +140,70 @@ CREATE TABLE notifications_sent (
 ) WITHOUT ROWID;
 ";
 
+/// Version 4: points kept per series in blocks instead of one row each.
+///
+/// - `blocks`: a series' points from `start_ms` to `end_ms` (both included), `count` of them,
+///   encoded in `data` (the first point's time as a varint and value as 8 bytes, then per point
+///   its change of time step as a zigzag varint and its value XOR-ed with the previous one; see
+///   the host's `encoding` module): 2-4 bytes a point for a steady series.
+/// - `tail`: what each write added, one row per write and group of 256 series ids
+///   (`grp = series_id >> 8`), `seq` increasing with each write: the points not yet in a block,
+///   so a crash loses nothing written. `data` is a list of entries: series id (varint), time as
+///   a zigzag varint of its difference with the row's first time, value (8 bytes). A point of the
+///   tail at or before its series' last block's `end_ms` is already in that block.
+/// - The rollup tables hold each series' buckets up to its last block: the last row of a series
+///   may be a bucket still open, completed from the raw points after it.
+///
+/// The points of version 2's `points` are moved into blocks by [`convert_points`].
+const V4: &str = "
+CREATE TABLE blocks (
+    series_id INTEGER NOT NULL,
+    start_ms  INTEGER NOT NULL,
+    end_ms    INTEGER NOT NULL,
+    count     INTEGER NOT NULL,
+    data      BLOB NOT NULL,
+    PRIMARY KEY (series_id, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE tail (
+    grp  INTEGER NOT NULL,
+    seq  INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (grp, seq)
+) WITHOUT ROWID;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+
+/// Points per block written by the migration from version 2.
+const CONVERT_BLOCK: usize = 120;
+
+/// Moves version 2's `points` into `blocks`, a series at a time, then drops the table.
+fn convert_points(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let ids: Vec<i64> = tx
+        .prepare("SELECT DISTINCT series_id FROM points")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut read =
+        tx.prepare("SELECT ts_ms, value FROM points WHERE series_id = ?1 ORDER BY ts_ms")?;
+    let mut insert = tx.prepare("INSERT INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?;
+    for id in ids {
+        let points: Vec<(u64, f64)> = read
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for block in points.chunks(CONVERT_BLOCK) {
+            insert.execute(rusqlite::params![
+                id,
+                block[0].0,
+                block[block.len() - 1].0,
+                block.len(),
+                crate::encoding::encode_block(block)
+            ])?;
+        }
+    }
+    drop((read, insert));
+    tx.execute_batch("DROP TABLE points")
+}
 
 /// What [`migrate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,6 +248,9 @@ pub fn migrate(
     for sql in &MIGRATIONS[version as usize..] {
         tx.execute_batch(sql)?;
     }
+    if version < 4 {
+        convert_points(&tx)?;
+    }
     if version == 0 {
         fill(&tx)?;
     }
@@ -196,4 +261,82 @@ pub fn migrate(
     } else {
         Found::Existing
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::history::{Database, Rollup, RollupStep};
+    use crate::store::SeriesKey;
+
+    #[test]
+    fn a_version_2_store_opens_with_its_points_in_blocks() {
+        let dir = std::env::temp_dir().join(format!("monitor-schema-v2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::history::DATABASE_FILE);
+        // A store as version 2 wrote it: 300 points of one series, 50 of another, with rollups.
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO series VALUES (1, 'a', '{"collector":"c"}', 'gauge', 'c');
+               INSERT INTO series VALUES (2, 'b', '{"collector":"c"}', 'counter', 'c');
+               WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 299)
+               INSERT INTO points SELECT 1, 1000 * i, i * 0.5 FROM t;
+               WITH RECURSIVE t(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM t WHERE i < 49)
+               INSERT INTO points SELECT 2, 1000 * i, i FROM t;
+               INSERT INTO rollup_1m SELECT series_id, ts_ms - ts_ms % 60000, count(*),
+                   sum(value), min(value), max(value) FROM points GROUP BY 1, 2;
+               INSERT INTO rollup_1h SELECT series_id, 0, count(*), sum(value), min(value),
+                   max(value) FROM points GROUP BY 1;
+               PRAGMA user_version = 2;"#,
+        )
+        .unwrap();
+        drop(conn);
+        let day = Duration::from_secs(86_400);
+        let mut db = Database::open(&dir, day, 30 * day).unwrap();
+        let saved = db.load(0).unwrap();
+        let key = |name: &str| SeriesKey {
+            name: name.into(),
+            labels: [("collector".to_owned(), "c".to_owned())].into(),
+        };
+        let a: Vec<(u64, f64)> = (0..300).map(|i| (1000 * i, i as f64 * 0.5)).collect();
+        assert_eq!(db.points(&key("a")).unwrap(), a);
+        assert_eq!(db.points(&key("b")).unwrap().len(), 50);
+        assert_eq!(saved.series.len(), 2);
+        assert_eq!(saved.series[0].points, a);
+        let hours = db
+            .rollups(&key("a"), RollupStep::Hour, 0, u64::MAX)
+            .unwrap();
+        let sum = (0..300).map(|i| i as f64 * 0.5).sum();
+        assert_eq!(
+            hours,
+            [Rollup {
+                bucket_ms: 0,
+                count: 300,
+                sum,
+                min: 0.0,
+                max: 149.5
+            }]
+        );
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        let blocks: i64 = conn
+            .query_row("SELECT count(*) FROM blocks", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(blocks, 3 + 1, "blocks of at most 120 points");
+        let gone: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE name = 'points'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(gone, 0, "the points table is dropped");
+        drop((conn, db));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

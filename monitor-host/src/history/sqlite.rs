@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use monitor_plugin::{Labels, SampleKind};
-use rusqlite::{Connection, ErrorCode, Transaction, params};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
+use super::blocks::{self, OpenSeries, TailRows};
 use super::schema::{self, Found, SCHEMA_VERSION};
 use super::{
     AttemptKey, Batch, EventRecord, HISTORY_LIMIT, HealRecord, History, HistoryError, Saved,
@@ -67,6 +68,10 @@ pub struct Database {
     // The retention sweep's position: the last series id it visited.
     sweep_from: i64,
     check: StartCheck,
+    // Open blocks and rollups; rebuilt from the store (`stale`) after a failed write, whose
+    // changes to them were rolled back with it.
+    open: OpenSeries,
+    stale: bool,
 }
 
 /// How [`Database::open`] checked the store.
@@ -214,6 +219,8 @@ impl Database {
             ids: HashMap::new(),
             sweep_from: 0,
             check,
+            open: OpenSeries::default(),
+            stale: true,
         };
         // From now on a crash must lead to the full check. When this fails (a read-only store),
         // the first write that succeeds deletes the marker with it.
@@ -235,12 +242,23 @@ impl Database {
     /// # Errors
     ///
     /// SQLite failed; the next start does the full check.
-    pub fn mark_clean_stop(&self, now_ms: u64) -> rusqlite::Result<()> {
-        self.conn.execute(
+    pub fn mark_clean_stop(&mut self, now_ms: u64) -> rusqlite::Result<()> {
+        if self.stale {
+            self.open = OpenSeries::restore(&self.conn)?;
+            self.stale = false;
+        }
+        // Every open block and bucket, so that the next start has no tail to read.
+        let tx = self.conn.transaction()?;
+        self.open.flush(&tx, now_ms, true)?;
+        tx.execute(
             "INSERT OR REPLACE INTO host_state VALUES ('clean_stop', ?1)",
             [now_ms.min(i64::MAX as u64)],
         )?;
-        Ok(())
+        let result = tx.commit();
+        if result.is_err() {
+            self.stale = true;
+        }
+        result
     }
 
     /// The database file.
@@ -258,18 +276,37 @@ impl Database {
         let result = self.try_write(batches, now_ms);
         if result.is_err() {
             self.ids.clear();
+            self.stale = true;
         }
         result
     }
 
     fn try_write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
+        if self.stale {
+            self.open = OpenSeries::restore(&self.conn)?;
+            self.stale = false;
+        }
         let tx = self.conn.transaction()?;
         // Every cycle, not only the first: a marker left by another connection to the store
         // (`Persistence` opened beside the host, then dropped) lasts at most one cycle.
         tx.execute(CLEAR_MARKER, [])?;
+        let seq = self.open.seq;
+        let mut tail = TailRows::default();
         for b in batches {
-            write_batch(&tx, &mut self.ids, b)?;
+            for (key, s) in &b.points {
+                let id = series_id(&tx, &mut self.ids, key, s.kind, &s.source)?;
+                let open = self.open.series.entry(id).or_default();
+                for &(ts, v) in &s.points {
+                    if open.add(seq, ts, v) {
+                        tail.push(id, ts, v);
+                    }
+                }
+            }
+            write_records(&tx, b)?;
         }
+        tail.insert(&tx, seq)?;
+        self.open.seq += 1;
+        self.open.flush(&tx, now_ms, false)?;
         let horizons = (
             now_ms.saturating_sub(self.retention_ms),
             now_ms.saturating_sub(self.rollup_retention_ms),
@@ -278,6 +315,13 @@ impl Database {
         tx.commit()?;
         self.sweep_from = next;
         Ok(())
+    }
+
+    fn series_id(&self, key: &SeriesKey) -> rusqlite::Result<Option<i64>> {
+        self.conn
+            .prepare_cached("SELECT id FROM series WHERE name = ?1 AND labels = ?2")?
+            .query_row(params![key.name, labels_text(&key.labels)], |r| r.get(0))
+            .optional()
     }
 
     /// Count, sum, min and max per minute or hour of the series `key`, for buckets starting in
@@ -293,31 +337,12 @@ impl Database {
         from_ms: u64,
         to_ms: u64,
     ) -> rusqlite::Result<Vec<Rollup>> {
-        let sql = format!(
-            "SELECT bucket_ms, count, sum, min, max FROM {} JOIN series ON series.id = series_id
-             WHERE name = ?1 AND labels = ?2 AND bucket_ms >= ?3 AND bucket_ms < ?4
-             ORDER BY bucket_ms",
-            step.table()
-        );
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(
-            params![
-                key.name,
-                labels_text(&key.labels),
-                from_ms.min(i64::MAX as u64),
-                to_ms.min(i64::MAX as u64)
-            ],
-            |r| {
-                Ok(Rollup {
-                    bucket_ms: r.get(0)?,
-                    count: r.get(1)?,
-                    sum: r.get(2)?,
-                    min: r.get(3)?,
-                    max: r.get(4)?,
-                })
-            },
-        )?;
-        rows.collect()
+        let Some(id) = self.series_id(key)? else {
+            return Ok(Vec::new());
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        let (from, to) = (from_ms.min(i64::MAX as u64), to_ms.min(i64::MAX as u64));
+        blocks::read_rollups(&tx, id, step, from as i64, to as i64)
     }
 
     /// The last `limit` healing attempts stored, oldest first, each with whether a recovery
@@ -342,14 +367,12 @@ impl Database {
     ///
     /// SQLite failed.
     pub fn points(&self, key: &SeriesKey) -> rusqlite::Result<Vec<(u64, f64)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT ts_ms, value FROM points JOIN series ON series.id = series_id
-             WHERE name = ?1 AND labels = ?2 ORDER BY ts_ms",
-        )?;
-        let rows = stmt.query_map(params![key.name, labels_text(&key.labels)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect()
+        let Some(id) = self.series_id(key)? else {
+            return Ok(Vec::new());
+        };
+        let tx = self.conn.unchecked_transaction()?;
+        let points = blocks::read_points(&tx, id, i64::MIN, i64::MAX)?;
+        Ok(points.into_iter().map(|(t, v)| (t as u64, v)).collect())
     }
 
     /// Reads back what the host needs at start: each series' points since `horizon_ms` (at most
@@ -366,13 +389,17 @@ impl Database {
 
     fn read(&mut self, horizon_ms: u64) -> rusqlite::Result<Saved> {
         let mut saved = Saved::default();
+        self.open = OpenSeries::restore(&self.conn)?;
+        self.stale = false;
         let mut series = self
             .conn
             .prepare("SELECT id, name, labels, kind, source FROM series ORDER BY id")?;
+        // Blocks that end at or after the horizon, newest first, until enough points.
         let mut points = self.conn.prepare(
-            "SELECT ts_ms, value FROM points WHERE series_id = ?1 AND ts_ms >= ?2
-             ORDER BY ts_ms DESC LIMIT ?3",
+            "SELECT count, data FROM blocks WHERE series_id = ?1 AND end_ms >= ?2
+             ORDER BY start_ms DESC",
         )?;
+        let horizon = horizon_ms.min(i64::MAX as u64);
         let mut rows = series.query([])?;
         while let Some(r) = rows.next()? {
             let id: i64 = r.get(0)?;
@@ -385,15 +412,26 @@ impl Database {
             } else {
                 SampleKind::Gauge
             };
-            let mut pts: Vec<(u64, f64)> = points
-                .query_map(params![id, horizon_ms, MAX_POINTS_PER_SERIES], |p| {
-                    Ok((p.get(0)?, p.get(1)?))
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+            let mut pts: Vec<(u64, f64)> = self
+                .open
+                .open_points(id)
+                .filter(|p| p.0 >= horizon_ms)
+                .collect();
+            pts.reverse();
+            let mut blocks = points.query(params![id, horizon])?;
+            while pts.len() < MAX_POINTS_PER_SERIES
+                && let Some(b) = blocks.next()?
+            {
+                let data = b.get_ref(1)?.as_blob()?;
+                let block: Vec<_> = crate::encoding::decode_block(data, b.get(0)?).collect();
+                pts.extend(block.into_iter().rev().filter(|p| p.0 >= horizon_ms));
+            }
+            drop(blocks);
             self.ids.insert(key.clone(), id);
             if pts.is_empty() {
                 continue;
             }
+            pts.truncate(MAX_POINTS_PER_SERIES);
             pts.reverse();
             saved.series.push(SavedSeries {
                 key,
@@ -454,31 +492,8 @@ fn series_id(
     Ok(id)
 }
 
-fn write_batch(
-    tx: &Transaction<'_>,
-    ids: &mut HashMap<SeriesKey, i64>,
-    b: &Batch,
-) -> rusqlite::Result<()> {
-    let mut point = tx.prepare_cached("INSERT OR IGNORE INTO points VALUES (?1, ?2, ?3)")?;
-    let rollup = |table: &str| {
-        format!(
-            "INSERT INTO {table} VALUES (?1, ?2, 1, ?3, ?3, ?3)
-             ON CONFLICT (series_id, bucket_ms) DO UPDATE SET count = count + 1,
-             sum = sum + excluded.sum, min = min(min, excluded.min), max = max(max, excluded.max)"
-        )
-    };
-    let mut minute = tx.prepare_cached(&rollup("rollup_1m"))?;
-    let mut hour = tx.prepare_cached(&rollup("rollup_1h"))?;
-    for (key, s) in &b.points {
-        let id = series_id(tx, ids, key, s.kind, &s.source)?;
-        for &(ts, v) in &s.points {
-            // A point already stored (the same time twice) is not counted again.
-            if point.execute(params![id, ts, v])? == 1 {
-                minute.execute(params![id, ts - ts % 60_000, v])?;
-                hour.execute(params![id, ts - ts % 3_600_000, v])?;
-            }
-        }
-    }
+/// Writes what a batch holds besides points.
+fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
     for h in &b.heals {
         write_heal(tx, h)?;
     }
@@ -596,7 +611,9 @@ fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite
         .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
         .query_map(params![from, SWEEP_SERIES], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
-    let mut points = tx.prepare_cached("DELETE FROM points WHERE series_id = ?1 AND ts_ms < ?2")?;
+    // Whole blocks only: a block that ends past the horizon is kept until it is all behind it.
+    let mut points =
+        tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND end_ms < ?2")?;
     let mut minute =
         tx.prepare_cached("DELETE FROM rollup_1m WHERE series_id = ?1 AND bucket_ms < ?2")?;
     let mut hour =
@@ -758,15 +775,19 @@ fn read_history(conn: &Connection) -> rusqlite::Result<History> {
 
 /// Writes what an earlier host's file held into a new store.
 fn import(tx: &Transaction<'_>, saved: Saved) -> rusqlite::Result<()> {
-    let mut batch = Batch::default();
-    for s in saved.series {
-        for (t, v) in s.points {
-            batch.point(&s.key, s.kind, &s.source, t, v);
-        }
+    let mut ids = HashMap::new();
+    for mut s in saved.series {
+        let id = series_id(tx, &mut ids, &s.key, s.kind, &s.source)?;
+        s.points.sort_by_key(|p| p.0);
+        s.points.dedup_by_key(|p| p.0);
+        blocks::insert_points(tx, id, &s.points)?;
     }
-    batch.heals = saved.history.healing().cloned().collect();
-    batch.events = saved.history.events().cloned().collect();
-    write_batch(tx, &mut HashMap::new(), &batch)?;
+    let batch = Batch {
+        heals: saved.history.healing().cloned().collect(),
+        events: saved.history.events().cloned().collect(),
+        ..Batch::default()
+    };
+    write_records(tx, &batch)?;
     // The file's counters outlive its records.
     tx.execute("DELETE FROM healing_counts", [])?;
     for (k, n) in saved.history.attempts_total() {
