@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Routes: `/metrics` (Prometheus text format 0.0.4, from [`Registry::write_prometheus`]),
-//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/healthz`. One background thread ([`HttpServer`]) answers
+//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/api/report` (the text of
+//! [`Registry::report`]), `/healthz`. One background thread ([`HttpServer`]) answers
 //! requests one at a time; rendering reads the registry like any snapshot, so recording threads are
 //! never blocked.
 
@@ -68,11 +69,16 @@ fn route(registry: &Registry, request: &Request<'_>) -> Response {
             Ok(json) => Response::new(200, "application/json", json),
             Err(e) => Response::new(500, "text/plain", e.to_string()),
         },
+        "/api/report" => Response::new(
+            200,
+            "text/plain; charset=utf-8",
+            registry.report().to_string(),
+        ),
         "/healthz" => Response::new(200, "text/plain", "ok\n"),
         _ => Response::new(
             404,
             "text/plain",
-            "not found: try /metrics or /api/snapshot\n",
+            "not found: try /metrics, /api/snapshot or /api/report\n",
         ),
     }
 }
