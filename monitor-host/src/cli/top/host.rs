@@ -138,7 +138,7 @@ fn series(s: &HostSnapshot) -> Pane {
 
 fn healing(s: &HostSnapshot) -> Pane {
     let mut attempts: Vec<_> = s.healing.iter().collect();
-    attempts.sort_by(|a, b| b.started_ms.cmp(&a.started_ms));
+    attempts.sort_by_key(|h| std::cmp::Reverse(h.started_ms));
     attempts.truncate(HEALING_SHOWN);
     Pane {
         title: format!("healing, latest first ({})", s.healing.len()),
