@@ -5,16 +5,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// `/api/snapshot`.
+/// `/api/snapshot`. `host` and `cycles` are required, so that another program's JSON (an
+/// application's snapshot, say) is refused instead of read as an empty host.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct HostSnapshot {
     pub host: String,
     pub cycles: u64,
+    #[serde(default)]
     pub last_cycle: Option<Cycle>,
+    #[serde(default)]
     pub series: Vec<Series>,
+    #[serde(default)]
     pub alerts: Vec<Alert>,
+    #[serde(default)]
     pub healing: Vec<Heal>,
+    #[serde(default)]
     pub plugins: Vec<Plugin>,
 }
 
@@ -103,6 +108,22 @@ pub struct PluginStats {
     pub consecutive_failures: u32,
     pub last_error: Option<String>,
     pub stuck: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_application_snapshot_is_not_a_host_snapshot() {
+        let app = r#"{"generated_at": 1.0, "allocator": false, "functions": [], "warnings": []}"#;
+        assert!(serde_json::from_str::<HostSnapshot>(app).is_err());
+        let host = r#"{"host": "h", "cycles": 2, "future_field": [1]}"#;
+        assert_eq!(
+            serde_json::from_str::<HostSnapshot>(host).unwrap().cycles,
+            2
+        );
+    }
 }
 
 impl Plugin {
