@@ -18,7 +18,7 @@ use super::{Client, Output};
 /// What to do with the application's figures.
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// The report: every function, the slowest and the most called, and the warnings.
+    /// The report: the slowest and the most called functions, and the warnings.
     Report(ReportArgs),
     /// The snapshot JSON or the Prometheus text exposition.
     Export(ExportArgs),
@@ -522,6 +522,24 @@ mod tests {
             !text.contains("latency_seconds{function=\"idle\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_dashboard_lists_the_busiest_functions_with_their_activity() {
+        let mut a = Activity::default();
+        let mut s = snapshot();
+        a.record(&s);
+        s.functions[0].calls += 3;
+        s.functions[1].calls += 9;
+        a.record(&s);
+        let model = dashboard("application at x", &s, &a);
+        assert_eq!(model.title, "application at x: 3 function(s)");
+        let busy = &model.panes[0];
+        assert_eq!(busy.rows[0][0], "b", "most called first");
+        assert_eq!(busy.rows[0].last().unwrap(), "▁█");
+        assert_eq!(busy.series[0], vec![0.0, 9.0]);
+        assert_eq!(model.panes[1].rows[0][0], "a", "slowest first");
+        assert_eq!(busy.rows.len(), 2, "never-called functions are left out");
     }
 
     #[test]

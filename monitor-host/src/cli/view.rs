@@ -110,22 +110,6 @@ pub struct PluginStats {
     pub stuck: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_application_snapshot_is_not_a_host_snapshot() {
-        let app = r#"{"generated_at": 1.0, "allocator": false, "functions": [], "warnings": []}"#;
-        assert!(serde_json::from_str::<HostSnapshot>(app).is_err());
-        let host = r#"{"host": "h", "cycles": 2, "future_field": [1]}"#;
-        assert_eq!(
-            serde_json::from_str::<HostSnapshot>(host).unwrap().cycles,
-            2
-        );
-    }
-}
-
 impl Plugin {
     /// `ok`, `failing`, `backed off` or `stuck`, as the host's report says.
     pub fn state(&self) -> &'static str {
@@ -139,5 +123,21 @@ impl Plugin {
         } else {
             "ok"
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_application_snapshot_is_not_a_host_snapshot() {
+        let app = r#"{"generated_at": 1.0, "allocator": false, "functions": [], "warnings": []}"#;
+        assert!(serde_json::from_str::<HostSnapshot>(app).is_err());
+        let host = r#"{"host": "h", "cycles": 2, "future_field": [1]}"#;
+        assert_eq!(
+            serde_json::from_str::<HostSnapshot>(host).unwrap().cycles,
+            2
+        );
     }
 }
