@@ -465,11 +465,11 @@ fn wait_for_file(path: &Path) -> Option<String> {
     })
 }
 
-#[test]
-fn top_runs_in_a_real_terminal_and_restores_it_on_q() {
-    let Some(tmux) = Tmux::new("top") else { return };
-    let host = Host::start("cli-top");
-    let dir = Scratch::new("cli-top-tty");
+/// Runs `command` in a 120x40 tmux terminal until its screen shows every one of `expected`,
+/// presses Tab and Down (it keeps running), then `q`: it must exit 0, leave the alternate screen
+/// and restore the terminal's modes. The screen it showed is returned.
+fn drive_in_tmux(tmux: &Tmux, command: &str, expected: &[&str]) -> String {
+    let dir = Scratch::new("cli-tty");
     let (before, after, exit) = (dir.join("before"), dir.join("after"), dir.join("exit"));
     tmux.run(&[
         "new-session",
@@ -485,29 +485,18 @@ fn top_runs_in_a_real_terminal_and_restores_it_on_q() {
     tmux.type_line(&format!("stty -g > {}", before.display()));
     wait_for_file(&before).expect("the shell runs");
     tmux.type_line(&format!(
-        "{} top --url {} --interval 500ms; echo $? > {}; stty -g > {}",
-        binary("monitor-host").display(),
-        host.url,
+        "{command}; echo $? > {}; stty -g > {}",
         exit.display(),
         after.display()
     ));
     let shown = eventually(Duration::from_secs(20), || {
         let s = tmux.screen();
-        (s.contains(" plugins (1) ")
-            && s.contains("memory_present")
-            && s.contains(" series, busiest first"))
-        .then_some(s)
+        expected.iter().all(|e| s.contains(e)).then_some(s)
     });
-    let shown = shown.unwrap_or_else(|| panic!("the dashboard never showed:\n{}", tmux.screen()));
-    assert!(
-        shown.lines().next().unwrap().starts_with("monitor-host "),
-        "{shown}"
-    );
-    assert!(shown.contains("firing"), "{shown}");
-    // Tab to the alerts pane and down a row: still running.
+    let shown = shown.unwrap_or_else(|| panic!("never showed {expected:?}:\n{}", tmux.screen()));
     tmux.run(&["send-keys", "-t", "t", "Tab", "Down"]);
     std::thread::sleep(Duration::from_millis(300));
-    assert!(!exit.exists(), "top quit on tab:\n{}", tmux.screen());
+    assert!(!exit.exists(), "quit on tab:\n{}", tmux.screen());
     tmux.run(&["send-keys", "-t", "t", "q"]);
     assert_eq!(
         wait_for_file(&exit).as_deref(),
@@ -523,7 +512,52 @@ fn top_runs_in_a_real_terminal_and_restores_it_on_q() {
     );
     let screen = tmux.screen();
     assert!(
-        !screen.contains(" plugins (1) "),
+        !screen.contains(expected[0]),
         "the alternate screen is left:\n{screen}"
+    );
+    shown
+}
+
+#[test]
+fn top_runs_in_a_real_terminal_and_restores_it_on_q() {
+    let Some(tmux) = Tmux::new("top") else { return };
+    let host = Host::start("cli-top");
+    let command = format!(
+        "{} top --url {} --interval 500ms",
+        binary("monitor-host").display(),
+        host.url
+    );
+    let expected = [
+        " plugins (1) ",
+        "memory_present",
+        " series, busiest first",
+        " healing, latest first",
+    ];
+    let shown = drive_in_tmux(&tmux, &command, &expected);
+    assert!(
+        shown.lines().next().unwrap().starts_with("monitor-host "),
+        "{shown}"
+    );
+    assert!(shown.contains("firing"), "{shown}");
+}
+
+#[test]
+fn app_dashboard_runs_in_a_real_terminal() {
+    let Some(tmux) = Tmux::new("app") else { return };
+    let port = free_port();
+    let _app = demo_service(port);
+    let command = format!(
+        "{} app dashboard --url http://127.0.0.1:{port} --interval 200ms",
+        binary("monitor-host").display()
+    );
+    let expected = [
+        " functions, most called first",
+        " slowest (by p99) ",
+        "demo.handle_request",
+    ];
+    let shown = drive_in_tmux(&tmux, &command, &expected);
+    assert!(
+        shown.starts_with(&format!("application at http://127.0.0.1:{port}: ")),
+        "{shown}"
     );
 }
