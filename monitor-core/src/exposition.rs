@@ -7,10 +7,11 @@
 //! ```
 //!
 //! Routes: `/metrics` (Prometheus text format 0.0.4, from [`Registry::write_prometheus`]),
-//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/healthz`; each answers `GET` and `HEAD`, other methods
-//! `405` with `Allow`. The [`HttpServer`] runs on background threads with its default limits
-//! ([`ServerOptions`]); rendering reads the registry like any snapshot, so
-//! recording threads are never blocked.
+//! `/api/snapshot` (the JSON of [`Registry::snapshot`]), `/api/report` (the text of
+//! [`Registry::report`]), `/healthz`; each answers `GET` and `HEAD`, other methods `405` with
+//! `Allow`. The [`HttpServer`] runs on background threads with its default limits
+//! ([`ServerOptions`]); rendering reads the registry like any snapshot, so recording threads are
+//! never blocked.
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -62,7 +63,10 @@ pub fn serve_registry(
 }
 
 fn route(registry: &Registry, request: &Request<'_>) -> Response {
-    let known = matches!(request.path, "/metrics" | "/api/snapshot" | "/healthz");
+    let known = matches!(
+        request.path,
+        "/metrics" | "/api/snapshot" | "/api/report" | "/healthz"
+    );
     if known && !matches!(request.method, "GET" | "HEAD") {
         return Response::method_not_allowed("GET, HEAD");
     }
@@ -78,11 +82,16 @@ fn route(registry: &Registry, request: &Request<'_>) -> Response {
             Ok(json) => Response::new(200, "application/json", json),
             Err(e) => Response::new(500, "text/plain", e.to_string()),
         },
+        "/api/report" => Response::new(
+            200,
+            "text/plain; charset=utf-8",
+            registry.report().to_string(),
+        ),
         "/healthz" => Response::new(200, "text/plain", "ok\n"),
         _ => Response::new(
             404,
             "text/plain",
-            "not found: try /metrics or /api/snapshot\n",
+            "not found: try /metrics, /api/snapshot or /api/report\n",
         ),
     }
 }

@@ -69,7 +69,7 @@ fn an_address_in_use_is_an_error() {
 }
 
 #[test]
-fn the_exposition_serves_metrics_snapshot_and_health() {
+fn the_exposition_serves_metrics_snapshot_report_and_health() {
     let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
     registry.record("served.op", Duration::from_millis(2), true);
     let exposition = monitor_core::exposition::serve_registry(registry, "127.0.0.1:0").unwrap();
@@ -82,6 +82,16 @@ fn the_exposition_serves_metrics_snapshot_and_health() {
     assert_eq!((status, content_type.as_str()), (200, "application/json"));
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["functions"][0]["name"], "served.op");
+    let (status, content_type, body) = get(addr, "/api/report");
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/plain; charset=utf-8")
+    );
+    assert!(
+        body.starts_with("Performance report: 1 functions, 1 called\n"),
+        "{body}"
+    );
+    assert!(body.contains("\nserved.op "), "{body}");
     assert_eq!(
         get(addr, "/healthz"),
         (200, "text/plain".to_owned(), "ok\n".to_owned())

@@ -1,5 +1,6 @@
 //! `monitor-host`: load the plugins a TOML config names and run the monitoring loop.
 
+mod cli;
 mod command;
 mod logging;
 
@@ -14,17 +15,25 @@ use monitor_host::ConfigErrors;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Exit {
     /// Everything asked for was done.
-    Success = 0,
+    Success,
     /// The host failed while running, e.g. the HTTP address is taken or the store in `data_dir`
     /// cannot be opened.
-    RuntimeError = 1,
+    RuntimeError,
     /// The config is invalid, a plugin cannot be loaded or configured, or the arguments are bad.
-    InvalidConfig = 2,
+    InvalidConfig,
+    /// `status`: alerts fire or the host says it is unhealthy.
+    Attention,
+    /// A command for a running host or application got no answer.
+    Unreachable,
 }
 
 impl From<Exit> for ExitCode {
     fn from(exit: Exit) -> Self {
-        ExitCode::from(exit as u8)
+        ExitCode::from(match exit {
+            Exit::Success => 0,
+            Exit::RuntimeError | Exit::Attention => 1,
+            Exit::InvalidConfig | Exit::Unreachable => 2,
+        })
     }
 }
 
@@ -37,6 +46,15 @@ Examples:
   monitor-host run     --config examples/monitor.toml   # until Ctrl-C or SIGTERM
   RUST_LOG=warn monitor-host run --config monitor.toml --log-format json
 
+Asking a running host (--url http://127.0.0.1:9464, or --config FILE for its listen address):
+  monitor-host status --url http://127.0.0.1:9464      # exit 1 when alerts fire, 2 when unreachable
+  monitor-host alerts --config monitor.toml --output json
+  monitor-host query 'system_cpu_usage > 50' --url http://127.0.0.1:9464
+  monitor-host query-range 'system_load_1' --start -1h --step 1m --url http://127.0.0.1:9464
+  monitor-host export --format prometheus --url http://127.0.0.1:9464
+  monitor-host top --url http://127.0.0.1:9464          # live; tab, arrows, q to quit
+  monitor-host app report --url http://127.0.0.1:9465   # an instrumented application (or --file perf.json)
+
 Paths in the config are relative to the config file. String values may use ${VAR} or
 ${VAR:-default} from the environment; $${ is a literal ${.
 
@@ -46,7 +64,9 @@ SIGINT and SIGTERM finish the cycle and stop; SIGHUP (or POST /-/reload) reloads
 Exit codes:
   0  ok
   1  runtime error (e.g. the HTTP address is taken, the store cannot be opened)
-  2  invalid config, a plugin that cannot be loaded or configured, or bad arguments";
+  2  invalid config, a plugin that cannot be loaded or configured, or bad arguments
+  status: 1 when alerts fire or the host is unhealthy; every command asking a host or an
+  application: 2 when it cannot be reached, 1 when its answer is not the one expected";
 
 /// Performance monitor host: loads collector, healing-strategy and notifier plugins (dynamic
 /// libraries) named in a TOML config, collects metrics on an interval, evaluates alert rules,
@@ -73,6 +93,8 @@ enum Command {
     Check(ConfigArg),
     /// List the plugin instances the config loads: kind, name, version, ABI, library.
     Plugins(ConfigArg),
+    #[command(flatten)]
+    Host(cli::HostCommand),
 }
 
 #[derive(Debug, Args)]
@@ -113,7 +135,7 @@ fn main() -> ExitCode {
     };
     let format = cli.log_format;
     match run(cli) {
-        Ok(()) => Exit::Success.into(),
+        Ok(exit) => exit.into(),
         Err(e) => {
             logging::report(format, &e);
             exit_for(&e).into()
@@ -121,18 +143,27 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> anyhow::Result<Exit> {
     logging::init(cli.log_format, cli.log_level.as_deref())?;
     match cli.command {
         Command::Check(c) => command::check(&c.config),
         Command::Plugins(c) => command::plugins(&c.config),
         Command::Run(args) if args.once => command::run_once(&args),
         Command::Run(args) => command::run(&args),
+        Command::Host(c) => {
+            return cli::run(c).map(|outcome| match outcome {
+                cli::Outcome::Done => Exit::Success,
+                cli::Outcome::Attention => Exit::Attention,
+            });
+        }
     }
+    .map(|()| Exit::Success)
 }
 
 fn exit_for(error: &anyhow::Error) -> Exit {
-    if error.is::<ConfigErrors>() || error.is::<logging::FilterError>() {
+    if error.is::<cli::Unreachable>() {
+        Exit::Unreachable
+    } else if error.is::<ConfigErrors>() || error.is::<logging::FilterError>() {
         Exit::InvalidConfig
     } else {
         Exit::RuntimeError
