@@ -235,6 +235,9 @@ impl HttpServer {
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
             }
+            if let Some(page) = crate::dashboard::handle(request) {
+                return page;
+            }
             route(request, &published)
         })
         .map_err(|e| HttpError {

@@ -4,6 +4,7 @@
 
 pub mod alert;
 pub mod config;
+pub mod dashboard;
 pub mod engine;
 pub mod history;
 pub mod http;
