@@ -33,6 +33,7 @@ registerPanel({
     const cycles = chart();
     const root = el('div', {}, kpis, el('h3', {}, 'Cycle time, last hour'), cycles.root);
     let drawnAt = 0;
+    let drawn = false;
     return {
       root,
       destroy: cycles.destroy,
@@ -48,10 +49,11 @@ registerPanel({
           kpi(num(s.series.length), 'series in memory'),
           kpi(`${healthy}/${s.plugins.length}`, 'plugins ok'),
           kpi(num(firing), 'alerts firing', { 'data-firing': firing }));
-        // The history chart changes slowly: redrawn every 15 s.
-        if (now - drawnAt < 15000) return;
+        // The history chart changes slowly: redrawn every 15 s once it has data.
+        if (drawn && now - drawnAt < 15000) return;
         drawnAt = now;
         const data = await range('monitor_host_cycle_duration_seconds', 3600, now);
+        drawn = data.length > 0;
         cycles.draw(data.map((d) => ({ key: 'cycle', label: 'cycle time', points: d.points })),
           { startMs: now - 3600e3, endMs: now, stepMs: 15000, format: seconds });
       },
