@@ -249,11 +249,7 @@ mod tests {
 
     #[test]
     fn assets_have_their_content_types_and_are_immutable_under_the_version() {
-        for (name, content_type) in [
-            ("app.js", JS),
-            ("style.css", CSS),
-            ("pages/series.js", JS),
-        ] {
+        for (name, content_type) in [("app.js", JS), ("style.css", CSS), ("pages/series.js", JS)] {
             let p = page(&format!("/assets/{VERSION}/{name}"), None).unwrap();
             assert_eq!(p.status, 200, "{name}");
             assert_eq!(p.content_type, content_type, "{name}");

@@ -55,7 +55,9 @@ export function step(seconds) {
  */
 export async function range(selector, seconds, endMs = Date.now()) {
   const s = step(seconds);
-  const end = Math.floor(endMs / 1000 / s) * s;
+  // Not aligned to the step: the last point is the latest sample, even on a host started less
+  // than a step ago.
+  const end = Math.ceil(endMs / 1000);
   const data = (await json(`/api/v1/query_range?${query({ query: selector, start: end - seconds, end, step: s })}`)).data;
   return data.result.map((r) => ({
     metric: r.metric,

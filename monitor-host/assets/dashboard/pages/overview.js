@@ -3,7 +3,7 @@
 
 import { registerPanel } from '../panels.js';
 import { el, fill, num, seconds, when, labelText } from '../format.js';
-import { range } from '../api.js';
+import { range, step } from '../api.js';
 import { chart } from '../chart.js';
 
 /** A plugin's state from its health figures: ok, failing, backed off, crashed or stuck. */
@@ -31,7 +31,7 @@ registerPanel({
   create() {
     const kpis = el('div', { class: 'kpis' });
     const cycles = chart();
-    const root = el('div', {}, kpis, el('h3', {}, 'Cycle time, last hour'), cycles.root);
+    const root = el('div', {}, kpis, el('h3', {}, 'Cycle time, last 15 minutes'), cycles.root);
     let drawnAt = 0;
     let drawn = false;
     return {
@@ -49,13 +49,13 @@ registerPanel({
           kpi(num(s.series.length), 'series in memory'),
           kpi(`${healthy}/${s.plugins.length}`, 'plugins ok'),
           kpi(num(firing), 'alerts firing', { 'data-firing': firing }));
-        // The history chart changes slowly: redrawn every 15 s once it has data.
-        if (drawn && now - drawnAt < 15000) return;
+        // The history chart changes slowly: redrawn every 10 s once it has a line.
+        if (drawn && now - drawnAt < 10000) return;
         drawnAt = now;
-        const data = await range('monitor_host_cycle_duration_seconds', 3600, now);
-        drawn = data.length > 0;
+        const data = await range('monitor_host_cycle_duration_seconds', 900, now);
+        drawn = data.some((d) => d.points.length > 1);
         cycles.draw(data.map((d) => ({ key: 'cycle', label: 'cycle time', points: d.points })),
-          { startMs: now - 3600e3, endMs: now, stepMs: 15000, format: seconds });
+          { startMs: now - 900e3, endMs: now, stepMs: step(900) * 1000, format: seconds });
       },
     };
   },
