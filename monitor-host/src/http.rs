@@ -291,6 +291,9 @@ impl HttpServer {
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
             }
+            if let Some(page) = crate::dashboard::handle(request) {
+                return page;
+            }
             let response = route(request, &published);
             match (request.path, shared.get()) {
                 ("/metrics", Some(s)) if response.status == 200 => {
@@ -386,7 +389,7 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
     let (view, content_type) = match path {
         "/metrics" => (View::Metrics, "text/plain; version=0.0.4; charset=utf-8"),
         "/api/snapshot" => (View::Snapshot, "application/json"),
-        "/api/report" | "/" => (View::Report, TEXT),
+        "/api/report" => (View::Report, TEXT),
         "/healthz" => return health(p),
         _ => {
             return (
@@ -405,10 +408,6 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
         );
         return (503, TEXT, message.into());
     };
-    if path == "/" {
-        let report = String::from_utf8_lossy(&text);
-        return (200, "text/html; charset=utf-8", dashboard(&report).into());
-    }
     (200, content_type, text)
 }
 
@@ -429,19 +428,6 @@ fn health(p: &Published) -> (u16, &'static str, Bytes) {
         Some(why) => (503, "text/plain", format!("{why}\n").into()),
         None => (200, "text/plain", Bytes::from_static(b"ok\n")),
     }
-}
-
-fn dashboard(report: &str) -> String {
-    let escaped = report
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;");
-    format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"5\">\
-         <title>monitor-host</title></head><body><h1>monitor-host</h1>\
-         <p><a href=\"/metrics\">/metrics</a> · <a href=\"/api/snapshot\">/api/snapshot</a> · <a href=\"/healthz\">/healthz</a></p>\
-         <pre>{escaped}</pre></body></html>"
-    )
 }
 
 #[cfg(test)]

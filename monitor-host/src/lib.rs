@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 mod encoding;
 pub mod engine;
 pub mod history;

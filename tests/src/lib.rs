@@ -458,25 +458,16 @@ impl Alertmanager {
         .unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("alertmanager.log")).unwrap();
-        // The watchdog ends Alertmanager once this process is gone: a static is never dropped.
-        let script = format!(
-            "\"$0\" \"$@\" & am=$!; \
-             while kill -0 {parent} 2>/dev/null && kill -0 $am 2>/dev/null; do sleep 0.2; done; \
-             kill $am 2>/dev/null; wait $am",
-            parent = std::process::id()
+        let watchdog = spawn_for_this_process(
+            "prometheus-alertmanager",
+            &[
+                format!("--config.file={}", config.display()),
+                format!("--storage.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--cluster.listen-address=".to_owned(),
+            ],
+            log,
         );
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(std::process::Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("sh runs");
         let ready = eventually(std::time::Duration::from_secs(30), || {
             http_get(port, "/-/ready").filter(|(status, _)| *status == 200)
         });
@@ -505,6 +496,41 @@ impl Alertmanager {
             .filter(|a| a["labels"]["alertname"] == alertname)
             .collect()
     }
+}
+
+/// Whether the real peers (promtool, Prometheus, Alertmanager, Chromium) are required: with
+/// `MONITOR_REQUIRE_PROMTOOL=1` a test fails when one is missing instead of skipping.
+pub fn peers_required() -> bool {
+    std::env::var_os("MONITOR_REQUIRE_PROMTOOL").is_some_and(|v| v == "1")
+}
+
+/// Runs `program` with `args`, its stderr to `stderr`, for as long as this test binary lives: for
+/// a peer shared by the tests of a binary and kept in a static, which is never dropped. A watchdog
+/// shell ends it once this process is gone. The returned child is the watchdog.
+///
+/// # Panics
+///
+/// When `sh` cannot run.
+pub fn spawn_for_this_process(
+    program: &str,
+    args: &[String],
+    stderr: std::fs::File,
+) -> std::process::Child {
+    let script = format!(
+        "\"$0\" \"$@\" & child=$!; \
+         while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done; \
+         kill $child 2>/dev/null; wait $child",
+        parent = std::process::id()
+    );
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("sh runs")
 }
 
 /// The standard error of a child process, collected line by line on a thread of its own (so that
