@@ -20,6 +20,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use monitor_plugin::{Labels, Severity};
 use promql_parser::parser::{self, Expr};
@@ -27,7 +28,7 @@ use serde::Serialize;
 
 use crate::config::{AlertRule, Condition, Config};
 use crate::promql::{Evaluator, MemorySource, Metric, NAME, Sample, Value};
-use crate::rules::{AlertingRule, RecordingRule, Rule, Template, TemplateData};
+use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
 use crate::store::{SeriesKey, Store};
 
 /// The `source` of the series recording rules write.
@@ -212,6 +213,13 @@ impl CompiledRules {
     /// The rules of `config`: its `[[alert]]`s (both forms, in one group evaluated every cycle),
     /// then the groups of its rule files.
     pub fn from_config(config: &Config) -> Self {
+        Self::from_rule_set(&config.alerts, &config.rules, config.host.interval)
+    }
+
+    /// The rules of `set`: its `alerts` in one group evaluated every cycle (those named as one
+    /// of `simple` are evaluated as that simple rule), then its groups, each every `interval`
+    /// or `host_interval`.
+    pub fn from_rule_set(simple: &[AlertRule], set: &RuleSet, host_interval: Duration) -> Self {
         let mut out = Self::default();
         let mut group = Group {
             name: "config".into(),
@@ -219,16 +227,16 @@ impl CompiledRules {
             limit: 0,
             steps: Vec::new(),
         };
-        for a in &config.rules.alerts {
+        for a in &set.alerts {
             group.steps.push(Step::Alert(out.meta.len()));
-            match config.alerts.iter().find(|s| s.name == a.name) {
+            match simple.iter().find(|s| s.name == a.name) {
                 Some(simple) => out.push_simple(simple.clone()),
                 None => out.push_expr(a, 0),
             }
         }
         out.groups.push(group);
-        let host_ms = config.host.interval.as_millis() as u64;
-        for g in &config.rules.groups {
+        let host_ms = host_interval.as_millis() as u64;
+        for g in &set.groups {
             let mut steps = Vec::new();
             for r in &g.rules {
                 steps.push(match r {
@@ -1166,5 +1174,217 @@ mod tests {
             ),
             "a finite value, the last one seen: {t:?}"
         );
+    }
+
+    /// An engine over the groups of a rule file (a `groups:` document).
+    fn from_file(yaml: &str) -> AlertEngine {
+        let groups = crate::rules::parse_rule_file(yaml, "r.yml").unwrap();
+        let set = RuleSet {
+            alerts: Vec::new(),
+            groups,
+        };
+        let rules = CompiledRules::from_rule_set(&[], &set, Duration::from_secs(1));
+        AlertEngine::new(rules, 10_000)
+    }
+
+    fn put_kind(store: &mut Store, name: &str, kind: SampleKind, labels: &[(&str, &str)], t: u64, v: f64) {
+        let key = SeriesKey {
+            name: name.into(),
+            labels: (labels.iter())
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        store.insert(key, kind, "c", t, v);
+    }
+
+    fn fired(t: &[Transition]) -> usize {
+        t.iter().filter(|t| matches!(t, Transition::Fired { .. })).count()
+    }
+
+    fn resolved(t: &[Transition]) -> usize {
+        t.iter().filter(|t| matches!(t, Transition::Resolved { .. })).count()
+    }
+
+    #[test]
+    fn rate_over_a_counter_fires_then_resolves() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: Fast\n        expr: rate(req_total[10s]) > 5\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let mut total = 0.0;
+        let mut events = Vec::new();
+        // 10 per second for 30 s, then 1 per second.
+        for s in 0..=60u64 {
+            total += if s <= 30 { 10.0 } else { 1.0 };
+            put_kind(&mut store, "req", SampleKind::Counter, &[("job", "a")], s * 1000, total);
+            for tr in e.evaluate(&store, s * 1000) {
+                events.push((s, tr));
+            }
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        let (at, Transition::Fired { labels, value, .. }) = &events[0] else {
+            panic!("{events:?}")
+        };
+        // Extrapolated as Prometheus does: over a partly filled window the rate reaches 5 at
+        // 5 s, 55 over the 10 s window (half an interval before the first sample).
+        assert_eq!(*at, 5);
+        assert_eq!(labels, &Labels::from([("job".to_owned(), "a".to_owned())]));
+        assert!((value - 5.5).abs() < 1e-9, "{value}");
+        let (at, Transition::Resolved { stale, .. }) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert!(!stale);
+        // Resolved once the 10 s window's rate fell to 5 or below.
+        assert!((31..=40).contains(at), "resolved at {at}");
+    }
+
+    #[test]
+    fn for_then_keep_firing_for() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: g > 5\n        for: 10s\n        keep_firing_for: 5s\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let key = ("High".to_owned(), Labels::new());
+        let mut step = |e: &mut AlertEngine, t: u64, v: f64| {
+            put_kind(&mut store, "g", SampleKind::Gauge, &[], t, v);
+            e.evaluate(&store, t)
+        };
+        assert!(step(&mut e, 0, 9.0).is_empty());
+        assert_eq!(e.status(&key).unwrap().state, AlertState::Pending);
+        assert!(step(&mut e, 9_000, 9.0).is_empty(), "for not elapsed");
+        assert_eq!(fired(&step(&mut e, 10_000, 9.0)), 1);
+        // The condition stops: it keeps firing for 5 s, then resolves.
+        assert!(step(&mut e, 11_000, 1.0).is_empty());
+        assert!(step(&mut e, 15_000, 1.0).is_empty());
+        assert!(e.is_firing(&key));
+        let t = step(&mut e, 16_000, 1.0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Resolved { started_ms: 10_000, .. }]),
+            "{t:?}"
+        );
+        // Back above: pending again, `for` counts anew.
+        assert!(step(&mut e, 17_000, 9.0).is_empty());
+        assert_eq!(e.status(&key).unwrap().state, AlertState::Pending);
+        assert_eq!(e.status(&key).unwrap().flaps_per_hour, 4, "pending, firing, inactive, pending");
+        // A blip within keep_firing_for does not resolve: the clock restarts when it is back.
+        assert_eq!(fired(&step(&mut e, 27_000, 9.0)), 1);
+        assert!(step(&mut e, 28_000, 1.0).is_empty());
+        assert!(step(&mut e, 29_000, 9.0).is_empty());
+        assert!(step(&mut e, 33_000, 1.0).is_empty());
+        assert_eq!(resolved(&step(&mut e, 38_000, 1.0)), 1);
+    }
+
+    #[test]
+    fn a_recording_rule_is_read_by_a_later_alert_of_its_group_at_once() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - record: job:g:sum\n        expr: sum by (job) (g)\n        labels:\n          via: rule\n      - alert: Sum\n        expr: job:g:sum > 10\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "g", SampleKind::Gauge, &[("job", "a"), ("i", "1")], 0, 6.0);
+        put_kind(&mut store, "g", SampleKind::Gauge, &[("job", "a"), ("i", "2")], 0, 7.0);
+        let t = e.evaluate(&store, 0);
+        let labels = Labels::from([
+            ("job".to_owned(), "a".to_owned()),
+            ("via".to_owned(), "rule".to_owned()),
+        ]);
+        assert!(
+            matches!(t.as_slice(), [Transition::Fired { value, labels: l, .. }] if *value == 13.0 && *l == labels),
+            "{t:?}"
+        );
+        let recorded = e.take_recorded();
+        assert_eq!(
+            recorded,
+            vec![(
+                SeriesKey {
+                    name: "job:g:sum".into(),
+                    labels
+                },
+                0,
+                13.0
+            )]
+        );
+        assert!(e.take_recorded().is_empty());
+    }
+
+    #[test]
+    fn labels_and_annotations_are_rendered_with_the_sample() {
+        let mut e = from_file(concat!(
+            "groups:\n  - name: g\n    rules:\n      - alert: Disk\n        expr: disk_used > 0.5\n",
+            "        labels:\n          severity: critical\n          where: \"{{ $labels.mount }}\"\n",
+            "        annotations:\n          summary: \"{{ $labels.mount }} is {{ $value | humanizePercentage }} full\"\n",
+        ));
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "disk_used", SampleKind::Gauge, &[("mount", "/var")], 0, 0.75);
+        let t = e.evaluate(&store, 0);
+        let Transition::Fired { labels, .. } = &t[0] else {
+            panic!("{t:?}")
+        };
+        assert_eq!(labels["where"], "/var");
+        assert_eq!(labels["severity"], "critical");
+        let st = e.status(&("Disk".to_owned(), labels.clone())).unwrap();
+        assert_eq!(st.annotations["summary"], "/var is 75% full");
+        assert_eq!(e.rules()[0].severity, Severity::Critical);
+        assert_eq!(e.rules()[0].metric, "disk_used");
+        assert_eq!(e.expr(0), Some("disk_used > 0.5"));
+    }
+
+    #[test]
+    fn a_simple_rule_on_a_counter_reads_its_total() {
+        let mut r = rule(Condition::Above, 10.0, 0);
+        r.metric = "req".into();
+        let mut e = AlertEngine::new(vec![r], 60_000);
+        assert_eq!(e.expr(0), None);
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "req", SampleKind::Counter, &[("a.b", "x")], 0, 50.0);
+        let t = e.evaluate(&store, 0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Fired { labels, .. }] if labels["a.b"] == "x"),
+            "the store's own labels: {t:?}"
+        );
+    }
+
+    #[test]
+    fn past_its_groups_limit_a_rule_is_in_error_and_its_alerts_resolve() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    limit: 1\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 0, 1.0);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        assert!(e.rule_errors().is_empty());
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 1_000, 1.0);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 1_000, 1.0);
+        let logs = logged(|| assert_eq!(resolved(&e.evaluate(&store, 1_000)), 1));
+        assert!(logs.contains("exceeded limit of 1 with 2 alerts"), "{logs}");
+        let errors: Vec<&String> = e.rule_errors().values().collect();
+        assert_eq!(errors, ["exceeded limit of 1 with 2 alerts"]);
+    }
+
+    #[test]
+    fn a_group_is_evaluated_at_its_interval() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[], 0, 0.0);
+        assert!(e.evaluate(&store, 0).is_empty());
+        put_kind(&mut store, "up", SampleKind::Gauge, &[], 5_000, 1.0);
+        assert!(e.evaluate(&store, 5_000).is_empty(), "not due");
+        assert_eq!(fired(&e.evaluate(&store, 10_000)), 1);
+    }
+
+    #[test]
+    fn a_failing_query_leaves_the_state_alone() {
+        // Two series with the same labels once `__name__` is dropped: an execution error.
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: Both\n        expr: abs({job=\"a\"}) > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "x", SampleKind::Gauge, &[("job", "a")], 0, 1.0);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        put_kind(&mut store, "y", SampleKind::Gauge, &[("job", "a")], 1_000, 1.0);
+        assert!(e.evaluate(&store, 1_000).is_empty());
+        assert_eq!(e.rule_errors().len(), 1);
+        assert!(e.is_firing(&("Both".to_owned(), Labels::from([("job".to_owned(), "a".to_owned())]))));
     }
 }
