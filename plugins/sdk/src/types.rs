@@ -287,7 +287,27 @@ mod tests {
             escalation: false,
             stale: true,
             host: "h".into(),
+            annotations: BTreeMap::new(),
+            expr: None,
         }
+    }
+
+    #[test]
+    fn annotations_and_expr_are_optional_both_ways() {
+        // Absent when empty: what an earlier notifier reads is unchanged.
+        let text = serde_json::to_string(&stale_resolution()).unwrap();
+        assert!(!text.contains("annotations") && !text.contains("expr"), "{text}");
+        let back: Notification = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, stale_resolution());
+        let with = Notification {
+            annotations: BTreeMap::from([("summary".to_owned(), "s".to_owned())]),
+            expr: Some("up == 0".into()),
+            ..stale_resolution()
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""annotations":{"summary":"s"}"#), "{text}");
+        assert!(text.contains(r#""expr":"up == 0""#), "{text}");
+        assert_eq!(serde_json::from_str::<Notification>(&text).unwrap(), with);
     }
 
     #[test]
