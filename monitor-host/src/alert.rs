@@ -547,6 +547,10 @@ impl AlertEngine {
     /// Evaluates, at `now_ms`, every group that is due and returns what changed. A group is due
     /// at its first evaluation and once its interval has passed since the last one (within a
     /// tenth of it, so a cycle that comes a little early does not skip it).
+    ///
+    /// Queries are evaluated at `now_ms`, or at the newest sample's time when it is later: the
+    /// samples of a cycle are stamped when they arrive, after the cycle began, and Prometheus
+    /// too evaluates after the scrapes it reads. States and transitions are timed at `now_ms`.
     pub fn evaluate(&mut self, store: &Store, now_ms: u64) -> Vec<Transition> {
         let rules = Arc::clone(&self.rules);
         let due: Vec<usize> = (0..rules.groups.len())
@@ -560,6 +564,7 @@ impl AlertEngine {
             return out;
         }
         let mut source = MemorySource::new(store, self.stale_ms);
+        let at_ms = now_ms.max(source.newest_ms());
         for g in due {
             self.last_eval[g] = Some(now_ms);
             let group = &rules.groups[g];
@@ -567,11 +572,11 @@ impl AlertEngine {
                 let (name, result) = match step {
                     Step::Alert(ri) => (
                         &rules.meta[*ri].name,
-                        self.evaluate_alert(&rules, *ri, &source, now_ms, &mut out),
+                        self.evaluate_alert(&rules, *ri, &source, (at_ms, now_ms), &mut out),
                     ),
                     Step::Record { name, expr, labels } => (
                         name,
-                        self.evaluate_record(name, expr, labels, group.limit, &mut source, now_ms),
+                        self.evaluate_record(name, expr, labels, group.limit, &mut source, at_ms),
                     ),
                 };
                 self.note_error(&group.name, name, result.err());
@@ -601,12 +606,12 @@ impl AlertEngine {
         rules: &CompiledRules,
         ri: usize,
         source: &MemorySource<'_>,
-        now_ms: u64,
+        (at_ms, now_ms): (u64, u64),
         out: &mut Vec<Transition>,
     ) -> Result<(), RuleError> {
         let def = &rules.defs[ri];
         let rule = &rules.meta[ri];
-        let mut result = find(def, source, now_ms).map_err(RuleError::Query);
+        let mut result = find(def, source, at_ms).map_err(RuleError::Query);
         if let Ok(found) = &result
             && def.limit > 0
             && found.active.len() as u64 > def.limit

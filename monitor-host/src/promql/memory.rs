@@ -42,6 +42,7 @@ pub struct MemorySource<'a> {
     entries: Vec<Entry<'a>>,
     by_name: HashMap<String, Vec<usize>>,
     stale_ms: u64,
+    newest_ms: u64,
 }
 
 impl<'a> MemorySource<'a> {
@@ -52,8 +53,12 @@ impl<'a> MemorySource<'a> {
             entries: Vec::with_capacity(store.len()),
             by_name: HashMap::new(),
             stale_ms,
+            newest_ms: 0,
         };
         for (key, series) in store.iter() {
+            if let Some((t, _)) = series.latest() {
+                source.newest_ms = source.newest_ms.max(t);
+            }
             source.push(Entry {
                 metric: metric(&key.name, &key.labels, series.kind),
                 key: Cow::Borrowed(key),
@@ -62,6 +67,11 @@ impl<'a> MemorySource<'a> {
             });
         }
         source
+    }
+
+    /// The newest sample's time, ms since the epoch (0 for an empty store).
+    pub fn newest_ms(&self) -> u64 {
+        self.newest_ms
     }
 
     fn push(&mut self, entry: Entry<'a>) {
