@@ -71,9 +71,17 @@ fn rule(k: usize) -> (String, String, u64) {
             format!("req{m}"),
             300_000,
         ),
-        1 => (format!("avg_over_time(g{m}[1h]) > 50"), format!("g{m}"), HOUR_MS),
+        1 => (
+            format!("avg_over_time(g{m}[1h]) > 50"),
+            format!("g{m}"),
+            HOUR_MS,
+        ),
         2 => (format!("g{m} > 90"), format!("g{m}"), 300_000),
-        _ => (format!("rate(req{m}_total[1h]) > 1"), format!("req{m}"), HOUR_MS),
+        _ => (
+            format!("rate(req{m}_total[1h]) > 1"),
+            format!("req{m}"),
+            HOUR_MS,
+        ),
     }
 }
 

@@ -290,8 +290,11 @@ impl CompiledRules {
             .iter()
             .find_map(|k| a.annotations.get(*k).map(source))
             .unwrap_or_default();
-        let labels: BTreeMap<String, String> =
-            a.labels.iter().map(|(k, v)| (k.clone(), source(v))).collect();
+        let labels: BTreeMap<String, String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), source(v)))
+            .collect();
         self.meta.push(AlertRule {
             name: a.name.clone(),
             metric: notification_metric(&a.expr.parsed, &a.expr.text),
@@ -554,10 +557,12 @@ impl AlertEngine {
     pub fn evaluate(&mut self, store: &Store, now_ms: u64) -> Vec<Transition> {
         let rules = Arc::clone(&self.rules);
         let due: Vec<usize> = (0..rules.groups.len())
-            .filter(|&g| match (self.last_eval[g], rules.groups[g].interval_ms) {
-                (None, _) | (_, None) => true,
-                (Some(last), Some(every)) => now_ms + every / 10 >= last + every,
-            })
+            .filter(
+                |&g| match (self.last_eval[g], rules.groups[g].interval_ms) {
+                    (None, _) | (_, None) => true,
+                    (Some(last), Some(every)) => now_ms + every / 10 >= last + every,
+                },
+            )
             .collect();
         let mut out = Vec::new();
         if due.is_empty() {
@@ -660,22 +665,24 @@ impl AlertEngine {
 
     /// The instance `key` of rule `ri`, created inactive with `value` if it is new.
     fn instance(&mut self, ri: usize, key: AlertKey, value: f64) -> &mut Instance {
-        self.states.entry(key).or_insert_with_key(|(name, labels)| Instance {
-            rule: ri,
-            status: AlertStatus {
-                alert: name.clone(),
-                labels: labels.clone(),
-                state: AlertState::Inactive,
-                value,
-                active_since_ms: None,
-                firing_since_ms: None,
-                resolved_at_ms: None,
-                annotations: BTreeMap::new(),
-                flaps_per_hour: 0,
-            },
-            keep_since_ms: None,
-            changes: VecDeque::new(),
-        })
+        self.states
+            .entry(key)
+            .or_insert_with_key(|(name, labels)| Instance {
+                rule: ri,
+                status: AlertStatus {
+                    alert: name.clone(),
+                    labels: labels.clone(),
+                    state: AlertState::Inactive,
+                    value,
+                    active_since_ms: None,
+                    firing_since_ms: None,
+                    resolved_at_ms: None,
+                    annotations: BTreeMap::new(),
+                    flaps_per_hour: 0,
+                },
+                keep_since_ms: None,
+                changes: VecDeque::new(),
+            })
     }
 
     /// The instances of rule `ri` not active at this evaluation: they resolve (with the value
@@ -889,7 +896,9 @@ fn find(def: &AlertDef, source: &MemorySource<'_>, now_ms: u64) -> Result<Found,
     let mut keys: Vec<&Labels> = found.active.iter().map(|a| &a.0).collect();
     keys.sort();
     if keys.windows(2).any(|w| w[0] == w[1]) {
-        return Err("vector contains metrics with the same labelset after applying alert labels".into());
+        return Err(
+            "vector contains metrics with the same labelset after applying alert labels".into(),
+        );
     }
     Ok(found)
 }
@@ -901,7 +910,13 @@ fn render(t: &Template, data: &TemplateData<'_>) -> String {
 }
 
 /// An instance whose condition holds at `now_ms`: pending, then firing once it held for `for`.
-fn activate(ri: usize, rule: &AlertRule, inst: &mut Instance, now_ms: u64, out: &mut Vec<Transition>) {
+fn activate(
+    ri: usize,
+    rule: &AlertRule,
+    inst: &mut Instance,
+    now_ms: u64,
+    out: &mut Vec<Transition>,
+) {
     if inst.status.state == AlertState::Firing {
         inst.count_flaps(now_ms);
         return;
@@ -1192,7 +1207,14 @@ mod tests {
         AlertEngine::new(rules, 10_000)
     }
 
-    fn put_kind(store: &mut Store, name: &str, kind: SampleKind, labels: &[(&str, &str)], t: u64, v: f64) {
+    fn put_kind(
+        store: &mut Store,
+        name: &str,
+        kind: SampleKind,
+        labels: &[(&str, &str)],
+        t: u64,
+        v: f64,
+    ) {
         let key = SeriesKey {
             name: name.into(),
             labels: (labels.iter())
@@ -1203,11 +1225,15 @@ mod tests {
     }
 
     fn fired(t: &[Transition]) -> usize {
-        t.iter().filter(|t| matches!(t, Transition::Fired { .. })).count()
+        t.iter()
+            .filter(|t| matches!(t, Transition::Fired { .. }))
+            .count()
     }
 
     fn resolved(t: &[Transition]) -> usize {
-        t.iter().filter(|t| matches!(t, Transition::Resolved { .. })).count()
+        t.iter()
+            .filter(|t| matches!(t, Transition::Resolved { .. }))
+            .count()
     }
 
     #[test]
@@ -1221,7 +1247,14 @@ mod tests {
         // 10 per second for 30 s, then 1 per second.
         for s in 0..=60u64 {
             total += if s <= 30 { 10.0 } else { 1.0 };
-            put_kind(&mut store, "req", SampleKind::Counter, &[("job", "a")], s * 1000, total);
+            put_kind(
+                &mut store,
+                "req",
+                SampleKind::Counter,
+                &[("job", "a")],
+                s * 1000,
+                total,
+            );
             for tr in e.evaluate(&store, s * 1000) {
                 events.push((s, tr));
             }
@@ -1264,13 +1297,23 @@ mod tests {
         assert!(e.is_firing(&key));
         let t = step(&mut e, 16_000, 1.0);
         assert!(
-            matches!(t.as_slice(), [Transition::Resolved { started_ms: 10_000, .. }]),
+            matches!(
+                t.as_slice(),
+                [Transition::Resolved {
+                    started_ms: 10_000,
+                    ..
+                }]
+            ),
             "{t:?}"
         );
         // Back above: pending again, `for` counts anew.
         assert!(step(&mut e, 17_000, 9.0).is_empty());
         assert_eq!(e.status(&key).unwrap().state, AlertState::Pending);
-        assert_eq!(e.status(&key).unwrap().flaps_per_hour, 4, "pending, firing, inactive, pending");
+        assert_eq!(
+            e.status(&key).unwrap().flaps_per_hour,
+            4,
+            "pending, firing, inactive, pending"
+        );
         // A blip within keep_firing_for does not resolve: the clock restarts when it is back.
         assert_eq!(fired(&step(&mut e, 27_000, 9.0)), 1);
         assert!(step(&mut e, 28_000, 1.0).is_empty());
@@ -1285,8 +1328,22 @@ mod tests {
             "groups:\n  - name: g\n    rules:\n      - record: job:g:sum\n        expr: sum by (job) (g)\n        labels:\n          via: rule\n      - alert: Sum\n        expr: job:g:sum > 10\n",
         );
         let mut store = Store::new(u64::MAX);
-        put_kind(&mut store, "g", SampleKind::Gauge, &[("job", "a"), ("i", "1")], 0, 6.0);
-        put_kind(&mut store, "g", SampleKind::Gauge, &[("job", "a"), ("i", "2")], 0, 7.0);
+        put_kind(
+            &mut store,
+            "g",
+            SampleKind::Gauge,
+            &[("job", "a"), ("i", "1")],
+            0,
+            6.0,
+        );
+        put_kind(
+            &mut store,
+            "g",
+            SampleKind::Gauge,
+            &[("job", "a"), ("i", "2")],
+            0,
+            7.0,
+        );
         let t = e.evaluate(&store, 0);
         let labels = Labels::from([
             ("job".to_owned(), "a".to_owned()),
@@ -1319,7 +1376,14 @@ mod tests {
             "        annotations:\n          summary: \"{{ $labels.mount }} is {{ $value | humanizePercentage }} full\"\n",
         ));
         let mut store = Store::new(u64::MAX);
-        put_kind(&mut store, "disk_used", SampleKind::Gauge, &[("mount", "/var")], 0, 0.75);
+        put_kind(
+            &mut store,
+            "disk_used",
+            SampleKind::Gauge,
+            &[("mount", "/var")],
+            0,
+            0.75,
+        );
         let t = e.evaluate(&store, 0);
         let Transition::Fired { labels, .. } = &t[0] else {
             panic!("{t:?}")
@@ -1340,7 +1404,14 @@ mod tests {
         let mut e = AlertEngine::new(vec![r], 60_000);
         assert_eq!(e.expr(0), None);
         let mut store = Store::new(u64::MAX);
-        put_kind(&mut store, "req", SampleKind::Counter, &[("a.b", "x")], 0, 50.0);
+        put_kind(
+            &mut store,
+            "req",
+            SampleKind::Counter,
+            &[("a.b", "x")],
+            0,
+            50.0,
+        );
         let t = e.evaluate(&store, 0);
         assert!(
             matches!(t.as_slice(), [Transition::Fired { labels, .. }] if labels["a.b"] == "x"),
@@ -1357,8 +1428,22 @@ mod tests {
         put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 0, 1.0);
         assert_eq!(fired(&e.evaluate(&store, 0)), 1);
         assert!(e.rule_errors().is_empty());
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 1_000, 1.0);
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 1_000, 1.0);
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "1")],
+            1_000,
+            1.0,
+        );
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "2")],
+            1_000,
+            1.0,
+        );
         let logs = logged(|| assert_eq!(resolved(&e.evaluate(&store, 1_000)), 1));
         assert!(logs.contains("exceeded limit of 1 with 2 alerts"), "{logs}");
         let errors: Vec<&String> = e.rule_errors().values().collect();
@@ -1387,9 +1472,19 @@ mod tests {
         let mut store = Store::new(u64::MAX);
         put_kind(&mut store, "x", SampleKind::Gauge, &[("job", "a")], 0, 1.0);
         assert_eq!(fired(&e.evaluate(&store, 0)), 1);
-        put_kind(&mut store, "y", SampleKind::Gauge, &[("job", "a")], 1_000, 1.0);
+        put_kind(
+            &mut store,
+            "y",
+            SampleKind::Gauge,
+            &[("job", "a")],
+            1_000,
+            1.0,
+        );
         assert!(e.evaluate(&store, 1_000).is_empty());
         assert_eq!(e.rule_errors().len(), 1);
-        assert!(e.is_firing(&("Both".to_owned(), Labels::from([("job".to_owned(), "a".to_owned())]))));
+        assert!(e.is_firing(&(
+            "Both".to_owned(),
+            Labels::from([("job".to_owned(), "a".to_owned())])
+        )));
     }
 }

@@ -2270,7 +2270,10 @@ description = "CPU usage is high"
             errors.annotations["summary"].source(),
             "{{ $value | humanize }} errors/s"
         );
-        assert_eq!(cpu.expr.text, r#"{__name__=~"system_cpu_usage(_total)?"} > 80.0"#);
+        assert_eq!(
+            cpu.expr.text,
+            r#"{__name__=~"system_cpu_usage(_total)?"} > 80.0"#
+        );
         assert_eq!(cpu.labels["severity"].source(), "warning");
         assert_eq!(cpu.annotations["description"].source(), "CPU usage is high");
         assert_eq!(cpu.at.line, 12);

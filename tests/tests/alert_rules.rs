@@ -219,14 +219,22 @@ fn the_host_and_prometheus_agree_on_alerts_and_recorded_values() {
             .find(|a| a["labels"]["alertname"] == "Fast" || a["alert"] == "Fast")
             .and_then(|a| a["annotations"]["summary"].as_str().map(str::to_owned))
     };
-    let from_prometheus = summary(&json(prometheus_port, "/api/v1/alerts").unwrap()["data"]["alerts"]);
+    let from_prometheus =
+        summary(&json(prometheus_port, "/api/v1/alerts").unwrap()["data"]["alerts"]);
     let from_host = summary(&json(host_port, "/api/snapshot").unwrap()["alerts"]);
     for s in [&from_prometheus, &from_host] {
         assert!(
-            s.as_deref().is_some_and(|s| s.starts_with("api at ") && s.ends_with("/s")),
+            s.as_deref()
+                .is_some_and(|s| s.starts_with("api at ") && s.ends_with("/s")),
             "{from_prometheus:?} {from_host:?}"
         );
     }
     target.lock().unwrap().set(5.0, 20.0);
-    phase("calm again", prometheus_port, host_port, &expected(&[]), 5.0);
+    phase(
+        "calm again",
+        prometheus_port,
+        host_port,
+        &expected(&[]),
+        5.0,
+    );
 }

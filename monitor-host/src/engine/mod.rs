@@ -252,7 +252,13 @@ impl Engine {
         self.log_refusals(now_ms);
         let transitions = self.alerts.evaluate(&self.store, now_ms);
         for (key, ts_ms, value) in self.alerts.take_recorded() {
-            self.put(key, SampleKind::Gauge, crate::alert::RULES_SOURCE, ts_ms, value);
+            self.put(
+                key,
+                SampleKind::Gauge,
+                crate::alert::RULES_SOURCE,
+                ts_ms,
+                value,
+            );
         }
         for t in &transitions {
             let n = notify::for_transition(t, &self.alerts, &self.host.name);

@@ -343,7 +343,12 @@ pub(super) struct GiveUp {
 }
 
 /// The critical notification sent once when healing gives up on a firing alert.
-pub(super) fn escalation(g: &GiveUp, alerts: &AlertEngine, host: &str, now_ms: u64) -> Notification {
+pub(super) fn escalation(
+    g: &GiveUp,
+    alerts: &AlertEngine,
+    host: &str,
+    now_ms: u64,
+) -> Notification {
     let r = &alerts.rules()[g.rule];
     let expr = alerts.expr(g.rule);
     Notification {

@@ -159,7 +159,9 @@ impl Source for MemorySource<'_> {
             .map(|p| p.0)
             .or_else(|| e.stored.and_then(|p| p.back()).map(|p| as_ms(p.0)));
         if let Some(newest) = newest {
-            let marker = newest.saturating_add(as_ms(self.stale_ms)).saturating_add(1);
+            let marker = newest
+                .saturating_add(as_ms(self.stale_ms))
+                .saturating_add(1);
             if marker > after_ms && marker <= to_ms {
                 out.push((marker, f64::from_bits(STALE_NAN)));
             }
@@ -223,7 +225,11 @@ mod tests {
         assert_eq!(values(&src, "disk_used", 40_000).len(), 2);
         assert_eq!(values(&src, "disk_used", 40_001).len(), 1);
         // Its samples stay readable in ranges.
-        let v = values(&src, r#"max_over_time(disk_used{dev_name="b"}[1m])"#, 60_000);
+        let v = values(
+            &src,
+            r#"max_over_time(disk_used{dev_name="b"}[1m])"#,
+            60_000,
+        );
         assert_eq!(v[0].1, 7.0);
     }
 

@@ -296,7 +296,10 @@ mod tests {
     fn annotations_and_expr_are_optional_both_ways() {
         // Absent when empty: what an earlier notifier reads is unchanged.
         let text = serde_json::to_string(&stale_resolution()).unwrap();
-        assert!(!text.contains("annotations") && !text.contains("expr"), "{text}");
+        assert!(
+            !text.contains("annotations") && !text.contains("expr"),
+            "{text}"
+        );
         let back: Notification = serde_json::from_str(&text).unwrap();
         assert_eq!(back, stale_resolution());
         let with = Notification {
