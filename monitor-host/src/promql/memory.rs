@@ -14,7 +14,9 @@
 //!   rule of the same group reads them at once, as in Prometheus, before they reach the store.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use monitor_plugin::Labels;
 use promql_parser::label::{MatchOp, Matcher};
@@ -43,6 +45,8 @@ pub struct MemorySource<'a> {
     by_name: HashMap<String, Vec<usize>>,
     stale_ms: u64,
     newest_ms: u64,
+    // Each stored series' points, decoded once for every rule that reads it.
+    decoded: RefCell<HashMap<usize, Arc<[(i64, f64)]>>>,
 }
 
 impl<'a> MemorySource<'a> {
@@ -54,6 +58,7 @@ impl<'a> MemorySource<'a> {
             by_name: HashMap::new(),
             stale_ms,
             newest_ms: 0,
+            decoded: RefCell::new(HashMap::new()),
         };
         for (key, series) in store.iter() {
             if let Some((t, _)) = series.latest() {
@@ -143,11 +148,22 @@ impl Source for MemorySource<'_> {
             .and_then(|i| self.entries.get(i))
             .ok_or_else(|| format!("no series {id}"))?;
         let as_ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
-        let mut out: Vec<(i64, f64)> = (e.stored.into_iter())
-            .flat_map(|p| p.iter())
-            .map(|(t, v)| (as_ms(t), v))
-            .filter(|p| p.0 > after_ms && p.0 <= to_ms)
-            .collect();
+        let stored = match e.stored {
+            None => Arc::from(Vec::new()),
+            Some(p) => {
+                let mut decoded = self.decoded.borrow_mut();
+                let all = decoded.entry(id as usize).or_insert_with(|| {
+                    p.iter()
+                        .map(|(t, v)| (as_ms(t), v))
+                        .collect::<Vec<_>>()
+                        .into()
+                });
+                Arc::clone(all)
+            }
+        };
+        let from = stored.partition_point(|p| p.0 <= after_ms);
+        let to = stored.partition_point(|p| p.0 <= to_ms);
+        let mut out: Vec<(i64, f64)> = stored[from..to.max(from)].to_vec();
         out.extend(
             (e.recorded.iter())
                 .filter(|p| p.0 > after_ms && p.0 <= to_ms)
