@@ -34,6 +34,9 @@ struct Entry<'a> {
     metric: Metric,
     key: Cow<'a, SeriesKey>,
     stored: Option<&'a crate::store::Points>,
+    // Whether it goes stale `stale_ms` after its newest sample: not a recorded series, which
+    // its rule writes at its group's interval, and which instant selectors see for the lookback.
+    stales: bool,
     // Points recorded during this evaluation, newer than the stored ones.
     recorded: Vec<(i64, f64)>,
 }
@@ -68,6 +71,7 @@ impl<'a> MemorySource<'a> {
                 metric: metric(&key.name, &key.labels, series.kind),
                 key: Cow::Borrowed(key),
                 stored: Some(&series.points),
+                stales: series.source != crate::alert::RULES_SOURCE,
                 recorded: Vec::new(),
             });
         }
@@ -114,17 +118,28 @@ impl<'a> MemorySource<'a> {
             metric,
             key: Cow::Owned(SeriesKey { name, labels }),
             stored: None,
+            stales: false,
             recorded: vec![(ts_ms, value)],
         });
     }
 
-    /// The series whose name an equality matcher fixes, or every series.
-    fn candidates(&self, matchers: &[Matcher]) -> Box<dyn Iterator<Item = usize> + '_> {
-        let by_name = matchers
-            .iter()
-            .find(|m| m.name == NAME && matches!(m.op, MatchOp::Equal));
-        match by_name {
-            Some(m) => Box::new(self.by_name.get(&m.value).into_iter().flatten().copied()),
+    /// The series of the names a `__name__` matcher selects (looked up by name, or matched
+    /// against each distinct name), or every series.
+    fn candidates<'s>(&'s self, matchers: &'s [Matcher]) -> Box<dyn Iterator<Item = usize> + 's> {
+        match matchers.iter().find(|m| m.name == NAME) {
+            Some(m) if matches!(m.op, MatchOp::Equal) => {
+                Box::new(self.by_name.get(&m.value).into_iter().flatten().copied())
+            }
+            Some(m) => {
+                let mut names: Vec<&String> =
+                    self.by_name.keys().filter(|n| m.is_match(n)).collect();
+                names.sort();
+                Box::new(
+                    names
+                        .into_iter()
+                        .flat_map(|n| self.by_name[n].iter().copied()),
+                )
+            }
             None => Box::new(0..self.entries.len()),
         }
     }
@@ -174,7 +189,7 @@ impl Source for MemorySource<'_> {
             .last()
             .map(|p| p.0)
             .or_else(|| e.stored.and_then(|p| p.back()).map(|p| as_ms(p.0)));
-        if let Some(newest) = newest {
+        if let Some(newest) = newest.filter(|_| e.stales) {
             let marker = newest
                 .saturating_add(as_ms(self.stale_ms))
                 .saturating_add(1);
@@ -247,6 +262,32 @@ mod tests {
             60_000,
         );
         assert_eq!(v[0].1, 7.0);
+    }
+
+    #[test]
+    fn a_name_regex_selects_by_name() {
+        let s = store();
+        let src = MemorySource::new(&s, 30_000);
+        let v = values(&src, r#"{__name__=~"req(_total)?"}"#, 60_000);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].0[NAME], "req_total");
+        assert_eq!(
+            values(&src, r#"{__name__!~"req.*", dev_name=~".+"}"#, 40_000).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn recorded_series_do_not_go_stale_between_their_evaluations() {
+        let mut s = Store::new(u64::MAX);
+        let key = SeriesKey {
+            name: "job:x".into(),
+            labels: Labels::new(),
+        };
+        s.insert(key, SampleKind::Gauge, crate::alert::RULES_SOURCE, 0, 1.0);
+        let src = MemorySource::new(&s, 3_000);
+        // A group evaluated every minute: still there 50 s after its last evaluation.
+        assert_eq!(values(&src, "job:x", 50_000).len(), 1);
     }
 
     #[test]
