@@ -109,7 +109,7 @@ fn engine() -> AlertEngine {
 
 /// Decodes, once, the points of every series a rule reads within the longest window: the floor.
 fn read_floor(store: &Store) -> usize {
-    let mut metrics: Vec<(String, u64)> = (0..RULES).map(|k| rule(k)).map(|r| (r.1, r.2)).collect();
+    let mut metrics: Vec<(String, u64)> = (0..RULES).map(rule).map(|r| (r.1, r.2)).collect();
     metrics.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
     metrics.dedup_by(|a, b| a.0 == b.0);
     let mut n = 0;

@@ -29,6 +29,9 @@ use crate::store::{SeriesKey, Store};
 /// Prometheus's staleness marker: a NaN with this bit pattern.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
+/// A series' points, decoded.
+type Decoded = Arc<[(i64, f64)]>;
+
 #[derive(Debug)]
 struct Entry<'a> {
     metric: Metric,
@@ -49,7 +52,7 @@ pub struct MemorySource<'a> {
     stale_ms: u64,
     newest_ms: u64,
     // Each stored series' points, decoded once for every rule that reads it.
-    decoded: RefCell<HashMap<usize, Arc<[(i64, f64)]>>>,
+    decoded: RefCell<HashMap<usize, Decoded>>,
 }
 
 impl<'a> MemorySource<'a> {
