@@ -1,12 +1,41 @@
-//! Alert rules evaluated against the store: pending, firing, resolved.
+//! Alert and recording rules evaluated with PromQL over the in-memory store: pending, firing,
+//! resolved, as Prometheus's rule manager does (`rules/alerting.go`, `rules/recording.go`).
+//!
+//! Every alerting rule is evaluated the same way: the config's `[[alert]]`s of both forms (in one
+//! group evaluated every cycle) and the groups of the `rule_files` (each every `interval`, the
+//! host's by default; rules in order, so a recording rule's result is read by the later rules of
+//! its group in the same evaluation). The evaluation time is the cycle's.
+//!
+//! - An expression rule's instances are the samples its expression returns, each keyed by the
+//!   sample's labels (without `__name__`) plus the rule's rendered `labels`; `$value` is the
+//!   sample's value. An instance is pending, fires after `for`, keeps firing for
+//!   `keep_firing_for` after the expression stops returning it, then resolves.
+//! - A simple rule (`metric`, `condition`, `threshold`) reads its selector
+//!   ([`simple_selector`](crate::rules::simple_selector)) and applies its condition to each sample,
+//!   which is what [`simple_expr`](crate::rules::simple_expr) means; its instances keep the
+//!   series' own labels, as stored, and a series that went stale or vanished resolves its
+//!   instance with the last value seen and `stale`.
+//! - A group's `limit` caps the alerts (or recorded series) of each of its rules: beyond it the
+//!   rule is in error, and its alerts resolve, as in Prometheus.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
 
-use monitor_plugin::Labels;
+use monitor_plugin::{Labels, Severity};
+use promql_parser::parser::{self, Expr};
 use serde::Serialize;
 
-use crate::config::AlertRule;
-use crate::store::Store;
+use crate::config::{AlertRule, Condition, Config};
+use crate::promql::{Evaluator, MemorySource, Metric, NAME, Sample, Value};
+use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
+use crate::store::{SeriesKey, Store};
+
+/// The `source` of the series recording rules write.
+pub const RULES_SOURCE: &str = "rules";
+
+/// How far back state changes count for [`AlertStatus::flaps_per_hour`].
+const FLAP_WINDOW_MS: u64 = 3_600_000;
 
 /// Where one alert instance (a rule applied to one series) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -31,7 +60,7 @@ impl AlertState {
     }
 }
 
-/// Identity of an alert instance: rule name and the series' labels.
+/// Identity of an alert instance: rule name and the instance's labels.
 pub type AlertKey = (String, Labels);
 
 /// One alert instance.
@@ -39,7 +68,8 @@ pub type AlertKey = (String, Labels);
 pub struct AlertStatus {
     /// Rule name.
     pub alert: String,
-    /// The series' labels.
+    /// The instance's labels: a simple rule's series' labels; an expression rule's sample's
+    /// labels with the rule's `labels`.
     pub labels: Labels,
     /// State.
     pub state: AlertState,
@@ -51,6 +81,12 @@ pub struct AlertStatus {
     pub firing_since_ms: Option<u64>,
     /// When it last resolved.
     pub resolved_at_ms: Option<u64>,
+    /// The rule's annotations, rendered at the last evaluation that returned this instance.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// State changes (inactive, pending, firing) in the last hour: how much it flaps.
+    #[serde(default)]
+    pub flaps_per_hour: u32,
 }
 
 /// A state change that notifiers and strategies care about.
@@ -96,43 +132,321 @@ fn stored(s: &AlertStatus) -> Stored {
     )
 }
 
+/// How an alerting rule is evaluated.
+#[derive(Debug, Clone)]
+enum Check {
+    /// The simple form: its selector, and its condition applied to each sample.
+    Simple {
+        selector: Expr,
+        condition: Condition,
+        threshold: f64,
+    },
+    /// Every sample the expression returns is an active alert.
+    Expr(Expr),
+}
+
+/// An alerting rule as the engine evaluates it.
+#[derive(Debug, Clone)]
+struct AlertDef {
+    check: Check,
+    // The expression as written (`simple_expr` for a simple rule).
+    text: String,
+    keep_firing_for_ms: u64,
+    labels: BTreeMap<String, Template>,
+    annotations: BTreeMap<String, Template>,
+    // What a reload compares to keep an instance's state: name and labels.
+    identity: String,
+    limit: u64,
+}
+
+/// One rule of a group, in order.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Index of an alerting rule.
+    Alert(usize),
+    /// A recording rule.
+    Record {
+        name: String,
+        expr: Expr,
+        labels: BTreeMap<String, String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct Group {
+    name: String,
+    // `None`: every evaluation (the config's `[[alert]]`s).
+    interval_ms: Option<u64>,
+    limit: u64,
+    steps: Vec<Step>,
+}
+
+/// Every rule the engine evaluates, ready: the config's `[[alert]]`s and its rule files' groups.
+#[derive(Debug, Clone, Default)]
+pub struct CompiledRules {
+    // Per alerting rule, what notifications and healing read.
+    meta: Vec<AlertRule>,
+    defs: Vec<AlertDef>,
+    groups: Vec<Group>,
+}
+
+impl From<Vec<AlertRule>> for CompiledRules {
+    /// Simple rules only, in one group evaluated every cycle.
+    fn from(rules: Vec<AlertRule>) -> Self {
+        let mut out = Self::default();
+        let mut group = Group {
+            name: "config".into(),
+            interval_ms: None,
+            limit: 0,
+            steps: Vec::new(),
+        };
+        for r in rules {
+            group.steps.push(Step::Alert(out.meta.len()));
+            out.push_simple(r);
+        }
+        out.groups.push(group);
+        out
+    }
+}
+
+impl CompiledRules {
+    /// The rules of `config`: its `[[alert]]`s (both forms, in one group evaluated every cycle),
+    /// then the groups of its rule files.
+    pub fn from_config(config: &Config) -> Self {
+        Self::from_rule_set(&config.alerts, &config.rules, config.host.interval)
+    }
+
+    /// The rules of `set`: its `alerts` in one group evaluated every cycle (those named as one
+    /// of `simple` are evaluated as that simple rule), then its groups, each every `interval`
+    /// or `host_interval`.
+    pub fn from_rule_set(simple: &[AlertRule], set: &RuleSet, host_interval: Duration) -> Self {
+        let mut out = Self::default();
+        let mut group = Group {
+            name: "config".into(),
+            interval_ms: None,
+            limit: 0,
+            steps: Vec::new(),
+        };
+        for a in &set.alerts {
+            group.steps.push(Step::Alert(out.meta.len()));
+            match simple.iter().find(|s| s.name == a.name) {
+                Some(simple) => out.push_simple(simple.clone()),
+                None => out.push_expr(a, 0),
+            }
+        }
+        out.groups.push(group);
+        let host_ms = host_interval.as_millis() as u64;
+        for g in &set.groups {
+            let mut steps = Vec::new();
+            for r in &g.rules {
+                steps.push(match r {
+                    Rule::Alerting(a) => {
+                        let i = out.meta.len();
+                        out.push_expr(a, g.limit);
+                        Step::Alert(i)
+                    }
+                    Rule::Recording(r) => record_step(r),
+                });
+            }
+            out.groups.push(Group {
+                name: format!("{}:{}", g.file, g.name),
+                interval_ms: Some(g.interval.map_or(host_ms, |d| d.as_millis() as u64)),
+                limit: g.limit,
+                steps,
+            });
+        }
+        out
+    }
+
+    fn push_simple(&mut self, r: AlertRule) {
+        let text = crate::rules::simple_expr(&r);
+        let selector = crate::rules::simple_selector(&r);
+        let selector = parser::parse(&selector).unwrap_or_else(|e| {
+            // Names and values are escaped by `simple_selector`: it always parses.
+            unreachable!("`{selector}` does not parse: {e}")
+        });
+        self.defs.push(AlertDef {
+            check: Check::Simple {
+                selector,
+                condition: r.condition,
+                threshold: r.threshold,
+            },
+            text,
+            keep_firing_for_ms: 0,
+            labels: BTreeMap::new(),
+            annotations: BTreeMap::new(),
+            identity: format!("{}\0{:?}", r.name, r.labels),
+            limit: 0,
+        });
+        self.meta.push(r);
+    }
+
+    fn push_expr(&mut self, a: &AlertingRule, limit: u64) {
+        let source = |t: &Template| t.source().to_owned();
+        let severity = (a.labels.get("severity"))
+            .and_then(|t| Severity::parse(t.source()))
+            .unwrap_or(Severity::Warning);
+        let description = ["description", "summary"]
+            .iter()
+            .find_map(|k| a.annotations.get(*k).map(source))
+            .unwrap_or_default();
+        let labels: BTreeMap<String, String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), source(v)))
+            .collect();
+        self.meta.push(AlertRule {
+            name: a.name.clone(),
+            metric: notification_metric(&a.expr.parsed, &a.expr.text),
+            // Neutral: an expression rule has no threshold of its own (see `expr`).
+            condition: Condition::Above,
+            threshold: 0.0,
+            for_: a.for_,
+            severity,
+            description,
+            labels: BTreeMap::new(),
+        });
+        self.defs.push(AlertDef {
+            check: Check::Expr(a.expr.parsed.clone()),
+            text: a.expr.text.clone(),
+            keep_firing_for_ms: a.keep_firing_for.as_millis() as u64,
+            labels: a.labels.clone(),
+            annotations: a.annotations.clone(),
+            identity: format!("{}\0{labels:?}", a.name),
+            limit,
+        });
+    }
+}
+
+fn record_step(r: &RecordingRule) -> Step {
+    Step::Record {
+        name: r.name.clone(),
+        expr: r.expr.parsed.clone(),
+        labels: r.labels.clone(),
+    }
+}
+
+/// What a notification names as an expression rule's metric: the selector's name when the
+/// expression is a plain comparison of a selector (`up == 0`), else the expression's text.
+fn notification_metric(expr: &Expr, text: &str) -> String {
+    let mut e = expr;
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    if let Expr::Binary(b) = e
+        && b.op.is_comparison_operator()
+        && let Expr::VectorSelector(vs) = b.lhs.as_ref()
+        && let Some(name) = &vs.name
+        && matches!(b.rhs.as_ref(), Expr::NumberLiteral(_))
+    {
+        return name.clone();
+    }
+    text.to_owned()
+}
+
+/// An alert instance and what the engine keeps about it besides its status.
+#[derive(Debug, Clone)]
+struct Instance {
+    rule: usize,
+    status: AlertStatus,
+    // Since when a firing instance's expression no longer returns it (`keep_firing_for`).
+    keep_since_ms: Option<u64>,
+    // When its state changed, in the last hour.
+    changes: VecDeque<u64>,
+}
+
+impl Instance {
+    fn set_state(&mut self, state: AlertState, now_ms: u64) {
+        if self.status.state != state {
+            self.status.state = state;
+            self.changes.push_back(now_ms);
+        }
+        self.count_flaps(now_ms);
+    }
+
+    fn count_flaps(&mut self, now_ms: u64) {
+        let horizon = now_ms.saturating_sub(FLAP_WINDOW_MS);
+        while self.changes.front().is_some_and(|&t| t < horizon) {
+            self.changes.pop_front();
+        }
+        self.status.flaps_per_hour = u32::try_from(self.changes.len()).unwrap_or(u32::MAX);
+    }
+}
+
+/// What one evaluation of an alerting rule found, per instance.
+#[derive(Debug, Default)]
+struct Found {
+    // Active instances: labels, value, annotations.
+    active: Vec<(Labels, f64, BTreeMap<String, String>)>,
+    // A simple rule's series that are there but whose condition does not hold: their value
+    // (the last comparable one for NaN).
+    inactive: BTreeMap<Labels, Option<f64>>,
+}
+
+/// Why a rule could not be evaluated, for the log and [`AlertEngine::rule_errors`].
+#[derive(Debug)]
+enum RuleError {
+    /// The query failed: the rule's state is left as it was.
+    Query(String),
+    /// Its group's `limit` was exceeded: its alerts resolve.
+    Limit(String),
+}
+
 /// The rules and the state of every alert instance.
 #[derive(Debug)]
 pub struct AlertEngine {
-    rules: Vec<AlertRule>,
-    states: BTreeMap<AlertKey, (usize, AlertStatus)>,
+    rules: Arc<CompiledRules>,
+    states: BTreeMap<AlertKey, Instance>,
     stale_ms: u64,
     // What `changes` last returned, per instance.
     exported: BTreeMap<AlertKey, Stored>,
+    // When each group was last evaluated.
+    last_eval: Vec<Option<u64>>,
+    // Recording rules' results not yet taken by `take_recorded`.
+    recorded: Vec<(SeriesKey, u64, f64)>,
+    // The last error of each rule that failed, by group and rule name.
+    errors: BTreeMap<(String, String), String>,
 }
 
 impl AlertEngine {
-    /// Rules from the config; a series not updated for `stale_ms` no longer counts.
-    pub fn new(rules: Vec<AlertRule>, stale_ms: u64) -> Self {
+    /// The rules (`Vec<AlertRule>` for simple rules only, or [`CompiledRules::from_config`]); a
+    /// series not updated for `stale_ms` no longer counts.
+    pub fn new(rules: impl Into<CompiledRules>, stale_ms: u64) -> Self {
+        let rules: CompiledRules = rules.into();
         Self {
-            rules,
+            last_eval: vec![None; rules.groups.len()],
+            rules: Arc::new(rules),
             states: BTreeMap::new(),
             stale_ms,
             exported: BTreeMap::new(),
+            recorded: Vec::new(),
+            errors: BTreeMap::new(),
         }
     }
 
     /// Replaces the rules (a config reload). Instances of a rule that keeps its name and labels
     /// keep their state, so a firing alert is not notified again; the others are forgotten.
     /// Returns, for each old rule index, its new index when it kept them.
-    pub fn replace_rules(&mut self, rules: Vec<AlertRule>, stale_ms: u64) -> Vec<Option<usize>> {
-        let moved: Vec<Option<usize>> = (self.rules.iter())
-            .map(|old| (rules.iter()).position(|r| r.name == old.name && r.labels == old.labels))
+    pub fn replace_rules(
+        &mut self,
+        rules: impl Into<CompiledRules>,
+        stale_ms: u64,
+    ) -> Vec<Option<usize>> {
+        let rules: CompiledRules = rules.into();
+        let moved: Vec<Option<usize>> = (self.rules.defs.iter())
+            .map(|old| (rules.defs.iter()).position(|r| r.identity == old.identity))
             .collect();
-        self.states.retain(|_, (ri, _)| match moved[*ri] {
+        self.states.retain(|_, inst| match moved[inst.rule] {
             Some(new) => {
-                *ri = new;
+                inst.rule = new;
                 true
             }
             None => false,
         });
-        self.rules = rules;
+        self.last_eval = vec![None; rules.groups.len()];
+        self.rules = Arc::new(rules);
         self.stale_ms = stale_ms;
+        self.errors.clear();
         moved
     }
 
@@ -142,151 +456,368 @@ impl AlertEngine {
     /// of rules no longer configured are dropped.
     pub fn restore(&mut self, saved: Vec<AlertStatus>) {
         for s in saved {
-            let Some(ri) = self.rules.iter().position(|r| r.name == s.alert) else {
+            let Some(ri) = self.rule_of(&s.alert, &s.labels) else {
                 continue;
             };
             let key: AlertKey = (s.alert.clone(), s.labels.clone());
             self.exported.insert(key.clone(), stored(&s));
-            self.states.insert(key, (ri, s));
+            self.states.insert(
+                key,
+                Instance {
+                    rule: ri,
+                    status: s,
+                    keep_since_ms: None,
+                    changes: VecDeque::new(),
+                },
+            );
         }
+    }
+
+    /// The rule named `name` whose literal labels `labels` carries (rules of a file may share a
+    /// name and differ by their labels).
+    fn rule_of(&self, name: &str, labels: &Labels) -> Option<usize> {
+        let named = |i: &usize| self.rules.meta[*i].name == name;
+        let carries = |i: &usize| {
+            (self.rules.defs[*i].labels.iter()).all(|(k, t)| {
+                t.source().contains("{{") || labels.get(k).map(String::as_str) == Some(t.source())
+            })
+        };
+        let all = 0..self.rules.meta.len();
+        all.clone()
+            .filter(named)
+            .find(carries)
+            .or_else(|| all.clone().find(named))
     }
 
     /// The instances whose state or times changed since the last call (or since
     /// [`restore`](Self::restore)), for the store.
     pub fn changes(&mut self) -> Vec<AlertStatus> {
         let mut out = Vec::new();
-        for (key, (_, s)) in &self.states {
-            let now = stored(s);
+        for (key, inst) in &self.states {
+            let now = stored(&inst.status);
             if self.exported.get(key) != Some(&now) {
                 self.exported.insert(key.clone(), now);
-                out.push(s.clone());
+                out.push(inst.status.clone());
             }
         }
         out
     }
 
-    /// The rules.
+    /// The alerting rules, by rule index: what notifications and healing read. An expression
+    /// rule's entry has the neutral `condition` `above` and `threshold` 0 (see
+    /// [`expr`](Self::expr)), its `severity` label as severity and its `description` (or
+    /// `summary`) annotation as description.
     pub fn rules(&self) -> &[AlertRule] {
-        &self.rules
+        &self.rules.meta
+    }
+
+    /// The expression of rule `rule` when it is an expression rule; `None` for a simple rule.
+    pub fn expr(&self, rule: usize) -> Option<&str> {
+        let def = self.rules.defs.get(rule)?;
+        match def.check {
+            Check::Expr(_) => Some(&def.text),
+            Check::Simple { .. } => None,
+        }
+    }
+
+    /// The rules that failed at their last evaluation, with why: `(group, rule)` to the message.
+    pub fn rule_errors(&self) -> &BTreeMap<(String, String), String> {
+        &self.errors
     }
 
     /// Every alert instance seen so far.
     pub fn statuses(&self) -> impl Iterator<Item = &AlertStatus> {
-        self.states.values().map(|(_, s)| s)
+        self.states.values().map(|i| &i.status)
     }
 
     /// One alert instance, if it was ever evaluated.
     pub fn status(&self, key: &AlertKey) -> Option<&AlertStatus> {
-        self.states.get(key).map(|(_, s)| s)
+        self.states.get(key).map(|i| &i.status)
     }
 
     /// Whether this instance is firing now.
     pub fn is_firing(&self, key: &AlertKey) -> bool {
         self.states
             .get(key)
-            .is_some_and(|(_, s)| s.state == AlertState::Firing)
+            .is_some_and(|i| i.status.state == AlertState::Firing)
     }
 
-    /// Evaluates every rule at `now_ms` and returns what changed. Linear in the watched series.
+    /// The recording rules' results since the last call, for the store: `(series, ms, value)`.
+    pub fn take_recorded(&mut self) -> Vec<(SeriesKey, u64, f64)> {
+        std::mem::take(&mut self.recorded)
+    }
+
+    /// Evaluates, at `now_ms`, every group that is due and returns what changed. A group is due
+    /// at its first evaluation and once its interval has passed since the last one (within a
+    /// tenth of it, so a cycle that comes a little early does not skip it).
+    ///
+    /// Queries are evaluated at `now_ms`, or at the newest sample's time when it is later: the
+    /// samples of a cycle are stamped when they arrive, after the cycle began, and Prometheus
+    /// too evaluates after the scrapes it reads. States and transitions are timed at `now_ms`.
     pub fn evaluate(&mut self, store: &Store, now_ms: u64) -> Vec<Transition> {
+        let rules = Arc::clone(&self.rules);
+        let due: Vec<usize> = (0..rules.groups.len())
+            .filter(
+                |&g| match (self.last_eval[g], rules.groups[g].interval_ms) {
+                    (None, _) | (_, None) => true,
+                    (Some(last), Some(every)) => now_ms + every / 10 >= last + every,
+                },
+            )
+            .collect();
         let mut out = Vec::new();
-        let mut seen: Vec<AlertKey> = Vec::new();
-        for (ri, rule) in self.rules.iter().enumerate() {
-            for (key, series) in store.by_name(&rule.metric) {
-                if !rule
-                    .labels
-                    .iter()
-                    .all(|(k, v)| key.labels.get(k) == Some(v))
-                {
-                    continue;
-                }
-                let Some((ts, value)) = series.latest() else {
-                    continue;
+        if due.is_empty() {
+            return out;
+        }
+        let mut source = MemorySource::new(store, self.stale_ms);
+        let at_ms = now_ms.max(source.newest_ms());
+        for g in due {
+            self.last_eval[g] = Some(now_ms);
+            let group = &rules.groups[g];
+            for step in &group.steps {
+                let (name, result) = match step {
+                    Step::Alert(ri) => (
+                        &rules.meta[*ri].name,
+                        self.evaluate_alert(&rules, *ri, &source, (at_ms, now_ms), &mut out),
+                    ),
+                    Step::Record { name, expr, labels } => (
+                        name,
+                        self.evaluate_record(name, expr, labels, group.limit, &mut source, at_ms),
+                    ),
                 };
-                if now_ms.saturating_sub(ts) > self.stale_ms {
-                    continue;
-                }
-                let akey: AlertKey = (rule.name.clone(), key.labels.clone());
-                seen.push(akey.clone());
-                // NaN compares false with everything: an active instance resolves with the last
-                // comparable value, and NaN never becomes an alert's value.
-                if value.is_nan() {
-                    if let Some((_, st)) = self.states.get_mut(&akey) {
-                        let last = st.value;
-                        resolve(ri, st, Some(last), now_ms, &mut out);
-                    }
-                    continue;
-                }
-                let (_, st) = self.states.entry(akey).or_insert_with(|| {
-                    (
-                        ri,
-                        AlertStatus {
-                            alert: rule.name.clone(),
-                            labels: key.labels.clone(),
-                            state: AlertState::Inactive,
-                            value,
-                            active_since_ms: None,
-                            firing_since_ms: None,
-                            resolved_at_ms: None,
-                        },
-                    )
-                });
-                st.value = value;
-                if rule.condition.holds(value, rule.threshold) {
-                    let since = *st.active_since_ms.get_or_insert(now_ms);
-                    if st.state != AlertState::Firing {
-                        let held = now_ms.saturating_sub(since);
-                        if held >= rule.for_.as_millis() as u64 {
-                            st.state = AlertState::Firing;
-                            st.firing_since_ms = Some(now_ms);
-                            out.push(Transition::Fired {
-                                rule: ri,
-                                labels: key.labels.clone(),
-                                value,
-                                at_ms: now_ms,
-                            });
-                        } else if st.state != AlertState::Pending {
-                            st.state = AlertState::Pending;
-                            tracing::info!(
-                                alert = %rule.name,
-                                labels = ?key.labels,
-                                value,
-                                hold_for = ?rule.for_,
-                                "alert pending"
-                            );
-                        }
-                    }
-                } else {
-                    resolve(ri, st, Some(value), now_ms, &mut out);
-                }
+                self.note_error(&group.name, name, result.err());
             }
         }
-        // Instances whose series vanished or went stale resolve too.
-        seen.sort();
-        for (key, (ri, st)) in self.states.iter_mut() {
-            if seen.binary_search(key).is_err() {
-                resolve(*ri, st, None, now_ms, &mut out);
-            }
-        }
-        self.prune(&seen);
         out
     }
 
-    /// Forgets the instances whose series is gone (stale or vanished, so not in `seen`) once
-    /// they are inactive and that state was handed to [`changes`](Self::changes): a firing one
-    /// resolves as stale first, and the store learns it resolved before it is forgotten, so a
-    /// restart does not bring it back firing. A series that comes back starts a new instance.
-    fn prune(&mut self, seen: &[AlertKey]) {
-        let exported = &mut self.exported;
-        self.states.retain(|key, (_, st)| {
-            let gone = st.state == AlertState::Inactive
-                && seen.binary_search(key).is_err()
-                && exported.get(key) == Some(&stored(st));
-            if gone {
-                exported.remove(key);
+    fn note_error(&mut self, group: &str, rule: &str, error: Option<RuleError>) {
+        let key = (group.to_owned(), rule.to_owned());
+        match error {
+            None => {
+                self.errors.remove(&key);
             }
-            !gone
-        });
+            Some(RuleError::Query(m) | RuleError::Limit(m)) => {
+                if self.errors.get(&key) != Some(&m) {
+                    tracing::warn!(group, rule, error = %m, "rule evaluation failed");
+                }
+                self.errors.insert(key, m);
+            }
+        }
+    }
+
+    /// One alerting rule at `now_ms`: its instances' states, transitions into `out`.
+    fn evaluate_alert(
+        &mut self,
+        rules: &CompiledRules,
+        ri: usize,
+        source: &MemorySource<'_>,
+        (at_ms, now_ms): (u64, u64),
+        out: &mut Vec<Transition>,
+    ) -> Result<(), RuleError> {
+        let def = &rules.defs[ri];
+        let rule = &rules.meta[ri];
+        let mut result = find(def, source, at_ms).map_err(RuleError::Query);
+        if let Ok(found) = &result
+            && def.limit > 0
+            && found.active.len() as u64 > def.limit
+        {
+            result = Err(RuleError::Limit(format!(
+                "exceeded limit of {} with {} alerts",
+                def.limit,
+                found.active.len()
+            )));
+        }
+        let found = match result {
+            Ok(f) => f,
+            // A failed query changes nothing; past the limit, every alert of the rule resolves.
+            Err(RuleError::Query(m)) => return Err(RuleError::Query(m)),
+            Err(RuleError::Limit(m)) => {
+                self.settle_absent(ri, &rule.name, def, &Found::default(), &[], now_ms, out);
+                return Err(RuleError::Limit(m));
+            }
+        };
+        let mut active: Vec<AlertKey> = Vec::with_capacity(found.active.len());
+        for (labels, value, annotations) in &found.active {
+            let key: AlertKey = (rule.name.clone(), labels.clone());
+            active.push(key.clone());
+            let inst = self.instance(ri, key, *value);
+            inst.status.value = *value;
+            inst.status.annotations.clone_from(annotations);
+            inst.keep_since_ms = None;
+            activate(ri, rule, inst, now_ms, out);
+        }
+        // A simple rule's series that are there have an instance, inactive or not (`/metrics`
+        // shows its state as 0).
+        for (labels, value) in &found.inactive {
+            let key: AlertKey = (rule.name.clone(), labels.clone());
+            if let Some(v) = value {
+                self.instance(ri, key, *v);
+            }
+        }
+        active.sort();
+        self.settle_absent(ri, &rule.name, def, &found, &active, now_ms, out);
+        let mut seen = active;
+        seen.extend((found.inactive.keys()).map(|l| (rule.name.clone(), l.clone())));
+        seen.sort();
+        self.prune(ri, &rule.name, &seen);
+        Ok(())
+    }
+
+    /// The instance `key` of rule `ri`, created inactive with `value` if it is new.
+    fn instance(&mut self, ri: usize, key: AlertKey, value: f64) -> &mut Instance {
+        self.states
+            .entry(key)
+            .or_insert_with_key(|(name, labels)| Instance {
+                rule: ri,
+                status: AlertStatus {
+                    alert: name.clone(),
+                    labels: labels.clone(),
+                    state: AlertState::Inactive,
+                    value,
+                    active_since_ms: None,
+                    firing_since_ms: None,
+                    resolved_at_ms: None,
+                    annotations: BTreeMap::new(),
+                    flaps_per_hour: 0,
+                },
+                keep_since_ms: None,
+                changes: VecDeque::new(),
+            })
+    }
+
+    /// The instances of rule `ri` not active at this evaluation: they resolve (with the value
+    /// `found` has for them, else the last one, as stale for a simple rule), unless
+    /// `keep_firing_for` keeps them firing.
+    #[allow(clippy::too_many_arguments)] // One rule's evaluation, split for length.
+    fn settle_absent(
+        &mut self,
+        ri: usize,
+        name: &str,
+        def: &AlertDef,
+        found: &Found,
+        active: &[AlertKey],
+        now_ms: u64,
+        out: &mut Vec<Transition>,
+    ) {
+        let simple = matches!(def.check, Check::Simple { .. });
+        for (key, inst) in self.name_range(name) {
+            if inst.rule != ri || active.binary_search(key).is_ok() {
+                continue;
+            }
+            if inst.status.state == AlertState::Firing && def.keep_firing_for_ms > 0 {
+                let since = *inst.keep_since_ms.get_or_insert(now_ms);
+                if now_ms.saturating_sub(since) < def.keep_firing_for_ms {
+                    continue;
+                }
+            }
+            let fresh = match found.inactive.get(&key.1) {
+                Some(v) => Some(v.unwrap_or(inst.status.value)),
+                None if simple => None,
+                None => Some(inst.status.value),
+            };
+            if let Some(v) = fresh {
+                inst.status.value = v;
+            }
+            resolve(ri, inst, fresh, now_ms, out);
+        }
+    }
+
+    fn name_range<'a>(
+        &'a mut self,
+        name: &str,
+    ) -> impl Iterator<Item = (&'a AlertKey, &'a mut Instance)> {
+        let start: AlertKey = (name.to_owned(), Labels::new());
+        let name = name.to_owned();
+        self.states
+            .range_mut(start..)
+            .take_while(move |(k, _)| k.0 == name)
+    }
+
+    /// One recording rule at `now_ms`: its samples, named and labelled, go to `source` (later
+    /// rules read them) and to [`take_recorded`](Self::take_recorded).
+    fn evaluate_record(
+        &mut self,
+        name: &str,
+        expr: &Expr,
+        labels: &BTreeMap<String, String>,
+        limit: u64,
+        source: &mut MemorySource<'_>,
+        now_ms: u64,
+    ) -> Result<(), RuleError> {
+        let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        let samples = match Evaluator::new(&*source, t, t).instant(expr, t) {
+            Ok(Value::Vector(v)) => v,
+            Ok(Value::Scalar(v)) => vec![Sample {
+                metric: Metric::new(),
+                value: v,
+                ts: t,
+            }],
+            Ok(other) => {
+                return Err(RuleError::Query(format!(
+                    "a recording rule's expression must be an instant vector or a scalar, not {}",
+                    other.type_name()
+                )));
+            }
+            Err(e) => return Err(RuleError::Query(e.to_string())),
+        };
+        if limit > 0 && samples.len() as u64 > limit {
+            return Err(RuleError::Limit(format!(
+                "exceeded limit of {limit} with {} series",
+                samples.len()
+            )));
+        }
+        let mut metrics: Vec<(Metric, f64)> = samples
+            .into_iter()
+            .map(|s| {
+                let mut m = s.metric;
+                m.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                m.insert(NAME.to_owned(), name.to_owned());
+                (m, s.value)
+            })
+            .collect();
+        metrics.sort_by(|a, b| a.0.cmp(&b.0));
+        if metrics.windows(2).any(|w| w[0].0 == w[1].0) {
+            return Err(RuleError::Query(
+                "vector contains metrics with the same labelset after applying rule labels".into(),
+            ));
+        }
+        for (m, v) in metrics {
+            source.record(m.clone(), t, v);
+            let mut labels = m;
+            labels.remove(NAME);
+            let key = SeriesKey {
+                name: name.to_owned(),
+                labels,
+            };
+            self.recorded.push((key, now_ms, v));
+        }
+        Ok(())
+    }
+
+    /// Forgets the instances of rule `ri` whose series is gone (not in `seen`) once they are
+    /// inactive and that state was handed to [`changes`](Self::changes): a firing one resolves
+    /// first, and the store learns it resolved before it is forgotten, so a restart does not
+    /// bring it back firing. A series that comes back starts a new instance.
+    fn prune(&mut self, ri: usize, name: &str, seen: &[AlertKey]) {
+        let gone: Vec<AlertKey> = {
+            let exported = &self.exported;
+            let start: AlertKey = (name.to_owned(), Labels::new());
+            self.states
+                .range(start..)
+                .take_while(|(k, _)| k.0 == name)
+                .filter(|(key, inst)| {
+                    inst.rule == ri
+                        && inst.status.state == AlertState::Inactive
+                        && seen.binary_search(key).is_err()
+                        && exported.get(*key) == Some(&stored(&inst.status))
+                })
+                .map(|(k, _)| k.clone())
+                .collect()
+        };
+        for key in gone {
+            self.states.remove(&key);
+            self.exported.remove(&key);
+        }
     }
 
     /// Number of alert instances held.
@@ -300,15 +831,129 @@ impl AlertEngine {
     }
 }
 
+/// What rule `def` finds at `now_ms`: its active instances and, for a simple rule, its series
+/// whose condition does not hold.
+fn find(def: &AlertDef, source: &MemorySource<'_>, now_ms: u64) -> Result<Found, String> {
+    let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let eval = Evaluator::new(source, t, t);
+    let expr = match &def.check {
+        Check::Simple { selector, .. } => selector,
+        Check::Expr(e) => e,
+    };
+    let samples = match eval.instant(expr, t).map_err(|e| e.to_string())? {
+        Value::Vector(v) => v,
+        other => {
+            return Err(format!(
+                "an alerting rule's expression must be an instant vector, not {}",
+                other.type_name()
+            ));
+        }
+    };
+    let mut found = Found::default();
+    let no_external = BTreeMap::new();
+    for s in samples {
+        match &def.check {
+            Check::Simple {
+                condition,
+                threshold,
+                ..
+            } => {
+                let labels = source.labels_of(&s.metric).cloned().unwrap_or_else(|| {
+                    let mut m = s.metric.clone();
+                    m.remove(NAME);
+                    m
+                });
+                // NaN compares false with everything: an active instance resolves with the
+                // last comparable value, and NaN never becomes an alert's value.
+                if s.value.is_nan() {
+                    found.inactive.insert(labels, None);
+                } else if condition.holds(s.value, *threshold) {
+                    found.active.push((labels, s.value, BTreeMap::new()));
+                } else {
+                    found.inactive.insert(labels, Some(s.value));
+                }
+            }
+            Check::Expr(_) => {
+                let mut base = s.metric;
+                base.remove(NAME);
+                let data = TemplateData {
+                    labels: &base,
+                    external_labels: &no_external,
+                    value: s.value,
+                };
+                let mut labels = base.clone();
+                for (k, t) in &def.labels {
+                    labels.insert(k.clone(), render(t, &data));
+                }
+                labels.retain(|_, v| !v.is_empty());
+                let annotations = (def.annotations.iter())
+                    .map(|(k, t)| (k.clone(), render(t, &data)))
+                    .collect();
+                found.active.push((labels, s.value, annotations));
+            }
+        }
+    }
+    let mut keys: Vec<&Labels> = found.active.iter().map(|a| &a.0).collect();
+    keys.sort();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(
+            "vector contains metrics with the same labelset after applying alert labels".into(),
+        );
+    }
+    Ok(found)
+}
+
+/// A template's text, or Prometheus's error text in its place.
+fn render(t: &Template, data: &TemplateData<'_>) -> String {
+    t.render(data)
+        .unwrap_or_else(|e| format!("<error expanding template: {e}>"))
+}
+
+/// An instance whose condition holds at `now_ms`: pending, then firing once it held for `for`.
+fn activate(
+    ri: usize,
+    rule: &AlertRule,
+    inst: &mut Instance,
+    now_ms: u64,
+    out: &mut Vec<Transition>,
+) {
+    if inst.status.state == AlertState::Firing {
+        inst.count_flaps(now_ms);
+        return;
+    }
+    let since = *inst.status.active_since_ms.get_or_insert(now_ms);
+    let held = now_ms.saturating_sub(since);
+    if held >= rule.for_.as_millis() as u64 {
+        inst.set_state(AlertState::Firing, now_ms);
+        inst.status.firing_since_ms = Some(now_ms);
+        out.push(Transition::Fired {
+            rule: ri,
+            labels: inst.status.labels.clone(),
+            value: inst.status.value,
+            at_ms: now_ms,
+        });
+    } else if inst.status.state != AlertState::Pending {
+        inst.set_state(AlertState::Pending, now_ms);
+        tracing::info!(
+            alert = %rule.name,
+            labels = ?inst.status.labels,
+            value = inst.status.value,
+            hold_for = ?rule.for_,
+            "alert pending"
+        );
+    }
+}
+
 /// Ends an instance's activity; `fresh` is the current value, `None` when the series went stale or
 /// vanished (the last value seen is reported then).
 fn resolve(
     rule: usize,
-    st: &mut AlertStatus,
+    inst: &mut Instance,
     fresh: Option<f64>,
     now_ms: u64,
     out: &mut Vec<Transition>,
 ) {
+    let st = &mut inst.status;
     if st.state == AlertState::Firing {
         out.push(Transition::Resolved {
             rule,
@@ -320,9 +965,10 @@ fn resolve(
         });
         st.resolved_at_ms = Some(now_ms);
     }
-    st.state = AlertState::Inactive;
     st.active_since_ms = None;
     st.firing_since_ms = None;
+    inst.keep_since_ms = None;
+    inst.set_state(AlertState::Inactive, now_ms);
 }
 
 #[cfg(test)]
@@ -548,5 +1194,297 @@ mod tests {
             ),
             "a finite value, the last one seen: {t:?}"
         );
+    }
+
+    /// An engine over the groups of a rule file (a `groups:` document).
+    fn from_file(yaml: &str) -> AlertEngine {
+        let groups = crate::rules::parse_rule_file(yaml, "r.yml").unwrap();
+        let set = RuleSet {
+            alerts: Vec::new(),
+            groups,
+        };
+        let rules = CompiledRules::from_rule_set(&[], &set, Duration::from_secs(1));
+        AlertEngine::new(rules, 10_000)
+    }
+
+    fn put_kind(
+        store: &mut Store,
+        name: &str,
+        kind: SampleKind,
+        labels: &[(&str, &str)],
+        t: u64,
+        v: f64,
+    ) {
+        let key = SeriesKey {
+            name: name.into(),
+            labels: (labels.iter())
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        };
+        store.insert(key, kind, "c", t, v);
+    }
+
+    fn fired(t: &[Transition]) -> usize {
+        t.iter()
+            .filter(|t| matches!(t, Transition::Fired { .. }))
+            .count()
+    }
+
+    fn resolved(t: &[Transition]) -> usize {
+        t.iter()
+            .filter(|t| matches!(t, Transition::Resolved { .. }))
+            .count()
+    }
+
+    #[test]
+    fn rate_over_a_counter_fires_then_resolves() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: Fast\n        expr: rate(req_total[10s]) > 5\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let mut total = 0.0;
+        let mut events = Vec::new();
+        // 10 per second for 30 s, then 1 per second.
+        for s in 0..=60u64 {
+            total += if s <= 30 { 10.0 } else { 1.0 };
+            put_kind(
+                &mut store,
+                "req",
+                SampleKind::Counter,
+                &[("job", "a")],
+                s * 1000,
+                total,
+            );
+            for tr in e.evaluate(&store, s * 1000) {
+                events.push((s, tr));
+            }
+        }
+        assert_eq!(events.len(), 2, "{events:?}");
+        let (at, Transition::Fired { labels, value, .. }) = &events[0] else {
+            panic!("{events:?}")
+        };
+        // Extrapolated as Prometheus does: over a partly filled window the rate reaches 5 at
+        // 5 s, 55 over the 10 s window (half an interval before the first sample).
+        assert_eq!(*at, 5);
+        assert_eq!(labels, &Labels::from([("job".to_owned(), "a".to_owned())]));
+        assert!((value - 5.5).abs() < 1e-9, "{value}");
+        let (at, Transition::Resolved { stale, .. }) = &events[1] else {
+            panic!("{events:?}")
+        };
+        assert!(!stale);
+        // Resolved once the 10 s window's rate fell to 5 or below.
+        assert!((31..=40).contains(at), "resolved at {at}");
+    }
+
+    #[test]
+    fn for_then_keep_firing_for() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: g > 5\n        for: 10s\n        keep_firing_for: 5s\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let key = ("High".to_owned(), Labels::new());
+        let mut step = |e: &mut AlertEngine, t: u64, v: f64| {
+            put_kind(&mut store, "g", SampleKind::Gauge, &[], t, v);
+            e.evaluate(&store, t)
+        };
+        assert!(step(&mut e, 0, 9.0).is_empty());
+        assert_eq!(e.status(&key).unwrap().state, AlertState::Pending);
+        assert!(step(&mut e, 9_000, 9.0).is_empty(), "for not elapsed");
+        assert_eq!(fired(&step(&mut e, 10_000, 9.0)), 1);
+        // The condition stops: it keeps firing for 5 s, then resolves.
+        assert!(step(&mut e, 11_000, 1.0).is_empty());
+        assert!(step(&mut e, 15_000, 1.0).is_empty());
+        assert!(e.is_firing(&key));
+        let t = step(&mut e, 16_000, 1.0);
+        assert!(
+            matches!(
+                t.as_slice(),
+                [Transition::Resolved {
+                    started_ms: 10_000,
+                    ..
+                }]
+            ),
+            "{t:?}"
+        );
+        // Back above: pending again, `for` counts anew.
+        assert!(step(&mut e, 17_000, 9.0).is_empty());
+        assert_eq!(e.status(&key).unwrap().state, AlertState::Pending);
+        assert_eq!(
+            e.status(&key).unwrap().flaps_per_hour,
+            4,
+            "pending, firing, inactive, pending"
+        );
+        // A blip within keep_firing_for does not resolve: the clock restarts when it is back.
+        assert_eq!(fired(&step(&mut e, 27_000, 9.0)), 1);
+        assert!(step(&mut e, 28_000, 1.0).is_empty());
+        assert!(step(&mut e, 29_000, 9.0).is_empty());
+        assert!(step(&mut e, 33_000, 1.0).is_empty());
+        assert_eq!(resolved(&step(&mut e, 38_000, 1.0)), 1);
+    }
+
+    #[test]
+    fn a_recording_rule_is_read_by_a_later_alert_of_its_group_at_once() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - record: job:g:sum\n        expr: sum by (job) (g)\n        labels:\n          via: rule\n      - alert: Sum\n        expr: job:g:sum > 10\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(
+            &mut store,
+            "g",
+            SampleKind::Gauge,
+            &[("job", "a"), ("i", "1")],
+            0,
+            6.0,
+        );
+        put_kind(
+            &mut store,
+            "g",
+            SampleKind::Gauge,
+            &[("job", "a"), ("i", "2")],
+            0,
+            7.0,
+        );
+        let t = e.evaluate(&store, 0);
+        let labels = Labels::from([
+            ("job".to_owned(), "a".to_owned()),
+            ("via".to_owned(), "rule".to_owned()),
+        ]);
+        assert!(
+            matches!(t.as_slice(), [Transition::Fired { value, labels: l, .. }] if *value == 13.0 && *l == labels),
+            "{t:?}"
+        );
+        let recorded = e.take_recorded();
+        assert_eq!(
+            recorded,
+            vec![(
+                SeriesKey {
+                    name: "job:g:sum".into(),
+                    labels
+                },
+                0,
+                13.0
+            )]
+        );
+        assert!(e.take_recorded().is_empty());
+    }
+
+    #[test]
+    fn labels_and_annotations_are_rendered_with_the_sample() {
+        let mut e = from_file(concat!(
+            "groups:\n  - name: g\n    rules:\n      - alert: Disk\n        expr: disk_used > 0.5\n",
+            "        labels:\n          severity: critical\n          where: \"{{ $labels.mount }}\"\n",
+            "        annotations:\n          summary: \"{{ $labels.mount }} is {{ $value | humanizePercentage }} full\"\n",
+        ));
+        let mut store = Store::new(u64::MAX);
+        put_kind(
+            &mut store,
+            "disk_used",
+            SampleKind::Gauge,
+            &[("mount", "/var")],
+            0,
+            0.75,
+        );
+        let t = e.evaluate(&store, 0);
+        let Transition::Fired { labels, .. } = &t[0] else {
+            panic!("{t:?}")
+        };
+        assert_eq!(labels["where"], "/var");
+        assert_eq!(labels["severity"], "critical");
+        let st = e.status(&("Disk".to_owned(), labels.clone())).unwrap();
+        assert_eq!(st.annotations["summary"], "/var is 75% full");
+        assert_eq!(e.rules()[0].severity, Severity::Critical);
+        assert_eq!(e.rules()[0].metric, "disk_used");
+        assert_eq!(e.expr(0), Some("disk_used > 0.5"));
+    }
+
+    #[test]
+    fn a_simple_rule_on_a_counter_reads_its_total() {
+        let mut r = rule(Condition::Above, 10.0, 0);
+        r.metric = "req".into();
+        let mut e = AlertEngine::new(vec![r], 60_000);
+        assert_eq!(e.expr(0), None);
+        let mut store = Store::new(u64::MAX);
+        put_kind(
+            &mut store,
+            "req",
+            SampleKind::Counter,
+            &[("a.b", "x")],
+            0,
+            50.0,
+        );
+        let t = e.evaluate(&store, 0);
+        assert!(
+            matches!(t.as_slice(), [Transition::Fired { labels, .. }] if labels["a.b"] == "x"),
+            "the store's own labels: {t:?}"
+        );
+    }
+
+    #[test]
+    fn past_its_groups_limit_a_rule_is_in_error_and_its_alerts_resolve() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    limit: 1\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 0, 1.0);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        assert!(e.rule_errors().is_empty());
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "1")],
+            1_000,
+            1.0,
+        );
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "2")],
+            1_000,
+            1.0,
+        );
+        let logs = logged(|| assert_eq!(resolved(&e.evaluate(&store, 1_000)), 1));
+        assert!(logs.contains("exceeded limit of 1 with 2 alerts"), "{logs}");
+        let errors: Vec<&String> = e.rule_errors().values().collect();
+        assert_eq!(errors, ["exceeded limit of 1 with 2 alerts"]);
+    }
+
+    #[test]
+    fn a_group_is_evaluated_at_its_interval() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[], 0, 0.0);
+        assert!(e.evaluate(&store, 0).is_empty());
+        put_kind(&mut store, "up", SampleKind::Gauge, &[], 5_000, 1.0);
+        assert!(e.evaluate(&store, 5_000).is_empty(), "not due");
+        assert_eq!(fired(&e.evaluate(&store, 10_000)), 1);
+    }
+
+    #[test]
+    fn a_failing_query_leaves_the_state_alone() {
+        // Two series with the same labels once `__name__` is dropped: an execution error.
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: Both\n        expr: abs({job=\"a\"}) > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "x", SampleKind::Gauge, &[("job", "a")], 0, 1.0);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        put_kind(
+            &mut store,
+            "y",
+            SampleKind::Gauge,
+            &[("job", "a")],
+            1_000,
+            1.0,
+        );
+        assert!(e.evaluate(&store, 1_000).is_empty());
+        assert_eq!(e.rule_errors().len(), 1);
+        assert!(e.is_firing(&(
+            "Both".to_owned(),
+            Labels::from([("job".to_owned(), "a".to_owned())])
+        )));
     }
 }

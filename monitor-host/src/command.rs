@@ -113,7 +113,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
 
 fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
     let config = Config::load(path)?;
-    warn_unevaluated_rules(&config);
     // SAFETY: the libraries are the ones the operator put in their config; loading them is the
     // purpose of this program.
     let engine = unsafe { Engine::load(&config) }?;
@@ -122,24 +121,9 @@ fn load(path: &Path) -> anyhow::Result<(Config, Engine)> {
 
 fn load_dry_run(path: &Path) -> anyhow::Result<(Config, Engine)> {
     let config = Config::load(path)?;
-    warn_unevaluated_rules(&config);
     // SAFETY: as in `load`; a dry run loads the libraries but creates no notifier or strategy.
     let engine = unsafe { Engine::load_dry_run(&config) }?;
     Ok((config, engine))
-}
-
-/// Says which checked rules the threshold engine does not evaluate: `[[alert]]`s written as
-/// `expr` and the rules of `rule_files`.
-fn warn_unevaluated_rules(config: &Config) {
-    let expr_alerts = config.rules.alerts.len() - config.alerts.len();
-    let file_rules = config.rules.file_rules();
-    if expr_alerts + file_rules > 0 {
-        tracing::warn!(
-            expr_alerts,
-            file_rules,
-            "{expr_alerts} `expr` alert(s) and {file_rules} rule(s) of rule files are checked but not evaluated yet: only `metric`/`condition`/`threshold` alerts run"
-        );
-    }
 }
 
 /// Opens the store in `data_dir` and restores what an earlier run left there. A damaged store

@@ -306,6 +306,17 @@ impl HostConfig {
     }
 }
 
+/// `2h`, `90m`, `45s`, `1500ms`: the largest unit that divides `d`.
+fn short_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    match ms {
+        _ if ms.is_multiple_of(3_600_000) => format!("{}h", ms / 3_600_000),
+        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        _ if ms.is_multiple_of(1000) => format!("{}s", ms / 1000),
+        _ => format!("{ms}ms"),
+    }
+}
+
 /// What every plugin instance has.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -870,6 +881,7 @@ impl Config {
             .map(|s| cx.strategy(s, &host, &raw.alert_names, &mut names))
             .collect();
         let remote_write = cx.remote_writes(raw.remote_write, &host);
+        cx.check_lookback(&host, &config_rules, &groups);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -1368,6 +1380,38 @@ impl Ctx<'_> {
     }
 
     /// The groups of `[host] rule_files`; their errors carry their own file's positions.
+    /// Rules are evaluated over the points held in memory: a rule whose ranges, offsets and
+    /// subqueries reach further back than memory holds is refused, at its expression. (Beyond
+    /// `retention` the history holds rollups, not samples: evaluating there would not give
+    /// Prometheus's answer.)
+    fn check_lookback(
+        &mut self,
+        host: &HostConfig,
+        alerts: &[crate::rules::AlertingRule],
+        groups: &[crate::rules::RuleGroup],
+    ) {
+        let held = host.memory_retention();
+        let exprs = (alerts.iter().map(|a| (a.name.as_str(), &a.expr)))
+            .chain((groups.iter()).flat_map(|g| g.rules.iter().map(|r| (r.name(), r.expr()))));
+        let mut errors = Vec::new();
+        for (name, e) in exprs {
+            let needs = crate::rules::lookback(&e.parsed);
+            if needs > held {
+                errors.push(ConfigError {
+                    location: e.at.clone(),
+                    message: format!(
+                        "rule \"{name}\": `{}` reads {} of history, more than the {} held in memory (`retention`, at most {}): rules are evaluated over memory, shorten its ranges, offsets or subqueries",
+                        e.text,
+                        short_duration(needs),
+                        short_duration(held),
+                        short_duration(MEMORY_RETENTION)
+                    ),
+                });
+            }
+        }
+        self.errors.extend(errors);
+    }
+
     fn rule_files(&mut self, host: &Option<RawHost>) -> Vec<crate::rules::RuleGroup> {
         let Some(patterns) = host.as_ref().and_then(|h| h.rule_files.as_ref()) else {
             return Vec::new();
@@ -2390,7 +2434,10 @@ description = "CPU usage is high"
             errors.annotations["summary"].source(),
             "{{ $value | humanize }} errors/s"
         );
-        assert_eq!(cpu.expr.text, "system_cpu_usage > 80.0");
+        assert_eq!(
+            cpu.expr.text,
+            r#"{__name__=~"system_cpu_usage(_total)?"} > 80.0"#
+        );
         assert_eq!(cpu.labels["severity"].source(), "warning");
         assert_eq!(cpu.annotations["description"].source(), "CPU usage is high");
         assert_eq!(cpu.at.line, 12);
@@ -2438,6 +2485,17 @@ metric = "m"
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "{got}\n  expected {want}");
         }
+    }
+
+    #[test]
+    fn a_rule_reaching_further_back_than_memory_is_refused_at_its_expression() {
+        let toml = "[host]\nretention = \"30m\"\n\n[[alert]]\nname = \"slow\"\nexpr = \"rate(x[20m] offset 15m) > 1\"\n\n[[alert]]\nname = \"ok\"\nexpr = \"rate(x[20m]) > 1\"\n";
+        let e = errors(toml);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:6:8: rule \"slow\": `rate(x[20m] offset 15m) > 1` reads 35m of history, more than the 30m held in memory"),
+            "{e:?}"
+        );
     }
 
     #[test]

@@ -418,6 +418,9 @@ fn alert_states(fam: &mut Families, engine: &Engine) {
         let help = "alert state: 0 inactive, 1 pending, 2 firing";
         let state = f64::from(a.state.as_number());
         fam.add("monitor_alert_state", Gauge, help, &l, state);
+        let help = "state changes of the alert (inactive, pending, firing) in the last hour";
+        let flaps = f64::from(a.flaps_per_hour);
+        fam.add("monitor_alert_flaps_per_hour", Gauge, help, &l, flaps);
     }
 }
 

@@ -356,9 +356,20 @@ impl Prometheus {
     ///
     /// When it is required but cannot run, or does not get ready within 30 s.
     pub fn start(port: u16, dir: &Path, log: &str) -> Option<Prometheus> {
-        let config = dir.join("prometheus.yml");
         // No scrape jobs: only what is written to it ends up in its database.
-        std::fs::write(&config, "global:\n  evaluation_interval: 1m\n").unwrap();
+        Self::start_with(port, dir, log, "global:\n  evaluation_interval: 1m\n")
+    }
+
+    /// [`start`](Self::start) with `config` as its `prometheus.yml` (in `dir`, so relative
+    /// `rule_files` are found there): scrape jobs, rule files, intervals.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start).
+    pub fn start_with(port: u16, dir: &Path, log: &str, config: &str) -> Option<Prometheus> {
+        let text = config;
+        let config = dir.join("prometheus.yml");
+        std::fs::write(&config, text).unwrap();
         let log = std::fs::File::create(dir.join(log)).unwrap();
         let spawned = Command::new("prometheus")
             .arg("--web.enable-remote-write-receiver")

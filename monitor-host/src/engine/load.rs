@@ -7,7 +7,7 @@ use super::notify::{Notifier, Notifiers};
 use super::reload::{self, ReloadStatus};
 use super::running::Launcher;
 use super::{DryRun, Engine, Schedule, now_ms};
-use crate::alert::AlertEngine;
+use crate::alert::{AlertEngine, CompiledRules};
 use crate::config::{Config, ConfigErrors};
 use crate::history::History;
 use crate::remote_write::RemoteWrite;
@@ -92,7 +92,7 @@ impl Engine {
             done_rx,
             _done_tx: done_tx,
             store,
-            alerts: AlertEngine::new(config.alerts.clone(), stale_ms),
+            alerts: AlertEngine::new(CompiledRules::from_config(config), stale_ms),
             history: History::default(),
             remote: if dry_run {
                 RemoteWrite::default()

@@ -251,8 +251,17 @@ impl Engine {
         self.store.expire(now_ms);
         self.log_refusals(now_ms);
         let transitions = self.alerts.evaluate(&self.store, now_ms);
+        for (key, ts_ms, value) in self.alerts.take_recorded() {
+            self.put(
+                key,
+                SampleKind::Gauge,
+                crate::alert::RULES_SOURCE,
+                ts_ms,
+                value,
+            );
+        }
         for t in &transitions {
-            let n = notify::for_transition(t, self.alerts.rules(), &self.host.name);
+            let n = notify::for_transition(t, &self.alerts, &self.host.name);
             log_transition(&n);
             stats.notifications += self.notify_transition(&n, now_ms);
             let verified = self.healing.observe(t, self.alerts.rules());
@@ -448,7 +457,7 @@ impl Engine {
             self.dispatch(slot, input, Purpose::Heal(job), now_ms);
         }
         for g in plan.give_ups {
-            let n = notify::escalation(&g, self.alerts.rules(), &self.host.name, now_ms);
+            let n = notify::escalation(&g, &self.alerts, &self.host.name, now_ms);
             tracing::warn!(
                 strategy = %g.strategy,
                 alert = %n.alert,

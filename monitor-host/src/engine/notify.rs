@@ -10,7 +10,7 @@ use monitor_plugin::{Labels, Notification, NotificationStatus, Severity};
 
 use super::running::RunningPlugin;
 use crate::alert::{AlertEngine, AlertKey, AlertState, Transition};
-use crate::config::{AlertRule, NotifierSpec};
+use crate::config::NotifierSpec;
 use crate::history::SentRecord;
 
 /// Most notifications queued per notifier; older ones are dropped (and counted) beyond it.
@@ -190,7 +190,7 @@ impl Notifiers {
                     value: s.value,
                     at_ms: since,
                 };
-                let mut n = for_transition(&fired, rules, host);
+                let mut n = for_transition(&fired, alerts, host);
                 n.repeat = true;
                 n.valid_until_ms = ns.valid_until(now_ms, evaluation);
                 ns.push(to_bytes(&n), &n, plugins);
@@ -260,7 +260,7 @@ impl Notifiers {
 }
 
 /// The notification for an alert transition.
-pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) -> Notification {
+pub(super) fn for_transition(t: &Transition, alerts: &AlertEngine, host: &str) -> Notification {
     let (rule, labels, value, status, starts, ends, stale) = match t {
         Transition::Fired {
             rule,
@@ -293,17 +293,33 @@ pub(super) fn for_transition(t: &Transition, rules: &[AlertRule], host: &str) ->
             *stale,
         ),
     };
-    let r = &rules[rule];
+    let r = &alerts.rules()[rule];
+    let expr = alerts.expr(rule);
+    let annotations = alerts
+        .status(&(r.name.clone(), labels.clone()))
+        .map(|s| s.annotations.clone())
+        .unwrap_or_default();
+    // An expression rule's rendered description (or summary) over the rule's text.
+    let description = ["description", "summary"]
+        .iter()
+        .find_map(|k| annotations.get(*k).cloned())
+        .unwrap_or_else(|| r.description.clone());
     Notification {
         status,
         alert: r.name.clone(),
         metric: r.metric.clone(),
         value,
         threshold: r.threshold,
-        condition: r.condition.as_str().to_owned(),
+        condition: if expr.is_some() {
+            "expr".to_owned()
+        } else {
+            r.condition.as_str().to_owned()
+        },
         severity: r.severity,
-        description: r.description.clone(),
+        description,
         labels: labels.clone(),
+        annotations,
+        expr: expr.map(str::to_owned),
         starts_at_ms: starts,
         ends_at_ms: ends,
         valid_until_ms: None,
@@ -327,15 +343,25 @@ pub(super) struct GiveUp {
 }
 
 /// The critical notification sent once when healing gives up on a firing alert.
-pub(super) fn escalation(g: &GiveUp, rules: &[AlertRule], host: &str, now_ms: u64) -> Notification {
-    let r = &rules[g.rule];
+pub(super) fn escalation(
+    g: &GiveUp,
+    alerts: &AlertEngine,
+    host: &str,
+    now_ms: u64,
+) -> Notification {
+    let r = &alerts.rules()[g.rule];
+    let expr = alerts.expr(g.rule);
     Notification {
         status: NotificationStatus::Firing,
         alert: r.name.clone(),
         metric: r.metric.clone(),
         value: g.value,
         threshold: r.threshold,
-        condition: r.condition.as_str().to_owned(),
+        condition: if expr.is_some() {
+            "expr".to_owned()
+        } else {
+            r.condition.as_str().to_owned()
+        },
         severity: Severity::Critical,
         description: format!(
             "healing gave up: strategy `{}` made {} attempts within {:?} and `{}` is still firing (last: {})",
@@ -349,6 +375,11 @@ pub(super) fn escalation(g: &GiveUp, rules: &[AlertRule], host: &str, now_ms: u6
         escalation: true,
         stale: false,
         host: host.to_owned(),
+        annotations: alerts
+            .status(&g.key)
+            .map(|s| s.annotations.clone())
+            .unwrap_or_default(),
+        expr: expr.map(str::to_owned),
     }
 }
 

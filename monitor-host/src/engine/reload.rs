@@ -285,9 +285,10 @@ impl Engine {
         }
         summary.stopped = old.into_iter().flatten().map(retire).collect();
         self.rebuild_lists(config, &kept_from);
-        let rules = self
-            .alerts
-            .replace_rules(config.alerts.clone(), load::stale_ms(config));
+        let rules = self.alerts.replace_rules(
+            crate::alert::CompiledRules::from_config(config),
+            load::stale_ms(config),
+        );
         self.healing.remap_rules(&rules);
         self.restart_remote_write(config);
         let mut host = config.host.clone();

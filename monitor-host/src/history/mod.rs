@@ -644,6 +644,8 @@ mod tests {
             active_since_ms: Some(now),
             firing_since_ms: Some(now + 1),
             resolved_at_ms: None,
+            annotations: Default::default(),
+            flaps_per_hour: 0,
         });
         let episode = SavedEpisode {
             strategy: "s".into(),

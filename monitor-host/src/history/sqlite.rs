@@ -663,6 +663,8 @@ fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
             active_since_ms: r.get(4)?,
             firing_since_ms: r.get(5)?,
             resolved_at_ms: r.get(6)?,
+            annotations: Default::default(),
+            flaps_per_hour: 0,
         })
     })?;
     rows.collect()

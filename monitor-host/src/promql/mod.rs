@@ -4,7 +4,8 @@
 //! Expressions are parsed with `promql-parser`; [`validate`] refuses whatever this evaluator does
 //! not implement, naming it (`unsupported PromQL function "holt_winters"`), so nothing is ever
 //! evaluated differently from Prometheus. Series are read through a [`Source`], implemented for
-//! the store's [`Reader`].
+//! the store's [`Reader`] and, for the alert and recording rules, the in-memory store
+//! ([`MemorySource`]).
 //!
 //! Semantics follow Prometheus 3: an instant selector takes each series' latest sample in
 //! `(t - 5m, t]`; a range selector `x[r]` the samples in `(t - r, t]`; `rate`, `increase` and
@@ -18,6 +19,7 @@ mod aggregate;
 mod binary;
 mod eval;
 mod functions;
+mod memory;
 mod value;
 
 use promql_parser::label::Matcher;
@@ -25,6 +27,7 @@ use promql_parser::parser::{self, Expr};
 
 pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS};
 pub use self::functions::SUPPORTED_FUNCTIONS;
+pub use self::memory::MemorySource;
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;
 use crate::query::metric;

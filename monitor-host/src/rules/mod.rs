@@ -195,37 +195,80 @@ fn type_name(ty: ValueType) -> &'static str {
 }
 
 /// Whether the evaluator supports every function, operator and modifier of `expr`; called on
-/// every rule expression at load, after it parsed.
+/// every rule expression at load, after it parsed: what [`crate::promql::validate`] refuses.
 ///
 /// # Errors
 ///
 /// What is not supported, by name.
-// The evaluator's check plugs in here. Until it does, nothing beyond what `promql-parser`
-// refuses is refused.
 pub fn supported(expr: &Expr) -> Result<(), String> {
-    let _ = expr;
-    Ok(())
+    crate::promql::validate(expr)
 }
 
-/// The PromQL expression equivalent to a simple `[[alert]]` (`metric`, `condition`,
-/// `threshold`, `labels`): `system.cpu.usage` above 80 with `labels = { cpu = "0" }` is
-/// `system_cpu_usage{cpu="0"} > 80`.
-///
-/// The metric and label names are those of `/metrics` (dots and other characters outside
-/// `[a-zA-Z0-9_:]` become `_`). `equals` and `not_equals` become `==` and `!=`, which compare
-/// exactly, where the simple form allows a relative difference of one `f64::EPSILON`. A counter
-/// is exposed as `NAME_total`: a simple rule on a counter selects the plain name, as it always has.
-pub fn simple_expr(rule: &AlertRule) -> String {
+/// How far back from the evaluation time `expr` reads samples: the longest range plus offset of
+/// its range selectors, offsets of its instant selectors, and subqueries' ranges and offsets
+/// added to those of what they contain. `@` modifiers are not counted.
+pub fn lookback(expr: &Expr) -> Duration {
+    use promql_parser::parser::Offset;
+    let offset = |o: Option<&Offset>| match o {
+        Some(Offset::Pos(d)) => *d,
+        _ => Duration::ZERO,
+    };
+    match expr {
+        Expr::Aggregate(a) => {
+            let p = a.param.as_deref().map_or(Duration::ZERO, lookback);
+            lookback(&a.expr).max(p)
+        }
+        Expr::Unary(u) => lookback(&u.expr),
+        Expr::Binary(b) => lookback(&b.lhs).max(lookback(&b.rhs)),
+        Expr::Paren(p) => lookback(&p.expr),
+        Expr::Subquery(s) => s.range + offset(s.offset.as_ref()) + lookback(&s.expr),
+        Expr::VectorSelector(vs) => offset(vs.offset.as_ref()),
+        Expr::MatrixSelector(ms) => ms.range + offset(ms.vs.offset.as_ref()),
+        Expr::Call(c) => (c.args.args.iter())
+            .map(|a| lookback(a))
+            .max()
+            .unwrap_or_default(),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Duration::ZERO,
+    }
+}
+
+/// The series a simple `[[alert]]` watches, as PromQL: its metric's name as `/metrics` shows it
+/// and its label matchers. A counter is exposed as `NAME_total`, so a name that does not end in
+/// `_total` selects both `NAME` and `NAME_total`: `system.cpu.usage` with `labels = { cpu = "0" }`
+/// is `{__name__=~"system_cpu_usage(_total)?", cpu="0"}`.
+pub fn simple_selector(rule: &AlertRule) -> String {
     use monitor_core::prometheus::{escape_label_value, label_name, metric_name};
-    let mut out = metric_name(&rule.metric);
-    if !rule.labels.is_empty() {
-        let matchers: Vec<String> = (rule.labels.iter())
-            .map(|(k, v)| format!("{}=\"{}\"", label_name(k), escape_label_value(v)))
-            .collect();
+    let name = metric_name(&rule.metric);
+    let mut matchers: Vec<String> = Vec::new();
+    let mut out = String::new();
+    if name.ends_with("_total") {
+        out.push_str(&name);
+    } else {
+        matchers.push(format!("__name__=~\"{name}(_total)?\""));
+    }
+    matchers.extend(
+        (rule.labels.iter())
+            .map(|(k, v)| format!("{}=\"{}\"", label_name(k), escape_label_value(v))),
+    );
+    if !matchers.is_empty() {
         out.push('{');
         out.push_str(&matchers.join(", "));
         out.push('}');
     }
+    out
+}
+
+/// The PromQL expression equivalent to a simple `[[alert]]` (`metric`, `condition`,
+/// `threshold`, `labels`): [`simple_selector`] compared with the threshold, so
+/// `system.cpu.usage` above 80 with `labels = { cpu = "0" }` is
+/// `{__name__=~"system_cpu_usage(_total)?", cpu="0"} > 80.0`.
+///
+/// The metric and label names are those of `/metrics` (dots and other characters outside
+/// `[a-zA-Z0-9_:]` become `_`). `equals` and `not_equals` become `==` and `!=`, which compare
+/// exactly, where the simple form allows a relative difference of one `f64::EPSILON`: the alert
+/// engine evaluates the selector with PromQL and applies the simple form's condition to each
+/// sample, so a simple rule keeps its own comparison and its instances the series' own labels.
+pub fn simple_expr(rule: &AlertRule) -> String {
     let op = match rule.condition {
         Condition::Above => ">",
         Condition::Below => "<",
@@ -233,7 +276,7 @@ pub fn simple_expr(rule: &AlertRule) -> String {
         Condition::NotEquals => "!=",
     };
     // `{:?}` of an f64 always reads back exactly and is valid PromQL (`80.0`, `1e-7`).
-    format!("{out} {op} {:?}", rule.threshold)
+    format!("{} {op} {:?}", simple_selector(rule), rule.threshold)
 }
 
 /// Loads every rule file the `rule_files` patterns match; each pattern is a glob, relative to
@@ -407,17 +450,20 @@ mod tests {
         let cases = [
             (
                 simple("system.cpu.usage", Condition::Above, 80.0, &[]),
-                "system_cpu_usage > 80.0",
+                r#"{__name__=~"system_cpu_usage(_total)?"} > 80.0"#,
             ),
             (
                 simple("process.up", Condition::Below, 1.0, &[]),
-                "process_up < 1.0",
+                r#"{__name__=~"process_up(_total)?"} < 1.0"#,
             ),
             (
                 simple("q.depth", Condition::Equals, -2.5, &[]),
-                "q_depth == -2.5",
+                r#"{__name__=~"q_depth(_total)?"} == -2.5"#,
             ),
-            (simple("x", Condition::NotEquals, 1e-7, &[]), "x != 1e-7"),
+            (
+                simple("requests_total", Condition::NotEquals, 1e-7, &[]),
+                "requests_total != 1e-7",
+            ),
             (
                 simple(
                     "disk.used",
@@ -425,7 +471,7 @@ mod tests {
                     0.9,
                     &[("mount.point", "/"), ("dev", "a\"b")],
                 ),
-                r#"disk_used{dev="a\"b", mount_point="/"} > 0.9"#,
+                r#"{__name__=~"disk_used(_total)?", dev="a\"b", mount_point="/"} > 0.9"#,
             ),
         ];
         for (rule, expected) in cases {
@@ -450,6 +496,25 @@ mod tests {
         let e = check_expr("\"text\"", at(), ExprUse::Recording).unwrap_err();
         assert!(e.contains("not a string"), "{e}");
         assert!(check_expr("scalar(up)", at(), ExprUse::Recording).is_ok());
+    }
+
+    #[test]
+    fn what_the_evaluator_does_not_support_is_refused_by_name() {
+        let at = Location::default;
+        let e = check_expr("sgn(x) > 0", at(), ExprUse::Alerting).unwrap_err();
+        assert_eq!(e, "unsupported PromQL function \"sgn\"");
+        let e = check_expr("max_over_time(deg(x)[5m:]) > 0", at(), ExprUse::Alerting).unwrap_err();
+        assert!(e.contains("\"deg\""), "{e}");
+        assert!(check_expr("rate(x[5m]) > 0", at(), ExprUse::Alerting).is_ok());
+    }
+
+    #[test]
+    fn lookback_adds_ranges_offsets_and_subqueries() {
+        let l = |t: &str| lookback(&parser::parse(t).unwrap()).as_secs();
+        assert_eq!(l("x"), 0);
+        assert_eq!(l("x offset 1m"), 60);
+        assert_eq!(l("rate(x[5m]) / avg_over_time(y[1h] offset 10m)"), 4200);
+        assert_eq!(l("max_over_time(rate(x[5m])[30m:1m] offset 5m)"), 2400);
     }
 
     #[test]
@@ -545,6 +610,19 @@ mod tests {
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "{got}\n  expected {want}");
         }
+    }
+
+    #[test]
+    fn an_unsupported_function_is_refused_at_its_file_and_line() {
+        let e = errors(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: sgn(x) > 0\n",
+        );
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("r.yml:5:15: group \"g\", rule 1, \"A\": ")
+                && e[0].ends_with("unsupported PromQL function \"sgn\""),
+            "{e:?}"
+        );
     }
 
     #[test]

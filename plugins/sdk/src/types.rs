@@ -205,7 +205,8 @@ pub struct Notification {
     pub value: f64,
     /// The rule's threshold.
     pub threshold: f64,
-    /// The rule's condition: `above`, `below`, `equals`, `not_equals`.
+    /// The rule's condition: `above`, `below`, `equals`, `not_equals`; `expr` for a rule written as
+    /// a PromQL expression (see [`expr`](Self::expr)).
     pub condition: String,
     /// Severity (`critical` for an escalation).
     pub severity: Severity,
@@ -243,6 +244,15 @@ pub struct Notification {
     /// Name of the host that sends it.
     #[serde(default)]
     pub host: String,
+    /// The rule's annotations, rendered for this alert (`summary`, `description`, `runbook_url`...),
+    /// as Alertmanager receives them. Empty (absent) for a simple rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The rule's PromQL expression, for a rule written as one (`expr`, rule files); absent for a
+    /// simple rule (`metric`, `condition`, `threshold`). When present, [`condition`](Self::condition)
+    /// is `expr` and [`threshold`](Self::threshold) is 0: the expression says what fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expr: Option<String>,
 }
 
 /// A JSON number, one of the strings of [`number`](crate::number), or `null` read as NaN: a `null`
@@ -277,7 +287,30 @@ mod tests {
             escalation: false,
             stale: true,
             host: "h".into(),
+            annotations: BTreeMap::new(),
+            expr: None,
         }
+    }
+
+    #[test]
+    fn annotations_and_expr_are_optional_both_ways() {
+        // Absent when empty: what an earlier notifier reads is unchanged.
+        let text = serde_json::to_string(&stale_resolution()).unwrap();
+        assert!(
+            !text.contains("annotations") && !text.contains("expr"),
+            "{text}"
+        );
+        let back: Notification = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, stale_resolution());
+        let with = Notification {
+            annotations: BTreeMap::from([("summary".to_owned(), "s".to_owned())]),
+            expr: Some("up == 0".into()),
+            ..stale_resolution()
+        };
+        let text = serde_json::to_string(&with).unwrap();
+        assert!(text.contains(r#""annotations":{"summary":"s"}"#), "{text}");
+        assert!(text.contains(r#""expr":"up == 0""#), "{text}");
+        assert_eq!(serde_json::from_str::<Notification>(&text).unwrap(), with);
     }
 
     #[test]

@@ -176,19 +176,29 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
     };
     let mut labels = n.labels.clone();
     labels.insert("alertname".into(), n.alert.clone());
-    labels.insert("severity".into(), n.severity.as_str().into());
+    // An expression rule's own `severity` label (`page`...) is kept as Alertmanager would get it.
+    labels
+        .entry("severity".into())
+        .or_insert_with(|| n.severity.as_str().into());
     if !n.host.is_empty() {
         labels.insert("host".into(), n.host.clone());
     }
-    let mut annotations = BTreeMap::new();
-    annotations.insert("description".into(), n.description.clone());
-    annotations.insert(
-        "summary".into(),
-        format!(
-            "{} {} {} (value {})",
-            n.metric, n.condition, n.threshold, n.value
-        ),
-    );
+    // The rule's rendered annotations, as Prometheus sends them; a simple rule has none, and
+    // gets its description and a summary of its condition.
+    let mut annotations = n.annotations.clone();
+    if !n.description.is_empty() || n.expr.is_none() {
+        annotations
+            .entry("description".into())
+            .or_insert_with(|| n.description.clone());
+    }
+    if n.expr.is_none() {
+        annotations.entry("summary".into()).or_insert_with(|| {
+            format!(
+                "{} {} {} (value {})",
+                n.metric, n.condition, n.threshold, n.value
+            )
+        });
+    }
     if n.escalation {
         annotations.insert("escalation".into(), "healing gave up".into());
     }
@@ -325,6 +335,38 @@ mod tests {
         };
         let body = serde_json::to_value(postable(&resolved, "r")).unwrap();
         assert_eq!(body[0]["endsAt"], "2023-11-14T22:13:30.000Z");
+    }
+
+    #[test]
+    fn an_expression_rules_annotations_and_labels_are_sent_as_alertmanager_gets_them() {
+        let n = Notification {
+            condition: "expr".into(),
+            threshold: 0.0,
+            expr: Some("disk_used > 0.9".into()),
+            description: "/var is full".into(),
+            labels: BTreeMap::from([("severity".to_owned(), "page".to_owned())]),
+            annotations: BTreeMap::from([
+                ("description".to_owned(), "/var is full".to_owned()),
+                ("runbook_url".to_owned(), "http://wiki/disk".to_owned()),
+            ]),
+            ..firing()
+        };
+        for body in [
+            serde_json::to_value(payload(&n, "r")).unwrap()["alerts"][0].clone(),
+            serde_json::to_value(postable(&n, "r")).unwrap()[0].clone(),
+        ] {
+            assert_eq!(
+                body["annotations"],
+                serde_json::json!({"description": "/var is full", "runbook_url": "http://wiki/disk"})
+            );
+            assert_eq!(body["labels"]["severity"], "page");
+        }
+        // A simple rule's notification keeps its summary of the condition.
+        let body = serde_json::to_value(payload(&firing(), "r")).unwrap();
+        assert_eq!(
+            body["commonAnnotations"]["summary"],
+            "m above 10 (value 50)"
+        );
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! Rule evaluation per cycle: 1,000 alerting rules over 10,000 series held in memory (1 h of
+//! points every 15 s), in 10 groups of 100, a mix of
+//!
+//! - `sum by (job) (rate(reqN_total[5m])) > 10`,
+//! - `avg_over_time(gN[1h]) > 50`,
+//! - `gN > 90` (an instant selector),
+//! - `rate(reqN_total[1h]) > 1`,
+//!
+//! each reading one metric of 100 series (50 counters and 50 gauges);
+//!
+//! - `rules/evaluate`: one `AlertEngine::evaluate` (every group due);
+//! - `rules/read_floor`: only reading the points out of the store: decoding each series the
+//!   rules select once, what any evaluation must do.
+//!
+//! The ratio evaluate / floor is printed at the end.
+//!
+//! Run: `cargo bench -p monitor-host --bench rules`
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use monitor_host::alert::{AlertEngine, CompiledRules};
+use monitor_host::rules::{RuleSet, parse_rule_file};
+use monitor_host::store::{SeriesKey, Store};
+use monitor_plugin::{Labels, SampleKind};
+
+const NOW_MS: u64 = 1_800_000_000_000;
+const HOUR_MS: u64 = 3_600_000;
+const STEP_MS: u64 = 15_000;
+const METRICS: usize = 50;
+const SERIES_PER_METRIC: usize = 100;
+const RULES: usize = 1000;
+const GROUPS: usize = 10;
+
+fn key(name: String, i: usize) -> SeriesKey {
+    SeriesKey {
+        name,
+        labels: Labels::from([
+            ("instance".to_owned(), format!("i{i}")),
+            ("job".to_owned(), format!("j{}", i % 10)),
+        ]),
+    }
+}
+
+/// 50 counters `reqN` and 50 gauges `gN`, 100 series each: 10,000 series, 240 points each.
+fn store() -> Store {
+    let mut store = Store::new(HOUR_MS);
+    for m in 0..METRICS {
+        for i in 0..SERIES_PER_METRIC {
+            let (req, g) = (key(format!("req{m}"), i), key(format!("g{m}"), i));
+            let mut t = NOW_MS - HOUR_MS + STEP_MS;
+            let mut total = 0.0;
+            while t <= NOW_MS {
+                total += (i % 7) as f64 * 3.0;
+                store.insert(req.clone(), SampleKind::Counter, "bench", t, total);
+                let v = ((t / STEP_MS) as usize * 7 + i * 13) % 100;
+                store.insert(g.clone(), SampleKind::Gauge, "bench", t, v as f64);
+                t += STEP_MS;
+            }
+        }
+    }
+    store
+}
+
+/// The rule `k` of the mix, and the metric and window (ms) it reads.
+fn rule(k: usize) -> (String, String, u64) {
+    let m = k % METRICS;
+    match k % 4 {
+        0 => (
+            format!("sum by (job) (rate(req{m}_total[5m])) > 10"),
+            format!("req{m}"),
+            300_000,
+        ),
+        1 => (
+            format!("avg_over_time(g{m}[1h]) > 50"),
+            format!("g{m}"),
+            HOUR_MS,
+        ),
+        2 => (format!("g{m} > 90"), format!("g{m}"), 300_000),
+        _ => (
+            format!("rate(req{m}_total[1h]) > 1"),
+            format!("req{m}"),
+            HOUR_MS,
+        ),
+    }
+}
+
+fn rule_file() -> String {
+    let mut out = String::from("groups:\n");
+    for g in 0..GROUPS {
+        out.push_str(&format!("  - name: g{g}\n    rules:\n"));
+        for k in (g * RULES / GROUPS)..((g + 1) * RULES / GROUPS) {
+            let (expr, _, _) = rule(k);
+            out.push_str(&format!("      - alert: A{k}\n        expr: {expr}\n"));
+        }
+    }
+    out
+}
+
+fn engine() -> AlertEngine {
+    let groups = parse_rule_file(&rule_file(), "bench.yml").unwrap();
+    let set = RuleSet {
+        alerts: Vec::new(),
+        groups,
+    };
+    let rules = CompiledRules::from_rule_set(&[], &set, Duration::from_secs(1));
+    AlertEngine::new(rules, 60_000)
+}
+
+/// Decodes, once, the points of every series a rule reads within the longest window: the floor.
+fn read_floor(store: &Store) -> usize {
+    let mut metrics: Vec<(String, u64)> = (0..RULES).map(rule).map(|r| (r.1, r.2)).collect();
+    metrics.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+    metrics.dedup_by(|a, b| a.0 == b.0);
+    let mut n = 0;
+    for (metric, window) in metrics {
+        let after = NOW_MS - window;
+        for (_, s) in store.by_name(&metric) {
+            n += s
+                .points
+                .iter()
+                .filter(|(t, _)| *t > after && *t <= NOW_MS)
+                .count();
+        }
+    }
+    n
+}
+
+fn bench(c: &mut Criterion) {
+    let store = store();
+    assert_eq!(store.len(), 2 * METRICS * SERIES_PER_METRIC);
+    let mut e = engine();
+    // Every group is due at each evaluation: a new engine's first one is, so time fresh ones.
+    assert!(!e.evaluate(&store, NOW_MS).is_empty(), "some rules fire");
+    let mut g = c.benchmark_group("rules");
+    g.sample_size(10);
+    g.bench_function("evaluate", |b| {
+        b.iter_batched(
+            engine,
+            |mut e| e.evaluate(&store, NOW_MS).len(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.bench_function("read_floor", |b| b.iter(|| read_floor(&store)));
+    g.finish();
+
+    let time = |f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..5 {
+            f();
+        }
+        start.elapsed() / 5
+    };
+    let eval = time(&mut || {
+        let mut e = engine();
+        let _ = e.evaluate(&store, NOW_MS);
+    });
+    let build = time(&mut || drop(engine()));
+    let floor = time(&mut || {
+        let _ = read_floor(&store);
+    });
+    let eval = eval.saturating_sub(build);
+    println!(
+        "rules/evaluate: {RULES} rules over {} series: {eval:?} per evaluation; floor (reading the points) {floor:?}; ratio {:.2}",
+        store.len(),
+        eval.as_secs_f64() / floor.as_secs_f64()
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

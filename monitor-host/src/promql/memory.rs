@@ -1,0 +1,309 @@
+//! The in-memory store as a [`Source`]: what alert and recording rules are evaluated over.
+//!
+//! A [`MemorySource`] is a snapshot of the store's series index taken once per evaluation (each
+//! series' labels as `/metrics` shows them, by name), so each selector costs a look-up by name
+//! rather than a pass over every series. Samples are read from the store itself.
+//!
+//! Two things the store does not hold are added:
+//!
+//! - Staleness: Prometheus writes a staleness marker when a scraped series disappears; the store
+//!   writes none. A series whose newest sample is older than the host's staleness window
+//!   (`stale_ms`) gets a marker `stale_ms` after that sample, so it leaves instant vectors as a
+//!   scraped series leaves Prometheus's, and an alert on it resolves.
+//! - Recording rules' results of the evaluation in progress ([`MemorySource::record`]): a later
+//!   rule of the same group reads them at once, as in Prometheus, before they reach the store.
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use monitor_plugin::Labels;
+use promql_parser::label::{MatchOp, Matcher};
+
+use super::value::{Metric, NAME};
+use super::{Source, SourceSeries, matches};
+use crate::query::metric;
+use crate::store::{SeriesKey, Store};
+
+/// Prometheus's staleness marker: a NaN with this bit pattern.
+const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
+
+/// A series' points, decoded.
+type Decoded = Arc<[(i64, f64)]>;
+
+#[derive(Debug)]
+struct Entry<'a> {
+    metric: Metric,
+    key: Cow<'a, SeriesKey>,
+    stored: Option<&'a crate::store::Points>,
+    // Whether it goes stale `stale_ms` after its newest sample: not a recorded series, which
+    // its rule writes at its group's interval, and which instant selectors see for the lookback.
+    stales: bool,
+    // Points recorded during this evaluation, newer than the stored ones.
+    recorded: Vec<(i64, f64)>,
+}
+
+/// A snapshot of a [`Store`]'s series for one evaluation time.
+#[derive(Debug)]
+pub struct MemorySource<'a> {
+    entries: Vec<Entry<'a>>,
+    by_name: HashMap<String, Vec<usize>>,
+    stale_ms: u64,
+    newest_ms: u64,
+    // Each stored series' points, decoded once for every rule that reads it.
+    decoded: RefCell<HashMap<usize, Decoded>>,
+}
+
+impl<'a> MemorySource<'a> {
+    /// The series of `store`; one whose newest sample is older than `stale_ms` is marked stale
+    /// `stale_ms` after it. Linear in the number of series.
+    pub fn new(store: &'a Store, stale_ms: u64) -> Self {
+        let mut source = Self {
+            entries: Vec::with_capacity(store.len()),
+            by_name: HashMap::new(),
+            stale_ms,
+            newest_ms: 0,
+            decoded: RefCell::new(HashMap::new()),
+        };
+        for (key, series) in store.iter() {
+            if let Some((t, _)) = series.latest() {
+                source.newest_ms = source.newest_ms.max(t);
+            }
+            source.push(Entry {
+                metric: metric(&key.name, &key.labels, series.kind),
+                key: Cow::Borrowed(key),
+                stored: Some(&series.points),
+                stales: series.source != crate::alert::RULES_SOURCE,
+                recorded: Vec::new(),
+            });
+        }
+        source
+    }
+
+    /// The newest sample's time, ms since the epoch (0 for an empty store).
+    pub fn newest_ms(&self) -> u64 {
+        self.newest_ms
+    }
+
+    fn push(&mut self, entry: Entry<'a>) {
+        let name = entry.metric.get(NAME).cloned().unwrap_or_default();
+        self.by_name
+            .entry(name)
+            .or_default()
+            .push(self.entries.len());
+        self.entries.push(entry);
+    }
+
+    fn find(&self, metric: &Metric) -> Option<usize> {
+        let name = metric.get(NAME).map_or("", String::as_str);
+        (self.by_name.get(name)?.iter().copied()).find(|&i| self.entries[i].metric == *metric)
+    }
+
+    /// The store's labels of the series shown as `metric` (`__name__` included): what an
+    /// instant selector's sample came from.
+    pub fn labels_of(&self, metric: &Metric) -> Option<&Labels> {
+        self.find(metric).map(|i| &self.entries[i].key.labels)
+    }
+
+    /// Adds a recording rule's sample at `ts_ms`: `metric` is its name and labels, as stored
+    /// (`rules` source, a gauge). Later evaluations over this source see it.
+    pub fn record(&mut self, metric: Metric, ts_ms: i64, value: f64) {
+        if let Some(i) = self.find(&metric) {
+            let e = &mut self.entries[i];
+            e.recorded.retain(|p| p.0 < ts_ms);
+            e.recorded.push((ts_ms, value));
+            return;
+        }
+        let mut labels = metric.clone();
+        let name = labels.remove(NAME).unwrap_or_default();
+        self.push(Entry {
+            metric,
+            key: Cow::Owned(SeriesKey { name, labels }),
+            stored: None,
+            stales: false,
+            recorded: vec![(ts_ms, value)],
+        });
+    }
+
+    /// The series of the names a `__name__` matcher selects (looked up by name, or matched
+    /// against each distinct name), or every series.
+    fn candidates<'s>(&'s self, matchers: &'s [Matcher]) -> Box<dyn Iterator<Item = usize> + 's> {
+        match matchers.iter().find(|m| m.name == NAME) {
+            Some(m) if matches!(m.op, MatchOp::Equal) => {
+                Box::new(self.by_name.get(&m.value).into_iter().flatten().copied())
+            }
+            Some(m) => {
+                let mut names: Vec<&String> =
+                    self.by_name.keys().filter(|n| m.is_match(n)).collect();
+                names.sort();
+                Box::new(
+                    names
+                        .into_iter()
+                        .flat_map(|n| self.by_name[n].iter().copied()),
+                )
+            }
+            None => Box::new(0..self.entries.len()),
+        }
+    }
+}
+
+impl Source for MemorySource<'_> {
+    fn series(&self, matchers: &[Matcher]) -> Result<Vec<SourceSeries>, String> {
+        Ok(self
+            .candidates(matchers)
+            .filter(|&i| matches(matchers, &self.entries[i].metric))
+            .map(|i| SourceSeries {
+                id: i as i64,
+                metric: self.entries[i].metric.clone(),
+            })
+            .collect())
+    }
+
+    fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+        let e = usize::try_from(id)
+            .ok()
+            .and_then(|i| self.entries.get(i))
+            .ok_or_else(|| format!("no series {id}"))?;
+        let as_ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+        let stored = match e.stored {
+            None => Arc::from(Vec::new()),
+            Some(p) => {
+                let mut decoded = self.decoded.borrow_mut();
+                let all = decoded.entry(id as usize).or_insert_with(|| {
+                    p.iter()
+                        .map(|(t, v)| (as_ms(t), v))
+                        .collect::<Vec<_>>()
+                        .into()
+                });
+                Arc::clone(all)
+            }
+        };
+        let from = stored.partition_point(|p| p.0 <= after_ms);
+        let to = stored.partition_point(|p| p.0 <= to_ms);
+        let mut out: Vec<(i64, f64)> = stored[from..to.max(from)].to_vec();
+        out.extend(
+            (e.recorded.iter())
+                .filter(|p| p.0 > after_ms && p.0 <= to_ms)
+                .copied(),
+        );
+        let newest = e
+            .recorded
+            .last()
+            .map(|p| p.0)
+            .or_else(|| e.stored.and_then(|p| p.back()).map(|p| as_ms(p.0)));
+        if let Some(newest) = newest.filter(|_| e.stales) {
+            let marker = newest
+                .saturating_add(as_ms(self.stale_ms))
+                .saturating_add(1);
+            if marker > after_ms && marker <= to_ms {
+                out.push((marker, f64::from_bits(STALE_NAN)));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_plugin::SampleKind;
+
+    use super::*;
+    use crate::promql::{Value, instant_query};
+
+    fn store() -> Store {
+        let mut s = Store::new(u64::MAX);
+        let key = |name: &str, dev: &str| SeriesKey {
+            name: name.into(),
+            labels: Labels::from([("dev.name".to_owned(), dev.to_owned())]),
+        };
+        for i in 0..=60u64 {
+            s.insert(
+                key("req", "a"),
+                SampleKind::Counter,
+                "c",
+                i * 1000,
+                i as f64 * 2.0,
+            );
+            s.insert(key("disk.used", "a"), SampleKind::Gauge, "c", i * 1000, 5.0);
+        }
+        s.insert(key("disk.used", "b"), SampleKind::Gauge, "c", 10_000, 7.0);
+        s
+    }
+
+    fn values(source: &MemorySource<'_>, q: &str, t: i64) -> Vec<(Metric, f64)> {
+        match instant_query(source, q, t).unwrap() {
+            Value::Vector(v) => v.into_iter().map(|s| (s.metric, s.value)).collect(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn series_are_seen_as_metrics_shows_them() {
+        let s = store();
+        let src = MemorySource::new(&s, 30_000);
+        let v = values(&src, "rate(req_total[30s])", 60_000);
+        assert_eq!(v.len(), 1);
+        assert!((v[0].1 - 2.0).abs() < 1e-9, "{v:?}");
+        assert_eq!(v[0].0["dev_name"], "a");
+        let v = values(&src, r#"disk_used{dev_name="a"}"#, 60_000);
+        let labels = src.labels_of(&v[0].0).unwrap();
+        assert_eq!(labels["dev.name"], "a", "the store's own labels");
+    }
+
+    #[test]
+    fn a_series_not_updated_for_the_staleness_window_leaves_instant_vectors() {
+        let s = store();
+        let src = MemorySource::new(&s, 30_000);
+        // `dev=b` was last seen at 10 s: still there at 40 s, gone after.
+        assert_eq!(values(&src, "disk_used", 40_000).len(), 2);
+        assert_eq!(values(&src, "disk_used", 40_001).len(), 1);
+        // Its samples stay readable in ranges.
+        let v = values(
+            &src,
+            r#"max_over_time(disk_used{dev_name="b"}[1m])"#,
+            60_000,
+        );
+        assert_eq!(v[0].1, 7.0);
+    }
+
+    #[test]
+    fn a_name_regex_selects_by_name() {
+        let s = store();
+        let src = MemorySource::new(&s, 30_000);
+        let v = values(&src, r#"{__name__=~"req(_total)?"}"#, 60_000);
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].0[NAME], "req_total");
+        assert_eq!(
+            values(&src, r#"{__name__!~"req.*", dev_name=~".+"}"#, 40_000).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn recorded_series_do_not_go_stale_between_their_evaluations() {
+        let mut s = Store::new(u64::MAX);
+        let key = SeriesKey {
+            name: "job:x".into(),
+            labels: Labels::new(),
+        };
+        s.insert(key, SampleKind::Gauge, crate::alert::RULES_SOURCE, 0, 1.0);
+        let src = MemorySource::new(&s, 3_000);
+        // A group evaluated every minute: still there 50 s after its last evaluation.
+        assert_eq!(values(&src, "job:x", 50_000).len(), 1);
+    }
+
+    #[test]
+    fn recorded_samples_are_seen_at_once() {
+        let s = store();
+        let mut src = MemorySource::new(&s, 30_000);
+        assert!(values(&src, "job:x", 60_000).is_empty());
+        let m: Metric = [(NAME, "job:x"), ("job", "a")]
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        src.record(m.clone(), 60_000, 3.0);
+        assert_eq!(values(&src, "job:x", 60_000), vec![(m.clone(), 3.0)]);
+        assert_eq!(src.labels_of(&m).unwrap()["job"], "a");
+    }
+}
