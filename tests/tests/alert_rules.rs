@@ -58,27 +58,23 @@ impl Target {
     }
 }
 
+/// Serves the target's text on a port of its own for the rest of the test binary.
 fn serve(target: Arc<Mutex<Target>>) -> u16 {
-    let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
-    let port = server.server_addr().to_ip().unwrap().port();
-    std::thread::spawn(move || {
-        for request in server.incoming_requests() {
-            let body = {
-                let t = target.lock().unwrap();
-                format!(
-                    "# TYPE req_total counter\nreq_total{{kind=\"api\"}} {}\n# TYPE temp gauge\ntemp{{kind=\"api\"}} {}\n",
-                    t.counter(),
-                    t.temp
-                )
-            };
-            let header = tiny_http::Header::from_bytes(
-                "Content-Type",
-                "text/plain; version=0.0.4; charset=utf-8",
+    let server = monitor_core::http::HttpServer::start("127.0.0.1:0", "target", move |_| {
+        let body = {
+            let t = target.lock().unwrap();
+            format!(
+                "# TYPE req_total counter\nreq_total{{kind=\"api\"}} {}\n# TYPE temp gauge\ntemp{{kind=\"api\"}} {}\n",
+                t.counter(),
+                t.temp
             )
-            .unwrap();
-            let _ = request.respond(tiny_http::Response::from_string(body).with_header(header));
-        }
-    });
+        };
+        monitor_core::http::Response::new(200, "text/plain; version=0.0.4; charset=utf-8", body)
+    })
+    .unwrap();
+    let port = server.local_addr().port();
+    // Kept for the rest of the test binary: both scrapers read it until the end.
+    std::mem::forget(server);
     port
 }
 
