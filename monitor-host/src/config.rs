@@ -28,6 +28,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod env;
+mod silence;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -125,6 +126,8 @@ struct RawConfig {
     notifier: Vec<Spanned<RawNotifier>>,
     strategy: Vec<Spanned<RawStrategy>>,
     remote_write: Vec<Spanned<RawRemoteWrite>>,
+    silence: Vec<Spanned<silence::RawSilence>>,
+    inhibit: Vec<Spanned<silence::RawInhibit>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -489,6 +492,10 @@ pub struct Config {
     pub strategies: Vec<StrategySpec>,
     /// `[[remote_write]]`s.
     pub remote_write: Vec<RemoteWriteSpec>,
+    /// `[[silence]]` maintenance windows.
+    pub silences: Vec<crate::silence::MaintenanceWindow>,
+    /// `[[inhibit]]` rules.
+    pub inhibit: Vec<crate::silence::InhibitRule>,
 }
 
 pub use monitor_plugin::parse_duration;
@@ -578,10 +585,12 @@ impl Ctx<'_> {
                 "notifier" => raw.notifier = self.tables("notifier", value),
                 "strategy" => raw.strategy = self.tables("strategy", value),
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
+                "silence" => raw.silence = self.tables("silence", value),
+                "inhibit" => raw.inhibit = self.tables("inhibit", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`"
                     ),
                 ),
             }
@@ -870,6 +879,8 @@ impl Config {
             .map(|s| cx.strategy(s, &host, &raw.alert_names, &mut names))
             .collect();
         let remote_write = cx.remote_writes(raw.remote_write, &host);
+        let silences = cx.silences(raw.silence);
+        let inhibit = cx.inhibits(raw.inhibit);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -882,6 +893,8 @@ impl Config {
             notifiers,
             strategies,
             remote_write,
+            silences,
+            inhibit,
         }
     }
 
