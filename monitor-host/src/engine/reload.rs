@@ -289,6 +289,7 @@ impl Engine {
             .alerts
             .replace_rules(config.alerts.clone(), load::stale_ms(config));
         self.healing.remap_rules(&rules);
+        (self.silences).configure(config.silences.clone(), config.inhibit.clone());
         self.restart_remote_write(config);
         let mut host = config.host.clone();
         host.listen = self.host.listen;

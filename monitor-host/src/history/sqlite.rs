@@ -443,6 +443,7 @@ impl Database {
         saved.alerts = read_alerts(&self.conn)?;
         saved.episodes = read_episodes(&self.conn)?;
         saved.sent = read_sent(&self.conn)?;
+        saved.silences = super::silences::read_silences(&self.conn, 0)?;
         saved.history = read_history(&self.conn)?;
         Ok(saved)
     }
