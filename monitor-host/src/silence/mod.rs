@@ -8,6 +8,7 @@
 //! the `equal` labels. A muted alert is still evaluated and shown, but notifies no one and is not
 //! healed (see the engine's cycle).
 
+pub mod api;
 mod interval;
 mod matcher;
 
