@@ -409,6 +409,10 @@ fn remote_write(fam: &mut Families, r: &RemoteWriteStatus) {
 }
 
 fn alert_states(fam: &mut Families, engine: &Engine) {
+    let help = "alert notifications withheld because the alert was silenced or inhibited";
+    let withheld = engine.withheld_notifications() as f64;
+    let none: [(&str, &str); 0] = [];
+    fam.add("monitor_host_notifications_withheld_total", Counter, help, none, withheld);
     for a in engine.alerts().statuses() {
         let mut l = a.labels.clone();
         l.insert("alertname".into(), a.alert.clone());

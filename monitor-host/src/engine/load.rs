@@ -110,6 +110,7 @@ impl Engine {
             },
             mutes: BTreeMap::new(),
             withheld: BTreeSet::new(),
+            withheld_total: 0,
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,

@@ -135,6 +135,8 @@ pub struct Engine {
     // Firing instances whose firing notification was withheld because they were muted: sent
     // when the mute ends while they still fire; their resolution is withheld too.
     withheld: BTreeSet<AlertKey>,
+    // Notifications withheld so far (firings and resolutions of muted alerts).
+    withheld_total: u64,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,

@@ -65,10 +65,20 @@ impl Engine {
                     "alert firing, muted: not notified"
                 );
                 self.withheld.insert(key);
+                self.withheld_total += 1;
                 true
             }
-            NotificationStatus::Resolved => self.withheld.remove(&key),
+            NotificationStatus::Resolved => {
+                let withheld = self.withheld.remove(&key);
+                self.withheld_total += u64::from(withheld);
+                withheld
+            }
         }
+    }
+
+    /// Notifications withheld so far: firings of muted alerts, and their resolutions.
+    pub fn withheld_notifications(&self) -> u64 {
+        self.withheld_total
     }
 
     /// Sends the firing notifications withheld from alerts that still fire and are no longer
@@ -162,5 +172,165 @@ impl Engine {
             Some(p) => p.transitions(q),
             None => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use monitor_plugin::SampleKind;
+
+    use super::*;
+    use crate::Config;
+    use crate::silence::Matcher;
+    use crate::store::SeriesKey;
+    use crate::test_support::logged;
+
+    const RULES: &str = r#"
+[[alert]]
+name = "disk_full"
+metric = "disk"
+condition = "above"
+threshold = 90.0
+severity = "warning"
+
+[[alert]]
+name = "host_down"
+metric = "up"
+condition = "below"
+threshold = 1.0
+severity = "critical"
+"#;
+
+    fn engine(extra: &str) -> Engine {
+        let text = format!("[host]\nname = \"h\"\n{RULES}\n{extra}");
+        let config = Config::from_str(&text, "monitor.toml", Path::new("/")).unwrap();
+        // SAFETY: the config names no library.
+        unsafe { Engine::load(&config) }.unwrap()
+    }
+
+    fn feed(e: &mut Engine, metric: &str, host: &str, at_ms: u64, value: f64) {
+        let key = SeriesKey {
+            name: metric.into(),
+            labels: [("host".to_owned(), host.to_owned())].into(),
+        };
+        e.put(key, SampleKind::Gauge, "test", at_ms, value);
+    }
+
+    fn key(alert: &str, host: &str) -> AlertKey {
+        (alert.into(), [("host".to_owned(), host.to_owned())].into())
+    }
+
+    fn silence(matchers: &[&str], start: u64, end: u64) -> Silence {
+        Silence {
+            id: crate::silence::new_id(),
+            matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
+            starts_at_ms: start,
+            ends_at_ms: end,
+            created_by: "test".into(),
+            comment: String::new(),
+            updated_at_ms: start,
+        }
+    }
+
+    #[test]
+    fn a_silenced_firing_is_withheld_then_sent_when_the_silence_ends() {
+        let mut e = engine("");
+        let s = silence(&[r#"alertname="disk_full""#, r#"host="db1""#], 0, 100_000);
+        let id = s.id.clone();
+        e.add_silence(s, 0).unwrap();
+        for host in ["db1", "db2"] {
+            feed(&mut e, "disk", host, 1_000, 95.0);
+        }
+        e.cycle(1_000);
+        assert!(e.alerts().is_firing(&key("disk_full", "db1")), "still evaluated");
+        assert_eq!(e.mute(&key("disk_full", "db1")).unwrap().silenced_by, [id.clone()]);
+        assert!(e.mute(&key("disk_full", "db2")).is_none());
+        assert_eq!(e.withheld_notifications(), 1, "only db1's firing");
+        let snapshot = crate::render::snapshot_json(&e);
+        assert!(snapshot.contains(&format!(r#""silenced_by":["{id}"]"#)), "{snapshot}");
+        let metrics = crate::render::prometheus(&e);
+        assert!(
+            metrics.contains(r#"monitor_alert_silenced{alertname="disk_full",host="db1",severity="warning"} 1"#),
+            "{metrics}"
+        );
+        // Reminders and later cycles stay quiet while the silence holds.
+        feed(&mut e, "disk", "db1", 2_000, 95.0);
+        let log = logged(|| {
+            e.cycle(2_000);
+        });
+        assert!(!log.contains("no longer muted"), "{log}");
+        e.expire_silence(&id, 3_000).unwrap();
+        feed(&mut e, "disk", "db1", 3_000, 95.0);
+        let log = logged(|| {
+            e.cycle(3_000);
+        });
+        assert!(log.contains("alert firing, no longer muted: notified"), "{log}");
+        assert!(e.mute(&key("disk_full", "db1")).is_none());
+        // Its firing was sent: a resolution under a new silence is sent too, as Alertmanager.
+        e.add_silence(silence(&[r#"host="db1""#], 3_000, 100_000), 3_000)
+            .unwrap();
+        feed(&mut e, "disk", "db1", 4_000, 10.0);
+        e.cycle(4_000);
+        assert!(!e.alerts().is_firing(&key("disk_full", "db1")));
+        assert_eq!(e.withheld_notifications(), 1, "the resolution was not withheld");
+    }
+
+    #[test]
+    fn the_resolution_of_a_withheld_firing_is_withheld_too() {
+        let mut e = engine("");
+        e.add_silence(silence(&[r#"alertname=~"disk.*""#], 0, 100_000), 0)
+            .unwrap();
+        feed(&mut e, "disk", "db1", 1_000, 95.0);
+        e.cycle(1_000);
+        feed(&mut e, "disk", "db1", 2_000, 10.0);
+        let log = logged(|| {
+            e.cycle(2_000);
+        });
+        assert_eq!(e.withheld_notifications(), 2, "firing and resolution");
+        assert!(!log.contains("no longer muted"), "{log}");
+        assert!(e.withheld.is_empty());
+    }
+
+    #[test]
+    fn a_maintenance_window_of_the_config_silences() {
+        let mut e = engine(
+            "[[silence]]\nname = \"upgrade\"\nmatchers = ['host=\"db1\"']\nstarts_at = \"1970-01-01T00:00:00Z\"\nends_at = \"1970-01-01T00:00:05Z\"\n",
+        );
+        feed(&mut e, "disk", "db1", 1_000, 95.0);
+        e.cycle(1_000);
+        assert_eq!(e.mute(&key("disk_full", "db1")).unwrap().silenced_by, ["upgrade"]);
+        feed(&mut e, "disk", "db1", 5_000, 95.0);
+        let log = logged(|| {
+            e.cycle(5_000);
+        });
+        assert!(log.contains("no longer muted"), "the window ended: {log}");
+    }
+
+    #[test]
+    fn inhibition_with_equal_labels() {
+        let mut e = engine(
+            "[[inhibit]]\nsource_matchers = ['alertname=\"host_down\"']\ntarget_matchers = ['severity=\"warning\"']\nequal = [\"host\"]\n",
+        );
+        feed(&mut e, "up", "db1", 1_000, 0.0);
+        feed(&mut e, "disk", "db1", 1_000, 95.0);
+        feed(&mut e, "disk", "db2", 1_000, 95.0);
+        e.cycle(1_000);
+        let m = e.mute(&key("disk_full", "db1")).unwrap();
+        assert_eq!(m.inhibited_by, [r#"host_down{host="db1"}"#]);
+        assert!(m.silenced_by.is_empty());
+        assert!(e.mute(&key("disk_full", "db2")).is_none(), "another host");
+        assert!(e.mute(&key("host_down", "db1")).is_none(), "the source");
+        assert_eq!(e.withheld_notifications(), 1);
+        // The source resolves: the target is no longer inhibited and its firing goes out.
+        feed(&mut e, "up", "db1", 2_000, 1.0);
+        feed(&mut e, "disk", "db1", 2_000, 95.0);
+        feed(&mut e, "disk", "db2", 2_000, 95.0);
+        let log = logged(|| {
+            e.cycle(2_000);
+        });
+        assert!(e.mute(&key("disk_full", "db1")).is_none());
+        assert!(log.contains("no longer muted"), "{log}");
     }
 }
