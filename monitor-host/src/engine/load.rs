@@ -111,6 +111,7 @@ impl Engine {
             mutes: BTreeMap::new(),
             withheld: BTreeSet::new(),
             withheld_total: 0,
+            withheld_dirty: false,
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,

@@ -137,6 +137,8 @@ pub struct Engine {
     withheld: BTreeSet<AlertKey>,
     // Notifications withheld so far (firings and resolutions of muted alerts).
     withheld_total: u64,
+    // `withheld` changed since it was last written to the store.
+    withheld_dirty: bool,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -331,6 +333,9 @@ impl Engine {
         p.batch().alerts = self.alerts.changes();
         p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
         p.batch().sent = self.notifiers.changes(&self.plugins);
+        if std::mem::take(&mut self.withheld_dirty) {
+            p.batch().withheld = Some(self.withheld.iter().cloned().collect());
+        }
         let errors = p.stats().errors_total;
         p.commit(now_ms);
         if p.stats().errors_total > errors {
@@ -657,6 +662,7 @@ impl Engine {
             .restore(saved.episodes, &self.plugins, self.alerts.rules());
         self.notifiers.restore(saved.sent, &self.plugins);
         self.silences.restore(saved.silences);
+        self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
         let path = persistence.path().to_owned();
         self.persistence = Some(persistence);

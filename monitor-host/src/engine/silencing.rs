@@ -66,11 +66,13 @@ impl Engine {
                 );
                 self.withheld.insert(key);
                 self.withheld_total += 1;
+                self.withheld_dirty = true;
                 true
             }
             NotificationStatus::Resolved => {
                 let withheld = self.withheld.remove(&key);
                 self.withheld_total += u64::from(withheld);
+                self.withheld_dirty |= withheld;
                 withheld
             }
         }
@@ -87,7 +89,9 @@ impl Engine {
         // Instances no longer firing (resolved this cycle, forgotten, or of a rule a reload
         // removed) have nothing left to withhold.
         let alerts = &self.alerts;
+        let before = self.withheld.len();
         self.withheld.retain(|k| alerts.is_firing(k));
+        self.withheld_dirty |= self.withheld.len() != before;
         let due: Vec<AlertKey> = (self.withheld.iter())
             .filter(|k| !self.mutes.contains_key(*k))
             .cloned()
@@ -95,6 +99,7 @@ impl Engine {
         let mut queued = 0;
         for key in due {
             self.withheld.remove(&key);
+            self.withheld_dirty = true;
             let Some(s) = self.alerts.status(&key) else {
                 continue;
             };

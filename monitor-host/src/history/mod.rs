@@ -37,6 +37,8 @@
 //! - `notifications_sent(notifier, alert, labels, sent_ms)`: when each notifier was last sent the
 //!   firing notification of each firing alert instance (the first one or a reminder), so reminders
 //!   keep their schedule across a restart.
+//! - `notifications_withheld(alert, labels)`: firing alert instances whose firing notification
+//!   was withheld because they were silenced or inhibited (sent if the mute ends first).
 //! - `events(id, source, kind, message, labels, ts_ms)`: plugin failures, time-outs, give-ups...
 //! - `silences(id, start_ms, end_ms, data)`: silences created at run time (`POST /api/silences`);
 //!   `data` is a JSON object with the silence's `id` (a UUID), `matchers` (in Alertmanager's
@@ -380,6 +382,8 @@ pub struct Batch {
     pub episodes: Option<Vec<SavedEpisode>>,
     /// Every firing notification's last send time per notifier, when one changed.
     pub sent: Option<Vec<SentRecord>>,
+    /// Every firing alert instance whose firing notification is withheld, when that changed.
+    pub withheld: Option<Vec<crate::alert::AlertKey>>,
 }
 
 impl Batch {
@@ -406,6 +410,7 @@ impl Batch {
             && self.alerts.is_empty()
             && self.episodes.is_none()
             && self.sent.is_none()
+            && self.withheld.is_none()
     }
 }
 
@@ -422,6 +427,8 @@ pub struct Saved {
     pub episodes: Vec<SavedEpisode>,
     /// When each notifier was last sent each firing alert.
     pub sent: Vec<SentRecord>,
+    /// Firing alert instances whose firing notification was withheld (muted).
+    pub withheld: Vec<crate::alert::AlertKey>,
     /// Silences created at run time.
     pub silences: Vec<crate::silence::Silence>,
 }
