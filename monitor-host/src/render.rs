@@ -412,7 +412,13 @@ fn alert_states(fam: &mut Families, engine: &Engine) {
     let help = "alert notifications withheld because the alert was silenced or inhibited";
     let withheld = engine.withheld_notifications() as f64;
     let none: [(&str, &str); 0] = [];
-    fam.add("monitor_host_notifications_withheld_total", Counter, help, none, withheld);
+    fam.add(
+        "monitor_host_notifications_withheld_total",
+        Counter,
+        help,
+        none,
+        withheld,
+    );
     for a in engine.alerts().statuses() {
         let mut l = a.labels.clone();
         l.insert("alertname".into(), a.alert.clone());
@@ -425,10 +431,22 @@ fn alert_states(fam: &mut Families, engine: &Engine) {
         let mute = engine.mute(&(a.alert.clone(), a.labels.clone()));
         let help = "1 when a silence or a [[silence]] window mutes the firing alert";
         let silenced = mute.is_some_and(|m| !m.silenced_by.is_empty());
-        fam.add("monitor_alert_silenced", Gauge, help, &l, f64::from(u8::from(silenced)));
+        fam.add(
+            "monitor_alert_silenced",
+            Gauge,
+            help,
+            &l,
+            f64::from(u8::from(silenced)),
+        );
         let help = "1 when a firing alert matching an [[inhibit]] source mutes the firing alert";
         let inhibited = mute.is_some_and(|m| !m.inhibited_by.is_empty());
-        fam.add("monitor_alert_inhibited", Gauge, help, &l, f64::from(u8::from(inhibited)));
+        fam.add(
+            "monitor_alert_inhibited",
+            Gauge,
+            help,
+            &l,
+            f64::from(u8::from(inhibited)),
+        );
     }
 }
 

@@ -100,7 +100,12 @@ impl Host {
 
     fn stop(mut self) {
         signal(self.child(), "TERM");
-        assert_eq!(self.child().wait().unwrap().code(), Some(0), "{}", self.stderr.text());
+        assert_eq!(
+            self.child().wait().unwrap().code(),
+            Some(0),
+            "{}",
+            self.stderr.text()
+        );
     }
 
     fn get(&self, path: &str) -> (u16, String) {
@@ -129,11 +134,19 @@ impl Host {
     fn wait_cycles(&self, n: u64) {
         let before = self.cycles();
         let ran = eventually(WAIT, || (self.cycles() >= before + n).then_some(()));
-        assert!(ran.is_some(), "the host stopped cycling:\n{}", self.stderr.text());
+        assert!(
+            ran.is_some(),
+            "the host stopped cycling:\n{}",
+            self.stderr.text()
+        );
     }
 
     /// The snapshot's alert instance of `alert`, once `ok` holds for it.
-    fn alert_when(&self, alert: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    fn alert_when(
+        &self,
+        alert: &str,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
         let found = eventually(WAIT, || {
             let snapshot = self.json("/api/snapshot");
             let a = (snapshot["alerts"].as_array()?.iter())
@@ -197,8 +210,15 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
     let host = Host::start(&config, port);
 
     // Refused with the reason.
-    let (status, reply) = host.send("POST", "/api/silences", r#"{"matchers":[],"endsAt":"2100-01-01T00:00:00Z"}"#);
-    assert_eq!((status, reply.trim()), (400, "a silence needs at least one matcher"));
+    let (status, reply) = host.send(
+        "POST",
+        "/api/silences",
+        r#"{"matchers":[],"endsAt":"2100-01-01T00:00:00Z"}"#,
+    );
+    assert_eq!(
+        (status, reply.trim()),
+        (400, "a silence needs at least one matcher")
+    );
     let id = host.silence(
         serde_json::json!([{"name": "alertname", "value": "too_high", "isRegex": false, "isEqual": true}]),
         "maintenance",
@@ -231,10 +251,23 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
     // Expired: the firing notification goes out and healing starts.
     let (status, reply) = host.send("DELETE", &format!("/api/silences/{id}"), "");
     assert_eq!(status, 200, "{reply}");
-    let sent = eventually(WAIT, || notes(&dir).contains(&note("too_high", "firing")).then_some(()));
-    assert!(sent.is_some(), "no firing notification: {:?}\n{}", notes(&dir), host.stderr.text());
+    let sent = eventually(WAIT, || {
+        notes(&dir)
+            .contains(&note("too_high", "firing"))
+            .then_some(())
+    });
+    assert!(
+        sent.is_some(),
+        "no firing notification: {:?}\n{}",
+        notes(&dir),
+        host.stderr.text()
+    );
     let healed = eventually(WAIT, || dir.join("healed").exists().then_some(()));
-    assert!(healed.is_some(), "no healing attempt:\n{}", host.stderr.text());
+    assert!(
+        healed.is_some(),
+        "no healing attempt:\n{}",
+        host.stderr.text()
+    );
     let a = host.alert_when("too_high", |a| a["state"] == "firing");
     assert_eq!(a["silenced_by"], serde_json::json!([]));
     let list = host.json("/api/silences");
@@ -251,9 +284,16 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
         "late",
     );
     std::fs::write(dir.join("value"), "5").unwrap();
-    let resolved = eventually(WAIT, || notes(&dir).contains(&note("too_high", "resolved")).then_some(()));
+    let resolved = eventually(WAIT, || {
+        notes(&dir)
+            .contains(&note("too_high", "resolved"))
+            .then_some(())
+    });
     assert!(resolved.is_some(), "{:?}", notes(&dir));
-    assert_eq!(notes(&dir), [note("too_high", "firing"), note("too_high", "resolved")]);
+    assert_eq!(
+        notes(&dir),
+        [note("too_high", "firing"), note("too_high", "resolved")]
+    );
 
     // The history: newest first, filtered and limited.
     let history = host.json("/api/alerts/history?alert=too_high");
@@ -262,8 +302,20 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
         .collect();
     assert_eq!(statuses, ["resolved", "firing"], "{history}");
     assert_eq!(history[0]["labels"]["source"], "file");
-    assert_eq!(host.json("/api/alerts/history?limit=1").as_array().unwrap().len(), 1);
-    assert_eq!(host.json("/api/alerts/history?alert=other").as_array().unwrap().len(), 0);
+    assert_eq!(
+        host.json("/api/alerts/history?limit=1")
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        host.json("/api/alerts/history?alert=other")
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
     let (status, body) = host.get("/api/alerts/history?limit=0");
     assert_eq!(status, 400, "{body}");
     host.stop();
@@ -305,14 +357,31 @@ equal = ["source"]
     let host = Host::start(&config, port);
     host.alert_when("windowed", firing_and_silenced);
     let a = host.alert_when("too_high", |a| a["state"] == "firing");
-    assert_eq!(a["inhibited_by"], serde_json::json!([r#"source_down{collector="file", source="file"}"#]));
+    assert_eq!(
+        a["inhibited_by"],
+        serde_json::json!([r#"source_down{collector="file", source="file"}"#])
+    );
     let down = host.alert_when("source_down", |a| a["state"] == "firing");
-    assert_eq!((down["silenced_by"].clone(), down["inhibited_by"].clone()), (serde_json::json!([]), serde_json::json!([])));
-    let sent = eventually(WAIT, || notes(&dir).contains(&note("source_down", "firing")).then_some(()));
+    assert_eq!(
+        (down["silenced_by"].clone(), down["inhibited_by"].clone()),
+        (serde_json::json!([]), serde_json::json!([]))
+    );
+    let sent = eventually(WAIT, || {
+        notes(&dir)
+            .contains(&note("source_down", "firing"))
+            .then_some(())
+    });
     assert!(sent.is_some(), "{:?}", notes(&dir));
     host.wait_cycles(5);
-    assert_eq!(notes(&dir), [note("source_down", "firing")], "windowed and too_high are muted");
-    assert!(!dir.join("healed").exists(), "an inhibited alert is not healed");
+    assert_eq!(
+        notes(&dir),
+        [note("source_down", "firing")],
+        "windowed and too_high are muted"
+    );
+    assert!(
+        !dir.join("healed").exists(),
+        "an inhibited alert is not healed"
+    );
     let list = host.json("/api/silences");
     assert_eq!(list[0]["id"], "upgrade");
     assert_eq!(list[0]["source"], "config");
@@ -320,11 +389,28 @@ equal = ["source"]
     assert_eq!(status, 400, "{reply}");
     assert!(reply.contains("[[silence]] of the config"), "{reply}");
 
-    // The CLI, over the API.
+    cli_adds_lists_and_expires(&host);
+    host.stop();
+}
+
+/// The `silence` commands against `host`, whose config has the `upgrade` window and a firing
+/// `source_down`.
+fn cli_adds_lists_and_expires(host: &Host) {
+    let port = host.port;
     let url = format!("http://127.0.0.1:{port}");
     let out = cli(&[
-        "silence", "add", "--url", &url, "--matcher", r#"alertname="source_down""#, "--duration", "2h",
-        "--comment", "from the cli", "--author", "ann",
+        "silence",
+        "add",
+        "--url",
+        &url,
+        "--matcher",
+        r#"alertname="source_down""#,
+        "--duration",
+        "2h",
+        "--comment",
+        "from the cli",
+        "--author",
+        "ann",
     ]);
     assert!(out.status.success(), "{}", describe(&out));
     let id = stdout(&out).trim().to_owned();
@@ -333,8 +419,14 @@ equal = ["source"]
     assert!(out.status.success(), "{}", describe(&out));
     let text = stdout(&out);
     assert!(text.starts_with("ID "), "{text}");
-    let row = text.lines().find(|l| l.starts_with(&id)).unwrap_or_else(|| panic!("{text}"));
-    assert!(row.contains("active") && row.contains(r#"alertname="source_down""#) && row.contains("ann"), "{row}");
+    let row = text
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        row.contains("active") && row.contains(r#"alertname="source_down""#) && row.contains("ann"),
+        "{row}"
+    );
     assert!(text.lines().any(|l| l.starts_with("upgrade ")), "{text}");
     let out = cli(&["silence", "list", "--url", &url, "--output", "json"]);
     let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -345,16 +437,27 @@ equal = ["source"]
     assert_eq!(stdout(&out).trim(), format!("silence {id} expired"));
     let out = cli(&["silence", "expire", "--url", &url, &id]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already expired"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already expired"),
+        "{}",
+        describe(&out)
+    );
     let out = cli(&["silence", "list", "--url", &url]);
-    assert!(!stdout(&out).contains(&id), "expired ones are hidden without --all");
+    assert!(
+        !stdout(&out).contains(&id),
+        "expired ones are hidden without --all"
+    );
     let out = cli(&["silence", "list", "--all", "--url", &url]);
     assert!(stdout(&out).contains(&id));
     let out = cli(&["silence", "add", "--url", &url, "--matcher", "alertname"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe(&out));
     let out = cli(&["silence", "list", "--url", "http://127.0.0.1:1"]);
-    assert_eq!(out.status.code(), Some(2), "unreachable: {}", describe(&out));
-    host.stop();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "unreachable: {}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -367,9 +470,18 @@ fn check_locates_bad_silences_and_inhibit_rules() {
     let out = cli(&["check", "--config", config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("monitor.toml:2:13: `matchers`: invalid regular expression"), "{err}");
-    assert!(err.contains("monitor.toml:3:") && err.contains("across midnight"), "{err}");
-    assert!(err.contains("monitor.toml:8:10: `equal`: invalid label name"), "{err}");
+    assert!(
+        err.contains("monitor.toml:2:13: `matchers`: invalid regular expression"),
+        "{err}"
+    );
+    assert!(
+        err.contains("monitor.toml:3:") && err.contains("across midnight"),
+        "{err}"
+    );
+    assert!(
+        err.contains("monitor.toml:8:10: `equal`: invalid label name"),
+        "{err}"
+    );
 }
 
 fn cli(args: &[&str]) -> Output {

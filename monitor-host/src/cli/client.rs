@@ -81,7 +81,12 @@ impl Client {
     /// # Errors
     ///
     /// As [`Client::get`].
-    pub fn send(&self, method: &str, path: &str, body: Option<&str>) -> anyhow::Result<(u16, String)> {
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
         let url = format!("{}{path}", self.base);
         let unreachable = |e: ureq::Error| Unreachable {
             url: url.clone(),

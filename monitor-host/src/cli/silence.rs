@@ -100,8 +100,9 @@ fn body(a: &AddArgs, now_ms: u64) -> anyhow::Result<String> {
     let duration = parse_duration(&a.duration)
         .map_err(|e| anyhow::anyhow!("--duration {}: {e}", a.duration))?;
     let start = match &a.start {
-        Some(s) => monitor_host::silence::parse_rfc3339(s)
-            .with_context(|| format!("--start {s}: not an RFC 3339 time such as 2026-01-02T03:04:05Z"))?,
+        Some(s) => monitor_host::silence::parse_rfc3339(s).with_context(|| {
+            format!("--start {s}: not an RFC 3339 time such as 2026-01-02T03:04:05Z")
+        })?,
         None => now_ms,
     };
     let author = (a.author.clone())
@@ -118,7 +119,11 @@ fn body(a: &AddArgs, now_ms: u64) -> anyhow::Result<String> {
 }
 
 /// The host's answer: the body on 200, its reason otherwise.
-fn answer(client: &super::Client, path: &str, (status, body): (u16, String)) -> anyhow::Result<String> {
+fn answer(
+    client: &super::Client,
+    path: &str,
+    (status, body): (u16, String),
+) -> anyhow::Result<String> {
     if status != 200 {
         anyhow::bail!("{}{path} answered {status}: {}", client.base(), body.trim());
     }
@@ -135,7 +140,8 @@ fn add(a: &AddArgs) -> anyhow::Result<()> {
         #[serde(rename = "silenceID")]
         id: String,
     }
-    let created: Created = serde_json::from_str(&reply).context("the host's answer has no silenceID")?;
+    let created: Created =
+        serde_json::from_str(&reply).context("the host's answer has no silenceID")?;
     match a.output {
         Output::Json => println!("{reply}"),
         Output::Human => println!("{}", created.id),
@@ -188,7 +194,15 @@ fn human(list: &[Listed]) -> String {
         })
         .collect();
     table(
-        &["ID", "STATE", "MATCHERS", "STARTS", "ENDS", "CREATED BY", "COMMENT"],
+        &[
+            "ID",
+            "STATE",
+            "MATCHERS",
+            "STARTS",
+            "ENDS",
+            "CREATED BY",
+            "COMMENT",
+        ],
         &rows,
     )
 }

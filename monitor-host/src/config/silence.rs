@@ -110,8 +110,11 @@ impl Ctx<'_> {
                 None
             }
             (Some(t), false) => {
-                let intervals: Vec<TimeInterval> =
-                    t.get_ref().iter().map(|i| self.interval(i.get_ref())).collect();
+                let intervals: Vec<TimeInterval> = t
+                    .get_ref()
+                    .iter()
+                    .map(|i| self.interval(i.get_ref()))
+                    .collect();
                 if intervals.is_empty() {
                     self.err(t.span(), "`time_intervals` is empty: give at least one");
                 }
@@ -119,7 +122,10 @@ impl Ctx<'_> {
             }
             (None, true) => {
                 let (Some(a), Some(b)) = (&s.starts_at, &s.ends_at) else {
-                    self.err(span, "a [[silence]] with `starts_at` needs `ends_at`, and the reverse");
+                    self.err(
+                        span,
+                        "a [[silence]] with `starts_at` needs `ends_at`, and the reverse",
+                    );
                     return None;
                 };
                 let mut time = |v: &Spanned<String>, key: &str| {

@@ -29,17 +29,17 @@ use self::healing::Healing;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
-pub use self::silencing::SilenceError;
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use self::running::{Purpose, RunningPlugin};
+pub use self::silencing::SilenceError;
 use crate::alert::{AlertEngine, AlertKey};
-use crate::silence::{Mute, Silences};
 use crate::config::HostConfig;
 use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
     Verified, WriteStats,
 };
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
+use crate::silence::{Mute, Silences};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 

@@ -230,7 +230,10 @@ severity = "critical"
     fn silence(matchers: &[&str], start: u64, end: u64) -> Silence {
         Silence {
             id: crate::silence::new_id(),
-            matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
             starts_at_ms: start,
             ends_at_ms: end,
             created_by: "test".into(),
@@ -249,15 +252,26 @@ severity = "critical"
             feed(&mut e, "disk", host, 1_000, 95.0);
         }
         e.cycle(1_000);
-        assert!(e.alerts().is_firing(&key("disk_full", "db1")), "still evaluated");
-        assert_eq!(e.mute(&key("disk_full", "db1")).unwrap().silenced_by, [id.clone()]);
+        assert!(
+            e.alerts().is_firing(&key("disk_full", "db1")),
+            "still evaluated"
+        );
+        assert_eq!(
+            e.mute(&key("disk_full", "db1")).unwrap().silenced_by,
+            std::slice::from_ref(&id)
+        );
         assert!(e.mute(&key("disk_full", "db2")).is_none());
         assert_eq!(e.withheld_notifications(), 1, "only db1's firing");
         let snapshot = crate::render::snapshot_json(&e);
-        assert!(snapshot.contains(&format!(r#""silenced_by":["{id}"]"#)), "{snapshot}");
+        assert!(
+            snapshot.contains(&format!(r#""silenced_by":["{id}"]"#)),
+            "{snapshot}"
+        );
         let metrics = crate::render::prometheus(&e);
         assert!(
-            metrics.contains(r#"monitor_alert_silenced{alertname="disk_full",host="db1",severity="warning"} 1"#),
+            metrics.contains(
+                r#"monitor_alert_silenced{alertname="disk_full",host="db1",severity="warning"} 1"#
+            ),
             "{metrics}"
         );
         // Reminders and later cycles stay quiet while the silence holds.
@@ -271,7 +285,10 @@ severity = "critical"
         let log = logged(|| {
             e.cycle(3_000);
         });
-        assert!(log.contains("alert firing, no longer muted: notified"), "{log}");
+        assert!(
+            log.contains("alert firing, no longer muted: notified"),
+            "{log}"
+        );
         assert!(e.mute(&key("disk_full", "db1")).is_none());
         // Its firing was sent: a resolution under a new silence is sent too, as Alertmanager.
         e.add_silence(silence(&[r#"host="db1""#], 3_000, 100_000), 3_000)
@@ -279,7 +296,11 @@ severity = "critical"
         feed(&mut e, "disk", "db1", 4_000, 10.0);
         e.cycle(4_000);
         assert!(!e.alerts().is_firing(&key("disk_full", "db1")));
-        assert_eq!(e.withheld_notifications(), 1, "the resolution was not withheld");
+        assert_eq!(
+            e.withheld_notifications(),
+            1,
+            "the resolution was not withheld"
+        );
     }
 
     #[test]
@@ -305,7 +326,10 @@ severity = "critical"
         );
         feed(&mut e, "disk", "db1", 1_000, 95.0);
         e.cycle(1_000);
-        assert_eq!(e.mute(&key("disk_full", "db1")).unwrap().silenced_by, ["upgrade"]);
+        assert_eq!(
+            e.mute(&key("disk_full", "db1")).unwrap().silenced_by,
+            ["upgrade"]
+        );
         feed(&mut e, "disk", "db1", 5_000, 95.0);
         let log = logged(|| {
             e.cycle(5_000);

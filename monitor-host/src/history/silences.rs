@@ -63,7 +63,10 @@ impl Database {
             "INSERT INTO silences (start_ms, end_ms, data) VALUES (?1, ?2, ?3)",
             params![clamp(s.starts_at_ms), clamp(s.ends_at_ms), text],
         )?;
-        tx.execute("DELETE FROM silences WHERE end_ms < ?1", [clamp(horizon_ms)])?;
+        tx.execute(
+            "DELETE FROM silences WHERE end_ms < ?1",
+            [clamp(horizon_ms)],
+        )?;
         tx.commit()
     }
 
@@ -80,11 +83,14 @@ impl Database {
 /// Every silence that ended at or after `horizon_ms`; a row that cannot be read is skipped with a
 /// warning.
 pub(super) fn read_silences(conn: &Connection, horizon_ms: u64) -> rusqlite::Result<Vec<Silence>> {
-    let mut stmt = conn.prepare(
-        "SELECT start_ms, end_ms, data FROM silences WHERE end_ms >= ?1 ORDER BY id",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT start_ms, end_ms, data FROM silences WHERE end_ms >= ?1 ORDER BY id")?;
     let rows = stmt.query_map([clamp(horizon_ms)], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {
@@ -113,7 +119,10 @@ pub(super) fn read_silences(conn: &Connection, horizon_ms: u64) -> rusqlite::Res
     Ok(out)
 }
 
-fn read_transitions(conn: &Connection, q: &TransitionQuery) -> rusqlite::Result<Vec<TransitionRecord>> {
+fn read_transitions(
+    conn: &Connection,
+    q: &TransitionQuery,
+) -> rusqlite::Result<Vec<TransitionRecord>> {
     let mut stmt = conn.prepare(
         "SELECT alert, labels, status, value, stale, at_ms FROM alert_transitions
          WHERE (?1 IS NULL OR alert = ?1) AND at_ms >= ?2 AND at_ms <= ?3
@@ -179,14 +188,24 @@ mod tests {
         let mut later = s.clone();
         later.ends_at_ms = 2_000;
         db.save_silence(&later, 0).unwrap();
-        assert_eq!(read_silences(&db.conn, 0).unwrap(), vec![later.clone()], "replaced by id");
-        assert!(read_silences(&db.conn, 2_001).unwrap().is_empty(), "ended before the horizon");
+        assert_eq!(
+            read_silences(&db.conn, 0).unwrap(),
+            vec![later.clone()],
+            "replaced by id"
+        );
+        assert!(
+            read_silences(&db.conn, 2_001).unwrap().is_empty(),
+            "ended before the horizon"
+        );
         let other = Silence {
             id: new_id(),
             ..later.clone()
         };
         db.save_silence(&other, 3_000).unwrap();
-        assert!(!has_silence(&db.conn, &later.id).unwrap(), "pruned with the next write");
+        assert!(
+            !has_silence(&db.conn, &later.id).unwrap(),
+            "pruned with the next write"
+        );
         let batch = super::super::Batch {
             transitions: (0..5)
                 .map(|i| TransitionRecord {

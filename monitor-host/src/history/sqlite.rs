@@ -446,7 +446,9 @@ impl Database {
         saved.silences = super::silences::read_silences(&self.conn, 0)?;
         saved.withheld = (self.conn)
             .prepare("SELECT alert, labels FROM notifications_withheld")?
-            .query_map([], |r| Ok((r.get(0)?, parse_labels(&r.get::<_, String>(1)?))))?
+            .query_map([], |r| {
+                Ok((r.get(0)?, parse_labels(&r.get::<_, String>(1)?)))
+            })?
             .collect::<rusqlite::Result<_>>()?;
         saved.history = read_history(&self.conn)?;
         Ok(saved)

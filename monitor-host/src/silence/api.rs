@@ -37,7 +37,9 @@ fn error(status: u16, message: impl std::fmt::Display) -> Response {
 fn busy() -> Response {
     error(
         503,
-        format!("no answer from the run loop within {API_WAIT:?}: the host is busy or stopping; try again"),
+        format!(
+            "no answer from the run loop within {API_WAIT:?}: the host is busy or stopping; try again"
+        ),
     )
 }
 
@@ -109,7 +111,11 @@ fn create(body: &[u8], published: &Published) -> Response {
         API_WAIT,
     );
     match outcome {
-        Some(Ok(())) => Response::new(200, JSON, serde_json::json!({ "silenceID": id }).to_string()),
+        Some(Ok(())) => Response::new(
+            200,
+            JSON,
+            serde_json::json!({ "silenceID": id }).to_string(),
+        ),
         Some(Err(None)) => error(404, format!("no silence `{id}` to change")),
         Some(Err(Some(e))) => error(500, e),
         None => busy(),
@@ -185,7 +191,10 @@ fn history(query: &str, published: &Published) -> Response {
         Ok(q) => q,
         Err(e) => return error(400, e),
     };
-    let rows = published.ask(move |e| e.transitions(&q).map_err(|e| e.to_string()), API_WAIT);
+    let rows = published.ask(
+        move |e| e.transitions(&q).map_err(|e| e.to_string()),
+        API_WAIT,
+    );
     match rows {
         Some(Ok(rows)) => {
             let views: Vec<TransitionView> = rows
@@ -213,8 +222,8 @@ mod tests {
 
     #[test]
     fn history_parameters() {
-        let q = history_query("alert=disk%5Ffull&since=10&until=2026-01-01T00:00:00Z&limit=5")
-            .unwrap();
+        let q =
+            history_query("alert=disk%5Ffull&since=10&until=2026-01-01T00:00:00Z&limit=5").unwrap();
         assert_eq!(q.alert.as_deref(), Some("disk_full"));
         assert_eq!(q.since_ms, Some(10_000));
         assert_eq!(q.until_ms, Some(1_767_225_600_000));

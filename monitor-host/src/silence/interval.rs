@@ -88,7 +88,8 @@ impl TimeInterval {
             && any(&self.weekdays, c.weekday)
             && day_ok
             && any(&self.months, c.month)
-            && (self.years.is_empty() || self.years.iter().any(|&(a, b)| a <= c.year && c.year <= b))
+            && (self.years.is_empty()
+                || self.years.iter().any(|&(a, b)| a <= c.year && c.year <= b))
     }
 }
 
@@ -172,7 +173,11 @@ const MONTHS: [&str; 12] = [
 pub fn weekday_range(text: &str) -> Result<(u32, u32), String> {
     range(
         text,
-        |s| (WEEKDAYS.iter()).position(|d| d.eq_ignore_ascii_case(s)).map(|i| i as u32),
+        |s| {
+            (WEEKDAYS.iter())
+                .position(|d| d.eq_ignore_ascii_case(s))
+                .map(|i| i as u32)
+        },
         "weekday",
     )
 }
@@ -210,14 +215,18 @@ pub fn day_range(text: &str) -> Result<(i32, i32), String> {
         Some((a, b)) => (a.trim(), b.trim()),
         None => (text.trim(), text.trim()),
     };
-    let bad = |part: &str| format!("invalid day of month `{part}` in `{text}`: 1 to 31, or -31 to -1 from the end");
+    let bad = |part: &str| {
+        format!("invalid day of month `{part}` in `{text}`: 1 to 31, or -31 to -1 from the end")
+    };
     let (x, y) = (one(a).ok_or_else(|| bad(a))?, one(b).ok_or_else(|| bad(b))?);
     // Same-sign ranges must be in order; a positive start with a negative end is checked per month.
     if x.signum() == y.signum() && y < x {
         return Err(format!("day of month range `{text}` ends before it starts"));
     }
     if x < 0 && y > 0 {
-        return Err(format!("day of month range `{text}` starts from the end and ends from the start"));
+        return Err(format!(
+            "day of month range `{text}` starts from the end and ends from the start"
+        ));
     }
     Ok((x, y))
 }
@@ -296,7 +305,10 @@ mod tests {
         assert!(last_days.contains(at(2026, 2, 27, 0, 0)));
         assert!(!last_days.contains(at(2026, 2, 26, 0, 0)));
         assert!(!last_days.contains(at(2026, 3, 30, 0, 0)), "not February");
-        assert!(!last_days.contains(at(2028, 2, 28, 0, 0)), "not those years");
+        assert!(
+            !last_days.contains(at(2028, 2, 28, 0, 0)),
+            "not those years"
+        );
         assert_eq!(month_range("1:3").unwrap(), (1, 3));
         assert!(month_range("march:january").is_err());
         assert!(weekday_range("funday").is_err());

@@ -243,7 +243,10 @@ mod tests {
         assert!(!m(r#"alertname=~"disk.*""#).matches(&l));
         assert!(!m(r#"alertname=~"big""#).matches(&l));
         assert!(m(r#"alertname=~".*disk.*""#).matches(&l));
-        assert!(m(r#"alertname=~"big|big_disk_full""#).matches(&l), "alternation inside the anchors");
+        assert!(
+            m(r#"alertname=~"big|big_disk_full""#).matches(&l),
+            "alternation inside the anchors"
+        );
         assert!(m(r#"alertname!~"disk.*""#).matches(&l));
     }
 
@@ -292,7 +295,12 @@ mod tests {
         assert_eq!(MatchOp::from_flags(false, false), MatchOp::NotEqual);
         assert_eq!(MatchOp::from_flags(true, true), MatchOp::Regex);
         assert_eq!(MatchOp::from_flags(true, false), MatchOp::NotRegex);
-        for op in [MatchOp::Equal, MatchOp::NotEqual, MatchOp::Regex, MatchOp::NotRegex] {
+        for op in [
+            MatchOp::Equal,
+            MatchOp::NotEqual,
+            MatchOp::Regex,
+            MatchOp::NotRegex,
+        ] {
             assert_eq!(MatchOp::from_flags(op.is_regex(), op.is_equal()), op);
         }
     }

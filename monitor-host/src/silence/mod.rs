@@ -19,7 +19,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use monitor_plugin::Labels;
 use serde::{Deserialize, Serialize};
 
-pub use self::interval::{TimeInterval, day_range, month_range, time_range, weekday_range, year_range};
+pub use self::interval::{
+    TimeInterval, day_range, month_range, time_range, weekday_range, year_range,
+};
 pub use self::matcher::{MatchOp, Matcher, all_match};
 use crate::alert::AlertKey;
 
@@ -333,7 +335,14 @@ pub fn new_id() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// A matcher in Alertmanager's v2 JSON shape.
@@ -475,16 +484,24 @@ impl PostableSilence {
     ///
     /// Not JSON of that shape, a bad matcher or time, an end not after the start or in the past.
     pub fn parse(body: &[u8], now_ms: u64, id: String) -> Result<Silence, Invalid> {
-        let p: Self = serde_json::from_slice(body)
-            .map_err(|e| Invalid(format!("invalid silence: {e}")))?;
+        let p: Self =
+            serde_json::from_slice(body).map_err(|e| Invalid(format!("invalid silence: {e}")))?;
         let matchers = (p.matchers.iter())
-            .map(|m| Matcher::new(&m.name, MatchOp::from_flags(m.is_regex, m.is_equal), &m.value))
+            .map(|m| {
+                Matcher::new(
+                    &m.name,
+                    MatchOp::from_flags(m.is_regex, m.is_equal),
+                    &m.value,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(Invalid)?;
         check_matchers(&matchers).map_err(Invalid)?;
         let time = |key: &str, v: &str| {
             parse_rfc3339(v).ok_or_else(|| {
-                Invalid(format!("invalid `{key}` {v:?}: an RFC 3339 time such as 2026-01-02T03:04:05Z"))
+                Invalid(format!(
+                    "invalid `{key}` {v:?}: an RFC 3339 time such as 2026-01-02T03:04:05Z"
+                ))
             })
         };
         let starts_at_ms = match &p.starts_at {
@@ -532,7 +549,10 @@ mod tests {
     fn silence(matchers: &[&str], start: u64, end: u64) -> Silence {
         Silence {
             id: new_id(),
-            matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
             starts_at_ms: start,
             ends_at_ms: end,
             created_by: "me".into(),
@@ -571,7 +591,10 @@ mod tests {
             set.expire(&id, 1_700),
             Err(ExpireError::AlreadyExpired(id.clone()))
         );
-        assert!(matches!(set.expire("nope", 0), Err(ExpireError::NotFound(_))));
+        assert!(matches!(
+            set.expire("nope", 0),
+            Err(ExpireError::NotFound(_))
+        ));
         set.prune(1_601);
         assert!(set.get(&id).is_none(), "pruned past the horizon");
     }
@@ -584,7 +607,10 @@ mod tests {
         set.upsert(s);
         let e = set.expire(&id, 1_000).unwrap();
         assert_eq!((e.starts_at_ms, e.ends_at_ms), (1_000, 1_000));
-        assert!(set.silenced_by(&labels(&[("alertname", "x")]), 6_000).is_empty());
+        assert!(
+            set.silenced_by(&labels(&[("alertname", "x")]), 6_000)
+                .is_empty()
+        );
     }
 
     #[test]
@@ -607,7 +633,10 @@ mod tests {
         assert_eq!(rfc3339(sunday), "2026-12-06T03:00:00.000Z");
         assert_eq!(set.silenced_by(&l, sunday), vec!["sunday".to_owned()]);
         assert!(set.silenced_by(&l, sunday + 86_400_000).is_empty());
-        assert_eq!(set.expire("sunday", 0), Err(ExpireError::Config("sunday".into())));
+        assert_eq!(
+            set.expire("sunday", 0),
+            Err(ExpireError::Config("sunday".into()))
+        );
         assert_eq!(set.list(sunday)[0].status.state, SilenceState::Active);
     }
 
@@ -645,7 +674,7 @@ mod tests {
         set.configure(Vec::new(), vec![rule.clone()]);
         let a = key("a", "h");
         let b = key("b", "h");
-        assert!(set.mutes(&[a.clone()], 0).is_empty());
+        assert!(set.mutes(std::slice::from_ref(&a), 0).is_empty());
         assert!(set.mutes(&[a.clone(), b.clone()], 0).is_empty());
         assert!(!rule.inhibits(&a.1, &a.1));
     }
