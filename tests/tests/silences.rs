@@ -2,15 +2,18 @@
 //! still fires and shows as silenced, but notifies no one and is not healed; expiring the silence
 //! sends the firing notification and lets healing start; silences survive a restart; the
 //! config's `[[silence]]` windows and `[[inhibit]]` rules mute as Alertmanager's; the history
-//! endpoint lists the transitions; the `silence` commands work over the API.
+//! endpoint lists the transitions; the `silence` commands work over the API; matchers select the
+//! same alerts as a real Alertmanager's (skipped without `prometheus-alertmanager`, unless
+//! `MONITOR_REQUIRE_PROMTOOL=1`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use monitor_host::silence::{Matcher, all_match};
 use monitor_tests::{
-    Killed, Scratch, Stderr, binary, eventually, free_port, http_get, http_send, library, signal,
-    spawn_with_stderr, toml_path,
+    Alertmanager, Killed, Scratch, Stderr, binary, eventually, free_port, http_get, http_send,
+    library, signal, spawn_with_stderr, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -482,6 +485,99 @@ fn check_locates_bad_silences_and_inhibit_rules() {
         err.contains("monitor.toml:8:10: `equal`: invalid label name"),
         "{err}"
     );
+}
+
+/// Label sets of alert `amcmp`, told apart by `case`.
+const CASES: &[&[(&str, &str)]] = &[
+    &[("case", "1"), ("host", "db1"), ("dc", "a")],
+    &[("case", "2"), ("host", "db12"), ("dc", "a")],
+    &[("case", "3"), ("host", "xdb1")],
+    &[("case", "4"), ("dc", "b")],
+    &[("case", "5"), ("host", "web1"), ("dc", "b")],
+    &[("case", "6"), ("host", "DB1"), ("dc", "a.b")],
+];
+
+/// Silences in Alertmanager's matcher syntax: anchoring, negation, a missing label as "".
+const SILENCES: &[&[&str]] = &[
+    &[r#"host=~"db1""#],
+    &[r#"alertname="amcmp""#, r#"host!~"db.*""#],
+    &[r#"host!="db1""#, r#"dc="a""#],
+    &[r#"dc=~"a|b""#, r#"host="""#],
+    &[r#"alertname=~"amc.*""#, r#"host=~"(db|web)1""#],
+    &[r#"dc=~"a.b""#, r#"host!~"[a-z]+1""#],
+    &[r#"dc=~"a""#, "host=db12"],
+];
+
+#[test]
+fn matchers_select_the_same_alerts_as_alertmanager() {
+    let Some(am) = Alertmanager::shared() else {
+        return;
+    };
+    let alerts: Vec<serde_json::Value> = (CASES.iter())
+        .map(|labels| {
+            let mut l: serde_json::Map<String, serde_json::Value> =
+                labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).into())).collect();
+            l.insert("alertname".into(), "amcmp".into());
+            serde_json::json!({"labels": l, "startsAt": "2000-01-01T00:00:00Z", "endsAt": "2100-01-01T00:00:00Z"})
+        })
+        .collect();
+    let (status, body) = http_send(
+        am.port,
+        "POST",
+        "/api/v2/alerts",
+        &serde_json::Value::from(alerts).to_string(),
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{body}");
+    // Ours, and the ids Alertmanager gave the same silences.
+    let mut ids = Vec::new();
+    for matchers in SILENCES {
+        let parsed: Vec<Matcher> = matchers
+            .iter()
+            .map(|m| Matcher::parse(m).unwrap())
+            .collect();
+        let json: Vec<serde_json::Value> = (parsed.iter())
+            .map(|m| {
+                serde_json::json!({"name": m.name, "value": m.value, "isRegex": m.op.is_regex(), "isEqual": m.op.is_equal()})
+            })
+            .collect();
+        let silence = serde_json::json!({"matchers": json, "startsAt": "2000-01-01T00:00:00Z",
+            "endsAt": "2100-01-01T00:00:00Z", "createdBy": "tests", "comment": "comparison"});
+        let (status, body) =
+            http_send(am.port, "POST", "/api/v2/silences", &silence.to_string()).unwrap();
+        assert_eq!(status, 200, "{matchers:?}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        ids.push((v["silenceID"].as_str().unwrap().to_owned(), parsed));
+    }
+    // Which silences mute which case, by index: Alertmanager's `silencedBy`, and ours.
+    let theirs = eventually(WAIT, || {
+        let alerts = am.alerts("amcmp");
+        let by_case: Vec<(String, Vec<usize>)> = (alerts.iter())
+            .map(|a| {
+                let by: Vec<usize> = (a["status"]["silencedBy"].as_array().unwrap().iter())
+                    .filter_map(|id| ids.iter().position(|(i, _)| id == i.as_str()))
+                    .collect();
+                (a["labels"]["case"].as_str().unwrap().to_owned(), by)
+            })
+            .collect();
+        let complete = by_case.len() == CASES.len() && by_case.iter().any(|(_, by)| !by.is_empty());
+        complete.then_some(by_case)
+    })
+    .expect("alertmanager holds the alerts, silenced");
+    for (case, mut by) in theirs {
+        by.sort_unstable();
+        let labels = CASES[case.parse::<usize>().unwrap() - 1];
+        let mut l: monitor_plugin::Labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        l.insert("alertname".into(), "amcmp".into());
+        let ours: Vec<usize> = (ids.iter().enumerate())
+            .filter(|(_, (_, m))| all_match(m, &l))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(ours, by, "case {case} {labels:?}");
+    }
 }
 
 fn cli(args: &[&str]) -> Output {
