@@ -362,4 +362,27 @@ severity = "critical"
         assert!(e.mute(&key("disk_full", "db1")).is_none());
         assert!(log.contains("no longer muted"), "{log}");
     }
+
+    #[test]
+    fn a_reload_replaces_the_windows_and_keeps_the_silences() {
+        let window = "[[silence]]\nname = \"w\"\nmatchers = ['host=\"db1\"']\nstarts_at = \"1970-01-01T00:00:00Z\"\nends_at = \"2100-01-01T00:00:00Z\"\n";
+        let mut e = engine(window);
+        e.add_silence(silence(&[r#"host="db2""#], 0, 100_000), 0)
+            .unwrap();
+        let text = format!("[host]\nname = \"h\"\n{RULES}");
+        let config = Config::from_str(&text, "monitor.toml", Path::new("/")).unwrap();
+        // SAFETY: the config names no library.
+        unsafe { e.apply_config(&config) }.unwrap();
+        let ids: Vec<String> = e.silences().list(1_000).into_iter().map(|s| s.id).collect();
+        assert_eq!(
+            ids.len(),
+            1,
+            "the window is gone, the silence stays: {ids:?}"
+        );
+        feed(&mut e, "disk", "db1", 1_000, 95.0);
+        feed(&mut e, "disk", "db2", 1_000, 95.0);
+        e.cycle(1_000);
+        assert!(e.mute(&key("disk_full", "db1")).is_none());
+        assert!(e.mute(&key("disk_full", "db2")).is_some());
+    }
 }
