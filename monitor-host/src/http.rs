@@ -1,5 +1,6 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`
-//! and a small dashboard at `/`.
+//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`,
+//! silences and alert history (`/api/silences`, `/api/alerts/history`, see
+//! [`silence::api`](crate::silence::api)) and a small dashboard at `/`.
 //!
 //! Served by [`monitor_core::http`] with its default limits; handlers run on a small pool of
 //! threads, `/healthz` on the socket thread, so a request waiting on the run loop or a client that
