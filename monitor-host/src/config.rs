@@ -28,6 +28,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod env;
+mod silence;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -125,6 +126,8 @@ struct RawConfig {
     notifier: Vec<Spanned<RawNotifier>>,
     strategy: Vec<Spanned<RawStrategy>>,
     remote_write: Vec<Spanned<RawRemoteWrite>>,
+    silence: Vec<Spanned<silence::RawSilence>>,
+    inhibit: Vec<Spanned<silence::RawInhibit>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -500,6 +503,10 @@ pub struct Config {
     pub strategies: Vec<StrategySpec>,
     /// `[[remote_write]]`s.
     pub remote_write: Vec<RemoteWriteSpec>,
+    /// `[[silence]]` maintenance windows.
+    pub silences: Vec<crate::silence::MaintenanceWindow>,
+    /// `[[inhibit]]` rules.
+    pub inhibit: Vec<crate::silence::InhibitRule>,
 }
 
 pub use monitor_plugin::parse_duration;
@@ -589,10 +596,12 @@ impl Ctx<'_> {
                 "notifier" => raw.notifier = self.tables("notifier", value),
                 "strategy" => raw.strategy = self.tables("strategy", value),
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
+                "silence" => raw.silence = self.tables("silence", value),
+                "inhibit" => raw.inhibit = self.tables("inhibit", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`"
                     ),
                 ),
             }
@@ -882,6 +891,8 @@ impl Config {
             .collect();
         let remote_write = cx.remote_writes(raw.remote_write, &host);
         cx.check_lookback(&host, &config_rules, &groups);
+        let silences = cx.silences(raw.silence);
+        let inhibit = cx.inhibits(raw.inhibit);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -894,6 +905,8 @@ impl Config {
             notifiers,
             strategies,
             remote_write,
+            silences,
+            inhibit,
         }
     }
 

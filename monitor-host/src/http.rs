@@ -1,5 +1,6 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`
-//! and a small dashboard at `/`.
+//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`,
+//! silences and alert history (`/api/silences`, `/api/alerts/history`, see
+//! [`silence::api`](crate::silence::api)) and a small dashboard at `/`.
 //!
 //! Served by [`monitor_core::http`] with its default limits; handlers run on a small pool of
 //! threads, `/healthz` on the socket thread, so a request waiting on the run loop or a client that
@@ -29,8 +30,9 @@ pub const RELOAD_WAIT: Duration = Duration::from_secs(30);
 /// (before the first cycle ends).
 pub const VIEW_WAIT: Duration = Duration::from_secs(30);
 
-/// A question for the run loop, which owns the engine: it runs the closure between cycles.
-pub type Ask = Box<dyn FnOnce(&Engine) + Send>;
+/// A question (or a change, such as a new silence) for the run loop, which owns the engine: it
+/// runs the closure between cycles.
+pub type Ask = Box<dyn FnOnce(&mut Engine) + Send>;
 
 /// A view of the engine that is rendered on request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +177,27 @@ impl Published {
         answer.recv_timeout(wait).ok()
     }
 
+    /// Like [`ask`](Self::ask), for a change to the engine: the views are rendered again
+    /// afterwards. A change the asker stopped waiting for is still made.
+    pub fn ask_mut<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Engine) -> T + Send + 'static,
+        wait: Duration,
+    ) -> Option<T> {
+        if self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
+        let (reply, answer) = bounded(1);
+        let generation = self.generation.clone();
+        let ask: Ask = Box::new(move |engine| {
+            let out = f(engine);
+            generation.fetch_add(1, Ordering::AcqRel);
+            let _ = reply.send(out);
+        });
+        self.asks.0.send(ask).ok()?;
+        answer.recv_timeout(wait).ok()
+    }
+
     /// The text of `view`: the last rendering when it is still current or a cycle is running,
     /// otherwise a new one from the run loop. `None` when there is none and the run loop does not
     /// answer within `wait`.
@@ -287,6 +310,9 @@ impl HttpServer {
             }
             if request.path == "/-/reload" {
                 return reload_page(request, &reload, RELOAD_WAIT);
+            }
+            if let Some(response) = crate::silence::api::handle(request, &published) {
+                return response;
             }
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);

@@ -17,6 +17,7 @@ pub mod remote_write;
 pub mod render;
 pub mod rules;
 pub mod run;
+pub mod silence;
 pub mod store;
 pub mod worker;
 

@@ -409,6 +409,16 @@ fn remote_write(fam: &mut Families, r: &RemoteWriteStatus) {
 }
 
 fn alert_states(fam: &mut Families, engine: &Engine) {
+    let help = "alert notifications withheld because the alert was silenced or inhibited";
+    let withheld = engine.withheld_notifications() as f64;
+    let none: [(&str, &str); 0] = [];
+    fam.add(
+        "monitor_host_notifications_withheld_total",
+        Counter,
+        help,
+        none,
+        withheld,
+    );
     for a in engine.alerts().statuses() {
         let mut l = a.labels.clone();
         l.insert("alertname".into(), a.alert.clone());
@@ -421,6 +431,25 @@ fn alert_states(fam: &mut Families, engine: &Engine) {
         let help = "state changes of the alert (inactive, pending, firing) in the last hour";
         let flaps = f64::from(a.flaps_per_hour);
         fam.add("monitor_alert_flaps_per_hour", Gauge, help, &l, flaps);
+        let mute = engine.mute(&(a.alert.clone(), a.labels.clone()));
+        let help = "1 when a silence or a [[silence]] window mutes the firing alert";
+        let silenced = mute.is_some_and(|m| !m.silenced_by.is_empty());
+        fam.add(
+            "monitor_alert_silenced",
+            Gauge,
+            help,
+            &l,
+            f64::from(u8::from(silenced)),
+        );
+        let help = "1 when a firing alert matching an [[inhibit]] source mutes the firing alert";
+        let inhibited = mute.is_some_and(|m| !m.inhibited_by.is_empty());
+        fam.add(
+            "monitor_alert_inhibited",
+            Gauge,
+            help,
+            &l,
+            f64::from(u8::from(inhibited)),
+        );
     }
 }
 
@@ -461,6 +490,18 @@ pub struct SeriesView {
     pub points: Vec<(u64, f64)>,
 }
 
+/// An alert instance in the snapshot: its status, and why it is muted.
+#[derive(Debug, Serialize)]
+pub struct AlertView<'a> {
+    /// State, value and times.
+    #[serde(flatten)]
+    pub status: &'a AlertStatus,
+    /// The silences and `[[silence]]` windows that mute it (firing instances only).
+    pub silenced_by: &'a [String],
+    /// The firing alerts that inhibit it, as `name{labels}`.
+    pub inhibited_by: &'a [String],
+}
+
 /// The JSON served at `/api/snapshot`.
 #[derive(Debug, Serialize)]
 pub struct Snapshot<'a> {
@@ -473,7 +514,7 @@ pub struct Snapshot<'a> {
     /// Series.
     pub series: Vec<SeriesView>,
     /// Alert instances.
-    pub alerts: Vec<&'a AlertStatus>,
+    pub alerts: Vec<AlertView<'a>>,
     /// Healing attempts.
     pub healing: Vec<&'a HealRecord>,
     /// Plugin instances and their health.
@@ -503,7 +544,17 @@ pub fn snapshot(engine: &Engine) -> Snapshot<'_> {
                 })
             })
             .collect(),
-        alerts: engine.alerts().statuses().collect(),
+        alerts: (engine.alerts().statuses())
+            .map(|status| {
+                let key = (status.alert.clone(), status.labels.clone());
+                let mute = engine.mute(&key);
+                AlertView {
+                    status,
+                    silenced_by: mute.map_or(&[], |m| &m.silenced_by),
+                    inhibited_by: mute.map_or(&[], |m| &m.inhibited_by),
+                }
+            })
+            .collect(),
         healing: engine.healing().collect(),
         plugins: engine.plugins(),
         events: engine.events().collect(),
@@ -575,9 +626,15 @@ pub fn report(engine: &Engine) -> String {
     let mut any = false;
     for a in engine.alerts().statuses() {
         any = true;
+        let mute = engine.mute(&(a.alert.clone(), a.labels.clone()));
+        let muted = match mute {
+            Some(m) if !m.silenced_by.is_empty() => " (silenced)",
+            Some(_) => " (inhibited)",
+            None => "",
+        };
         let _ = writeln!(
             out,
-            "  {:<20} {:<8} value {} {:?}",
+            "  {:<20} {:<8} value {} {:?}{muted}",
             a.alert,
             format!("{:?}", a.state).to_lowercase(),
             number(a.value),

@@ -55,7 +55,7 @@ pub fn run_until(
         published.changed(&engine, true);
         // Questions that came during the cycle, even when the next one is due at once.
         while let Ok(ask) = asks.try_recv() {
-            ask(&engine);
+            ask(&mut engine);
         }
         // Sleep until the next collector is due or the host interval passes, handling plugin
         // completions (notifications, healing outcomes) as they arrive.
@@ -80,7 +80,7 @@ pub fn run_until(
                 }
                 recv(asks) -> ask => {
                     if let Ok(ask) = ask {
-                        ask(&engine);
+                        ask(&mut engine);
                     }
                 }
                 recv(reload) -> request => {
@@ -126,10 +126,10 @@ fn answer_reload(
 
 /// Answers the questions already asked, tells askers not to wait any more (the shutdown may take
 /// as long as the longest plugin timeout), then shuts the engine down.
-fn stop_engine(engine: Engine, published: &Published) -> Vec<ShutdownOutcome> {
+fn stop_engine(mut engine: Engine, published: &Published) -> Vec<ShutdownOutcome> {
     published.stopped();
     while let Ok(ask) = published.asks().try_recv() {
-        ask(&engine);
+        ask(&mut engine);
     }
     // The engine writes each cycle to the store itself, and the last calls' outcomes at shutdown.
     engine.shutdown()

@@ -27,7 +27,11 @@ pub fn human(alerts: &[Alert], now_ms: u64) -> String {
             vec![
                 a.alert.clone(),
                 labels(&a.labels),
-                a.state.clone(),
+                match (a.silenced_by.is_empty(), a.inhibited_by.is_empty()) {
+                    (false, _) => format!("{} (silenced)", a.state),
+                    (true, false) => format!("{} (inhibited)", a.state),
+                    (true, true) => a.state.clone(),
+                },
                 a.since_ms()
                     .map_or_else(|| "-".into(), |t| age(now_ms.saturating_sub(t))),
                 number(a.value),
@@ -51,6 +55,11 @@ mod tests {
             firing_since_ms: Some(1_000),
             ..Alert::default()
         };
+        let silenced = Alert {
+            silenced_by: vec!["id".into()],
+            ..a.clone()
+        };
+        assert!(human(&[silenced], 61_000).contains("  firing (silenced)  "));
         assert_eq!(
             human(&[a], 61_000),
             "ALERT     LABELS              STATE   SINCE  VALUE\n\

@@ -75,6 +75,38 @@ impl Client {
         Ok((status, body))
     }
 
+    /// `POST` (with a JSON `body`) or `DELETE` `path`: the status and the body, whatever the
+    /// status.
+    ///
+    /// # Errors
+    ///
+    /// As [`Client::get`].
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        let url = format!("{}{path}", self.base);
+        let unreachable = |e: ureq::Error| Unreachable {
+            url: url.clone(),
+            message: e.to_string(),
+        };
+        let mut response = match (method, body) {
+            ("DELETE", _) => self.agent.delete(&url).call().map_err(unreachable)?,
+            (_, body) => (self.agent.post(&url))
+                .header("content-type", "application/json")
+                .send(body.unwrap_or(""))
+                .map_err(unreachable)?,
+        };
+        let status = response.status().as_u16();
+        let body = (response.body_mut().with_config())
+            .limit(MAX_BODY)
+            .read_to_string()
+            .with_context(|| format!("{url}: cannot read the answer"))?;
+        Ok((status, body))
+    }
+
     /// `GET path` expecting 200; the body.
     ///
     /// # Errors

@@ -1,5 +1,6 @@
 //! Commands that ask a running host (or an instrumented application) over HTTP, one file per
-//! command family: `status`, `alerts`, `query`/`query-range`, `report`/`export`, `top`, `app`.
+//! command family: `status`, `alerts`, `silence`, `query`/`query-range`, `report`/`export`, `top`,
+//! `app`.
 //!
 //! Every command reads the same JSON API as the web dashboard; none reads the store directly.
 
@@ -9,6 +10,7 @@ mod client;
 mod format;
 mod query;
 mod report;
+mod silence;
 mod status;
 mod top;
 mod view;
@@ -46,6 +48,9 @@ pub enum HostCommand {
     Report(Target),
     /// The host's snapshot JSON or its /metrics exposition.
     Export(report::ExportArgs),
+    /// Silences: add one, list them, expire one (over /api/silences).
+    #[command(subcommand)]
+    Silence(silence::SilenceCommand),
     /// A live terminal dashboard: plugins, alerts, the busiest series, the latest healing.
     Top(top::TopArgs),
     /// An instrumented application's exposition or JSON snapshot file: report, export, dashboard.
@@ -135,6 +140,7 @@ pub fn run(command: HostCommand) -> anyhow::Result<Outcome> {
         HostCommand::QueryRange(a) => query::range(&a).map(|()| Outcome::Done),
         HostCommand::Report(t) => report::report(&t).map(|()| Outcome::Done),
         HostCommand::Export(a) => report::export(&a).map(|()| Outcome::Done),
+        HostCommand::Silence(c) => silence::run(c).map(|()| Outcome::Done),
         HostCommand::Top(a) => top::host(&a).map(|()| Outcome::Done),
         HostCommand::App(c) => app::run(c).map(|()| Outcome::Done),
     }

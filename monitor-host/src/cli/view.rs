@@ -52,6 +52,8 @@ pub struct Alert {
     pub active_since_ms: Option<u64>,
     pub firing_since_ms: Option<u64>,
     pub resolved_at_ms: Option<u64>,
+    pub silenced_by: Vec<String>,
+    pub inhibited_by: Vec<String>,
 }
 
 impl Alert {

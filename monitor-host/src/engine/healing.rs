@@ -216,13 +216,15 @@ impl Healing {
 
     /// The attempts to start now, and the escalations due, for every firing episode.
     ///
-    /// In a dry run the strategies are not started: an idle instance counts as free.
+    /// In a dry run the strategies are not started: an idle instance counts as free. A `muted`
+    /// alert instance (silenced or inhibited) is neither healed nor escalated while it is.
     pub fn plan(
         &mut self,
         now_ms: u64,
         alerts: &AlertEngine,
         plugins: &[RunningPlugin],
         dry_run: bool,
+        muted: &dyn Fn(&AlertKey) -> bool,
     ) -> Plan {
         let mut plan = Plan::default();
         let rules = alerts.rules();
@@ -240,7 +242,7 @@ impl Healing {
                 e.firing || e.in_flight || !e.times.is_empty()
             });
             for (key, ep) in st.episodes.iter_mut().filter(|(_, e)| e.firing) {
-                if ep.in_flight {
+                if ep.in_flight || muted(key) {
                     continue;
                 }
                 ep.slide(now_ms, within);

@@ -1,5 +1,7 @@
 //! Starting the plugin instances a config names.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crossbeam_channel::unbounded;
 
 use super::healing::{Healing, Strategy};
@@ -11,6 +13,7 @@ use crate::alert::{AlertEngine, CompiledRules};
 use crate::config::{Config, ConfigErrors};
 use crate::history::History;
 use crate::remote_write::RemoteWrite;
+use crate::silence::Silences;
 use crate::store::{SeriesLimits, Store};
 
 impl Engine {
@@ -100,6 +103,15 @@ impl Engine {
                 RemoteWrite::start(&config.remote_write)
             },
             persistence: None,
+            silences: {
+                let mut s = Silences::default();
+                s.configure(config.silences.clone(), config.inhibit.clone());
+                s
+            },
+            mutes: BTreeMap::new(),
+            withheld: BTreeSet::new(),
+            withheld_total: 0,
+            withheld_dirty: false,
             dry_run: dry_run.then(DryRun::default),
             next_job: 0,
             cycles: 0,

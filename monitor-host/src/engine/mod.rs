@@ -14,8 +14,9 @@ mod load;
 mod notify;
 mod reload;
 mod running;
+mod silencing;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,13 +31,15 @@ use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use self::running::{Purpose, RunningPlugin};
-use crate::alert::AlertEngine;
+pub use self::silencing::SilenceError;
+use crate::alert::{AlertEngine, AlertKey};
 use crate::config::HostConfig;
 use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
     Verified, WriteStats,
 };
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
+use crate::silence::{Mute, Silences};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;
 
@@ -125,6 +128,17 @@ pub struct Engine {
     remote: RemoteWrite,
     // The store in `data_dir`, once `load_history` opened it.
     persistence: Option<Persistence>,
+    // Silences, maintenance windows and inhibition rules.
+    silences: Silences,
+    // Why each firing alert instance is muted, as of the last evaluation; absent: not muted.
+    mutes: BTreeMap<AlertKey, Mute>,
+    // Firing instances whose firing notification was withheld because they were muted: sent
+    // when the mute ends while they still fire; their resolution is withheld too.
+    withheld: BTreeSet<AlertKey>,
+    // Notifications withheld so far (firings and resolutions of muted alerts).
+    withheld_total: u64,
+    // `withheld` changed since it was last written to the store.
+    withheld_dirty: bool,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -260,10 +274,13 @@ impl Engine {
                 value,
             );
         }
+        self.update_mutes(now_ms);
         for t in &transitions {
             let n = notify::for_transition(t, &self.alerts, &self.host.name);
             log_transition(&n);
-            stats.notifications += self.notify_transition(&n, now_ms);
+            if !self.withhold(&n) {
+                stats.notifications += self.notify_transition(&n, now_ms);
+            }
             let verified = self.healing.observe(t, self.alerts.rules());
             if let Some(p) = &mut self.persistence {
                 for si in verified {
@@ -284,13 +301,16 @@ impl Engine {
                 });
             }
         }
+        stats.notifications += self.release_unmuted(now_ms);
         if self.dry_run.is_none() {
+            let (mutes, withheld) = (&self.mutes, &self.withheld);
             stats.notifications += self.notifiers.remind(
                 &self.alerts,
                 &self.host.name,
                 now_ms,
                 self.host.interval,
                 &mut self.plugins,
+                &|k| mutes.contains_key(k) || withheld.contains(k),
             );
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
@@ -322,6 +342,9 @@ impl Engine {
         p.batch().alerts = self.alerts.changes();
         p.batch().episodes = self.healing.changes(&self.plugins, self.alerts.rules());
         p.batch().sent = self.notifiers.changes(&self.plugins);
+        if std::mem::take(&mut self.withheld_dirty) {
+            p.batch().withheld = Some(self.withheld.iter().cloned().collect());
+        }
         let errors = p.stats().errors_total;
         p.commit(now_ms);
         if p.stats().errors_total > errors {
@@ -436,7 +459,10 @@ impl Engine {
     /// many attempts started.
     fn heal(&mut self, now_ms: u64, notifications: &mut usize) -> usize {
         let dry = self.dry_run.is_some();
-        let plan = self.healing.plan(now_ms, &self.alerts, &self.plugins, dry);
+        let mutes = &self.mutes;
+        let plan = (self.healing).plan(now_ms, &self.alerts, &self.plugins, dry, &|k| {
+            mutes.contains_key(k)
+        });
         let started = plan.starts.len();
         for (slot, job) in plan.starts {
             if let Some(d) = &mut self.dry_run {
@@ -644,6 +670,8 @@ impl Engine {
         self.healing
             .restore(saved.episodes, &self.plugins, self.alerts.rules());
         self.notifiers.restore(saved.sent, &self.plugins);
+        self.silences.restore(saved.silences);
+        self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
         let path = persistence.path().to_owned();
         self.persistence = Some(persistence);

@@ -151,7 +151,8 @@ impl Notifiers {
     /// Queues the firing notification again, marked `repeat`, for each notifier whose
     /// `resend_every` has passed since it was last sent each firing alert instance; returns how
     /// many. An instance with no send time (fired before the notifier was configured) counts
-    /// from when it started firing.
+    /// from when it started firing; a `muted` one (silenced, inhibited, or whose firing was
+    /// withheld) is not reminded of.
     pub fn remind(
         &mut self,
         alerts: &AlertEngine,
@@ -159,6 +160,7 @@ impl Notifiers {
         now_ms: u64,
         evaluation: Duration,
         plugins: &mut [RunningPlugin],
+        muted: &dyn Fn(&AlertKey) -> bool,
     ) -> usize {
         let rules = alerts.rules();
         let mut queued = 0;
@@ -180,6 +182,9 @@ impl Notifiers {
                     continue;
                 }
                 let key: AlertKey = (s.alert.clone(), s.labels.clone());
+                if muted(&key) {
+                    continue;
+                }
                 let last = ns.sent.get(&key).copied().unwrap_or(since);
                 if !ns.due(last, now_ms) {
                     continue;

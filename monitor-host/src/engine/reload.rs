@@ -290,6 +290,7 @@ impl Engine {
             load::stale_ms(config),
         );
         self.healing.remap_rules(&rules);
+        (self.silences).configure(config.silences.clone(), config.inhibit.clone());
         self.restart_remote_write(config);
         let mut host = config.host.clone();
         host.listen = self.host.listen;

@@ -37,8 +37,13 @@
 //! - `notifications_sent(notifier, alert, labels, sent_ms)`: when each notifier was last sent the
 //!   firing notification of each firing alert instance (the first one or a reminder), so reminders
 //!   keep their schedule across a restart.
+//! - `notifications_withheld(alert, labels)`: firing alert instances whose firing notification
+//!   was withheld because they were silenced or inhibited (sent if the mute ends first).
 //! - `events(id, source, kind, message, labels, ts_ms)`: plugin failures, time-outs, give-ups...
-//! - `incidents`, `silences`: reserved.
+//! - `silences(id, start_ms, end_ms, data)`: silences created at run time (`POST /api/silences`);
+//!   `data` is a JSON object with the silence's `id` (a UUID), `matchers` (in Alertmanager's
+//!   syntax), `created_by`, `comment` and `updated_at_ms`. Kept `rollup_retention` after they end.
+//! - `incidents`: reserved.
 //! - `host_state(key, value)`: `clean_stop`, when the last host stopped cleanly (see below).
 //!
 //! For example, the last hour of a series by minute:
@@ -84,6 +89,7 @@ mod blocks;
 mod legacy;
 mod read;
 mod schema;
+mod silences;
 mod sqlite;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -96,6 +102,7 @@ use serde::Serialize;
 pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
 pub use self::read::{Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
+pub use self::silences::TransitionQuery;
 pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck};
 use crate::alert::AlertStatus;
 use crate::store::{SeriesKey, Store};
@@ -375,6 +382,8 @@ pub struct Batch {
     pub episodes: Option<Vec<SavedEpisode>>,
     /// Every firing notification's last send time per notifier, when one changed.
     pub sent: Option<Vec<SentRecord>>,
+    /// Every firing alert instance whose firing notification is withheld, when that changed.
+    pub withheld: Option<Vec<crate::alert::AlertKey>>,
 }
 
 impl Batch {
@@ -401,6 +410,7 @@ impl Batch {
             && self.alerts.is_empty()
             && self.episodes.is_none()
             && self.sent.is_none()
+            && self.withheld.is_none()
     }
 }
 
@@ -417,6 +427,10 @@ pub struct Saved {
     pub episodes: Vec<SavedEpisode>,
     /// When each notifier was last sent each firing alert.
     pub sent: Vec<SentRecord>,
+    /// Firing alert instances whose firing notification was withheld (muted).
+    pub withheld: Vec<crate::alert::AlertKey>,
+    /// Silences created at run time.
+    pub silences: Vec<crate::silence::Silence>,
 }
 
 /// One series as saved.
@@ -512,6 +526,28 @@ impl Persistence {
     /// How writing has gone.
     pub fn stats(&self) -> &WriteStats {
         &self.stats
+    }
+
+    /// Writes a silence at once, in its own transaction (see [`Database::save_silence`]).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; nothing was written.
+    pub fn save_silence(
+        &mut self,
+        s: &crate::silence::Silence,
+        horizon_ms: u64,
+    ) -> rusqlite::Result<()> {
+        self.db.save_silence(s, horizon_ms)
+    }
+
+    /// Alert transitions written so far, newest first (see [`Database::transitions`]).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn transitions(&self, q: &TransitionQuery) -> rusqlite::Result<Vec<TransitionRecord>> {
+        self.db.transitions(q)
     }
 
     /// Writes the cycle gathered so far, and any earlier ones a failure left waiting, in one

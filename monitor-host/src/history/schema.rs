@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -172,8 +172,19 @@ CREATE TABLE tail (
 ) WITHOUT ROWID;
 ";
 
+/// Version 5: the firing alert instances whose firing notification was withheld because a
+/// silence or an inhibition rule muted them: it is sent when the mute ends while they still fire,
+/// and their resolution is withheld too, across a restart as well.
+const V5: &str = "
+CREATE TABLE notifications_withheld (
+    alert  TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    PRIMARY KEY (alert, labels)
+) WITHOUT ROWID;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// Points per block written by the migration from version 2.
 const CONVERT_BLOCK: usize = 120;

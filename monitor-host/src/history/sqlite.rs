@@ -443,6 +443,13 @@ impl Database {
         saved.alerts = read_alerts(&self.conn)?;
         saved.episodes = read_episodes(&self.conn)?;
         saved.sent = read_sent(&self.conn)?;
+        saved.silences = super::silences::read_silences(&self.conn, 0)?;
+        saved.withheld = (self.conn)
+            .prepare("SELECT alert, labels FROM notifications_withheld")?
+            .query_map([], |r| {
+                Ok((r.get(0)?, parse_labels(&r.get::<_, String>(1)?)))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
         saved.history = read_history(&self.conn)?;
         Ok(saved)
     }
@@ -528,6 +535,13 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
     }
     if let Some(sent) = &b.sent {
         write_sent(tx, sent)?;
+    }
+    if let Some(withheld) = &b.withheld {
+        tx.execute("DELETE FROM notifications_withheld", [])?;
+        let mut insert = tx.prepare_cached("INSERT INTO notifications_withheld VALUES (?1, ?2)")?;
+        for (alert, labels) in withheld {
+            insert.execute(params![alert, labels_text(labels)])?;
+        }
     }
     Ok(())
 }

@@ -602,7 +602,7 @@ impl Params {
 }
 
 /// Percent-decoding of a query string part, `+` as a space.
-fn decode(text: &str) -> String {
+pub(crate) fn decode(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
