@@ -223,6 +223,9 @@ struct RawAlert {
     metric: Option<Spanned<String>>,
     condition: Option<Spanned<String>>,
     threshold: Option<Spanned<f64>>,
+    // With `condition = "anomaly"`, `"forecast_above"` or `"forecast_below"`.
+    window: Option<Spanned<String>>,
+    horizon: Option<Spanned<String>>,
     expr: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<String>>,
@@ -383,10 +386,41 @@ pub enum Condition {
     Equals,
     /// value != threshold
     NotEquals,
+    /// `abs(anomaly_score(metric[window])) > threshold`: the latest sample's robust z-score in its
+    /// window is beyond `threshold` (an extension, evaluated only as PromQL).
+    Anomaly {
+        /// The window the latest sample is judged against.
+        window: Duration,
+    },
+    /// `forecast(metric[window], horizon) > threshold`: Holt's forecast crosses above the
+    /// threshold within `horizon` (an extension, evaluated only as PromQL).
+    ForecastAbove {
+        /// The window the forecast learns from.
+        window: Duration,
+        /// How far ahead it looks.
+        horizon: Duration,
+    },
+    /// `forecast(metric[window], horizon) < threshold` (an extension, evaluated only as PromQL).
+    ForecastBelow {
+        /// The window the forecast learns from.
+        window: Duration,
+        /// How far ahead it looks.
+        horizon: Duration,
+    },
 }
 
+/// The window of `condition = "anomaly"` and `"forecast_*"` when none is given.
+pub const DEFAULT_ANALYTICS_WINDOW: Duration = Duration::from_secs(3600);
+/// The horizon of `condition = "forecast_*"` when none is given.
+pub const DEFAULT_FORECAST_HORIZON: Duration = Duration::from_secs(4 * 3600);
+/// The z threshold of `condition = "anomaly"` when `threshold` is not given: the lowest whose
+/// false-positive rate stays under 1 per 1,000 evaluations on the real seasonal series of
+/// `monitor-host/benches/data/` (`cargo run --release -p monitor-host --example anomaly_fpr`).
+pub const DEFAULT_ANOMALY_Z: f64 = 4.0;
+
 impl Condition {
-    /// Whether `value` meets the condition against `threshold`.
+    /// Whether `value` meets the condition against `threshold`; never for the analytics
+    /// conditions, which need a window of samples and are evaluated as PromQL only.
     pub fn holds(self, value: f64, threshold: f64) -> bool {
         // NaN compares false with everything, `not_equals` included: a NaN sample never fires.
         if value.is_nan() || threshold.is_nan() {
@@ -398,7 +432,17 @@ impl Condition {
             Self::Below => value < threshold,
             Self::Equals => equal,
             Self::NotEquals => !equal,
+            Self::Anomaly { .. } | Self::ForecastAbove { .. } | Self::ForecastBelow { .. } => false,
         }
+    }
+
+    /// Whether this is one of the analytics conditions (`anomaly`, `forecast_above`,
+    /// `forecast_below`) rather than a comparison of the latest value.
+    pub fn is_analytics(self) -> bool {
+        !matches!(
+            self,
+            Self::Above | Self::Below | Self::Equals | Self::NotEquals
+        )
     }
 
     /// The config spelling.
@@ -408,13 +452,26 @@ impl Condition {
             Self::Below => "below",
             Self::Equals => "equals",
             Self::NotEquals => "not_equals",
+            Self::Anomaly { .. } => "anomaly",
+            Self::ForecastAbove { .. } => "forecast_above",
+            Self::ForecastBelow { .. } => "forecast_below",
         }
     }
 
+    /// The condition spelled `s`, with the default window and horizon.
     fn parse(s: &str) -> Option<Self> {
-        [Self::Above, Self::Below, Self::Equals, Self::NotEquals]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        let (window, horizon) = (DEFAULT_ANALYTICS_WINDOW, DEFAULT_FORECAST_HORIZON);
+        [
+            Self::Above,
+            Self::Below,
+            Self::Equals,
+            Self::NotEquals,
+            Self::Anomaly { window },
+            Self::ForecastAbove { window, horizon },
+            Self::ForecastBelow { window, horizon },
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
     }
 }
 
@@ -1160,6 +1217,8 @@ impl Ctx<'_> {
                     ("metric", a.metric.as_ref().map(Spanned::span)),
                     ("condition", a.condition.as_ref().map(Spanned::span)),
                     ("threshold", a.threshold.as_ref().map(Spanned::span)),
+                    ("window", a.window.as_ref().map(Spanned::span)),
+                    ("horizon", a.horizon.as_ref().map(Spanned::span)),
                 ] {
                     if let Some(at) = present {
                         self.err(
@@ -1173,7 +1232,10 @@ impl Ctx<'_> {
                 rules.extend(self.expr_alert(span, expr, &a));
             } else if let Some(simple) = self.simple_alert(span.clone(), &a) {
                 rules.extend(self.simple_as_rule(span, &simple, &a));
-                alerts.push(simple);
+                // The analytics conditions need a window of samples: PromQL only.
+                if !simple.condition.is_analytics() {
+                    alerts.push(simple);
+                }
             }
         }
         (alerts, rules)
@@ -1187,10 +1249,12 @@ impl Ctx<'_> {
             .into_iter()
             .map(reported)
             .collect();
+        // `condition = "anomaly"` has a default z threshold.
+        let anomaly = a.condition.as_ref().is_some_and(|c| c.get_ref() == "anomaly");
         for ((key, present), reported) in [
             ("metric", a.metric.is_some()),
             ("condition", a.condition.is_some()),
-            ("threshold", a.threshold.is_some()),
+            ("threshold", a.threshold.is_some() || anomaly),
         ]
         .into_iter()
         .zip(reported)
@@ -1216,29 +1280,41 @@ impl Ctx<'_> {
                 ),
             );
         }
-        let (Some(metric), Some(condition), Some(threshold)) =
-            (&a.metric, &a.condition, &a.threshold)
-        else {
+        let (Some(metric), Some(condition)) = (&a.metric, &a.condition) else {
             return None;
+        };
+        let threshold = match &a.threshold {
+            Some(t) => *t.get_ref(),
+            None if anomaly => DEFAULT_ANOMALY_Z,
+            None => return None,
         };
         let condition_value = Condition::parse(condition.get_ref()).unwrap_or_else(|| {
             self.err(
                 condition.span(),
                 format!(
-                    "`condition`: unknown condition `{}`; use above, below, equals or not_equals",
+                    "`condition`: unknown condition `{}`; use above, below, equals, not_equals, \
+                     anomaly, forecast_above or forecast_below",
                     condition.get_ref()
                 ),
             );
             Condition::Above
         });
-        if !threshold.get_ref().is_finite() {
-            self.err(threshold.span(), "`threshold` must be a finite number");
+        if let Some(t) = &a.threshold {
+            if !t.get_ref().is_finite() {
+                self.err(t.span(), "`threshold` must be a finite number");
+            } else if anomaly && *t.get_ref() <= 0.0 {
+                self.err(
+                    t.span(),
+                    "`threshold`: with `condition = \"anomaly\"` it is a z-score, above 0",
+                );
+            }
         }
+        let condition_value = self.analytics_condition(condition_value, a);
         Some(AlertRule {
             name: a.name.get_ref().clone(),
             metric: metric.get_ref().clone(),
             condition: condition_value,
-            threshold: *threshold.get_ref(),
+            threshold,
             for_: self.duration("for", &a.for_, Duration::ZERO),
             severity: self.severity("severity", &a.severity, Severity::Warning),
             description: a
@@ -1250,6 +1326,45 @@ impl Ctx<'_> {
                 .map(|(k, v)| (k.clone(), v.get_ref().clone()))
                 .collect(),
         })
+    }
+
+    /// `condition` with the alert's `window` and `horizon`, reporting either where the
+    /// condition takes none (`window` with the anomaly and forecast conditions, `horizon` with the
+    /// forecast ones).
+    fn analytics_condition(&mut self, condition: Condition, a: &RawAlert) -> Condition {
+        let name = condition.as_str();
+        let window =
+            |ctx: &mut Self| ctx.positive_duration("window", &a.window, DEFAULT_ANALYTICS_WINDOW);
+        let misplaced = |ctx: &mut Self, key: &str, v: &Option<Spanned<String>>, takes: &str| {
+            if let Some(v) = v {
+                ctx.err(
+                    v.span(),
+                    format!("`{key}` does not apply to `condition = \"{name}\"`; it goes with {takes}"),
+                );
+            }
+        };
+        match condition {
+            Condition::Anomaly { .. } => {
+                misplaced(self, "horizon", &a.horizon, "forecast_above and forecast_below");
+                Condition::Anomaly { window: window(self) }
+            }
+            Condition::ForecastAbove { .. } | Condition::ForecastBelow { .. } => {
+                let window = window(self);
+                let horizon =
+                    self.positive_duration("horizon", &a.horizon, DEFAULT_FORECAST_HORIZON);
+                if matches!(condition, Condition::ForecastAbove { .. }) {
+                    Condition::ForecastAbove { window, horizon }
+                } else {
+                    Condition::ForecastBelow { window, horizon }
+                }
+            }
+            _ => {
+                let takes = "anomaly, forecast_above and forecast_below";
+                misplaced(self, "window", &a.window, takes);
+                misplaced(self, "horizon", &a.horizon, "forecast_above and forecast_below");
+                condition
+            }
+        }
     }
 
     /// A simple `[[alert]]` as the PromQL rule it is equivalent to: its `severity` becomes the

@@ -157,6 +157,7 @@ pub enum ExprUse {
 ///
 /// The parser's message, or what is wrong with the result type, lowercase.
 pub fn check_expr(text: &str, at: Location, usage: ExprUse) -> Result<RuleExpr, String> {
+    crate::promql::register_extensions();
     let parsed = parser::parse(text).map_err(|e| format!("could not parse expression: {e}"))?;
     let ty = parsed.value_type();
     let ok = match usage {
@@ -215,6 +216,11 @@ pub fn supported(expr: &Expr) -> Result<(), String> {
 /// `[a-zA-Z0-9_:]` become `_`). `equals` and `not_equals` become `==` and `!=`, which compare
 /// exactly, where the simple form allows a relative difference of one `f64::EPSILON`. A counter
 /// is exposed as `NAME_total`: a simple rule on a counter selects the plain name, as it always has.
+///
+/// The analytics conditions use the extension functions (see [`crate::promql`]):
+/// `condition = "anomaly"` is `abs(anomaly_score(m[1h])) > 4.0` (the `window` and the z
+/// `threshold`), `forecast_above` is `forecast(m[1h], 14400.0) > threshold` (the `window` and the
+/// `horizon` in seconds), `forecast_below` the same with `<`.
 pub fn simple_expr(rule: &AlertRule) -> String {
     use monitor_core::prometheus::{escape_label_value, label_name, metric_name};
     let mut out = metric_name(&rule.metric);
@@ -231,9 +237,38 @@ pub fn simple_expr(rule: &AlertRule) -> String {
         Condition::Below => "<",
         Condition::Equals => "==",
         Condition::NotEquals => "!=",
+        Condition::Anomaly { window } => {
+            return format!(
+                "abs(anomaly_score({out}[{}])) > {:?}",
+                promql_duration(window),
+                rule.threshold
+            );
+        }
+        Condition::ForecastAbove { window, horizon } | Condition::ForecastBelow { window, horizon } => {
+            let op = if matches!(rule.condition, Condition::ForecastAbove { .. }) {
+                ">"
+            } else {
+                "<"
+            };
+            return format!(
+                "forecast({out}[{}], {:?}) {op} {:?}",
+                promql_duration(window),
+                horizon.as_secs_f64(),
+                rule.threshold
+            );
+        }
     };
     // `{:?}` of an f64 always reads back exactly and is valid PromQL (`80.0`, `1e-7`).
     format!("{out} {op} {:?}", rule.threshold)
+}
+
+/// `d` as a PromQL duration in its largest whole unit: `1h`, `90s`, `1500ms`.
+fn promql_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    [(3_600_000, "h"), (60_000, "m"), (1000, "s")]
+        .into_iter()
+        .find(|(unit, _)| ms % unit == 0)
+        .map_or_else(|| format!("{ms}ms"), |(unit, name)| format!("{}{name}", ms / unit))
 }
 
 /// Loads every rule file the `rule_files` patterns match; each pattern is a glob, relative to
