@@ -226,6 +226,7 @@ struct RawAlert {
     // With `condition = "anomaly"`, `"forecast_above"` or `"forecast_below"`.
     window: Option<Spanned<String>>,
     horizon: Option<Spanned<String>>,
+    season: Option<Spanned<String>>,
     expr: Option<Spanned<String>>,
     #[serde(rename = "for")]
     for_: Option<Spanned<String>>,
@@ -391,6 +392,9 @@ pub enum Condition {
     Anomaly {
         /// The window the latest sample is judged against.
         window: Duration,
+        /// With a season (`anomaly_score(metric[window], season)`), the latest sample is judged
+        /// against a Holt-Winters model of the window with that cycle.
+        season: Option<Duration>,
     },
     /// `forecast(metric[window], horizon) > threshold`: Holt's forecast crosses above the
     /// threshold within `horizon` (an extension, evaluated only as PromQL).
@@ -413,10 +417,14 @@ pub enum Condition {
 pub const DEFAULT_ANALYTICS_WINDOW: Duration = Duration::from_secs(3600);
 /// The horizon of `condition = "forecast_*"` when none is given.
 pub const DEFAULT_FORECAST_HORIZON: Duration = Duration::from_secs(4 * 3600);
-/// The z threshold of `condition = "anomaly"` when `threshold` is not given: the lowest whose
-/// false-positive rate stays under 1 per 1,000 evaluations on the real seasonal series of
-/// `monitor-host/benches/data/` (`cargo run --release -p monitor-host --example anomaly_fpr`).
+/// The z threshold of `condition = "anomaly"` when `threshold` is not given: the lowest at
+/// which the seasonal form (`season`, window of four seasons) raised no false alert on the real
+/// seasonal series of `monitor-host/benches/data/` (`cargo run --release -p monitor-host
+/// --example anomaly_fpr`).
 pub const DEFAULT_ANOMALY_Z: f64 = 4.0;
+/// The window of `condition = "anomaly"` with a `season`, in seasons: the seasonal model learns
+/// from the first two and needs more than two.
+pub const DEFAULT_SEASONAL_WINDOW_SEASONS: u32 = 4;
 
 impl Condition {
     /// Whether `value` meets the condition against `threshold`; never for the analytics
@@ -466,7 +474,10 @@ impl Condition {
             Self::Below,
             Self::Equals,
             Self::NotEquals,
-            Self::Anomaly { window },
+            Self::Anomaly {
+                window,
+                season: None,
+            },
             Self::ForecastAbove { window, horizon },
             Self::ForecastBelow { window, horizon },
         ]
@@ -1219,6 +1230,7 @@ impl Ctx<'_> {
                     ("threshold", a.threshold.as_ref().map(Spanned::span)),
                     ("window", a.window.as_ref().map(Spanned::span)),
                     ("horizon", a.horizon.as_ref().map(Spanned::span)),
+                    ("season", a.season.as_ref().map(Spanned::span)),
                 ] {
                     if let Some(at) = present {
                         self.err(
@@ -1328,13 +1340,12 @@ impl Ctx<'_> {
         })
     }
 
-    /// `condition` with the alert's `window` and `horizon`, reporting either where the
-    /// condition takes none (`window` with the anomaly and forecast conditions, `horizon` with the
-    /// forecast ones).
+    /// `condition` with the alert's `window`, `horizon` and `season`, reporting each where the
+    /// condition takes none (`window` goes with the anomaly and forecast conditions, `horizon`
+    /// with the forecast ones, `season` with `anomaly`).
     fn analytics_condition(&mut self, condition: Condition, a: &RawAlert) -> Condition {
+        const FORECASTS: &str = "forecast_above and forecast_below";
         let name = condition.as_str();
-        let window =
-            |ctx: &mut Self| ctx.positive_duration("window", &a.window, DEFAULT_ANALYTICS_WINDOW);
         let misplaced = |ctx: &mut Self, key: &str, v: &Option<Spanned<String>>, takes: &str| {
             if let Some(v) = v {
                 ctx.err(
@@ -1343,13 +1354,38 @@ impl Ctx<'_> {
                 );
             }
         };
+        let window = |ctx: &mut Self, default: Duration| {
+            ctx.positive_duration("window", &a.window, default)
+        };
         match condition {
             Condition::Anomaly { .. } => {
-                misplaced(self, "horizon", &a.horizon, "forecast_above and forecast_below");
-                Condition::Anomaly { window: window(self) }
+                misplaced(self, "horizon", &a.horizon, FORECASTS);
+                let season = a.season.as_ref().map(|_| {
+                    self.positive_duration("season", &a.season, DEFAULT_ANALYTICS_WINDOW)
+                });
+                let Some(season) = season else {
+                    return Condition::Anomaly {
+                        window: window(self, DEFAULT_ANALYTICS_WINDOW),
+                        season: None,
+                    };
+                };
+                let window = window(self, season.saturating_mul(DEFAULT_SEASONAL_WINDOW_SEASONS));
+                if window <= season.saturating_mul(2) {
+                    let at = a.window.as_ref().map_or(0..0, Spanned::span);
+                    self.err(
+                        at,
+                        "`window` must be longer than two seasons: the seasonal model learns \
+                         from two cycles before it judges (four seasons by default)",
+                    );
+                }
+                Condition::Anomaly {
+                    window,
+                    season: Some(season),
+                }
             }
             Condition::ForecastAbove { .. } | Condition::ForecastBelow { .. } => {
-                let window = window(self);
+                misplaced(self, "season", &a.season, "anomaly");
+                let window = window(self, DEFAULT_ANALYTICS_WINDOW);
                 let horizon =
                     self.positive_duration("horizon", &a.horizon, DEFAULT_FORECAST_HORIZON);
                 if matches!(condition, Condition::ForecastAbove { .. }) {
@@ -1361,7 +1397,8 @@ impl Ctx<'_> {
             _ => {
                 let takes = "anomaly, forecast_above and forecast_below";
                 misplaced(self, "window", &a.window, takes);
-                misplaced(self, "horizon", &a.horizon, "forecast_above and forecast_below");
+                misplaced(self, "horizon", &a.horizon, FORECASTS);
+                misplaced(self, "season", &a.season, "anomaly");
                 condition
             }
         }
@@ -2590,6 +2627,123 @@ metric = "m"
                 "{}:5:15: group \"h\", rule 1, \"A\": could not parse",
                 dir.join("rules/b.yml").display()
             )),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn analytics_conditions_compile_to_the_extension_functions() {
+        let c = Config::from_str(
+            r#"
+[[alert]]
+name = "odd_latency"
+metric = "http.latency"
+condition = "anomaly"
+
+[[alert]]
+name = "odd_queue"
+metric = "queue.depth"
+condition = "anomaly"
+window = "30m"
+threshold = 5
+
+[[alert]]
+name = "disk_full_soon"
+metric = "system.disk.usage"
+condition = "forecast_above"
+threshold = 95
+labels = { mount = "/" }
+
+[[alert]]
+name = "memory_low_soon"
+metric = "system.memory.available_bytes"
+condition = "forecast_below"
+window = "2h"
+horizon = "90m"
+threshold = 1e9
+
+[[alert]]
+name = "odd_traffic"
+metric = "http.requests_rate"
+condition = "anomaly"
+season = "1d"
+"#,
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert!(c.alerts.is_empty(), "a threshold engine cannot run them");
+        let texts: Vec<&str> = (c.rules.alerts.iter())
+            .map(|r| r.expr.text.as_str())
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "abs(anomaly_score(http_latency[1h])) > 4.0",
+                "abs(anomaly_score(queue_depth[30m])) > 5.0",
+                r#"forecast(system_disk_usage{mount="/"}[1h], 14400.0) > 95.0"#,
+                "forecast(system_memory_available_bytes[2h], 5400.0) < 1000000000.0",
+                "abs(anomaly_score(http_requests_rate[4d], 86400.0)) > 4.0",
+            ]
+        );
+        let anomaly = Condition::Anomaly {
+            window: DEFAULT_ANALYTICS_WINDOW,
+            season: None,
+        };
+        assert!(!anomaly.holds(100.0, 4.0));
+    }
+
+    #[test]
+    fn analytics_keys_in_the_wrong_place_are_errors_at_their_position() {
+        let alert = |body: &str| format!("[[alert]]\nname = \"a\"\nmetric = \"m\"\n{body}");
+        for (body, says) in [
+            (
+                "condition = \"above\"\nthreshold = 1\nwindow = \"1h\"\n",
+                "monitor.toml:6:10: `window` does not apply to `condition = \"above\"`; it goes \
+                 with anomaly, forecast_above and forecast_below",
+            ),
+            (
+                "condition = \"anomaly\"\nhorizon = \"4h\"\n",
+                "monitor.toml:5:11: `horizon` does not apply to `condition = \"anomaly\"`; it \
+                 goes with forecast_above and forecast_below",
+            ),
+            (
+                "condition = \"anomaly\"\nthreshold = -3\n",
+                "monitor.toml:5:13: `threshold`: with `condition = \"anomaly\"` it is a z-score, \
+                 above 0",
+            ),
+            (
+                "condition = \"forecast_above\"\n",
+                "monitor.toml:1:1: missing field `threshold`",
+            ),
+            (
+                "condition = \"forecast_below\"\nthreshold = 1\nhorizon = \"0s\"\n",
+                "monitor.toml:6:11: `horizon` must be greater than zero",
+            ),
+            (
+                "condition = \"anomaly\"\nwindow = \"soon\"\n",
+                "monitor.toml:5:10: `window`: ",
+            ),
+            (
+                "condition = \"anomaly\"\nseason = \"1d\"\nwindow = \"2d\"\n",
+                "monitor.toml:6:10: `window` must be longer than two seasons",
+            ),
+            (
+                "condition = \"forecast_above\"\nthreshold = 1\nseason = \"1d\"\n",
+                "monitor.toml:6:10: `season` does not apply to `condition = \"forecast_above\"`",
+            ),
+            (
+                "condition = \"anomalous\"\nthreshold = 1\n",
+                "unknown condition `anomalous`; use above, below, equals, not_equals, anomaly, \
+                 forecast_above or forecast_below",
+            ),
+        ] {
+            let e = errors(&alert(body));
+            assert!(e.iter().any(|m| m.contains(says)), "{body}: {e:?}");
+        }
+        let e = errors("[[alert]]\nname = \"a\"\nexpr = \"up > 1\"\nwindow = \"1h\"\n");
+        assert!(
+            e.iter().any(|m| m.starts_with("monitor.toml:4:10: `window` belongs to the simple form")),
             "{e:?}"
         );
     }

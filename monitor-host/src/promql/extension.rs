@@ -280,6 +280,80 @@ mod tests {
         assert!(seasonal_score(&long, 3600.0).is_some());
     }
 
+    /// One series, `m`, every 10 s.
+    struct Memory(Vec<(i64, f64)>);
+
+    impl Source for Memory {
+        fn series(
+            &self,
+            matchers: &[promql_parser::label::Matcher],
+        ) -> Result<Vec<super::super::SourceSeries>, String> {
+            let metric = super::super::Metric::from([
+                (super::super::NAME.to_owned(), "m".to_owned()),
+                ("job".to_owned(), "a".to_owned()),
+            ]);
+            Ok(super::super::matches(matchers, &metric)
+                .then_some(super::super::SourceSeries { id: 0, metric })
+                .into_iter()
+                .collect())
+        }
+
+        fn points(&self, _: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+            Ok((self.0.iter().copied())
+                .filter(|p| p.0 > after_ms && p.0 <= to_ms)
+                .collect())
+        }
+    }
+
+    /// The alerts a config's only rule returns at the last sample of `values`.
+    fn alerts(rule: &str, values: &[f64]) -> Vec<Sample> {
+        let config = format!("[[alert]]\nname = \"a\"\nmetric = \"m\"\n{rule}");
+        let c = crate::Config::from_str(&config, "monitor.toml", std::path::Path::new("/"))
+            .unwrap();
+        let expr = &c.rules.alerts[0].expr.parsed;
+        let source = Memory(spaced(values, 10_000));
+        let t = (values.len() as i64 - 1) * 10_000;
+        match Evaluator::new(&source, t, t).instant(expr, t).unwrap() {
+            super::super::Value::Vector(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_anomaly_alert_fires_on_a_spike_in_a_steady_series_only() {
+        let rule = "condition = \"anomaly\"\n";
+        // An hour of a steady value wobbling by 0.4.
+        let mut values: Vec<f64> = (0..360).map(|i| 100.0 + (i % 5) as f64 * 0.1).collect();
+        assert!(alerts(rule, &values).is_empty());
+        assert!(alerts(rule, &[7.0; 360]).is_empty());
+        // A value 3 above: about 19 robust deviations.
+        values.push(103.0);
+        let fired = alerts(rule, &values);
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].metric["job"], "a");
+        assert!(!fired[0].metric.contains_key(super::super::NAME));
+        assert!(fired[0].value > 15.0, "{fired:?}");
+        // A dip fires as well; a threshold of 30 lets the same spike through.
+        *values.last_mut().unwrap() = 97.0;
+        assert_eq!(alerts(rule, &values).len(), 1);
+        *values.last_mut().unwrap() = 103.0;
+        assert!(alerts("condition = \"anomaly\"\nthreshold = 30\n", &values).is_empty());
+    }
+
+    #[test]
+    fn a_forecast_alert_fires_on_a_trend_that_will_cross_within_the_horizon() {
+        let rule = "condition = \"forecast_above\"\nthreshold = 90\n";
+        // From 60% an hour ago, rising 1% per 5 minutes: 90% in 1.5 hours, within the default
+        // 4-hour horizon.
+        let rising: Vec<f64> = (0..360).map(|i| 60.0 + i as f64 / 30.0).collect();
+        assert_eq!(alerts(rule, &rising).len(), 1);
+        // Flat at 80: below 90 however far ahead.
+        assert!(alerts(rule, &[80.0; 360]).is_empty());
+        // Within 1 hour it does not get there.
+        let soon = format!("{rule}horizon = \"1h\"\n");
+        assert!(alerts(&soon, &rising).is_empty());
+    }
+
     #[test]
     fn extensions_parse() {
         register();

@@ -219,7 +219,7 @@ pub fn supported(expr: &Expr) -> Result<(), String> {
 ///
 /// The analytics conditions use the extension functions (see [`crate::promql`]):
 /// `condition = "anomaly"` is `abs(anomaly_score(m[1h])) > 4.0` (the `window` and the z
-/// `threshold`), `forecast_above` is `forecast(m[1h], 14400.0) > threshold` (the `window` and the
+/// `threshold`), with `season = "1d"` `abs(anomaly_score(m[4d], 86400.0)) > 4.0`; `forecast_above` is `forecast(m[1h], 14400.0) > threshold` (the `window` and the
 /// `horizon` in seconds), `forecast_below` the same with `<`.
 pub fn simple_expr(rule: &AlertRule) -> String {
     use monitor_core::prometheus::{escape_label_value, label_name, metric_name};
@@ -237,9 +237,10 @@ pub fn simple_expr(rule: &AlertRule) -> String {
         Condition::Below => "<",
         Condition::Equals => "==",
         Condition::NotEquals => "!=",
-        Condition::Anomaly { window } => {
+        Condition::Anomaly { window, season } => {
+            let season = season.map_or_else(String::new, |s| format!(", {:?}", s.as_secs_f64()));
             return format!(
-                "abs(anomaly_score({out}[{}])) > {:?}",
+                "abs(anomaly_score({out}[{}]{season})) > {:?}",
                 promql_duration(window),
                 rule.threshold
             );
@@ -262,10 +263,10 @@ pub fn simple_expr(rule: &AlertRule) -> String {
     format!("{out} {op} {:?}", rule.threshold)
 }
 
-/// `d` as a PromQL duration in its largest whole unit: `1h`, `90s`, `1500ms`.
+/// `d` as a PromQL duration in its largest whole unit: `4d`, `1h`, `90s`, `1500ms`.
 fn promql_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    [(3_600_000, "h"), (60_000, "m"), (1000, "s")]
+    [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
         .into_iter()
         .find(|(unit, _)| ms % unit == 0)
         .map_or_else(|| format!("{ms}ms"), |(unit, name)| format!("{}{name}", ms / unit))
