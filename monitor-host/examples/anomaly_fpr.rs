@@ -55,7 +55,10 @@ impl Memory {
     fn new(values: &[f64]) -> Self {
         Self {
             metric: Metric::from([(NAME.to_owned(), "x".to_owned())]),
-            points: (0..).map(|i| i * STEP_MS).zip(values.iter().copied()).collect(),
+            points: (0..)
+                .map(|i| i * STEP_MS)
+                .zip(values.iter().copied())
+                .collect(),
         }
     }
 }
@@ -142,7 +145,7 @@ fn spiked_scores(values: &[f64], d: &Detector, sigma: f64, seed: u64) -> Vec<f64
     (0..SPIKES)
         .map(|_| {
             let at = d.window - 1 + (rng.next() % span) as usize;
-            let sign = if rng.next() % 2 == 0 { 1.0 } else { -1.0 };
+            let sign = if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 };
             let mut spiked = values.to_vec();
             spiked[at] += sign * SPIKE_SIGMAS * sigma;
             score_at(&spiked, d, at).unwrap_or(0.0)
@@ -154,7 +157,9 @@ fn main() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data");
     println!(
         "| series | detector | evaluations | {} |",
-        THRESHOLDS.map(|z| format!("z > {z}: FP/1000, recall")).join(" | ")
+        THRESHOLDS
+            .map(|z| format!("z > {z}: FP/1000, recall"))
+            .join(" | ")
     );
     println!("|---|---|---:|{}", "---:|".repeat(THRESHOLDS.len()));
     for (file, season) in [("co2_weekly.csv", 52), ("elnino_monthly.csv", 12)] {

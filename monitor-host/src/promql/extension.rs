@@ -125,7 +125,7 @@ fn step_seconds(p: &[(i64, f64)]) -> Option<f64> {
 /// How many samples one `season` spans; `None` under two (no cycle to learn).
 fn period(p: &[(i64, f64)], season: f64) -> Option<usize> {
     let points = (season / step_seconds(p)?).round();
-    (points >= 2.0 && points < 1e9).then_some(points as usize)
+    (2.0..1e9).contains(&points).then_some(points as usize)
 }
 
 /// The latest value's robust z-score against the samples before it: `(x - median) / (1.4826 *
@@ -187,7 +187,10 @@ mod tests {
     }
 
     fn spaced(values: &[f64], step_ms: i64) -> Vec<(i64, f64)> {
-        (0..).map(|i| i * step_ms).zip(values.iter().copied()).collect()
+        (0..)
+            .map(|i| i * step_ms)
+            .zip(values.iter().copied())
+            .collect()
     }
 
     #[test]
@@ -308,8 +311,8 @@ mod tests {
     /// The alerts a config's only rule returns at the last sample of `values`.
     fn alerts(rule: &str, values: &[f64]) -> Vec<Sample> {
         let config = format!("[[alert]]\nname = \"a\"\nmetric = \"m\"\n{rule}");
-        let c = crate::Config::from_str(&config, "monitor.toml", std::path::Path::new("/"))
-            .unwrap();
+        let c =
+            crate::Config::from_str(&config, "monitor.toml", std::path::Path::new("/")).unwrap();
         let expr = &c.rules.alerts[0].expr.parsed;
         let source = Memory(spaced(values, 10_000));
         let t = (values.len() as i64 - 1) * 10_000;

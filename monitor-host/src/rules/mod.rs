@@ -208,6 +208,36 @@ pub fn supported(expr: &Expr) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses the host's extension functions (`anomaly_score`, `forecast`, `forecast_seasonal`) in a
+/// rule file: Prometheus (and `promtool`) refuse them, and a rule file is meant to load in both.
+///
+/// # Errors
+///
+/// The first extension function, by name, and where it may be used instead.
+pub fn no_extensions(expr: &Expr) -> Result<(), String> {
+    let inner: Vec<&Expr> = match expr {
+        Expr::Call(c) => {
+            if crate::promql::EXTENSION_FUNCTIONS.contains(&c.func.name) {
+                return Err(format!(
+                    "function \"{}\" is an extension of this host that Prometheus refuses: use it \
+                     in an `[[alert]]` of the config (`expr = \"...\"`), not in a rule file",
+                    c.func.name
+                ));
+            }
+            c.args.args.iter().map(|a| &**a).collect()
+        }
+        Expr::Aggregate(a) => std::iter::once(&*a.expr)
+            .chain(a.param.as_deref())
+            .collect(),
+        Expr::Unary(u) => vec![&*u.expr],
+        Expr::Binary(b) => vec![&*b.lhs, &*b.rhs],
+        Expr::Paren(p) => vec![&*p.expr],
+        Expr::Subquery(s) => vec![&*s.expr],
+        _ => Vec::new(),
+    };
+    inner.into_iter().try_for_each(no_extensions)
+}
+
 /// The PromQL expression equivalent to a simple `[[alert]]` (`metric`, `condition`,
 /// `threshold`, `labels`): `system.cpu.usage` above 80 with `labels = { cpu = "0" }` is
 /// `system_cpu_usage{cpu="0"} > 80`.
@@ -245,7 +275,8 @@ pub fn simple_expr(rule: &AlertRule) -> String {
                 rule.threshold
             );
         }
-        Condition::ForecastAbove { window, horizon } | Condition::ForecastBelow { window, horizon } => {
+        Condition::ForecastAbove { window, horizon }
+        | Condition::ForecastBelow { window, horizon } => {
             let op = if matches!(rule.condition, Condition::ForecastAbove { .. }) {
                 ">"
             } else {
@@ -266,10 +297,18 @@ pub fn simple_expr(rule: &AlertRule) -> String {
 /// `d` as a PromQL duration in its largest whole unit: `4d`, `1h`, `90s`, `1500ms`.
 fn promql_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
-        .into_iter()
-        .find(|(unit, _)| ms % unit == 0)
-        .map_or_else(|| format!("{ms}ms"), |(unit, name)| format!("{}{name}", ms / unit))
+    [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ]
+    .into_iter()
+    .find(|(unit, _)| ms.is_multiple_of(*unit))
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(unit, name)| format!("{}{name}", ms / unit),
+    )
 }
 
 /// Loads every rule file the `rule_files` patterns match; each pattern is a glob, relative to
@@ -581,6 +620,30 @@ mod tests {
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "{got}\n  expected {want}");
         }
+    }
+
+    #[test]
+    fn extension_functions_are_refused_in_rule_files_as_promtool_refuses_them() {
+        for (expr, name) in [
+            ("sum(abs(anomaly_score(x[1h]))) > 4", "anomaly_score"),
+            ("forecast(x[1h], 3600) > 1 and on() vector(1)", "forecast"),
+            (
+                "max_over_time(forecast_seasonal(x[1w], 60, 86400)[5m:])",
+                "forecast_seasonal",
+            ),
+        ] {
+            let e = errors(&format!(
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: {expr}\n"
+            ));
+            let want = format!(
+                "r.yml:5:15: group \"g\", rule 1, \"r\": function \"{name}\" is an extension of \
+                 this host that Prometheus refuses"
+            );
+            assert!(e.len() == 1 && e[0].starts_with(&want), "{expr}: {e:?}");
+        }
+        // In the config, they are fine.
+        let at = Location::default();
+        assert!(check_expr("abs(anomaly_score(x[1h])) > 4", at, ExprUse::Alerting).is_ok());
     }
 
     #[test]
