@@ -145,7 +145,11 @@ fn spiked_scores(values: &[f64], d: &Detector, sigma: f64, seed: u64) -> Vec<f64
     (0..SPIKES)
         .map(|_| {
             let at = d.window - 1 + (rng.next() % span) as usize;
-            let sign = if rng.next().is_multiple_of(2) { 1.0 } else { -1.0 };
+            let sign = if rng.next().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
             let mut spiked = values.to_vec();
             spiked[at] += sign * SPIKE_SIGMAS * sigma;
             score_at(&spiked, d, at).unwrap_or(0.0)
