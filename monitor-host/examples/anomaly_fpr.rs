@@ -12,7 +12,8 @@
 //! time, up or down; a spike is caught when the evaluation at its sample scores beyond the
 //! threshold.
 //!
-//! `cargo run --release -p monitor-host --example anomaly_fpr`
+//! `cargo run -p monitor-host --example anomaly_fpr` (about a minute in a debug build; the figures
+//! are deterministic, `--release` only makes them come sooner).
 
 use std::path::Path;
 

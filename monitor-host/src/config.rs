@@ -420,8 +420,8 @@ pub const DEFAULT_FORECAST_HORIZON: Duration = Duration::from_secs(4 * 3600);
 /// The z threshold of `condition = "anomaly"` when `threshold` is not given: the lowest at
 /// which the seasonal form (`season`, window of four seasons) stays under one false alert per
 /// 1,000 evaluations on the real seasonal series of `monitor-host/benches/data/` (0.50 and 0 per
-/// 1,000, with a recall of 0.23 and 0.98 of 5-deviation spikes; `cargo run --release -p
-/// monitor-host --example anomaly_fpr`).
+/// 1,000, with a recall of 0.23 and 0.98 of 5-deviation spikes; `cargo run -p monitor-host
+/// --example anomaly_fpr`).
 pub const DEFAULT_ANOMALY_Z: f64 = 4.0;
 /// The window of `condition = "anomaly"` with a `season`, in seasons: the seasonal model learns
 /// from the first two and needs more than two.
