@@ -557,3 +557,64 @@ fn unsupported_promql_is_refused_by_name() {
             .contains("invalid parameter \\\"query\\\"")
     );
 }
+
+/// The instant vector `query` answers at `at_ms`, through the query API.
+fn instant(api: &QueryApi, query: &str, at_ms: i64) -> Vec<Value> {
+    let q = format!("query={}&time={}", encode(query), seconds(at_ms));
+    let r = api.handle(
+        &Request {
+            method: "GET",
+            path: "/api/v1/query",
+            query: &q,
+            ..Request::default()
+        },
+        at_ms,
+    );
+    let body = String::from_utf8(r.body.to_vec()).unwrap();
+    assert_eq!(r.status, 200, "{query}: {body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["data"]["result"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_analytics_extensions_answer_over_the_store() {
+    let dir = Scratch::new("promql-extensions");
+    // Two hours of a steady queue depth with noise under 0.4, then one sample 3 above.
+    let start = 1_700_000_000_000;
+    let mut g = series(
+        "queue.depth",
+        SampleKind::Gauge,
+        "queue_depth",
+        &[("job", "a")],
+    );
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    g.points = (0..480)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (start + i * INTERVAL_MS, 100.0 + (x % 1000) as f64 / 2500.0)
+        })
+        .collect();
+    let spike_at = start + 480 * INTERVAL_MS;
+    g.points.push((spike_at, 103.0));
+    store(dir.path(), &[g], spike_at);
+    let api = QueryApi::new(dir.join(DATABASE_FILE));
+
+    let rule = "abs(anomaly_score(queue_depth[1h])) > 4";
+    assert!(instant(&api, rule, spike_at - INTERVAL_MS).is_empty());
+    let fired = instant(&api, rule, spike_at);
+    assert_eq!(fired.len(), 1, "{fired:?}");
+    assert_eq!(fired[0]["metric"], serde_json::json!({"job": "a"}));
+    let z: f64 = fired[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!(z > 15.0, "{z}");
+
+    // A flat forecast of the steady hour stays near 100.
+    let f = instant(
+        &api,
+        "forecast(queue_depth[1h], 4 * 3600)",
+        spike_at - INTERVAL_MS,
+    );
+    let f: f64 = f[0]["value"][1].as_str().unwrap().parse().unwrap();
+    assert!((f - 100.2).abs() < 1.0, "{f}");
+}

@@ -117,6 +117,9 @@ pub(super) fn call<S: Source + ?Sized>(
                 Some(quantile(q, &mut p.iter().map(|x| x.1).collect::<Vec<_>>()))
             })
         }
+        "anomaly_score" | "forecast" | "forecast_seasonal" => {
+            super::extension::call(ev, name, &args, t)?
+        }
         _ if args.len() == 1 && is_range_function(name) => {
             let r = ev.matrix(args[0], t)?;
             range_function(name, &r, t)

@@ -14,10 +14,17 @@
 //! and many-to-many matching, are errors. The store writes no staleness markers: a series that
 //! stops is seen for 5 minutes after its last sample, as Prometheus sees samples imported without
 //! markers.
+//!
+//! Beyond Prometheus, three extension functions come from the project's analytics:
+//! `anomaly_score(v[r])` (the latest sample's robust z-score in its window; `anomaly_score(v[r],
+//! season_seconds)` against a Holt-Winters model), `forecast(v[r], horizon_seconds)` (Holt) and
+//! `forecast_seasonal(v[r], horizon_seconds, season_seconds)` (Holt-Winters). Prometheus refuses
+//! them: they belong in the config's `[[alert]]`s, not in rule files shared with Prometheus.
 
 mod aggregate;
 mod binary;
 mod eval;
+mod extension;
 mod functions;
 mod memory;
 mod value;
@@ -26,6 +33,7 @@ use promql_parser::label::Matcher;
 use promql_parser::parser::{self, Expr};
 
 pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS};
+pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
 pub use self::memory::MemorySource;
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
@@ -104,6 +112,7 @@ impl Source for Reader {
 ///
 /// [`Error::BadData`] with the parser's message, or naming the unsupported function or feature.
 pub fn parse(query: &str) -> Result<Expr, Error> {
+    register_extensions();
     let expr = parser::parse(query).map_err(Error::BadData)?;
     validate(&expr).map_err(Error::BadData)?;
     Ok(expr)
@@ -134,7 +143,9 @@ pub fn validate(expr: &Expr) -> Result<(), String> {
         Expr::VectorSelector(vs) => check_selector(vs),
         Expr::MatrixSelector(ms) => check_selector(&ms.vs),
         Expr::Call(c) => {
-            if !SUPPORTED_FUNCTIONS.contains(&c.func.name) {
+            if !SUPPORTED_FUNCTIONS.contains(&c.func.name)
+                && !EXTENSION_FUNCTIONS.contains(&c.func.name)
+            {
                 return Err(format!("unsupported PromQL function {:?}", c.func.name));
             }
             c.args.args.iter().try_for_each(|a| validate(a))

@@ -365,6 +365,7 @@ impl Cx<'_> {
                 Some(text) => {
                     let at = self.at(v);
                     check_expr(&text, at, usage)
+                        .and_then(|e| super::no_extensions(&e.parsed).map(|()| e))
                         .map_err(|m| self.err(v, format!("{prefix}{m}")))
                         .ok()
                 }

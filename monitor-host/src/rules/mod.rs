@@ -157,6 +157,7 @@ pub enum ExprUse {
 ///
 /// The parser's message, or what is wrong with the result type, lowercase.
 pub fn check_expr(text: &str, at: Location, usage: ExprUse) -> Result<RuleExpr, String> {
+    crate::promql::register_extensions();
     let parsed = parser::parse(text).map_err(|e| format!("could not parse expression: {e}"))?;
     let ty = parsed.value_type();
     let ok = match usage {
@@ -232,6 +233,36 @@ pub fn lookback(expr: &Expr) -> Duration {
     }
 }
 
+/// Refuses the host's extension functions (`anomaly_score`, `forecast`, `forecast_seasonal`) in a
+/// rule file: Prometheus (and `promtool`) refuse them, and a rule file is meant to load in both.
+///
+/// # Errors
+///
+/// The first extension function, by name, and where it may be used instead.
+pub fn no_extensions(expr: &Expr) -> Result<(), String> {
+    let inner: Vec<&Expr> = match expr {
+        Expr::Call(c) => {
+            if crate::promql::EXTENSION_FUNCTIONS.contains(&c.func.name) {
+                return Err(format!(
+                    "function \"{}\" is an extension of this host that Prometheus refuses: use it \
+                     in an `[[alert]]` of the config (`expr = \"...\"`), not in a rule file",
+                    c.func.name
+                ));
+            }
+            c.args.args.iter().map(|a| &**a).collect()
+        }
+        Expr::Aggregate(a) => std::iter::once(&*a.expr)
+            .chain(a.param.as_deref())
+            .collect(),
+        Expr::Unary(u) => vec![&*u.expr],
+        Expr::Binary(b) => vec![&*b.lhs, &*b.rhs],
+        Expr::Paren(p) => vec![&*p.expr],
+        Expr::Subquery(s) => vec![&*s.expr],
+        _ => Vec::new(),
+    };
+    inner.into_iter().try_for_each(no_extensions)
+}
+
 /// The series a simple `[[alert]]` watches, as PromQL: its metric's name as `/metrics` shows it
 /// and its label matchers. A counter is exposed as `NAME_total`, so a name that does not end in
 /// `_total` selects both `NAME` and `NAME_total`: `system.cpu.usage` with `labels = { cpu = "0" }`
@@ -268,15 +299,61 @@ pub fn simple_selector(rule: &AlertRule) -> String {
 /// exactly, where the simple form allows a relative difference of one `f64::EPSILON`: the alert
 /// engine evaluates the selector with PromQL and applies the simple form's condition to each
 /// sample, so a simple rule keeps its own comparison and its instances the series' own labels.
+///
+/// The analytics conditions use the extension functions (see [`crate::promql`]) and are evaluated
+/// as expressions: `condition = "anomaly"` is `abs(anomaly_score(m[1h])) > 4.0` (the `window` and
+/// the z `threshold`), with `season = "1d"` `abs(anomaly_score(m[4d], 86400.0)) > 4.0`;
+/// `forecast_above` is `forecast(m[1h], 14400.0) > threshold` (the `window` and the `horizon` in
+/// seconds), `forecast_below` the same with `<`.
 pub fn simple_expr(rule: &AlertRule) -> String {
+    let out = simple_selector(rule);
     let op = match rule.condition {
         Condition::Above => ">",
         Condition::Below => "<",
         Condition::Equals => "==",
         Condition::NotEquals => "!=",
+        Condition::Anomaly { window, season } => {
+            let season = season.map_or_else(String::new, |s| format!(", {:?}", s.as_secs_f64()));
+            return format!(
+                "abs(anomaly_score({out}[{}]{season})) > {:?}",
+                promql_duration(window),
+                rule.threshold
+            );
+        }
+        Condition::ForecastAbove { window, horizon }
+        | Condition::ForecastBelow { window, horizon } => {
+            let op = if matches!(rule.condition, Condition::ForecastAbove { .. }) {
+                ">"
+            } else {
+                "<"
+            };
+            return format!(
+                "forecast({out}[{}], {:?}) {op} {:?}",
+                promql_duration(window),
+                horizon.as_secs_f64(),
+                rule.threshold
+            );
+        }
     };
     // `{:?}` of an f64 always reads back exactly and is valid PromQL (`80.0`, `1e-7`).
-    format!("{} {op} {:?}", simple_selector(rule), rule.threshold)
+    format!("{out} {op} {:?}", rule.threshold)
+}
+
+/// `d` as a PromQL duration in its largest whole unit: `4d`, `1h`, `90s`, `1500ms`.
+fn promql_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1000, "s"),
+    ]
+    .into_iter()
+    .find(|(unit, _)| ms.is_multiple_of(*unit))
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(unit, name)| format!("{}{name}", ms / unit),
+    )
 }
 
 /// Loads every rule file the `rule_files` patterns match; each pattern is a glob, relative to
@@ -610,6 +687,30 @@ mod tests {
         for (got, want) in e.iter().zip(expected) {
             assert!(got.starts_with(want), "{got}\n  expected {want}");
         }
+    }
+
+    #[test]
+    fn extension_functions_are_refused_in_rule_files_as_promtool_refuses_them() {
+        for (expr, name) in [
+            ("sum(abs(anomaly_score(x[1h]))) > 4", "anomaly_score"),
+            ("forecast(x[1h], 3600) > 1 and on() vector(1)", "forecast"),
+            (
+                "max_over_time(forecast_seasonal(x[1w], 60, 86400)[5m:])",
+                "forecast_seasonal",
+            ),
+        ] {
+            let e = errors(&format!(
+                "groups:\n  - name: g\n    rules:\n      - record: r\n        expr: {expr}\n"
+            ));
+            let want = format!(
+                "r.yml:5:15: group \"g\", rule 1, \"r\": function \"{name}\" is an extension of \
+                 this host that Prometheus refuses"
+            );
+            assert!(e.len() == 1 && e[0].starts_with(&want), "{expr}: {e:?}");
+        }
+        // In the config, they are fine.
+        let at = Location::default();
+        assert!(check_expr("abs(anomaly_score(x[1h])) > 4", at, ExprUse::Alerting).is_ok());
     }
 
     #[test]
