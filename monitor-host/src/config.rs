@@ -29,6 +29,8 @@ use toml::Spanned;
 
 mod env;
 mod silence;
+#[cfg(test)]
+mod fuzz;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -634,7 +636,16 @@ impl Ctx<'_> {
                 },
             )
         });
-        ConfigErrors(self.errors)
+        // The TOML parser may report one syntax error more than once (`x = [[`); the sort put
+        // the copies among the errors of their position.
+        let mut unique: Vec<ConfigError> = Vec::with_capacity(self.errors.len());
+        for e in self.errors {
+            let mut same_place = unique.iter().rev().take_while(|u| u.location == e.location);
+            if !same_place.any(|u| u.message == e.message) {
+                unique.push(e);
+            }
+        }
+        ConfigErrors(unique)
     }
 
     /// Reads the document. Syntax errors stop here (`None`): what follows a broken line cannot be
@@ -2028,6 +2039,18 @@ max_attempts = 0
         let e = errors("[host\ninterval = 1\n");
         assert_eq!(e.len(), 1);
         assert!(e[0].starts_with("monitor.toml:1:"), "{e:?}");
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_once() {
+        assert_eq!(
+            errors("x = [[\n"),
+            ["monitor.toml:1:7: unclosed array, expected `]`"]
+        );
+        assert_eq!(
+            errors("[[collector]]\nplugin = \"a\"\nlibrary = {lib}\n"),
+            ["monitor.toml:3:15: invalid literal string, expected `'`"]
+        );
     }
 
     #[test]
