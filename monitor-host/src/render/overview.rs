@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(v["series"].as_u64(), Some(engine.store().len() as u64));
         assert!(v["series"].as_u64().unwrap() >= 1, "{v}");
         // No store: no size and no write errors, rather than zeros.
-        assert!(v["store_bytes"].is_null() && v["store_write_errors"].is_null(), "{v}");
+        assert!(
+            v["store_bytes"].is_null() && v["store_write_errors"].is_null(),
+            "{v}"
+        );
         assert_eq!(v["store_consecutive_write_failures"], 0);
         let alerts = v["alerts"].as_array().unwrap();
         assert_eq!(alerts.len(), 1, "{v}");
