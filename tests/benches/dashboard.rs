@@ -206,7 +206,7 @@ fn main() {
     tab.cdp.problems.retain(|p| !p.contains("/favicon.ico"));
     tab.assert_no_problems();
     // One dashboard open on the Overview (refreshing every 3 s) against none.
-    tab.goto("/#/overview");
+    tab.eval("location.hash = '#/overview'");
     let open = host.cpu_share();
     drop(tab);
     let closed = host.cpu_share();
