@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 target="${CARGO_TARGET_DIR:-target}"
-MONITOR_REQUIRE_PROMTOOL=1 cargo test -p monitor-tests --test dashboard -- --ignored
+MONITOR_REQUIRE_PROMTOOL=1 cargo test -p monitor-tests --test dashboard
 mkdir -p docs/screenshots
 for page in overview overview-phone series applications alerts; do
     cp "$target/dashboard-screenshots/$page.png" "docs/screenshots/dashboard-$page.png"

@@ -28,9 +28,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod env;
-mod silence;
 #[cfg(test)]
 mod fuzz;
+mod silence;
 
 /// Default host interval when `[host] interval` is absent.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);

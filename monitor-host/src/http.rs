@@ -1,6 +1,6 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/healthz`, `POST /-/reload`, the query API under `/api/v1/`,
-//! silences and alert history (`/api/silences`, `/api/alerts/history`, see
-//! [`silence::api`](crate::silence::api)) and a small dashboard at `/`.
+//! HTTP: `/metrics`, `/api/snapshot`, `/api/overview`, `/healthz`, `POST /-/reload`, the query API
+//! under `/api/v1/`, silences and alert history (`/api/silences`, `/api/alerts/history`, see
+//! [`silence::api`](crate::silence::api)) and the dashboard at `/`.
 //!
 //! Served by [`monitor_core::http`] with its default limits; handlers run on a small pool of
 //! threads, `/healthz` on the socket thread, so a request waiting on the run loop or a client that
@@ -41,8 +41,10 @@ pub enum View {
     Metrics,
     /// `/api/snapshot`: JSON.
     Snapshot,
-    /// `/api/report` and the dashboard: the human report.
+    /// `/api/report`: the human report.
     Report,
+    /// `/api/overview`: JSON for the dashboard, without series points.
+    Overview,
 }
 
 impl View {
@@ -55,6 +57,7 @@ impl View {
             Self::Metrics => crate::render::prometheus(engine),
             Self::Snapshot => crate::render::snapshot_json(engine),
             Self::Report => crate::render::report(engine),
+            Self::Overview => crate::render::overview_json(engine),
         }
         .into()
     }
@@ -92,7 +95,7 @@ pub struct Published {
     // True once the run loop has stopped answering.
     stopped: AtomicBool,
     renders: AtomicU64,
-    cache: Mutex<[Option<Rendered>; 3]>,
+    cache: Mutex<[Option<Rendered>; 4]>,
     asks: (Sender<Ask>, Receiver<Ask>),
 }
 
@@ -106,7 +109,7 @@ impl Default for Published {
             busy: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
             renders: AtomicU64::new(0),
-            cache: Mutex::new([None, None, None]),
+            cache: Mutex::new([None, None, None, None]),
             asks: unbounded(),
         }
     }
@@ -138,7 +141,7 @@ impl Published {
     /// (a reload) shows in the answers that follow, even those served while the next cycle runs.
     pub fn refresh(&self, engine: &Engine) {
         let generation = self.generation.load(Ordering::Acquire);
-        for view in [View::Metrics, View::Snapshot, View::Report] {
+        for view in [View::Metrics, View::Snapshot, View::Report, View::Overview] {
             if self.lock()[view.index()].is_none() {
                 continue;
             }
@@ -231,7 +234,7 @@ impl Published {
         self.renders.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Rendered>; 3]> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Rendered>; 4]> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -401,7 +404,7 @@ fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Dura
 fn route(request: &Request<'_>, p: &Published) -> Response {
     let known = matches!(
         request.path,
-        "/metrics" | "/api/snapshot" | "/api/report" | "/" | "/healthz"
+        "/metrics" | "/api/snapshot" | "/api/overview" | "/api/report" | "/" | "/healthz"
     );
     if known && !matches!(request.method, "GET" | "HEAD") {
         return Response::method_not_allowed("GET, HEAD");
@@ -415,6 +418,7 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
     let (view, content_type) = match path {
         "/metrics" => (View::Metrics, "text/plain; version=0.0.4; charset=utf-8"),
         "/api/snapshot" => (View::Snapshot, "application/json"),
+        "/api/overview" => (View::Overview, "application/json"),
         "/api/report" => (View::Report, TEXT),
         "/healthz" => return health(p),
         _ => {
@@ -422,7 +426,7 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
                 404,
                 "text/plain",
                 Bytes::from_static(
-                    b"not found: try /metrics, /api/snapshot, /api/report, /healthz, POST /-/reload\n",
+                    b"not found: try /metrics, /api/snapshot, /api/overview, /api/report, /healthz, POST /-/reload\n",
                 ),
             );
         }

@@ -1,4 +1,5 @@
-//! What the engine knows, as Prometheus text, a JSON snapshot and a human report.
+//! What the engine knows, as Prometheus text, a JSON snapshot, the dashboard's overview and a
+//! human report.
 
 use std::fmt::Write as _;
 
@@ -13,6 +14,10 @@ use crate::alert::{AlertState, AlertStatus};
 use crate::engine::{CycleStats, DryRun, Engine, PluginStatus};
 use crate::history::{EventRecord, HealRecord};
 use crate::remote_write::RemoteWriteStatus;
+
+mod overview;
+
+pub use overview::{OVERVIEW_HISTORY, Overview, OverviewAlert, overview, overview_json};
 
 /// Points of history per series in the snapshot.
 pub const SNAPSHOT_POINTS: usize = 60;

@@ -1,6 +1,8 @@
 //! Shared helpers for the workspace's end-to-end tests: building the plugin libraries and the host
 //! binary once per test run, locating them, and scratch directories.
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;

@@ -9,370 +9,15 @@
 //! One browser serves every test of this binary, each test in a window of its own. Skipped when
 //! Chromium is missing, unless `MONITOR_REQUIRE_PROMTOOL=1`.
 
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use monitor_tests::{
-    Killed, Scratch, binary, eventually, free_port, http_get, library, peers_required,
-    spawn_for_this_process, target_dir, toml_path,
-};
+use monitor_tests::browser::{Tab, WAIT, browser};
+use monitor_tests::{Killed, Scratch, binary, eventually, free_port, http_get, library, toml_path};
 use serde_json::{Value, json};
-use tungstenite::{Message, WebSocket};
-
-const WAIT: Duration = Duration::from_secs(40);
 
 /// The series drawn as lines (a path with at least two points).
 const LINES: &str = r#"path[data-series][d*="L"]"#;
-
-/// Where the screenshots go.
-fn screenshots() -> PathBuf {
-    target_dir().join("dashboard-screenshots")
-}
-
-/// The browser of this test binary.
-struct Browser {
-    _watchdog: std::process::Child,
-    port: u16,
-    /// The browser's own DevTools endpoint.
-    path: String,
-}
-
-fn chromium_path() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("CHROMIUM") {
-        return Some(p.into());
-    }
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|name| {
-            Command::new(name)
-                .arg("--version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
-        })
-        .map(PathBuf::from)
-}
-
-/// The shared browser, started at the first call; `None` (the test skips) when Chromium is
-/// missing and not required.
-fn browser() -> Option<&'static Browser> {
-    static SHARED: OnceLock<Option<Browser>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| {
-            let Some(program) = chromium_path() else {
-                assert!(
-                    !peers_required(),
-                    "chromium is required (MONITOR_REQUIRE_PROMTOOL=1) but not installed"
-                );
-                eprintln!("skipped: chromium is not installed; install Debian's `chromium`");
-                return None;
-            };
-            let dir = target_dir()
-                .join("test-scratch")
-                .join(format!("chromium-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).unwrap();
-            let args = [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-sync",
-                "--disable-background-networking",
-                "--disable-background-timer-throttling",
-                "--disable-renderer-backgrounding",
-                "--disable-backgrounding-occluded-windows",
-                "--mute-audio",
-                "--hide-scrollbars",
-                "--window-size=1280,900",
-            ]
-            .map(String::from)
-            .into_iter()
-            .chain([
-                // Any free port: Chromium writes the one it took to DevToolsActivePort.
-                "--remote-debugging-port=0".to_owned(),
-                format!("--user-data-dir={}", dir.join("profile").display()),
-                "about:blank".to_owned(),
-            ])
-            .collect::<Vec<_>>();
-            let log = std::fs::File::create(dir.join("chromium.log")).unwrap();
-            let watchdog = spawn_for_this_process(&program.to_string_lossy(), &args, log);
-            let active = dir.join("profile").join("DevToolsActivePort");
-            let ready = eventually(WAIT, || {
-                let text = std::fs::read_to_string(&active).ok()?;
-                let (port, path) = text.split_once('\n')?;
-                Some((port.trim().parse().ok()?, path.trim().to_owned()))
-                    .filter(|(_, path): &(u16, String)| path.starts_with("/devtools/"))
-            });
-            let Some((port, path)) = ready else {
-                panic!(
-                    "chromium did not start its DevTools server; see {}",
-                    dir.join("chromium.log").display()
-                )
-            };
-            Some(Browser {
-                _watchdog: watchdog,
-                port,
-                path,
-            })
-        })
-        .as_ref()
-}
-
-/// A DevTools connection: to the browser, or to one page.
-struct Cdp {
-    ws: WebSocket<TcpStream>,
-    next: u64,
-    /// Console errors, exceptions and error log entries seen so far.
-    problems: Vec<String>,
-    /// Requests sent and not answered yet, by id: what a page that does not load waits for.
-    pending: std::collections::BTreeMap<String, String>,
-}
-
-impl Cdp {
-    fn connect(port: u16, path: &str) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        // A browser that stops answering fails the test instead of hanging it.
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        let url = format!("ws://127.0.0.1:{port}{path}");
-        let (ws, _) = tungstenite::client(url.as_str(), stream).expect("devtools handshake");
-        Self {
-            ws,
-            next: 0,
-            problems: Vec::new(),
-            pending: std::collections::BTreeMap::new(),
-        }
-    }
-
-    /// Sends `method` and returns its result; events read meanwhile are checked for problems.
-    fn call(&mut self, method: &str, params: Value) -> Value {
-        self.next += 1;
-        let id = self.next;
-        let request = json!({"id": id, "method": method, "params": params});
-        self.ws.send(Message::text(request.to_string())).unwrap();
-        loop {
-            let message = self.ws.read().unwrap_or_else(|e| panic!("{method}: {e}"));
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let v: Value = serde_json::from_str(text.as_str()).unwrap();
-            if v["id"] == id {
-                assert!(v["error"].is_null(), "{method}: {}", v["error"]);
-                return v["result"].clone();
-            }
-            self.event(&v);
-        }
-    }
-
-    fn event(&mut self, v: &Value) {
-        let p = &v["params"];
-        let request = p["requestId"].as_str().unwrap_or_default().to_owned();
-        match v["method"].as_str() {
-            Some("Network.requestWillBeSent") => {
-                let url = p["request"]["url"].as_str().unwrap_or_default();
-                self.pending.insert(request, url.to_owned());
-            }
-            Some("Network.loadingFinished" | "Network.loadingFailed") => {
-                self.pending.remove(&request);
-            }
-            _ => {}
-        }
-        let problem = match v["method"].as_str() {
-            Some("Runtime.exceptionThrown") => Some(format!(
-                "exception: {}",
-                p["exceptionDetails"]["exception"]["description"]
-                    .as_str()
-                    .unwrap_or_else(|| p["exceptionDetails"]["text"].as_str().unwrap_or("?"))
-            )),
-            Some("Runtime.consoleAPICalled")
-                if matches!(p["type"].as_str(), Some("error" | "assert")) =>
-            {
-                Some(format!("console.{}: {}", p["type"], p["args"]))
-            }
-            Some("Log.entryAdded") if p["entry"]["level"] == "error" => Some(format!(
-                "log: {} {}",
-                p["entry"]["text"],
-                p["entry"]["url"].as_str().unwrap_or("")
-            )),
-            _ => None,
-        };
-        self.problems.extend(problem);
-    }
-}
-
-/// One browser window showing the dashboard of a host.
-struct Tab {
-    // One window at a time: a window in the background of a headless browser may have its
-    // loading deferred, and the tests are lighter on a small machine one after the other.
-    _turn: std::sync::MutexGuard<'static, ()>,
-    cdp: Cdp,
-    host: u16,
-    name: &'static str,
-}
-
-impl Tab {
-    fn open(browser: &Browser, host: u16, name: &'static str) -> Self {
-        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-        let mut b = Cdp::connect(browser.port, &browser.path);
-        let target = b.call(
-            "Target.createTarget",
-            json!({"url": "about:blank", "newWindow": true}),
-        );
-        let id = target["targetId"].as_str().unwrap().to_owned();
-        let mut cdp = Cdp::connect(browser.port, &format!("/devtools/page/{id}"));
-        for domain in [
-            "Runtime.enable",
-            "Log.enable",
-            "Page.enable",
-            "Network.enable",
-            "Page.bringToFront",
-        ] {
-            cdp.call(domain, json!({}));
-        }
-        Self {
-            _turn: turn,
-            cdp,
-            host,
-            name,
-        }
-    }
-
-    /// Loads `path` of the host in a new document.
-    fn goto(&mut self, path: &str) {
-        let url = format!("http://127.0.0.1:{}{path}", self.host);
-        self.load("Page.navigate", &json!({ "url": url }));
-    }
-
-    /// Runs `method` (a navigation or a reload) and waits until the new document has loaded.
-    fn load(&mut self, method: &str, params: &Value) {
-        self.eval("window.oldDocument = true");
-        self.cdp.call(method, params.clone());
-        self.wait(
-            "the page to load",
-            "!window.oldDocument && document.readyState === 'complete'",
-        );
-    }
-
-    /// The value of `expression` (awaited when it is a promise).
-    fn eval(&mut self, expression: &str) -> Value {
-        let r = self.cdp.call(
-            "Runtime.evaluate",
-            json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(
-            r["exceptionDetails"].is_null(),
-            "{expression}: {}",
-            r["exceptionDetails"]
-        );
-        r["result"]["value"].clone()
-    }
-
-    /// Waits until `expression` is truthy and returns its value; on timeout, fails with a
-    /// screenshot of what the page showed.
-    fn wait(&mut self, what: &str, expression: &str) -> Value {
-        let end = Instant::now() + WAIT;
-        loop {
-            let v = self.eval(expression);
-            let truthy = !(v.is_null()
-                || v == false
-                || v == 0
-                || v.as_str() == Some("")
-                || v.as_f64().is_some_and(f64::is_nan));
-            if truthy {
-                return v;
-            }
-            if Instant::now() > end {
-                let status = self.eval(
-                    "[document.readyState, document.getElementById('status')?.textContent, \
-                     performance.getEntriesByType('resource').map(r => r.name + ' ' + Math.round(r.duration))]",
-                );
-                let shot = self.screenshot(&format!("{}-failed", self.name));
-                panic!(
-                    "waited {WAIT:?} for {what} ({expression}); status: {status}; problems: {:?}; \
-                     requests unanswered: {:?}; see {}",
-                    self.cdp.problems,
-                    self.cdp.pending.values().collect::<Vec<_>>(),
-                    shot.display()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn count(&mut self, css: &str) -> u64 {
-        let css = serde_json::to_string(css).unwrap();
-        self.eval(&format!("document.querySelectorAll({css}).length"))
-            .as_u64()
-            .unwrap()
-    }
-
-    /// Waits until `css` matches exactly `n` elements.
-    fn wait_count(&mut self, what: &str, css: &str, n: u64) {
-        let json = serde_json::to_string(css).unwrap();
-        self.wait(
-            what,
-            &format!("document.querySelectorAll({json}).length === {n}"),
-        );
-    }
-
-    fn click(&mut self, css: &str) {
-        let json = serde_json::to_string(css).unwrap();
-        self.wait(
-            &format!("{css} to click"),
-            &format!("(e => e ? (e.click(), true) : false)(document.querySelector({json}))"),
-        );
-    }
-
-    fn hash(&mut self) -> String {
-        let h = self.eval("decodeURIComponent(location.hash)");
-        h.as_str().unwrap().to_owned()
-    }
-
-    fn reload(&mut self) {
-        self.load("Page.reload", &json!({}));
-    }
-
-    /// Saves a PNG of the window as `target/dashboard-screenshots/<name>.png`.
-    fn screenshot(&mut self, name: &str) -> PathBuf {
-        let shot = self
-            .cdp
-            .call("Page.captureScreenshot", json!({"format": "png"}));
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot["data"].as_str().unwrap())
-            .unwrap();
-        std::fs::create_dir_all(screenshots()).unwrap();
-        let path = screenshots().join(format!("{name}.png"));
-        std::fs::write(&path, png).unwrap();
-        path
-    }
-
-    fn assert_no_problems(&mut self) {
-        // Reads the events queued since the last call.
-        self.eval("0");
-        assert!(
-            self.cdp.problems.is_empty(),
-            "the console reported: {:#?}",
-            self.cdp.problems
-        );
-    }
-}
-
-impl Drop for Tab {
-    fn drop(&mut self) {
-        let _ = self
-            .cdp
-            .ws
-            .send(Message::text(r#"{"id":0,"method":"Page.close"}"#));
-    }
-}
 
 /// The host binary every 250 ms with its store, the `file` collector reading `value` and an alert
 /// `value_high` above 50; with `app`, a `prometheus` collector `demo` scraping it.
@@ -478,6 +123,19 @@ fn overview_and_alerts_update_live_and_keep_their_url_state() {
         true,
         "the page reloaded"
     );
+    tab.wait(
+        "the store's size on disk",
+        r#"document.querySelector('[data-write-errors="0"]')"#,
+    );
+    let store = tab.eval(
+        "Array.from(document.querySelectorAll('.kpi')).find(k => k.textContent.endsWith('store on disk')).querySelector('b').textContent",
+    );
+    assert!(
+        store
+            .as_str()
+            .is_some_and(|s| s.ends_with('B') && s != "0 B"),
+        "store size shown as {store}"
+    );
     tab.screenshot("overview");
 
     tab.click(r#"[data-nav="alerts"]"#);
@@ -514,6 +172,18 @@ fn overview_and_alerts_update_live_and_keep_their_url_state() {
     assert_eq!(tab.hash(), "#/alerts?alert=value_high&state=inactive");
 
     phone(&mut tab);
+    // The pages read the light overview, never the snapshot with every series' points.
+    let fetched = tab.eval(
+        "performance.getEntriesByType('resource').map(r => new URL(r.name).pathname).filter(p => p.startsWith('/api/'))",
+    );
+    let fetched: Vec<&str> = fetched
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(fetched.contains(&"/api/overview"), "{fetched:?}");
+    assert!(!fetched.contains(&"/api/snapshot"), "{fetched:?}");
     tab.assert_no_problems();
 }
 
@@ -530,6 +200,20 @@ fn phone(tab: &mut Tab) {
     );
     let fits = tab.eval("document.documentElement.scrollWidth <= window.innerWidth");
     assert_eq!(fits, true, "the overview is wider than a phone");
+    // The time labels of the cycle-time chart do not overlap.
+    tab.wait(
+        "the chart redrawn on the phone",
+        r#"(() => { const svg = document.querySelector('[data-panel="overview.host"] svg'); return svg && svg.getBoundingClientRect().width < 390; })()"#,
+    );
+    tab.eval("window.dispatchEvent(new Event('resize'))");
+    let overlaps = tab.eval(
+        r#"(() => { const boxes = Array.from(document.querySelectorAll('[data-panel="overview.host"] .axis text.x')).map(t => t.getBoundingClientRect());
+            return boxes.length < 2 ? -1 : boxes.slice(1).filter((b, i) => b.left < boxes[i].right).length; })()"#,
+    );
+    assert_eq!(
+        overlaps, 0,
+        "time labels overlap on a phone (-1: fewer than two)"
+    );
     tab.screenshot("overview-phone");
     tab.cdp
         .call("Emulation.clearDeviceMetricsOverride", json!({}));
@@ -644,6 +328,21 @@ fn application_view_charts_a_scraped_applications_functions() {
         &format!("(c => c === '2,1,3' && c)({charts})"),
     );
     assert_eq!(drawn, "2,1,3");
+    // The success rate never reads above 100%, even when it is 100% throughout.
+    let labels = tab.eval(
+        "Array.from(document.querySelectorAll('.charts .chart svg')[1].querySelectorAll('.axis text.y')).map(t => t.textContent)",
+    );
+    let labels: Vec<f64> = labels
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert!(!labels.is_empty());
+    assert!(
+        labels.iter().all(|&p| (0.0..=100.0).contains(&p)),
+        "{labels:?}"
+    );
     tab.screenshot("applications");
     tab.assert_no_problems();
 }

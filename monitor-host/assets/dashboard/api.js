@@ -1,4 +1,6 @@
-// The host's JSON APIs: `/api/snapshot` (engine state) and the Prometheus-shaped `/api/v1/...`.
+// The host's JSON APIs: `/api/overview` (engine state without series points) and the
+// Prometheus-shaped `/api/v1/...`. `/api/snapshot` (every series with its recent points) is for API
+// users: heavy with many series, the dashboard does not read it.
 
 /** The ranges the pickers offer, in seconds. */
 export const RANGES = { '15m': 900, '1h': 3600, '24h': 86400, '7d': 7 * 86400, '30d': 30 * 86400 };
@@ -29,7 +31,16 @@ function query(params) {
   return q.toString();
 }
 
-/** `/api/snapshot`: host, cycles, last_cycle, series, alerts, healing, plugins, events. */
+/**
+ * `/api/overview`: host, started_ms, cycles, last_cycle, series (a count), store_bytes,
+ * store_write_errors, store_consecutive_write_failures, trouble, plugins, alerts (each with its
+ * rule's severity, description and metric), healing and events (the latest).
+ */
+export function overview() {
+  return json('/api/overview');
+}
+
+/** `/api/snapshot`: every series with its recent points besides the overview's content. */
 export function snapshot() {
   return json('/api/snapshot');
 }

@@ -3,7 +3,7 @@
 // panels.js for how to add one.
 
 import { el, fill } from './format.js';
-import { snapshot } from './api.js';
+import { overview, snapshot } from './api.js';
 import { panelsOf } from './panels.js';
 import './pages/overview.js';
 import './pages/series.js';
@@ -56,8 +56,8 @@ function set(patch, { push = false } = {}) {
   route();
 }
 
-function context(state, snap) {
-  return { snapshot: snap, state, set, now: Date.now() };
+function context(state, data) {
+  return { overview: data?.overview ?? null, snapshot: data?.snapshot ?? null, state, set, now: Date.now() };
 }
 
 function nav(page) {
@@ -76,7 +76,7 @@ function mount(page, state) {
     const body = el('div', { class: 'panel-body' });
     const box = el('section', { class: `panel${panel.wide ? ' wide' : ''}`, 'data-panel': panel.id },
       el('h2', {}, panel.title), body);
-    const instance = panel.create(context(state, null));
+    const instance = panel.create(context(state));
     body.append(instance.root);
     return { panel, instance, box };
   });
@@ -86,17 +86,26 @@ function mount(page, state) {
   mounted = { page, panels };
 }
 
-let lastSnapshot = null;
+const data = { overview: null, snapshot: null };
 
-/** Refreshes every mounted panel; the snapshot is fetched once when any of them needs it. */
+/**
+ * When each page was first drawn with data, in ms since navigation start (`performance.now()`):
+ * `window.__rendered[page]`. What a benchmark or a test waits for.
+ */
+window.__rendered = {};
+
+/** Refreshes every mounted panel; the overview and the snapshot are fetched once when any needs them. */
 async function refresh() {
   const mine = ++generation;
   clearTimeout(timer);
   const { state } = parseHash();
   try {
-    if (mounted.panels.some((p) => p.panel.snapshot)) lastSnapshot = await snapshot();
+    const needs = (what) => mounted.panels.some((p) => p.panel[what]);
+    const [o, s] = await Promise.all([needs('overview') ? overview() : null, needs('snapshot') ? snapshot() : null]);
+    data.overview = o ?? data.overview;
+    data.snapshot = s ?? data.snapshot;
     if (mine !== generation) return;
-    const ctx = context(state, lastSnapshot);
+    const ctx = context(state, data);
     const failures = [];
     await Promise.all(mounted.panels.map(async (p) => {
       try {
@@ -111,6 +120,7 @@ async function refresh() {
     status.className = failures.length ? 'status error' : 'status';
     status.textContent = failures.length ? failures[0] : `updated ${new Date().toLocaleTimeString()}`;
     main.dataset.updated = String(Date.now());
+    if (!failures.length && !(mounted.page in window.__rendered)) window.__rendered[mounted.page] = performance.now();
   } catch (e) {
     status.className = 'status error';
     status.textContent = `cannot reach the host: ${e.message}`;

@@ -39,7 +39,21 @@ function nearest(points, t) {
   return Math.abs(points[lo][0] - t) <= Math.abs(points[hi][0] - t) ? lo : hi;
 }
 
-function bounds(series) {
+/** The value range drawn: that of the data, padded, within `min` and `max` when given. */
+export function bounds(series, min = -Infinity, max = Infinity) {
+  const [lo, hi] = dataBounds(series);
+  const clampedLo = Math.max(lo, min);
+  const clampedHi = Math.min(hi, max);
+  // Every value at a limit (a success rate of 100%): the span reaches down (or up) from it.
+  if (clampedLo >= clampedHi) {
+    const span = Math.abs(hi - lo) || Math.abs(clampedHi) * 0.1 || 1;
+    return clampedHi === max ? [max - span, max] : [min, min + span];
+  }
+  return [clampedLo, clampedHi];
+}
+
+/** Bounds of the finite values of `series`, padded by 5% (from 0 when the values are small beside their span). */
+function dataBounds(series) {
   let lo = Infinity;
   let hi = -Infinity;
   for (const s of series) {
@@ -76,10 +90,24 @@ function pathOf(points, x, y, gapMs) {
   return d;
 }
 
+/** Width of one axis label in px: about 6 px a character at the axes' 10 px font, and a gap. */
+function labelWidth(text) {
+  return text.length * 6 + 16;
+}
+
 /**
- * A chart. `draw(series, {startMs, endMs, stepMs, format, onRemove})` with series
- * `[{key, label, points: [[ms, value]...]}]`; `format` writes values (default `num`);
- * `onRemove(key)` adds a remove button per series in the legend.
+ * How many intervals the time axis of `plotWidth` px is cut into so that labels like `sample` do
+ * not overlap: at least 1, at most one per 110 px.
+ */
+export function timeTicks(plotWidth, sample) {
+  return Math.max(1, Math.min(Math.floor(plotWidth / 110), Math.floor(plotWidth / labelWidth(sample))));
+}
+
+/**
+ * A chart. `draw(series, {startMs, endMs, stepMs, format, min, max, onRemove})` with series
+ * `[{key, label, points: [[ms, value]...]}]`; `format` writes values (default `num`); `min` and
+ * `max` bound the value axis (a ratio: 0 and 1); `onRemove(key)` adds a remove button per series
+ * in the legend.
  */
 export function chart() {
   const box = el('div', { class: 'chart' });
@@ -90,24 +118,26 @@ export function chart() {
 
   function draw(series, options) {
     last = [series, options];
-    const { startMs, endMs, stepMs = 0, format = num, onRemove } = options;
-    const width = Math.max(280, box.clientWidth || 600);
+    const { startMs, endMs, stepMs = 0, format = num, min = -Infinity, max = Infinity, onRemove } = options;
+    // The box's own width: a wider drawing scaled down to a phone's would shrink its labels.
+    const width = Math.max(160, box.clientWidth || 600);
     const height = box.clientHeight > 50 ? box.clientHeight : 240;
     const plot = svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'data-series-count': series.length });
-    const [lo, hi] = bounds(series);
+    const [lo, hi] = bounds(series, min, max);
     const x = (t) => PAD.left + ((t - startMs) / (endMs - startMs || 1)) * (width - PAD.left - PAD.right);
     const y = (v) => height - PAD.bottom - ((v - lo) / (hi - lo || 1)) * (height - PAD.top - PAD.bottom);
     const axis = svg('g', { class: 'axis' });
-    for (const v of ticks(lo, hi, 4)) {
+    // One value label per 40 px of height at most.
+    for (const v of ticks(lo, hi, Math.max(2, Math.min(4, Math.floor((height - PAD.top - PAD.bottom) / 40))))) {
       axis.append(svg('line', { x1: PAD.left, x2: width - PAD.right, y1: y(v), y2: y(v) }));
-      axis.append(svg('text', { x: PAD.left - 4, y: y(v) + 3, 'text-anchor': 'end' }, format(v)));
+      axis.append(svg('text', { class: 'y', x: PAD.left - 4, y: y(v) + 3, 'text-anchor': 'end' }, format(v)));
     }
     const span = (endMs - startMs) / 1000;
-    const count = Math.max(2, Math.floor(width / 110));
+    const count = timeTicks(width - PAD.left - PAD.right, clock(endMs, span));
     for (let i = 0; i <= count; i++) {
       const t = startMs + ((endMs - startMs) * i) / count;
       const anchor = i === 0 ? 'start' : i === count ? 'end' : 'middle';
-      axis.append(svg('text', { x: x(t), y: height - 6, 'text-anchor': anchor }, clock(t, span)));
+      axis.append(svg('text', { class: 'x', x: x(t), y: height - 6, 'text-anchor': anchor }, clock(t, span)));
     }
     plot.append(axis);
     const gap = Math.max(stepMs * 2.5, 1);

@@ -48,6 +48,19 @@ export function seconds(s) {
   return ago(s * 1000, 0).replace(' ago', '');
 }
 
+/** A size in bytes: `980 B`, `12.3 kB`, `4.56 MB`, `1.2 GB` (powers of 1000). */
+export function bytes(n) {
+  if (n === undefined || n === null || Number.isNaN(n)) return '–';
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  let v = n;
+  while (Math.abs(v) >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${Number(v.toPrecision(3))} ${units[i]}`;
+}
+
 /** A ratio as a percentage. */
 export function percent(r) {
   return r === undefined || r === null || Number.isNaN(r) ? '–' : (r * 100).toFixed(r >= 0.9995 || r === 0 ? 0 : 1) + '%';

@@ -10,7 +10,9 @@
 //     title: 'Silences',
 //     order: 200,                   // place on the page; the built-in panels use 10..100
 //     wide: true,                   // span the whole row
-//     snapshot: true,               // needs ctx.snapshot (/api/snapshot) on each refresh
+//     overview: true,               // needs ctx.overview (/api/overview) on each refresh
+//     snapshot: false,              // needs ctx.snapshot (/api/snapshot: every series and its
+//                                   // recent points, heavy with many series) on each refresh
 //     create(ctx) {                 // once, when the page is shown
 //       const root = document.createElement('div');
 //       return {
@@ -21,7 +23,7 @@
 //     },
 //   });
 //
-// ctx: { snapshot, state (URLSearchParams of the hash), set(patch, {push}) to change the URL state,
+// ctx: { overview, snapshot, state (URLSearchParams of the hash), set(patch, {push}) to change the URL state,
 // now (ms) }. A panel keeps its selection in ctx.state so that links keep it.
 
 const panels = [];
@@ -32,7 +34,7 @@ export function registerPanel(panel) {
     if (!panel[field]) throw new Error(`panel without ${field}`);
   }
   if (panels.some((p) => p.id === panel.id)) throw new Error(`panel ${panel.id} registered twice`);
-  panels.push({ order: 100, wide: false, snapshot: false, ...panel });
+  panels.push({ order: 100, wide: false, overview: false, snapshot: false, ...panel });
 }
 
 /** The panels of `page`, in order. */

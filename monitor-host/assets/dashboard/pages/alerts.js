@@ -15,17 +15,17 @@ registerPanel({
   title: 'Alert instances',
   order: 10,
   wide: true,
-  snapshot: true,
+  overview: true,
   create() {
     const filter = el('span', { class: 'ranges', role: 'group', 'aria-label': 'state' });
     const body = el('tbody');
     const root = el('div', {}, el('div', { class: 'toolbar' }, filter),
       el('div', { class: 'table-wrap' }, el('table', {},
-        el('thead', {}, el('tr', {}, ['state', 'alert', 'labels', 'value', 'since', 'last resolved'].map((h, i) =>
-          el('th', { class: i === 3 ? 'num' : i === 2 ? 'hide-narrow' : null }, h)))), body)));
+        el('thead', {}, el('tr', {}, ['state', 'alert', 'severity', 'labels', 'value', 'since', 'last resolved'].map((h, i) =>
+          el('th', { class: i === 4 ? 'num' : i === 2 || i === 3 ? 'hide-narrow' : null }, h)))), body)));
     return {
       root,
-      update({ snapshot: s, state, set }) {
+      update({ overview: s, state, set }) {
         const only = STATES.includes(state.get('state')) ? state.get('state') : 'all';
         const chosen = state.get('alert');
         fill(filter, STATES.map((st) => el('button', { type: 'button', 'aria-pressed': String(st === only), 'data-state': st,
@@ -35,18 +35,21 @@ registerPanel({
         fill(body, list.length ? list.map((a) => el('tr', { 'data-alert': a.alert, 'data-state': a.state,
           'aria-current': a.alert === chosen ? 'true' : null },
           el('td', {}, el('span', { class: `badge ${a.state}` }, a.state)),
-          el('td', {}, el('button', { class: 'link', type: 'button', onclick: () => set({ alert: a.alert }, { push: true }) }, a.alert)),
+          el('td', { title: a.metric ? `${a.metric}: ${a.description || ''}` : a.description || '' },
+            el('button', { class: 'link', type: 'button', onclick: () => set({ alert: a.alert }, { push: true }) }, a.alert),
+            a.description ? el('div', { class: 'labels' }, a.description) : null),
+          el('td', { class: 'hide-narrow' }, a.severity || '–'),
           el('td', { class: 'labels hide-narrow' }, labelText(a.labels)),
           el('td', { class: 'num' }, num(a.value)),
           el('td', {}, a.state === 'inactive' ? '–' : when(a.firing_since_ms || a.active_since_ms)),
           el('td', {}, when(a.resolved_at_ms))))
-          : el('tr', {}, el('td', { colspan: 6, class: 'empty' }, s.alerts.length ? `no ${only} alerts` : 'no alert has been evaluated yet')));
+          : el('tr', {}, el('td', { colspan: 7, class: 'empty' }, s.alerts.length ? `no ${only} alerts` : 'no alert has been evaluated yet')));
       },
     };
   },
 });
 
-/** What the snapshot tells of `alert` (every alert when none), newest first. */
+/** What the overview tells of `alert` (every alert when none), newest first. */
 export function history(s, alert) {
   const items = [];
   const mine = (name) => !alert || name === alert;
@@ -72,13 +75,13 @@ registerPanel({
   title: 'History',
   order: 20,
   wide: true,
-  snapshot: true,
+  overview: true,
   create() {
     const heading = el('p', { class: 'labels' });
     const root = el('div', {}, heading, el('ul', { class: 'feed' }));
     return {
       root,
-      update({ snapshot: s, state, set }) {
+      update({ overview: s, state, set }) {
         const alert = state.get('alert');
         fill(heading, alert ? [`Alert ${alert}. `, el('button', { class: 'link', type: 'button', onclick: () => set({ alert: null }, { push: true }) }, 'show all')]
           : 'Every alert; pick one above to see its own.');

@@ -136,7 +136,7 @@ async function drawFunction(charts, app, fn, seconds, now) {
   const counter = (list, label) => list.map((r) => ({ key: label, label, points: rate(r.points) }));
   charts.calls.draw([...counter(calls, 'calls/s'), ...counter(failures, 'failures/s')], options);
   charts.success.draw(success.map((r) => ({ key: 'success', label: 'success rate', points: r.points })),
-    { ...options, format: percent });
+    { ...options, format: percent, min: 0, max: 1 });
   const order = (r) => r.metric.__name__.slice(-3);
   charts.latency.draw(latency.sort((a, b) => order(a).localeCompare(order(b)))
     .map((r) => ({ key: order(r), label: order(r), points: r.points })), { ...options, format: secs });

@@ -2,7 +2,7 @@
 // attempts and events.
 
 import { registerPanel } from '../panels.js';
-import { el, fill, num, seconds, when, labelText } from '../format.js';
+import { el, fill, num, seconds, when, labelText, bytes } from '../format.js';
 import { range, step } from '../api.js';
 import { chart } from '../chart.js';
 
@@ -27,17 +27,18 @@ registerPanel({
   page: 'overview',
   title: 'Host',
   order: 10,
-  snapshot: true,
+  overview: true,
   create() {
     const kpis = el('div', { class: 'kpis' });
+    const trouble = el('p', { class: 'status error', 'data-trouble': '', hidden: true });
     const cycles = chart();
-    const root = el('div', {}, kpis, el('h3', {}, 'Cycle time, last 15 minutes'), cycles.root);
+    const root = el('div', {}, kpis, trouble, el('h3', {}, 'Cycle time, last 15 minutes'), cycles.root);
     let drawnAt = 0;
     let drawn = false;
     return {
       root,
       destroy: cycles.destroy,
-      async update({ snapshot: s, now }) {
+      async update({ overview: s, now }) {
         const c = s.last_cycle;
         const firing = s.alerts.filter((a) => a.state === 'firing').length;
         const healthy = s.plugins.filter((p) => pluginState(p.stats, now)[0] === 'ok').length;
@@ -46,9 +47,14 @@ registerPanel({
           kpi(num(s.cycles), 'cycles'),
           kpi(c ? seconds(c.duration_seconds) : '–', 'last cycle time'),
           kpi(c ? when(c.at_ms) : '–', 'last cycle'),
-          kpi(num(s.series.length), 'series in memory'),
+          kpi(num(s.series), 'series in memory'),
+          kpi(s.store_bytes === null ? '–' : bytes(s.store_bytes), 'store on disk'),
+          kpi(s.store_write_errors === null ? '–' : num(s.store_write_errors), 'store write errors',
+            { 'data-write-errors': s.store_write_errors ?? 0 }),
           kpi(`${healthy}/${s.plugins.length}`, 'plugins ok'),
           kpi(num(firing), 'alerts firing', { 'data-firing': firing }));
+        fill(trouble, s.trouble || '');
+        trouble.hidden = !s.trouble;
         // The history chart changes slowly: redrawn every 10 s once it has a line.
         if (drawn && now - drawnAt < 10000) return;
         drawnAt = now;
@@ -66,7 +72,7 @@ registerPanel({
   page: 'overview',
   title: 'Plugins',
   order: 20,
-  snapshot: true,
+  overview: true,
   create() {
     const body = el('tbody');
     const root = el('div', { class: 'table-wrap' }, el('table', {},
@@ -74,7 +80,7 @@ registerPanel({
         el('th', { class: i >= 4 ? 'num' : null }, h)))), body));
     return {
       root,
-      update({ snapshot: s, now }) {
+      update({ overview: s, now }) {
         fill(body, s.plugins.length ? s.plugins.map((p) => {
           const [cls, text] = pluginState(p.stats, now);
           const errors = p.stats.errors + p.stats.timeouts + p.stats.panics;
@@ -103,17 +109,19 @@ registerPanel({
   page: 'overview',
   title: 'Firing and pending alerts',
   order: 30,
-  snapshot: true,
+  overview: true,
   create() {
     const root = el('ul', { class: 'feed' });
     return {
       root,
-      update({ snapshot: s }) {
+      update({ overview: s }) {
         const list = active(s.alerts);
         fill(root, list.length ? list.map((a) => el('li', { 'data-alert': a.alert, 'data-state': a.state },
           el('span', { class: `badge ${a.state}` }, a.state), ' ',
           el('a', { href: `#/alerts?alert=${encodeURIComponent(a.alert)}` }, a.alert),
+          a.severity ? el('span', { class: `badge severity ${a.severity}` }, a.severity) : null,
           ` value ${num(a.value)} since `, when(a.firing_since_ms || a.active_since_ms),
+          a.description ? el('div', {}, a.description) : null,
           el('div', { class: 'labels' }, labelText(a.labels)))) : el('li', { class: 'empty' }, 'nothing firing or pending'));
       },
     };
@@ -125,12 +133,12 @@ registerPanel({
   page: 'overview',
   title: 'Latest healing attempts',
   order: 40,
-  snapshot: true,
+  overview: true,
   create() {
     const root = el('ul', { class: 'feed' });
     return {
       root,
-      update({ snapshot: s }) {
+      update({ overview: s }) {
         const list = [...s.healing].sort((a, b) => b.started_ms - a.started_ms).slice(0, 10);
         fill(root, list.length ? list.map((h) => el('li', { 'data-healing': h.strategy },
           when(h.started_ms),
@@ -147,12 +155,12 @@ registerPanel({
   page: 'overview',
   title: 'Latest events',
   order: 50,
-  snapshot: true,
+  overview: true,
   create() {
     const root = el('ul', { class: 'feed' });
     return {
       root,
-      update({ snapshot: s }) {
+      update({ overview: s }) {
         const list = [...s.events].sort((a, b) => b.timestamp_ms - a.timestamp_ms).slice(0, 15);
         fill(root, list.length ? list.map((e) => el('li', { 'data-event': e.kind },
           when(e.timestamp_ms), el('b', {}, e.kind), ` from ${e.source}: ${e.message}`,

@@ -4,15 +4,21 @@
 
 import { registerPanel } from '../panels.js';
 import { el, fill, labelText, selector, num } from '../format.js';
-import { RANGES, range, series, step } from '../api.js';
+import { RANGES, overview, range, series, step } from '../api.js';
 import { chart } from '../chart.js';
 
 /** Most series on one chart. */
 const MAX_SELECTED = 10;
 /** Height of a row of the list, in px (as in style.css). */
 const ROW = 28;
-/** How long the list of series is reused before it is read again, in ms. */
-const LIST_TTL = 30000;
+/**
+ * How often the list of every series is checked for a change, in ms: the host's series count (in
+ * the small, cached `/api/overview`) is compared with the one the list was read at, and the list
+ * (megabytes at 10,000 series) is read again only when it differs.
+ */
+const LIST_CHECK = 15000;
+/** How long the list is kept at most, in ms: a series replaced by another leaves the count as is. */
+const LIST_TTL = 300000;
 
 /** A range picker for the URL's `range` (default 1h). */
 export function rangePicker(current, set) {
@@ -87,6 +93,8 @@ registerPanel({
   create(ctx) {
     let all = [];
     let readAt = 0;
+    let checkedAt = 0;
+    let countAt = null;
     let filtered = [];
     let filteredFor = null;
     const search = el('input', { type: 'search', placeholder: 'name or label=value words, or a selector {job="x"}',
@@ -110,6 +118,14 @@ registerPanel({
       el('h3', {}, 'Chart'),
       plot.root);
 
+    /** Whether the list of every series should be read again: old, or the count changed. */
+    async function stale(now) {
+      if (now - readAt > LIST_TTL) return true;
+      if (now - checkedAt < LIST_CHECK) return false;
+      checkedAt = now;
+      return (await overview()).series !== countAt;
+    }
+
     async function listed(state, now) {
       const q = (state.get('q') || '').trim();
       if (q.includes('{')) {
@@ -121,9 +137,12 @@ registerPanel({
         }
         return filtered;
       }
-      if (now - readAt > LIST_TTL || filteredFor === null || filteredFor.includes('{')) {
+      if (await stale(now) || filteredFor === null || filteredFor.includes('{')) {
+        const count = (await overview()).series;
         all = await series();
+        countAt = count;
         readAt = now;
+        checkedAt = now;
         filteredFor = undefined;
       }
       if (filteredFor !== q) {
