@@ -31,6 +31,8 @@ use crate::promql::{Evaluator, MemorySource, Metric, NAME, Sample, Value};
 use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
 use crate::store::{SeriesKey, Store};
 
+mod api;
+
 /// The `source` of the series recording rules write.
 pub const RULES_SOURCE: &str = "rules";
 
@@ -175,6 +177,8 @@ enum Step {
 #[derive(Debug, Clone)]
 struct Group {
     name: String,
+    // The rule file it comes from; empty for the config's `[[alert]]`s.
+    file: String,
     // `None`: every evaluation (the config's `[[alert]]`s).
     interval_ms: Option<u64>,
     limit: u64,
@@ -196,6 +200,7 @@ impl From<Vec<AlertRule>> for CompiledRules {
         let mut out = Self::default();
         let mut group = Group {
             name: "config".into(),
+            file: String::new(),
             interval_ms: None,
             limit: 0,
             steps: Vec::new(),
@@ -223,6 +228,7 @@ impl CompiledRules {
         let mut out = Self::default();
         let mut group = Group {
             name: "config".into(),
+            file: String::new(),
             interval_ms: None,
             limit: 0,
             steps: Vec::new(),
@@ -250,6 +256,7 @@ impl CompiledRules {
             }
             out.groups.push(Group {
                 name: format!("{}:{}", g.file, g.name),
+                file: g.file.clone(),
                 interval_ms: Some(g.interval.map_or(host_ms, |d| d.as_millis() as u64)),
                 limit: g.limit,
                 steps,

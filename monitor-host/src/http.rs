@@ -45,6 +45,10 @@ pub enum View {
     Report,
     /// `/api/overview`: JSON for the dashboard, without series points.
     Overview,
+    /// `/api/v1/rules`: the rule groups, in Prometheus's shape.
+    Rules,
+    /// `/api/v1/alerts`: the pending and firing alerts, in Prometheus's shape.
+    Alerts,
 }
 
 impl View {
@@ -58,6 +62,14 @@ impl View {
             Self::Snapshot => crate::render::snapshot_json(engine),
             Self::Report => crate::render::report(engine),
             Self::Overview => crate::render::overview_json(engine),
+            Self::Rules => {
+                let rules = engine.alerts().prometheus_rules(engine.host().interval);
+                return serde_json::to_vec(&rules).unwrap_or_default().into();
+            }
+            Self::Alerts => {
+                let alerts = engine.alerts().prometheus_alerts();
+                return serde_json::to_vec(&alerts).unwrap_or_default().into();
+            }
         }
         .into()
     }
@@ -95,7 +107,7 @@ pub struct Published {
     // True once the run loop has stopped answering.
     stopped: AtomicBool,
     renders: AtomicU64,
-    cache: Mutex<[Option<Rendered>; 4]>,
+    cache: Mutex<[Option<Rendered>; 6]>,
     asks: (Sender<Ask>, Receiver<Ask>),
 }
 
@@ -109,7 +121,7 @@ impl Default for Published {
             busy: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
             renders: AtomicU64::new(0),
-            cache: Mutex::new([None, None, None, None]),
+            cache: Mutex::new([None, None, None, None, None, None]),
             asks: unbounded(),
         }
     }
@@ -141,7 +153,14 @@ impl Published {
     /// (a reload) shows in the answers that follow, even those served while the next cycle runs.
     pub fn refresh(&self, engine: &Engine) {
         let generation = self.generation.load(Ordering::Acquire);
-        for view in [View::Metrics, View::Snapshot, View::Report, View::Overview] {
+        for view in [
+            View::Metrics,
+            View::Snapshot,
+            View::Report,
+            View::Overview,
+            View::Rules,
+            View::Alerts,
+        ] {
             if self.lock()[view.index()].is_none() {
                 continue;
             }
@@ -234,7 +253,7 @@ impl Published {
         self.renders.load(Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Rendered>; 4]> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, [Option<Rendered>; 6]> {
         self.cache.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -316,6 +335,9 @@ impl HttpServer {
             }
             if let Some(response) = crate::silence::api::handle(request, &published) {
                 return response;
+            }
+            if matches!(request.path, "/api/v1/rules" | "/api/v1/alerts") {
+                return route(request, &published);
             }
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
@@ -404,7 +426,14 @@ fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Dura
 fn route(request: &Request<'_>, p: &Published) -> Response {
     let known = matches!(
         request.path,
-        "/metrics" | "/api/snapshot" | "/api/overview" | "/api/report" | "/" | "/healthz"
+        "/metrics"
+            | "/api/snapshot"
+            | "/api/overview"
+            | "/api/report"
+            | "/api/v1/rules"
+            | "/api/v1/alerts"
+            | "/"
+            | "/healthz"
     );
     if known && !matches!(request.method, "GET" | "HEAD") {
         return Response::method_not_allowed("GET, HEAD");
@@ -419,6 +448,8 @@ fn page(path: &str, p: &Published) -> (u16, &'static str, Bytes) {
         "/metrics" => (View::Metrics, "text/plain; version=0.0.4; charset=utf-8"),
         "/api/snapshot" => (View::Snapshot, "application/json"),
         "/api/overview" => (View::Overview, "application/json"),
+        "/api/v1/rules" => (View::Rules, "application/json"),
+        "/api/v1/alerts" => (View::Alerts, "application/json"),
         "/api/report" => (View::Report, TEXT),
         "/healthz" => return health(p),
         _ => {

@@ -108,9 +108,28 @@ fn prometheus_alerts(port: u16) -> Option<Active> {
     Some(active(v["data"]["alerts"].as_array()?, "alertname"))
 }
 
+/// The host's alerts through its `/api/v1/alerts`, read exactly as Prometheus's are.
 fn host_alerts(port: u16) -> Option<Active> {
-    let v = json(port, "/api/snapshot")?;
-    Some(active(v["alerts"].as_array()?, "alert"))
+    prometheus_alerts(port)
+}
+
+/// Group, rule, type, state and health of every rule, from `/api/v1/rules`.
+fn rules(port: u16) -> Option<BTreeSet<[String; 5]>> {
+    let v = json(port, "/api/v1/rules")?;
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let mut out = BTreeSet::new();
+    for g in v["data"]["groups"].as_array()? {
+        for r in g["rules"].as_array()? {
+            out.insert([
+                text(&g["name"]),
+                text(&r["name"]),
+                text(&r["type"]),
+                text(&r["state"]),
+                text(&r["health"]),
+            ]);
+        }
+    }
+    Some(out)
 }
 
 /// The value of `kind:req:rate3s{kind="api"}` now, through the instant query API.
@@ -206,6 +225,13 @@ fn the_host_and_prometheus_agree_on_alerts_and_recorded_values() {
         ("HotLong", "pending"),
     ]);
     phase("busy", prometheus_port, host_port, &hot, 50.0);
+    // `/api/v1/rules` shows the same groups, rules, states and health on both.
+    let mut seen = (None, None);
+    let same = eventually(Duration::from_secs(10), || {
+        seen = (rules(prometheus_port), rules(host_port));
+        (seen.0.is_some() && seen.0 == seen.1).then_some(())
+    });
+    assert!(same.is_some(), "rules differ: {seen:#?}");
     // The annotation is rendered with the sample on both sides.
     let summary = |alerts: &serde_json::Value| {
         alerts
@@ -217,7 +243,7 @@ fn the_host_and_prometheus_agree_on_alerts_and_recorded_values() {
     };
     let from_prometheus =
         summary(&json(prometheus_port, "/api/v1/alerts").unwrap()["data"]["alerts"]);
-    let from_host = summary(&json(host_port, "/api/snapshot").unwrap()["alerts"]);
+    let from_host = summary(&json(host_port, "/api/v1/alerts").unwrap()["data"]["alerts"]);
     for s in [&from_prometheus, &from_host] {
         assert!(
             s.as_deref()
