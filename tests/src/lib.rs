@@ -4,7 +4,7 @@
 pub mod browser;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -97,6 +97,30 @@ pub fn library(package: &str) -> PathBuf {
 /// Path of the binary `name`, building it first.
 pub fn binary(name: &str) -> PathBuf {
     build().join(name)
+}
+
+/// Runs `monitor-host` with `args` (stdin closed) and waits for it.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(binary("monitor-host"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// What a finished command wrote to stdout, as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A finished command's exit code, stdout and stderr, for an assertion's message.
+pub fn describe(o: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code(),
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A scratch directory removed on drop.

@@ -7,7 +7,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use monitor_tests::{
-    Killed, Scratch, binary, eventually, free_port, http_get, library, spawn_with_stderr, toml_path,
+    Killed, Scratch, binary, cli, describe, eventually, free_port, http_get, library,
+    spawn_with_stderr, stdout, toml_path,
 };
 
 /// A host on a free port with the system collector every 500 ms and an alert that fires from
@@ -70,27 +71,6 @@ threshold = 0
             _dir: dir,
         }
     }
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(binary("monitor-host"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        stdout(o),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn json(o: &Output) -> serde_json::Value {

@@ -7,13 +7,13 @@
 //! `MONITOR_REQUIRE_PROMTOOL=1`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use monitor_host::silence::{Matcher, all_match};
 use monitor_tests::{
-    Alertmanager, Killed, Scratch, Stderr, binary, eventually, free_port, http_get, http_send,
-    library, signal, spawn_with_stderr, toml_path,
+    Alertmanager, Killed, Scratch, Stderr, binary, cli, describe, eventually, free_port, http_get,
+    http_send, library, signal, spawn_with_stderr, stdout, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -578,25 +578,4 @@ fn matchers_select_the_same_alerts_as_alertmanager() {
             .collect();
         assert_eq!(ours, by, "case {case} {labels:?}");
     }
-}
-
-fn cli(args: &[&str]) -> Output {
-    Command::new(binary("monitor-host"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn describe(o: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        o.status.code(),
-        stdout(o),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
