@@ -1561,18 +1561,18 @@ impl Ctx<'_> {
         out
     }
 
-    /// The groups of `[host] rule_files`; their errors carry their own file's positions.
-    /// Rules are evaluated over the points held in memory: a rule whose ranges, offsets and
-    /// subqueries reach further back than memory holds is refused, at its expression. (Beyond
-    /// `retention` the history holds rollups, not samples: evaluating there would not give
-    /// Prometheus's answer.)
+    /// Rules are evaluated over memory and, for those reading further back than memory holds,
+    /// over the store's raw points too: a rule whose ranges, offsets and subqueries reach
+    /// further back than `retention` (how long the store keeps raw points) is refused, at its
+    /// expression. (Beyond `retention` the store holds rollups, not samples: evaluating there
+    /// would not give Prometheus's answer.)
     fn check_lookback(
         &mut self,
         host: &HostConfig,
         alerts: &[crate::rules::AlertingRule],
         groups: &[crate::rules::RuleGroup],
     ) {
-        let held = host.memory_retention();
+        let held = host.retention;
         let exprs = (alerts.iter().map(|a| (a.name.as_str(), &a.expr)))
             .chain((groups.iter()).flat_map(|g| g.rules.iter().map(|r| (r.name(), r.expr()))));
         let mut errors = Vec::new();
@@ -1582,11 +1582,10 @@ impl Ctx<'_> {
                 errors.push(ConfigError {
                     location: e.at.clone(),
                     message: format!(
-                        "rule \"{name}\": `{}` reads {} of history, more than the {} held in memory (`retention`, at most {}): rules are evaluated over memory, shorten its ranges, offsets or subqueries",
+                        "rule \"{name}\": `{}` reads {} of history, more than the {} of raw points the store keeps (`retention`): raise `retention` or shorten its ranges, offsets or subqueries",
                         e.text,
                         short_duration(needs),
                         short_duration(held),
-                        short_duration(MEMORY_RETENTION)
                     ),
                 });
             }
@@ -2682,14 +2681,52 @@ metric = "m"
     }
 
     #[test]
-    fn a_rule_reaching_further_back_than_memory_is_refused_at_its_expression() {
+    fn a_rule_reaching_further_back_than_raw_retention_is_refused_at_its_expression() {
         let toml = "[host]\nretention = \"30m\"\n\n[[alert]]\nname = \"slow\"\nexpr = \"rate(x[20m] offset 15m) > 1\"\n\n[[alert]]\nname = \"ok\"\nexpr = \"rate(x[20m]) > 1\"\n";
         let e = errors(toml);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].starts_with("monitor.toml:6:8: rule \"slow\": `rate(x[20m] offset 15m) > 1` reads 35m of history, more than the 30m held in memory"),
+            e[0].starts_with("monitor.toml:6:8: rule \"slow\": `rate(x[20m] offset 15m) > 1` reads 35m of history, more than the 30m of raw points the store keeps (`retention`)"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn rules_may_read_the_store_back_to_raw_retention() {
+        // The default retention (1d) holds a day's window, far more than memory's hour.
+        let toml = "[[alert]]\nname = \"daily\"\nexpr = \"avg_over_time(x[1d]) > 1\"\n\n[[alert]]\nname = \"yesterday\"\nexpr = \"x offset 23h > 1\"\n";
+        let c = Config::from_str(toml, "monitor.toml", Path::new("/")).unwrap();
+        assert_eq!(c.rules.alerts.len(), 2);
+        // One day and a minute is beyond it: refused at the expression, naming the retention.
+        let toml = "[[alert]]\nname = \"daily\"\nexpr = \"avg_over_time(x[1d] offset 1m) > 1\"\n";
+        let e = errors(toml);
+        assert_eq!(
+            e,
+            [
+                "monitor.toml:3:8: rule \"daily\": `avg_over_time(x[1d] offset 1m) > 1` reads 1441m of history, more than the 24h of raw points the store keeps (`retention`): raise `retention` or shorten its ranges, offsets or subqueries"
+            ],
+        );
+        // A rule file's rule is refused the same way, at its own file's position.
+        let dir =
+            std::env::temp_dir().join(format!("monitor-rule-lookback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("long.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: x:week\n        expr: avg_over_time(x[1w])\n",
+        )
+        .unwrap();
+        let text = "[host]\nrule_files = [\"long.yml\"]\n";
+        let e = Config::from_str(text, "monitor.toml", &dir)
+            .unwrap_err()
+            .to_string();
+        let text = "[host]\nrule_files = [\"long.yml\"]\nretention = \"8d\"\n";
+        let accepted = Config::from_str(text, "monitor.toml", &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("long.yml:5:15: rule \"x:week\"") && e.contains("168h of history"),
+            "{e}"
+        );
+        assert_eq!(accepted.unwrap().rules.file_rules(), 1);
     }
 
     #[test]
@@ -2791,7 +2828,7 @@ season = "10m"
             season: None,
         };
         assert!(!anomaly.holds(100.0, 4.0));
-        // Rules are evaluated over memory (at most 1h): a daily season's four seasons are refused.
+        // A daily season's four seasons are more than the store's raw points (1d by default)...
         let e = Config::from_str(
             "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"anomaly\"\nseason = \"1d\"\n",
             "monitor.toml",
@@ -2800,8 +2837,20 @@ season = "10m"
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("monitor.toml:1:1:") && e.contains("reads 96h of history"),
+            e.contains("monitor.toml:1:1:")
+                && e.contains("reads 96h of history, more than the 24h of raw points"),
             "{e}"
+        );
+        // ... and fit once `retention` keeps them: the season is not limited by memory's hour.
+        let c = Config::from_str(
+            "[host]\nretention = \"5d\"\n\n[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"anomaly\"\nseason = \"1d\"\n",
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.rules.alerts[0].expr.text,
+            r#"abs(anomaly_score({__name__=~"m(_total)?"}[4d], 86400.0)) > 4.0"#
         );
     }
 

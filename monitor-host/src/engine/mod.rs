@@ -674,6 +674,9 @@ impl Engine {
         self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
         let path = persistence.path().to_owned();
+        // Rules reading further back than memory read the store through a connection of
+        // their own.
+        (self.alerts).attach_history(&path, self.host.memory_retention());
         self.persistence = Some(persistence);
         Ok(Some(path))
     }
