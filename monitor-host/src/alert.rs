@@ -627,9 +627,9 @@ impl AlertEngine {
         // What the rules over memory selected, shared between them until a recording rule adds
         // to memory.
         let selections = Selections::default();
-        let mut history_error = history
-            .as_mut()
-            .and_then(|h| h.begin(i64::try_from(at_ms).unwrap_or(i64::MAX)).err());
+        // The store is read (from the first rule that needs it) within one read transaction.
+        let mut begun = false;
+        let mut history_error = None;
         for g in due {
             self.last_eval[g] = Some(now_ms);
             let group = &rules.groups[g];
@@ -638,9 +638,15 @@ impl AlertEngine {
                     Step::Alert(ri) => rules.defs[*ri].lookback_ms,
                     Step::Record { lookback_ms, .. } => *lookback_ms,
                 };
+                let long = history.is_some() && self.reads_history(lookback);
+                if long && !begun {
+                    begun = true;
+                    history_error = (history.as_mut())
+                        .and_then(|h| h.begin(i64::try_from(at_ms).unwrap_or(i64::MAX)).err());
+                }
                 let mut over = Over {
                     memory: &mut source,
-                    history: (history.as_mut()).filter(|_| self.reads_history(lookback)),
+                    history: history.as_mut().filter(|_| long),
                     history_error: &mut history_error,
                     selections: &selections,
                 };
@@ -658,6 +664,9 @@ impl AlertEngine {
                 };
                 self.note_error(&group.name, name, result.err());
             }
+        }
+        if let Some(h) = history.as_mut().filter(|_| begun) {
+            h.end();
         }
         self.history = history;
         out
@@ -1429,6 +1438,89 @@ mod tests {
         assert!(step(&mut e, 29_000, 9.0).is_empty());
         assert!(step(&mut e, 33_000, 1.0).is_empty());
         assert_eq!(resolved(&step(&mut e, 38_000, 1.0)), 1);
+    }
+
+    /// Three hours of `load{host="a"}` (a ramp) and the counter `req{host="a"}` every 10 s in a
+    /// store in `dir`, the last hour of them in memory; returns memory and the last point's time.
+    fn three_hours_stored(dir: &std::path::Path) -> (Store, u64) {
+        use crate::history::Persistence;
+        const T0: u64 = 1_800_000_000_000;
+        const HOUR: u64 = 3_600_000;
+        let day = Duration::from_secs(86_400);
+        let (mut p, _) = Persistence::open(dir, day, day, Duration::from_secs(3600), T0).unwrap();
+        let end = T0 + 3 * HOUR - 10_000;
+        let key = |name: &str| SeriesKey {
+            name: name.into(),
+            labels: Labels::from([("host".to_owned(), "a".to_owned())]),
+        };
+        let mut memory = Store::new(HOUR);
+        for ts in (T0..=end).step_by(10_000) {
+            let load = ((ts - T0) / 10_000) as f64;
+            let req = ((ts - T0) / 10_000 * 3) as f64;
+            p.batch()
+                .point(&key("load"), SampleKind::Gauge, "c", ts, load);
+            p.batch()
+                .point(&key("req"), SampleKind::Counter, "c", ts, req);
+            if ts >= end - HOUR {
+                memory.insert(key("load"), SampleKind::Gauge, "c", ts, load);
+                memory.insert(key("req"), SampleKind::Counter, "c", ts, req);
+            }
+        }
+        p.commit(end);
+        (memory, end)
+    }
+
+    #[test]
+    fn rules_reading_further_back_than_memory_answer_as_the_query_api_over_the_store() {
+        let dir = std::env::temp_dir().join(format!("monitor-long-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (memory, end) = three_hours_stored(&dir);
+        let queries = [
+            ("r:avg", "avg_over_time(load[2h])"),
+            ("r:offset", "load offset 90m"),
+            ("r:increase", "increase(req_total[150m])"),
+            ("r:max_offset", "max_over_time(load[30m] offset 2h)"),
+            ("r:short", "avg_over_time(load[10m])"),
+        ];
+        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
+        for (name, q) in queries {
+            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
+        }
+        yaml.push_str("      - alert: LongAvg\n        expr: r:avg < 800\n");
+        let database = dir.join(crate::history::DATABASE_FILE);
+        let recorded = |e: &mut AlertEngine, t: u64| -> (usize, BTreeMap<String, f64>) {
+            let fired = fired(&e.evaluate(&memory, t));
+            let values = (e.take_recorded().into_iter())
+                .map(|(k, _, v)| (k.name, v))
+                .collect();
+            (fired, values)
+        };
+        let mut e = from_file(&yaml);
+        e.attach_history(&database, Duration::from_secs(3600));
+        let (fired, got) = recorded(&mut e, end);
+        assert_eq!(fired, 1, "the alert reads the recorded long average");
+        let reader = crate::history::Reader::open(&database).unwrap().unwrap();
+        for (name, q) in queries {
+            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
+                Value::Vector(v) if v.len() == 1 => v[0].value,
+                other => panic!("{q}: {other:?}"),
+            };
+            assert_eq!(got.get(name), Some(&want), "{q}");
+        }
+        // The store was read once; a later evaluation reads only what left memory since.
+        let (_, read) = e.history_points().unwrap();
+        assert!(read > 0);
+        let (_, again) = recorded(&mut e, end + 1000);
+        assert_eq!(again.len(), queries.len());
+        assert_eq!(e.history_points().unwrap().1, read);
+        // Over memory alone, the windows reaching back before memory's hour differ.
+        let mut memory_only = from_file(&yaml);
+        let (fired, alone) = recorded(&mut memory_only, end);
+        assert_eq!(fired, 0);
+        assert_ne!(alone.get("r:avg"), got.get("r:avg"));
+        assert_eq!(alone.get("r:offset"), None);
+        assert_eq!(alone.get("r:short"), got.get("r:short"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -87,12 +87,43 @@ impl Reader {
         rows.collect()
     }
 
+    /// Starts a read transaction that lasts until [`end_snapshot`](Self::end_snapshot): the
+    /// reads in between see the store as of one write, and do not each open a transaction of
+    /// their own (many small reads, such as each series' newest points, cost half as much).
+    /// Keep it short: the store's checkpoints wait for it.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn begin_snapshot(&self) -> rusqlite::Result<()> {
+        if self.conn.is_autocommit() {
+            self.conn.execute_batch("BEGIN")?;
+        }
+        Ok(())
+    }
+
+    /// Ends the read transaction [`begin_snapshot`](Self::begin_snapshot) started, if any.
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed.
+    pub fn end_snapshot(&self) -> rusqlite::Result<()> {
+        if !self.conn.is_autocommit() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
     /// Raw points of series `id` with `after_ms < ts_ms <= to_ms`, oldest first.
     ///
     /// # Errors
     ///
     /// SQLite failed.
     pub fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> rusqlite::Result<Vec<(i64, f64)>> {
+        if !self.conn.is_autocommit() {
+            // Within a snapshot already.
+            return blocks::read_points(&self.conn, id, after_ms, to_ms);
+        }
         // One read transaction: blocks and tail as of the same write.
         let tx = self.conn.unchecked_transaction()?;
         blocks::read_points(&tx, id, after_ms, to_ms)

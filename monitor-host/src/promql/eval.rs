@@ -28,6 +28,9 @@ struct Selected {
     series: Vec<(Metric, i64)>,
     // The points read so far, per series, and the window `(after, to]` they cover.
     points: Vec<Points>,
+    // Per series, whether its points hold a staleness marker (rarely): only those are filtered
+    // for each range cut from them.
+    stale: Vec<bool>,
     covered: Option<(i64, i64)>,
 }
 
@@ -282,9 +285,10 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             .series
             .iter()
             .zip(&selected.points)
-            .filter_map(|((metric, _), points)| {
+            .zip(&selected.stale)
+            .filter_map(|(((metric, _), points), &stale)| {
                 let mut points = points.window(start, r);
-                if points.iter().any(|p| is_stale(p.1)) {
+                if stale && points.iter().any(|p| is_stale(p.1)) {
                     let fresh: Vec<(i64, f64)> =
                         points.iter().copied().filter(|p| !is_stale(p.1)).collect();
                     points = Points::new(fresh.into());
@@ -387,6 +391,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .collect(),
         };
         let mut points = Vec::with_capacity(series.len());
+        let mut stale = Vec::with_capacity(series.len());
         for (_, id) in &series {
             let read = self
                 .source
@@ -400,11 +405,13 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                         .into(),
                 ));
             }
+            stale.push(read.iter().any(|p| is_stale(p.1)));
             points.push(read);
         }
         let selected = Arc::new(Selected {
             series,
             points,
+            stale,
             covered: Some((from, until)),
         });
         cache.borrow_mut().insert(key, Arc::clone(&selected));

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use promql_parser::label::Matcher;
 
-use super::value::Metric;
+use super::value::{Metric, Points};
 use super::{MemorySource, Source, SourceSeries, matches};
 use crate::history::Reader;
 use crate::query::metric;
@@ -114,6 +114,10 @@ impl HistoryCache {
             // No database yet: nothing stored.
             return Ok(());
         };
+        // A snapshot left open by an evaluation that did not end is ended: this one reads the
+        // store as it is now.
+        reader.end_snapshot().map_err(|e| e.to_string())?;
+        reader.begin_snapshot().map_err(|e| e.to_string())?;
         let generation = reader.generation().map_err(|e| e.to_string())?;
         if generation != self.generation {
             let all = reader.series().map_err(|e| e.to_string())?;
@@ -127,14 +131,27 @@ impl HistoryCache {
         Ok(())
     }
 
-    /// The raw points of stored series `id` in `(after_ms, to_ms]`, read from the store only
-    /// where the cache does not hold them.
-    fn points(&mut self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+    /// Ends the evaluation [`begin`](Self::begin) started: its read transaction ends.
+    pub fn end(&mut self) {
+        if let Some(Err(e)) = self.reader.as_ref().map(Reader::end_snapshot) {
+            tracing::warn!(error = %e, "ending a read of the store failed");
+        }
+    }
+
+    /// Appends to `out` the raw points of stored series `id` in `(after_ms, to_ms]`, read from
+    /// the store only where the cache does not hold them.
+    fn extend_points(
+        &mut self,
+        id: i64,
+        after_ms: i64,
+        to_ms: i64,
+        out: &mut Vec<(i64, f64)>,
+    ) -> Result<(), String> {
         if to_ms <= after_ms {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let Some(reader) = &self.reader else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let mut read = |a: i64, b: i64| -> Result<Vec<(i64, f64)>, String> {
             let p = reader.points(id, a, b).map_err(|e| e.to_string())?;
@@ -176,7 +193,8 @@ impl HistoryCache {
         c.used_ms = self.now_ms;
         let from = c.points.partition_point(|p| p.0 <= after_ms);
         let to = c.points.partition_point(|p| p.0 <= to_ms);
-        Ok(c.points[from..to.max(from)].to_vec())
+        out.extend_from_slice(&c.points[from..to.max(from)]);
+        Ok(())
     }
 }
 
@@ -246,13 +264,18 @@ impl Source for StoredSource<'_, '_> {
     }
 
     fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
+        Ok(self.shared_points(id, after_ms, to_ms)?.to_vec())
+    }
+
+    /// The stored part and memory's, copied once into one run.
+    fn shared_points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Points, String> {
         let place = usize::try_from(id)
             .ok()
             .and_then(|i| self.places.borrow().get(i).copied())
             .ok_or_else(|| format!("no series {id}"))?;
         let recent = match place.memory {
-            Some(m) => self.memory.points(m, after_ms, to_ms)?,
-            None => Vec::new(),
+            Some(m) => self.memory.shared_points(m, after_ms, to_ms)?,
+            None => Points::new(Vec::new().into()),
         };
         // Memory holds every point of the series from its oldest one on; the store the ones
         // before.
@@ -263,12 +286,15 @@ impl Source for StoredSource<'_, '_> {
         let Some(stored) = place.stored.filter(|_| after_ms < boundary - 1) else {
             return Ok(recent);
         };
-        let mut out =
-            self.history
-                .borrow_mut()
-                .points(stored, after_ms, to_ms.min(boundary - 1))?;
-        out.extend(recent);
-        Ok(out)
+        let mut out = Vec::new();
+        (self.history.borrow_mut()).extend_points(
+            stored,
+            after_ms,
+            to_ms.min(boundary - 1),
+            &mut out,
+        )?;
+        out.extend_from_slice(&recent);
+        Ok(Points::new(out.into()))
     }
 }
 
