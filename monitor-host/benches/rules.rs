@@ -199,7 +199,7 @@ fn day_store(dir: &std::path::Path) -> Store {
                 }
             }
         }
-        if t % (15 * MINUTE_MS) == 0 {
+        if t.is_multiple_of(15 * MINUTE_MS) {
             p.commit(t);
         }
         t += MINUTE_MS;
