@@ -23,6 +23,7 @@ use std::time::Instant;
 use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
 use prometheus_parse::{Scrape, Value};
 use monitor_plugin_common::http::ClientOptions;
+use monitor_plugin_common::prometheus::quantile_suffix;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -47,16 +48,6 @@ fn five() -> ConfigDuration {
 }
 fn yes() -> bool {
     true
-}
-
-/// `p50` for 0.5, `p99` for 0.99, `p999` for 0.999, `p100` for 1.
-fn quantile_suffix(q: f64) -> String {
-    if q >= 1.0 {
-        return "p100".into();
-    }
-    let digits = format!("{q}");
-    let digits = digits.trim_start_matches("0.");
-    format!("p{digits:0<2}")
 }
 
 /// Whether the host accepts `name` as a label name: `[A-Za-z_][A-Za-z0-9_]*`, not starting with
@@ -236,7 +227,7 @@ mod tests {
 
     use monitor_plugin::{Collection, Collector};
 
-    use super::{PrometheusCollector, label_name_ok, quantile_suffix};
+    use super::{PrometheusCollector, label_name_ok};
 
     #[test]
     fn rate_state_follows_the_series_of_the_last_scrape() {
@@ -269,11 +260,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn quantile_names() {
-        let got: Vec<String> = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
-            .map(quantile_suffix)
-            .to_vec();
-        assert_eq!(got, ["p50", "p90", "p95", "p99", "p999", "p100"]);
-    }
 }
