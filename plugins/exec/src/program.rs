@@ -148,7 +148,9 @@ impl Program {
 
     /// Why the program is not running now, or `None` while it runs.
     pub fn down(&self) -> Option<PluginError> {
-        (!self.shared.state().running).then(|| self.not_running())
+        // The guard must be gone before `not_running` takes the lock again.
+        let running = self.shared.state().running;
+        (!running).then(|| self.not_running())
     }
 
     fn not_running(&self) -> PluginError {
