@@ -77,7 +77,8 @@ fn prometheus_text_blocks_are_collected_and_the_program_is_stopped_at_shutdown()
     );
     let mut e = engine(&collector(&program, "format = \"prometheus\""), dir.path());
     let mut clock = 0;
-    assert!(cycle_until(&mut e, &mut clock, |e| latest(e, "jobs").is_some_and(|v| v >= 2.0)));
+    assert!(cycle_until(&mut e, &mut clock, |e| latest(e, "jobs")
+        .is_some_and(|v| v >= 2.0)));
     let (key, _) = e.store().by_name("jobs").next().unwrap();
     assert_eq!(key.labels.get("queue").map(String::as_str), Some("a"));
     assert_eq!(latest(&e, "temp"), Some(21.5));
@@ -85,7 +86,10 @@ fn prometheus_text_blocks_are_collected_and_the_program_is_stopped_at_shutdown()
     assert!(alive(&pid));
     let outcomes = e.shutdown();
     assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
-    assert!(!alive(&pid), "the program outlived the shutdown (or is a zombie)");
+    assert!(
+        !alive(&pid),
+        "the program outlived the shutdown (or is a zombie)"
+    );
 }
 
 #[test]
@@ -98,7 +102,10 @@ fn json_lines_answer_one_block_per_newline_asked() {
         "n=0\nwhile read -r _; do\n  echo \"{\\\"name\\\": \\\"asked\\\", \\\"value\\\": $n, \\\"labels\\\": {\\\"by\\\": \\\"script\\\"}}\"\n  echo\n  n=$((n+1))\ndone\n",
     );
     let mut e = engine(
-        &collector(&program, "format = \"json\"\nsignal = \"newline\"\ntimeout = \"2s\""),
+        &collector(
+            &program,
+            "format = \"json\"\nsignal = \"newline\"\ntimeout = \"2s\"",
+        ),
         dir.path(),
     );
     e.cycle(0);
@@ -126,7 +133,10 @@ fn a_program_that_exits_is_reported_and_restarted() {
         ),
     );
     let mut e = engine(
-        &collector(&program, "format = \"json\"\nrestart_delay = \"1s\"\nmax_restart_delay = \"2s\""),
+        &collector(
+            &program,
+            "format = \"json\"\nrestart_delay = \"1s\"\nmax_restart_delay = \"2s\"",
+        ),
         dir.path(),
     );
     let mut clock = 0;
@@ -138,11 +148,24 @@ fn a_program_that_exits_is_reported_and_restarted() {
                 .is_some_and(|m| m.contains("is not running: exited with exit status: 3"))
         })
     });
-    assert!(errored, "the exit is the collection's error while it is down");
-    assert!(cycle_until(&mut e, &mut clock, |e| e.events().any(|ev| ev.kind == "exec_exited")));
+    assert!(
+        errored,
+        "the exit is the collection's error while it is down"
+    );
+    assert!(cycle_until(&mut e, &mut clock, |e| e
+        .events()
+        .any(|ev| ev.kind == "exec_exited")));
     let exited = e.events().find(|ev| ev.kind == "exec_exited").unwrap();
-    assert!(exited.message.contains("exit status: 3"), "{}", exited.message);
-    assert!(cycle_until(&mut e, &mut clock, |e| latest(e, "exec.restarts").is_some_and(|r| r >= 2.0)));
+    assert!(
+        exited.message.contains("exit status: 3"),
+        "{}",
+        exited.message
+    );
+    assert!(cycle_until(&mut e, &mut clock, |e| latest(
+        e,
+        "exec.restarts"
+    )
+    .is_some_and(|r| r >= 2.0)));
     let started = std::fs::read_to_string(&runs).unwrap().lines().count();
     assert!(started >= 3, "{started} runs");
     assert_eq!(latest(&e, "once"), Some(1.0));
@@ -155,7 +178,10 @@ fn a_program_that_cannot_start_is_a_configure_error() {
     let config = Config::from_str(&collector(&missing, ""), "monitor.toml", dir.path()).unwrap();
     // SAFETY: as above.
     let err = unsafe { Engine::load(&config) }.unwrap_err().to_string();
-    assert!(err.contains("cannot start") && err.contains("no-such-program"), "{err}");
+    assert!(
+        err.contains("cannot start") && err.contains("no-such-program"),
+        "{err}"
+    );
     // The notifier refuses the collector's keys.
     let text = format!(
         "[[notifier]]\nplugin = \"exec\"\nlibrary = {}\n[notifier.config]\ncommand = \"cat\"\nformat = \"json\"\n",
@@ -164,7 +190,10 @@ fn a_program_that_cannot_start_is_a_configure_error() {
     let config = Config::from_str(&text, "monitor.toml", dir.path()).unwrap();
     // SAFETY: as above.
     let err = unsafe { Engine::load(&config) }.unwrap_err().to_string();
-    assert!(err.contains("`format` is a key of the exec collector"), "{err}");
+    assert!(
+        err.contains("`format` is a key of the exec collector"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -176,7 +205,11 @@ fn the_notifier_writes_one_json_line_per_notification() {
     let program = script(
         &dir,
         "sink.sh",
-        &format!("echo $$ > {pid}\nexec cat >> {out}\n", pid = pid.display(), out = out.display()),
+        &format!(
+            "echo $$ > {pid}\nexec cat >> {out}\n",
+            pid = pid.display(),
+            out = out.display()
+        ),
     );
     let text = format!(
         r#"

@@ -68,13 +68,23 @@ fn http_probes_check_status_codes_bodies_and_redirects() {
     let dir = Scratch::new("probe-http");
     let server = HttpServer::start("127.0.0.1:0", "probed", site).unwrap();
     let base = format!("http://127.0.0.1:{}", server.local_addr().port());
-    let http = |path: &str, extra: &str| format!("kind = \"http\"\nurl = \"{base}{path}\"\n{extra}");
+    let http =
+        |path: &str, extra: &str| format!("kind = \"http\"\nurl = \"{base}{path}\"\n{extra}");
     let tables = [
         probe("ok", &http("/ok", "")),
         probe("fail", &http("/fail", "")),
         probe("fail_expected", &http("/fail", "status = [500, 503]")),
-        probe("body_ok", &http("/ok", "body_contains = \"all good\"\nbody_regex = 'version \\d+\\.\\d+'")),
-        probe("body_missing", &http("/ok", "body_contains = \"maintenance\"")),
+        probe(
+            "body_ok",
+            &http(
+                "/ok",
+                "body_contains = \"all good\"\nbody_regex = 'version \\d+\\.\\d+'",
+            ),
+        ),
+        probe(
+            "body_missing",
+            &http("/ok", "body_contains = \"maintenance\""),
+        ),
         probe("regex_missing", &http("/ok", "body_regex = '^down'")),
         probe("moved", &http("/moved", "")),
         probe("moved_followed", &http("/moved", "follow_redirects = true")),
@@ -93,10 +103,21 @@ fn http_probes_check_status_codes_bodies_and_redirects() {
         ("moved_followed", 1.0, 200.0),
     ] {
         assert_eq!(value(&e, "probe.up", name), Some(up), "{name}");
-        assert_eq!(value(&e, "probe.http.status_code", name), Some(status), "{name}");
-        assert!(value(&e, "probe.latency_seconds", name).is_some_and(|l| l >= 0.0), "{name}");
+        assert_eq!(
+            value(&e, "probe.http.status_code", name),
+            Some(status),
+            "{name}"
+        );
+        assert!(
+            value(&e, "probe.latency_seconds", name).is_some_and(|l| l >= 0.0),
+            "{name}"
+        );
     }
-    assert!(failure(&e, "fail").contains("status 500, expected 2xx"), "{}", failure(&e, "fail"));
+    assert!(
+        failure(&e, "fail").contains("status 500, expected 2xx"),
+        "{}",
+        failure(&e, "fail")
+    );
     assert!(failure(&e, "body_missing").contains("does not contain `maintenance`"));
     assert!(failure(&e, "regex_missing").contains("does not match /^down/"));
     assert!(failure(&e, "moved").contains("status 302"));
@@ -127,11 +148,23 @@ fn https_probes_trust_a_private_ca_only_when_given_it_and_read_the_expiry() {
     let tables = [
         probe(
             "trusted",
-            &format!("kind = \"http\"\nurl = \"{url}\"\nbody_contains = \"all good\"\ntls_ca_file = {}", toml_path(&ca.ca)),
+            &format!(
+                "kind = \"http\"\nurl = \"{url}\"\nbody_contains = \"all good\"\ntls_ca_file = {}",
+                toml_path(&ca.ca)
+            ),
         ),
-        probe("by_ip", &format!("kind = \"http\"\nurl = \"{ip_url}\"\ntls_ca_file = {}", toml_path(&ca.ca))),
+        probe(
+            "by_ip",
+            &format!(
+                "kind = \"http\"\nurl = \"{ip_url}\"\ntls_ca_file = {}",
+                toml_path(&ca.ca)
+            ),
+        ),
         probe("untrusted", &format!("kind = \"http\"\nurl = \"{url}\"")),
-        probe("unverified", &format!("kind = \"http\"\nurl = \"{url}\"\ninsecure_skip_verify = true")),
+        probe(
+            "unverified",
+            &format!("kind = \"http\"\nurl = \"{url}\"\ninsecure_skip_verify = true"),
+        ),
     ]
     .concat();
     let mut e = probes(dir.path(), &tables);
@@ -148,7 +181,10 @@ fn https_probes_trust_a_private_ca_only_when_given_it_and_read_the_expiry() {
     assert_eq!(value(&e, "probe.up", "untrusted"), Some(0.0));
     assert_eq!(value(&e, "probe.http.status_code", "untrusted"), None);
     let why = failure(&e, "untrusted");
-    assert!(why.contains("certificate") && why.contains("UnknownIssuer"), "{why}");
+    assert!(
+        why.contains("certificate") && why.contains("UnknownIssuer"),
+        "{why}"
+    );
     assert_eq!(value(&e, "probe.up", "unverified"), Some(1.0));
 }
 
@@ -159,15 +195,25 @@ fn tcp_probes_see_a_listening_port_up_and_a_closed_one_down() {
     let open = listener.local_addr().unwrap().port();
     let closed = free_port();
     let tables = [
-        probe("open", &format!("kind = \"tcp\"\naddress = \"127.0.0.1:{open}\"\ntimeout = \"2s\"")),
-        probe("closed", &format!("kind = \"tcp\"\naddress = \"127.0.0.1:{closed}\"\ntimeout = \"2s\"")),
+        probe(
+            "open",
+            &format!("kind = \"tcp\"\naddress = \"127.0.0.1:{open}\"\ntimeout = \"2s\""),
+        ),
+        probe(
+            "closed",
+            &format!("kind = \"tcp\"\naddress = \"127.0.0.1:{closed}\"\ntimeout = \"2s\""),
+        ),
     ]
     .concat();
     let mut e = probes(dir.path(), &tables);
     e.cycle(0);
     assert_eq!(value(&e, "probe.up", "open"), Some(1.0));
     assert_eq!(value(&e, "probe.up", "closed"), Some(0.0));
-    assert!(failure(&e, "closed").contains("refused"), "{}", failure(&e, "closed"));
+    assert!(
+        failure(&e, "closed").contains("refused"),
+        "{}",
+        failure(&e, "closed")
+    );
     // It comes back when something listens.
     let _now_open = TcpListener::bind(("127.0.0.1", closed)).unwrap();
     e.cycle(10_000);
@@ -182,7 +228,10 @@ fn command_probes_go_by_exit_status_and_are_killed_past_their_timeout() {
     let pid_file = dir.join("slow.pid");
     let tables = [
         probe("zero", "kind = \"command\"\ncommand = \"exit 0\""),
-        probe("one", "kind = \"command\"\ncommand = \"echo disk full >&2; exit 1\""),
+        probe(
+            "one",
+            "kind = \"command\"\ncommand = \"echo disk full >&2; exit 1\"",
+        ),
         probe(
             "slow",
             &format!(
@@ -197,9 +246,16 @@ fn command_probes_go_by_exit_status_and_are_killed_past_their_timeout() {
     assert_eq!(value(&e, "probe.up", "zero"), Some(1.0));
     assert_eq!(value(&e, "probe.up", "one"), Some(0.0));
     let why = failure(&e, "one");
-    assert!(why.contains("exit status: 1") && why.contains("disk full"), "{why}");
+    assert!(
+        why.contains("exit status: 1") && why.contains("disk full"),
+        "{why}"
+    );
     assert_eq!(value(&e, "probe.up", "slow"), Some(0.0));
-    assert!(failure(&e, "slow").contains("was killed"), "{}", failure(&e, "slow"));
+    assert!(
+        failure(&e, "slow").contains("was killed"),
+        "{}",
+        failure(&e, "slow")
+    );
     // The shell was killed and reaped (a zombie would still have its /proc entry).
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(
@@ -243,9 +299,16 @@ fn prometheus_scrapes_over_https_with_a_private_ca() {
     };
     assert_eq!(up("trusted"), Some(1.0));
     assert_eq!(up("untrusted"), Some(0.0));
-    let jobs: Vec<_> = e.store().by_name("jobs_done").map(|(k, _)| k.labels.clone()).collect();
+    let jobs: Vec<_> = e
+        .store()
+        .by_name("jobs_done")
+        .map(|(k, _)| k.labels.clone())
+        .collect();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
-    assert_eq!(jobs[0].get("collector").map(String::as_str), Some("trusted"));
+    assert_eq!(
+        jobs[0].get("collector").map(String::as_str),
+        Some("trusted")
+    );
     let why = e
         .events()
         .find(|ev| ev.kind == "scrape_failed")
@@ -300,10 +363,17 @@ retries = 0
     let mut e = engine(&text, dir.path());
     e.cycle(1_700_000_000_000);
     e.settle(Duration::from_secs(10));
-    let body = rx.recv_timeout(Duration::from_secs(10)).expect("a webhook over HTTPS");
+    let body = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("a webhook over HTTPS");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["alerts"][0]["labels"]["alertname"], "too_high");
-    let hook = e.plugins().into_iter().find(|p| p.name == "webhook").unwrap().stats;
+    let hook = e
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "webhook")
+        .unwrap()
+        .stats;
     assert_eq!((hook.calls, hook.errors), (1, 0));
 
     // Without the CA, the same receiver is refused at the handshake.
@@ -311,7 +381,12 @@ retries = 0
     let mut e = engine(&untrusted, dir.path());
     e.cycle(1_700_000_000_000);
     e.settle(Duration::from_secs(10));
-    let hook = e.plugins().into_iter().find(|p| p.name == "webhook").unwrap().stats;
+    let hook = e
+        .plugins()
+        .into_iter()
+        .find(|p| p.name == "webhook")
+        .unwrap()
+        .stats;
     assert_eq!(hook.errors, 1);
     let err = hook.last_error.unwrap_or_default();
     assert!(err.contains("UnknownIssuer"), "{err}");

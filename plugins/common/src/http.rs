@@ -63,8 +63,7 @@ pub fn check_url(url: &str) -> Result<(), PluginError> {
         ))
     };
     let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty)
-    {
+    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none_or(str::is_empty) {
         return Err(bad());
     }
     Ok(())
@@ -150,7 +149,10 @@ fn system_roots() -> Result<Arc<Vec<Certificate<'static>>>, PluginError> {
 /// # Errors
 ///
 /// `response` is a 3xx answer; the message names the status and the `Location`.
-pub fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
+pub fn refuse_redirect<B>(
+    url: &str,
+    response: &ureq::http::Response<B>,
+) -> Result<(), PluginError> {
     let status = response.status();
     if !status.is_redirection() {
         return Ok(());

@@ -172,16 +172,27 @@ mod tests {
             inbox.line(l);
         }
         assert_eq!(inbox.lock().blocks, 0);
-        assert!(inbox.lock().samples.is_empty(), "a block is not taken before its end");
+        assert!(
+            inbox.lock().samples.is_empty(),
+            "a block is not taken before its end"
+        );
         inbox.line("");
         inbox.line("temp 22");
         inbox.line("# EOF");
         let p = inbox.lock();
         assert_eq!(p.blocks, 2);
-        let got: Vec<(String, f64)> = p.samples.iter().map(|s| (s.name.clone(), s.value)).collect();
+        let got: Vec<(String, f64)> = p
+            .samples
+            .iter()
+            .map(|s| (s.name.clone(), s.value))
+            .collect();
         assert_eq!(
             got,
-            [("jobs".into(), 3.0), ("temp".into(), 21.5), ("temp".into(), 22.0)]
+            [
+                ("jobs".into(), 3.0),
+                ("temp".into(), 21.5),
+                ("temp".into(), 22.0)
+            ]
         );
         assert_eq!(p.samples[0].labels["queue"], "a");
         assert_eq!(p.samples[0].kind, monitor_plugin::SampleKind::Counter);

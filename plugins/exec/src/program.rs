@@ -49,7 +49,9 @@ struct Shared {
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves plain data behind: keep using it.
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -290,7 +292,10 @@ fn read_lines(pipe: Option<impl Read + Send + 'static>, handler: LineHandler) {
             let mut buf = Vec::new();
             loop {
                 buf.clear();
-                match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut buf) {
+                match (&mut reader)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut buf)
+                {
                     Ok(0) | Err(_) => return,
                     Ok(_) => {
                         let text = String::from_utf8_lossy(&buf);

@@ -80,7 +80,11 @@ impl Settings {
         if self.timeout.is_some_and(|t| t.get().is_zero()) {
             return Err("`timeout` must be longer than zero, e.g. \"3s\"".into());
         }
-        if let Some(bad) = self.env.keys().find(|k| k.is_empty() || k.contains(['=', '\0'])) {
+        if let Some(bad) = self
+            .env
+            .keys()
+            .find(|k| k.is_empty() || k.contains(['=', '\0']))
+        {
             return Err(format!("`env`: `{bad}` is not an environment variable name").into());
         }
         Ok(())

@@ -41,7 +41,10 @@ pub(crate) fn run(p: &CommandProbe) -> Outcome {
             Ok(None) if start.elapsed() >= timeout => {
                 kill_group(child.id());
                 let _ = child.wait();
-                break Err(format!("`{}` did not finish within {timeout:?} and was killed", p.command));
+                break Err(format!(
+                    "`{}` did not finish within {timeout:?} and was killed",
+                    p.command
+                ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
             Err(e) => {

@@ -125,7 +125,8 @@ impl ProbeCollector {
                 Ok(_) => pending += 1,
                 Err(err) => {
                     e.busy.store(false, Ordering::Release);
-                    outcomes[i] = Some(Outcome::down(None, format!("cannot start a thread: {err}")));
+                    outcomes[i] =
+                        Some(Outcome::down(None, format!("cannot start a thread: {err}")));
                 }
             }
         }
@@ -268,9 +269,18 @@ mod tests {
             panic!("a command probe");
         };
         let kinds = |c: &Collection| c.events.iter().map(|e| e.kind.clone()).collect::<Vec<_>>();
-        let up = |c: &Collection| c.samples.iter().find(|s| s.name == "probe.up").unwrap().value;
+        let up = |c: &Collection| {
+            c.samples
+                .iter()
+                .find(|s| s.name == "probe.up")
+                .unwrap()
+                .value
+        };
         let first = c.collect().unwrap();
-        assert_eq!((up(&first), kinds(&first)), (0.0, vec!["probe_failed".to_owned()]));
+        assert_eq!(
+            (up(&first), kinds(&first)),
+            (0.0, vec!["probe_failed".to_owned()])
+        );
         let again = c.collect().unwrap();
         assert_eq!((up(&again), kinds(&again)), (0.0, vec![]));
         c.entries[0].runner = Arc::new(Runner::Command(config::CommandProbe {
@@ -279,6 +289,9 @@ mod tests {
             timeout: monitor_plugin::ConfigDuration::from_secs(3),
         }));
         let back = c.collect().unwrap();
-        assert_eq!((up(&back), kinds(&back)), (1.0, vec!["probe_recovered".to_owned()]));
+        assert_eq!(
+            (up(&back), kinds(&back)),
+            (1.0, vec!["probe_recovered".to_owned()])
+        );
     }
 }

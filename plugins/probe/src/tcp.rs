@@ -17,7 +17,10 @@ pub(crate) fn run(p: &TcpProbe) -> Outcome {
     };
     let mut last = format!("{} resolves to no address", p.address);
     for addr in addrs {
-        let Some(left) = timeout.checked_sub(start.elapsed()).filter(|d| !d.is_zero()) else {
+        let Some(left) = timeout
+            .checked_sub(start.elapsed())
+            .filter(|d| !d.is_zero())
+        else {
             last = format!("connect to {}: no answer within {timeout:?}", p.address);
             break;
         };

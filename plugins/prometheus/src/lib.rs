@@ -21,9 +21,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
-use prometheus_parse::{Scrape, Value};
 use monitor_plugin_common::http::ClientOptions;
 use monitor_plugin_common::prometheus::quantile_suffix;
+use prometheus_parse::{Scrape, Value};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -259,5 +259,4 @@ mod tests {
             assert!(!label_name_ok(bad), "{bad:?}");
         }
     }
-
 }
