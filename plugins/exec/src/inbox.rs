@@ -1,6 +1,7 @@
 //! What the collector's program wrote, parsed into samples as it arrives.
 
-use std::collections::BTreeMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,28 @@ impl Pending {
     }
 }
 
+/// The last sample of each series among those without a timestamp (several blocks may arrive
+/// between two collections, and the host stamps them all with one time); samples that carry
+/// their own `timestamp_ms` are all kept. Order of first appearance is kept.
+pub(crate) fn latest_per_series(samples: Vec<Sample>) -> Vec<Sample> {
+    let mut index: HashMap<(String, monitor_plugin::Labels), usize> = HashMap::new();
+    let mut out: Vec<Sample> = Vec::with_capacity(samples.len());
+    for s in samples {
+        if s.timestamp_ms.is_some() {
+            out.push(s);
+            continue;
+        }
+        match index.entry((s.name.clone(), s.labels.clone())) {
+            Entry::Occupied(at) => out[*at.get()] = s,
+            Entry::Vacant(slot) => {
+                slot.insert(out.len());
+                out.push(s);
+            }
+        }
+    }
+    out
+}
+
 fn clip(line: &str) -> &str {
     let mut end = line.len().min(200);
     while !line.is_char_boundary(end) {
@@ -209,6 +232,36 @@ mod tests {
         assert!(p.samples[1].value.is_nan());
         assert_eq!(p.errors.len(), 1);
         assert!(p.errors[0].contains("not json"), "{:?}", p.errors);
+    }
+
+    #[test]
+    fn only_the_last_value_of_a_series_is_kept_unless_timestamped() {
+        let inbox = Inbox::new(Format::Json);
+        for l in [
+            r#"{"name": "a", "value": 1}"#,
+            r#"{"name": "b", "value": 1}"#,
+            r#"{"name": "a", "value": 2, "labels": {"x": "1"}}"#,
+            r#"{"name": "a", "value": 3}"#,
+            r#"{"name": "t", "value": 1, "timestamp_ms": 1000}"#,
+            r#"{"name": "t", "value": 2, "timestamp_ms": 2000}"#,
+        ] {
+            inbox.line(l);
+        }
+        let samples = latest_per_series(std::mem::take(&mut inbox.lock().samples));
+        let got: Vec<(&str, f64, usize)> = samples
+            .iter()
+            .map(|s| (s.name.as_str(), s.value, s.labels.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", 3.0, 0),
+                ("b", 1.0, 0),
+                ("a", 2.0, 1),
+                ("t", 1.0, 0),
+                ("t", 2.0, 0)
+            ]
+        );
     }
 
     #[test]

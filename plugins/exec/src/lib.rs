@@ -10,7 +10,8 @@
 //! **Collector.** The program writes samples on stdout: Prometheus text (`format = "prometheus"`,
 //! the default) in blocks each ended by an empty line or `# EOF`, or one JSON sample per line
 //! (`format = "json"`: `{"name": "queue.depth", "value": 3, "kind": "gauge", "labels": {...}}`).
-//! Each collection returns what arrived since the previous one. With `signal = "newline"` the
+//! Each collection returns what arrived since the previous one (the last value of each series,
+//! unless the samples carry their own `timestamp_ms`). With `signal = "newline"` the
 //! collection instead writes a newline to the program's stdin and waits (up to `timeout`, 3 s by
 //! default) for one block (in JSON, lines ended by an empty line). An exit is reported as an
 //! `exec_exited` event and, while the program is down, as the collection's error; `exec.restarts`
@@ -89,7 +90,7 @@ impl Collector for ExecCollector {
             }
         };
         let mut out = Collection {
-            samples: std::mem::take(&mut pending.samples),
+            samples: inbox::latest_per_series(std::mem::take(&mut pending.samples)),
             events: Vec::new(),
         };
         for e in std::mem::take(&mut pending.errors) {
