@@ -107,3 +107,50 @@ impl Settings {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(v: serde_json::Value) -> Result<(), String> {
+        let s: Settings = monitor_plugin::parse_config(&v).map_err(|e| e.to_string())?;
+        s.check().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_key_named() {
+        let cases = [
+            (serde_json::json!({}), "command"),
+            (serde_json::json!({"command": " "}), "`command` is empty"),
+            (
+                serde_json::json!({"command": "x", "restart_delay": 0}),
+                "`restart_delay` must be longer than zero",
+            ),
+            (
+                serde_json::json!({"command": "x", "restart_delay": "10s", "max_restart_delay": "1s"}),
+                "`max_restart_delay` must be at least",
+            ),
+            (
+                serde_json::json!({"command": "x", "timeout": "0s"}),
+                "`timeout` must be longer than zero",
+            ),
+            (
+                serde_json::json!({"command": "x", "env": {"A=B": "1"}}),
+                "`A=B` is not an environment variable name",
+            ),
+            (serde_json::json!({"command": "x", "format": "xml"}), "xml"),
+            (
+                serde_json::json!({"command": "x", "signal": "sigusr1"}),
+                "sigusr1",
+            ),
+            (serde_json::json!({"command": "x", "shell": true}), "shell"),
+        ];
+        for (config, needle) in cases {
+            let err = check(config.clone()).err().unwrap_or_default();
+            assert!(err.contains(needle), "{config}: {err:?}");
+        }
+        assert!(
+            check(serde_json::json!({"command": "x", "args": ["-v"], "env": {"A": "1"}})).is_ok()
+        );
+    }
+}
