@@ -140,6 +140,26 @@ fn a_program_that_exits_is_reported_and_restarted() {
         dir.path(),
     );
     let mut clock = 0;
+    // The collection after an exit reports it, and the program as down.
+    assert!(cycle_until(&mut e, &mut clock, |e| e
+        .events()
+        .any(|ev| ev.kind == "exec_exited")));
+    let exited = e.events().find(|ev| ev.kind == "exec_exited").unwrap();
+    assert!(
+        exited.message.contains("exit status: 3"),
+        "{}",
+        exited.message
+    );
+    let seen_down = |e: &Engine| {
+        e.store()
+            .by_name("exec.up")
+            .any(|(_, s)| s.points.iter().any(|(_, v)| v == 0.0))
+    };
+    assert!(
+        cycle_until(&mut e, &mut clock, seen_down),
+        "exec.up 0 while down"
+    );
+    // The collections after it fail while it is still down.
     let errored = cycle_until(&mut e, &mut clock, |e| {
         e.plugins().iter().any(|p| {
             p.stats
@@ -152,20 +172,9 @@ fn a_program_that_exits_is_reported_and_restarted() {
         errored,
         "the exit is the collection's error while it is down"
     );
-    assert!(cycle_until(&mut e, &mut clock, |e| e
-        .events()
-        .any(|ev| ev.kind == "exec_exited")));
-    let exited = e.events().find(|ev| ev.kind == "exec_exited").unwrap();
-    assert!(
-        exited.message.contains("exit status: 3"),
-        "{}",
-        exited.message
-    );
-    assert!(cycle_until(&mut e, &mut clock, |e| latest(
-        e,
-        "exec.restarts"
-    )
-    .is_some_and(|r| r >= 2.0)));
+    assert!(cycle_until(&mut e, &mut clock, |e| {
+        latest(e, "exec.restarts").is_some_and(|r| r >= 2.0)
+    }));
     let started = std::fs::read_to_string(&runs).unwrap().lines().count();
     assert!(started >= 3, "{started} runs");
     assert_eq!(latest(&e, "once"), Some(1.0));

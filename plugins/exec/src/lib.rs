@@ -13,8 +13,9 @@
 //! Each collection returns what arrived since the previous one (the last value of each series,
 //! unless the samples carry their own `timestamp_ms`). With `signal = "newline"` the
 //! collection instead writes a newline to the program's stdin and waits (up to `timeout`, 3 s by
-//! default) for one block (in JSON, lines ended by an empty line). An exit is reported as an
-//! `exec_exited` event and, while the program is down, as the collection's error; `exec.restarts`
+//! default) for one block (in JSON, lines ended by an empty line). An exit is reported by the next
+//! collection as an `exec_exited` event (with `exec.up` 0), and by the ones after it, while the
+//! program is still down, as the collection's error. `exec.up` is 1 while it runs, `exec.restarts`
 //! counts restarts. Lines that do not parse give `exec_parse_error` events.
 //!
 //! **Notifier.** Each notification is written to the program's stdin as one line of JSON (the
@@ -71,8 +72,20 @@ impl Collector for ExecCollector {
         let (Some(program), Some(inbox)) = (&self.program, &self.inbox) else {
             return Err("not configured".into());
         };
+        let (exits, restarts) = program.take_exits();
+        #[allow(clippy::cast_precision_loss)] // exact below 2^53 restarts
+        let restarts = Sample::counter("exec.restarts", restarts as f64);
+        let exited = exits.into_iter().map(|e| event("exec_exited", e));
         if let Some(down) = program.down() {
-            return Err(down);
+            // An exit is reported once as an event; the collections after it fail for as long as
+            // the program stays down.
+            if exited.len() == 0 {
+                return Err(down);
+            }
+            return Ok(Collection {
+                samples: vec![Sample::gauge("exec.up", 0.0), restarts],
+                events: exited.collect(),
+            });
         }
         let mut pending = match self.signal {
             Signal::None => inbox.lock(),
@@ -107,13 +120,9 @@ impl Collector for ExecCollector {
                 ),
             ));
         }
-        let (exits, restarts) = program.take_exits();
-        for e in exits {
-            out.events.push(event("exec_exited", e));
-        }
-        #[allow(clippy::cast_precision_loss)] // exact below 2^53 restarts
-        out.samples
-            .push(Sample::counter("exec.restarts", restarts as f64));
+        out.events.extend(exited);
+        out.samples.push(Sample::gauge("exec.up", 1.0));
+        out.samples.push(restarts);
         Ok(out)
     }
 
