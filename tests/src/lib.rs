@@ -18,6 +18,8 @@ pub const PACKAGES: &[&str] = &[
     "monitor-plugin-log",
     "monitor-plugin-webhook",
     "monitor-plugin-restart-command",
+    "monitor-plugin-probe",
+    "monitor-plugin-exec",
     "monitor-test-plugins",
     "monitor-test-plugin-mimalloc",
     "monitor-test-not-a-plugin",
@@ -703,5 +705,116 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A private certificate authority and a server certificate it signed for `localhost` and
+/// `127.0.0.1` (valid 30 days), made with the `openssl` command: for HTTPS tests.
+#[derive(Debug)]
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client given `tls_ca_file` trusts.
+    pub ca: PathBuf,
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and the server certificate in `dir`. `None` when `openssl` cannot run and
+    /// [`peers_required`] is false (then the caller skips its test).
+    ///
+    /// # Panics
+    ///
+    /// When `openssl` runs but fails, or is missing while [`peers_required`].
+    pub fn new(dir: &Path) -> Option<Self> {
+        let run = |args: &[&str]| {
+            Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+        };
+        match run(&["version"]) {
+            Ok(o) if o.status.success() => {}
+            _ if peers_required() => panic!("`openssl` is required (MONITOR_REQUIRE_PROMTOOL=1)"),
+            _ => {
+                eprintln!("skipped: `openssl` cannot run");
+                return None;
+            }
+        }
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "30",
+                    "-subj",
+                    "/CN=monitor test CA",
+                ],
+            ]
+            .concat(),
+            [
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "30",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for step in &steps {
+            let o = run(step).expect("openssl runs");
+            assert!(
+                o.status.success(),
+                "openssl {step:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Some(Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        })
     }
 }
