@@ -83,3 +83,68 @@ impl Ctx<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::Config;
+    use super::*;
+
+    fn config(alert_extra: &str) -> Result<Config, Vec<String>> {
+        let text = format!(
+            "[host]\nreopen_within = \"1m\"\n\n[[alert]]\nname = \"a\"\nmetric = \"m\"\n\
+             condition = \"above\"\nthreshold = 1\n{alert_extra}\n\n\
+             [[notifier]]\nplugin = \"log\"\nlibrary = \"l.so\"\n\n\
+             [[notifier]]\nplugin = \"log\"\nname = \"pager\"\nlibrary = \"l.so\"\n"
+        );
+        Config::from_str(&text, "monitor.toml", Path::new("/etc"))
+            .map_err(|e| e.0.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn an_alert_escalates_to_named_notifiers() {
+        let c = config("escalate_after = \"15m\"\nescalate_to = [\"pager\"]").unwrap();
+        assert_eq!(
+            c.escalations["a"],
+            Escalation {
+                after: Duration::from_secs(900),
+                to: vec!["pager".into()],
+            }
+        );
+        assert_eq!(c.host.reopen_within, Duration::from_secs(60));
+        assert!(config("").unwrap().escalations.is_empty());
+    }
+
+    #[test]
+    fn bad_escalations_are_refused_with_their_position() {
+        for (extra, expected) in [
+            (
+                "escalate_after = \"15m\"\nescalate_to = [\"pagr\"]",
+                "monitor.toml:10:16: `escalate_to`: no notifier named `pagr`; the notifiers are: log, pager",
+            ),
+            (
+                "escalate_after = \"15m\"",
+                "monitor.toml:9:18: `escalate_to` is missing",
+            ),
+            (
+                "escalate_to = [\"pager\"]",
+                "monitor.toml:9:15: `escalate_after` is missing",
+            ),
+            (
+                "escalate_after = \"soon\"\nescalate_to = [\"pager\"]",
+                "monitor.toml:9:18: `escalate_after`",
+            ),
+            (
+                "escalate_after = \"15m\"\nescalate_to = []",
+                "monitor.toml:10:15: `escalate_to` names no notifier",
+            ),
+        ] {
+            let errors = config(extra).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.starts_with(expected)),
+                "{extra}: {errors:?}"
+            );
+        }
+    }
+}
