@@ -259,7 +259,10 @@ impl Incident {
             self.timeline.remove(drop);
             self.omitted += 1;
         }
-        self.timeline.push(Entry { at_ms, event });
+        // Kept in time order: outcomes of plugin calls are stamped when they arrive, which may be
+        // after the cycle (stamped with its start) that records the next entries.
+        let at = self.timeline.partition_point(|e| e.at_ms <= at_ms);
+        self.timeline.insert(at, Entry { at_ms, event });
     }
 }
 
