@@ -420,7 +420,13 @@ fn incidents(fam: &mut Families, engine: &Engine) {
     let none: [(&str, &str); 0] = [];
     let book = engine.incidents();
     let help = "incidents not resolved (open or acknowledged)";
-    fam.add("monitor_incidents_open", Gauge, help, none, book.open_count() as f64);
+    fam.add(
+        "monitor_incidents_open",
+        Gauge,
+        help,
+        none,
+        book.open_count() as f64,
+    );
     let help = "alert firings that got no incident because too many were open";
     let name = "monitor_incidents_refused_total";
     fam.add(name, Counter, help, none, book.refused() as f64);

@@ -152,7 +152,11 @@ impl Host {
     fn wait_cycles(&self, n: u64) {
         let before = self.cycles();
         let ran = eventually(WAIT, || (self.cycles() >= before + n).then_some(()));
-        assert!(ran.is_some(), "the host stopped cycling:\n{}", self.stderr.text());
+        assert!(
+            ran.is_some(),
+            "the host stopped cycling:\n{}",
+            self.stderr.text()
+        );
     }
 
     /// Incident `id` with its timeline, once `ok` holds for it.
@@ -237,8 +241,18 @@ fn kept(before: &Value, after: &Value) {
         before["timeline"].as_array().unwrap(),
         after["timeline"].as_array().unwrap(),
     );
-    assert!(a.len() >= b.len() && a[..b.len()] == b[..], "before: {b:?}\nafter: {a:?}");
-    for key in ["id", "alert", "labels", "opened_ms", "acknowledged", "escalated_ms"] {
+    assert!(
+        a.len() >= b.len() && a[..b.len()] == b[..],
+        "before: {b:?}\nafter: {a:?}"
+    );
+    for key in [
+        "id",
+        "alert",
+        "labels",
+        "opened_ms",
+        "acknowledged",
+        "escalated_ms",
+    ] {
         assert_eq!(before[key], after[key], "{key}");
     }
 }
@@ -253,7 +267,33 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
 
     std::fs::write(dir.join("value"), "50").unwrap();
     let id = host.opened("too_high");
-    // Healing fails twice and gives up; nobody acknowledges within 2s: both escalations.
+    escalated_twice(&host, &dir, id);
+    acknowledge_and_note(&host, id);
+
+    // A clean stop, then a crash: the incident stays acknowledged, its timeline intact, and
+    // nothing is escalated again.
+    let before = host.incident_when(id, "has its note", |i| kinds(i).contains(&"note".into()));
+    host.wait_cycles(2);
+    host.stop();
+    let host = Host::start(&config, port);
+    let after = host.incident_when(id, "is back", |_| true);
+    kept(&before, &after);
+    assert_eq!(after["state"], "acknowledged");
+    let before = after;
+    host.wait_cycles(2);
+    host.kill_9();
+    let host = Host::start(&config, port);
+    let after = host.incident_when(id, "is back after kill -9", |_| true);
+    kept(&before, &after);
+    assert_eq!(after["state"], "acknowledged");
+
+    resolution(&host, &dir, id);
+    host.stop();
+}
+
+/// Healing fails twice and gives up; nobody acknowledges within 2s: both escalations, each on
+/// the timeline, the time escalation sent to `pager` only.
+fn escalated_twice(host: &Host, dir: &Scratch, id: u64) {
     let escalated = host.incident_when(id, "escalated twice", |i| {
         let k = kinds(i);
         k.contains(&"escalated:healing_gave_up".into())
@@ -266,15 +306,19 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
         .filter(|e| e["kind"] == "healing")
         .collect();
     assert_eq!(heals.len(), 2, "{k:?}");
-    assert!(heals.iter().all(|h| h["success"] == false && h["strategy"] == "fixer"));
+    assert!(
+        heals
+            .iter()
+            .all(|h| h["success"] == false && h["strategy"] == "fixer")
+    );
     assert!(position(&k, "escalated:healing_gave_up") > position(&k, "healing"));
     let pager = eventually(WAIT, || {
-        let e = escalations(&dir, "pager.jsonl", "unacknowledged");
+        let e = escalations(dir, "pager.jsonl", "unacknowledged");
         (!e.is_empty()).then_some(e)
     });
     assert_eq!(pager, Some(vec![("too_high".to_owned(), Some(id))]));
     assert!(
-        escalations(&dir, "notes.jsonl", "unacknowledged").is_empty(),
+        escalations(dir, "notes.jsonl", "unacknowledged").is_empty(),
         "only the notifiers named in escalate_to"
     );
     // The notifications sent are on the timeline, notifier by notifier.
@@ -291,7 +335,10 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
         sent("log", false) && sent("log", true) && sent("pager", true)
     });
     assert_eq!(host.metric("monitor_incidents_open"), Some(1.0));
+}
 
+/// An acknowledgement over the API, a note with the `incidents` command, both shown by `show`.
+fn acknowledge_and_note(host: &Host, id: u64) {
     let (status, body) = host.send(
         "POST",
         &format!("/api/incidents/{id}/ack"),
@@ -323,24 +370,11 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
         text.contains("acknowledged by ann") && text.contains("note by bob: the disk is full"),
         "{text}"
     );
+}
 
-    // A clean stop, then a crash: the incident stays acknowledged, its timeline intact, and
-    // nothing is escalated again.
-    let before = host.incident_when(id, "has its note", |i| kinds(i).contains(&"note".into()));
-    host.wait_cycles(2);
-    host.stop();
-    let host = Host::start(&config, port);
-    let after = host.incident_when(id, "is back", |_| true);
-    kept(&before, &after);
-    assert_eq!(after["state"], "acknowledged");
-    let before = after;
-    host.wait_cycles(2);
-    host.kill_9();
-    let host = Host::start(&config, port);
-    let after = host.incident_when(id, "is back after kill -9", |_| true);
-    kept(&before, &after);
-    assert_eq!(after["state"], "acknowledged");
-
+/// The alert resolves: the incident with it, its timeline in time order ending with the
+/// resolution (and its notification), its figures from the timeline's times.
+fn resolution(host: &Host, dir: &Scratch, id: u64) {
     std::fs::write(dir.join("value"), "5").unwrap();
     // Resolved, and the resolution sent (after it).
     let resolved = host.incident_when(id, "resolved and notified", |i| {
@@ -360,7 +394,10 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
     let times: Vec<u64> = (resolved["timeline"].as_array().unwrap().iter())
         .map(|e| ms(&e["at_ms"]))
         .collect();
-    assert!(times.windows(2).all(|w| w[0] <= w[1]), "in time order: {times:?}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "in time order: {times:?}"
+    );
     let opened = ms(&resolved["opened_ms"]);
     let ack_ms = ms(&resolved["acknowledged"]["at_ms"]);
     let resolved_ms = ms(&resolved["resolved_ms"]);
@@ -373,7 +410,7 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
     assert!(tta >= 2.0, "acknowledged after the 2s escalation: {tta}");
     assert!(ttr > tta);
     assert_eq!(
-        escalations(&dir, "pager.jsonl", "unacknowledged").len(),
+        escalations(dir, "pager.jsonl", "unacknowledged").len(),
         1,
         "escalated once, restarts included"
     );
@@ -383,9 +420,14 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
     assert!(metrics.is_some());
     let listed = host.json("/api/incidents?state=resolved");
     assert_eq!(listed[0]["id"], id);
-    assert!(listed[0].get("timeline").is_none(), "the list leaves timelines out");
-    assert_eq!(host.json("/api/incidents?state=open"), serde_json::json!([]));
-    host.stop();
+    assert!(
+        listed[0].get("timeline").is_none(),
+        "the list leaves timelines out"
+    );
+    assert_eq!(
+        host.json("/api/incidents?state=open"),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -415,7 +457,11 @@ fn an_incident_acknowledged_before_escalate_after_is_not_escalated() {
         &host.url(),
     ]);
     assert!(ack.status.success(), "{}", describe(&ack));
-    assert!(stdout(&ack).contains("acknowledged by carol"), "{}", describe(&ack));
+    assert!(
+        stdout(&ack).contains("acknowledged by carol"),
+        "{}",
+        describe(&ack)
+    );
 
     let escalated = eventually(WAIT, || {
         let e = escalations(&dir, "pager.jsonl", "unacknowledged");
@@ -431,10 +477,20 @@ fn an_incident_acknowledged_before_escalate_after_is_not_escalated() {
     let acked = host.incident_when(id, "acknowledged", |i| i["state"] == "acknowledged");
     assert!(acked["escalated_ms"].is_null());
     assert!(!kinds(&acked).iter().any(|k| k.starts_with("escalated")));
-    let list = cli(&["incidents", "list", "--state", "acknowledged", "--url", &host.url()]);
+    let list = cli(&[
+        "incidents",
+        "list",
+        "--state",
+        "acknowledged",
+        "--url",
+        &host.url(),
+    ]);
     assert!(list.status.success(), "{}", describe(&list));
     let text = stdout(&list);
-    assert!(text.contains("too_high") && !text.contains("also_high"), "{text}");
+    assert!(
+        text.contains("too_high") && !text.contains("also_high"),
+        "{text}"
+    );
     host.stop();
 }
 
@@ -455,7 +511,10 @@ fn bad_requests_are_refused_with_their_reason() {
     assert_eq!(status, 404);
     let (status, body) = host.send("POST", &ack, r#"{"by": "ann""#);
     assert_eq!(status, 400);
-    assert!(body.contains("invalid acknowledgement") && body.contains("EOF"), "{body}");
+    assert!(
+        body.contains("invalid acknowledgement") && body.contains("EOF"),
+        "{body}"
+    );
     let (status, body) = host.send("POST", &ack, r#"{"comment": "x"}"#);
     assert_eq!(status, 400);
     assert!(body.contains("missing field `by`"), "{body}");
@@ -468,7 +527,15 @@ fn bad_requests_are_refused_with_their_reason() {
     let (status, body) = host.send("GET", "/api/incidents?state=closed", "");
     assert_eq!(status, 400);
     assert!(body.contains("invalid parameter `state`"), "{body}");
-    let refused = cli(&["incidents", "ack", "999", "--by", "ann", "--url", &host.url()]);
+    let refused = cli(&[
+        "incidents",
+        "ack",
+        "999",
+        "--by",
+        "ann",
+        "--url",
+        &host.url(),
+    ]);
     assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("answered 404: no incident 999"),
@@ -511,5 +578,9 @@ fn bad_requests_are_refused_with_their_reason() {
     assert_eq!(send(&[], "GET", "/api/incidents"), 401);
     let wrong = [("Authorization", "Bearer guess")];
     assert_eq!(send(&wrong, "POST", "/api/incidents/1/ack"), 401);
-    assert_eq!(send(&good, "POST", "/api/incidents/1/ack"), 404, "past the guard");
+    assert_eq!(
+        send(&good, "POST", "/api/incidents/1/ack"),
+        404,
+        "past the guard"
+    );
 }

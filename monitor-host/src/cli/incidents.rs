@@ -141,7 +141,15 @@ fn human_list(list: &[IncidentView]) -> String {
         })
         .collect();
     table(
-        &["ID", "STATE", "ALERT", "LABELS", "OPENED (UTC)", "ACK BY", "RECOVERED IN"],
+        &[
+            "ID",
+            "STATE",
+            "ALERT",
+            "LABELS",
+            "OPENED (UTC)",
+            "ACK BY",
+            "RECOVERED IN",
+        ],
         &rows,
     )
 }
@@ -149,7 +157,10 @@ fn human_list(list: &[IncidentView]) -> String {
 fn entry_text(e: &Entry) -> String {
     match &e.event {
         Event::Fired { value, reopened } => {
-            format!("{} (value {value})", if *reopened { "reopened" } else { "fired" })
+            format!(
+                "{} (value {value})",
+                if *reopened { "reopened" } else { "fired" }
+            )
         }
         Event::Notified {
             notifier,
@@ -197,7 +208,10 @@ fn entry_text(e: &Entry) -> String {
         Event::Acknowledged { by, comment } => format!("acknowledged by {by}: {comment}"),
         Event::Note { by, text } => format!("note by {by}: {text}"),
         Event::Resolved { value, stale } => {
-            format!("resolved (value {value}{})", if *stale { ", stale" } else { "" })
+            format!(
+                "resolved (value {value}{})",
+                if *stale { ", stale" } else { "" }
+            )
         }
     }
 }

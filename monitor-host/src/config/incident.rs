@@ -53,7 +53,8 @@ impl Ctx<'_> {
                 );
                 continue;
             };
-            let after = self.positive_duration("escalate_after", &Some(after.clone()), Duration::ZERO);
+            let after =
+                self.positive_duration("escalate_after", &Some(after.clone()), Duration::ZERO);
             if to.get_ref().is_empty() {
                 self.err(to.span(), "`escalate_to` names no notifier");
                 continue;

@@ -39,8 +39,8 @@ use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
     Verified, WriteStats,
 };
-use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::incident::Incidents;
+use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::silence::{Mute, Silences};
 use crate::store::{SeriesKey, Store};
 use crate::worker::Done;

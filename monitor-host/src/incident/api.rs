@@ -136,9 +136,7 @@ impl ListQuery {
             match k.as_str() {
                 "state" => {
                     q.state = Some(IncidentState::parse(&v).ok_or_else(|| {
-                        format!(
-                            "invalid parameter `state`: {v:?}; open, acknowledged or resolved"
-                        )
+                        format!("invalid parameter `state`: {v:?}; open, acknowledged or resolved")
                     })?);
                 }
                 "since" => {
@@ -280,10 +278,7 @@ fn note(id: u64, body: &[u8], published: &Published) -> Response {
         Err(e) => return error(400, format!("invalid note: {e}")),
     };
     let now = now_ms();
-    answer(published.ask_mut(
-        move |e| e.note_incident(id, &b.by, &b.text, now),
-        API_WAIT,
-    ))
+    answer(published.ask_mut(move |e| e.note_incident(id, &b.by, &b.text, now), API_WAIT))
 }
 
 #[cfg(test)]
@@ -318,12 +313,31 @@ mod tests {
             ..Request::default()
         };
         assert!(handle(&req("GET", "/api/silences", b""), &p).is_none());
-        assert_eq!(handle(&req("PUT", "/api/incidents", b""), &p).unwrap().status, 405);
-        assert_eq!(handle(&req("GET", "/api/incidents/1/ack", b""), &p).unwrap().status, 405);
-        assert_eq!(handle(&req("GET", "/api/incidents/x", b""), &p).unwrap().status, 404);
+        assert_eq!(
+            handle(&req("PUT", "/api/incidents", b""), &p)
+                .unwrap()
+                .status,
+            405
+        );
+        assert_eq!(
+            handle(&req("GET", "/api/incidents/1/ack", b""), &p)
+                .unwrap()
+                .status,
+            405
+        );
+        assert_eq!(
+            handle(&req("GET", "/api/incidents/x", b""), &p)
+                .unwrap()
+                .status,
+            404
+        );
         let r = handle(&req("POST", "/api/incidents/1/ack", b"{\"by\": 3}"), &p).unwrap();
         assert_eq!(r.status, 400);
-        let r = handle(&req("POST", "/api/incidents/1/notes", b"{\"by\": \"a\"}"), &p).unwrap();
+        let r = handle(
+            &req("POST", "/api/incidents/1/notes", b"{\"by\": \"a\"}"),
+            &p,
+        )
+        .unwrap();
         assert_eq!(r.status, 400);
         assert!(String::from_utf8_lossy(r.body.as_ref()).contains("text"));
         let mut list = req("GET", "/api/incidents", b"");

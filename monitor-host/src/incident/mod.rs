@@ -240,13 +240,17 @@ impl Incident {
     /// From the first firing to the first acknowledgement.
     pub fn time_to_acknowledge(&self) -> Option<Duration> {
         let ack = self.acknowledged.as_ref()?;
-        Some(Duration::from_millis(ack.at_ms.saturating_sub(self.opened_ms)))
+        Some(Duration::from_millis(
+            ack.at_ms.saturating_sub(self.opened_ms),
+        ))
     }
 
     /// From the first firing to the (last) resolution.
     pub fn time_to_recover(&self) -> Option<Duration> {
         let resolved = self.resolved_ms?;
-        Some(Duration::from_millis(resolved.saturating_sub(self.opened_ms)))
+        Some(Duration::from_millis(
+            resolved.saturating_sub(self.opened_ms),
+        ))
     }
 
     /// Appends an entry, making room in a full timeline.
@@ -305,7 +309,9 @@ pub struct Incidents {
 
 fn check_text(field: &str, text: &str, required: bool) -> Result<(), IncidentError> {
     if required && text.trim().is_empty() {
-        return Err(IncidentError::Invalid(format!("`{field}` must not be empty")));
+        return Err(IncidentError::Invalid(format!(
+            "`{field}` must not be empty"
+        )));
     }
     if text.len() > MAX_TEXT {
         return Err(IncidentError::Invalid(format!(
@@ -540,7 +546,10 @@ impl Incidents {
 
     /// Incidents not resolved.
     pub fn open_count(&self) -> usize {
-        self.list.values().filter(|i| i.resolved_ms.is_none()).count()
+        self.list
+            .values()
+            .filter(|i| i.resolved_ms.is_none())
+            .count()
     }
 
     /// Firings that got no incident because [`MAX_OPEN`] were open.
@@ -619,7 +628,12 @@ mod tests {
 
     fn kinds(i: &Incident) -> Vec<String> {
         (i.timeline.iter())
-            .map(|e| serde_json::to_value(e).unwrap()["kind"].as_str().unwrap().to_owned())
+            .map(|e| {
+                serde_json::to_value(e).unwrap()["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect()
     }
 
@@ -653,14 +667,20 @@ mod tests {
         let again = book.fired(&key("a"), Severity::Warning, 11.0, 20_000, FIVE_MIN);
         assert_eq!(again, Some(1));
         let i = book.get(1).unwrap();
-        assert_eq!((i.state(), i.reopened, i.fired_ms), (IncidentState::Open, 1, 20_000));
+        assert_eq!(
+            (i.state(), i.reopened, i.fired_ms),
+            (IncidentState::Open, 1, 20_000)
+        );
         book.resolved(&key("a"), 3.0, false, 30_000);
         let late = 30_000 + FIVE_MIN.as_millis() as u64;
         assert_eq!(
             book.fired(&key("a"), Severity::Warning, 11.0, late, FIVE_MIN),
             Some(2)
         );
-        assert_eq!(book.get(1).unwrap().time_to_recover(), Some(Duration::from_secs(30)));
+        assert_eq!(
+            book.get(1).unwrap().time_to_recover(),
+            Some(Duration::from_secs(30))
+        );
     }
 
     #[test]
@@ -690,9 +710,15 @@ mod tests {
             book.acknowledge(1, " ", "", 0),
             Err(IncidentError::Invalid(_))
         ));
-        assert!(matches!(book.note(1, "ann", "", 0), Err(IncidentError::Invalid(_))));
+        assert!(matches!(
+            book.note(1, "ann", "", 0),
+            Err(IncidentError::Invalid(_))
+        ));
         let long = "x".repeat(MAX_TEXT + 1);
-        assert!(matches!(book.note(1, "ann", &long, 0), Err(IncidentError::Invalid(_))));
+        assert!(matches!(
+            book.note(1, "ann", &long, 0),
+            Err(IncidentError::Invalid(_))
+        ));
         assert!(book.get(1).unwrap().acknowledged.is_none());
     }
 
@@ -721,7 +747,11 @@ mod tests {
             book.fired(&k, Severity::Warning, 1.0, 100, FIVE_MIN);
             book.resolved(&k, 1.0, false, 200);
         }
-        assert_eq!(book.iter().count(), MAX_CLOSED + 1, "the open one, the last closed");
+        assert_eq!(
+            book.iter().count(),
+            MAX_CLOSED + 1,
+            "the open one, the last closed"
+        );
         book.prune(201);
         assert_eq!(book.iter().count(), 1);
     }

@@ -51,7 +51,7 @@ pub struct Overview<'a> {
     pub healing: Vec<&'a HealRecord>,
     /// The latest events, oldest first.
     pub events: Vec<&'a EventRecord>,
-    /// Incidents not resolved, newest first (at most [`OVERVIEW_INCIDENTS`]), without timelines.
+    /// Incidents not resolved, newest first (at most 20), without timelines.
     pub incidents: Vec<IncidentView>,
 }
 
