@@ -30,6 +30,7 @@ use toml::Spanned;
 mod env;
 #[cfg(test)]
 mod fuzz;
+mod incident;
 mod silence;
 
 /// Default host interval when `[host] interval` is absent.
@@ -148,6 +149,7 @@ struct RawHost {
     max_future_skew: Option<Spanned<String>>,
     rule_files: Option<Vec<Spanned<String>>>,
     max_series: Option<Spanned<u64>>,
+    reopen_within: Option<Spanned<String>>,
     http_auth: Option<Spanned<RawHttpAuth>>,
     tls_cert_file: Option<Spanned<String>>,
     tls_key_file: Option<Spanned<String>>,
@@ -242,6 +244,8 @@ struct RawAlert {
     labels: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     annotations: BTreeMap<String, Spanned<String>>,
+    escalate_after: Option<Spanned<String>>,
+    escalate_to: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -300,6 +304,10 @@ pub struct HostConfig {
     /// Most series held in memory from all collectors together; new series beyond it are
     /// refused (and counted), the series already held keep updating.
     pub max_series: usize,
+    /// How soon after its resolution a re-firing alert instance reopens its incident
+    /// (`reopen_within`, default [`REOPEN_WITHIN`](crate::incident::REOPEN_WITHIN)); later, a new
+    /// incident opens.
+    pub reopen_within: Duration,
     /// Credentials every HTTP request must carry (`http_auth`); `None`: none asked.
     pub http_auth: Option<crate::auth::HttpAuth>,
     /// HTTPS from `tls_cert_file` and `tls_key_file` (read and checked when the config loads);
@@ -578,6 +586,18 @@ pub struct Config {
     pub silences: Vec<crate::silence::MaintenanceWindow>,
     /// `[[inhibit]]` rules.
     pub inhibit: Vec<crate::silence::InhibitRule>,
+    /// Escalation by time of the `[[alert]]`s that set `escalate_after`, by alert name.
+    pub escalations: BTreeMap<String, Escalation>,
+}
+
+/// `escalate_after` and `escalate_to` of an `[[alert]]`: an incident of that alert still
+/// unacknowledged and firing `after` its firing is notified once to the `to` notifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// How long after the firing.
+    pub after: Duration,
+    /// Notifier instance names.
+    pub to: Vec<String>,
 }
 
 pub use monitor_plugin::parse_duration;
@@ -952,6 +972,7 @@ impl Config {
     fn from_raw(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         let host = cx.host(&raw.host);
         let mut names = InstanceNames::default();
+        let raw_escalations = incident::take_escalations(&raw.alert);
         let collectors = raw
             .collector
             .into_iter()
@@ -959,7 +980,7 @@ impl Config {
             .collect();
         let (alerts, config_rules) = cx.alerts(raw.alert);
         let groups = cx.rule_files(&raw.host);
-        let notifiers = raw
+        let notifiers: Vec<NotifierSpec> = raw
             .notifier
             .into_iter()
             .map(|n| cx.notifier(n, &host, &mut names))
@@ -973,6 +994,7 @@ impl Config {
         cx.check_lookback(&host, &config_rules, &groups);
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
+        let escalations = cx.escalations(raw_escalations, &notifiers);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -987,6 +1009,7 @@ impl Config {
             remote_write,
             silences,
             inhibit,
+            escalations,
         }
     }
 
@@ -1056,6 +1079,7 @@ impl Ctx<'_> {
             max_future_skew: None,
             rule_files: None,
             max_series: None,
+            reopen_within: None,
             http_auth: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -1123,6 +1147,11 @@ impl Ctx<'_> {
             max_series: self
                 .max_series(h.max_series.as_ref())
                 .unwrap_or(DEFAULT_MAX_SERIES),
+            reopen_within: self.duration(
+                "reopen_within",
+                &h.reopen_within,
+                crate::incident::REOPEN_WITHIN,
+            ),
             http_auth: h.http_auth.as_ref().and_then(|a| self.http_auth(a)),
             tls: self.tls(h.tls_cert_file.as_ref(), h.tls_key_file.as_ref()),
         }

@@ -336,6 +336,9 @@ impl HttpServer {
             if let Some(response) = crate::silence::api::handle(request, &published) {
                 return response;
             }
+            if let Some(response) = crate::incident::api::handle(request, &published) {
+                return response;
+            }
             if matches!(request.path, "/api/v1/rules" | "/api/v1/alerts") {
                 return route(request, &published);
             }

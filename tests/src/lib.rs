@@ -241,14 +241,29 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// A plain HTTP/1.0 request with `method` and a JSON `body` on loopback: `(status, body)`, or
 /// `None` when nothing answers.
 pub fn http_send(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    http_send_with(port, method, path, &[], body)
+}
+
+/// [`http_send`] with extra request `headers` (`("Authorization", "Bearer ...")`).
+pub fn http_send_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
         "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         {extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .ok()?;

@@ -1,5 +1,5 @@
 //! Commands that ask a running host (or an instrumented application) over HTTP, one file per
-//! command family: `status`, `alerts`, `silence`, `query`/`query-range`, `report`/`export`, `top`,
+//! command family: `status`, `alerts`, `silence`, `incidents`, `query`/`query-range`, `report`/`export`, `top`,
 //! `app`.
 //!
 //! Every command reads the same JSON API as the web dashboard; none reads the store directly.
@@ -8,6 +8,7 @@ mod alerts;
 mod app;
 mod client;
 mod format;
+mod incidents;
 mod query;
 mod report;
 mod silence;
@@ -51,6 +52,9 @@ pub enum HostCommand {
     /// Silences: add one, list them, expire one (over /api/silences).
     #[command(subcommand)]
     Silence(silence::SilenceCommand),
+    /// Incidents: list them, show one's timeline, acknowledge, add a note (over /api/incidents).
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCommand),
     /// A live terminal dashboard: plugins, alerts, the busiest series, the latest healing.
     Top(top::TopArgs),
     /// An instrumented application's exposition or JSON snapshot file: report, export, dashboard.
@@ -141,6 +145,7 @@ pub fn run(command: HostCommand) -> anyhow::Result<Outcome> {
         HostCommand::Report(t) => report::report(&t).map(|()| Outcome::Done),
         HostCommand::Export(a) => report::export(&a).map(|()| Outcome::Done),
         HostCommand::Silence(c) => silence::run(c).map(|()| Outcome::Done),
+        HostCommand::Incidents(c) => incidents::run(c).map(|()| Outcome::Done),
         HostCommand::Top(a) => top::host(&a).map(|()| Outcome::Done),
         HostCommand::App(c) => app::run(c).map(|()| Outcome::Done),
     }

@@ -42,8 +42,15 @@ impl Engine {
                 Purpose::Heal(job) => Some((job.clone(), f.started_ms)),
                 _ => None,
             };
+            let tag = match &f.purpose {
+                Purpose::Notify(tag) => Some(tag.clone()),
+                _ => None,
+            };
             let message = format!("timed out after {:?}", p.timeout);
             let name = p.name.clone();
+            if let Some(tag) = tag {
+                self.incident_notified(slot, tag, Some(message.clone()));
+            }
             if let Some((job, started_ms)) = heal {
                 self.record_heal(&job, false, message, 0, started_ms);
             }
@@ -88,9 +95,13 @@ impl Engine {
                     Err(e) => self.plugins[slot].failed(now_ms, &e),
                 }
             }
-            Purpose::Notify => match done.result {
-                Ok(_) => self.plugins[slot].succeeded(now_ms),
+            Purpose::Notify(tag) => match done.result {
+                Ok(_) => {
+                    self.plugins[slot].succeeded(now_ms);
+                    self.incident_notified(slot, tag, None);
+                }
                 Err(e) => {
+                    self.incident_notified(slot, tag, Some(e.to_string()));
                     tracing::warn!(
                         notifier = %self.plugins[slot].name,
                         error = %e,
@@ -129,6 +140,7 @@ impl Engine {
         started_ms: u64,
     ) {
         let verified = self.healing.finished(job, success, &message);
+        self.incident_heal(job, success, &message, duration_ms);
         let slot = self.healing.list[job.strategy].slot;
         let strategy = &self.plugins[slot].name;
         let (alert, attempt) = (&job.failure.alert, job.failure.attempt);

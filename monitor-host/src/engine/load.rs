@@ -109,6 +109,8 @@ impl Engine {
                 s
             },
             mutes: BTreeMap::new(),
+            incidents: crate::incident::Incidents::default(),
+            escalations: config.escalations.clone(),
             withheld: BTreeSet::new(),
             withheld_total: 0,
             withheld_dirty: false,

@@ -3,12 +3,13 @@
 //! `running` supervises one plugin instance (in-flight call, timeout, back-off, stats), `notify`
 //! turns transitions into queued notifications, `healing` decides healing attempts from the alert
 //! transitions of each cycle, `completion` takes in what plugin calls return, `load` starts the
-//! instances a config names, `reload` applies a new config to running instances and `dry_run`
+//! instances a config names, `incidents` keeps each alert episode's timeline, `reload` applies a new config to running instances and `dry_run`
 //! notes what a dry run would have done; this module runs the cycle.
 
 mod completion;
 mod dry_run;
 mod healing;
+mod incidents;
 mod ingest;
 mod load;
 mod notify;
@@ -33,11 +34,12 @@ pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownO
 use self::running::{Purpose, RunningPlugin};
 pub use self::silencing::SilenceError;
 use crate::alert::{AlertEngine, AlertKey};
-use crate::config::HostConfig;
+use crate::config::{Escalation, HostConfig};
 use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
     Verified, WriteStats,
 };
+use crate::incident::Incidents;
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::silence::{Mute, Silences};
 use crate::store::{SeriesKey, Store};
@@ -139,6 +141,10 @@ pub struct Engine {
     withheld_total: u64,
     // `withheld` changed since it was last written to the store.
     withheld_dirty: bool,
+    // One per alert episode, with its timeline.
+    incidents: Incidents,
+    // `escalate_after` and `escalate_to` of the alerts that have them, by alert name.
+    escalations: BTreeMap<String, Escalation>,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -278,6 +284,7 @@ impl Engine {
         for t in &transitions {
             let n = notify::for_transition(t, &self.alerts, &self.host.name);
             log_transition(&n);
+            self.incident_transition(t, &n, now_ms);
             if !self.withhold(&n) {
                 stats.notifications += self.notify_transition(&n, now_ms);
             }
@@ -314,6 +321,7 @@ impl Engine {
             );
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
+        stats.notifications += self.escalate_unacknowledged(now_ms);
         // Stored before the notifications leave: a crash in between loses a notification rather
         // than sending it twice after the restart.
         self.persist(now_ms);
@@ -345,6 +353,9 @@ impl Engine {
         if std::mem::take(&mut self.withheld_dirty) {
             p.batch().withheld = Some(self.withheld.iter().cloned().collect());
         }
+        let horizon = now_ms.saturating_sub(self.host.rollup_retention.as_millis() as u64);
+        self.incidents.prune(horizon);
+        p.batch().incidents.extend(self.incidents.changes());
         let errors = p.stats().errors_total;
         p.commit(now_ms);
         if p.stats().errors_total > errors {
@@ -483,7 +494,8 @@ impl Engine {
             self.dispatch(slot, input, Purpose::Heal(job), now_ms);
         }
         for g in plan.give_ups {
-            let n = notify::escalation(&g, &self.alerts, &self.host.name, now_ms);
+            let mut n = notify::escalation(&g, &self.alerts, &self.host.name, now_ms);
+            self.incident_gave_up(&g.key, &mut n, now_ms);
             tracing::warn!(
                 strategy = %g.strategy,
                 alert = %n.alert,
@@ -531,7 +543,8 @@ impl Engine {
     /// Hands queued notifications to notifiers that are free.
     fn pump(&mut self, now_ms: u64) {
         for (slot, bytes) in self.notifiers.ready(&self.plugins, now_ms) {
-            self.dispatch(slot, bytes, Purpose::Notify, now_ms);
+            let tag = incidents::NotifyTag::of(&bytes);
+            self.dispatch(slot, bytes, Purpose::Notify(tag), now_ms);
         }
     }
 
@@ -671,6 +684,7 @@ impl Engine {
             .restore(saved.episodes, &self.plugins, self.alerts.rules());
         self.notifiers.restore(saved.sent, &self.plugins);
         self.silences.restore(saved.silences);
+        self.incidents.restore(saved.incidents);
         self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
         let path = persistence.path().to_owned();

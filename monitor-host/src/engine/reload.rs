@@ -291,6 +291,7 @@ impl Engine {
         );
         self.healing.remap_rules(&rules);
         (self.silences).configure(config.silences.clone(), config.inhibit.clone());
+        self.escalations.clone_from(&config.escalations);
         self.restart_remote_write(config);
         let mut host = config.host.clone();
         host.listen = self.host.listen;

@@ -100,7 +100,8 @@ pub struct ShutdownOutcome {
 #[derive(Debug)]
 pub(super) enum Purpose {
     Collect,
-    Notify,
+    /// What the notification was about, for its incident's timeline.
+    Notify(Option<super::incidents::NotifyTag>),
     Heal(HealJob),
 }
 

@@ -43,7 +43,11 @@
 //! - `silences(id, start_ms, end_ms, data)`: silences created at run time (`POST /api/silences`);
 //!   `data` is a JSON object with the silence's `id` (a UUID), `matchers` (in Alertmanager's
 //!   syntax), `created_by`, `comment` and `updated_at_ms`. Kept `rollup_retention` after they end.
-//! - `incidents`: reserved.
+//! - `incidents(id, opened_ms, closed_ms, data)`: one row per incident (an alert instance's
+//!   episode); `closed_ms` is NULL while it is open; `data` is the incident as JSON: `alert`,
+//!   `labels`, `severity`, `opened_ms`, `fired_ms`, `resolved_ms`, `acknowledged`, `escalated_ms`,
+//!   `reopened` and its `timeline` (entries with `at_ms` and `kind`). Closed ones are kept
+//!   `rollup_retention`.
 //! - `host_state(key, value)`: `clean_stop`, when the last host stopped cleanly (see below).
 //!
 //! For example, the last hour of a series by minute:
@@ -86,6 +90,7 @@
 //! once and leaves the file as it was.
 
 mod blocks;
+mod incidents;
 mod legacy;
 mod read;
 mod schema;
@@ -384,6 +389,8 @@ pub struct Batch {
     pub sent: Option<Vec<SentRecord>>,
     /// Every firing alert instance whose firing notification is withheld, when that changed.
     pub withheld: Option<Vec<crate::alert::AlertKey>>,
+    /// Incidents that changed.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 impl Batch {
@@ -411,6 +418,7 @@ impl Batch {
             && self.episodes.is_none()
             && self.sent.is_none()
             && self.withheld.is_none()
+            && self.incidents.is_empty()
     }
 }
 
@@ -431,6 +439,8 @@ pub struct Saved {
     pub withheld: Vec<crate::alert::AlertKey>,
     /// Silences created at run time.
     pub silences: Vec<crate::silence::Silence>,
+    /// Open incidents and the last closed ones.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 /// One series as saved.
@@ -539,6 +549,18 @@ impl Persistence {
         horizon_ms: u64,
     ) -> rusqlite::Result<()> {
         self.db.save_silence(s, horizon_ms)
+    }
+
+    /// Writes incidents at once, in their own transaction (an acknowledgement or a note made
+    /// over the API is kept even if the host stops before its next cycle).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; nothing was written.
+    pub fn save_incidents(&mut self, list: &[crate::incident::Incident]) -> rusqlite::Result<()> {
+        let tx = self.db.conn.transaction()?;
+        incidents::write_incidents(&tx, list)?;
+        tx.commit()
     }
 
     /// Alert transitions written so far, newest first (see [`Database::transitions`]).

@@ -172,7 +172,11 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
         });
     }
     if n.escalation {
-        annotations.insert("escalation".into(), "healing gave up".into());
+        let why = match n.escalation_reason.as_deref() {
+            Some("unacknowledged") => "unacknowledged",
+            _ => "healing gave up",
+        };
+        annotations.insert("escalation".into(), why.into());
     }
     if n.stale {
         annotations.insert(
