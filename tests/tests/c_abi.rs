@@ -46,6 +46,17 @@ fn the_header_describes_the_rust_layout() {
         ("vtable.call", offset_of!(PluginVTable, call)),
         ("vtable.shutdown", offset_of!(PluginVTable, shutdown)),
         ("vtable.destroy", offset_of!(PluginVTable, destroy)),
+        (
+            "vtable.create_with_host",
+            offset_of!(PluginVTable, create_with_host),
+        ),
+        ("vtable.v1_size", abi::PLUGIN_VTABLE_V1_SIZE),
+        ("host.size", size_of::<abi::HostTable>()),
+        ("host.context", offset_of!(abi::HostTable, context)),
+        (
+            "host.request_collection",
+            offset_of!(abi::HostTable, request_collection),
+        ),
         ("decl.size", size_of::<Declaration>()),
         ("decl.abi_version", offset_of!(Declaration, abi_version)),
         ("decl.sdk_version", offset_of!(Declaration, sdk_version)),
