@@ -510,9 +510,8 @@ impl PluginInstance {
                 // SAFETY: as below; the table stays valid until the instance is destroyed (it
                 // lives in the instance, dropped after `destroy`) or, on failure, until the
                 // call returns.
-                let raw = unsafe {
-                    create(input.as_ptr(), input.len(), &host.table, &mut ptr, &mut out)
-                };
+                let raw =
+                    unsafe { create(input.as_ptr(), input.len(), &host.table, &mut ptr, &mut out) };
                 (raw, Some(host))
             }
             // SAFETY: valid input buffer for the call, valid out-pointers, per the ABI.

@@ -102,8 +102,7 @@ impl Worker {
                     &config,
                     max_payload,
                     on_request,
-                )
-                {
+                ) {
                     Ok(i) => {
                         let _ = created_tx.send(Ok(()));
                         i

@@ -66,7 +66,8 @@ impl Host {
         // SAFETY: non-null, and the caller guarantees the table is readable up to its `size`;
         // `size` is the first field of every version of it.
         let size = unsafe { std::ptr::addr_of!((*table).size).read() } as usize;
-        let end = offset_of!(HostTable, request_collection) + size_of::<Option<RequestCollectionFn>>();
+        let end =
+            offset_of!(HostTable, request_collection) + size_of::<Option<RequestCollectionFn>>();
         if size < end {
             return Self::detached();
         }
@@ -144,7 +145,11 @@ mod tests {
         let host = unsafe { Host::from_table(&table) };
         let clone = host.clone();
         let before = CALLS.load(Ordering::SeqCst);
-        assert!(std::thread::spawn(move || clone.request_collection()).join().unwrap());
+        assert!(
+            std::thread::spawn(move || clone.request_collection())
+                .join()
+                .unwrap()
+        );
         assert_eq!(CALLS.load(Ordering::SeqCst), before + 1);
         host.revoke();
         assert!(!host.request_collection());
