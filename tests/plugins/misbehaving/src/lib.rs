@@ -270,6 +270,7 @@ mod raw {
         call,
         shutdown,
         destroy,
+        create_with_host: None,
     };
 
     monitor_plugin::__private::inventory::submit! {
