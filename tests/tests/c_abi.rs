@@ -166,7 +166,10 @@ fn a_table_of_the_first_layout_still_loads_and_runs() {
     let counter = loaded
         .find(abi::PluginKind::Collector, "c-counter")
         .expect("the counter is declared");
-    assert!(!counter.takes_host(), "nothing is read past the table's size");
+    assert!(
+        !counter.takes_host(),
+        "nothing is read past the table's size"
+    );
     let text = format!(
         "[[collector]]\nplugin = \"c-counter\"\nlibrary = {}\n",
         toml_path(&lib)
@@ -186,7 +189,12 @@ fn a_table_of_the_first_layout_still_loads_and_runs() {
     assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
 
     // Built with today's header and no `create_with_host` (null): the same.
-    let current = compile_c(&["tests/c/c_plugin.c"], &dir.join("libc_plugin.so"), true, &[]);
+    let current = compile_c(
+        &["tests/c/c_plugin.c"],
+        &dir.join("libc_plugin.so"),
+        true,
+        &[],
+    );
     // SAFETY: as above.
     let loaded = unsafe { PluginLibrary::load(&current) }.unwrap();
     assert!(loaded.plugins.iter().all(|p| !p.takes_host()));

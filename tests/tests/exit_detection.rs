@@ -7,8 +7,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use monitor_tests::{
-    Scratch, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr,
-    toml_path,
+    Scratch, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr, toml_path,
 };
 
 /// Far longer than the test waits for the restart: only the exit event can make it in time.
@@ -37,7 +36,11 @@ impl Drop for Stop {
 
 /// The pid in `pid_file` when it differs from `old` and that process runs (not a zombie).
 fn restarted(pid_file: &Path, old: u32) -> Option<u32> {
-    let pid: u32 = std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()?;
+    let pid: u32 = std::fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let state = stat.rsplit_once(')')?.1.trim_start().chars().next()?;
     (pid != old && state != 'Z').then_some(pid)
@@ -98,10 +101,16 @@ command = "sleep 600 >/dev/null 2>&1 & echo $! > {pid_raw}"
     let seen_up = eventually(RESTART_LIMIT, || {
         let (_, body) = http_get(port, "/metrics")?;
         body.lines()
-            .any(|l| l.starts_with("process_up{") && l.contains("process=\"svc\"") && l.ends_with(" 1"))
+            .any(|l| {
+                l.starts_with("process_up{") && l.contains("process=\"svc\"") && l.ends_with(" 1")
+            })
             .then_some(())
     });
-    assert!(seen_up.is_some(), "the service was never seen up:\n{}", stderr.text());
+    assert!(
+        seen_up.is_some(),
+        "the service was never seen up:\n{}",
+        stderr.text()
+    );
 
     let old = first.0.id();
     signal(&first.0, "KILL");
@@ -112,7 +121,11 @@ command = "sleep 600 >/dev/null 2>&1 & echo $! > {pid_raw}"
         "no restart within {RESTART_LIMIT:?} of the kill (interval {INTERVAL}):\n{}",
         stderr.text()
     );
-    assert!(stderr.count("healing attempt started") >= 1, "{}", stderr.text());
+    assert!(
+        stderr.count("healing attempt started") >= 1,
+        "{}",
+        stderr.text()
+    );
 
     signal(&host.0, "TERM");
     let status = host.0.wait().unwrap();

@@ -17,6 +17,13 @@
 //! configuration, calls them with JSON input and returns JSON output in [`OwnedBuffer`]s, which carry
 //! the function that frees them: a buffer is always released by the side that allocated it.
 //!
+//! A vtable may also offer [`PluginVTable::create_with_host`] (appended to version 1): the host
+//! then creates instances through it, handing each a [`HostTable`] of host functions it may call
+//! from any thread until it is destroyed; today one, `request_collection`, with which a collector
+//! asks to be collected now. The SDK fills it in and hands Rust plugins a [`Host`](crate::Host).
+//! A table without it (null, or a `size` that ends before it: a plugin built before it existed)
+//! is created with `create` and collected on its schedule.
+//!
 //! # Versioning rule
 //!
 //! [`ABI_VERSION`] is bumped whenever a change would make an old host misread a new library or the
