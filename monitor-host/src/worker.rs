@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 
-use crate::library::{CallFailure, PluginInfo, PluginInstance, PluginLibrary};
+use crate::library::{CallFailure, OnRequest, PluginInfo, PluginInstance, PluginLibrary};
 
 /// A finished call, sent to the engine's shared channel.
 #[derive(Debug)]
@@ -62,6 +62,8 @@ pub struct WorkerSpec {
     pub max_payload: usize,
     /// How long `create`/`configure` may take.
     pub timeout: Duration,
+    /// Run when the instance asks for a collection now (collectors).
+    pub on_request: Option<OnRequest>,
 }
 
 /// The host's handle on a plugin instance's thread.
@@ -87,14 +89,20 @@ impl Worker {
             config,
             max_payload,
             timeout,
+            on_request,
         } = spec;
         let (tx, rx) = unbounded::<Job>();
         let (created_tx, created_rx) = bounded::<Result<(), CallFailure>>(1);
         thread::Builder::new()
             .name(thread_name)
             .spawn(move || {
-                let instance = match PluginInstance::create(&library, &plugin, &config, max_payload)
-                {
+                let instance = match PluginInstance::create_with_requests(
+                    &library,
+                    &plugin,
+                    &config,
+                    max_payload,
+                    on_request,
+                ) {
                     Ok(i) => {
                         let _ = created_tx.send(Ok(()));
                         i

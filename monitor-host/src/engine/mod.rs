@@ -14,6 +14,7 @@ mod ingest;
 mod load;
 mod notify;
 mod reload;
+mod request;
 mod running;
 mod silencing;
 
@@ -30,6 +31,8 @@ use self::healing::Healing;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
+pub use self::request::MIN_REQUEST_GAP;
+use self::request::Requests;
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use self::running::{Purpose, RunningPlugin};
 pub use self::silencing::SilenceError;
@@ -123,6 +126,8 @@ pub struct Engine {
     done_rx: Receiver<Done>,
     // Kept so the channel stays open while workers come and go.
     _done_tx: Sender<Done>,
+    // Collections collectors asked for out of their schedule.
+    requests: Requests,
     store: Store,
     alerts: AlertEngine,
     history: History,

@@ -248,7 +248,7 @@ impl Engine {
             )
             .collect();
         let first_called = config.collectors.len();
-        let mut launcher = Launcher::new(&self._done_tx, config.host.max_payload);
+        let mut launcher = Launcher::new(&self._done_tx, &self.requests, config.host.max_payload);
         let mut started = BTreeMap::new();
         for &slot in &diff.start {
             let (spec, backoff) = specs[slot];

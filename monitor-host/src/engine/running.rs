@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -11,6 +12,7 @@ use monitor_plugin::abi::PluginKind;
 use serde::Serialize;
 
 use super::healing::HealJob;
+use super::request::Requests;
 use crate::config::{ConfigError, PluginSpec};
 use crate::library::{CallFailure, PluginLibrary};
 use crate::worker::{Done, Worker, WorkerSpec};
@@ -132,6 +134,11 @@ pub(super) struct RunningPlugin {
     /// When rejected samples were last logged, so a collector rejecting on every call logs a line
     /// a minute, not one per sample.
     pub reject_log: super::ingest::RejectLog,
+    /// Raised when the instance asked for a collection now (collectors on a worker).
+    pub requested: Option<Arc<AtomicBool>>,
+    /// When its last collection began, ms since epoch: requests wait [`super::MIN_REQUEST_GAP`]
+    /// after it.
+    pub last_collect_ms: Option<u64>,
 }
 
 /// What [`RunningPlugin::start`] needs besides the instance's own keys.
@@ -144,6 +151,8 @@ pub(super) struct Start<'a> {
     pub max_payload: usize,
     /// Where results go.
     pub done: &'a Sender<Done>,
+    /// Where collection requests go.
+    pub requests: &'a Requests,
     /// Start the instance on a worker; when false the library and plugin are only checked.
     pub run: bool,
 }
@@ -168,6 +177,13 @@ impl RunningPlugin {
         if !start.run {
             return Ok(Self::new(spec, &info.version, library, None, start));
         }
+        let (requested, on_request) = match spec.kind {
+            PluginKind::Collector => {
+                let (flag, hook) = start.requests.hook();
+                (Some(flag), Some(hook))
+            }
+            _ => (None, None),
+        };
         let worker = Worker::start(
             WorkerSpec {
                 slot: start.slot,
@@ -177,6 +193,7 @@ impl RunningPlugin {
                 config: spec.config.clone(),
                 max_payload: start.max_payload,
                 timeout: spec.timeout,
+                on_request,
             },
             start.done.clone(),
         )
@@ -186,7 +203,9 @@ impl RunningPlugin {
                 format!("plugin `{}` refused its config: {e}", spec.plugin),
             )
         })?;
-        Ok(Self::new(spec, &info.version, library, Some(worker), start))
+        let mut running = Self::new(spec, &info.version, library, Some(worker), start);
+        running.requested = requested;
+        Ok(running)
     }
 
     fn new(
@@ -208,6 +227,8 @@ impl RunningPlugin {
             in_flight: None,
             stats: PluginStats::default(),
             reject_log: super::ingest::RejectLog::default(),
+            requested: None,
+            last_collect_ms: None,
         }
     }
 
@@ -224,6 +245,7 @@ impl RunningPlugin {
     /// Hands `input` to the worker as call `job`.
     pub fn dispatch(&mut self, job: u64, input: Vec<u8>, purpose: Purpose, now_ms: u64) {
         let started = Instant::now();
+        let purpose_is_collect = matches!(purpose, Purpose::Collect);
         self.in_flight = Some(InFlight {
             job,
             started,
@@ -233,6 +255,9 @@ impl RunningPlugin {
             purpose,
         });
         self.stats.calls += 1;
+        if purpose_is_collect {
+            self.last_collect_ms = Some(now_ms);
+        }
         if let Some(w) = &self.worker {
             w.submit(job, input);
         }
@@ -402,15 +427,17 @@ pub(super) struct Launcher<'a> {
     pub plugins: Vec<RunningPlugin>,
     errors: Vec<ConfigError>,
     done: &'a Sender<Done>,
+    requests: &'a Requests,
     max_payload: usize,
 }
 
 impl<'a> Launcher<'a> {
-    pub fn new(done: &'a Sender<Done>, max_payload: usize) -> Self {
+    pub fn new(done: &'a Sender<Done>, requests: &'a Requests, max_payload: usize) -> Self {
         Self {
             plugins: Vec::new(),
             errors: Vec::new(),
             done,
+            requests,
             max_payload,
         }
     }
@@ -433,6 +460,7 @@ impl<'a> Launcher<'a> {
             base_backoff,
             max_payload: self.max_payload,
             done: self.done,
+            requests: self.requests,
             run,
         };
         // SAFETY: forwarded to our caller.

@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use monitor_plugin::{
-    AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Notification,
-    PluginError, Sample, parse_config,
+    AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Host,
+    Notification, PluginError, Sample, parse_config,
 };
 use serde::Deserialize;
 
@@ -270,6 +270,7 @@ mod raw {
         call,
         shutdown,
         destroy,
+        create_with_host: None,
     };
 
     monitor_plugin::__private::inventory::submit! {
@@ -329,7 +330,34 @@ impl HealingStrategy for Fixer {
     }
 }
 
+/// Asks the host for another collection from inside every collection: the most eager collector
+/// there can be. Counts its calls in `test.asker.calls`.
+#[derive(Default)]
+struct Asker {
+    host: Option<Host>,
+    calls: u64,
+}
+
+impl Collector for Asker {
+    fn attach_host(&mut self, host: Host) {
+        self.host = Some(host);
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        self.calls += 1;
+        let asked = self.host.as_ref().is_some_and(Host::request_collection);
+        if !asked {
+            return Err("no host to ask".into());
+        }
+        Ok(Collection {
+            samples: vec![Sample::counter("test.asker.calls", self.calls as f64)],
+            events: vec![],
+        })
+    }
+}
+
 monitor_plugin::export_plugin! {
+    collector "asker" => Asker,
     collector "file" => FileCollector,
     collector "flaky" => Flaky,
     collector "panicky" => Panicky,
