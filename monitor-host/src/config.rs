@@ -30,6 +30,7 @@ use toml::Spanned;
 mod env;
 #[cfg(test)]
 mod fuzz;
+mod learn;
 mod silence;
 
 /// Default host interval when `[host] interval` is absent.
@@ -130,6 +131,8 @@ struct RawConfig {
     remote_write: Vec<Spanned<RawRemoteWrite>>,
     silence: Vec<Spanned<silence::RawSilence>>,
     inhibit: Vec<Spanned<silence::RawInhibit>>,
+    patterns: Option<learn::RawPatterns>,
+    watch: Vec<Spanned<learn::RawWatch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -578,8 +581,13 @@ pub struct Config {
     pub silences: Vec<crate::silence::MaintenanceWindow>,
     /// `[[inhibit]]` rules.
     pub inhibit: Vec<crate::silence::InhibitRule>,
+    /// `[patterns]`.
+    pub patterns: PatternsConfig,
+    /// `[[watch]]`es.
+    pub watches: Vec<WatchSpec>,
 }
 
+pub use self::learn::{DEFAULT_MIN_CONFIDENCE, PatternsConfig, WatchSpec};
 pub use monitor_plugin::parse_duration;
 
 struct Ctx<'a> {
@@ -678,10 +686,12 @@ impl Ctx<'_> {
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
                 "silence" => raw.silence = self.tables("silence", value),
                 "inhibit" => raw.inhibit = self.tables("inhibit", value),
+                "patterns" => raw.patterns = self.table(value, None),
+                "watch" => raw.watch = self.tables("watch", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `patterns`, `watch`"
                     ),
                 ),
             }
@@ -973,6 +983,8 @@ impl Config {
         cx.check_lookback(&host, &config_rules, &groups);
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
+        let patterns = cx.patterns(raw.patterns);
+        let watches = cx.watches(raw.watch, host.interval);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -987,6 +999,8 @@ impl Config {
             remote_write,
             silences,
             inhibit,
+            patterns,
+            watches,
         }
     }
 

@@ -10,6 +10,7 @@ mod encoding;
 pub mod engine;
 pub mod history;
 pub mod http;
+pub mod learn;
 pub mod library;
 pub mod promql;
 pub mod query;

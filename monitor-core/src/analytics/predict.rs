@@ -367,6 +367,20 @@ impl HoltWinters {
     /// Fits the series in one pass. `None` with fewer than two full cycles
     /// plus one point.
     pub fn fit(&self, ys: &[f64]) -> Option<HoltWintersModel> {
+        self.run(ys, None)
+    }
+
+    /// The one-step-ahead forecast errors `y(t) - forecast(t)` of the points
+    /// after the first cycle (`ys.len() - period` of them), as [`fit`](Self::fit)
+    /// makes them: the residuals a seasonal anomaly detector scores. `None`
+    /// with fewer than two full cycles plus one point.
+    pub fn one_step_errors(&self, ys: &[f64]) -> Option<Vec<f64>> {
+        let mut errors = Vec::with_capacity(ys.len());
+        self.run(ys, Some(&mut errors))?;
+        Some(errors)
+    }
+
+    fn run(&self, ys: &[f64], mut errors: Option<&mut Vec<f64>>) -> Option<HoltWintersModel> {
         let (m, n) = (self.period.max(2), ys.len());
         if n <= 2 * m {
             return None;
@@ -385,6 +399,9 @@ impl HoltWinters {
             let s = season[slot];
             let e = y - (level + trend + s);
             sse += e * e;
+            if let Some(errors) = errors.as_mut() {
+                errors.push(e);
+            }
             let new_level = self.alpha * (y - s) + (1.0 - self.alpha) * (level + trend);
             trend = self.beta * (new_level - level) + (1.0 - self.beta) * trend;
             season[slot] = self.gamma * (y - new_level) + (1.0 - self.gamma) * s;

@@ -126,6 +126,7 @@ impl Engine {
                 successful: true,
                 success_ms: now_ms(),
             },
+            feed: Default::default(),
         })
     }
 }

@@ -14,8 +14,10 @@
 //! - `base`: what chance predicts. With [`TemporalBaseline::Events`] (the
 //!   default), the share of all events falling in the window, so a system
 //!   busy only in office hours does not make every kind "temporal"; with
-//!   [`TemporalBaseline::Clock`], the share of the clock the window covers
-//!   (2 hours of a day: 2/24);
+//!   [`TemporalBaseline::Clock`], the share of the time observed (from the
+//!   first event of any kind to the last) that falls in the window: 2 hours
+//!   of a day over whole weeks is 2/24, and a stream of Monday to Wednesday
+//!   makes no kind concentrated on Mon-Wed;
 //! - `confidence = clamp((share - base) / (1 - base), 0, 1)`, the certainty
 //!   factor.
 //!
@@ -66,24 +68,37 @@ struct Best {
     confidence: f64,
 }
 
-/// What chance predicts for the windows of one scale: the share of all
-/// events per bin, or of the clock.
+/// What chance predicts for the windows of one scale: per bin, the events
+/// of all kinds, or the time observed (see [`exposure`]).
 struct Chance<'a> {
-    all: &'a [u64],
-    all_total: u64,
-    clock: bool,
+    all: &'a [f64],
+    all_total: f64,
 }
 
 impl Chance<'_> {
     /// The base share of `width` bins from `start` (wrapping).
     fn base(&self, start: usize, width: usize) -> f64 {
         let bins = self.all.len();
-        if self.clock {
-            return width as f64 / bins as f64;
-        }
-        let inside: u64 = (0..width).map(|j| self.all[(start + j) % bins]).sum();
-        inside as f64 / self.all_total as f64
+        let inside: f64 = (0..width).map(|j| self.all[(start + j) % bins]).sum();
+        inside / self.all_total
     }
+}
+
+/// The time observed in each hour of the week (`[day][hour]`, in hours):
+/// the hours from the first event to the last. A stream that covers
+/// Monday to Wednesday makes no kind "concentrated on Mon-Wed". A stream of
+/// one instant counts every hour once.
+fn exposure(first_ms: u64, last_ms: u64, offset_ms: i64) -> [[f64; 24]; 7] {
+    let mut grid = [[0.0; 24]; 7];
+    let hours = (last_ms.saturating_sub(first_ms) / HOUR_MS as u64).min(24 * 7 * 52 * 10);
+    if hours == 0 {
+        return [[1.0; 24]; 7];
+    }
+    for h in 0..hours {
+        let (hour, day) = hour_and_weekday(first_ms + h * HOUR_MS as u64, offset_ms);
+        grid[day][hour] += 1.0;
+    }
+    grid
 }
 
 /// The most concentrated window of `counts` against `chance`.
@@ -127,37 +142,24 @@ struct Weekly {
 /// The most concentrated hour window on a run of days (1 to 6) of `grid`
 /// (`[day][hour]` counts) against `all` (the same for all events, or `None`
 /// for the clock).
-fn best_weekly(
-    grid: &[[u64; 24]; 7],
-    all: Option<(&[[u64; 24]; 7], u64)>,
-    total: u64,
-) -> Option<Weekly> {
-    // Per hour window and day: the count inside, for the kind and for all.
-    let window_sum = |g: &[[u64; 24]; 7], day: usize, start: usize, width: usize| -> u64 {
-        (0..width).map(|j| g[day][(start + j) % 24]).sum()
-    };
+fn best_weekly(grid: &[[u64; 24]; 7], all: &[[f64; 24]; 7], total: u64) -> Option<Weekly> {
+    let all_total: f64 = all.iter().flatten().sum();
     let mut best: Option<Weekly> = None;
     for hour_width in 1..=6 {
         for hour_start in 0..24 {
+            let hour_cells = |d: usize| (0..hour_width).map(move |j| (d, (hour_start + j) % 24));
             let kind_days: [u64; 7] =
-                std::array::from_fn(|d| window_sum(grid, d, hour_start, hour_width));
+                std::array::from_fn(|d| hour_cells(d).map(|(d, h)| grid[d][h]).sum());
             if kind_days.iter().all(|&c| c == 0) {
                 continue;
             }
-            let all_days: [u64; 7] = match all {
-                Some((g, _)) => std::array::from_fn(|d| window_sum(g, d, hour_start, hour_width)),
-                None => [0; 7],
-            };
+            let all_days: [f64; 7] =
+                std::array::from_fn(|d| hour_cells(d).map(|(d, h)| all[d][h]).sum());
             for day_width in 1..=6 {
                 for day_start in 0..7 {
                     let days = (0..day_width).map(|j| (day_start + j) % 7);
                     let inside: u64 = days.clone().map(|d| kind_days[d]).sum();
-                    let base = match all {
-                        Some((_, all_total)) => {
-                            days.map(|d| all_days[d]).sum::<u64>() as f64 / all_total as f64
-                        }
-                        None => (hour_width * day_width) as f64 / (24 * 7) as f64,
-                    };
+                    let base = days.map(|d| all_days[d]).sum::<f64>() / all_total;
                     let share = wilson_lower(inside as f64, total as f64, 1.96);
                     let confidence = certainty_factor(share, base);
                     if best.as_ref().is_none_or(|b| confidence > b.best.confidence) {
@@ -181,24 +183,28 @@ fn best_weekly(
     best
 }
 
-/// Per kind: events by day of week and hour (`[day][hour]`).
-fn grids(p: &Prepared<'_>, offset_ms: i64) -> (Vec<[[u64; 24]; 7]>, [[u64; 24]; 7]) {
+/// Per kind: events by day of week and hour (`[day][hour]`); and what
+/// chance predicts per cell: all events, or the time observed.
+fn grids(p: &Prepared<'_>, offset_ms: i64, clock: bool) -> (Vec<[[u64; 24]; 7]>, [[f64; 24]; 7]) {
     let mut grids = vec![[[0u64; 24]; 7]; p.kinds.len()];
-    let mut all = [[0u64; 24]; 7];
+    let mut all = [[0.0; 24]; 7];
     for e in &p.by_time {
         let (h, d) = hour_and_weekday(e.ts, offset_ms);
         grids[e.kind as usize][d][h] += 1;
-        all[d][h] += 1;
+        all[d][h] += 1.0;
+    }
+    if clock && let (Some(first), Some(last)) = (p.by_time.first(), p.by_time.last()) {
+        all = exposure(first.ts, last.ts, offset_ms);
     }
     (grids, all)
 }
 
-fn hours_of(grid: &[[u64; 24]; 7]) -> [u64; 24] {
+fn hours_of<T: Copy + std::iter::Sum<T>>(grid: &[[T; 24]; 7]) -> [T; 24] {
     std::array::from_fn(|h| grid.iter().map(|d| d[h]).sum())
 }
 
-fn days_of(grid: &[[u64; 24]; 7]) -> [u64; 7] {
-    std::array::from_fn(|d| grid[d].iter().sum())
+fn days_of<T: Copy + std::iter::Sum<T>>(grid: &[[T; 24]; 7]) -> [T; 7] {
+    std::array::from_fn(|d| grid[d].iter().copied().sum())
 }
 
 fn day_window(start: usize, width: usize) -> String {
@@ -213,18 +219,16 @@ fn day_window(start: usize, width: usize) -> String {
 pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
     let offset_ms = i64::from(p.config.utc_offset_minutes) * 60_000;
     let clock = p.config.temporal_baseline == TemporalBaseline::Clock;
-    let (grids, all) = grids(p, offset_ms);
+    let (grids, all) = grids(p, offset_ms, clock);
     let (all_hours, all_days) = (hours_of(&all), days_of(&all));
-    let all_total = p.by_time.len() as u64;
+    let all_total: f64 = all_days.iter().sum();
     let hour_chance = Chance {
         all: &all_hours,
         all_total,
-        clock,
     };
     let day_chance = Chance {
         all: &all_days,
         all_total,
-        clock,
     };
     let zone = zone_name(p.config.utc_offset_minutes);
     let mut out = Vec::new();
@@ -236,7 +240,7 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
         let name = p.kind_name(k as u32);
         let hour = best_window(&hours_of(grid), &hour_chance, total, 1..=6)
             .filter(|b| passes(p.config, b.inside, b.confidence));
-        let weekly = best_weekly(grid, (!clock).then_some((&all, all_total)), total)
+        let weekly = best_weekly(grid, &all, total)
             .filter(|w| passes(p.config, w.best.inside, w.best.confidence))
             .filter(|w| {
                 hour.as_ref()
