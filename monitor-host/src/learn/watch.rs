@@ -10,7 +10,8 @@
 //!   values and 95% bounds at up to [`FORECAST_POINTS`] times over `forecast_horizon`, the
 //!   direction of the trend, and when the forecast first crosses `threshold` (if given).
 //! - **anomalies**: with a season, the one-step-ahead residuals of that Holt-Winters model scored
-//!   against their robust spread (`residual / (1.4826 * MAD)`); without, each point's robust
+//!   against their robust spread (`residual / (1.4826 * MAD)`), points beyond [`CLIP`] spreads
+//!   entering the model clipped so that a spike leaves no echo after it; without, each point's robust
 //!   z-score against the [`ROBUST_WINDOW`] points before it (as `anomaly_score(x[w])`). Points
 //!   scoring `anomaly_threshold` or more (in absolute value) are reported, newest first, at most
 //!   [`MAX_ANOMALIES`] per series.
@@ -28,6 +29,8 @@ use crate::query::{MAX_POINTS, QueryApi, Steps};
 pub const FORECAST_POINTS: usize = 60;
 /// Points before each one that the robust z-score judges it against.
 pub const ROBUST_WINDOW: usize = 30;
+/// Residuals beyond this many robust spreads enter the seasonal model clipped.
+pub const CLIP: f64 = 3.0;
 /// Most anomalies reported per series.
 pub const MAX_ANOMALIES: usize = 50;
 
@@ -254,32 +257,48 @@ fn detect(spec: &WatchSpec, s: &Series<'_>, season: Option<usize>) -> Vec<Value>
 }
 
 /// `(index, expected, score)` of every point from the second season on: its one-step-ahead
-/// Holt-Winters residual over the residuals' robust spread.
-fn seasonal_scores(values: &[f64], m: usize) -> Vec<(usize, f64, f64)> {
+/// Holt-Winters residual (parameters fitted to the whole series, season `m` points) over the
+/// residuals' robust spread, `1.4826 * MAD`, so spikes do not widen the spread that judges them.
+/// Empty with two seasons or fewer.
+pub fn seasonal_scores(values: &[f64], m: usize) -> Vec<(usize, f64, f64)> {
     let Some(model) = HoltWinters::fit_auto(values, m) else {
         return Vec::new();
     };
-    let Some(errors) = model.params.one_step_errors(values) else {
-        return Vec::new();
-    };
     // The first cycle's errors settle the start; the spread comes from the rest.
-    let settled = &errors[m.min(errors.len())..];
-    let Some(b) = Baseline::from_values(settled) else {
+    let spread_of = |errors: &[f64]| {
+        let b = Baseline::from_values(&errors[m.min(errors.len())..])?;
+        Some((
+            b.median,
+            (1.4826 * b.mad).max(1e-9 * b.median.abs().max(1.0)),
+        ))
+    };
+    let Some((_, first_spread)) = model
+        .params
+        .one_step_errors(values)
+        .as_deref()
+        .and_then(spread_of)
+    else {
         return Vec::new();
     };
-    let spread = (1.4826 * b.mad).max(1e-9 * b.median.abs().max(1.0));
+    // Again with points beyond CLIP spreads entering the model clipped: a spike leaves no echo.
+    let Some(errors) = (model.params).one_step_errors_clipped(values, CLIP * first_spread) else {
+        return Vec::new();
+    };
+    let Some((median, spread)) = spread_of(&errors) else {
+        return Vec::new();
+    };
     (m..errors.len())
         .map(|j| {
             let i = j + m;
             let e = errors[j];
-            (i, values[i] - e, (e - b.median) / spread)
+            (i, values[i] - e, (e - median) / spread)
         })
         .collect()
 }
 
 /// `(index, expected, score)` of every point with [`ROBUST_WINDOW`] before it: its robust z-score
 /// against them.
-fn robust_scores(values: &[f64]) -> Vec<(usize, f64, f64)> {
+pub fn robust_scores(values: &[f64]) -> Vec<(usize, f64, f64)> {
     (ROBUST_WINDOW..values.len())
         .filter_map(|i| {
             let b = Baseline::from_values(&values[i - ROBUST_WINDOW..i])?;
