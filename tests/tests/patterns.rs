@@ -83,7 +83,7 @@ fn previous_run(data: &std::path::Path, now: u64) -> u64 {
         let at = now - rng.next() % (10 * 20 * hour);
         p.batch()
             .transitions
-            .push(transition(&alert, rng.next() % 2 == 0, at));
+            .push(transition(&alert, rng.next().is_multiple_of(2), at));
     }
     let key = SeriesKey {
         name: "test.load".to_owned(),

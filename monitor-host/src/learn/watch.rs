@@ -18,7 +18,9 @@
 
 use std::path::PathBuf;
 
-use monitor_core::analytics::predict::{Baseline, Holt, HoltWinters};
+use monitor_core::analytics::predict::{
+    Baseline, Forecast, Holt, HoltModel, HoltWinters, HoltWintersModel,
+};
 use serde_json::{Value, json};
 
 use crate::config::WatchSpec;
@@ -163,6 +165,30 @@ impl<'a> Series<'a> {
     }
 }
 
+/// A fitted forecasting model.
+enum Fitted {
+    Holt(HoltModel),
+    Seasonal(HoltWintersModel),
+}
+
+impl Fitted {
+    /// The trend per step and the one-step error's spread.
+    fn trend_and_spread(&self) -> (f64, f64) {
+        match self {
+            Fitted::Holt(m) => (m.trend, m.residual_std),
+            Fitted::Seasonal(m) => (m.trend, m.residual_std),
+        }
+    }
+
+    /// The forecast `h` steps ahead, with its 95% interval.
+    fn forecast(&self, h: usize) -> Forecast {
+        match self {
+            Fitted::Holt(m) => m.forecast(h, 0.95),
+            Fitted::Seasonal(m) => m.forecast(h, 0.95),
+        }
+    }
+}
+
 fn forecast(spec: &WatchSpec, metric: &Metric, s: &Series<'_>, season: Option<usize>) -> Value {
     let Some(&(last_t, last_v)) = s.points.last() else {
         return json!({"labels": metric, "forecast": []});
@@ -172,24 +198,11 @@ fn forecast(spec: &WatchSpec, metric: &Metric, s: &Series<'_>, season: Option<us
     } else {
         0
     };
-    // One model for both: its trend, spread and the forecast at `h` steps.
-    let model: Option<(
-        f64,
-        f64,
-        Box<dyn Fn(usize) -> monitor_core::analytics::Forecast>,
-    )> = match season {
-        Some(m) => HoltWinters::fit_auto(&s.values, m).map(|model| {
-            let (trend, sd) = (model.trend, model.residual_std);
-            let f: Box<dyn Fn(usize) -> _> = Box::new(move |h| model.forecast(h, 0.95));
-            (trend, sd, f)
-        }),
-        None => Holt::fit_auto(&s.values).map(|model| {
-            let (trend, sd) = (model.trend, model.residual_std);
-            let f: Box<dyn Fn(usize) -> _> = Box::new(move |h| model.forecast(h, 0.95));
-            (trend, sd, f)
-        }),
+    let model = match season {
+        Some(m) => HoltWinters::fit_auto(&s.values, m).map(Fitted::Seasonal),
+        None => Holt::fit_auto(&s.values).map(Fitted::Holt),
     };
-    let Some((trend, sd, at)) = model.filter(|_| horizon_steps > 0) else {
+    let Some(model) = model.filter(|_| horizon_steps > 0) else {
         return json!({
             "labels": metric,
             "last": {"t_ms": last_t, "value": last_v},
@@ -197,6 +210,8 @@ fn forecast(spec: &WatchSpec, metric: &Metric, s: &Series<'_>, season: Option<us
             "note": "too few points to forecast",
         });
     };
+    let (trend, sd) = model.trend_and_spread();
+    let at = |h: usize| model.forecast(h);
     let every = horizon_steps.div_ceil(FORECAST_POINTS).max(1);
     let t_of = |h: usize| last_t + (h as f64 * s.step_ms).round() as i64;
     let points: Vec<Value> = (1..=horizon_steps)
