@@ -79,7 +79,17 @@ impl Stream {
         for e in &self.events {
             *counts.entry(e.kind.as_str()).or_default() += 1;
         }
-        let views: Vec<Value> = patterns.iter().map(|p| view(p, config, &counts)).collect();
+        let span = match (
+            self.events.iter().map(|e| e.timestamp_ms).min(),
+            self.events.iter().map(|e| e.timestamp_ms).max(),
+        ) {
+            (Some(a), Some(b)) => b - a,
+            _ => 0,
+        };
+        let views: Vec<Value> = (patterns.iter())
+            .filter(|p| observed_long_enough(p, span))
+            .map(|p| view(p, config, &counts))
+            .collect();
         json!({
             "generated_at": crate::silence::rfc3339(now_ms),
             "generated_at_ms": now_ms,
@@ -90,6 +100,20 @@ impl Stream {
             "patterns": views,
         })
         .to_string()
+    }
+}
+
+/// Whether the stream spans enough time for a temporal pattern to mean something: two days for
+/// an hour of the day, two weeks for days of the week (over a shorter stream, "on Wed-Sat" cannot
+/// be told from "on the days observed").
+fn observed_long_enough(p: &Pattern, span_ms: u64) -> bool {
+    const DAY_MS: u64 = 86_400_000;
+    if p.kind != PatternKind::Temporal {
+        return true;
+    }
+    match p.metadata.get("scale").and_then(Value::as_str) {
+        Some("hour_of_day") => span_ms >= 2 * DAY_MS,
+        _ => span_ms >= 14 * DAY_MS,
     }
 }
 
