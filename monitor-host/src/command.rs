@@ -81,6 +81,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     let published = Arc::new(Published::default());
+    // Stopped (and joined) when `run` returns, after the engine.
+    let learning = monitor_host::learn::Learning::start(
+        &config,
+        engine.learning_feed(),
+        config.host.data_dir.join(DATABASE_FILE),
+    );
+    published.serve_learned(learning.reports());
     let _server = match config.host.listen {
         Some(addr) => {
             let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));

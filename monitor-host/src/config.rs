@@ -31,6 +31,7 @@ mod env;
 #[cfg(test)]
 mod fuzz;
 mod incident;
+mod learn;
 mod silence;
 
 /// Default host interval when `[host] interval` is absent.
@@ -131,6 +132,8 @@ struct RawConfig {
     remote_write: Vec<Spanned<RawRemoteWrite>>,
     silence: Vec<Spanned<silence::RawSilence>>,
     inhibit: Vec<Spanned<silence::RawInhibit>>,
+    patterns: Option<learn::RawPatterns>,
+    watch: Vec<Spanned<learn::RawWatch>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -588,6 +591,10 @@ pub struct Config {
     pub inhibit: Vec<crate::silence::InhibitRule>,
     /// Escalation by time of the `[[alert]]`s that set `escalate_after`, by alert name.
     pub escalations: BTreeMap<String, Escalation>,
+    /// `[patterns]`.
+    pub patterns: PatternsConfig,
+    /// `[[watch]]`es.
+    pub watches: Vec<WatchSpec>,
 }
 
 /// `escalate_after` and `escalate_to` of an `[[alert]]`: an incident of that alert still
@@ -600,6 +607,7 @@ pub struct Escalation {
     pub to: Vec<String>,
 }
 
+pub use self::learn::{DEFAULT_MIN_CONFIDENCE, PatternsConfig, WatchSpec};
 pub use monitor_plugin::parse_duration;
 
 struct Ctx<'a> {
@@ -698,10 +706,12 @@ impl Ctx<'_> {
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
                 "silence" => raw.silence = self.tables("silence", value),
                 "inhibit" => raw.inhibit = self.tables("inhibit", value),
+                "patterns" => raw.patterns = self.table(value, None),
+                "watch" => raw.watch = self.tables("watch", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `patterns`, `watch`"
                     ),
                 ),
             }
@@ -995,6 +1005,8 @@ impl Config {
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
         let escalations = cx.escalations(raw_escalations, &notifiers);
+        let patterns = cx.patterns(raw.patterns);
+        let watches = cx.watches(raw.watch, host.interval);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -1010,6 +1022,8 @@ impl Config {
             silences,
             inhibit,
             escalations,
+            patterns,
+            watches,
         }
     }
 

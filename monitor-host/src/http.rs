@@ -109,6 +109,8 @@ pub struct Published {
     renders: AtomicU64,
     cache: Mutex<[Option<Rendered>; 6]>,
     asks: (Sender<Ask>, Receiver<Ask>),
+    // What the learning thread found (`/api/patterns`, `/api/forecasts`, `/api/anomalies`).
+    learned: OnceLock<Arc<crate::learn::Reports>>,
 }
 
 impl Default for Published {
@@ -123,11 +125,17 @@ impl Default for Published {
             renders: AtomicU64::new(0),
             cache: Mutex::new([None, None, None, None, None, None]),
             asks: unbounded(),
+            learned: OnceLock::new(),
         }
     }
 }
 
 impl Published {
+    /// Serves what the learning thread finds; set once, later calls are ignored.
+    pub fn serve_learned(&self, reports: Arc<crate::learn::Reports>) {
+        let _ = self.learned.set(reports);
+    }
+
     /// Notes that a cycle is starting: views are served from earlier renderings meanwhile.
     pub fn cycle_started(&self) {
         self.busy.store(true, Ordering::Release);
@@ -344,6 +352,9 @@ impl HttpServer {
             }
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
+            }
+            if let Some(response) = (published.learned.get()).and_then(|l| l.handle(request)) {
+                return response;
             }
             if let Some(page) = crate::dashboard::handle(request) {
                 return page;

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod history;
 pub mod http;
 pub mod incident;
+pub mod learn;
 pub mod library;
 pub mod promql;
 pub mod query;

@@ -8,7 +8,7 @@ use monitor_plugin::{HealOutcome, Labels};
 use super::Engine;
 use super::healing::HealJob;
 use super::ingest::RawCollection;
-use super::running::Purpose;
+use super::running::{InFlight, Purpose};
 use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
 use crate::worker::Done;
@@ -54,10 +54,10 @@ impl Engine {
             if let Some((job, started_ms)) = heal {
                 self.record_heal(&job, false, message, 0, started_ms);
             }
-            self.event(
-                "host",
+            self.plugin_event(
                 "plugin_timeout",
-                format!("{name}: call did not return in time"),
+                name,
+                "call did not return in time",
                 now_ms,
             );
         }
@@ -74,6 +74,27 @@ impl Engine {
         let Some(f) = self.plugins[slot].finish(&done) else {
             return;
         };
+        let failures = self.plugins[slot].stats.consecutive_failures;
+        self.complete_call(slot, f, done, now_ms);
+        let p = &self.plugins[slot];
+        if p.stats.consecutive_failures > failures {
+            let message = p.stats.last_error.clone().unwrap_or_default();
+            self.plugin_event("plugin_failed", p.name.clone(), &message, now_ms);
+        }
+    }
+
+    /// A plugin's failure or time-out, as an event labelled with the plugin instance.
+    fn plugin_event(&mut self, kind: &str, plugin: String, message: &str, now_ms: u64) {
+        self.record_event(EventRecord {
+            source: "host".to_owned(),
+            kind: kind.to_owned(),
+            message: format!("{plugin}: {message}"),
+            labels: Labels::from([("plugin".to_owned(), plugin)]),
+            timestamp_ms: now_ms,
+        });
+    }
+
+    fn complete_call(&mut self, slot: usize, f: InFlight, done: Done, now_ms: u64) {
         match f.purpose {
             Purpose::Collect => {
                 // Read sample by sample (see `ingest`): only a payload that is not a collection at
@@ -169,6 +190,7 @@ impl Engine {
             }
             p.batch().heals.push(record.clone());
         }
+        self.feed.push(crate::learn::events::heal(&record));
         self.history.record_heal(record);
     }
 
@@ -186,6 +208,7 @@ impl Engine {
         if let Some(p) = &mut self.persistence {
             p.batch().events.push(event.clone());
         }
+        self.feed.push(crate::learn::events::record(&event));
         self.history.record_event(event);
     }
 }

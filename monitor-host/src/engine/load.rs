@@ -131,6 +131,7 @@ impl Engine {
                 successful: true,
                 success_ms: now_ms(),
             },
+            feed: Default::default(),
         })
     }
 }

@@ -167,12 +167,20 @@ pub struct Engine {
     // What the config declares, by slot: a reload compares it with the new config.
     declared: Vec<reload::Declaration>,
     last_reload: ReloadStatus,
+    // Alert transitions, healing attempts and events, for the pattern learner.
+    feed: crate::learn::Feed,
 }
 
 impl Engine {
     /// The `[host]` settings.
     pub fn host(&self) -> &HostConfig {
         &self.host
+    }
+
+    /// Where the engine hands its alert transitions, healing attempts and events to the pattern
+    /// learner ([`crate::learn`]); nothing is kept until a learner listens.
+    pub fn learning_feed(&self) -> &crate::learn::Feed {
+        &self.feed
     }
 
     /// The longest per-call timeout of any instance.
@@ -294,6 +302,8 @@ impl Engine {
                 stats.notifications += self.notify_transition(&n, now_ms);
             }
             let verified = self.healing.observe(t, self.alerts.rules());
+            let firing = matches!(t, crate::alert::Transition::Fired { .. });
+            (self.feed).push(crate::learn::events::transition(&n.alert, firing, now_ms));
             if let Some(p) = &mut self.persistence {
                 for si in verified {
                     let slot = self.healing.list[si].slot;

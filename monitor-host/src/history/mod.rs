@@ -105,7 +105,7 @@ use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
-pub use self::read::{Reader, StoredSeries};
+pub use self::read::{EventMarks, PastEvents, Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
 pub use self::silences::TransitionQuery;
 pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck};
