@@ -2002,7 +2002,11 @@ within = "5m"
         )
         .unwrap();
         assert_eq!(c.collectors[0].plugin.isolation, Isolation::Process);
-        assert_eq!(c.collectors[1].plugin.isolation, Isolation::Thread, "the default");
+        assert_eq!(
+            c.collectors[1].plugin.isolation,
+            Isolation::Thread,
+            "the default"
+        );
         assert_eq!(c.notifiers[0].plugin.isolation, Isolation::Thread);
         assert_eq!(c.strategies[0].plugin.isolation, Isolation::Process);
 
@@ -2011,7 +2015,9 @@ within = "5m"
         );
         assert_eq!(
             e,
-            ["monitor.toml:4:13: `isolation`: unknown isolation `container`; use thread or process"]
+            [
+                "monitor.toml:4:13: `isolation`: unknown isolation `container`; use thread or process"
+            ]
         );
     }
 

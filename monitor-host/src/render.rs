@@ -325,9 +325,19 @@ fn plugin_health(fam: &mut Families, p: &PluginStatus) {
     }
     if p.isolation == "process" {
         let help = "times the isolated instance's process died (segfault, abort, exit, killed)";
-        add("monitor_plugin_crashes_total", Counter, help, s.crashes as f64);
+        add(
+            "monitor_plugin_crashes_total",
+            Counter,
+            help,
+            s.crashes as f64,
+        );
         let help = "times a new process was started for the isolated instance";
-        add("monitor_plugin_restarts_total", Counter, help, s.restarts as f64);
+        add(
+            "monitor_plugin_restarts_total",
+            Counter,
+            help,
+            s.restarts as f64,
+        );
     }
     let failures = f64::from(s.consecutive_failures);
     add(

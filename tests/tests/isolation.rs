@@ -128,9 +128,13 @@ path = {value}
     // and each call after one starts a new process (configured again).
     for name in instances {
         let label = format!("instance=\"{name}\"");
-        let crashes = wait_metric(port, "monitor_plugin_crashes_total", &[&label], |v| v >= 2.0);
+        let crashes = wait_metric(port, "monitor_plugin_crashes_total", &[&label], |v| {
+            v >= 2.0
+        });
         assert!(crashes.is_some(), "{name}: {}", stderr.text());
-        let restarts = wait_metric(port, "monitor_plugin_restarts_total", &[&label], |v| v >= 1.0);
+        let restarts = wait_metric(port, "monitor_plugin_restarts_total", &[&label], |v| {
+            v >= 1.0
+        });
         assert!(restarts.is_some(), "{name}: {}", stderr.text());
     }
     // One log line per crash, naming the instance and how its process ended.
@@ -142,10 +146,18 @@ path = {value}
     assert!(host.0.try_wait().unwrap().is_none(), "{}", stderr.text());
     let file = ["instance=\"file\""];
     let calls = metric(port, "monitor_plugin_calls_total", &file).unwrap();
-    let more = wait_metric(port, "monitor_plugin_calls_total", &file, |v| v >= calls + 3.0);
+    let more = wait_metric(port, "monitor_plugin_calls_total", &file, |v| {
+        v >= calls + 3.0
+    });
     assert!(more.is_some(), "{}", stderr.text());
-    assert_eq!(metric(port, "monitor_plugin_errors_total", &file), Some(0.0));
-    assert_eq!(metric(port, "test_value", &["collector=\"file\""]), Some(7.0));
+    assert_eq!(
+        metric(port, "monitor_plugin_errors_total", &file),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(port, "test_value", &["collector=\"file\""]),
+        Some(7.0)
+    );
     assert!(
         metric(port, "test_crashy", &[]).is_none(),
         "no crashing call returned samples"
@@ -192,8 +204,18 @@ fn without_isolation_the_same_crash_takes_the_host_down() {
             dir.write(&name, &text).to_str().unwrap().to_owned()
         };
         let threaded = cli(&["run", "--once", "--config", &config("thread")]);
-        assert_eq!(threaded.status.signal(), signal, "{how}: {}", describe(&threaded));
-        assert_eq!(threaded.status.code(), code, "{how}: {}", describe(&threaded));
+        assert_eq!(
+            threaded.status.signal(),
+            signal,
+            "{how}: {}",
+            describe(&threaded)
+        );
+        assert_eq!(
+            threaded.status.code(),
+            code,
+            "{how}: {}",
+            describe(&threaded)
+        );
 
         let isolated = cli(&["run", "--once", "--config", &config("process")]);
         assert!(isolated.status.success(), "{how}: {}", describe(&isolated));
@@ -237,7 +259,10 @@ flag = {flag}
     let gone = eventually(LIMIT, || (!is_runner(first)).then_some(()));
     assert!(gone.is_some(), "the hung process {first} still runs");
     assert!(stderr.wait_for("isolated plugin's process killed"));
-    assert_eq!(metric(port, "monitor_plugin_crashes_total", &label), Some(0.0));
+    assert_eq!(
+        metric(port, "monitor_plugin_crashes_total", &label),
+        Some(0.0)
+    );
 
     // Unflagged, the next call runs in a new process and answers.
     std::fs::remove_file(&flag).unwrap();
@@ -361,7 +386,10 @@ label = "isolated"
     };
     let n = lines();
     assert_eq!(n.len(), 1, "{n:?}");
-    assert_eq!((n[0]["alert"].as_str(), n[0]["status"].as_str()), (Some("too_high"), Some("firing")));
+    assert_eq!(
+        (n[0]["alert"].as_str(), n[0]["status"].as_str()),
+        (Some("too_high"), Some("firing"))
+    );
     let heals: Vec<_> = e.healing().cloned().collect();
     assert_eq!(heals.len(), 1);
     assert!(heals[0].success, "{heals:?}");

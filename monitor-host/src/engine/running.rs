@@ -364,7 +364,8 @@ impl RunningPlugin {
         let mut stats = self.stats.clone();
         stats.busy = self.in_flight.is_some();
         stats.stuck = self.stuck();
-        if let Some((crashes, restarts)) = self.worker.as_ref().and_then(Worker::crashes_and_restarts)
+        if let Some((crashes, restarts)) =
+            self.worker.as_ref().and_then(Worker::crashes_and_restarts)
         {
             stats.crashes = crashes;
             stats.restarts = restarts;

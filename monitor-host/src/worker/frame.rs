@@ -117,7 +117,10 @@ mod tests {
         write(&mut pipe, CALL, b"{\"a\":1}").unwrap();
         write(&mut pipe, SHUTDOWN, b"").unwrap();
         let mut r = pipe.as_slice();
-        assert_eq!(read(&mut r, 64).unwrap(), Some((CALL, b"{\"a\":1}".to_vec())));
+        assert_eq!(
+            read(&mut r, 64).unwrap(),
+            Some((CALL, b"{\"a\":1}".to_vec()))
+        );
         assert_eq!(read(&mut r, 64).unwrap(), Some((SHUTDOWN, Vec::new())));
         assert_eq!(read(&mut r, 64).unwrap(), None);
     }

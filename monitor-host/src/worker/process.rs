@@ -516,7 +516,10 @@ mod tests {
             name: "t".into(),
             kind: PluginKind::Collector,
             plugin: "x".into(),
-            library: library.path.clone().unwrap_or_else(|| "/nonexistent".into()),
+            library: library
+                .path
+                .clone()
+                .unwrap_or_else(|| "/nonexistent".into()),
             config: b"{}".to_vec(),
             max_payload: 1024,
             timeout: Duration::from_secs(5),
