@@ -1,6 +1,8 @@
 //! One worker per plugin instance, so a slow or hung call never stalls the host: a thread of the
 //! host (`isolation = "thread"`), or a thread that drives a child process (`isolation =
-//! "process"`, see [`process`]), behind the same interface.
+//! "process"`: the host binary in its hidden `plugin-runner` mode loads the library with the same
+//! loader and serves calls as length-prefixed frames over its stdin and stdout), behind the same
+//! interface.
 
 #[cfg(unix)]
 mod frame;

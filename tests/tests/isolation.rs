@@ -309,6 +309,22 @@ fn check_survives_a_configure_that_crashes_in_isolation() {
         describe(&threaded)
     );
 
+    // A plugin that refuses its config says so the same way in its process as on a thread.
+    for isolation in ["thread", "process"] {
+        let text = format!(
+            "[[collector]]\nplugin = \"file\"\nlibrary = {}\nisolation = \"{isolation}\"\n",
+            test_lib()
+        );
+        let file = dir.write(&format!("refuses-{isolation}.toml"), &text);
+        let out = cli(&["check", "--config", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(":1:1: plugin `file` refused its config: `path` is required"),
+            "{isolation}: {err}"
+        );
+    }
+
     // Without the flag, the isolated plugin configures, and `check` passes.
     std::fs::remove_file(&flag).unwrap();
     let ok = cli(&["check", "--config", &path("process")]);
