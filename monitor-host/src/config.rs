@@ -170,6 +170,7 @@ struct RawPlugin {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
 }
 
@@ -180,6 +181,7 @@ struct RawCollector {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     interval: Option<Spanned<String>>,
     max_series: Option<Spanned<u64>>,
@@ -192,6 +194,7 @@ struct RawNotifier {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     min_severity: Option<Spanned<String>>,
     alertmanager: Option<bool>,
@@ -205,6 +208,7 @@ struct RawStrategy {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     on: Spanned<Vec<Spanned<String>>>,
     max_attempts: Option<Spanned<i64>>,
@@ -220,6 +224,7 @@ macro_rules! common_of {
             library: $raw.library,
             name: $raw.name,
             timeout: $raw.timeout,
+            isolation: $raw.isolation,
             config: $raw.config,
         }
     };
@@ -337,6 +342,28 @@ fn short_duration(d: Duration) -> String {
     }
 }
 
+/// Where a plugin instance runs (`isolation = "thread" | "process"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// On a worker thread of the host: cheapest, but a plugin that crashes (segfault, abort,
+    /// `exit`) takes the host down with it.
+    #[default]
+    Thread,
+    /// In a child process of its own: a crash fails only the call in flight, and a hung call is
+    /// killed at its timeout.
+    Process,
+}
+
+impl Isolation {
+    /// The config's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Thread => "thread",
+            Self::Process => "process",
+        }
+    }
+}
+
 /// What every plugin instance has.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -352,6 +379,8 @@ pub struct PluginSpec {
     pub config: serde_json::Value,
     /// Per-call timeout.
     pub timeout: Duration,
+    /// Where the instance runs: on a thread of the host, or in a child process.
+    pub isolation: Isolation,
     /// Where the instance's table starts.
     pub at: Location,
     /// Where `plugin` is.
@@ -852,6 +881,21 @@ impl Ctx<'_> {
         }
     }
 
+    fn isolation(&mut self, v: Option<&Spanned<String>>) -> Isolation {
+        match v.map(|s| (s, s.get_ref().as_str())) {
+            None => Isolation::Thread,
+            Some((_, "thread")) => Isolation::Thread,
+            Some((_, "process")) => Isolation::Process,
+            Some((s, other)) => {
+                self.err(
+                    s.span(),
+                    format!("`isolation`: unknown isolation `{other}`; use thread or process"),
+                );
+                Isolation::Thread
+            }
+        }
+    }
+
     fn severity(&mut self, key: &str, v: &Option<Spanned<String>>, default: Severity) -> Severity {
         match v {
             None => default,
@@ -876,6 +920,7 @@ impl Ctx<'_> {
         host: &HostConfig,
     ) -> PluginSpec {
         let timeout = self.positive_duration("timeout", &raw.timeout, host.timeout);
+        let isolation = self.isolation(raw.isolation.as_ref());
         let library = self.path(raw.library.get_ref());
         let config_at = raw
             .config
@@ -908,6 +953,7 @@ impl Ctx<'_> {
             library,
             config,
             timeout,
+            isolation,
             at: self.at(at),
             plugin_at: self.at(raw.plugin.span()),
             library_at: self.at(raw.library.span()),
@@ -1982,6 +2028,38 @@ within = "5m"
         assert!(
             e[0].starts_with("monitor.toml:4:1: unknown field `intrval`"),
             "{e:?}"
+        );
+    }
+
+    #[test]
+    fn isolation_is_read_for_every_kind_and_a_bad_one_is_located() {
+        let c = Config::from_str(
+            "[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\nisolation = \"process\"\n\n\
+             [[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\n\n\
+             [[notifier]]\nplugin = \"n\"\nlibrary = \"n.so\"\nisolation = \"thread\"\n\n\
+             [[strategy]]\nplugin = \"s\"\nlibrary = \"s.so\"\non = [\"a\"]\nisolation = \"process\"\n\n\
+             [[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n",
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.collectors[0].plugin.isolation, Isolation::Process);
+        assert_eq!(
+            c.collectors[1].plugin.isolation,
+            Isolation::Thread,
+            "the default"
+        );
+        assert_eq!(c.notifiers[0].plugin.isolation, Isolation::Thread);
+        assert_eq!(c.strategies[0].plugin.isolation, Isolation::Process);
+
+        let e = errors(
+            "[[collector]]\nplugin = \"x\"\nlibrary = \"x.so\"\nisolation = \"container\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "monitor.toml:4:13: `isolation`: unknown isolation `container`; use thread or process"
+            ]
         );
     }
 

@@ -324,6 +324,22 @@ fn plugin_health(fam: &mut Families, p: &PluginStatus) {
     for (name, help, value) in counters {
         add(name, Counter, help, value as f64);
     }
+    if p.isolation == "process" {
+        let help = "times the isolated instance's process died (segfault, abort, exit, killed)";
+        add(
+            "monitor_plugin_crashes_total",
+            Counter,
+            help,
+            s.crashes as f64,
+        );
+        let help = "times a new process was started for the isolated instance";
+        add(
+            "monitor_plugin_restarts_total",
+            Counter,
+            help,
+            s.restarts as f64,
+        );
+    }
     let failures = f64::from(s.consecutive_failures);
     add(
         "monitor_plugin_consecutive_failures",

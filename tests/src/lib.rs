@@ -393,6 +393,26 @@ pub fn promtool_create_blocks(openmetrics: &Path, tsdb: &Path) -> Option<()> {
     Some(())
 }
 
+/// The value of the first line of `name` in a Prometheus text exposition whose labels contain
+/// every one of `labels` (`instance="x"`...).
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            return None;
+        }
+        if !labels.iter().all(|want| rest.contains(want)) {
+            return None;
+        }
+        rest.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+/// [`metric_value`] read from the `/metrics` of the host on `port`; `None` when it does not answer.
+pub fn metric(port: u16, name: &str, labels: &[&str]) -> Option<f64> {
+    metric_value(&http_get(port, "/metrics")?.1, name, labels)
+}
+
 /// A child process, killed (and reaped) on drop, a failed assertion included.
 #[derive(Debug)]
 pub struct Killed(pub std::process::Child);

@@ -20,7 +20,7 @@ use super::healing::Strategy;
 use super::notify::Notifier;
 use super::running::{Launcher, Purpose, RunningPlugin};
 use super::{Engine, Schedule, ShutdownOutcome, load, now_ms};
-use crate::config::{Config, ConfigErrors, PluginSpec};
+use crate::config::{Config, ConfigErrors, Isolation, PluginSpec};
 use crate::remote_write::{FLUSH_LIMIT, RemoteWrite};
 
 /// How the last reload went, for the `monitor_host_config_last_reload_*` gauges.
@@ -85,6 +85,7 @@ pub(super) struct Declaration {
     library: PathBuf,
     config: serde_json::Value,
     timeout: Duration,
+    isolation: Isolation,
     max_payload: usize,
     settings: Settings,
 }
@@ -115,6 +116,7 @@ impl Declaration {
             library: spec.library.clone(),
             config: spec.config.clone(),
             timeout: spec.timeout,
+            isolation: spec.isolation,
             max_payload,
             settings,
         }
@@ -500,6 +502,7 @@ mod tests {
             library: PathBuf::from("/lib/libp.so"),
             config,
             timeout: Duration::from_secs(5),
+            isolation: Isolation::Thread,
             max_payload: 1024,
             settings,
         }
@@ -603,6 +606,10 @@ mod tests {
             },
             Declaration {
                 timeout: Duration::from_secs(6),
+                ..base.clone()
+            },
+            Declaration {
+                isolation: Isolation::Process,
                 ..base.clone()
             },
             Declaration {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::healing::HealJob;
 use super::request::Requests;
-use crate::config::{ConfigError, PluginSpec};
+use crate::config::{ConfigError, Isolation, PluginSpec};
 use crate::library::{CallFailure, PluginLibrary};
 use crate::worker::{Done, Worker, WorkerSpec};
 
@@ -49,6 +49,12 @@ pub struct PluginStats {
     pub stuck: bool,
     /// Calls skipped because the previous one was still running.
     pub skipped: u64,
+    /// Times the instance's process died on its own (`isolation = "process"` only): a segfault,
+    /// an abort, an `exit`, a kill from outside.
+    pub crashes: u64,
+    /// Times a new process was started for the instance after one died or was killed at a
+    /// timeout (`isolation = "process"` only).
+    pub restarts: u64,
     /// Notifications dropped because the queue was full (notifiers).
     pub dropped: u64,
     /// Samples of this collector refused at ingest, by reason (`invalid_value`, `invalid_sample`,
@@ -83,6 +89,8 @@ pub struct PluginStatus {
     pub sdk_version: String,
     /// Library path (none for plugins linked into the host).
     pub library: Option<PathBuf>,
+    /// `thread` or `process`.
+    pub isolation: &'static str,
     /// Health figures.
     pub stats: PluginStats,
 }
@@ -127,6 +135,7 @@ pub(super) struct RunningPlugin {
     pub version: String,
     pub library: Arc<PluginLibrary>,
     pub worker: Option<Worker>,
+    pub isolation: Isolation,
     pub timeout: Duration,
     pub base_backoff_ms: u64,
     pub in_flight: Option<InFlight>,
@@ -187,6 +196,8 @@ impl RunningPlugin {
         let worker = Worker::start(
             WorkerSpec {
                 slot: start.slot,
+                name: spec.name.clone(),
+                isolation: spec.isolation,
                 thread_name: format!("{}-{}", spec.kind.as_str(), spec.name),
                 library: library.clone(),
                 plugin: info.clone(),
@@ -222,6 +233,7 @@ impl RunningPlugin {
             version: version.to_owned(),
             library,
             worker,
+            isolation: spec.isolation,
             timeout: spec.timeout,
             base_backoff_ms: start.base_backoff.as_millis() as u64,
             in_flight: None,
@@ -279,14 +291,27 @@ impl RunningPlugin {
             return None;
         }
         f.timed_out = true;
+        let job = f.job;
         self.stats.timeouts += 1;
         self.stats.last_error = Some(format!("call did not return within {:?}", self.timeout));
-        tracing::warn!(
-            plugin = %self.name,
-            kind = self.kind.as_str(),
-            timeout = ?self.timeout,
-            "plugin call timed out; its worker is abandoned until the call returns"
-        );
+        if self.isolation == Isolation::Process {
+            tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                timeout = ?self.timeout,
+                "plugin call timed out; its process is killed and replaced"
+            );
+        } else {
+            tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                timeout = ?self.timeout,
+                "plugin call timed out; its worker is abandoned until the call returns"
+            );
+        }
+        if let Some(w) = &self.worker {
+            w.cancel(job);
+        }
         self.back_off(now_ms);
         self.in_flight.as_ref()
     }
@@ -365,6 +390,12 @@ impl RunningPlugin {
         let mut stats = self.stats.clone();
         stats.busy = self.in_flight.is_some();
         stats.stuck = self.stuck();
+        if let Some((crashes, restarts)) =
+            self.worker.as_ref().and_then(Worker::crashes_and_restarts)
+        {
+            stats.crashes = crashes;
+            stats.restarts = restarts;
+        }
         PluginStatus {
             kind: self.kind.as_str(),
             name: self.name.clone(),
@@ -373,6 +404,7 @@ impl RunningPlugin {
             abi_version: self.library.abi_version,
             sdk_version: self.library.sdk_version.clone(),
             library: self.library.path.clone(),
+            isolation: self.isolation.as_str(),
             stats,
         }
     }

@@ -29,6 +29,10 @@ struct Common {
     label: Option<String>,
     /// How long the slow collector takes per call, in ms.
     sleep_ms: Option<u64>,
+    /// How the crashing plugins end the process: `segv`, `abort` or `exit`.
+    crash: Option<String>,
+    /// The crashing collector crashes in `configure` too while the flag exists.
+    crash_in_configure: Option<bool>,
 }
 
 impl Common {
@@ -171,6 +175,52 @@ impl Collector for Churn {
             ],
             events: vec![],
         })
+    }
+}
+
+/// Ends the whole process the way `crash` says: a segmentation fault, an abort, or `exit(3)`.
+fn crash(how: Option<&str>) -> ! {
+    match how.unwrap_or("segv") {
+        "abort" => std::process::abort(),
+        "exit" => std::process::exit(3),
+        _ => {
+            // An address no process maps: a genuine invalid access, not a raised signal.
+            let bad = std::ptr::without_provenance_mut::<u8>(16);
+            // SAFETY: not safe at all, on purpose: this write faults, and the process dies with
+            // SIGSEGV (the test plugin exists to show what isolation protects the host from).
+            unsafe { bad.write_volatile(1) };
+            unreachable!("the write above faults")
+        }
+    }
+}
+
+/// `crashy`: reports `test.crashy` 1, but while the flag file exists it ends the process
+/// (`crash = "segv" | "abort" | "exit"`), in `collect`, and in `configure` too with
+/// `crash_in_configure = true`.
+#[derive(Default)]
+struct Crashy(Common);
+
+impl Collector for Crashy {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        if self.0.crash_in_configure == Some(true) && self.0.flagged() {
+            crash(self.0.crash.as_deref());
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        if self.0.flagged() {
+            crash(self.0.crash.as_deref());
+        }
+        Ok(Collection {
+            samples: vec![Sample::gauge("test.crashy", 1.0)],
+            events: vec![],
+        })
+    }
+
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.0.log_shutdown("crashy")
     }
 }
 
@@ -366,6 +416,7 @@ monitor_plugin::export_plugin! {
     collector "panicky-drop" => Bomb,
     collector "slow" => Slow,
     collector "label-churn" => Churn,
+    collector "crashy" => Crashy,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
