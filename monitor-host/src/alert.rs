@@ -470,10 +470,13 @@ impl AlertEngine {
         (self.history.as_ref()).map(|h| (h.cached_points(), h.read_points()))
     }
 
-    /// Whether a rule reading `lookback_ms` back needs the store (when there is one).
+    /// Whether a rule reading `lookback_ms` back needs the store (when there is one). A rule of
+    /// instant selectors alone (`lookback_ms` 0) never does, however short memory is: memory
+    /// marks its gone series stale, so their alerts resolve and are pruned, which the store
+    /// cannot tell.
     fn reads_history(&self, lookback_ms: u64) -> bool {
         let instant = crate::promql::LOOKBACK_MS as u64;
-        lookback_ms.saturating_add(instant) > self.memory_ms
+        lookback_ms > 0 && lookback_ms.saturating_add(instant) > self.memory_ms
     }
 
     /// Replaces the rules (a config reload). Instances of a rule that keeps its name and labels
