@@ -130,6 +130,13 @@ struct RawConfig {
     remote_write: Vec<Spanned<RawRemoteWrite>>,
     silence: Vec<Spanned<silence::RawSilence>>,
     inhibit: Vec<Spanned<silence::RawInhibit>>,
+    healing: Option<RawHealing>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealing {
+    failure_type_labels: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -205,6 +212,7 @@ struct RawStrategy {
     max_attempts: Option<Spanned<i64>>,
     within: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
+    verify_within: Option<Spanned<String>>,
 }
 
 // `serde(flatten)` would lose the spans, so each kind spells out the common keys and converts.
@@ -390,6 +398,17 @@ pub struct StrategySpec {
     pub within: Duration,
     /// Least time between two attempts on one alert (defaults to the host interval).
     pub cooldown: Duration,
+    /// How long after an attempt that reported success its alert may take to resolve for the
+    /// attempt to count as a success (verified); default 2 minutes.
+    pub verify_within: Duration,
+}
+
+/// `[healing]`: how the healing analytics (`/api/healing`) groups attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealingSettings {
+    /// The failure type of an attempt is its alert's name and the values of these labels of the
+    /// alert instance (`high_latency{service="api"}`); empty (the default): the alert's name.
+    pub failure_type_labels: Vec<String>,
 }
 
 /// An alert condition.
@@ -578,6 +597,8 @@ pub struct Config {
     pub silences: Vec<crate::silence::MaintenanceWindow>,
     /// `[[inhibit]]` rules.
     pub inhibit: Vec<crate::silence::InhibitRule>,
+    /// `[healing]`.
+    pub healing: HealingSettings,
 }
 
 pub use monitor_plugin::parse_duration;
@@ -678,10 +699,11 @@ impl Ctx<'_> {
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
                 "silence" => raw.silence = self.tables("silence", value),
                 "inhibit" => raw.inhibit = self.tables("inhibit", value),
+                "healing" => raw.healing = self.table(value, None),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `healing`"
                     ),
                 ),
             }
@@ -973,6 +995,7 @@ impl Config {
         cx.check_lookback(&host, &config_rules, &groups);
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
+        let healing = cx.healing(raw.healing);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -987,6 +1010,7 @@ impl Config {
             remote_write,
             silences,
             inhibit,
+            healing,
         }
     }
 
@@ -1674,6 +1698,8 @@ impl Ctx<'_> {
         };
         let within = self.positive_duration("within", &s.within, Duration::from_secs(300));
         let cooldown = self.duration("cooldown", &s.cooldown, host.interval);
+        let verify_within =
+            self.positive_duration("verify_within", &s.verify_within, DEFAULT_VERIFY_WITHIN);
         let on =
             s.on.into_inner()
                 .into_iter()
@@ -1687,9 +1713,37 @@ impl Ctx<'_> {
             max_attempts,
             within,
             cooldown,
+            verify_within,
         }
     }
+
+    /// `[healing]`: every label name checked, each error at its position.
+    fn healing(&mut self, raw: Option<RawHealing>) -> HealingSettings {
+        let mut out = HealingSettings::default();
+        for name in raw.and_then(|r| r.failure_type_labels).unwrap_or_default() {
+            if !is_label_name(name.get_ref()) {
+                self.err(
+                    name.span(),
+                    format!(
+                        "`failure_type_labels`: `{}` is not a valid label name; use letters, digits and `_`, not starting with a digit or `__`",
+                        name.get_ref()
+                    ),
+                );
+            } else if out.failure_type_labels.contains(name.get_ref()) {
+                self.err(
+                    name.span(),
+                    format!("`failure_type_labels`: `{}` is listed twice", name.get_ref()),
+                );
+            } else {
+                out.failure_type_labels.push(name.into_inner());
+            }
+        }
+        out
+    }
 }
+
+/// `[[strategy]] verify_within` when absent.
+pub const DEFAULT_VERIFY_WITHIN: Duration = Duration::from_secs(120);
 
 // `[[remote_write]]`.
 impl Ctx<'_> {
