@@ -1998,6 +1998,40 @@ within = "5m"
     }
 
     #[test]
+    fn healing_settings_resolve_and_their_errors_are_located() {
+        let base = "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n\n[[strategy]]\nplugin = \"r\"\nlibrary = \"r.so\"\non = [\"a\"]\n";
+        let c = Config::from_str(base, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.strategies[0].verify_within, DEFAULT_VERIFY_WITHIN);
+        assert!(c.healing.failure_type_labels.is_empty(), "the alert name only");
+        let text = format!(
+            "{base}verify_within = \"30s\"\n\n[healing]\nfailure_type_labels = [\"service\", \"zone\"]\n"
+        );
+        let c = Config::from_str(&text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.strategies[0].verify_within, Duration::from_secs(30));
+        assert_eq!(c.healing.failure_type_labels, ["service", "zone"]);
+
+        let text = format!(
+            "{base}verify_within = \"0s\"\n\n[healing]\nfailure_type_labels = [\"service\", \"9x\", \"service\"]\n"
+        );
+        let e = errors(&text);
+        let expected = [
+            "monitor.toml:11:17: `verify_within`",
+            "monitor.toml:14:35: `failure_type_labels`: `9x` is not a valid label name",
+            "monitor.toml:14:41: `failure_type_labels`: `service` is listed twice",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+        let e = errors("[healing]\nfailure_types = []\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("monitor.toml:2:1: unknown field `failure_types`"), "{e:?}");
+        let e = errors("[healing]\nfailure_type_labels = \"service\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("monitor.toml:2:23: "), "{e:?}");
+    }
+
+    #[test]
     fn wrong_type_is_located() {
         let e = errors(
             "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = \"high\"\n",
