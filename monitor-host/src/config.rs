@@ -1732,7 +1732,10 @@ impl Ctx<'_> {
             } else if out.failure_type_labels.contains(name.get_ref()) {
                 self.err(
                     name.span(),
-                    format!("`failure_type_labels`: `{}` is listed twice", name.get_ref()),
+                    format!(
+                        "`failure_type_labels`: `{}` is listed twice",
+                        name.get_ref()
+                    ),
                 );
             } else {
                 out.failure_type_labels.push(name.into_inner());
@@ -2002,7 +2005,10 @@ within = "5m"
         let base = "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n\n[[strategy]]\nplugin = \"r\"\nlibrary = \"r.so\"\non = [\"a\"]\n";
         let c = Config::from_str(base, "monitor.toml", Path::new("/etc/monitor")).unwrap();
         assert_eq!(c.strategies[0].verify_within, DEFAULT_VERIFY_WITHIN);
-        assert!(c.healing.failure_type_labels.is_empty(), "the alert name only");
+        assert!(
+            c.healing.failure_type_labels.is_empty(),
+            "the alert name only"
+        );
         let text = format!(
             "{base}verify_within = \"30s\"\n\n[healing]\nfailure_type_labels = [\"service\", \"zone\"]\n"
         );
@@ -2025,7 +2031,10 @@ within = "5m"
         }
         let e = errors("[healing]\nfailure_types = []\n");
         assert_eq!(e.len(), 1, "{e:?}");
-        assert!(e[0].starts_with("monitor.toml:2:1: unknown field `failure_types`"), "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:1: unknown field `failure_types`"),
+            "{e:?}"
+        );
         let e = errors("[healing]\nfailure_type_labels = \"service\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("monitor.toml:2:23: "), "{e:?}");

@@ -64,7 +64,11 @@ pub fn healing_record(record: &HealRecord, chosen: &[String]) -> Option<HealingR
     let source = if record.labels.is_empty() {
         record.alert.clone()
     } else {
-        failure_type("", &record.labels, &record.labels.keys().cloned().collect::<Vec<_>>())
+        failure_type(
+            "",
+            &record.labels,
+            &record.labels.keys().cloned().collect::<Vec<_>>(),
+        )
     };
     Some(HealingRecord {
         strategy: record.strategy.clone(),
@@ -252,9 +256,11 @@ impl HealingAnalytics {
         )?;
         // The snapshot starts with the transaction's first read.
         conn.execute_batch("BEGIN")?;
-        conn.query_row("SELECT count(*) FROM healing_attempts WHERE id < 0", [], |_| {
-            Ok(())
-        })?;
+        conn.query_row(
+            "SELECT count(*) FROM healing_attempts WHERE id < 0",
+            [],
+            |_| Ok(()),
+        )?;
         let epoch = {
             let mut inbox = lock(&self.inbox);
             inbox.epoch += 1;
@@ -274,7 +280,11 @@ impl HealingAnalytics {
                 }
             };
             drop(conn);
-            tracing::debug!(records = log.len(), seconds = started.elapsed().as_secs_f64(), "healing analytics rebuilt");
+            tracing::debug!(
+                records = log.len(),
+                seconds = started.elapsed().as_secs_f64(),
+                "healing analytics rebuilt"
+            );
             let mut state = lock(&me.state);
             if lock(&me.inbox).epoch == epoch {
                 state.log = log;
@@ -301,7 +311,9 @@ impl HealingAnalytics {
         if let Some(path) = store {
             match self.rebuild(path, labels.clone(), now_ms) {
                 Ok(handle) => return Some(handle),
-                Err(e) => tracing::warn!(error = %e, "healing analytics: cannot rebuild from the store"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "healing analytics: cannot rebuild from the store")
+                }
             }
         }
         lock(&self.inbox).labels = labels;
@@ -316,7 +328,12 @@ impl HealingAnalytics {
     /// The report over `range` (the default window back from `now_ms` when `None`), from the
     /// cache when nothing arrived since it was computed and it is younger than [`CACHE_FOR`].
     /// `None` when the rebuild from the store did not finish within `wait`.
-    pub fn report(&self, range: Option<TimeRange>, now_ms: u64, wait: Duration) -> Option<Computed> {
+    pub fn report(
+        &self,
+        range: Option<TimeRange>,
+        now_ms: u64,
+        wait: Duration,
+    ) -> Option<Computed> {
         let deadline = Instant::now() + wait;
         let mut state = lock(&self.state);
         let labels = loop {
@@ -327,7 +344,11 @@ impl HealingAnalytics {
             }
             drop(inbox);
             let left = deadline.checked_duration_since(Instant::now())?;
-            state = self.rebuilt.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+            state = self
+                .rebuilt
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         };
         let generation = state.generation;
         if let Some(c) = state
@@ -338,10 +359,14 @@ impl HealingAnalytics {
             return Some(c.computed.clone());
         }
         let effective = range.unwrap_or_else(|| {
-            TimeRange::new(now_ms.saturating_sub(self.window_ms), now_ms.saturating_add(1))
+            TimeRange::new(
+                now_ms.saturating_sub(self.window_ms),
+                now_ms.saturating_add(1),
+            )
         });
         let computed = compute(&state.log, effective, now_ms, labels);
-        self.computed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.computed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         state.cache.retain(|c| c.key != range);
         if state.cache.len() >= CACHE_ENTRIES {
             state.cache.remove(0);
@@ -419,7 +444,9 @@ fn compute(log: &HealingLog, range: TimeRange, now_ms: u64, labels: Vec<String>)
         mttr_trend,
         failure_type_labels: labels,
     };
-    let json = serde_json::to_vec(&view).expect("a report serialises").into();
+    let json = serde_json::to_vec(&view)
+        .expect("a report serialises")
+        .into();
     Computed { json, metrics }
 }
 
@@ -433,18 +460,30 @@ fn mttr_trend(log: &HealingLog, report: &HealingReport, range: TimeRange) -> Vec
     };
     let mid = first / 2 + last / 2;
     let earlier = log.mttr(Some(TimeRange::new(range.from_ms.max(first), mid)));
-    let recent = log.mttr(Some(TimeRange::new(mid, range.to_ms.min(last.saturating_add(1)).max(mid))));
+    let recent = log.mttr(Some(TimeRange::new(
+        mid,
+        range.to_ms.min(last.saturating_add(1)).max(mid),
+    )));
     let cfg = log.config();
-    let find = |list: &[(String, MttrStats)], t: &str| list.iter().find(|(n, _)| n == t).map(|x| x.1);
+    let find =
+        |list: &[(String, MttrStats)], t: &str| list.iter().find(|(n, _)| n == t).map(|x| x.1);
     let mut out: Vec<MttrTrend> = report
         .mttr
         .by_failure_type
         .iter()
         .map(|(t, _)| {
-            let (e, r) = (find(&earlier.by_failure_type, t), find(&recent.by_failure_type, t));
+            let (e, r) = (
+                find(&earlier.by_failure_type, t),
+                find(&recent.by_failure_type, t),
+            );
             let trend = match (e, r) {
                 (Some(e), Some(r)) if e.count >= cfg.min_samples && r.count >= cfg.min_samples => {
-                    classify(e.mean_ms, r.mean_ms, Direction::LowerIsBetter, cfg.trend_tolerance)
+                    classify(
+                        e.mean_ms,
+                        r.mean_ms,
+                        Direction::LowerIsBetter,
+                        cfg.trend_tolerance,
+                    )
                 }
                 _ => Trend::Stable,
             };
@@ -458,7 +497,8 @@ fn mttr_trend(log: &HealingLog, report: &HealingReport, range: TimeRange) -> Vec
         .collect();
     out.sort_by(|a, b| {
         let m = |x: &MttrTrend| x.recent.map_or(0.0, |s| s.mean_ms);
-        m(b).total_cmp(&m(a)).then_with(|| a.failure_type.cmp(&b.failure_type))
+        m(b).total_cmp(&m(a))
+            .then_with(|| a.failure_type.cmp(&b.failure_type))
     });
     out
 }
@@ -513,7 +553,10 @@ mod tests {
         HealRecord {
             strategy: "restart".into(),
             alert: alert.into(),
-            labels: labels.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
             attempt: 1,
             success: true,
             message: String::new(),
@@ -565,8 +608,15 @@ mod tests {
         let failed = healing_record(&r, &chosen).unwrap();
         assert!(!failed.success);
         assert_eq!(failed.recovered_at_ms, None);
-        assert_eq!(failed.source, "down", "no labels: the alert names the source");
-        assert_eq!(healing_record(&heal("down", &[], None), &chosen), None, "pending");
+        assert_eq!(
+            failed.source, "down",
+            "no labels: the alert names the source"
+        );
+        assert_eq!(
+            healing_record(&heal("down", &[], None), &chosen),
+            None,
+            "pending"
+        );
     }
 
     fn json(c: &Computed) -> serde_json::Value {
@@ -586,7 +636,11 @@ mod tests {
         a.add(&heal("down", &[], None));
         let after = a.report(None, now, Duration::ZERO).unwrap();
         assert_eq!(a.computed(), 2, "a new attempt invalidates it");
-        assert_eq!(json(&after)["overall"]["total_healings"], 1, "the pending one is not in");
+        assert_eq!(
+            json(&after)["overall"]["total_healings"],
+            1,
+            "the pending one is not in"
+        );
         assert_eq!(json(&after)["overall"]["successful_healings"], 1);
         // Another range is cached apart.
         let range = Some(TimeRange::new(50_000, 60_000));
@@ -599,7 +653,10 @@ mod tests {
             metrics.contains("monitor_healing_success_ratio{strategy=\"restart\"} 1\n"),
             "{metrics}"
         );
-        assert!(metrics.contains("monitor_healing_mttr_seconds{failure_type=\"down\"} 30\n"), "{metrics}");
+        assert!(
+            metrics.contains("monitor_healing_mttr_seconds{failure_type=\"down\"} 30\n"),
+            "{metrics}"
+        );
     }
 
     #[test]
@@ -609,10 +666,21 @@ mod tests {
             parse_range("from=1000&to=2026-01-01T00:00:00Z", 5).unwrap(),
             Some(TimeRange::new(1_000_000, 1_767_225_600_000))
         );
-        assert_eq!(parse_range("from=10", 50_000).unwrap(), Some(TimeRange::new(10_000, 50_001)));
-        assert!(parse_range("from=yesterday", 5).unwrap_err().contains("`from`"));
+        assert_eq!(
+            parse_range("from=10", 50_000).unwrap(),
+            Some(TimeRange::new(10_000, 50_001))
+        );
+        assert!(
+            parse_range("from=yesterday", 5)
+                .unwrap_err()
+                .contains("`from`")
+        );
         assert!(parse_range("to=5&from=9", 5).unwrap_err().contains("after"));
-        assert!(parse_range("since=5", 5).unwrap_err().contains("unknown parameter"));
+        assert!(
+            parse_range("since=5", 5)
+                .unwrap_err()
+                .contains("unknown parameter")
+        );
         assert!(parse_range("from=-5", 5).is_err());
     }
 }

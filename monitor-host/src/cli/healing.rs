@@ -90,7 +90,14 @@ fn render(r: &Value) -> String {
             ]
         })
         .collect();
-    let header = ["STRATEGY", "ATTEMPTS", "VERIFIED", "MEAN TIME", "TREND", "ADVICE"];
+    let header = [
+        "STRATEGY",
+        "ATTEMPTS",
+        "VERIFIED",
+        "MEAN TIME",
+        "TREND",
+        "ADVICE",
+    ];
     out.push_str(&table(&header, &rows));
     let rows: Vec<Vec<String>> = list(&r["mttr_trend"])
         .iter()
@@ -152,10 +159,16 @@ mod tests {
                                  "threshold": 0.8}]
         });
         let text = render(&r);
-        assert!(text.starts_with("healing: 10 attempts on 4 failures, 6 verified (60.0%), MTTR 2.5s\n"), "{text}");
+        assert!(
+            text.starts_with("healing: 10 attempts on 4 failures, 6 verified (60.0%), MTTR 2.5s\n"),
+            "{text}"
+        );
         assert!(text.contains("restart"), "{text}");
         assert!(text.contains("tune"), "{text}");
         assert!(text.contains("improving"), "{text}");
-        assert!(text.contains("[medium] tune it (strategy_success_rate = 0.6, threshold 0.8)"), "{text}");
+        assert!(
+            text.contains("[medium] tune it (strategy_success_rate = 0.6, threshold 0.8)"),
+            "{text}"
+        );
     }
 }

@@ -511,7 +511,15 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
     for v in &b.verified {
         let labels = labels_text(&v.labels);
         let (at, outcome) = (v.started_ms, v.verified);
-        verify.execute(params![v.strategy, v.alert, labels, at, outcome, v.recovered_ms, v.reason])?;
+        verify.execute(params![
+            v.strategy,
+            v.alert,
+            labels,
+            at,
+            outcome,
+            v.recovered_ms,
+            v.reason
+        ])?;
     }
     let mut event = tx.prepare_cached(
         "INSERT INTO events (source, kind, message, labels, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -799,12 +807,10 @@ pub fn read_settled(
 
 fn read_history(conn: &Connection) -> rusqlite::Result<History> {
     let mut history = History::default();
-    let mut stmt = conn.prepare(
-        &format!(
-            "SELECT * FROM (SELECT {HEAL_COLUMNS}, id FROM healing_attempts
+    let mut stmt = conn.prepare(&format!(
+        "SELECT * FROM (SELECT {HEAL_COLUMNS}, id FROM healing_attempts
              ORDER BY id DESC LIMIT ?1) ORDER BY id"
-        ),
-    )?;
+    ))?;
     let heals = stmt.query_map([HISTORY_LIMIT], heal_row)?;
     for h in heals {
         super::push_bounded(&mut history.healing, h?);
