@@ -303,20 +303,16 @@ fn check(report: &Value, want: &Expected) {
     assert_eq!(got, want.recommendations, "{report:#}");
 }
 
-#[test]
-fn the_healing_report_agrees_with_the_stored_attempts() {
-    let dir = Scratch::new("healing-report");
-    let port = free_port();
-    let config = config(&dir, port);
-    let mut host = start(&dir, &config, 0);
-
+/// Crashes service a [`CRASHES`] times, each healed before the next, while service b stays down
+/// until its strategy gave up; then repairs b by hand. Returns the stored attempts.
+fn crash_and_heal(dir: &Scratch) -> Vec<Row> {
     // Service b goes down for good: its strategy reports success every time and repairs nothing.
     std::fs::write(dir.join("b"), "50").unwrap();
     // Service a crashes, and is healed (after a failed attempt or two) before the next crash.
     for crash in 1..=CRASHES {
         std::fs::write(dir.join("a"), "50").unwrap();
         let healed = eventually(WAIT, || {
-            let rows = rows(&dir);
+            let rows = rows(dir);
             (count(&rows, |r| {
                 r.strategy == "sometimes" && r.verified == Some(true)
             }) == crash)
@@ -325,18 +321,18 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
         assert!(
             healed.is_some(),
             "crash {crash} not healed: {:#?}",
-            rows(&dir)
+            rows(dir)
         );
     }
     // b's strategy used its attempts, each settled as failed.
     let settled = eventually(WAIT, || {
-        let rows = rows(&dir);
+        let rows = rows(dir);
         (count(&rows, |r| {
             r.strategy == "never" && r.verified == Some(false)
         }) == NEVER_ATTEMPTS)
             .then_some(rows)
     });
-    let rows = settled.unwrap_or_else(|| panic!("{:#?}", rows(&dir)));
+    let rows = settled.unwrap_or_else(|| panic!("{:#?}", rows(dir)));
     let never: Vec<&Row> = rows.iter().filter(|r| r.strategy == "never").collect();
     assert!(
         never.iter().all(|r| r.success && r.verified == Some(false)),
@@ -352,7 +348,7 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
     // Repaired by hand long after the last attempt: not credited to the strategy.
     std::fs::write(dir.join("b"), "5").unwrap();
     std::thread::sleep(Duration::from_millis(800));
-    let rows = self::rows(&dir);
+    let rows = self::rows(dir);
     assert_eq!(count(&rows, |r| r.verified.is_none()), 0, "{rows:#?}");
     assert_eq!(
         count(&rows, |r| r.strategy == "never" && r.verified == Some(true)),
@@ -372,32 +368,11 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
         CRASHES
     );
 
-    let want = expected(&rows);
-    let report = api(port, "/api/healing");
-    check(&report, &want);
-    let rate = |s: &str| {
-        (report["effectiveness"].as_array().unwrap().iter())
-            .find(|e| e["strategy"] == s)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(rate("sometimes")["recommendation"], "tune", "{report:#}");
-    assert_eq!(rate("never")["recommendation"], "replace", "{report:#}");
-    assert_eq!(
-        report["failure_type_labels"],
-        serde_json::json!(["collector"])
-    );
-    assert!(
-        !report["mttr_trend"].as_array().unwrap().is_empty(),
-        "{report:#}"
-    );
+    rows
+}
 
-    // A range without attempts, and a bad one.
-    let empty = api(port, "/api/healing?from=1000&to=2000");
-    assert_eq!(empty["overall"]["total_healings"], 0, "{empty:#}");
-    let (status, body) = http_get(port, "/api/healing?from=soon").unwrap();
-    assert_eq!(status, 400, "{body}");
-
+/// `/metrics` carries the headline gauges; `monitor-host healing` prints the report.
+fn check_metrics_and_cli(port: u16, want: &Expected) {
     // The headline gauges.
     let (_, metrics) = http_get(port, "/metrics").unwrap();
     let (_, _, a_rate) = want.rates.iter().find(|r| r.0 == "sometimes").unwrap();
@@ -430,6 +405,43 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
         text.contains("sometimes") && text.contains("never") && text.contains("replace"),
         "{text}"
     );
+}
+
+#[test]
+fn the_healing_report_agrees_with_the_stored_attempts() {
+    let dir = Scratch::new("healing-report");
+    let port = free_port();
+    let config = config(&dir, port);
+    let mut host = start(&dir, &config, 0);
+
+    let rows = crash_and_heal(&dir);
+    let want = expected(&rows);
+    let report = api(port, "/api/healing");
+    check(&report, &want);
+    let rate = |s: &str| {
+        (report["effectiveness"].as_array().unwrap().iter())
+            .find(|e| e["strategy"] == s)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(rate("sometimes")["recommendation"], "tune", "{report:#}");
+    assert_eq!(rate("never")["recommendation"], "replace", "{report:#}");
+    assert_eq!(
+        report["failure_type_labels"],
+        serde_json::json!(["collector"])
+    );
+    assert!(
+        !report["mttr_trend"].as_array().unwrap().is_empty(),
+        "{report:#}"
+    );
+
+    // A range without attempts, and a bad one.
+    let empty = api(port, "/api/healing?from=1000&to=2000");
+    assert_eq!(empty["overall"]["total_healings"], 0, "{empty:#}");
+    let (status, body) = http_get(port, "/api/healing?from=soon").unwrap();
+    assert_eq!(status, 400, "{body}");
+
+    check_metrics_and_cli(port, &want);
 
     // A restart rebuilds the same figures from the store.
     terminate(&mut host);
