@@ -16,7 +16,7 @@ use monitor_tests::{
 };
 use serde_json::Value;
 
-const WAIT: Duration = Duration::from_secs(60);
+const WAIT: Duration = Duration::from_secs(120);
 /// Crashes of service `a`.
 const CRASHES: usize = 5;
 /// Attempts the `never` strategy gets before giving up.
@@ -75,7 +75,7 @@ on = ["a_down"]
 max_attempts = 100
 within = "1h"
 cooldown = "400ms"
-verify_within = "10s"
+verify_within = "30s"
 [strategy.config]
 path = {a}
 value = 5
