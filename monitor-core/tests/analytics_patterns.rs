@@ -245,6 +245,14 @@ fn planted_correlation_is_found_with_direction_and_lift() {
     assert!(lift > 5.0, "{lift}");
     assert!(p.confidence >= 0.7 && p.confidence <= cond);
     assert!(p.description.contains("within 10.0 s"), "{}", p.description);
+    let evidence = p.metadata["evidence"].as_array().unwrap();
+    assert_eq!(evidence.len(), 5);
+    for pair in evidence {
+        let (a, b) = (pair[0].as_u64().unwrap(), pair[1].as_u64().unwrap());
+        assert!(a < b && b - a <= 10 * SECOND, "{pair}");
+    }
+    let max = p.metadata["max_delay_ms"].as_u64().unwrap();
+    assert!(max <= 10 * SECOND && max as f64 >= p.metadata["mean_delay_ms"].as_f64().unwrap());
 }
 
 #[test]
@@ -367,4 +375,36 @@ fn history_bound_and_shared_recording() {
     let f = learner.learn(PatternKind::Frequency);
     assert!(!f.is_empty() && f.len() <= 2, "{f:#?}");
     assert!(f.iter().all(|p| p.confidence > 0.99));
+}
+
+#[test]
+fn a_weekday_schedule_is_one_weekly_pattern_against_the_clock() {
+    use monitor_core::analytics::TemporalBaseline;
+    let mut l = PatternLearner::new(PatternConfig {
+        temporal_baseline: TemporalBaseline::Clock,
+        ..PatternConfig::default()
+    });
+    for day in 0..28 {
+        if day % 7 < 5 {
+            l.record(
+                "nightly_job_slow",
+                None,
+                MONDAY_MS + day * DAY + 3 * HOUR + 60_000,
+            );
+        }
+    }
+    let patterns = l.learn(PatternKind::Temporal);
+    let weekly = patterns
+        .iter()
+        .find(|p| p.metadata["scale"] == "weekly")
+        .unwrap_or_else(|| panic!("{patterns:#?}"));
+    assert_eq!(weekly.metadata["window"], "Mon-Fri 03:00-04:00 UTC");
+    assert_eq!(weekly.occurrences, 20);
+    assert!(weekly.confidence > 0.8, "{}", weekly.confidence);
+    assert!(
+        patterns
+            .iter()
+            .all(|p| p.metadata["scale"] != "hour_of_day"),
+        "the weekly pattern replaces the hour: {patterns:#?}"
+    );
 }

@@ -290,3 +290,31 @@ fn holt_winters_search_reaches_past_the_old_grid() {
         m.residual_std
     );
 }
+
+#[test]
+fn clipped_one_step_errors_report_a_spike_without_its_echo() {
+    let mut rng = Rng::new(3);
+    let mut ys: Vec<f64> = (0..24 * 8)
+        .map(|i| 10.0 * (i as f64 * std::f64::consts::TAU / 24.0).sin() + (rng.unit() - 0.5))
+        .collect();
+    let spike = 24 * 5 + 7;
+    ys[spike] += 20.0;
+    let hw = HoltWinters::new(0.3, 0.0, 0.9, 24);
+    let plain = hw.one_step_errors(&ys).unwrap();
+    let clipped = hw.one_step_errors_clipped(&ys, 1.5).unwrap();
+    assert_eq!(plain.len(), ys.len() - 24);
+    assert_eq!(
+        plain,
+        hw.one_step_errors_clipped(&ys, f64::INFINITY).unwrap()
+    );
+    // Errors are indexed from the end of the first cycle.
+    let at = spike - 24;
+    assert!(
+        plain[at] > 15.0 && clipped[at] > 15.0,
+        "the spike is reported by both"
+    );
+    // One season later the plain model expects the spike again (gamma 0.9); the clipped one
+    // does not.
+    assert!(plain[at + 24] < -10.0, "{}", plain[at + 24]);
+    assert!(clipped[at + 24].abs() < 4.0, "{}", clipped[at + 24]);
+}

@@ -14,12 +14,21 @@
 //!
 //! The ratio evaluate / floor is printed at the end.
 //!
+//! Then rules reading a day, further back than memory's hour: 10 rules
+//! `avg_over_time(dN[1d]) > 50` over 1,000 series with a day of points every minute in the store
+//! (the last hour also in memory):
+//!
+//! - `rules/long_first`: the first evaluation, which reads the day from the store;
+//! - `rules/long_next`: the next one, a minute later, which reads only the minute that left
+//!   memory (the rest is kept decoded between evaluations).
+//!
 //! Run: `cargo bench -p monitor-host --bench rules`
 
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use monitor_host::alert::{AlertEngine, CompiledRules};
+use monitor_host::history::{DATABASE_FILE, Persistence};
 use monitor_host::rules::{RuleSet, parse_rule_file};
 use monitor_host::store::{SeriesKey, Store};
 use monitor_plugin::{Labels, SampleKind};
@@ -167,5 +176,120 @@ fn bench(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, bench);
+const LONG_METRICS: usize = 10;
+const MINUTE_MS: u64 = 60_000;
+
+/// A store in `dir` holding a day of `dN{instance}` every minute for 10 metrics of 100 series,
+/// and memory holding its last hour.
+fn day_store(dir: &std::path::Path) -> Store {
+    let day = Duration::from_secs(86_400);
+    let start = NOW_MS - 24 * HOUR_MS;
+    let (mut p, _) = Persistence::open(dir, 2 * day, 2 * day, Duration::from_secs(3600), start)
+        .expect("a store in a fresh directory");
+    let mut memory = Store::new(HOUR_MS);
+    let mut t = start + MINUTE_MS;
+    while t <= NOW_MS {
+        for m in 0..LONG_METRICS {
+            for i in 0..SERIES_PER_METRIC {
+                let v = ((t / MINUTE_MS) as usize * 7 + i * 13) % 100;
+                let k = key(format!("d{m}"), i);
+                p.batch().point(&k, SampleKind::Gauge, "bench", t, v as f64);
+                if t > NOW_MS - HOUR_MS {
+                    memory.insert(k, SampleKind::Gauge, "bench", t, v as f64);
+                }
+            }
+        }
+        if t.is_multiple_of(15 * MINUTE_MS) {
+            p.commit(t);
+        }
+        t += MINUTE_MS;
+    }
+    p.commit(NOW_MS);
+    memory
+}
+
+fn long_engine(database: &std::path::Path) -> AlertEngine {
+    let mut yaml = String::from("groups:\n  - name: long\n    rules:\n");
+    for m in 0..LONG_METRICS {
+        yaml.push_str(&format!(
+            "      - alert: L{m}\n        expr: avg_over_time(d{m}[1d]) > 50\n"
+        ));
+    }
+    let set = RuleSet {
+        alerts: Vec::new(),
+        groups: parse_rule_file(&yaml, "long.yml").unwrap(),
+    };
+    let rules = CompiledRules::from_rule_set(&[], &set, Duration::from_secs(1));
+    let mut e = AlertEngine::new(rules, 60_000);
+    e.attach_history(database, Duration::from_secs(3600));
+    e
+}
+
+/// The next minute's points in memory, its oldest minute expired.
+fn next_minute(memory: &mut Store, t: u64) {
+    for m in 0..LONG_METRICS {
+        for i in 0..SERIES_PER_METRIC {
+            let v = ((t / MINUTE_MS) as usize * 7 + i * 13) % 100;
+            memory.insert(
+                key(format!("d{m}"), i),
+                SampleKind::Gauge,
+                "bench",
+                t,
+                v as f64,
+            );
+        }
+    }
+    memory.expire(t);
+}
+
+fn long_bench(c: &mut Criterion) {
+    let dir = std::env::temp_dir().join(format!("monitor-rules-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let memory = day_store(&dir);
+    let database = dir.join(DATABASE_FILE);
+    let mut g = c.benchmark_group("rules");
+    g.sample_size(10);
+    g.bench_function("long_first", |b| {
+        b.iter_batched(
+            || long_engine(&database),
+            |mut e| e.evaluate(&memory, NOW_MS).len(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+
+    let start = Instant::now();
+    let _ = long_engine(&database).evaluate(&memory, NOW_MS);
+    let first = start.elapsed();
+    // One engine evaluated minute after minute (the minute's points added to memory included).
+    let mut e = long_engine(&database);
+    let mut later = memory;
+    let mut t = NOW_MS;
+    let _ = e.evaluate(&later, t);
+    let read_first = e.history_points().unwrap().1;
+    let start = Instant::now();
+    for _ in 0..5 {
+        t += MINUTE_MS;
+        next_minute(&mut later, t);
+        let _ = e.evaluate(&later, t);
+    }
+    let next = start.elapsed() / 5;
+    let (cached, read) = e.history_points().unwrap();
+    g.bench_function("long_next", |b| {
+        b.iter(|| {
+            t += MINUTE_MS;
+            next_minute(&mut later, t);
+            e.evaluate(&later, t).len()
+        })
+    });
+    g.finish();
+    println!(
+        "rules/long: {LONG_METRICS} rules reading a day of {} series: first evaluation {first:?} ({read_first} points read from the store), next ones {next:?} ({} points read each; {cached} held decoded); ratio {:.1}",
+        LONG_METRICS * SERIES_PER_METRIC,
+        (read - read_first) / 5,
+        first.as_secs_f64() / next.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, bench, long_bench);
 criterion_main!(benches);

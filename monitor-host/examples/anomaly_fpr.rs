@@ -12,11 +12,17 @@
 //! time, up or down; a spike is caught when the evaluation at its sample scores beyond the
 //! threshold.
 //!
+//! Precision and recall: a second table plants spikes of the same size at once, one sample in
+//! [`SPIKE_EVERY`] on average (seeded), and scores the whole spiked series: an evaluation beyond
+//! the threshold at a spike is a true positive, anywhere else a false one (an echo of a spike in
+//! the window included). Precision is `TP / (TP + FP)`, recall `TP / spikes`.
+//!
 //! `cargo run -p monitor-host --example anomaly_fpr` (about a minute in a debug build; the figures
 //! are deterministic, `--release` only makes them come sooner).
 
 use std::path::Path;
 
+use monitor_host::learn::watch;
 use monitor_host::promql::{self, Metric, NAME, Source, SourceSeries, Value};
 use promql_parser::label::Matcher;
 
@@ -27,6 +33,8 @@ const THRESHOLDS: [f64; 6] = [3.0, 3.5, 4.0, 4.5, 5.0, 6.0];
 /// Spikes injected for the recall, and their size in noise deviations.
 const SPIKES: usize = 200;
 const SPIKE_SIGMAS: f64 = 5.0;
+/// One spike per this many samples, on average, for precision and recall.
+const SPIKE_EVERY: u64 = 50;
 
 /// One series held in memory.
 struct Memory {
@@ -158,6 +166,113 @@ fn spiked_scores(values: &[f64], d: &Detector, sigma: f64, seed: u64) -> Vec<f64
         .collect()
 }
 
+/// The series with spikes planted at once, one sample in [`SPIKE_EVERY`] on average after the
+/// first full window, and which samples hold one.
+fn planted(values: &[f64], d: &Detector, sigma: f64, seed: u64) -> (Vec<f64>, Vec<bool>) {
+    let mut rng = Rng(seed);
+    let mut spiked = values.to_vec();
+    let mut is_spike = vec![false; values.len()];
+    for i in d.window - 1..values.len() {
+        if rng.next().is_multiple_of(SPIKE_EVERY) {
+            let sign = if rng.next().is_multiple_of(2) {
+                1.0
+            } else {
+                -1.0
+            };
+            spiked[i] += sign * SPIKE_SIGMAS * sigma;
+            is_spike[i] = true;
+        }
+    }
+    (spiked, is_spike)
+}
+
+/// `(sample index, score)` at every sample from the first full window on.
+fn indexed_scores(values: &[f64], d: &Detector) -> Vec<(usize, f64)> {
+    let first = (d.window - 1) as i64 * STEP_MS;
+    let last = (values.len() - 1) as i64 * STEP_MS;
+    let m = promql::range_query(&Memory::new(values), &d.query, first, last, STEP_MS)
+        .unwrap_or_else(|e| panic!("{}: {e}", d.query));
+    m.into_iter()
+        .flat_map(|(_, p)| p)
+        .map(|(t, s)| ((t / STEP_MS) as usize, s))
+        .collect()
+}
+
+/// Per threshold, "precision, recall" of `scored` (`(sample index, score)`) against the planted
+/// spikes; precision is `-` when nothing was flagged.
+fn precision_recall_cells(scored: &[(usize, f64)], is_spike: &[bool]) -> String {
+    let spikes = is_spike.iter().filter(|s| **s).count();
+    let cells: Vec<String> = THRESHOLDS
+        .iter()
+        .map(|&z| {
+            let flagged = scored.iter().filter(|(_, s)| s.abs() > z);
+            let (tp, fp) = flagged.fold((0, 0), |(tp, fp), &(i, _)| {
+                if is_spike[i] {
+                    (tp + 1, fp)
+                } else {
+                    (tp, fp + 1)
+                }
+            });
+            let precision = if tp + fp == 0 {
+                "-".to_owned()
+            } else {
+                format!("{:.2}", tp as f64 / (tp + fp) as f64)
+            };
+            format!("{precision}, {:.2}", tp as f64 / spikes.max(1) as f64)
+        })
+        .collect();
+    format!("{spikes} | {}", cells.join(" | "))
+}
+
+/// The precision and recall table.
+fn precision_recall(data: &Path) {
+    println!();
+    println!(
+        "| series | detector | spikes | {} |",
+        THRESHOLDS
+            .map(|z| format!("z > {z}: precision, recall"))
+            .join(" | ")
+    );
+    println!("|---|---|---:|{}", "---:|".repeat(THRESHOLDS.len()));
+    for (file, season) in [("co2_weekly.csv", 52), ("elnino_monthly.csv", 12)] {
+        let values = load(&data.join(file));
+        let sigma = noise(&values);
+        let seed = 0xbad_5eed + season as u64;
+        for d in detectors(season) {
+            let (spiked, is_spike) = planted(&values, &d, sigma, seed);
+            let scored = indexed_scores(&spiked, &d);
+            let cells = precision_recall_cells(&scored, &is_spike);
+            println!("| {file} | {} | {cells} |", d.name);
+        }
+        // What `/api/anomalies` runs over a `[[watch]]`: the whole series at once, judged from
+        // the same first sample as the rules' longest window.
+        let longest = Detector {
+            name: String::new(),
+            query: String::new(),
+            window: 4 * season,
+        };
+        let first = longest.window - 1;
+        let (spiked, is_spike) = planted(&values, &longest, sigma, seed);
+        let judged = |scores: Vec<(usize, f64, f64)>| -> Vec<(usize, f64)> {
+            (scores.into_iter())
+                .filter(|&(i, _, _)| i >= first)
+                .map(|(i, _, s)| (i, s))
+                .collect()
+        };
+        let robust = judged(watch::robust_scores(&spiked));
+        let name = format!(
+            "[[watch]] robust z, window {} samples",
+            watch::ROBUST_WINDOW
+        );
+        let cells = precision_recall_cells(&robust, &is_spike);
+        println!("| {file} | {name} | {cells} |");
+        let seasonal = judged(watch::seasonal_scores(&spiked, season));
+        let name = format!("[[watch]] seasonal residual, season {season}, whole series");
+        let cells = precision_recall_cells(&seasonal, &is_spike);
+        println!("| {file} | {name} | {cells} |");
+    }
+}
+
 fn main() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/data");
     println!(
@@ -193,4 +308,5 @@ fn main() {
             );
         }
     }
+    precision_recall(&data);
 }

@@ -15,6 +15,11 @@
 //!   which is what [`simple_expr`](crate::rules::simple_expr) means; its instances keep the
 //!   series' own labels, as stored, and a series that went stale or vanished resolves its
 //!   instance with the last value seen and `stale`.
+//! - A rule that reads further back than memory holds (`avg_over_time(x[1d])`, `x offset 1d`)
+//!   is evaluated over memory and the store together ([`StoredSource`]) once the engine has a
+//!   store ([`AlertEngine::attach_history`]); the points it read from the store are kept between
+//!   evaluations ([`HistoryCache`]), so each evaluation reads only what left memory since the
+//!   last one.
 //! - A group's `limit` caps the alerts (or recorded series) of each of its rules: beyond it the
 //!   rule is in error, and its alerts resolve, as in Prometheus.
 
@@ -27,7 +32,10 @@ use promql_parser::parser::{self, Expr};
 use serde::Serialize;
 
 use crate::config::{AlertRule, Condition, Config};
-use crate::promql::{Evaluator, MemorySource, Metric, NAME, Sample, Value};
+use crate::promql::{
+    Evaluator, HistoryCache, MemorySource, Metric, NAME, Sample, Selections, Source, StoredSource,
+    Value,
+};
 use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
 use crate::store::{SeriesKey, Store};
 
@@ -159,6 +167,8 @@ struct AlertDef {
     // What a reload compares to keep an instance's state: name and labels.
     identity: String,
     limit: u64,
+    // How far back it reads, in ms (`crate::rules::lookback`).
+    lookback_ms: u64,
 }
 
 /// One rule of a group, in order.
@@ -171,6 +181,7 @@ enum Step {
         name: String,
         expr: Expr,
         labels: BTreeMap<String, String>,
+        lookback_ms: u64,
     },
 }
 
@@ -284,6 +295,7 @@ impl CompiledRules {
             annotations: BTreeMap::new(),
             identity: format!("{}\0{:?}", r.name, r.labels),
             limit: 0,
+            lookback_ms: 0,
         });
         self.meta.push(r);
     }
@@ -321,6 +333,7 @@ impl CompiledRules {
             annotations: a.annotations.clone(),
             identity: format!("{}\0{labels:?}", a.name),
             limit,
+            lookback_ms: lookback_ms(&a.expr.parsed),
         });
     }
 }
@@ -330,7 +343,12 @@ fn record_step(r: &RecordingRule) -> Step {
         name: r.name.clone(),
         expr: r.expr.parsed.clone(),
         labels: r.labels.clone(),
+        lookback_ms: lookback_ms(&r.expr.parsed),
     }
+}
+
+fn lookback_ms(expr: &Expr) -> u64 {
+    u64::try_from(crate::rules::lookback(expr).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a notification names as an expression rule's metric: the selector's name when the
@@ -413,6 +431,11 @@ pub struct AlertEngine {
     recorded: Vec<(SeriesKey, u64, f64)>,
     // The last error of each rule that failed, by group and rule name.
     errors: BTreeMap<(String, String), String>,
+    // The store, for the rules that read further back than memory holds.
+    history: Option<HistoryCache>,
+    // How far back memory holds points, in ms: a rule reading further back (by more than the
+    // lookback of an instant selector) reads the store too.
+    memory_ms: u64,
 }
 
 impl AlertEngine {
@@ -428,7 +451,29 @@ impl AlertEngine {
             exported: BTreeMap::new(),
             recorded: Vec::new(),
             errors: BTreeMap::new(),
+            history: None,
+            memory_ms: u64::MAX,
         }
+    }
+
+    /// Lets the rules that read further back than `memory` (how long the in-memory store holds
+    /// points) read the store whose database file is `database` too, opened read-only when
+    /// first needed. Without it every rule is evaluated over memory alone.
+    pub fn attach_history(&mut self, database: &std::path::Path, memory: Duration) {
+        self.history = Some(HistoryCache::new(database));
+        self.memory_ms = u64::try_from(memory.as_millis()).unwrap_or(u64::MAX);
+    }
+
+    /// The store's points the rules hold between evaluations, and how many they read from it
+    /// so far: `None` without [`attach_history`](Self::attach_history).
+    pub fn history_points(&self) -> Option<(usize, u64)> {
+        (self.history.as_ref()).map(|h| (h.cached_points(), h.read_points()))
+    }
+
+    /// Whether a rule reading `lookback_ms` back needs the store (when there is one).
+    fn reads_history(&self, lookback_ms: u64) -> bool {
+        let instant = crate::promql::LOOKBACK_MS as u64;
+        lookback_ms.saturating_add(instant) > self.memory_ms
     }
 
     /// Replaces the rules (a config reload). Instances of a rule that keeps its name and labels
@@ -577,23 +622,53 @@ impl AlertEngine {
         }
         let mut source = MemorySource::new(store, self.stale_ms);
         let at_ms = now_ms.max(source.newest_ms());
+        // Taken for the evaluation, so that rules can borrow it beside `self`.
+        let mut history = self.history.take();
+        // What the rules over memory selected, shared between them until a recording rule adds
+        // to memory.
+        let selections = Selections::default();
+        // The store is read (from the first rule that needs it) within one read transaction.
+        let mut begun = false;
+        let mut history_error = None;
         for g in due {
             self.last_eval[g] = Some(now_ms);
             let group = &rules.groups[g];
             for step in &group.steps {
+                let lookback = match step {
+                    Step::Alert(ri) => rules.defs[*ri].lookback_ms,
+                    Step::Record { lookback_ms, .. } => *lookback_ms,
+                };
+                let long = history.is_some() && self.reads_history(lookback);
+                if long && !begun {
+                    begun = true;
+                    history_error = (history.as_mut())
+                        .and_then(|h| h.begin(i64::try_from(at_ms).unwrap_or(i64::MAX)).err());
+                }
+                let mut over = Over {
+                    memory: &mut source,
+                    history: history.as_mut().filter(|_| long),
+                    history_error: &mut history_error,
+                    selections: &selections,
+                };
                 let (name, result) = match step {
                     Step::Alert(ri) => (
                         &rules.meta[*ri].name,
-                        self.evaluate_alert(&rules, *ri, &source, (at_ms, now_ms), &mut out),
+                        self.evaluate_alert(&rules, *ri, &mut over, (at_ms, now_ms), &mut out),
                     ),
-                    Step::Record { name, expr, labels } => (
+                    Step::Record {
+                        name, expr, labels, ..
+                    } => (
                         name,
-                        self.evaluate_record(name, expr, labels, group.limit, &mut source, at_ms),
+                        self.evaluate_record(name, expr, labels, group.limit, &mut over, at_ms),
                     ),
                 };
                 self.note_error(&group.name, name, result.err());
             }
         }
+        if let Some(h) = history.as_mut().filter(|_| begun) {
+            h.end();
+        }
+        self.history = history;
         out
     }
 
@@ -617,13 +692,13 @@ impl AlertEngine {
         &mut self,
         rules: &CompiledRules,
         ri: usize,
-        source: &MemorySource<'_>,
+        over: &mut Over<'_, '_, '_>,
         (at_ms, now_ms): (u64, u64),
         out: &mut Vec<Transition>,
     ) -> Result<(), RuleError> {
         let def = &rules.defs[ri];
         let rule = &rules.meta[ri];
-        let mut result = find(def, source, at_ms).map_err(RuleError::Query);
+        let mut result = find(def, over, at_ms).map_err(RuleError::Query);
         if let Ok(found) = &result
             && def.limit > 0
             && found.active.len() as u64 > def.limit
@@ -748,11 +823,11 @@ impl AlertEngine {
         expr: &Expr,
         labels: &BTreeMap<String, String>,
         limit: u64,
-        source: &mut MemorySource<'_>,
+        over: &mut Over<'_, '_, '_>,
         now_ms: u64,
     ) -> Result<(), RuleError> {
         let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
-        let samples = match Evaluator::new(&*source, t, t).instant(expr, t) {
+        let samples = match over.instant(expr, t) {
             Ok(Value::Vector(v)) => v,
             Ok(Value::Scalar(v)) => vec![Sample {
                 metric: Metric::new(),
@@ -765,7 +840,7 @@ impl AlertEngine {
                     other.type_name()
                 )));
             }
-            Err(e) => return Err(RuleError::Query(e.to_string())),
+            Err(e) => return Err(RuleError::Query(e)),
         };
         if limit > 0 && samples.len() as u64 > limit {
             return Err(RuleError::Limit(format!(
@@ -788,8 +863,12 @@ impl AlertEngine {
                 "vector contains metrics with the same labelset after applying rule labels".into(),
             ));
         }
+        if !metrics.is_empty() {
+            // Memory changes: what was selected from it no longer holds.
+            over.selections.clear();
+        }
         for (m, v) in metrics {
-            source.record(m.clone(), t, v);
+            over.memory.record(m.clone(), t, v);
             let mut labels = m;
             labels.remove(NAME);
             let key = SeriesKey {
@@ -838,16 +917,47 @@ impl AlertEngine {
     }
 }
 
+/// What one rule is evaluated over: memory, and the store for a rule that reads further back.
+struct Over<'o, 'm, 'a> {
+    memory: &'o mut MemorySource<'a>,
+    history: Option<&'m mut HistoryCache>,
+    // Why the store could not be read at this evaluation, if it could not.
+    history_error: &'o mut Option<String>,
+    // What the rules over memory alone selected so far.
+    selections: &'o Selections,
+}
+
+impl Over<'_, '_, '_> {
+    /// `expr` at `t`, as an instant query.
+    fn instant(&mut self, expr: &Expr, t: i64) -> Result<Value, String> {
+        let result = match self.history.as_deref_mut() {
+            None => {
+                Evaluator::with_selections(&*self.memory, t, t, self.selections).instant(expr, t)
+            }
+            Some(_) if self.history_error.is_some() => {
+                return Err(crate::promql::Error::Storage(
+                    self.history_error.clone().unwrap_or_default(),
+                )
+                .to_string());
+            }
+            Some(history) => {
+                let source = StoredSource::new(&*self.memory, history);
+                Evaluator::new(&source as &dyn Source, t, t).instant(expr, t)
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
 /// What rule `def` finds at `now_ms`: its active instances and, for a simple rule, its series
 /// whose condition does not hold.
-fn find(def: &AlertDef, source: &MemorySource<'_>, now_ms: u64) -> Result<Found, String> {
+fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Found, String> {
     let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let eval = Evaluator::new(source, t, t);
     let expr = match &def.check {
         Check::Simple { selector, .. } => selector,
         Check::Expr(e) => e,
     };
-    let samples = match eval.instant(expr, t).map_err(|e| e.to_string())? {
+    let samples = match over.instant(expr, t)? {
         Value::Vector(v) => v,
         other => {
             return Err(format!(
@@ -856,6 +966,7 @@ fn find(def: &AlertDef, source: &MemorySource<'_>, now_ms: u64) -> Result<Found,
             ));
         }
     };
+    let source = &*over.memory;
     let mut found = Found::default();
     let no_external = BTreeMap::new();
     for s in samples {
@@ -1327,6 +1438,89 @@ mod tests {
         assert!(step(&mut e, 29_000, 9.0).is_empty());
         assert!(step(&mut e, 33_000, 1.0).is_empty());
         assert_eq!(resolved(&step(&mut e, 38_000, 1.0)), 1);
+    }
+
+    /// Three hours of `load{host="a"}` (a ramp) and the counter `req{host="a"}` every 10 s in a
+    /// store in `dir`, the last hour of them in memory; returns memory and the last point's time.
+    fn three_hours_stored(dir: &std::path::Path) -> (Store, u64) {
+        use crate::history::Persistence;
+        const T0: u64 = 1_800_000_000_000;
+        const HOUR: u64 = 3_600_000;
+        let day = Duration::from_secs(86_400);
+        let (mut p, _) = Persistence::open(dir, day, day, Duration::from_secs(3600), T0).unwrap();
+        let end = T0 + 3 * HOUR - 10_000;
+        let key = |name: &str| SeriesKey {
+            name: name.into(),
+            labels: Labels::from([("host".to_owned(), "a".to_owned())]),
+        };
+        let mut memory = Store::new(HOUR);
+        for ts in (T0..=end).step_by(10_000) {
+            let load = ((ts - T0) / 10_000) as f64;
+            let req = ((ts - T0) / 10_000 * 3) as f64;
+            p.batch()
+                .point(&key("load"), SampleKind::Gauge, "c", ts, load);
+            p.batch()
+                .point(&key("req"), SampleKind::Counter, "c", ts, req);
+            if ts >= end - HOUR {
+                memory.insert(key("load"), SampleKind::Gauge, "c", ts, load);
+                memory.insert(key("req"), SampleKind::Counter, "c", ts, req);
+            }
+        }
+        p.commit(end);
+        (memory, end)
+    }
+
+    #[test]
+    fn rules_reading_further_back_than_memory_answer_as_the_query_api_over_the_store() {
+        let dir = std::env::temp_dir().join(format!("monitor-long-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (memory, end) = three_hours_stored(&dir);
+        let queries = [
+            ("r:avg", "avg_over_time(load[2h])"),
+            ("r:offset", "load offset 90m"),
+            ("r:increase", "increase(req_total[150m])"),
+            ("r:max_offset", "max_over_time(load[30m] offset 2h)"),
+            ("r:short", "avg_over_time(load[10m])"),
+        ];
+        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
+        for (name, q) in queries {
+            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
+        }
+        yaml.push_str("      - alert: LongAvg\n        expr: r:avg < 800\n");
+        let database = dir.join(crate::history::DATABASE_FILE);
+        let recorded = |e: &mut AlertEngine, t: u64| -> (usize, BTreeMap<String, f64>) {
+            let fired = fired(&e.evaluate(&memory, t));
+            let values = (e.take_recorded().into_iter())
+                .map(|(k, _, v)| (k.name, v))
+                .collect();
+            (fired, values)
+        };
+        let mut e = from_file(&yaml);
+        e.attach_history(&database, Duration::from_secs(3600));
+        let (fired, got) = recorded(&mut e, end);
+        assert_eq!(fired, 1, "the alert reads the recorded long average");
+        let reader = crate::history::Reader::open(&database).unwrap().unwrap();
+        for (name, q) in queries {
+            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
+                Value::Vector(v) if v.len() == 1 => v[0].value,
+                other => panic!("{q}: {other:?}"),
+            };
+            assert_eq!(got.get(name), Some(&want), "{q}");
+        }
+        // The store was read once; a later evaluation reads only what left memory since.
+        let (_, read) = e.history_points().unwrap();
+        assert!(read > 0);
+        let (_, again) = recorded(&mut e, end + 1000);
+        assert_eq!(again.len(), queries.len());
+        assert_eq!(e.history_points().unwrap().1, read);
+        // Over memory alone, the windows reaching back before memory's hour differ.
+        let mut memory_only = from_file(&yaml);
+        let (fired, alone) = recorded(&mut memory_only, end);
+        assert_eq!(fired, 0);
+        assert_ne!(alone.get("r:avg"), got.get("r:avg"));
+        assert_eq!(alone.get("r:offset"), None);
+        assert_eq!(alone.get("r:short"), got.get("r:short"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

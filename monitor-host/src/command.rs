@@ -11,6 +11,7 @@ use monitor_host::http::{HttpServer, Published, Security};
 use monitor_host::query::QueryApi;
 use monitor_host::run::ReloadRequest;
 use monitor_host::{Config, Engine, render, run};
+use monitor_plugin::abi::PluginKind;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::RunArgs;
@@ -30,6 +31,24 @@ pub fn check(path: &Path) -> anyhow::Result<()> {
     );
     log_shutdown(&engine.shutdown());
     Ok(())
+}
+
+/// `plugin-runner` (hidden): one isolated plugin instance, served over stdin and stdout.
+pub fn plugin_runner(args: crate::RunnerArgs) -> anyhow::Result<()> {
+    let kind = match args.kind.as_str() {
+        "collector" => PluginKind::Collector,
+        "strategy" => PluginKind::Strategy,
+        _ => PluginKind::Notifier,
+    };
+    let args = monitor_host::worker::RunnerArgs {
+        library: args.library,
+        kind,
+        plugin: args.plugin,
+        max_payload: args.max_payload,
+    };
+    // SAFETY: the host starts this process for the library its config names, which it trusts,
+    // and nothing else in this process uses its standard input and output.
+    unsafe { monitor_host::worker::run_child(&args) }.context("plugin runner")
 }
 
 /// `plugins`: what the config loads, one instance per line.
@@ -81,6 +100,13 @@ pub fn run(args: &RunArgs) -> anyhow::Result<()> {
         return Err(e);
     }
     let published = Arc::new(Published::default());
+    // Stopped (and joined) when `run` returns, after the engine.
+    let learning = monitor_host::learn::Learning::start(
+        &config,
+        engine.learning_feed(),
+        config.host.data_dir.join(DATABASE_FILE),
+    );
+    published.serve_learned(learning.reports());
     let _server = match config.host.listen {
         Some(addr) => {
             let query = QueryApi::new(config.host.data_dir.join(DATABASE_FILE));

@@ -30,6 +30,8 @@ use toml::Spanned;
 mod env;
 #[cfg(test)]
 mod fuzz;
+mod incident;
+mod learn;
 mod silence;
 
 /// Default host interval when `[host] interval` is absent.
@@ -130,6 +132,8 @@ struct RawConfig {
     remote_write: Vec<Spanned<RawRemoteWrite>>,
     silence: Vec<Spanned<silence::RawSilence>>,
     inhibit: Vec<Spanned<silence::RawInhibit>>,
+    patterns: Option<learn::RawPatterns>,
+    watch: Vec<Spanned<learn::RawWatch>>,
     healing: Option<RawHealing>,
 }
 
@@ -155,6 +159,7 @@ struct RawHost {
     max_future_skew: Option<Spanned<String>>,
     rule_files: Option<Vec<Spanned<String>>>,
     max_series: Option<Spanned<u64>>,
+    reopen_within: Option<Spanned<String>>,
     http_auth: Option<Spanned<RawHttpAuth>>,
     tls_cert_file: Option<Spanned<String>>,
     tls_key_file: Option<Spanned<String>>,
@@ -172,6 +177,7 @@ struct RawPlugin {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
 }
 
@@ -182,6 +188,7 @@ struct RawCollector {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     interval: Option<Spanned<String>>,
     max_series: Option<Spanned<u64>>,
@@ -194,6 +201,7 @@ struct RawNotifier {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     min_severity: Option<Spanned<String>>,
     alertmanager: Option<bool>,
@@ -207,6 +215,7 @@ struct RawStrategy {
     library: Spanned<String>,
     name: Option<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    isolation: Option<Spanned<String>>,
     config: Option<Spanned<toml::Table>>,
     on: Spanned<Vec<Spanned<String>>>,
     max_attempts: Option<Spanned<i64>>,
@@ -223,6 +232,7 @@ macro_rules! common_of {
             library: $raw.library,
             name: $raw.name,
             timeout: $raw.timeout,
+            isolation: $raw.isolation,
             config: $raw.config,
         }
     };
@@ -250,6 +260,8 @@ struct RawAlert {
     labels: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
     annotations: BTreeMap<String, Spanned<String>>,
+    escalate_after: Option<Spanned<String>>,
+    escalate_to: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -308,6 +320,10 @@ pub struct HostConfig {
     /// Most series held in memory from all collectors together; new series beyond it are
     /// refused (and counted), the series already held keep updating.
     pub max_series: usize,
+    /// How soon after its resolution a re-firing alert instance reopens its incident
+    /// (`reopen_within`, default [`REOPEN_WITHIN`](crate::incident::REOPEN_WITHIN)); later, a new
+    /// incident opens.
+    pub reopen_within: Duration,
     /// Credentials every HTTP request must carry (`http_auth`); `None`: none asked.
     pub http_auth: Option<crate::auth::HttpAuth>,
     /// HTTPS from `tls_cert_file` and `tls_key_file` (read and checked when the config loads);
@@ -334,6 +350,28 @@ fn short_duration(d: Duration) -> String {
     }
 }
 
+/// Where a plugin instance runs (`isolation = "thread" | "process"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Isolation {
+    /// On a worker thread of the host: cheapest, but a plugin that crashes (segfault, abort,
+    /// `exit`) takes the host down with it.
+    #[default]
+    Thread,
+    /// In a child process of its own: a crash fails only the call in flight, and a hung call is
+    /// killed at its timeout.
+    Process,
+}
+
+impl Isolation {
+    /// The config's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Thread => "thread",
+            Self::Process => "process",
+        }
+    }
+}
+
 /// What every plugin instance has.
 #[derive(Debug, Clone)]
 pub struct PluginSpec {
@@ -349,6 +387,8 @@ pub struct PluginSpec {
     pub config: serde_json::Value,
     /// Per-call timeout.
     pub timeout: Duration,
+    /// Where the instance runs: on a thread of the host, or in a child process.
+    pub isolation: Isolation,
     /// Where the instance's table starts.
     pub at: Location,
     /// Where `plugin` is.
@@ -599,8 +639,25 @@ pub struct Config {
     pub inhibit: Vec<crate::silence::InhibitRule>,
     /// `[healing]`.
     pub healing: HealingSettings,
+    /// Escalation by time of the `[[alert]]`s that set `escalate_after`, by alert name.
+    pub escalations: BTreeMap<String, Escalation>,
+    /// `[patterns]`.
+    pub patterns: PatternsConfig,
+    /// `[[watch]]`es.
+    pub watches: Vec<WatchSpec>,
 }
 
+/// `escalate_after` and `escalate_to` of an `[[alert]]`: an incident of that alert still
+/// unacknowledged and firing `after` its firing is notified once to the `to` notifiers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Escalation {
+    /// How long after the firing.
+    pub after: Duration,
+    /// Notifier instance names.
+    pub to: Vec<String>,
+}
+
+pub use self::learn::{DEFAULT_MIN_CONFIDENCE, PatternsConfig, WatchSpec};
 pub use monitor_plugin::parse_duration;
 
 struct Ctx<'a> {
@@ -700,10 +757,12 @@ impl Ctx<'_> {
                 "silence" => raw.silence = self.tables("silence", value),
                 "inhibit" => raw.inhibit = self.tables("inhibit", value),
                 "healing" => raw.healing = self.table(value, None),
+                "patterns" => raw.patterns = self.table(value, None),
+                "watch" => raw.watch = self.tables("watch", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `healing`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `healing`, `patterns`, `watch`"
                     ),
                 ),
             }
@@ -844,6 +903,21 @@ impl Ctx<'_> {
         }
     }
 
+    fn isolation(&mut self, v: Option<&Spanned<String>>) -> Isolation {
+        match v.map(|s| (s, s.get_ref().as_str())) {
+            None => Isolation::Thread,
+            Some((_, "thread")) => Isolation::Thread,
+            Some((_, "process")) => Isolation::Process,
+            Some((s, other)) => {
+                self.err(
+                    s.span(),
+                    format!("`isolation`: unknown isolation `{other}`; use thread or process"),
+                );
+                Isolation::Thread
+            }
+        }
+    }
+
     fn severity(&mut self, key: &str, v: &Option<Spanned<String>>, default: Severity) -> Severity {
         match v {
             None => default,
@@ -868,6 +942,7 @@ impl Ctx<'_> {
         host: &HostConfig,
     ) -> PluginSpec {
         let timeout = self.positive_duration("timeout", &raw.timeout, host.timeout);
+        let isolation = self.isolation(raw.isolation.as_ref());
         let library = self.path(raw.library.get_ref());
         let config_at = raw
             .config
@@ -900,6 +975,7 @@ impl Ctx<'_> {
             library,
             config,
             timeout,
+            isolation,
             at: self.at(at),
             plugin_at: self.at(raw.plugin.span()),
             library_at: self.at(raw.library.span()),
@@ -974,6 +1050,7 @@ impl Config {
     fn from_raw(cx: &mut Ctx<'_>, raw: RawConfig) -> Config {
         let host = cx.host(&raw.host);
         let mut names = InstanceNames::default();
+        let raw_escalations = incident::take_escalations(&raw.alert);
         let collectors = raw
             .collector
             .into_iter()
@@ -981,7 +1058,7 @@ impl Config {
             .collect();
         let (alerts, config_rules) = cx.alerts(raw.alert);
         let groups = cx.rule_files(&raw.host);
-        let notifiers = raw
+        let notifiers: Vec<NotifierSpec> = raw
             .notifier
             .into_iter()
             .map(|n| cx.notifier(n, &host, &mut names))
@@ -996,6 +1073,9 @@ impl Config {
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
         let healing = cx.healing(raw.healing);
+        let escalations = cx.escalations(raw_escalations, &notifiers);
+        let patterns = cx.patterns(raw.patterns);
+        let watches = cx.watches(raw.watch, host.interval);
         Config {
             source: cx.file.to_owned(),
             host,
@@ -1011,6 +1091,9 @@ impl Config {
             silences,
             inhibit,
             healing,
+            escalations,
+            patterns,
+            watches,
         }
     }
 
@@ -1080,6 +1163,7 @@ impl Ctx<'_> {
             max_future_skew: None,
             rule_files: None,
             max_series: None,
+            reopen_within: None,
             http_auth: None,
             tls_cert_file: None,
             tls_key_file: None,
@@ -1147,6 +1231,11 @@ impl Ctx<'_> {
             max_series: self
                 .max_series(h.max_series.as_ref())
                 .unwrap_or(DEFAULT_MAX_SERIES),
+            reopen_within: self.duration(
+                "reopen_within",
+                &h.reopen_within,
+                crate::incident::REOPEN_WITHIN,
+            ),
             http_auth: h.http_auth.as_ref().and_then(|a| self.http_auth(a)),
             tls: self.tls(h.tls_cert_file.as_ref(), h.tls_key_file.as_ref()),
         }
@@ -1585,18 +1674,18 @@ impl Ctx<'_> {
         out
     }
 
-    /// The groups of `[host] rule_files`; their errors carry their own file's positions.
-    /// Rules are evaluated over the points held in memory: a rule whose ranges, offsets and
-    /// subqueries reach further back than memory holds is refused, at its expression. (Beyond
-    /// `retention` the history holds rollups, not samples: evaluating there would not give
-    /// Prometheus's answer.)
+    /// Rules are evaluated over memory and, for those reading further back than memory holds,
+    /// over the store's raw points too: a rule whose ranges, offsets and subqueries reach
+    /// further back than `retention` (how long the store keeps raw points) is refused, at its
+    /// expression. (Beyond `retention` the store holds rollups, not samples: evaluating there
+    /// would not give Prometheus's answer.)
     fn check_lookback(
         &mut self,
         host: &HostConfig,
         alerts: &[crate::rules::AlertingRule],
         groups: &[crate::rules::RuleGroup],
     ) {
-        let held = host.memory_retention();
+        let held = host.retention;
         let exprs = (alerts.iter().map(|a| (a.name.as_str(), &a.expr)))
             .chain((groups.iter()).flat_map(|g| g.rules.iter().map(|r| (r.name(), r.expr()))));
         let mut errors = Vec::new();
@@ -1606,11 +1695,10 @@ impl Ctx<'_> {
                 errors.push(ConfigError {
                     location: e.at.clone(),
                     message: format!(
-                        "rule \"{name}\": `{}` reads {} of history, more than the {} held in memory (`retention`, at most {}): rules are evaluated over memory, shorten its ranges, offsets or subqueries",
+                        "rule \"{name}\": `{}` reads {} of history, more than the {} of raw points the store keeps (`retention`): raise `retention` or shorten its ranges, offsets or subqueries",
                         e.text,
                         short_duration(needs),
                         short_duration(held),
-                        short_duration(MEMORY_RETENTION)
                     ),
                 });
             }
@@ -2038,6 +2126,38 @@ within = "5m"
         let e = errors("[healing]\nfailure_type_labels = \"service\"\n");
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(e[0].starts_with("monitor.toml:2:23: "), "{e:?}");
+    }
+
+    #[test]
+    fn isolation_is_read_for_every_kind_and_a_bad_one_is_located() {
+        let c = Config::from_str(
+            "[[collector]]\nplugin = \"a\"\nlibrary = \"a.so\"\nisolation = \"process\"\n\n\
+             [[collector]]\nplugin = \"b\"\nlibrary = \"b.so\"\n\n\
+             [[notifier]]\nplugin = \"n\"\nlibrary = \"n.so\"\nisolation = \"thread\"\n\n\
+             [[strategy]]\nplugin = \"s\"\nlibrary = \"s.so\"\non = [\"a\"]\nisolation = \"process\"\n\n\
+             [[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n",
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(c.collectors[0].plugin.isolation, Isolation::Process);
+        assert_eq!(
+            c.collectors[1].plugin.isolation,
+            Isolation::Thread,
+            "the default"
+        );
+        assert_eq!(c.notifiers[0].plugin.isolation, Isolation::Thread);
+        assert_eq!(c.strategies[0].plugin.isolation, Isolation::Process);
+
+        let e = errors(
+            "[[collector]]\nplugin = \"x\"\nlibrary = \"x.so\"\nisolation = \"container\"\n",
+        );
+        assert_eq!(
+            e,
+            [
+                "monitor.toml:4:13: `isolation`: unknown isolation `container`; use thread or process"
+            ]
+        );
     }
 
     #[test]
@@ -2779,14 +2899,52 @@ metric = "m"
     }
 
     #[test]
-    fn a_rule_reaching_further_back_than_memory_is_refused_at_its_expression() {
+    fn a_rule_reaching_further_back_than_raw_retention_is_refused_at_its_expression() {
         let toml = "[host]\nretention = \"30m\"\n\n[[alert]]\nname = \"slow\"\nexpr = \"rate(x[20m] offset 15m) > 1\"\n\n[[alert]]\nname = \"ok\"\nexpr = \"rate(x[20m]) > 1\"\n";
         let e = errors(toml);
         assert_eq!(e.len(), 1, "{e:?}");
         assert!(
-            e[0].starts_with("monitor.toml:6:8: rule \"slow\": `rate(x[20m] offset 15m) > 1` reads 35m of history, more than the 30m held in memory"),
+            e[0].starts_with("monitor.toml:6:8: rule \"slow\": `rate(x[20m] offset 15m) > 1` reads 35m of history, more than the 30m of raw points the store keeps (`retention`)"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn rules_may_read_the_store_back_to_raw_retention() {
+        // The default retention (1d) holds a day's window, far more than memory's hour.
+        let toml = "[[alert]]\nname = \"daily\"\nexpr = \"avg_over_time(x[1d]) > 1\"\n\n[[alert]]\nname = \"yesterday\"\nexpr = \"x offset 23h > 1\"\n";
+        let c = Config::from_str(toml, "monitor.toml", Path::new("/")).unwrap();
+        assert_eq!(c.rules.alerts.len(), 2);
+        // One day and a minute is beyond it: refused at the expression, naming the retention.
+        let toml = "[[alert]]\nname = \"daily\"\nexpr = \"avg_over_time(x[1d] offset 1m) > 1\"\n";
+        let e = errors(toml);
+        assert_eq!(
+            e,
+            [
+                "monitor.toml:3:8: rule \"daily\": `avg_over_time(x[1d] offset 1m) > 1` reads 1441m of history, more than the 24h of raw points the store keeps (`retention`): raise `retention` or shorten its ranges, offsets or subqueries"
+            ],
+        );
+        // A rule file's rule is refused the same way, at its own file's position.
+        let dir =
+            std::env::temp_dir().join(format!("monitor-rule-lookback-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("long.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: x:week\n        expr: avg_over_time(x[1w])\n",
+        )
+        .unwrap();
+        let text = "[host]\nrule_files = [\"long.yml\"]\n";
+        let e = Config::from_str(text, "monitor.toml", &dir)
+            .unwrap_err()
+            .to_string();
+        let text = "[host]\nrule_files = [\"long.yml\"]\nretention = \"8d\"\n";
+        let accepted = Config::from_str(text, "monitor.toml", &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            e.contains("long.yml:5:15: rule \"x:week\"") && e.contains("168h of history"),
+            "{e}"
+        );
+        assert_eq!(accepted.unwrap().rules.file_rules(), 1);
     }
 
     #[test]
@@ -2888,7 +3046,7 @@ season = "10m"
             season: None,
         };
         assert!(!anomaly.holds(100.0, 4.0));
-        // Rules are evaluated over memory (at most 1h): a daily season's four seasons are refused.
+        // A daily season's four seasons are more than the store's raw points (1d by default)...
         let e = Config::from_str(
             "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"anomaly\"\nseason = \"1d\"\n",
             "monitor.toml",
@@ -2897,8 +3055,20 @@ season = "10m"
         .unwrap_err()
         .to_string();
         assert!(
-            e.contains("monitor.toml:1:1:") && e.contains("reads 96h of history"),
+            e.contains("monitor.toml:1:1:")
+                && e.contains("reads 96h of history, more than the 24h of raw points"),
             "{e}"
+        );
+        // ... and fit once `retention` keeps them: the season is not limited by memory's hour.
+        let c = Config::from_str(
+            "[host]\nretention = \"5d\"\n\n[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"anomaly\"\nseason = \"1d\"\n",
+            "monitor.toml",
+            Path::new("/etc/monitor"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.rules.alerts[0].expr.text,
+            r#"abs(anomaly_score({__name__=~"m(_total)?"}[4d], 86400.0)) > 4.0"#
         );
     }
 

@@ -111,6 +111,8 @@ pub struct Published {
     asks: (Sender<Ask>, Receiver<Ask>),
     // The engine's healing analytics, known once the run loop has published.
     healing: OnceLock<Arc<crate::healing_log::HealingAnalytics>>,
+    // What the learning thread found (`/api/patterns`, `/api/forecasts`, `/api/anomalies`).
+    learned: OnceLock<Arc<crate::learn::Reports>>,
 }
 
 impl Default for Published {
@@ -126,11 +128,17 @@ impl Default for Published {
             cache: Mutex::new([None, None, None, None, None, None]),
             asks: unbounded(),
             healing: OnceLock::new(),
+            learned: OnceLock::new(),
         }
     }
 }
 
 impl Published {
+    /// Serves what the learning thread finds; set once, later calls are ignored.
+    pub fn serve_learned(&self, reports: Arc<crate::learn::Reports>) {
+        let _ = self.learned.set(reports);
+    }
+
     /// Notes that a cycle is starting: views are served from earlier renderings meanwhile.
     pub fn cycle_started(&self) {
         self.busy.store(true, Ordering::Release);
@@ -347,6 +355,9 @@ impl HttpServer {
             if let Some(response) = crate::silence::api::handle(request, &published) {
                 return response;
             }
+            if let Some(response) = crate::incident::api::handle(request, &published) {
+                return response;
+            }
             if matches!(request.path, "/api/v1/rules" | "/api/v1/alerts") {
                 return route(request, &published);
             }
@@ -355,6 +366,9 @@ impl HttpServer {
             }
             if request.path == "/api/healing" {
                 return healing_page(request, &published);
+            }
+            if let Some(response) = (published.learned.get()).and_then(|l| l.handle(request)) {
+                return response;
             }
             if let Some(page) = crate::dashboard::handle(request) {
                 return page;

@@ -11,6 +11,8 @@ pub mod engine;
 pub mod healing_log;
 pub mod history;
 pub mod http;
+pub mod incident;
+pub mod learn;
 pub mod library;
 pub mod promql;
 pub mod query;

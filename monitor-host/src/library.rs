@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use monitor_plugin::abi::{
-    self, DeclareFn, OwnedBuffer, PluginKind, PluginVTable, Status, VersionFn,
+    self, CreateFn, CreateWithHostFn, DeclareFn, HostTable, OwnedBuffer, PluginKind, PluginVTable,
+    Status, VersionFn,
 };
 
 /// Why a library could not be loaded.
@@ -56,7 +57,25 @@ pub struct PluginInfo {
     pub name: String,
     /// The plugin's version.
     pub version: String,
-    vtable: &'static PluginVTable,
+    functions: Functions,
+}
+
+/// A plugin's functions, copied out of its table as far as the table's `size` goes.
+#[derive(Debug, Clone, Copy)]
+struct Functions {
+    create: CreateFn,
+    call: abi::CallFn,
+    shutdown: abi::ShutdownFn,
+    destroy: abi::DestroyFn,
+    /// Absent from tables built before it was appended.
+    create_with_host: Option<CreateWithHostFn>,
+}
+
+impl PluginInfo {
+    /// Whether instances are handed the host's table (they can then ask for a collection now).
+    pub fn takes_host(&self) -> bool {
+        self.functions.create_with_host.is_some()
+    }
 }
 
 /// A loaded library and the plugins it declares. Never unloaded while the process runs.
@@ -198,9 +217,8 @@ impl PluginLibrary {
             if vt.is_null() {
                 return Err(bad("a plugin entry is null"));
             }
-            // SAFETY: non-null vtable that lives as long as the never-unloaded library.
-            let vt: &'static PluginVTable = unsafe { &*vt };
-            // SAFETY: as above.
+            // SAFETY: non-null vtable, readable up to its `size`, that lives as long as the
+            // never-unloaded library.
             plugins.push(unsafe { info_of(vt) }.map_err(|r| bad(&r))?);
         }
         // SAFETY: the declaration's strings live as long as the library.
@@ -246,19 +264,46 @@ fn loader_reason(e: &libloading::Error, path: &Path) -> String {
     text.strip_prefix(&prefix).unwrap_or(&text).to_owned()
 }
 
-/// Reads a vtable's header.
+/// Reads a vtable: its header and functions, no field at or beyond its `size` (a table built
+/// before a field was appended is shorter than [`PluginVTable`]; what it lacks counts as null).
 ///
 /// # Safety
 ///
-/// `vt` is a valid vtable whose strings outlive the process.
-unsafe fn info_of(vt: &'static PluginVTable) -> Result<PluginInfo, String> {
-    if (vt.size as usize) < size_of::<PluginVTable>() {
+/// `vt` points to a vtable readable up to its `size` (at least up to `destroy`) whose strings
+/// and functions outlive the process.
+unsafe fn info_of(vt: *const PluginVTable) -> Result<PluginInfo, String> {
+    // SAFETY: `size` is the first field of every version of the table.
+    let size = unsafe { std::ptr::addr_of!((*vt).size).read() } as usize;
+    if size < abi::PLUGIN_VTABLE_V1_SIZE {
         return Err("a plugin table is smaller than this ABI version's".into());
     }
-    let kind =
-        PluginKind::from_raw(vt.kind).ok_or_else(|| format!("unknown plugin kind {}", vt.kind))?;
+    let fits = |offset: usize, len: usize| offset + len <= size;
+    // SAFETY: every field read here lies within the first `PLUGIN_VTABLE_V1_SIZE` bytes, which
+    // the table has (checked above); places are projected from the raw pointer, never through a
+    // reference to the whole (possibly shorter) table.
+    let (kind, name, version, create, call, shutdown, destroy) = unsafe {
+        (
+            (*vt).kind,
+            (*vt).name,
+            (*vt).version,
+            (*vt).create,
+            (*vt).call,
+            (*vt).shutdown,
+            (*vt).destroy,
+        )
+    };
+    let create_with_host = if fits(
+        std::mem::offset_of!(PluginVTable, create_with_host),
+        size_of::<Option<CreateWithHostFn>>(),
+    ) {
+        // SAFETY: within `size`, checked just above.
+        unsafe { (*vt).create_with_host }
+    } else {
+        None
+    };
+    let kind = PluginKind::from_raw(kind).ok_or_else(|| format!("unknown plugin kind {kind}"))?;
     // SAFETY: the caller guarantees the strings are valid.
-    let (name, version) = unsafe { (vt.name.to_string_lossy(), vt.version.to_string_lossy()) };
+    let (name, version) = unsafe { (name.to_string_lossy(), version.to_string_lossy()) };
     if name.is_empty() {
         return Err("a plugin has an empty name".into());
     }
@@ -266,8 +311,71 @@ unsafe fn info_of(vt: &'static PluginVTable) -> Result<PluginInfo, String> {
         kind,
         name,
         version,
-        vtable: vt,
+        functions: Functions {
+            create,
+            call,
+            shutdown,
+            destroy,
+            create_with_host,
+        },
     })
+}
+
+/// What the host runs when an instance asks for a collection now (see
+/// [`monitor_plugin::abi::HostTable`]): it must be quick and never block, and may run on any
+/// thread.
+#[derive(Clone)]
+pub struct OnRequest(Arc<dyn Fn() + Send + Sync>);
+
+impl OnRequest {
+    /// Runs `f` on each request.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for OnRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnRequest")
+    }
+}
+
+/// The host's table handed to an instance, and what it calls; boxed so that the table's address
+/// (the instance keeps it) and its context stay put until the instance is destroyed.
+struct HostState {
+    table: HostTable,
+    on_request: OnRequest,
+}
+
+impl HostState {
+    fn new(on_request: OnRequest) -> Box<Self> {
+        let mut state = Box::new(Self {
+            table: HostTable {
+                size: size_of::<HostTable>() as u32,
+                context: std::ptr::null_mut(),
+                request_collection: Some(request_collection),
+            },
+            on_request,
+        });
+        state.table.context = std::ptr::from_mut::<HostState>(&mut state).cast();
+        state
+    }
+}
+
+/// The host's `request_collection`: runs the instance's [`OnRequest`], never unwinding into the
+/// plugin.
+///
+/// # Safety
+///
+/// `context` is the context of a live [`HostState`]'s table.
+unsafe extern "C" fn request_collection(context: *mut c_void) {
+    if context.is_null() {
+        return;
+    }
+    // SAFETY: the context of a table the host made, alive until the instance is destroyed (the
+    // ABI forbids calls after that); only read here.
+    let state = unsafe { &*context.cast::<HostState>() };
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (state.on_request.0)()));
 }
 
 /// How a call into a plugin ended.
@@ -294,9 +402,11 @@ impl std::fmt::Display for CallFailure {
 /// A live plugin instance. Not `Sync`: the host uses each from one worker thread.
 pub struct PluginInstance {
     ptr: *mut c_void,
-    vtable: &'static PluginVTable,
+    functions: Functions,
     max_payload: usize,
     destroyed: bool,
+    // The table the instance may call until it is destroyed: dropped after `destroy` (in `Drop`).
+    _host: Option<Box<HostState>>,
     // Declared after the instance pointer so the instance is destroyed before the library could go.
     _library: Arc<PluginLibrary>,
 }
@@ -373,12 +483,43 @@ impl PluginInstance {
         config: &serde_json::Value,
         max_payload: usize,
     ) -> Result<Self, CallFailure> {
+        Self::create_with_requests(library, plugin, config, max_payload, None)
+    }
+
+    /// Like [`create`](Self::create); besides, when the plugin takes the host's table
+    /// ([`PluginInfo::takes_host`]) and `on_request` is given, the instance may call `on_request`
+    /// (from any of its threads) to ask for a collection now, until it is destroyed.
+    ///
+    /// # Errors
+    ///
+    /// As [`create`](Self::create).
+    pub fn create_with_requests(
+        library: &Arc<PluginLibrary>,
+        plugin: &PluginInfo,
+        config: &serde_json::Value,
+        max_payload: usize,
+        on_request: Option<OnRequest>,
+    ) -> Result<Self, CallFailure> {
         let input = serde_json::to_vec(config).expect("JSON values always serialise");
         let mut out = OwnedBuffer::empty();
         let mut ptr: *mut c_void = std::ptr::null_mut();
-        // SAFETY: valid input buffer for the call, valid out-pointers, per the ABI.
-        let raw =
-            unsafe { (plugin.vtable.create)(input.as_ptr(), input.len(), &mut ptr, &mut out) };
+        let f = plugin.functions;
+        let (raw, host) = match (f.create_with_host, on_request) {
+            (Some(create), Some(on_request)) => {
+                let host = HostState::new(on_request);
+                // SAFETY: as below; the table stays valid until the instance is destroyed (it
+                // lives in the instance, dropped after `destroy`) or, on failure, until the
+                // call returns.
+                let raw =
+                    unsafe { create(input.as_ptr(), input.len(), &host.table, &mut ptr, &mut out) };
+                (raw, Some(host))
+            }
+            // SAFETY: valid input buffer for the call, valid out-pointers, per the ABI.
+            _ => (
+                unsafe { (f.create)(input.as_ptr(), input.len(), &mut ptr, &mut out) },
+                None,
+            ),
+        };
         // SAFETY: `out` was filled (or left empty) by the plugin.
         let bytes = unsafe { take(out, max_payload) };
         decode_status(raw, bytes, max_payload)?;
@@ -387,9 +528,10 @@ impl PluginInstance {
         }
         Ok(Self {
             ptr,
-            vtable: plugin.vtable,
+            functions: f,
             max_payload,
             destroyed: false,
+            _host: host,
             _library: library.clone(),
         })
     }
@@ -402,7 +544,7 @@ impl PluginInstance {
     pub fn call(&mut self, input: &[u8]) -> Result<Vec<u8>, CallFailure> {
         let mut out = OwnedBuffer::empty();
         // SAFETY: live instance, valid input for the call, valid out-pointer.
-        let raw = unsafe { (self.vtable.call)(self.ptr, input.as_ptr(), input.len(), &mut out) };
+        let raw = unsafe { (self.functions.call)(self.ptr, input.as_ptr(), input.len(), &mut out) };
         // SAFETY: `out` was filled by the plugin.
         let bytes = unsafe { take(out, self.max_payload) };
         decode_status(raw, bytes, self.max_payload)
@@ -416,7 +558,7 @@ impl PluginInstance {
     pub fn shutdown(mut self) -> Result<(), CallFailure> {
         let mut out = OwnedBuffer::empty();
         // SAFETY: live instance, valid out-pointer.
-        let raw = unsafe { (self.vtable.shutdown)(self.ptr, &mut out) };
+        let raw = unsafe { (self.functions.shutdown)(self.ptr, &mut out) };
         // SAFETY: `out` was filled by the plugin.
         let bytes = unsafe { take(out, self.max_payload) };
         self.destroy();
@@ -427,7 +569,7 @@ impl PluginInstance {
         if !self.destroyed {
             self.destroyed = true;
             // SAFETY: live instance, destroyed once.
-            unsafe { (self.vtable.destroy)(self.ptr) };
+            unsafe { (self.functions.destroy)(self.ptr) };
         }
     }
 }

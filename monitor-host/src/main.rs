@@ -95,6 +95,27 @@ enum Command {
     Plugins(ConfigArg),
     #[command(flatten)]
     Host(cli::HostCommand),
+    /// Runs one plugin instance in this process for a host that isolates it
+    /// (`isolation = "process"`), speaking over stdin and stdout; started by the host itself.
+    #[command(hide = true)]
+    PluginRunner(RunnerArgs),
+}
+
+/// What the host tells a plugin process.
+#[derive(Debug, Args)]
+struct RunnerArgs {
+    /// The plugin library.
+    #[arg(long, value_name = "FILE")]
+    library: PathBuf,
+    /// collector, strategy or notifier.
+    #[arg(long, value_parser = ["collector", "strategy", "notifier"])]
+    kind: String,
+    /// The plugin's name in its library.
+    #[arg(long)]
+    plugin: String,
+    /// Cap on a payload, in bytes.
+    #[arg(long)]
+    max_payload: usize,
 }
 
 #[derive(Debug, Args)]
@@ -150,6 +171,7 @@ fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Plugins(c) => command::plugins(&c.config),
         Command::Run(args) if args.once => command::run_once(&args),
         Command::Run(args) => command::run(&args),
+        Command::PluginRunner(args) => command::plugin_runner(args),
         Command::Host(c) => {
             return cli::run(c).map(|outcome| match outcome {
                 cli::Outcome::Done => Exit::Success,

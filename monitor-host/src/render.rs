@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use std::time::Duration;
 
-use monitor_core::prometheus::MetricType::{self, Counter, Gauge};
+use monitor_core::prometheus::MetricType::{self, Counter, Gauge, Summary};
 use monitor_core::prometheus::{Families, format_value as number, metric_name};
 use monitor_plugin::{Labels, NotificationStatus, SampleKind};
 use serde::Serialize;
@@ -56,6 +56,7 @@ pub fn prometheus(engine: &Engine) -> String {
         plugin_health(&mut fam, &p);
     }
     alert_states(&mut fam, engine);
+    incidents(&mut fam, engine);
     healing_attempts(&mut fam, engine);
     for r in engine.remote_write() {
         remote_write(&mut fam, &r);
@@ -323,6 +324,22 @@ fn plugin_health(fam: &mut Families, p: &PluginStatus) {
     for (name, help, value) in counters {
         add(name, Counter, help, value as f64);
     }
+    if p.isolation == "process" {
+        let help = "times the isolated instance's process died (segfault, abort, exit, killed)";
+        add(
+            "monitor_plugin_crashes_total",
+            Counter,
+            help,
+            s.crashes as f64,
+        );
+        let help = "times a new process was started for the isolated instance";
+        add(
+            "monitor_plugin_restarts_total",
+            Counter,
+            help,
+            s.restarts as f64,
+        );
+    }
     let failures = f64::from(s.consecutive_failures);
     add(
         "monitor_plugin_consecutive_failures",
@@ -410,6 +427,44 @@ fn remote_write(fam: &mut Families, r: &RemoteWriteStatus) {
         let name = "monitor_remote_write_last_send_timestamp_seconds";
         let help = "when the backend last accepted a request";
         fam.add(name, Gauge, help, l, t as f64 / 1000.0);
+    }
+}
+
+/// Open incidents, and the times to recover and to acknowledge of those closed or acknowledged
+/// since the start (summaries without quantiles: `_sum` and `_count`).
+fn incidents(fam: &mut Families, engine: &Engine) {
+    let none: [(&str, &str); 0] = [];
+    let book = engine.incidents();
+    let help = "incidents not resolved (open or acknowledged)";
+    fam.add(
+        "monitor_incidents_open",
+        Gauge,
+        help,
+        none,
+        book.open_count() as f64,
+    );
+    let help = "alert firings that got no incident because too many were open";
+    let name = "monitor_incidents_refused_total";
+    fam.add(name, Counter, help, none, book.refused() as f64);
+    for (name, help, (count, sum)) in [
+        (
+            "monitor_incident_time_to_recover_seconds",
+            "from an incident's first firing to its resolution, for those resolved since the start",
+            book.recovered(),
+        ),
+        (
+            "monitor_incident_time_to_acknowledge_seconds",
+            "from an incident's first firing to its acknowledgement, since the start",
+            book.acknowledged(),
+        ),
+    ] {
+        fam.add_suffixed(name, Summary, help, "_sum", none, sum.as_secs_f64());
+        fam.add_suffixed(name, Summary, help, "_count", none, count as f64);
+    }
+    if let Some(last) = book.last_recovered() {
+        let name = "monitor_incident_last_time_to_recover_seconds";
+        let help = "the time to recover of the last incident resolved";
+        fam.add(name, Gauge, help, none, last.as_secs_f64());
     }
 }
 

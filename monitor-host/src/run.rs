@@ -58,11 +58,13 @@ pub fn run_until(
             ask(&mut engine);
         }
         // Sleep until the next collector is due or the host interval passes, handling plugin
-        // completions (notifications, healing outcomes) as they arrive.
-        let wake = engine
+        // completions (notifications, healing outcomes) as they arrive, and collections that
+        // collectors ask for (which may make one due sooner).
+        let mut wake = engine
             .next_due_ms()
             .unwrap_or(u64::MAX)
             .min(now_ms() + engine.host().interval.as_millis() as u64);
+        let requests = engine.collection_requests().clone();
         loop {
             let now = now_ms();
             if now >= wake {
@@ -76,6 +78,15 @@ pub fn run_until(
                     if let Ok(done) = done {
                         let ended = engine.complete(done);
                         published.changed(&engine, ended);
+                    }
+                    // A request made during the call that just ended waited for it.
+                    if requested_now(&mut engine, &mut wake) {
+                        break;
+                    }
+                }
+                recv(requests) -> _ => {
+                    if requested_now(&mut engine, &mut wake) {
+                        break;
                     }
                 }
                 recv(asks) -> ask => {
@@ -103,6 +114,17 @@ pub fn run_until(
             answer_reload(&mut engine, control.config, published, request);
         }
     }
+}
+
+/// Takes the collections collectors asked for: whether one is due now (the loop then ticks at
+/// once); otherwise `wake` moves to the earliest one that is due later.
+fn requested_now(engine: &mut Engine, wake: &mut u64) -> bool {
+    let now = now_ms();
+    if engine.collect_requested(now) {
+        return true;
+    }
+    *wake = (*wake).min(engine.next_due_ms().unwrap_or(u64::MAX));
+    false
 }
 
 /// Reloads, marks the views out of date and then answers, so that `/metrics` agrees with the

@@ -1,7 +1,8 @@
 /* A plugin library written in C against monitor_plugin.h: a collector that counts its calls and
  * one that returns bytes that are not JSON. Built and loaded by tests/tests/c_abi.rs.
  * Compile with -DTEST_ABI_VERSION=n to build a library of another ABI version, and with
- * -DTEST_WITH_NOTIFIER to add a notifier (tests/tests/stale_resolution.rs). */
+ * -DTEST_WITH_NOTIFIER to add a notifier (tests/tests/stale_resolution.rs), and with -DTEST_V1_TABLE
+ * for tables as the first header laid them out (see below). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,14 +79,33 @@ static uint32_t shutdown_(void *instance, MonitorBuffer *out) {
 
 static void destroy(void *instance) { free(instance); }
 
+#ifdef TEST_V1_TABLE
+/* Tables whose `size` ends after `destroy`, as a plugin built with the header of before
+ * `create_with_host` has them. The field past `size` holds a function the host must never call:
+ * it lies outside the table. */
+static uint32_t beyond_size(const uint8_t *config, size_t len, const MonitorHost *host, void **instance,
+                            MonitorBuffer *out) {
+    (void)config;
+    (void)len;
+    (void)host;
+    (void)instance;
+    return respond(out, MONITOR_STATUS_ERROR, "create_with_host called beyond the table's size");
+}
+#define TABLE_SIZE MONITOR_PLUGIN_VTABLE_V1_SIZE
+#define CREATE_WITH_HOST beyond_size
+#else
+#define TABLE_SIZE sizeof(MonitorPluginVTable)
+#define CREATE_WITH_HOST NULL
+#endif
+
 static const MonitorPluginVTable COUNTER = {
-    sizeof(MonitorPluginVTable), MONITOR_KIND_COLLECTOR, MONITOR_STR("c-counter"), MONITOR_STR("1.0.0"),
-    counter_create, counter_call, shutdown_, destroy,
+    TABLE_SIZE, MONITOR_KIND_COLLECTOR, MONITOR_STR("c-counter"), MONITOR_STR("1.0.0"),
+    counter_create, counter_call, shutdown_, destroy, CREATE_WITH_HOST,
 };
 
 static const MonitorPluginVTable GARBAGE = {
-    sizeof(MonitorPluginVTable), MONITOR_KIND_COLLECTOR, MONITOR_STR("c-garbage"), MONITOR_STR("1.0.0"),
-    counter_create, garbage_call, shutdown_, destroy,
+    TABLE_SIZE, MONITOR_KIND_COLLECTOR, MONITOR_STR("c-garbage"), MONITOR_STR("1.0.0"),
+    counter_create, garbage_call, shutdown_, destroy, CREATE_WITH_HOST,
 };
 
 #ifdef TEST_WITH_NOTIFIER
@@ -140,8 +160,8 @@ static uint32_t appender_call(void *instance, const uint8_t *input, size_t len, 
 }
 
 static const MonitorPluginVTable APPENDER = {
-    sizeof(MonitorPluginVTable), MONITOR_KIND_NOTIFIER, MONITOR_STR("c-appender"), MONITOR_STR("1.0.0"),
-    appender_create, appender_call, shutdown_, destroy,
+    TABLE_SIZE, MONITOR_KIND_NOTIFIER, MONITOR_STR("c-appender"), MONITOR_STR("1.0.0"),
+    appender_create, appender_call, shutdown_, destroy, CREATE_WITH_HOST,
 };
 
 static const MonitorPluginVTable *const PLUGINS[] = {&COUNTER, &GARBAGE, &APPENDER};

@@ -29,6 +29,11 @@ int main(void) {
     P("vtable.call", offsetof(MonitorPluginVTable, call));
     P("vtable.shutdown", offsetof(MonitorPluginVTable, shutdown));
     P("vtable.destroy", offsetof(MonitorPluginVTable, destroy));
+    P("vtable.create_with_host", offsetof(MonitorPluginVTable, create_with_host));
+    P("vtable.v1_size", MONITOR_PLUGIN_VTABLE_V1_SIZE);
+    P("host.size", sizeof(MonitorHost));
+    P("host.context", offsetof(MonitorHost, context));
+    P("host.request_collection", offsetof(MonitorHost, request_collection));
     P("decl.size", sizeof(MonitorPluginDeclaration));
     P("decl.abi_version", offsetof(MonitorPluginDeclaration, abi_version));
     P("decl.sdk_version", offsetof(MonitorPluginDeclaration, sdk_version));

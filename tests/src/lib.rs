@@ -18,6 +18,8 @@ pub const PACKAGES: &[&str] = &[
     "monitor-plugin-log",
     "monitor-plugin-webhook",
     "monitor-plugin-restart-command",
+    "monitor-plugin-probe",
+    "monitor-plugin-exec",
     "monitor-test-plugins",
     "monitor-test-plugin-mimalloc",
     "monitor-test-not-a-plugin",
@@ -239,14 +241,29 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// A plain HTTP/1.0 request with `method` and a JSON `body` on loopback: `(status, body)`, or
 /// `None` when nothing answers.
 pub fn http_send(port: u16, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
+    http_send_with(port, method, path, &[], body)
+}
+
+/// [`http_send`] with extra request `headers` (`("Authorization", "Bearer ...")`).
+pub fn http_send_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         s,
         "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
+         {extra}Content-Length: {}\r\n\r\n{body}",
         body.len()
     )
     .ok()?;
@@ -374,6 +391,26 @@ pub fn promtool_create_blocks(openmetrics: &Path, tsdb: &Path) -> Option<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     Some(())
+}
+
+/// The value of the first line of `name` in a Prometheus text exposition whose labels contain
+/// every one of `labels` (`instance="x"`...).
+pub fn metric_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?;
+        if !(rest.starts_with(' ') || rest.starts_with('{')) {
+            return None;
+        }
+        if !labels.iter().all(|want| rest.contains(want)) {
+            return None;
+        }
+        rest.rsplit(' ').next()?.parse().ok()
+    })
+}
+
+/// [`metric_value`] read from the `/metrics` of the host on `port`; `None` when it does not answer.
+pub fn metric(port: u16, name: &str, labels: &[&str]) -> Option<f64> {
+    metric_value(&http_get(port, "/metrics")?.1, name, labels)
 }
 
 /// A child process, killed (and reaped) on drop, a failed assertion included.
@@ -703,5 +740,116 @@ impl Tmpfs {
 impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A private certificate authority and a server certificate it signed for `localhost` and
+/// `127.0.0.1` (valid 30 days), made with the `openssl` command: for HTTPS tests.
+#[derive(Debug)]
+pub struct TestCa {
+    /// The CA's certificate (PEM): what a client given `tls_ca_file` trusts.
+    pub ca: PathBuf,
+    /// The server's certificate (PEM).
+    pub cert: PathBuf,
+    /// The server's private key (PEM).
+    pub key: PathBuf,
+}
+
+impl TestCa {
+    /// Makes the CA and the server certificate in `dir`. `None` when `openssl` cannot run and
+    /// [`peers_required`] is false (then the caller skips its test).
+    ///
+    /// # Panics
+    ///
+    /// When `openssl` runs but fails, or is missing while [`peers_required`].
+    pub fn new(dir: &Path) -> Option<Self> {
+        let run = |args: &[&str]| {
+            Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+        };
+        match run(&["version"]) {
+            Ok(o) if o.status.success() => {}
+            _ if peers_required() => panic!("`openssl` is required (MONITOR_REQUIRE_PROMTOOL=1)"),
+            _ => {
+                eprintln!("skipped: `openssl` cannot run");
+                return None;
+            }
+        }
+        std::fs::write(
+            dir.join("server.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n\
+             subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+        )
+        .unwrap();
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        let steps: [Vec<&str>; 3] = [
+            [
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "30",
+                    "-subj",
+                    "/CN=monitor test CA",
+                ],
+            ]
+            .concat(),
+            [
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=localhost",
+                ],
+            ]
+            .concat(),
+            vec![
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "30",
+                "-extfile",
+                "server.ext",
+            ],
+        ];
+        for step in &steps {
+            let o = run(step).expect("openssl runs");
+            assert!(
+                o.status.success(),
+                "openssl {step:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        Some(Self {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+        })
     }
 }

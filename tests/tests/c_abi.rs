@@ -46,6 +46,17 @@ fn the_header_describes_the_rust_layout() {
         ("vtable.call", offset_of!(PluginVTable, call)),
         ("vtable.shutdown", offset_of!(PluginVTable, shutdown)),
         ("vtable.destroy", offset_of!(PluginVTable, destroy)),
+        (
+            "vtable.create_with_host",
+            offset_of!(PluginVTable, create_with_host),
+        ),
+        ("vtable.v1_size", abi::PLUGIN_VTABLE_V1_SIZE),
+        ("host.size", size_of::<abi::HostTable>()),
+        ("host.context", offset_of!(abi::HostTable, context)),
+        (
+            "host.request_collection",
+            offset_of!(abi::HostTable, request_collection),
+        ),
         ("decl.size", size_of::<Declaration>()),
         ("decl.abi_version", offset_of!(Declaration, abi_version)),
         ("decl.sdk_version", offset_of!(Declaration, sdk_version)),
@@ -136,6 +147,57 @@ library = {lib}
         "{err}"
     );
     assert!(err.contains("`step` must be positive"), "{err}");
+}
+
+/// A plugin built before `create_with_host` was appended to the table (ABI version 1, a `size`
+/// that ends after `destroy`) loads and runs: the host reads nothing past `size`, where this test
+/// library keeps a `create_with_host` that fails.
+#[test]
+fn a_table_of_the_first_layout_still_loads_and_runs() {
+    let dir = Scratch::new("c-plugin-v1");
+    let lib = compile_c(
+        &["tests/c/c_plugin.c"],
+        &dir.join("libc_plugin_v1.so"),
+        true,
+        &["-DTEST_V1_TABLE"],
+    );
+    // SAFETY: built from this repository's test source.
+    let loaded = unsafe { PluginLibrary::load(&lib) }.unwrap();
+    let counter = loaded
+        .find(abi::PluginKind::Collector, "c-counter")
+        .expect("the counter is declared");
+    assert!(
+        !counter.takes_host(),
+        "nothing is read past the table's size"
+    );
+    let text = format!(
+        "[[collector]]\nplugin = \"c-counter\"\nlibrary = {}\n",
+        toml_path(&lib)
+    );
+    let config = Config::from_str(&text, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: as above.
+    let mut e = unsafe { Engine::load(&config) }.unwrap_or_else(|e| panic!("{e}"));
+    e.cycle(0);
+    e.cycle(10_000);
+    e.settle(Duration::from_secs(5));
+    let metrics = render::prometheus(&e);
+    assert!(
+        metrics.contains("c_calls_total{collector=\"c-counter\",lang=\"c\"} 2"),
+        "{metrics}"
+    );
+    let outcomes = e.shutdown();
+    assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
+
+    // Built with today's header and no `create_with_host` (null): the same.
+    let current = compile_c(
+        &["tests/c/c_plugin.c"],
+        &dir.join("libc_plugin.so"),
+        true,
+        &[],
+    );
+    // SAFETY: as above.
+    let loaded = unsafe { PluginLibrary::load(&current) }.unwrap();
+    assert!(loaded.plugins.iter().all(|p| !p.takes_host()));
 }
 
 #[test]

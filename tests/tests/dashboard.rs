@@ -118,6 +118,10 @@ fn overview_and_alerts_update_live_and_keep_their_url_state() {
         "the firing count",
         r#"document.querySelector('[data-firing="1"]')"#,
     );
+    tab.wait(
+        "its incident among the open ones",
+        r#"document.querySelector('[data-panel="overview.incidents"] li[data-incident][data-state="open"]')"#,
+    );
     assert_eq!(
         tab.eval("window.notReloaded === true"),
         true,

@@ -571,3 +571,43 @@ fn healing_attempts_total_counts_every_attempt() {
     );
     assert!(metrics.contains(&line), "{metrics}");
 }
+
+/// A collector's request for a collection now: it wakes the loop, waits for the call in progress
+/// to end, and is rate-limited to one collection per `MIN_REQUEST_GAP` after the last one began.
+#[test]
+fn a_requested_collection_is_due_after_the_call_and_the_minimum_gap() {
+    use monitor_host::engine::MIN_REQUEST_GAP;
+
+    let dir = Scratch::new("requests");
+    let mut e = engine(
+        &format!(
+            "[host]\ninterval = \"1h\"\n[[collector]]\nplugin = \"asker\"\nlibrary = {}\n",
+            plugins_lib()
+        ),
+        dir.path(),
+    );
+    let gap = MIN_REQUEST_GAP.as_millis() as u64;
+    let t0 = 1_000_000;
+    assert!(!e.collect_requested(t0), "nothing asked yet");
+    // The first collection asks for another from inside its call.
+    e.cycle(t0);
+    assert_eq!(stats(&e, "asker").calls, 1);
+    assert!(
+        stats(&e, "asker").last_error.is_none(),
+        "the host took the request"
+    );
+    assert!(
+        e.collection_requests().try_recv().is_ok(),
+        "the request woke the loop"
+    );
+    // Due at the end of the gap, not at once, not an hour later.
+    assert!(!e.collect_requested(t0 + 10));
+    assert_eq!(e.next_due_ms(), Some(t0 + gap));
+    // Taken once: asking again finds nothing new.
+    assert!(!e.collect_requested(t0 + 20));
+    e.cycle(t0 + gap);
+    assert_eq!(stats(&e, "asker").calls, 2);
+    // Past the gap, the next request is due at once.
+    assert!(e.collect_requested(t0 + 3 * gap));
+    assert_eq!(e.next_due_ms(), Some(t0 + 3 * gap));
+}

@@ -70,7 +70,7 @@ mod stats;
 
 pub use event::{Event, EventKind, EventLog, record_agent_task, record_api_request};
 pub use healing::{HealingConfig, HealingLog, HealingRecord, HealingReport};
-pub use pattern::{Pattern, PatternConfig, PatternKind, PatternLearner};
+pub use pattern::{Pattern, PatternConfig, PatternKind, PatternLearner, TemporalBaseline};
 pub use predict::{
     Anomaly, AnomalyDetector, Baseline, Expected, Forecast, Holt, HoltWinters, LinearFit, Severity,
 };

@@ -367,6 +367,34 @@ impl HoltWinters {
     /// Fits the series in one pass. `None` with fewer than two full cycles
     /// plus one point.
     pub fn fit(&self, ys: &[f64]) -> Option<HoltWintersModel> {
+        self.run(ys, None, f64::INFINITY)
+    }
+
+    /// The one-step-ahead forecast errors `y(t) - forecast(t)` of the points
+    /// after the first cycle (`ys.len() - period` of them), as [`fit`](Self::fit)
+    /// makes them: the residuals a seasonal anomaly detector scores. `None`
+    /// with fewer than two full cycles plus one point.
+    pub fn one_step_errors(&self, ys: &[f64]) -> Option<Vec<f64>> {
+        self.one_step_errors_clipped(ys, f64::INFINITY)
+    }
+
+    /// [`one_step_errors`](Self::one_step_errors), with each point entering
+    /// the smoothing clipped to `forecast +/- clip`: a spike is still
+    /// reported whole as its error, but moves the level, trend and seasonal
+    /// terms no more than a point `clip` away would, so it leaves no echo in
+    /// the errors after it (nor one season later).
+    pub fn one_step_errors_clipped(&self, ys: &[f64], clip: f64) -> Option<Vec<f64>> {
+        let mut errors = Vec::with_capacity(ys.len());
+        self.run(ys, Some(&mut errors), clip.abs())?;
+        Some(errors)
+    }
+
+    fn run(
+        &self,
+        ys: &[f64],
+        mut errors: Option<&mut Vec<f64>>,
+        clip: f64,
+    ) -> Option<HoltWintersModel> {
         let (m, n) = (self.period.max(2), ys.len());
         if n <= 2 * m {
             return None;
@@ -383,8 +411,13 @@ impl HoltWinters {
         let mut slot = 0usize; // season index of point t, t = m, m + 1, ...
         for &y in &ys[m..] {
             let s = season[slot];
-            let e = y - (level + trend + s);
+            let forecast = level + trend + s;
+            let e = y - forecast;
             sse += e * e;
+            if let Some(errors) = errors.as_mut() {
+                errors.push(e);
+            }
+            let y = forecast + e.clamp(-clip, clip);
             let new_level = self.alpha * (y - s) + (1.0 - self.alpha) * (level + trend);
             trend = self.beta * (new_level - level) + (1.0 - self.beta) * trend;
             season[slot] = self.gamma * (y - new_level) + (1.0 - self.gamma) * s;

@@ -122,7 +122,9 @@ impl AlertEngine {
                                 "type": "alerting",
                             })
                         }
-                        Step::Record { name, expr, labels } => {
+                        Step::Record {
+                            name, expr, labels, ..
+                        } => {
                             let (health, last_error) = health(name);
                             json!({
                                 "name": name,

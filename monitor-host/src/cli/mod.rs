@@ -1,5 +1,6 @@
 //! Commands that ask a running host (or an instrumented application) over HTTP, one file per
-//! command family: `status`, `alerts`, `silence`, `query`/`query-range`, `report`/`export`, `healing`, `top`,
+//! command family: `status`, `alerts`, `silence`, `incidents`, `query`/`query-range`, `report`/`export`,
+//! `healing`, `top`,
 //! `app`.
 //!
 //! Every command reads the same JSON API as the web dashboard; none reads the store directly.
@@ -9,6 +10,7 @@ mod app;
 mod client;
 mod format;
 mod healing;
+mod incidents;
 mod query;
 mod report;
 mod silence;
@@ -54,6 +56,9 @@ pub enum HostCommand {
     /// Silences: add one, list them, expire one (over /api/silences).
     #[command(subcommand)]
     Silence(silence::SilenceCommand),
+    /// Incidents: list them, show one's timeline, acknowledge, add a note (over /api/incidents).
+    #[command(subcommand)]
+    Incidents(incidents::IncidentsCommand),
     /// A live terminal dashboard: plugins, alerts, the busiest series, the latest healing.
     Top(top::TopArgs),
     /// An instrumented application's exposition or JSON snapshot file: report, export, dashboard.
@@ -145,6 +150,7 @@ pub fn run(command: HostCommand) -> anyhow::Result<Outcome> {
         HostCommand::Healing(a) => healing::run(&a).map(|()| Outcome::Done),
         HostCommand::Export(a) => report::export(&a).map(|()| Outcome::Done),
         HostCommand::Silence(c) => silence::run(c).map(|()| Outcome::Done),
+        HostCommand::Incidents(c) => incidents::run(c).map(|()| Outcome::Done),
         HostCommand::Top(a) => top::host(&a).map(|()| Outcome::Done),
         HostCommand::App(c) => app::run(c).map(|()| Outcome::Done),
     }

@@ -8,7 +8,7 @@ use monitor_plugin::{HealOutcome, Labels};
 use super::Engine;
 use super::healing::HealJob;
 use super::ingest::RawCollection;
-use super::running::Purpose;
+use super::running::{InFlight, Purpose};
 use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
 use crate::worker::Done;
@@ -42,15 +42,22 @@ impl Engine {
                 Purpose::Heal(job) => Some((job.clone(), f.started_ms)),
                 _ => None,
             };
+            let tag = match &f.purpose {
+                Purpose::Notify(tag) => Some(tag.clone()),
+                _ => None,
+            };
             let message = format!("timed out after {:?}", p.timeout);
             let name = p.name.clone();
+            if let Some(tag) = tag {
+                self.incident_notified(slot, tag, Some(message.clone()));
+            }
             if let Some((job, started_ms)) = heal {
                 self.record_heal(&job, false, message, 0, started_ms);
             }
-            self.event(
-                "host",
+            self.plugin_event(
                 "plugin_timeout",
-                format!("{name}: call did not return in time"),
+                name,
+                "call did not return in time",
                 now_ms,
             );
         }
@@ -67,6 +74,27 @@ impl Engine {
         let Some(f) = self.plugins[slot].finish(&done) else {
             return;
         };
+        let failures = self.plugins[slot].stats.consecutive_failures;
+        self.complete_call(slot, f, done, now_ms);
+        let p = &self.plugins[slot];
+        if p.stats.consecutive_failures > failures {
+            let message = p.stats.last_error.clone().unwrap_or_default();
+            self.plugin_event("plugin_failed", p.name.clone(), &message, now_ms);
+        }
+    }
+
+    /// A plugin's failure or time-out, as an event labelled with the plugin instance.
+    fn plugin_event(&mut self, kind: &str, plugin: String, message: &str, now_ms: u64) {
+        self.record_event(EventRecord {
+            source: "host".to_owned(),
+            kind: kind.to_owned(),
+            message: format!("{plugin}: {message}"),
+            labels: Labels::from([("plugin".to_owned(), plugin)]),
+            timestamp_ms: now_ms,
+        });
+    }
+
+    fn complete_call(&mut self, slot: usize, f: InFlight, done: Done, now_ms: u64) {
         match f.purpose {
             Purpose::Collect => {
                 // Read sample by sample (see `ingest`): only a payload that is not a collection at
@@ -88,9 +116,13 @@ impl Engine {
                     Err(e) => self.plugins[slot].failed(now_ms, &e),
                 }
             }
-            Purpose::Notify => match done.result {
-                Ok(_) => self.plugins[slot].succeeded(now_ms),
+            Purpose::Notify(tag) => match done.result {
+                Ok(_) => {
+                    self.plugins[slot].succeeded(now_ms);
+                    self.incident_notified(slot, tag, None);
+                }
                 Err(e) => {
+                    self.incident_notified(slot, tag, Some(e.to_string()));
                     tracing::warn!(
                         notifier = %self.plugins[slot].name,
                         error = %e,
@@ -128,6 +160,7 @@ impl Engine {
         duration_ms: u64,
         started_ms: u64,
     ) {
+        self.incident_heal(job, success, &message, duration_ms);
         let slot = self.healing.list[job.strategy].slot;
         let mut record = HealRecord {
             strategy: self.plugins[slot].name.clone(),
@@ -155,6 +188,7 @@ impl Engine {
             p.batch().heals.push(record.clone());
         }
         self.analytics.add(&record);
+        self.feed.push(crate::learn::events::heal(&record));
         self.history.record_heal(record);
     }
 
@@ -194,6 +228,7 @@ impl Engine {
         if let Some(p) = &mut self.persistence {
             p.batch().events.push(event.clone());
         }
+        self.feed.push(crate::learn::events::record(&event));
         self.history.record_event(event);
     }
 }

@@ -7,6 +7,7 @@ use crossbeam_channel::unbounded;
 use super::healing::{Healing, Strategy};
 use super::notify::{Notifier, Notifiers};
 use super::reload::{self, ReloadStatus};
+use super::request::Requests;
 use super::running::Launcher;
 use super::{DryRun, Engine, Schedule, now_ms};
 use crate::alert::{AlertEngine, CompiledRules};
@@ -54,7 +55,8 @@ impl Engine {
 
     unsafe fn load_with(config: &Config, dry_run: bool) -> Result<Engine, ConfigErrors> {
         let (done_tx, done_rx) = unbounded();
-        let mut launcher = Launcher::new(&done_tx, config.host.max_payload);
+        let requests = Requests::default();
+        let mut launcher = Launcher::new(&done_tx, &requests, config.host.max_payload);
         let mut collectors = Vec::new();
         for c in &config.collectors {
             // SAFETY: forwarded to our caller, who vouches for the configured libraries.
@@ -94,6 +96,7 @@ impl Engine {
             healing,
             done_rx,
             _done_tx: done_tx,
+            requests,
             store,
             alerts: AlertEngine::new(CompiledRules::from_config(config), stale_ms),
             history: History::default(),
@@ -113,6 +116,8 @@ impl Engine {
                 s
             },
             mutes: BTreeMap::new(),
+            incidents: crate::incident::Incidents::default(),
+            escalations: config.escalations.clone(),
             withheld: BTreeSet::new(),
             withheld_total: 0,
             withheld_dirty: false,
@@ -130,6 +135,7 @@ impl Engine {
                 successful: true,
                 success_ms: now_ms(),
             },
+            feed: Default::default(),
         })
     }
 }

@@ -3,16 +3,18 @@
 //! `running` supervises one plugin instance (in-flight call, timeout, back-off, stats), `notify`
 //! turns transitions into queued notifications, `healing` decides healing attempts from the alert
 //! transitions of each cycle, `completion` takes in what plugin calls return, `load` starts the
-//! instances a config names, `reload` applies a new config to running instances and `dry_run`
+//! instances a config names, `incidents` keeps each alert episode's timeline, `reload` applies a new config to running instances and `dry_run`
 //! notes what a dry run would have done; this module runs the cycle.
 
 mod completion;
 mod dry_run;
 mod healing;
+mod incidents;
 mod ingest;
 mod load;
 mod notify;
 mod reload;
+mod request;
 mod running;
 mod silencing;
 
@@ -29,15 +31,18 @@ use self::healing::Healing;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
+pub use self::request::MIN_REQUEST_GAP;
+use self::request::Requests;
 pub use self::running::{MAX_BACKOFF_FACTOR, PluginStats, PluginStatus, ShutdownOutcome};
 use self::running::{Purpose, RunningPlugin};
 pub use self::silencing::SilenceError;
 use crate::alert::{AlertEngine, AlertKey};
-use crate::config::HostConfig;
+use crate::config::{Escalation, HostConfig};
 use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
     WriteStats,
 };
+use crate::incident::Incidents;
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::silence::{Mute, Silences};
 use crate::store::{SeriesKey, Store};
@@ -121,6 +126,8 @@ pub struct Engine {
     done_rx: Receiver<Done>,
     // Kept so the channel stays open while workers come and go.
     _done_tx: Sender<Done>,
+    // Collections collectors asked for out of their schedule.
+    requests: Requests,
     store: Store,
     alerts: AlertEngine,
     history: History,
@@ -141,6 +148,10 @@ pub struct Engine {
     withheld_total: u64,
     // `withheld` changed since it was last written to the store.
     withheld_dirty: bool,
+    // One per alert episode, with its timeline.
+    incidents: Incidents,
+    // `escalate_after` and `escalate_to` of the alerts that have them, by alert name.
+    escalations: BTreeMap<String, Escalation>,
     // Some in a dry run: what would have been notified and healed.
     dry_run: Option<DryRun>,
     next_job: u64,
@@ -158,12 +169,20 @@ pub struct Engine {
     // What the config declares, by slot: a reload compares it with the new config.
     declared: Vec<reload::Declaration>,
     last_reload: ReloadStatus,
+    // Alert transitions, healing attempts and events, for the pattern learner.
+    feed: crate::learn::Feed,
 }
 
 impl Engine {
     /// The `[host]` settings.
     pub fn host(&self) -> &HostConfig {
         &self.host
+    }
+
+    /// Where the engine hands its alert transitions, healing attempts and events to the pattern
+    /// learner ([`crate::learn`]); nothing is kept until a learner listens.
+    pub fn learning_feed(&self) -> &crate::learn::Feed {
+        &self.feed
     }
 
     /// The longest per-call timeout of any instance.
@@ -280,11 +299,14 @@ impl Engine {
         for t in &transitions {
             let n = notify::for_transition(t, &self.alerts, &self.host.name);
             log_transition(&n);
+            self.incident_transition(t, &n, now_ms);
             if !self.withhold(&n) {
                 stats.notifications += self.notify_transition(&n, now_ms);
             }
             let settled = self.healing.observe(t, self.alerts.rules());
             self.record_verifications(settled);
+            let firing = matches!(t, crate::alert::Transition::Fired { .. });
+            (self.feed).push(crate::learn::events::transition(&n.alert, firing, now_ms));
             if let Some(p) = &mut self.persistence {
                 p.batch().transitions.push(TransitionRecord {
                     alert: n.alert,
@@ -309,6 +331,7 @@ impl Engine {
             );
         }
         stats.heals = self.heal(now_ms, &mut stats.notifications);
+        stats.notifications += self.escalate_unacknowledged(now_ms);
         // Stored before the notifications leave: a crash in between loses a notification rather
         // than sending it twice after the restart.
         self.persist(now_ms);
@@ -340,6 +363,9 @@ impl Engine {
         if std::mem::take(&mut self.withheld_dirty) {
             p.batch().withheld = Some(self.withheld.iter().cloned().collect());
         }
+        let horizon = now_ms.saturating_sub(self.host.rollup_retention.as_millis() as u64);
+        self.incidents.prune(horizon);
+        p.batch().incidents.extend(self.incidents.changes());
         let errors = p.stats().errors_total;
         p.commit(now_ms);
         if p.stats().errors_total > errors {
@@ -479,7 +505,8 @@ impl Engine {
             self.dispatch(slot, input, Purpose::Heal(job), now_ms);
         }
         for g in plan.give_ups {
-            let n = notify::escalation(&g, &self.alerts, &self.host.name, now_ms);
+            let mut n = notify::escalation(&g, &self.alerts, &self.host.name, now_ms);
+            self.incident_gave_up(&g.key, &mut n, now_ms);
             tracing::warn!(
                 strategy = %g.strategy,
                 alert = %n.alert,
@@ -527,7 +554,8 @@ impl Engine {
     /// Hands queued notifications to notifiers that are free.
     fn pump(&mut self, now_ms: u64) {
         for (slot, bytes) in self.notifiers.ready(&self.plugins, now_ms) {
-            self.dispatch(slot, bytes, Purpose::Notify, now_ms);
+            let tag = incidents::NotifyTag::of(&bytes);
+            self.dispatch(slot, bytes, Purpose::Notify(tag), now_ms);
         }
     }
 
@@ -671,9 +699,13 @@ impl Engine {
         );
         self.notifiers.restore(saved.sent, &self.plugins);
         self.silences.restore(saved.silences);
+        self.incidents.restore(saved.incidents);
         self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
         let path = persistence.path().to_owned();
+        // Rules reading further back than memory read the store through a connection of
+        // their own.
+        (self.alerts).attach_history(&path, self.host.memory_retention());
         self.persistence = Some(persistence);
         // Read before this engine writes anything: what it settles from now on is added once.
         let labels = self.analytics.labels();

@@ -108,6 +108,23 @@ impl Notifiers {
         queued
     }
 
+    /// Queues `n` as it is for the notifiers at `slots`, whatever their `min_severity` (an
+    /// escalation names its notifiers); returns how many.
+    pub fn enqueue_to(
+        &mut self,
+        n: &Notification,
+        slots: &[usize],
+        plugins: &mut [RunningPlugin],
+    ) -> usize {
+        let bytes = to_bytes(n);
+        let mut queued = 0;
+        for ns in self.list.iter_mut().filter(|ns| slots.contains(&ns.slot)) {
+            ns.push(bytes.clone(), n, plugins);
+            queued += 1;
+        }
+        queued
+    }
+
     /// Queues the firing notification of alert instance `key`, first sent at `now_ms`, for every
     /// notifier that takes its severity, each with its own validity; returns how many.
     pub fn fired(
@@ -330,6 +347,8 @@ pub(super) fn for_transition(t: &Transition, alerts: &AlertEngine, host: &str) -
         valid_until_ms: None,
         repeat: false,
         escalation: false,
+        escalation_reason: None,
+        incident_id: None,
         stale,
         host: host.to_owned(),
     }
@@ -378,6 +397,8 @@ pub(super) fn escalation(
         valid_until_ms: None,
         repeat: false,
         escalation: true,
+        escalation_reason: Some("healing_gave_up".to_owned()),
+        incident_id: None,
         stale: false,
         host: host.to_owned(),
         annotations: alerts

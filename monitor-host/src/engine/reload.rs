@@ -20,7 +20,7 @@ use super::healing::Strategy;
 use super::notify::Notifier;
 use super::running::{Launcher, Purpose, RunningPlugin};
 use super::{Engine, Schedule, ShutdownOutcome, load, now_ms};
-use crate::config::{Config, ConfigErrors, PluginSpec};
+use crate::config::{Config, ConfigErrors, Isolation, PluginSpec};
 use crate::remote_write::{FLUSH_LIMIT, RemoteWrite};
 
 /// How the last reload went, for the `monitor_host_config_last_reload_*` gauges.
@@ -85,6 +85,7 @@ pub(super) struct Declaration {
     library: PathBuf,
     config: serde_json::Value,
     timeout: Duration,
+    isolation: Isolation,
     max_payload: usize,
     settings: Settings,
 }
@@ -116,6 +117,7 @@ impl Declaration {
             library: spec.library.clone(),
             config: spec.config.clone(),
             timeout: spec.timeout,
+            isolation: spec.isolation,
             max_payload,
             settings,
         }
@@ -250,7 +252,7 @@ impl Engine {
             )
             .collect();
         let first_called = config.collectors.len();
-        let mut launcher = Launcher::new(&self._done_tx, config.host.max_payload);
+        let mut launcher = Launcher::new(&self._done_tx, &self.requests, config.host.max_payload);
         let mut started = BTreeMap::new();
         for &slot in &diff.start {
             let (spec, backoff) = specs[slot];
@@ -296,6 +298,7 @@ impl Engine {
         let labels = config.healing.failure_type_labels.clone();
         (self.analytics).set_labels(labels, store.as_deref(), now_ms());
         (self.silences).configure(config.silences.clone(), config.inhibit.clone());
+        self.escalations.clone_from(&config.escalations);
         self.restart_remote_write(config);
         let mut host = config.host.clone();
         host.listen = self.host.listen;
@@ -505,6 +508,7 @@ mod tests {
             library: PathBuf::from("/lib/libp.so"),
             config,
             timeout: Duration::from_secs(5),
+            isolation: Isolation::Thread,
             max_payload: 1024,
             settings,
         }
@@ -608,6 +612,10 @@ mod tests {
             },
             Declaration {
                 timeout: Duration::from_secs(6),
+                ..base.clone()
+            },
+            Declaration {
+                isolation: Isolation::Process,
                 ..base.clone()
             },
             Declaration {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::Sender;
@@ -11,7 +12,8 @@ use monitor_plugin::abi::PluginKind;
 use serde::Serialize;
 
 use super::healing::HealJob;
-use crate::config::{ConfigError, PluginSpec};
+use super::request::Requests;
+use crate::config::{ConfigError, Isolation, PluginSpec};
 use crate::library::{CallFailure, PluginLibrary};
 use crate::worker::{Done, Worker, WorkerSpec};
 
@@ -47,6 +49,12 @@ pub struct PluginStats {
     pub stuck: bool,
     /// Calls skipped because the previous one was still running.
     pub skipped: u64,
+    /// Times the instance's process died on its own (`isolation = "process"` only): a segfault,
+    /// an abort, an `exit`, a kill from outside.
+    pub crashes: u64,
+    /// Times a new process was started for the instance after one died or was killed at a
+    /// timeout (`isolation = "process"` only).
+    pub restarts: u64,
     /// Notifications dropped because the queue was full (notifiers).
     pub dropped: u64,
     /// Samples of this collector refused at ingest, by reason (`invalid_value`, `invalid_sample`,
@@ -81,6 +89,8 @@ pub struct PluginStatus {
     pub sdk_version: String,
     /// Library path (none for plugins linked into the host).
     pub library: Option<PathBuf>,
+    /// `thread` or `process`.
+    pub isolation: &'static str,
     /// Health figures.
     pub stats: PluginStats,
 }
@@ -100,7 +110,8 @@ pub struct ShutdownOutcome {
 #[derive(Debug)]
 pub(super) enum Purpose {
     Collect,
-    Notify,
+    /// What the notification was about, for its incident's timeline.
+    Notify(Option<super::incidents::NotifyTag>),
     Heal(HealJob),
 }
 
@@ -124,6 +135,7 @@ pub(super) struct RunningPlugin {
     pub version: String,
     pub library: Arc<PluginLibrary>,
     pub worker: Option<Worker>,
+    pub isolation: Isolation,
     pub timeout: Duration,
     pub base_backoff_ms: u64,
     pub in_flight: Option<InFlight>,
@@ -131,6 +143,11 @@ pub(super) struct RunningPlugin {
     /// When rejected samples were last logged, so a collector rejecting on every call logs a line
     /// a minute, not one per sample.
     pub reject_log: super::ingest::RejectLog,
+    /// Raised when the instance asked for a collection now (collectors on a worker).
+    pub requested: Option<Arc<AtomicBool>>,
+    /// When its last collection began, ms since epoch: requests wait [`super::MIN_REQUEST_GAP`]
+    /// after it.
+    pub last_collect_ms: Option<u64>,
 }
 
 /// What [`RunningPlugin::start`] needs besides the instance's own keys.
@@ -143,6 +160,8 @@ pub(super) struct Start<'a> {
     pub max_payload: usize,
     /// Where results go.
     pub done: &'a Sender<Done>,
+    /// Where collection requests go.
+    pub requests: &'a Requests,
     /// Start the instance on a worker; when false the library and plugin are only checked.
     pub run: bool,
 }
@@ -167,15 +186,25 @@ impl RunningPlugin {
         if !start.run {
             return Ok(Self::new(spec, &info.version, library, None, start));
         }
+        let (requested, on_request) = match spec.kind {
+            PluginKind::Collector => {
+                let (flag, hook) = start.requests.hook();
+                (Some(flag), Some(hook))
+            }
+            _ => (None, None),
+        };
         let worker = Worker::start(
             WorkerSpec {
                 slot: start.slot,
+                name: spec.name.clone(),
+                isolation: spec.isolation,
                 thread_name: format!("{}-{}", spec.kind.as_str(), spec.name),
                 library: library.clone(),
                 plugin: info.clone(),
                 config: spec.config.clone(),
                 max_payload: start.max_payload,
                 timeout: spec.timeout,
+                on_request,
             },
             start.done.clone(),
         )
@@ -185,7 +214,9 @@ impl RunningPlugin {
                 format!("plugin `{}` refused its config: {e}", spec.plugin),
             )
         })?;
-        Ok(Self::new(spec, &info.version, library, Some(worker), start))
+        let mut running = Self::new(spec, &info.version, library, Some(worker), start);
+        running.requested = requested;
+        Ok(running)
     }
 
     fn new(
@@ -202,11 +233,14 @@ impl RunningPlugin {
             version: version.to_owned(),
             library,
             worker,
+            isolation: spec.isolation,
             timeout: spec.timeout,
             base_backoff_ms: start.base_backoff.as_millis() as u64,
             in_flight: None,
             stats: PluginStats::default(),
             reject_log: super::ingest::RejectLog::default(),
+            requested: None,
+            last_collect_ms: None,
         }
     }
 
@@ -223,6 +257,7 @@ impl RunningPlugin {
     /// Hands `input` to the worker as call `job`.
     pub fn dispatch(&mut self, job: u64, input: Vec<u8>, purpose: Purpose, now_ms: u64) {
         let started = Instant::now();
+        let purpose_is_collect = matches!(purpose, Purpose::Collect);
         self.in_flight = Some(InFlight {
             job,
             started,
@@ -232,6 +267,9 @@ impl RunningPlugin {
             purpose,
         });
         self.stats.calls += 1;
+        if purpose_is_collect {
+            self.last_collect_ms = Some(now_ms);
+        }
         if let Some(w) = &self.worker {
             w.submit(job, input);
         }
@@ -253,14 +291,27 @@ impl RunningPlugin {
             return None;
         }
         f.timed_out = true;
+        let job = f.job;
         self.stats.timeouts += 1;
         self.stats.last_error = Some(format!("call did not return within {:?}", self.timeout));
-        tracing::warn!(
-            plugin = %self.name,
-            kind = self.kind.as_str(),
-            timeout = ?self.timeout,
-            "plugin call timed out; its worker is abandoned until the call returns"
-        );
+        if self.isolation == Isolation::Process {
+            tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                timeout = ?self.timeout,
+                "plugin call timed out; its process is killed and replaced"
+            );
+        } else {
+            tracing::warn!(
+                plugin = %self.name,
+                kind = self.kind.as_str(),
+                timeout = ?self.timeout,
+                "plugin call timed out; its worker is abandoned until the call returns"
+            );
+        }
+        if let Some(w) = &self.worker {
+            w.cancel(job);
+        }
         self.back_off(now_ms);
         self.in_flight.as_ref()
     }
@@ -339,6 +390,12 @@ impl RunningPlugin {
         let mut stats = self.stats.clone();
         stats.busy = self.in_flight.is_some();
         stats.stuck = self.stuck();
+        if let Some((crashes, restarts)) =
+            self.worker.as_ref().and_then(Worker::crashes_and_restarts)
+        {
+            stats.crashes = crashes;
+            stats.restarts = restarts;
+        }
         PluginStatus {
             kind: self.kind.as_str(),
             name: self.name.clone(),
@@ -347,6 +404,7 @@ impl RunningPlugin {
             abi_version: self.library.abi_version,
             sdk_version: self.library.sdk_version.clone(),
             library: self.library.path.clone(),
+            isolation: self.isolation.as_str(),
             stats,
         }
     }
@@ -401,15 +459,17 @@ pub(super) struct Launcher<'a> {
     pub plugins: Vec<RunningPlugin>,
     errors: Vec<ConfigError>,
     done: &'a Sender<Done>,
+    requests: &'a Requests,
     max_payload: usize,
 }
 
 impl<'a> Launcher<'a> {
-    pub fn new(done: &'a Sender<Done>, max_payload: usize) -> Self {
+    pub fn new(done: &'a Sender<Done>, requests: &'a Requests, max_payload: usize) -> Self {
         Self {
             plugins: Vec::new(),
             errors: Vec::new(),
             done,
+            requests,
             max_payload,
         }
     }
@@ -432,6 +492,7 @@ impl<'a> Launcher<'a> {
             base_backoff,
             max_payload: self.max_payload,
             done: self.done,
+            requests: self.requests,
             run,
         };
         // SAFETY: forwarded to our caller.

@@ -46,7 +46,11 @@
 //! - `silences(id, start_ms, end_ms, data)`: silences created at run time (`POST /api/silences`);
 //!   `data` is a JSON object with the silence's `id` (a UUID), `matchers` (in Alertmanager's
 //!   syntax), `created_by`, `comment` and `updated_at_ms`. Kept `rollup_retention` after they end.
-//! - `incidents`: reserved.
+//! - `incidents(id, opened_ms, closed_ms, data)`: one row per incident (an alert instance's
+//!   episode); `closed_ms` is NULL while it is open; `data` is the incident as JSON: `alert`,
+//!   `labels`, `severity`, `opened_ms`, `fired_ms`, `resolved_ms`, `acknowledged`, `escalated_ms`,
+//!   `reopened` and its `timeline` (entries with `at_ms` and `kind`). Closed ones are kept
+//!   `rollup_retention`.
 //! - `host_state(key, value)`: `clean_stop`, when the last host stopped cleanly (see below).
 //!
 //! For example, the last hour of a series by minute:
@@ -89,6 +93,7 @@
 //! once and leaves the file as it was.
 
 mod blocks;
+mod incidents;
 mod legacy;
 mod read;
 mod schema;
@@ -103,7 +108,7 @@ use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
 
 pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
-pub use self::read::{Reader, StoredSeries};
+pub use self::read::{EventMarks, PastEvents, Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
 pub use self::silences::TransitionQuery;
 pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck, read_settled};
@@ -444,6 +449,8 @@ pub struct Batch {
     pub sent: Option<Vec<SentRecord>>,
     /// Every firing alert instance whose firing notification is withheld, when that changed.
     pub withheld: Option<Vec<crate::alert::AlertKey>>,
+    /// Incidents that changed.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 impl Batch {
@@ -471,6 +478,7 @@ impl Batch {
             && self.episodes.is_none()
             && self.sent.is_none()
             && self.withheld.is_none()
+            && self.incidents.is_empty()
     }
 }
 
@@ -494,6 +502,8 @@ pub struct Saved {
     /// Successful healing attempts still waiting for their verification (the last one per
     /// strategy and alert instance).
     pub unverified: Vec<HealRecord>,
+    /// Open incidents and the last closed ones.
+    pub incidents: Vec<crate::incident::Incident>,
 }
 
 /// One series as saved.
@@ -602,6 +612,18 @@ impl Persistence {
         horizon_ms: u64,
     ) -> rusqlite::Result<()> {
         self.db.save_silence(s, horizon_ms)
+    }
+
+    /// Writes incidents at once, in their own transaction (an acknowledgement or a note made
+    /// over the API is kept even if the host stops before its next cycle).
+    ///
+    /// # Errors
+    ///
+    /// SQLite failed; nothing was written.
+    pub fn save_incidents(&mut self, list: &[crate::incident::Incident]) -> rusqlite::Result<()> {
+        let tx = self.db.conn.transaction()?;
+        incidents::write_incidents(&tx, list)?;
+        tx.commit()
     }
 
     /// Alert transitions written so far, newest first (see [`Database::transitions`]).

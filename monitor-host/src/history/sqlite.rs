@@ -312,6 +312,7 @@ impl Database {
             now_ms.saturating_sub(self.rollup_retention_ms),
         );
         let next = sweep(&tx, self.sweep_from, horizons)?;
+        super::incidents::sweep_incidents(&tx, horizons.1)?;
         tx.commit()?;
         self.sweep_from = next;
         Ok(())
@@ -443,6 +444,7 @@ impl Database {
         saved.episodes = read_episodes(&self.conn)?;
         saved.sent = read_sent(&self.conn)?;
         saved.silences = super::silences::read_silences(&self.conn, 0)?;
+        saved.incidents = super::incidents::read_incidents(&self.conn)?;
         saved.withheld = (self.conn)
             .prepare("SELECT alert, labels FROM notifications_withheld")?
             .query_map([], |r| {
@@ -553,6 +555,7 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
             insert.execute(params![alert, labels_text(labels)])?;
         }
     }
+    super::incidents::write_incidents(tx, &b.incidents)?;
     Ok(())
 }
 

@@ -28,7 +28,27 @@ struct Selected {
     series: Vec<(Metric, i64)>,
     // The points read so far, per series, and the window `(after, to]` they cover.
     points: Vec<Points>,
+    // Per series, whether its points hold a staleness marker (rarely): only those are filtered
+    // for each range cut from them.
+    stale: Vec<bool>,
     covered: Option<(i64, i64)>,
+}
+
+/// What the selectors of several queries over the same [`Source`] at the same times read,
+/// shared between them: the alert engine evaluates every rule of one evaluation at the same
+/// instant, and rules often select the same series (`rate(x[5m])` in one, `x` in another).
+/// Each selector is then read once per evaluation, not once per rule.
+///
+/// Only valid while the source does not change: [`clear`](Self::clear) it when it does (a
+/// recording rule's results added).
+#[derive(Debug, Default)]
+pub struct Selections(RefCell<HashMap<String, Arc<Selected>>>);
+
+impl Selections {
+    /// Forgets what was read.
+    pub fn clear(&self) {
+        self.0.borrow_mut().clear();
+    }
 }
 
 /// Evaluates expressions over a [`Source`] for one query (an instant, or a range of steps).
@@ -38,7 +58,9 @@ pub struct Evaluator<'s, S: Source + ?Sized> {
     source: &'s S,
     start_ms: i64,
     end_ms: i64,
-    cache: RefCell<HashMap<String, Arc<Selected>>>,
+    own: Selections,
+    // Where selections are kept: `own`, or one shared with other queries.
+    shared: Option<&'s Selections>,
     // Samples read so far, against [`MAX_SAMPLES`].
     samples: std::cell::Cell<usize>,
 }
@@ -84,9 +106,29 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             source,
             start_ms,
             end_ms,
-            cache: RefCell::new(HashMap::new()),
+            own: Selections::default(),
+            shared: None,
             samples: std::cell::Cell::new(0),
         }
+    }
+
+    /// An evaluator like [`new`](Self::new) whose selectors' reads are kept in `selections`,
+    /// shared with the other evaluators over the same source with the same `start_ms` and
+    /// `end_ms`.
+    pub fn with_selections(
+        source: &'s S,
+        start_ms: i64,
+        end_ms: i64,
+        selections: &'s Selections,
+    ) -> Self {
+        Self {
+            shared: Some(selections),
+            ..Self::new(source, start_ms, end_ms)
+        }
+    }
+
+    fn selections(&self) -> &RefCell<HashMap<String, Arc<Selected>>> {
+        &self.shared.unwrap_or(&self.own).0
     }
 
     /// `expr` at `t_ms`, as an instant query answers it.
@@ -243,9 +285,10 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             .series
             .iter()
             .zip(&selected.points)
-            .filter_map(|((metric, _), points)| {
+            .zip(&selected.stale)
+            .filter_map(|(((metric, _), points), &stale)| {
                 let mut points = points.window(start, r);
-                if points.iter().any(|p| is_stale(p.1)) {
+                if stale && points.iter().any(|p| is_stale(p.1)) {
                     let fresh: Vec<(i64, f64)> =
                         points.iter().copied().filter(|p| !is_stale(p.1)).collect();
                     points = Points::new(fresh.into());
@@ -322,7 +365,8 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
         }
         let key: Vec<String> = matchers.iter().map(ToString::to_string).collect();
         let key = key.join(",");
-        if let Some(found) = self.cache.borrow().get(&key)
+        let cache = self.selections();
+        if let Some(found) = cache.borrow().get(&key)
             && found.covered.is_some_and(|(a, b)| a <= after && to <= b)
         {
             return Ok(Arc::clone(found));
@@ -331,7 +375,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
         // forward to the end, joined with what was read before.
         let mut from = after.min(after - (t - self.start_ms).max(0));
         let mut until = to.max(to + (self.end_ms - t).max(0));
-        let previous = self.cache.borrow().get(&key).cloned();
+        let previous = cache.borrow().get(&key).cloned();
         if let Some((a, b)) = previous.as_ref().and_then(|p| p.covered) {
             from = from.min(a);
             until = until.max(b);
@@ -347,10 +391,11 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .collect(),
         };
         let mut points = Vec::with_capacity(series.len());
+        let mut stale = Vec::with_capacity(series.len());
         for (_, id) in &series {
             let read = self
                 .source
-                .points(*id, from, until)
+                .shared_points(*id, from, until)
                 .map_err(Error::Storage)?;
             self.samples.set(self.samples.get() + read.len());
             if self.samples.get() > MAX_SAMPLES {
@@ -360,14 +405,16 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                         .into(),
                 ));
             }
-            points.push(Points::new(read.into()));
+            stale.push(read.iter().any(|p| is_stale(p.1)));
+            points.push(read);
         }
         let selected = Arc::new(Selected {
             series,
             points,
+            stale,
             covered: Some((from, until)),
         });
-        self.cache.borrow_mut().insert(key, Arc::clone(&selected));
+        cache.borrow_mut().insert(key, Arc::clone(&selected));
         Ok(selected)
     }
 }

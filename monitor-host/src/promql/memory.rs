@@ -21,7 +21,7 @@ use std::sync::Arc;
 use monitor_plugin::Labels;
 use promql_parser::label::{MatchOp, Matcher};
 
-use super::value::{Metric, NAME};
+use super::value::{Metric, NAME, Points};
 use super::{Source, SourceSeries, matches};
 use crate::query::metric;
 use crate::store::{SeriesKey, Store};
@@ -51,8 +51,8 @@ pub struct MemorySource<'a> {
     by_name: HashMap<String, Vec<usize>>,
     stale_ms: u64,
     newest_ms: u64,
-    // Each stored series' points, decoded once for every rule that reads it.
-    decoded: RefCell<HashMap<usize, Decoded>>,
+    // Each stored series' points, by entry, decoded once for every rule that reads it.
+    decoded: RefCell<Vec<Option<Decoded>>>,
 }
 
 impl<'a> MemorySource<'a> {
@@ -64,7 +64,7 @@ impl<'a> MemorySource<'a> {
             by_name: HashMap::new(),
             stale_ms,
             newest_ms: 0,
-            decoded: RefCell::new(HashMap::new()),
+            decoded: RefCell::new(Vec::new()),
         };
         for (key, series) in store.iter() {
             if let Some((t, _)) = series.latest() {
@@ -95,9 +95,17 @@ impl<'a> MemorySource<'a> {
         self.entries.push(entry);
     }
 
-    fn find(&self, metric: &Metric) -> Option<usize> {
+    pub(super) fn find(&self, metric: &Metric) -> Option<usize> {
         let name = metric.get(NAME).map_or("", String::as_str);
         (self.by_name.get(name)?.iter().copied()).find(|&i| self.entries[i].metric == *metric)
+    }
+
+    /// The time of the oldest point memory holds of series `id` (not counting the results
+    /// recorded during this evaluation, which are newer): from it on, memory holds every point.
+    pub(super) fn oldest_ms(&self, id: i64) -> Option<i64> {
+        let e = self.entries.get(usize::try_from(id).ok()?)?;
+        let (t, _) = e.stored?.front()?;
+        i64::try_from(t).ok()
     }
 
     /// The store's labels of the series shown as `metric` (`__name__` included): what an
@@ -161,16 +169,26 @@ impl Source for MemorySource<'_> {
     }
 
     fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String> {
-        let e = usize::try_from(id)
+        Ok(self.shared_points(id, after_ms, to_ms)?.to_vec())
+    }
+
+    /// The stored points of the window are shared with the decoded series, not copied, unless
+    /// recorded samples or a staleness marker fall in it.
+    fn shared_points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Points, String> {
+        let i = usize::try_from(id)
             .ok()
-            .and_then(|i| self.entries.get(i))
+            .filter(|&i| i < self.entries.len())
             .ok_or_else(|| format!("no series {id}"))?;
+        let e = &self.entries[i];
         let as_ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
         let stored = match e.stored {
             None => Arc::from(Vec::new()),
             Some(p) => {
                 let mut decoded = self.decoded.borrow_mut();
-                let all = decoded.entry(id as usize).or_insert_with(|| {
+                if decoded.len() <= i {
+                    decoded.resize(i + 1, None);
+                }
+                let all = decoded[i].get_or_insert_with(|| {
                     p.iter()
                         .map(|(t, v)| (as_ms(t), v))
                         .collect::<Vec<_>>()
@@ -179,28 +197,32 @@ impl Source for MemorySource<'_> {
                 Arc::clone(all)
             }
         };
-        let from = stored.partition_point(|p| p.0 <= after_ms);
-        let to = stored.partition_point(|p| p.0 <= to_ms);
-        let mut out: Vec<(i64, f64)> = stored[from..to.max(from)].to_vec();
-        out.extend(
-            (e.recorded.iter())
-                .filter(|p| p.0 > after_ms && p.0 <= to_ms)
-                .copied(),
-        );
+        let window = Points::new(stored).window(after_ms, to_ms);
         let newest = e
             .recorded
             .last()
             .map(|p| p.0)
             .or_else(|| e.stored.and_then(|p| p.back()).map(|p| as_ms(p.0)));
-        if let Some(newest) = newest.filter(|_| e.stales) {
-            let marker = newest
+        let marker = newest.filter(|_| e.stales).map(|newest| {
+            newest
                 .saturating_add(as_ms(self.stale_ms))
-                .saturating_add(1);
-            if marker > after_ms && marker <= to_ms {
-                out.push((marker, f64::from_bits(STALE_NAN)));
-            }
+                .saturating_add(1)
+        });
+        let marker = marker.filter(|&m| m > after_ms && m <= to_ms);
+        let recorded = (e.recorded.iter()).any(|p| p.0 > after_ms && p.0 <= to_ms);
+        if marker.is_none() && !recorded {
+            return Ok(window);
         }
-        Ok(out)
+        let mut out: Vec<(i64, f64)> = window.to_vec();
+        out.extend(
+            (e.recorded.iter())
+                .filter(|p| p.0 > after_ms && p.0 <= to_ms)
+                .copied(),
+        );
+        if let Some(marker) = marker {
+            out.push((marker, f64::from_bits(STALE_NAN)));
+        }
+        Ok(Points::new(out.into()))
     }
 }
 

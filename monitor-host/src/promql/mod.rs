@@ -27,15 +27,17 @@ mod eval;
 mod extension;
 mod functions;
 mod memory;
+mod stored;
 mod value;
 
 use promql_parser::label::Matcher;
 use promql_parser::parser::{self, Expr};
 
-pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS};
+pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS, Selections};
 pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
 pub use self::memory::MemorySource;
+pub use self::stored::{HistoryCache, StoredSource};
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;
 use crate::query::metric;
@@ -79,6 +81,16 @@ pub trait Source {
     ///
     /// The storage failed; the message says how.
     fn points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Vec<(i64, f64)>, String>;
+
+    /// The same samples as [`points`](Self::points), possibly shared with the source's own
+    /// copy rather than copied (what the evaluator reads).
+    ///
+    /// # Errors
+    ///
+    /// The storage failed; the message says how.
+    fn shared_points(&self, id: i64, after_ms: i64, to_ms: i64) -> Result<Points, String> {
+        Ok(Points::new(self.points(id, after_ms, to_ms)?.into()))
+    }
 }
 
 /// Whether `metric` is selected by every one of `matchers`.

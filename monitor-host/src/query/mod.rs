@@ -216,6 +216,51 @@ impl QueryApi {
         }
     }
 
+    /// Evaluates `query` at each step of `steps` over the store, as `/api/v1/query_range` does
+    /// (a bare selector over a long range reads the rollups): per series, its labels and values;
+    /// series without any are left out.
+    ///
+    /// # Errors
+    ///
+    /// The expression does not parse or cannot be evaluated, or reading the store failed.
+    pub fn range(&self, query: &str, steps: &Steps) -> Result<promql::Matrix, String> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let answer = self.range_in(&mut state, query, steps);
+        if matches!(answer, Err(ApiError::Internal(_))) {
+            *state = State::default();
+        }
+        answer.map_err(|e| match e {
+            ApiError::BadData(m)
+            | ApiError::Execution(m)
+            | ApiError::NotFound(m)
+            | ApiError::Internal(m) => m,
+            ApiError::Method(m) => m.to_owned(),
+        })
+    }
+
+    fn range_in(
+        &self,
+        state: &mut State,
+        query: &str,
+        steps: &Steps,
+    ) -> Result<promql::Matrix, ApiError> {
+        if let Ok(selector) = Selector::parse(query) {
+            let (series, reader) = self.select(state, &[selector])?;
+            let mut out = Vec::new();
+            for s in series {
+                let Some(reader) = reader else { break };
+                let values = evaluate(reader, s.id, steps).map_err(internal)?;
+                if !values.is_empty() {
+                    out.push((s.metric.clone(), values));
+                }
+            }
+            return Ok(out);
+        }
+        let expr = promql::parse(query)?;
+        let stored = self.select_all(state)?;
+        Ok(promql::Evaluator::new(&stored, steps.start, steps.end).range(&expr, steps.step)?)
+    }
+
     /// `/api/v1/series`, `/api/v1/labels` and `/api/v1/label/<name>/values`.
     fn metadata(&self, state: &mut State, path: &str, params: &Params) -> Result<String, ApiError> {
         match path {

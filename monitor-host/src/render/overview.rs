@@ -13,9 +13,13 @@ use serde::Serialize;
 use crate::alert::AlertStatus;
 use crate::engine::{CycleStats, Engine, PluginStatus};
 use crate::history::{EventRecord, HealRecord};
+use crate::incident::api::IncidentView;
 
 /// Most healing attempts, and most events, in the overview (the newest).
 pub const OVERVIEW_HISTORY: usize = 200;
+
+/// Most open incidents in the overview (the newest); `/api/incidents` has them all.
+pub const OVERVIEW_INCIDENTS: usize = 20;
 
 /// The JSON served at `/api/overview`.
 #[derive(Debug, Serialize)]
@@ -47,6 +51,8 @@ pub struct Overview<'a> {
     pub healing: Vec<&'a HealRecord>,
     /// The latest events, oldest first.
     pub events: Vec<&'a EventRecord>,
+    /// Incidents not resolved, newest first (at most 20), without timelines.
+    pub incidents: Vec<IncidentView>,
 }
 
 /// An alert instance and its rule's severity, description and metric.
@@ -93,6 +99,11 @@ pub fn overview(engine: &Engine) -> Overview<'_> {
         alerts,
         healing: newest(engine.healing()),
         events: newest(engine.events()),
+        incidents: (engine.incidents().iter())
+            .filter(|i| i.resolved_ms.is_none())
+            .take(OVERVIEW_INCIDENTS)
+            .map(|i| IncidentView::new(i, false))
+            .collect(),
     }
 }
 

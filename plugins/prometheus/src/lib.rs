@@ -8,16 +8,21 @@
 //! also yields `<name>_rate`, its increase per second since the previous scrape, so rules can
 //! alert on a failure rate.
 //!
-//! Config: `url` (required, `http://`), `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `include` (name prefixes to
-//! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool).
+//! Config: `url` (required, `http://` or `https://`), `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `include` (name prefixes to
+//! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool),
+//! `follow_redirects` (default false), `tls_ca_file` (a PEM file of CA certificates to trust instead
+//! of the system's bundle, for a target with a private CA).
 //! `prometheus.up` (1 or 0, label `target`) says whether the scrape worked: an unreachable target is
 //! reported (with a `scrape_failed` event) rather than failing the call, so rules can alert on it;
 //! a target that answers with something that is not Prometheus text is a collect error.
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
+use monitor_plugin_common::http::ClientOptions;
+use monitor_plugin_common::prometheus::quantile_suffix;
 use prometheus_parse::{Scrape, Value};
 use serde::Deserialize;
 
@@ -27,6 +32,7 @@ struct Settings {
     url: String,
     #[serde(default)]
     follow_redirects: bool,
+    tls_ca_file: Option<PathBuf>,
     #[serde(default = "five")]
     timeout: ConfigDuration,
     #[serde(default)]
@@ -44,30 +50,6 @@ fn yes() -> bool {
     true
 }
 
-/// `p50` for 0.5, `p99` for 0.99, `p999` for 0.999, `p100` for 1.
-fn quantile_suffix(q: f64) -> String {
-    if q >= 1.0 {
-        return "p100".into();
-    }
-    let digits = format!("{q}");
-    let digits = digits.trim_start_matches("0.");
-    format!("p{digits:0<2}")
-}
-
-/// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
-fn check_url(url: &str) -> Result<(), PluginError> {
-    let bad = || {
-        PluginError::new(format!(
-            "`url` must be an http:// address with a host, got `{url}`"
-        ))
-    };
-    let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
-        return Err(bad());
-    }
-    Ok(())
-}
-
 /// Whether the host accepts `name` as a label name: `[A-Za-z_][A-Za-z0-9_]*`, not starting with
 /// `__` (reserved by Prometheus).
 fn label_name_ok(name: &str) -> bool {
@@ -77,25 +59,6 @@ fn label_name_ok(name: &str) -> bool {
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.starts_with("__")
-}
-
-/// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
-/// receiver or target cannot send the host to another address.
-fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
-    let status = response.status();
-    if !status.is_redirection() {
-        return Ok(());
-    }
-    let to = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("nowhere");
-    Err(format!(
-        "{url} answered {} (redirect to {to}): redirects are not followed unless `follow_redirects = true`",
-        status.as_u16()
-    )
-    .into())
 }
 
 #[derive(Default)]
@@ -116,7 +79,7 @@ impl PrometheusCollector {
             .get(&s.url)
             .call()
             .map_err(|e| format!("GET {}: {e}", s.url))?;
-        refuse_redirect(&s.url, &response)?;
+        monitor_plugin_common::http::refuse_redirect(&s.url, &response)?;
         Ok(response
             .body_mut()
             .read_to_string()
@@ -127,7 +90,7 @@ impl PrometheusCollector {
 impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
-        check_url(&s.url)?;
+        monitor_plugin_common::http::check_url(&s.url)?;
         // The host refuses samples with such labels; refusing the config says so at `check`.
         if let Some(bad) = s.labels.keys().find(|k| !label_name_ok(k)) {
             return Err(format!(
@@ -138,11 +101,10 @@ impl Collector for PrometheusCollector {
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(s.timeout.get()))
-            .max_redirects(if s.follow_redirects { 10 } else { 0 })
-            .build();
-        self.agent = Some(ureq::Agent::new_with_config(config));
+        let mut client = ClientOptions::new(s.timeout.get());
+        client.follow_redirects = s.follow_redirects;
+        client.tls_ca_file.clone_from(&s.tls_ca_file);
+        self.agent = Some(monitor_plugin_common::http::agent(&client)?);
         self.settings = Some(s);
         Ok(())
     }
@@ -265,7 +227,7 @@ mod tests {
 
     use monitor_plugin::{Collection, Collector};
 
-    use super::{PrometheusCollector, check_url, label_name_ok, quantile_suffix};
+    use super::{PrometheusCollector, label_name_ok};
 
     #[test]
     fn rate_state_follows_the_series_of_the_last_scrape() {
@@ -291,33 +253,10 @@ mod tests {
     }
 
     #[test]
-    fn urls_need_http_and_a_host() {
-        assert!(check_url("http://127.0.0.1:9464/metrics").is_ok());
-        for bad in [
-            "",
-            "127.0.0.1:80",
-            "http://",
-            "http:///x",
-            "ftp://host/x",
-            "file:///etc/passwd",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn label_names() {
         assert!(label_name_ok("env") && label_name_ok("_x1"));
         for bad in ["", "__name__", "a.b", "1a", "a-b"] {
             assert!(!label_name_ok(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn quantile_names() {
-        let got: Vec<String> = [0.5, 0.9, 0.95, 0.99, 0.999, 1.0]
-            .map(quantile_suffix)
-            .to_vec();
-        assert_eq!(got, ["p50", "p90", "p95", "p99", "p999", "p100"]);
     }
 }

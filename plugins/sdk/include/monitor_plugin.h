@@ -23,6 +23,14 @@
  * Versioning: MONITOR_PLUGIN_ABI_VERSION changes when a field is removed, reordered or retyped, a
  * signature changes, a status or kind is renumbered, or a JSON field is removed or changes meaning.
  * Fields appended at the end of a table that starts with `size` and new optional JSON fields keep it.
+ * The host reads no field at or beyond a table's `size` bytes, so a table built with an older copy
+ * of this header (a smaller `size`) still loads: the fields it lacks count as NULL.
+ *
+ * Appended to ABI version 1 (no bump):
+ *   - MonitorPluginVTable.create_with_host and MonitorHost: the host hands an instance a table of
+ *     its own functions; MonitorHost.request_collection lets a collector ask to be collected now
+ *     (e.g. when a watched process exits). A plugin without it (NULL, or a table whose `size` ends
+ *     before it) is created with `create` and collected on its schedule, as before.
  */
 #ifndef MONITOR_PLUGIN_H
 #define MONITOR_PLUGIN_H
@@ -88,7 +96,39 @@ typedef uint32_t (*MonitorShutdownFn)(void *instance, MonitorBuffer *out);
 /* Frees the instance. */
 typedef void (*MonitorDestroyFn)(void *instance);
 
-/* One plugin. `size` = sizeof(MonitorPluginVTable); fields are only ever appended. */
+/* Asks the host to collect the instance now (see MonitorHost). */
+typedef void (*MonitorRequestCollectionFn)(void *context);
+
+/* What the host offers an instance. `size` = sizeof(MonitorHost) as the host built it; fields are
+ * only ever appended: read none at or beyond `size` bytes.
+ *
+ * The table and its context stay valid from `create_with_host` until `destroy` returns for the
+ * instance (when `create_with_host` fails: until it returns). Stop using them by then, on every
+ * thread of the plugin.
+ *
+ * request_collection(context): asks the host to call the instance's `call` (a collection) as soon
+ * as it can, out of its schedule, and to evaluate the alert rules over the result at once. Safe to
+ * call from any thread at any time (also during `call`); never blocks. Requests made before the
+ * collection starts are coalesced into one; the host rate-limits them (one collection per 50 ms at
+ * most). Collectors only; for other kinds it does nothing. May be NULL. */
+typedef struct MonitorHost {
+    uint32_t size;
+    void *context;
+    MonitorRequestCollectionFn request_collection;
+} MonitorHost;
+
+/* Like MonitorCreateFn, given the host's table (kept by pointer, valid until destroy). */
+typedef uint32_t (*MonitorCreateWithHostFn)(const uint8_t *config, size_t config_len,
+                                            const MonitorHost *host, void **instance,
+                                            MonitorBuffer *out);
+
+/* The `size` of a MonitorPluginVTable before `create_with_host` was appended: the smallest table
+ * the host accepts. */
+#define MONITOR_PLUGIN_VTABLE_V1_SIZE offsetof(MonitorPluginVTable, create_with_host)
+
+/* One plugin. `size` = sizeof(MonitorPluginVTable); fields are only ever appended.
+ * create_with_host (appended, may be NULL): when set and within `size`, the host creates instances
+ * with it instead of `create`. */
 typedef struct MonitorPluginVTable {
     uint32_t size;
     uint32_t kind;
@@ -98,6 +138,7 @@ typedef struct MonitorPluginVTable {
     MonitorCallFn call;
     MonitorShutdownFn shutdown;
     MonitorDestroyFn destroy;
+    MonitorCreateWithHostFn create_with_host;
 } MonitorPluginVTable;
 
 /* What a library declares. `size` = sizeof(MonitorPluginDeclaration). */

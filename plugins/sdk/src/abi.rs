@@ -17,6 +17,13 @@
 //! configuration, calls them with JSON input and returns JSON output in [`OwnedBuffer`]s, which carry
 //! the function that frees them: a buffer is always released by the side that allocated it.
 //!
+//! A vtable may also offer [`PluginVTable::create_with_host`] (appended to version 1): the host
+//! then creates instances through it, handing each a [`HostTable`] of host functions it may call
+//! from any thread until it is destroyed; today one, `request_collection`, with which a collector
+//! asks to be collected now. The SDK fills it in and hands Rust plugins a [`Host`](crate::Host).
+//! A table without it (null, or a `size` that ends before it: a plugin built before it existed)
+//! is created with `create` and collected on its schedule.
+//!
 //! # Versioning rule
 //!
 //! [`ABI_VERSION`] is bumped whenever a change would make an old host misread a new library or the
@@ -225,10 +232,54 @@ pub type ShutdownFn = unsafe extern "C" fn(instance: *mut c_void, out: *mut Owne
 /// Frees an instance; it is not used afterwards.
 pub type DestroyFn = unsafe extern "C" fn(instance: *mut c_void);
 
+/// Asks the host to collect the instance now; see [`HostTable`].
+pub type RequestCollectionFn = unsafe extern "C" fn(context: *mut c_void);
+
+/// What the host offers an instance: its functions the plugin may call. Starts with `size`;
+/// fields are only ever appended, and a plugin reads no field at or beyond `size` bytes.
+///
+/// The host passes one to [`PluginVTable::create_with_host`]. The table and its `context` stay
+/// valid from that call until `destroy` returns for the instance (when `create_with_host` fails,
+/// until it returns); the plugin must stop using them then, including on its own threads.
+#[repr(C)]
+#[derive(Debug)]
+pub struct HostTable {
+    /// `size_of::<HostTable>()` as the host built it.
+    pub size: u32,
+    /// Opaque; handed back as the first argument of every function below.
+    pub context: *mut c_void,
+    /// Asks the host to call this instance's `call` (a collection) as soon as it can, out of its
+    /// schedule, and to evaluate the alert rules over the result at once. Safe to call from any
+    /// thread at any time, including during a `call`; never blocks. Requests made before the
+    /// collection starts are coalesced into one, and the host rate-limits them (by default one
+    /// collection per 50 ms at most). Only collectors use it; for other kinds it does nothing.
+    pub request_collection: Option<RequestCollectionFn>,
+}
+
+/// Creates a configured instance, like [`CreateFn`], given the host's functions.
+///
+/// `host` points to a [`HostTable`] that stays valid until `destroy` returns for the instance;
+/// the plugin may keep the pointer (not copy the table) and use it from any thread until then.
+pub type CreateWithHostFn = unsafe extern "C" fn(
+    config: *const u8,
+    config_len: usize,
+    host: *const HostTable,
+    instance: *mut *mut c_void,
+    out: *mut OwnedBuffer,
+) -> u32;
+
+/// The size of a [`PluginVTable`] before [`PluginVTable::create_with_host`] was appended: the
+/// smallest table the host accepts.
+pub const PLUGIN_VTABLE_V1_SIZE: usize = std::mem::offset_of!(PluginVTable, create_with_host);
+
 /// One plugin of a library. Starts with `size`; fields are only ever appended.
 ///
 /// Every function must be safe to call from any single thread at a time per instance (the host
 /// gives each instance its own thread) and must not unwind.
+///
+/// A table may end before any appended field (its `size` says where): the host reads no field at
+/// or beyond `size` bytes and treats a missing one as null. The smallest accepted table ends after
+/// `destroy` ([`PLUGIN_VTABLE_V1_SIZE`]).
 #[repr(C)]
 #[derive(Debug)]
 pub struct PluginVTable {
@@ -248,6 +299,10 @@ pub struct PluginVTable {
     pub shutdown: ShutdownFn,
     /// Frees an instance.
     pub destroy: DestroyFn,
+    /// Appended (the ABI version stays 1): when present and within `size`, the host creates
+    /// instances with it instead of `create`, handing them its [`HostTable`]. Null: the host uses
+    /// `create`.
+    pub create_with_host: Option<CreateWithHostFn>,
 }
 
 // SAFETY: a vtable is immutable after construction; its string pointers refer to static data and

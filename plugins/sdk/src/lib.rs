@@ -38,11 +38,13 @@
 
 pub mod abi;
 mod duration;
+mod host;
 pub mod number;
 mod sdk;
 mod types;
 
 pub use duration::{ConfigDuration, MAX_DURATION, parse_duration};
+pub use host::Host;
 
 pub use sdk::{
     AlertNotifier, Collector, HealingStrategy, PluginError, declaration, parse_config, registered,

@@ -11,7 +11,10 @@ use std::sync::OnceLock;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::abi::{self, Declaration, OwnedBuffer, PluginKind, PluginVTable, Status, StrRef};
+use super::abi::{
+    self, Declaration, HostTable, OwnedBuffer, PluginKind, PluginVTable, Status, StrRef,
+};
+use super::host::Host;
 use super::types::{Collection, Failure, HealOutcome, Notification};
 
 /// An error a plugin reports to the host: a message, shown in the host's reports.
@@ -78,10 +81,20 @@ pub fn parse_config<T: DeserializeOwned>(config: &serde_json::Value) -> Result<T
 
 /// A plugin that measures something on each call.
 ///
-/// The host creates the value with `Default`, calls [`configure`](Self::configure) once with the
-/// instance's `[collector.config]` table, then [`collect`](Self::collect) every interval on one
-/// dedicated thread, and [`shutdown`](Self::shutdown) once when it stops.
+/// The host creates the value with `Default`, hands it the [`Host`] handle
+/// ([`attach_host`](Self::attach_host)) when it offers one, calls [`configure`](Self::configure)
+/// once with the instance's `[collector.config]` table, then [`collect`](Self::collect) every
+/// interval on one dedicated thread, and [`shutdown`](Self::shutdown) once when it stops. A
+/// collector that notices a change by itself (an event, a file watch, a process exit) asks for an
+/// earlier collection through the handle.
 pub trait Collector: Send + 'static {
+    /// Receives the host's handle, before [`configure`](Self::configure); keep it to call
+    /// [`Host::request_collection`] later, from any thread. Not called by a host that offers no
+    /// handle (one older than this method): the collector is then only called on its schedule.
+    fn attach_host(&mut self, host: Host) {
+        let _ = host;
+    }
+
     /// Applies the instance's configuration (`{}` when the config has none).
     ///
     /// # Errors
@@ -179,7 +192,7 @@ pub enum CallError {
 #[doc(hidden)]
 pub trait Adapter: Sized + 'static {
     const KIND: PluginKind;
-    fn create(config: &serde_json::Value) -> Result<Self, PluginError>;
+    fn create(config: &serde_json::Value, host: Option<Host>) -> Result<Self, PluginError>;
     fn call(&mut self, input: &[u8]) -> Result<Vec<u8>, CallError>;
     fn shutdown(&mut self) -> Result<(), PluginError>;
 }
@@ -198,8 +211,11 @@ pub struct CollectorAdapter<T>(T);
 
 impl<T: Collector + Default> Adapter for CollectorAdapter<T> {
     const KIND: PluginKind = PluginKind::Collector;
-    fn create(config: &serde_json::Value) -> Result<Self, PluginError> {
+    fn create(config: &serde_json::Value, host: Option<Host>) -> Result<Self, PluginError> {
         let mut inner = T::default();
+        if let Some(host) = host {
+            inner.attach_host(host);
+        }
         inner.configure(config)?;
         Ok(Self(inner))
     }
@@ -218,7 +234,7 @@ pub struct StrategyAdapter<T>(T);
 
 impl<T: HealingStrategy + Default> Adapter for StrategyAdapter<T> {
     const KIND: PluginKind = PluginKind::Strategy;
-    fn create(config: &serde_json::Value) -> Result<Self, PluginError> {
+    fn create(config: &serde_json::Value, _host: Option<Host>) -> Result<Self, PluginError> {
         let mut inner = T::default();
         inner.configure(config)?;
         Ok(Self(inner))
@@ -239,7 +255,7 @@ pub struct NotifierAdapter<T>(T);
 
 impl<T: AlertNotifier + Default> Adapter for NotifierAdapter<T> {
     const KIND: PluginKind = PluginKind::Notifier;
-    fn create(config: &serde_json::Value) -> Result<Self, PluginError> {
+    fn create(config: &serde_json::Value, _host: Option<Host>) -> Result<Self, PluginError> {
         let mut inner = T::default();
         inner.configure(config)?;
         Ok(Self(inner))
@@ -401,14 +417,31 @@ fn outcome(result: std::thread::Result<Result<Vec<u8>, CallError>>) -> (Status, 
     }
 }
 
-unsafe extern "C" fn glue_create<A: Adapter>(
+/// An instance as the glue holds it: the plugin and the host handle it was given, cut off from
+/// the host when the instance is destroyed.
+struct Instance<A> {
+    adapter: A,
+    host: Option<Host>,
+}
+
+/// Creates an instance for `create` and `create_with_host`.
+///
+/// # Safety
+///
+/// `config` points to `config_len` bytes for the call; `instance` and `out` are null or valid for
+/// writes; `host` is as [`Host::from_table`] requires.
+unsafe fn create_instance<A: Adapter>(
     config: *const u8,
     config_len: usize,
+    host: Option<*const HostTable>,
     instance: *mut *mut c_void,
     out: *mut OwnedBuffer,
 ) -> u32 {
     // SAFETY: the ABI requires `config` to point to `config_len` bytes for the call.
     let input = unsafe { bytes(config, config_len) };
+    // SAFETY: forwarded from the caller.
+    let host = host.map(|t| unsafe { Host::from_table(t) });
+    let given = host.clone();
     let result = guarded(|| {
         if instance.is_null() {
             return Err(CallError::Input("null instance pointer".into()));
@@ -419,15 +452,47 @@ unsafe extern "C" fn glue_create<A: Adapter>(
             serde_json::from_slice(input)
                 .map_err(|e| CallError::Input(format!("config is not JSON: {e}")))?
         };
-        let adapter = A::create(&value).map_err(CallError::Plugin)?;
-        let ptr = Box::into_raw(Box::new(adapter)).cast::<c_void>();
+        let adapter = A::create(&value, given.clone()).map_err(CallError::Plugin)?;
+        let boxed = Box::new(Instance {
+            adapter,
+            host: given,
+        });
+        let ptr = Box::into_raw(boxed).cast::<c_void>();
         // SAFETY: `instance` is non-null (checked above) and valid for writes per the ABI.
         unsafe { instance.write(ptr) };
         Ok(Vec::new())
     });
     let (status, message) = outcome(result);
+    if status != Status::Ok
+        && let Some(h) = host
+    {
+        // The host's table is only valid until a failed create returns.
+        h.revoke();
+    }
     // SAFETY: `out` is null or valid for writes per the ABI.
     unsafe { respond(out, status, message) }
+}
+
+unsafe extern "C" fn glue_create<A: Adapter>(
+    config: *const u8,
+    config_len: usize,
+    instance: *mut *mut c_void,
+    out: *mut OwnedBuffer,
+) -> u32 {
+    // SAFETY: the ABI's requirements on the arguments are the function's.
+    unsafe { create_instance::<A>(config, config_len, None, instance, out) }
+}
+
+unsafe extern "C" fn glue_create_with_host<A: Adapter>(
+    config: *const u8,
+    config_len: usize,
+    host: *const HostTable,
+    instance: *mut *mut c_void,
+    out: *mut OwnedBuffer,
+) -> u32 {
+    // SAFETY: the ABI's requirements on the arguments are the function's; `host` is null or a
+    // table valid until the instance is destroyed.
+    unsafe { create_instance::<A>(config, config_len, Some(host), instance, out) }
 }
 
 unsafe extern "C" fn glue_call<A: Adapter>(
@@ -442,10 +507,10 @@ unsafe extern "C" fn glue_call<A: Adapter>(
         if instance.is_null() {
             return Err(CallError::Input("null instance".into()));
         }
-        // SAFETY: `instance` came from `glue_create::<A>` and the host uses it from one thread at
-        // a time.
-        let adapter = unsafe { &mut *instance.cast::<A>() };
-        adapter.call(input)
+        // SAFETY: `instance` came from `create_instance::<A>` and the host uses it from one thread
+        // at a time.
+        let instance = unsafe { &mut *instance.cast::<Instance<A>>() };
+        instance.adapter.call(input)
     });
     let (status, message) = outcome(result);
     // SAFETY: `out` is null or valid for writes per the ABI.
@@ -460,9 +525,10 @@ unsafe extern "C" fn glue_shutdown<A: Adapter>(
         if instance.is_null() {
             return Err(CallError::Input("null instance".into()));
         }
-        // SAFETY: `instance` came from `glue_create::<A>`; one thread at a time.
-        let adapter = unsafe { &mut *instance.cast::<A>() };
-        adapter
+        // SAFETY: `instance` came from `create_instance::<A>`; one thread at a time.
+        let instance = unsafe { &mut *instance.cast::<Instance<A>>() };
+        instance
+            .adapter
             .shutdown()
             .map(|()| Vec::new())
             .map_err(CallError::Plugin)
@@ -476,14 +542,19 @@ unsafe extern "C" fn glue_destroy<A: Adapter>(instance: *mut c_void) {
     if instance.is_null() {
         return;
     }
+    // SAFETY: `instance` came from `Box::into_raw` in `create_instance::<A>` and is destroyed
+    // once.
+    let boxed = unsafe { Box::from_raw(instance.cast::<Instance<A>>()) };
+    let host = boxed.host.clone();
     // A panicking `Drop` must not unwind into the host: it is caught, and its payload dropped
     // inside a `catch_unwind` of its own.
-    let result = guarded(|| {
-        // SAFETY: `instance` came from `Box::into_raw` in `glue_create::<A>` and is destroyed once.
-        drop(unsafe { Box::from_raw(instance.cast::<A>()) });
-    });
+    let result = guarded(move || drop(boxed));
     if let Err(p) = result {
         drop_payload(p);
+    }
+    // The plugin's threads may still hold clones: from now on they reach nothing.
+    if let Some(h) = host {
+        h.revoke();
     }
 }
 
@@ -499,6 +570,7 @@ pub const fn vtable<A: Adapter>(name: &'static str, version: &'static str) -> Pl
         call: glue_call::<A>,
         shutdown: glue_shutdown::<A>,
         destroy: glue_destroy::<A>,
+        create_with_host: Some(glue_create_with_host::<A>),
     }
 }
 

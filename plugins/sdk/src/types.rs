@@ -233,9 +233,19 @@ pub struct Notification {
     /// was already notified and still fires; false (absent) for the first one.
     #[serde(default, skip_serializing_if = "is_false")]
     pub repeat: bool,
-    /// True when healing gave up on this alert (max attempts reached within the window).
+    /// True on an escalation: healing gave up on this alert (max attempts reached within the
+    /// window), or its incident went unacknowledged for the rule's `escalate_after` (see
+    /// [`escalation_reason`](Self::escalation_reason)).
     #[serde(default)]
     pub escalation: bool,
+    /// On an escalation, why: `healing_gave_up` or `unacknowledged`. Absent otherwise (and from
+    /// earlier hosts, whose escalations all meant `healing_gave_up`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_reason: Option<String>,
+    /// On an escalation, the host's incident it is about (`/api/incidents/{id}`, to acknowledge
+    /// it). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<u64>,
     /// True when the alert resolved because its series stopped being reported (stale or gone),
     /// not because the condition stopped holding: [`value`](Self::value) is then the last value
     /// seen. Absent (false) otherwise.
@@ -285,6 +295,8 @@ mod tests {
             valid_until_ms: None,
             repeat: false,
             escalation: false,
+            escalation_reason: None,
+            incident_id: None,
             stale: true,
             host: "h".into(),
             annotations: BTreeMap::new(),

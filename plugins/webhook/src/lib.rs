@@ -7,16 +7,20 @@
 //! when the host re-sends it), so a clustered Alertmanager can group, silence and route the host's
 //! alerts. The webhook shape keeps `endsAt` at the zero time while firing, as Alertmanager does.
 //!
-//! Config: `url` (required, `http://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
+//! Config: `url` (required, `http://` or `https://`), `api` (`"webhook"`, the default, or `"alertmanager"`),
 //! `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `retries` (extra attempts after a failure, default 2),
-//! `receiver` (the webhook payload's `receiver`, default `"monitor-host"`).
+//! `receiver` (the webhook payload's `receiver`, default `"monitor-host"`), `follow_redirects`
+//! (default false), `tls_ca_file` (a PEM file of CA certificates to trust instead of the system's
+//! bundle, for a receiver with a private CA).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use monitor_plugin::{
     AlertNotifier, ConfigDuration, Notification, NotificationStatus, PluginError, parse_config,
 };
+use monitor_plugin_common::http::ClientOptions;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +37,7 @@ struct Settings {
     url: String,
     #[serde(default)]
     follow_redirects: bool,
+    tls_ca_file: Option<PathBuf>,
     #[serde(default)]
     api: Api,
     #[serde(default = "default_timeout")]
@@ -136,39 +141,6 @@ fn fingerprint(labels: &BTreeMap<String, String>) -> String {
     format!("{h:016x}")
 }
 
-/// Checks `url` at configure time: an `http://` address with a host (TLS is not built in).
-fn check_url(url: &str) -> Result<(), PluginError> {
-    let bad = || {
-        PluginError::new(format!(
-            "`url` must be an http:// address with a host, got `{url}`"
-        ))
-    };
-    let uri: ureq::http::Uri = url.parse().map_err(|_| bad())?;
-    if uri.scheme_str() != Some("http") || uri.host().is_none_or(str::is_empty) {
-        return Err(bad());
-    }
-    Ok(())
-}
-
-/// A redirect answer as an error: redirects are followed only with `follow_redirects = true`, so a
-/// receiver or target cannot send the host to another address.
-fn refuse_redirect<B>(url: &str, response: &ureq::http::Response<B>) -> Result<(), PluginError> {
-    let status = response.status();
-    if !status.is_redirection() {
-        return Ok(());
-    }
-    let to = response
-        .headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("nowhere");
-    Err(format!(
-        "{url} answered {} (redirect to {to}): redirects are not followed unless `follow_redirects = true`",
-        status.as_u16()
-    )
-    .into())
-}
-
 fn payload(n: &Notification, receiver: &str) -> Payload {
     let status = match n.status {
         NotificationStatus::Firing => "firing",
@@ -200,7 +172,11 @@ fn payload(n: &Notification, receiver: &str) -> Payload {
         });
     }
     if n.escalation {
-        annotations.insert("escalation".into(), "healing gave up".into());
+        let why = match n.escalation_reason.as_deref() {
+            Some("unacknowledged") => "unacknowledged",
+            _ => "healing gave up",
+        };
+        annotations.insert("escalation".into(), why.into());
     }
     if n.stale {
         annotations.insert(
@@ -253,16 +229,14 @@ fn postable(n: &Notification, receiver: &str) -> Vec<PostableAlert> {
 impl AlertNotifier for Webhook {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         let s: Settings = parse_config(config)?;
-        check_url(&s.url)?;
+        monitor_plugin_common::http::check_url(&s.url)?;
         if s.timeout.get().is_zero() {
             return Err("`timeout` must be longer than zero, e.g. \"5s\"".into());
         }
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(s.timeout.get()))
-            .http_status_as_error(true)
-            .max_redirects(if s.follow_redirects { 10 } else { 0 })
-            .build();
-        self.agent = Some(ureq::Agent::new_with_config(config));
+        let mut client = ClientOptions::new(s.timeout.get());
+        client.follow_redirects = s.follow_redirects;
+        client.tls_ca_file.clone_from(&s.tls_ca_file);
+        self.agent = Some(monitor_plugin_common::http::agent(&client)?);
         self.settings = Some(s);
         Ok(())
     }
@@ -286,7 +260,7 @@ impl AlertNotifier for Webhook {
                 .send(&body)
             {
                 // A redirect is not retried: the receiver's answer will not change.
-                Ok(r) => return refuse_redirect(&s.url, &r),
+                Ok(r) => return monitor_plugin_common::http::refuse_redirect(&s.url, &r),
                 Err(e) => last = e.to_string(),
             }
         }
@@ -374,21 +348,6 @@ mod tests {
         let body = serde_json::to_value(payload(&firing(), "r")).unwrap();
         assert_eq!(body["status"], "firing");
         assert_eq!(body["alerts"][0]["endsAt"], "0001-01-01T00:00:00Z");
-    }
-
-    #[test]
-    fn urls_need_http_and_a_host() {
-        assert!(check_url("http://127.0.0.1:9464/metrics").is_ok());
-        for bad in [
-            "",
-            "127.0.0.1:80",
-            "http://",
-            "http:///x",
-            "ftp://host/x",
-            "file:///etc/passwd",
-        ] {
-            assert!(check_url(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //!   the lower bound keeps a few lucky co-occurrences from looking certain.
 //!
 //! `occurrences` is the number of A events followed by B. Pairs of a kind
-//! with itself are left to the frequency patterns.
+//! with itself are left to the frequency patterns. The metadata carries the
+//! delays from each such A to the earliest B after it (`mean_delay_ms`,
+//! `max_delay_ms`) and, as `evidence`, the times of the last
+//! [`EVIDENCE`] of those pairs (`[a_ms, b_ms]`).
 //!
 //! # Cost
 //!
@@ -39,6 +42,8 @@ use super::{Pattern, PatternKind, Prepared, passes, round4};
 use crate::analytics::stats::{certainty_factor, fmt_ms, wilson_lower};
 
 const MAX_KINDS: usize = 64;
+/// How many example pairs a correlation pattern carries as evidence.
+pub const EVIDENCE: usize = 5;
 const UNTRACKED: u8 = u8::MAX;
 
 pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
@@ -81,8 +86,11 @@ struct Counts {
     hits: Vec<u64>,
     /// Sum of the delays from each such A to the earliest B.
     delay_sum: Vec<u64>,
+    delay_max: Vec<u64>,
     first_hit: Vec<u64>,
     last_hit: Vec<u64>,
+    /// The last [`EVIDENCE`] pairs `[a_ms, b_ms]`, oldest first.
+    evidence: Vec<std::collections::VecDeque<[u64; 2]>>,
 }
 
 /// The one pass with two pointers over the time-ordered events.
@@ -116,6 +124,8 @@ fn count_windows(p: &Prepared<'_>, order: &[u32]) -> Counts {
         any: [0u64; MAX_KINDS],
         hits: vec![0u64; slots * slots],
         delay_sum: vec![0u64; slots * slots],
+        delay_max: vec![0u64; slots * slots],
+        evidence: vec![std::collections::VecDeque::new(); slots * slots],
         first_hit: vec![u64::MAX; slots * slots],
         last_hit: vec![0u64; slots * slots],
     };
@@ -169,7 +179,14 @@ fn count_windows(p: &Prepared<'_>, order: &[u32]) -> Counts {
             m &= m - 1;
             let cell = a * slots + b;
             c.hits[cell] += 1;
-            c.delay_sum[cell] += events[earliest[b]].ts - t;
+            let b_ts = events[earliest[b]].ts;
+            c.delay_sum[cell] += b_ts - t;
+            c.delay_max[cell] = c.delay_max[cell].max(b_ts - t);
+            let evidence = &mut c.evidence[cell];
+            if evidence.len() == EVIDENCE {
+                evidence.pop_front();
+            }
+            evidence.push_back([t, b_ts]);
             c.first_hit[cell] = c.first_hit[cell].min(t);
             c.last_hit[cell] = c.last_hit[cell].max(t);
         }
@@ -206,6 +223,8 @@ fn pattern_of(p: &Prepared<'_>, order: &[u32], c: &Counts, a: usize, b: usize) -
     metadata.insert("base_probability".into(), json!(round4(p_b)));
     metadata.insert("window_ms".into(), json!(window));
     metadata.insert("mean_delay_ms".into(), json!(round4(mean_delay)));
+    metadata.insert("max_delay_ms".into(), json!(c.delay_max[cell]));
+    metadata.insert("evidence".into(), json!(c.evidence[cell]));
     metadata.insert("direction".into(), json!(format!("{ka} -> {kb}")));
     Some(Pattern {
         id: format!("correlation:{ka}>{kb}"),

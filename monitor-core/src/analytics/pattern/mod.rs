@@ -58,6 +58,26 @@ pub struct PatternConfig {
     /// The offset of local time from UTC for temporal patterns, in minutes
     /// (default 0: hours and days are UTC).
     pub utc_offset_minutes: i32,
+    /// What chance predicts for a temporal window (default
+    /// [`TemporalBaseline::Events`]).
+    pub temporal_baseline: TemporalBaseline,
+}
+
+/// What a temporal pattern's window is compared with (see [`temporal`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemporalBaseline {
+    /// The share of all events falling in the window: a kind is temporal
+    /// when it is more concentrated than the overall activity, so a system
+    /// busy only in office hours does not make every kind temporal. Right
+    /// for dense streams.
+    #[default]
+    Events,
+    /// The share of the clock the window covers (one hour of a day is
+    /// 1/24): a kind is temporal when it keeps to a time of day or week.
+    /// Right for sparse streams such as alert transitions, whose other
+    /// kinds say little about when anything would happen by chance.
+    Clock,
 }
 
 impl Default for PatternConfig {
@@ -71,6 +91,7 @@ impl Default for PatternConfig {
             correlation_window_ms: 10_000,
             max_correlation_kinds: 64,
             utc_offset_minutes: 0,
+            temporal_baseline: TemporalBaseline::Events,
         }
     }
 }

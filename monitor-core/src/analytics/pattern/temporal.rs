@@ -11,9 +11,13 @@
 //! - `share`: the 95% Wilson lower bound of the share of the kind's events
 //!   falling in the window, so a handful of events cannot look concentrated
 //!   by luck;
-//! - `base`: the share of all events falling in the window, which is what
-//!   chance predicts if the kind followed the overall activity (so a system
-//!   busy only in office hours does not make every kind "temporal");
+//! - `base`: what chance predicts. With [`TemporalBaseline::Events`] (the
+//!   default), the share of all events falling in the window, so a system
+//!   busy only in office hours does not make every kind "temporal"; with
+//!   [`TemporalBaseline::Clock`], the share of the time observed (from the
+//!   first event of any kind to the last) that falls in the window: 2 hours
+//!   of a day over whole weeks is 2/24, and a stream of Monday to Wednesday
+//!   makes no kind concentrated on Mon-Wed;
 //! - `confidence = clamp((share - base) / (1 - base), 0, 1)`, the certainty
 //!   factor.
 //!
@@ -21,16 +25,25 @@
 //! tie), at most one hour-of-day and one day-of-week pattern per kind.
 //! `occurrences` is the number of the kind's events inside the window.
 //!
+//! A third scale, `weekly`, joins the two: an hour window (1 to 6 hours) on
+//! some days only (a run of 1 to 6 days), such as "03:00-04:00 on Mon-Fri",
+//! with the same measure over the cells of the week (168 hours). A schedule
+//! kept on weekdays only is much stronger evidence than its hour alone; the
+//! weekly pattern replaces the kind's hour-of-day pattern when its confidence
+//! is higher, which never happens for a kind that keeps its hour every day
+//! (the days it leaves out hold some of its events).
+//!
 //! # Cost
 //!
-//! One pass filling 31 counters per kind, then a constant amount of work per
-//! kind: linear.
+//! One pass filling 168 counters per kind (hour of the week), then a
+//! constant amount of work per kind (about 40,000 steps for the weekly
+//! windows): linear.
 
 use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use super::{Pattern, PatternKind, Prepared, passes, round4};
+use super::{Pattern, PatternKind, Prepared, TemporalBaseline, passes, round4};
 use crate::analytics::stats::{certainty_factor, wilson_lower};
 
 const HOUR_MS: i64 = 3_600_000;
@@ -55,25 +68,53 @@ struct Best {
     confidence: f64,
 }
 
-/// The most concentrated window of `counts` against `all`.
+/// What chance predicts for the windows of one scale: per bin, the events
+/// of all kinds, or the time observed (see [`exposure`]).
+struct Chance<'a> {
+    all: &'a [f64],
+    all_total: f64,
+}
+
+impl Chance<'_> {
+    /// The base share of `width` bins from `start` (wrapping).
+    fn base(&self, start: usize, width: usize) -> f64 {
+        let bins = self.all.len();
+        let inside: f64 = (0..width).map(|j| self.all[(start + j) % bins]).sum();
+        inside / self.all_total
+    }
+}
+
+/// The time observed in each hour of the week (`[day][hour]`, in hours):
+/// the hours from the first event to the last. A stream that covers
+/// Monday to Wednesday makes no kind "concentrated on Mon-Wed". A stream of
+/// one instant counts every hour once.
+fn exposure(first_ms: u64, last_ms: u64, offset_ms: i64) -> [[f64; 24]; 7] {
+    let mut grid = [[0.0; 24]; 7];
+    let hours = (last_ms.saturating_sub(first_ms) / HOUR_MS as u64).min(24 * 7 * 52 * 10);
+    if hours == 0 {
+        return [[1.0; 24]; 7];
+    }
+    for h in 0..hours {
+        let (hour, day) = hour_and_weekday(first_ms + h * HOUR_MS as u64, offset_ms);
+        grid[day][hour] += 1.0;
+    }
+    grid
+}
+
+/// The most concentrated window of `counts` against `chance`.
 fn best_window(
     counts: &[u64],
-    all: &[u64],
+    chance: &Chance<'_>,
     total: u64,
-    all_total: u64,
     widths: std::ops::RangeInclusive<usize>,
 ) -> Option<Best> {
     let bins = counts.len();
     let mut best: Option<Best> = None;
     for width in widths {
         for start in 0..bins {
-            let (mut inside, mut inside_all) = (0u64, 0u64);
-            for j in 0..width {
-                inside += counts[(start + j) % bins];
-                inside_all += all[(start + j) % bins];
-            }
+            let inside: u64 = (0..width).map(|j| counts[(start + j) % bins]).sum();
             let share = wilson_lower(inside as f64, total as f64, 1.96);
-            let base = inside_all as f64 / all_total as f64;
+            let base = chance.base(start, width);
             let confidence = certainty_factor(share, base);
             if best.as_ref().is_none_or(|b| confidence > b.confidence) {
                 best = Some(Best {
@@ -90,32 +131,149 @@ fn best_window(
     best
 }
 
-pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
-    let offset_ms = i64::from(p.config.utc_offset_minutes) * 60_000;
-    let n_kinds = p.kinds.len();
-    let mut hours = vec![[0u64; 24]; n_kinds];
-    let mut days = vec![[0u64; 7]; n_kinds];
-    let mut all_hours = [0u64; 24];
-    let mut all_days = [0u64; 7];
+/// The best weekly window: `best.start`/`best.width` are the hours, the
+/// days are `day_start`/`day_width`.
+struct Weekly {
+    best: Best,
+    day_start: usize,
+    day_width: usize,
+}
+
+/// The most concentrated hour window on a run of days (1 to 6) of `grid`
+/// (`[day][hour]` counts) against `all` (the same for all events, or `None`
+/// for the clock).
+fn best_weekly(grid: &[[u64; 24]; 7], all: &[[f64; 24]; 7], total: u64) -> Option<Weekly> {
+    let all_total: f64 = all.iter().flatten().sum();
+    let mut best: Option<Weekly> = None;
+    for hour_width in 1..=6 {
+        for hour_start in 0..24 {
+            let hour_cells = |d: usize| (0..hour_width).map(move |j| (d, (hour_start + j) % 24));
+            let kind_days: [u64; 7] =
+                std::array::from_fn(|d| hour_cells(d).map(|(d, h)| grid[d][h]).sum());
+            if kind_days.iter().all(|&c| c == 0) {
+                continue;
+            }
+            let all_days: [f64; 7] =
+                std::array::from_fn(|d| hour_cells(d).map(|(d, h)| all[d][h]).sum());
+            for day_width in 1..=6 {
+                for day_start in 0..7 {
+                    let days = (0..day_width).map(|j| (day_start + j) % 7);
+                    let inside: u64 = days.clone().map(|d| kind_days[d]).sum();
+                    let base = days.map(|d| all_days[d]).sum::<f64>() / all_total;
+                    let share = wilson_lower(inside as f64, total as f64, 1.96);
+                    let confidence = certainty_factor(share, base);
+                    if best.as_ref().is_none_or(|b| confidence > b.best.confidence) {
+                        best = Some(Weekly {
+                            best: Best {
+                                start: hour_start,
+                                width: hour_width,
+                                inside,
+                                share: inside as f64 / total as f64,
+                                base,
+                                confidence,
+                            },
+                            day_start,
+                            day_width,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    best
+}
+
+/// Per kind: events by day of week and hour (`[day][hour]`); and what
+/// chance predicts per cell: all events, or the time observed.
+fn grids(p: &Prepared<'_>, offset_ms: i64, clock: bool) -> (Vec<[[u64; 24]; 7]>, [[f64; 24]; 7]) {
+    let mut grids = vec![[[0u64; 24]; 7]; p.kinds.len()];
+    let mut all = [[0.0; 24]; 7];
     for e in &p.by_time {
         let (h, d) = hour_and_weekday(e.ts, offset_ms);
-        hours[e.kind as usize][h] += 1;
-        days[e.kind as usize][d] += 1;
-        all_hours[h] += 1;
-        all_days[d] += 1;
+        grids[e.kind as usize][d][h] += 1;
+        all[d][h] += 1.0;
     }
-    let all_total = p.by_time.len() as u64;
+    if clock && let (Some(first), Some(last)) = (p.by_time.first(), p.by_time.last()) {
+        all = exposure(first.ts, last.ts, offset_ms);
+    }
+    (grids, all)
+}
+
+fn hours_of<T: Copy + std::iter::Sum<T>>(grid: &[[T; 24]; 7]) -> [T; 24] {
+    std::array::from_fn(|h| grid.iter().map(|d| d[h]).sum())
+}
+
+fn days_of<T: Copy + std::iter::Sum<T>>(grid: &[[T; 24]; 7]) -> [T; 7] {
+    std::array::from_fn(|d| grid[d].iter().copied().sum())
+}
+
+fn day_window(start: usize, width: usize) -> String {
+    let last = (start + width - 1) % 7;
+    if width == 1 {
+        DAYS[start].to_owned()
+    } else {
+        format!("{}-{}", DAYS[start], DAYS[last])
+    }
+}
+
+pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
+    let offset_ms = i64::from(p.config.utc_offset_minutes) * 60_000;
+    let clock = p.config.temporal_baseline == TemporalBaseline::Clock;
+    let (grids, all) = grids(p, offset_ms, clock);
+    let (all_hours, all_days) = (hours_of(&all), days_of(&all));
+    let all_total: f64 = all_days.iter().sum();
+    let hour_chance = Chance {
+        all: &all_hours,
+        all_total,
+    };
+    let day_chance = Chance {
+        all: &all_days,
+        all_total,
+    };
     let zone = zone_name(p.config.utc_offset_minutes);
     let mut out = Vec::new();
-    for k in 0..n_kinds {
+    for (k, grid) in grids.iter().enumerate() {
         let total = p.kind_count[k];
         if total < p.config.min_occurrences.max(1) {
             continue;
         }
         let name = p.kind_name(k as u32);
-        if let Some(b) = best_window(&hours[k], &all_hours, total, all_total, 1..=6)
-            && passes(p.config, b.inside, b.confidence)
-        {
+        let hour = best_window(&hours_of(grid), &hour_chance, total, 1..=6)
+            .filter(|b| passes(p.config, b.inside, b.confidence));
+        let weekly = best_weekly(grid, &all, total)
+            .filter(|w| passes(p.config, w.best.inside, w.best.confidence))
+            .filter(|w| {
+                hour.as_ref()
+                    .is_none_or(|h| w.best.confidence > h.confidence)
+            });
+        if let Some(w) = weekly {
+            let hours = format!(
+                "{:02}:00-{:02}:00 {zone}",
+                w.best.start,
+                (w.best.start + w.best.width) % 24
+            );
+            let window = format!("{} {hours}", day_window(w.day_start, w.day_width));
+            let mut pattern = to_pattern(p, k, name, &w.best, "weekly", &window, total);
+            pattern.id = format!(
+                "temporal:{name}@weekly:{}+{}:{}+{}",
+                w.day_start, w.day_width, w.best.start, w.best.width
+            );
+            pattern
+                .metadata
+                .insert("day_start".into(), json!(w.day_start));
+            pattern
+                .metadata
+                .insert("day_width".into(), json!(w.day_width));
+            pattern.metadata.insert(
+                "days".into(),
+                json!(
+                    (0..w.day_width)
+                        .map(|j| DAYS[(w.day_start + j) % 7])
+                        .collect::<Vec<_>>()
+                ),
+            );
+            out.push(pattern);
+        } else if let Some(b) = hour {
             let window = format!(
                 "{:02}:00-{:02}:00 {zone}",
                 b.start,
@@ -123,15 +281,10 @@ pub(crate) fn learn(p: &Prepared<'_>) -> Vec<Pattern> {
             );
             out.push(to_pattern(p, k, name, &b, "hour_of_day", &window, total));
         }
-        if let Some(b) = best_window(&days[k], &all_days, total, all_total, 1..=5)
+        if let Some(b) = best_window(&days_of(grid), &day_chance, total, 1..=5)
             && passes(p.config, b.inside, b.confidence)
         {
-            let last = (b.start + b.width - 1) % 7;
-            let window = if b.width == 1 {
-                DAYS[b.start].to_owned()
-            } else {
-                format!("{}-{}", DAYS[b.start], DAYS[last])
-            };
+            let window = day_window(b.start, b.width);
             out.push(to_pattern(p, k, name, &b, "day_of_week", &window, total));
         }
     }

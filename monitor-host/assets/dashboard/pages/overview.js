@@ -1,5 +1,5 @@
-// Overview: host health, plugins and their state, firing and pending alerts, the latest healing
-// attempts and events.
+// Overview: host health, plugins and their state, firing and pending alerts, open incidents, the
+// latest healing attempts and events.
 
 import { registerPanel } from '../panels.js';
 import { el, fill, num, seconds, when, labelText, bytes } from '../format.js';
@@ -123,6 +123,31 @@ registerPanel({
           ` value ${num(a.value)} since `, when(a.firing_since_ms || a.active_since_ms),
           a.description ? el('div', {}, a.description) : null,
           el('div', { class: 'labels' }, labelText(a.labels)))) : el('li', { class: 'empty' }, 'nothing firing or pending'));
+      },
+    };
+  },
+});
+
+registerPanel({
+  id: 'overview.incidents',
+  page: 'overview',
+  title: 'Open incidents',
+  order: 35,
+  overview: true,
+  create() {
+    const root = el('ul', { class: 'feed' });
+    return {
+      root,
+      update({ overview: s }) {
+        const list = s.incidents || [];
+        fill(root, list.length ? list.map((i) => el('li', { 'data-incident': String(i.id), 'data-state': i.state },
+          when(i.opened_ms),
+          el('span', { class: `badge ${i.state === 'open' ? 'failure' : 'success'}` }, i.state), ' ',
+          el('b', {}, `#${i.id} ${i.alert}`),
+          i.acknowledged ? ` acknowledged by ${i.acknowledged.by}` : '',
+          i.escalated_ms ? ' (escalated)' : '',
+          Object.keys(i.labels).length ? el('div', { class: 'labels' }, labelText(i.labels)) : null))
+          : el('li', { class: 'empty' }, 'no open incidents'));
       },
     };
   },

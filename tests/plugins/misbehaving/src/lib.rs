@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use monitor_plugin::{
-    AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Notification,
-    PluginError, Sample, parse_config,
+    AlertNotifier, Collection, Collector, Failure, HealOutcome, HealingStrategy, Host,
+    Notification, PluginError, Sample, parse_config,
 };
 use serde::Deserialize;
 
@@ -34,6 +34,10 @@ struct Common {
     pattern: Option<String>,
     /// Where the fixer counts its calls.
     counter: Option<PathBuf>,
+    /// How the crashing plugins end the process: `segv`, `abort` or `exit`.
+    crash: Option<String>,
+    /// The crashing collector crashes in `configure` too while the flag exists.
+    crash_in_configure: Option<bool>,
 }
 
 impl Common {
@@ -179,6 +183,52 @@ impl Collector for Churn {
     }
 }
 
+/// Ends the whole process the way `crash` says: a segmentation fault, an abort, or `exit(3)`.
+fn crash(how: Option<&str>) -> ! {
+    match how.unwrap_or("segv") {
+        "abort" => std::process::abort(),
+        "exit" => std::process::exit(3),
+        _ => {
+            // An address no process maps: a genuine invalid access, not a raised signal.
+            let bad = std::ptr::without_provenance_mut::<u8>(16);
+            // SAFETY: not safe at all, on purpose: this write faults, and the process dies with
+            // SIGSEGV (the test plugin exists to show what isolation protects the host from).
+            unsafe { bad.write_volatile(1) };
+            unreachable!("the write above faults")
+        }
+    }
+}
+
+/// `crashy`: reports `test.crashy` 1, but while the flag file exists it ends the process
+/// (`crash = "segv" | "abort" | "exit"`), in `collect`, and in `configure` too with
+/// `crash_in_configure = true`.
+#[derive(Default)]
+struct Crashy(Common);
+
+impl Collector for Crashy {
+    fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
+        self.0 = parse_config(config)?;
+        if self.0.crash_in_configure == Some(true) && self.0.flagged() {
+            crash(self.0.crash.as_deref());
+        }
+        Ok(())
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        if self.0.flagged() {
+            crash(self.0.crash.as_deref());
+        }
+        Ok(Collection {
+            samples: vec![Sample::gauge("test.crashy", 1.0)],
+            events: vec![],
+        })
+    }
+
+    fn shutdown(&mut self) -> Result<(), PluginError> {
+        self.0.log_shutdown("crashy")
+    }
+}
+
 fn panic_on_purpose() -> Result<Collection, PluginError> {
     panic!("panicking on purpose")
 }
@@ -275,6 +325,7 @@ mod raw {
         call,
         shutdown,
         destroy,
+        create_with_host: None,
     };
 
     monitor_plugin::__private::inventory::submit! {
@@ -344,7 +395,34 @@ impl HealingStrategy for Fixer {
     }
 }
 
+/// Asks the host for another collection from inside every collection: the most eager collector
+/// there can be. Counts its calls in `test.asker.calls`.
+#[derive(Default)]
+struct Asker {
+    host: Option<Host>,
+    calls: u64,
+}
+
+impl Collector for Asker {
+    fn attach_host(&mut self, host: Host) {
+        self.host = Some(host);
+    }
+
+    fn collect(&mut self) -> Result<Collection, PluginError> {
+        self.calls += 1;
+        let asked = self.host.as_ref().is_some_and(Host::request_collection);
+        if !asked {
+            return Err("no host to ask".into());
+        }
+        Ok(Collection {
+            samples: vec![Sample::counter("test.asker.calls", self.calls as f64)],
+            events: vec![],
+        })
+    }
+}
+
 monitor_plugin::export_plugin! {
+    collector "asker" => Asker,
     collector "file" => FileCollector,
     collector "flaky" => Flaky,
     collector "panicky" => Panicky,
@@ -353,6 +431,7 @@ monitor_plugin::export_plugin! {
     collector "panicky-drop" => Bomb,
     collector "slow" => Slow,
     collector "label-churn" => Churn,
+    collector "crashy" => Crashy,
     notifier "recorder" => Recorder,
     strategy "fixer" => Fixer,
 }
