@@ -134,6 +134,13 @@ struct RawConfig {
     inhibit: Vec<Spanned<silence::RawInhibit>>,
     patterns: Option<learn::RawPatterns>,
     watch: Vec<Spanned<learn::RawWatch>>,
+    healing: Option<RawHealing>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHealing {
+    failure_type_labels: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -214,6 +221,7 @@ struct RawStrategy {
     max_attempts: Option<Spanned<i64>>,
     within: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
+    verify_within: Option<Spanned<String>>,
 }
 
 // `serde(flatten)` would lose the spans, so each kind spells out the common keys and converts.
@@ -430,6 +438,17 @@ pub struct StrategySpec {
     pub within: Duration,
     /// Least time between two attempts on one alert (defaults to the host interval).
     pub cooldown: Duration,
+    /// How long after an attempt that reported success its alert may take to resolve for the
+    /// attempt to count as a success (verified); default 2 minutes.
+    pub verify_within: Duration,
+}
+
+/// `[healing]`: how the healing analytics (`/api/healing`) groups attempts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HealingSettings {
+    /// The failure type of an attempt is its alert's name and the values of these labels of the
+    /// alert instance (`high_latency{service="api"}`); empty (the default): the alert's name.
+    pub failure_type_labels: Vec<String>,
 }
 
 /// An alert condition.
@@ -618,6 +637,8 @@ pub struct Config {
     pub silences: Vec<crate::silence::MaintenanceWindow>,
     /// `[[inhibit]]` rules.
     pub inhibit: Vec<crate::silence::InhibitRule>,
+    /// `[healing]`.
+    pub healing: HealingSettings,
     /// Escalation by time of the `[[alert]]`s that set `escalate_after`, by alert name.
     pub escalations: BTreeMap<String, Escalation>,
     /// `[patterns]`.
@@ -735,12 +756,13 @@ impl Ctx<'_> {
                 "remote_write" => raw.remote_write = self.tables("remote_write", value),
                 "silence" => raw.silence = self.tables("silence", value),
                 "inhibit" => raw.inhibit = self.tables("inhibit", value),
+                "healing" => raw.healing = self.table(value, None),
                 "patterns" => raw.patterns = self.table(value, None),
                 "watch" => raw.watch = self.tables("watch", value),
                 other => self.err(
                     key.span(),
                     format!(
-                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `patterns`, `watch`"
+                        "unknown field `{other}`, expected one of `host`, `collector`, `alert`, `notifier`, `strategy`, `remote_write`, `silence`, `inhibit`, `healing`, `patterns`, `watch`"
                     ),
                 ),
             }
@@ -1050,6 +1072,7 @@ impl Config {
         cx.check_lookback(&host, &config_rules, &groups);
         let silences = cx.silences(raw.silence);
         let inhibit = cx.inhibits(raw.inhibit);
+        let healing = cx.healing(raw.healing);
         let escalations = cx.escalations(raw_escalations, &notifiers);
         let patterns = cx.patterns(raw.patterns);
         let watches = cx.watches(raw.watch, host.interval);
@@ -1067,6 +1090,7 @@ impl Config {
             remote_write,
             silences,
             inhibit,
+            healing,
             escalations,
             patterns,
             watches,
@@ -1762,6 +1786,8 @@ impl Ctx<'_> {
         };
         let within = self.positive_duration("within", &s.within, Duration::from_secs(300));
         let cooldown = self.duration("cooldown", &s.cooldown, host.interval);
+        let verify_within =
+            self.positive_duration("verify_within", &s.verify_within, DEFAULT_VERIFY_WITHIN);
         let on =
             s.on.into_inner()
                 .into_iter()
@@ -1775,9 +1801,40 @@ impl Ctx<'_> {
             max_attempts,
             within,
             cooldown,
+            verify_within,
         }
     }
+
+    /// `[healing]`: every label name checked, each error at its position.
+    fn healing(&mut self, raw: Option<RawHealing>) -> HealingSettings {
+        let mut out = HealingSettings::default();
+        for name in raw.and_then(|r| r.failure_type_labels).unwrap_or_default() {
+            if !is_label_name(name.get_ref()) {
+                self.err(
+                    name.span(),
+                    format!(
+                        "`failure_type_labels`: `{}` is not a valid label name; use letters, digits and `_`, not starting with a digit or `__`",
+                        name.get_ref()
+                    ),
+                );
+            } else if out.failure_type_labels.contains(name.get_ref()) {
+                self.err(
+                    name.span(),
+                    format!(
+                        "`failure_type_labels`: `{}` is listed twice",
+                        name.get_ref()
+                    ),
+                );
+            } else {
+                out.failure_type_labels.push(name.into_inner());
+            }
+        }
+        out
+    }
 }
+
+/// `[[strategy]] verify_within` when absent.
+pub const DEFAULT_VERIFY_WITHIN: Duration = Duration::from_secs(120);
 
 // `[[remote_write]]`.
 impl Ctx<'_> {
@@ -2029,6 +2086,46 @@ within = "5m"
             e[0].starts_with("monitor.toml:4:1: unknown field `intrval`"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn healing_settings_resolve_and_their_errors_are_located() {
+        let base = "[[alert]]\nname = \"a\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n\n[[strategy]]\nplugin = \"r\"\nlibrary = \"r.so\"\non = [\"a\"]\n";
+        let c = Config::from_str(base, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.strategies[0].verify_within, DEFAULT_VERIFY_WITHIN);
+        assert!(
+            c.healing.failure_type_labels.is_empty(),
+            "the alert name only"
+        );
+        let text = format!(
+            "{base}verify_within = \"30s\"\n\n[healing]\nfailure_type_labels = [\"service\", \"zone\"]\n"
+        );
+        let c = Config::from_str(&text, "monitor.toml", Path::new("/etc/monitor")).unwrap();
+        assert_eq!(c.strategies[0].verify_within, Duration::from_secs(30));
+        assert_eq!(c.healing.failure_type_labels, ["service", "zone"]);
+
+        let text = format!(
+            "{base}verify_within = \"0s\"\n\n[healing]\nfailure_type_labels = [\"service\", \"9x\", \"service\"]\n"
+        );
+        let e = errors(&text);
+        let expected = [
+            "monitor.toml:11:17: `verify_within`",
+            "monitor.toml:14:35: `failure_type_labels`: `9x` is not a valid label name",
+            "monitor.toml:14:41: `failure_type_labels`: `service` is listed twice",
+        ];
+        assert_eq!(e.len(), expected.len(), "{e:#?}");
+        for (got, want) in e.iter().zip(expected) {
+            assert!(got.starts_with(want), "got {got:?}, want {want:?}");
+        }
+        let e = errors("[healing]\nfailure_types = []\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].starts_with("monitor.toml:2:1: unknown field `failure_types`"),
+            "{e:?}"
+        );
+        let e = errors("[healing]\nfailure_type_labels = \"service\"\n");
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(e[0].starts_with("monitor.toml:2:23: "), "{e:?}");
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! HTTP: `/metrics`, `/api/snapshot`, `/api/overview`, `/healthz`, `POST /-/reload`, the query API
+//! HTTP: `/metrics`, `/api/snapshot`, `/api/overview`, `/api/healing`, `/healthz`, `POST /-/reload`, the query API
 //! under `/api/v1/`, silences and alert history (`/api/silences`, `/api/alerts/history`, see
 //! [`silence::api`](crate::silence::api)) and the dashboard at `/`.
 //!
@@ -109,6 +109,8 @@ pub struct Published {
     renders: AtomicU64,
     cache: Mutex<[Option<Rendered>; 6]>,
     asks: (Sender<Ask>, Receiver<Ask>),
+    // The engine's healing analytics, known once the run loop has published.
+    healing: OnceLock<Arc<crate::healing_log::HealingAnalytics>>,
     // What the learning thread found (`/api/patterns`, `/api/forecasts`, `/api/anomalies`).
     learned: OnceLock<Arc<crate::learn::Reports>>,
 }
@@ -125,6 +127,7 @@ impl Default for Published {
             renders: AtomicU64::new(0),
             cache: Mutex::new([None, None, None, None, None, None]),
             asks: unbounded(),
+            healing: OnceLock::new(),
             learned: OnceLock::new(),
         }
     }
@@ -144,6 +147,8 @@ impl Published {
     /// Notes that the engine changed (a cycle ended, a reload, a plugin call finished):
     /// the next request for a view renders it again. `cycle` says whether a cycle ended.
     pub fn changed(&self, engine: &Engine, cycle: bool) {
+        self.healing
+            .get_or_init(|| engine.healing_analytics().clone());
         if cycle {
             self.last_cycle_ms
                 .store(crate::engine::now_ms(), Ordering::Release);
@@ -256,6 +261,12 @@ impl Published {
         Some(text)
     }
 
+    /// The healing analytics, once the run loop has published (computed on the asking thread,
+    /// never on the run loop's).
+    pub fn healing(&self) -> Option<&Arc<crate::healing_log::HealingAnalytics>> {
+        self.healing.get()
+    }
+
     /// How many views were rendered.
     pub fn renders(&self) -> u64 {
         self.renders.load(Ordering::Relaxed)
@@ -353,13 +364,22 @@ impl HttpServer {
             if request.path.starts_with("/api/v1/") {
                 return query.handle(request, crate::engine::now_ms() as i64);
             }
+            if request.path == "/api/healing" {
+                return healing_page(request, &published);
+            }
             if let Some(response) = (published.learned.get()).and_then(|l| l.handle(request)) {
                 return response;
             }
             if let Some(page) = crate::dashboard::handle(request) {
                 return page;
             }
-            let response = route(request, &published);
+            let mut response = route(request, &published);
+            if request.path == "/metrics"
+                && response.status == 200
+                && let Some(h) = published.healing()
+            {
+                response = response.then(h.metrics(crate::engine::now_ms()));
+            }
             match (request.path, shared.get()) {
                 ("/metrics", Some(s)) if response.status == 200 => {
                     response.then(s.prometheus("monitor_host_http"))
@@ -434,6 +454,18 @@ fn reload_page(request: &Request<'_>, reload: &Sender<ReloadRequest>, wait: Dura
         Err(RecvTimeoutError::Disconnected) => {
             Response::new(503, TEXT, "the host is shutting down; not reloaded\n")
         }
+    }
+}
+
+/// `/api/healing`: the healing report, computed (or taken from its cache) on this thread.
+fn healing_page(request: &Request<'_>, p: &Published) -> Response {
+    match p.healing() {
+        Some(h) => h.handle(request, crate::engine::now_ms()),
+        None => Response::new(
+            503,
+            "text/plain; charset=utf-8",
+            "the first cycle is still running; try again\n",
+        ),
     }
 }
 

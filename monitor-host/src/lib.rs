@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 mod encoding;
 pub mod engine;
+pub mod healing_log;
 pub mod history;
 pub mod http;
 pub mod incident;

@@ -1,5 +1,6 @@
 //! Commands that ask a running host (or an instrumented application) over HTTP, one file per
-//! command family: `status`, `alerts`, `silence`, `incidents`, `query`/`query-range`, `report`/`export`, `top`,
+//! command family: `status`, `alerts`, `silence`, `incidents`, `query`/`query-range`, `report`/`export`,
+//! `healing`, `top`,
 //! `app`.
 //!
 //! Every command reads the same JSON API as the web dashboard; none reads the store directly.
@@ -8,6 +9,7 @@ mod alerts;
 mod app;
 mod client;
 mod format;
+mod healing;
 mod incidents;
 mod query;
 mod report;
@@ -47,6 +49,8 @@ pub enum HostCommand {
     QueryRange(query::RangeArgs),
     /// The host's text report.
     Report(Target),
+    /// Healing analytics: verified success per strategy, MTTR by failure type, recommendations.
+    Healing(healing::HealingArgs),
     /// The host's snapshot JSON or its /metrics exposition.
     Export(report::ExportArgs),
     /// Silences: add one, list them, expire one (over /api/silences).
@@ -143,6 +147,7 @@ pub fn run(command: HostCommand) -> anyhow::Result<Outcome> {
         HostCommand::Query(a) => query::instant(&a).map(|()| Outcome::Done),
         HostCommand::QueryRange(a) => query::range(&a).map(|()| Outcome::Done),
         HostCommand::Report(t) => report::report(&t).map(|()| Outcome::Done),
+        HostCommand::Healing(a) => healing::run(&a).map(|()| Outcome::Done),
         HostCommand::Export(a) => report::export(&a).map(|()| Outcome::Done),
         HostCommand::Silence(c) => silence::run(c).map(|()| Outcome::Done),
         HostCommand::Incidents(c) => incidents::run(c).map(|()| Outcome::Done),

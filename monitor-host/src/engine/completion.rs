@@ -160,17 +160,9 @@ impl Engine {
         duration_ms: u64,
         started_ms: u64,
     ) {
-        let verified = self.healing.finished(job, success, &message);
         self.incident_heal(job, success, &message, duration_ms);
         let slot = self.healing.list[job.strategy].slot;
-        let strategy = &self.plugins[slot].name;
-        let (alert, attempt) = (&job.failure.alert, job.failure.attempt);
-        if success {
-            tracing::info!(%strategy, %alert, attempt, %message, "healing attempt succeeded");
-        } else {
-            tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
-        }
-        let record = HealRecord {
+        let mut record = HealRecord {
             strategy: self.plugins[slot].name.clone(),
             alert: job.failure.alert.clone(),
             labels: job.failure.labels.clone(),
@@ -179,19 +171,47 @@ impl Engine {
             message,
             duration_ms,
             started_ms,
+            detected_ms: job.detected_ms,
+            verified: None,
+            recovered_ms: None,
+            reason: None,
         };
+        self.healing.finished(job, &mut record);
+        let (strategy, alert, attempt) = (&record.strategy, &record.alert, record.attempt);
+        let message = &record.message;
+        if success {
+            tracing::info!(%strategy, %alert, attempt, %message, "healing attempt succeeded");
+        } else {
+            tracing::warn!(%strategy, %alert, attempt, %message, "healing attempt failed");
+        }
         if let Some(p) = &mut self.persistence {
-            if verified {
-                p.batch().verified.push(Verified {
-                    strategy: record.strategy.clone(),
-                    alert: record.alert.clone(),
-                    labels: record.labels.clone(),
-                });
-            }
             p.batch().heals.push(record.clone());
         }
+        self.analytics.add(&record);
         self.feed.push(crate::learn::events::heal(&record));
         self.history.record_heal(record);
+    }
+
+    /// Records the verification of attempts stored before it was known: in the store, the
+    /// in-memory history and the analytics.
+    pub(super) fn record_verifications(&mut self, settled: Vec<HealRecord>) {
+        for r in settled {
+            let (strategy, alert, attempt) = (&r.strategy, &r.alert, r.attempt);
+            match (r.verified, &r.reason) {
+                (Some(true), _) => {
+                    tracing::info!(%strategy, %alert, attempt, "healing attempt verified: the alert resolved");
+                }
+                (_, reason) => {
+                    let reason = reason.as_deref().unwrap_or("");
+                    tracing::warn!(%strategy, %alert, attempt, %reason, "healing attempt not verified");
+                }
+            }
+            if let Some(p) = &mut self.persistence {
+                p.batch().verified.push(Verified::of(&r));
+            }
+            self.history.settle(&r);
+            self.analytics.add(&r);
+        }
     }
 
     pub(super) fn event(&mut self, source: &str, kind: &str, message: String, now_ms: u64) {

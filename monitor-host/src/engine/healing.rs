@@ -3,10 +3,20 @@
 //! A firing alert opens an episode for every strategy `on` it. Attempts are numbered within the
 //! episode, spaced by the cooldown and bounded to `max_attempts` per `within` window; when the
 //! window is used up while the alert still fires, healing gives up once (an escalation). An
-//! episode ends with a verified recovery: the alert resolves after an attempt that reported
-//! success. The next firing then starts afresh: attempt 1, an empty window. An alert that resolves
-//! without a successful attempt (by itself, or flapping) stays in its episode while attempts
-//! remain in the window, so a flapping alert cannot restart a service without bound.
+//! episode ends with a verified recovery: the alert resolves within the strategy's
+//! `verify_within` after an attempt that reported success. The next firing then starts afresh:
+//! attempt 1, an empty window. An alert that resolves without a verified attempt (by itself,
+//! flapping, or too late) stays in its episode while attempts remain in the window, so a
+//! flapping alert cannot restart a service without bound.
+//!
+//! # Verification
+//!
+//! Each attempt is settled: verified (reported success, and the alert resolved while it ran or
+//! within `verify_within` after it ended) or failed, with a reason: the strategy reported failure,
+//! the alert still fired `verify_within` after the reported success, or a later attempt started
+//! while the alert still fired (the recovery is credited to the last attempt before it). A
+//! success waits in its episode until one of these happens; every settled attempt is handed
+//! back to the engine for the store and the analytics.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -17,7 +27,7 @@ use super::notify::GiveUp;
 use super::running::RunningPlugin;
 use crate::alert::{AlertEngine, AlertKey, Transition};
 use crate::config::{AlertRule, StrategySpec};
-use crate::history::SavedEpisode;
+use crate::history::{HealRecord, SavedEpisode};
 
 /// A healing attempt in flight: which strategy, on which alert instance, with what input.
 #[derive(Debug, Clone)]
@@ -25,6 +35,8 @@ pub(super) struct HealJob {
     pub strategy: usize,
     pub key: AlertKey,
     pub failure: Failure,
+    /// When the alert instance started firing, ms since epoch.
+    pub detected_ms: u64,
 }
 
 /// One strategy instance's policy state for one alert instance.
@@ -43,6 +55,18 @@ struct Episode {
     last_message: String,
     /// The last finished attempt reported success.
     last_success: bool,
+    /// When the alert resolved while an attempt ran.
+    resolved_ms: Option<u64>,
+    /// The last attempt, which reported success, waiting for its verification.
+    pending: Option<HealRecord>,
+}
+
+/// Marks `record` as failed for `reason`.
+fn fail(mut record: HealRecord, reason: String) -> HealRecord {
+    record.verified = Some(false);
+    record.recovered_ms = None;
+    record.reason = Some(reason);
+    record
 }
 
 impl Episode {
@@ -62,6 +86,7 @@ pub(super) struct Strategy {
     max_attempts: u32,
     within_ms: u64,
     cooldown_ms: u64,
+    verify_within_ms: u64,
     episodes: BTreeMap<AlertKey, Episode>,
 }
 
@@ -73,6 +98,7 @@ impl Strategy {
             max_attempts: spec.max_attempts,
             within_ms: spec.within.as_millis() as u64,
             cooldown_ms: spec.cooldown.as_millis() as u64,
+            verify_within_ms: spec.verify_within.as_millis() as u64,
             episodes: BTreeMap::new(),
         }
     }
@@ -85,6 +111,8 @@ pub(super) struct Plan {
     pub starts: Vec<(usize, HealJob)>,
     /// Alert instances healing just gave up on.
     pub give_ups: Vec<GiveUp>,
+    /// Attempts whose verification failed: overdue, or superseded by an attempt starting now.
+    pub settled: Vec<HealRecord>,
 }
 
 /// Every strategy instance.
@@ -137,12 +165,16 @@ impl Healing {
     /// Puts back the episodes a previous run stored, so attempt windows, numbering and give-ups
     /// carry over. An attempt that was running then is not: its outcome was lost with the
     /// process. Episodes of strategies or rules no longer configured are dropped.
+    ///
+    /// The `unverified` successes go back into their episodes to wait for their verification;
+    /// those whose episode is gone (or no longer fires) are returned, settled as failed.
     pub fn restore(
         &mut self,
         saved: Vec<SavedEpisode>,
+        unverified: Vec<HealRecord>,
         plugins: &[RunningPlugin],
         rules: &[AlertRule],
-    ) {
+    ) -> Vec<HealRecord> {
         for e in saved {
             let Some(st) = self
                 .list
@@ -165,16 +197,35 @@ impl Healing {
                 in_flight: false,
                 last_message: e.last_message,
                 last_success: e.last_success,
+                resolved_ms: None,
+                pending: None,
             };
             st.episodes.insert((e.alert, e.labels), ep);
         }
         self.exported = self.export(plugins, rules);
+        let mut settled = Vec::new();
+        for r in unverified {
+            let ep = (self.list.iter_mut())
+                .find(|s| plugins[s.slot].name == r.strategy)
+                .and_then(|st| st.episodes.get_mut(&(r.alert.clone(), r.labels.clone())))
+                .filter(|ep| ep.firing && ep.pending.is_none());
+            match ep {
+                Some(ep) => ep.pending = Some(r),
+                None => settled.push(fail(
+                    r,
+                    "its alert instance was no longer healed by the strategy after a restart"
+                        .into(),
+                )),
+            }
+        }
+        settled
     }
 
     /// Opens or continues an episode when an alert a strategy is `on` fires; ends it on a verified
-    /// recovery, and returns the strategies (by index) whose last attempt that recovery verified.
-    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) -> Vec<usize> {
-        let mut verified = Vec::new();
+    /// recovery, and returns the attempts the resolution settled (verified, or failed when it
+    /// came past `verify_within`).
+    pub fn observe(&mut self, t: &Transition, rules: &[AlertRule]) -> Vec<HealRecord> {
+        let mut settled = Vec::new();
         match t {
             Transition::Fired {
                 rule,
@@ -196,22 +247,38 @@ impl Healing {
                     ep.rule = *rule;
                     ep.firing = true;
                     ep.value = *value;
+                    ep.resolved_ms = None;
                 }
             }
-            Transition::Resolved { rule, labels, .. } => {
+            Transition::Resolved {
+                rule,
+                labels,
+                at_ms,
+                ..
+            } => {
                 let key = (rules[*rule].name.clone(), labels.clone());
-                for (si, st) in self.list.iter_mut().enumerate() {
-                    if let Some(ep) = st.episodes.get_mut(&key) {
-                        ep.firing = false;
-                        if ep.last_success && !ep.in_flight {
-                            st.episodes.remove(&key);
-                            verified.push(si);
-                        }
+                for st in &mut self.list {
+                    let grace = st.verify_within_ms;
+                    let Some(ep) = st.episodes.get_mut(&key) else {
+                        continue;
+                    };
+                    ep.firing = false;
+                    ep.resolved_ms = Some(*at_ms);
+                    let Some(mut r) = ep.pending.take() else {
+                        continue;
+                    };
+                    if *at_ms <= r.ended_ms().saturating_add(grace) {
+                        r.verified = Some(true);
+                        r.recovered_ms = Some(*at_ms);
+                        settled.push(r);
+                        st.episodes.remove(&key);
+                    } else {
+                        settled.push(fail(r, overdue(grace)));
                     }
                 }
             }
         }
-        verified
+        settled
     }
 
     /// The attempts to start now, and the escalations due, for every firing episode.
@@ -241,7 +308,16 @@ impl Healing {
                 e.slide(now_ms, within);
                 e.firing || e.in_flight || !e.times.is_empty()
             });
+            let grace = st.verify_within_ms;
             for (key, ep) in st.episodes.iter_mut().filter(|(_, e)| e.firing) {
+                if ep
+                    .pending
+                    .as_ref()
+                    .is_some_and(|r| r.ended_ms().saturating_add(grace) < now_ms)
+                {
+                    let r = ep.pending.take().expect("checked above");
+                    plan.settled.push(fail(r, overdue(grace)));
+                }
                 if ep.in_flight || muted(key) {
                     continue;
                 }
@@ -267,6 +343,14 @@ impl Healing {
                     continue;
                 }
                 ep.attempts += 1;
+                if let Some(r) = ep.pending.take() {
+                    let why = format!(
+                        "the alert still fired when attempt {} started {}",
+                        ep.attempts,
+                        fmt_duration(now_ms.saturating_sub(r.ended_ms()))
+                    );
+                    plan.settled.push(fail(r, why));
+                }
                 ep.times.push_back(now_ms);
                 ep.last_attempt_ms = Some(now_ms);
                 ep.in_flight = true;
@@ -282,10 +366,15 @@ impl Healing {
                     attempt: ep.attempts,
                     description: rule.description.clone(),
                 };
+                let detected_ms = alerts
+                    .status(key)
+                    .and_then(|s| s.firing_since_ms)
+                    .unwrap_or(now_ms);
                 let job = HealJob {
                     strategy: si,
                     key: key.clone(),
                     failure,
+                    detected_ms,
                 };
                 plan.starts.push((st.slot, job));
                 // One call at a time per instance; later episodes may still escalate.
@@ -311,20 +400,55 @@ impl Healing {
     }
 
     /// An attempt finished (or could not run): the episode may start another, or ends when the
-    /// alert already resolved and the attempt succeeded; returns whether it ended so (the
-    /// attempt is verified).
-    pub fn finished(&mut self, job: &HealJob, success: bool, message: &str) -> bool {
+    /// alert already resolved and the attempt succeeded (it is verified). Sets `record`'s
+    /// verification when it is known now; a success while the alert fires waits in the episode
+    /// for the resolution (its `verified` stays `None`).
+    pub fn finished(&mut self, job: &HealJob, record: &mut HealRecord) {
+        if !record.success {
+            record.verified = Some(false);
+            record.reason = Some("the strategy reported failure".into());
+        }
         let episodes = &mut self.list[job.strategy].episodes;
         let Some(ep) = episodes.get_mut(&job.key) else {
-            return false;
+            if record.success {
+                record.verified = Some(false);
+                record.reason = Some("its episode ended while it ran (a reload)".into());
+            }
+            return;
         };
         ep.in_flight = false;
-        ep.last_success = success;
-        message.clone_into(&mut ep.last_message);
-        let verified = success && !ep.firing;
-        if verified {
+        ep.last_success = record.success;
+        record.message.clone_into(&mut ep.last_message);
+        if !record.success {
+            return;
+        }
+        if ep.firing {
+            ep.pending = Some(record.clone());
+        } else {
+            record.verified = Some(true);
+            record.recovered_ms = Some(ep.resolved_ms.unwrap_or(record.ended_ms()));
             episodes.remove(&job.key);
         }
-        verified
+    }
+}
+
+/// Why a success the alert outlived failed.
+fn overdue(grace_ms: u64) -> String {
+    format!(
+        "the alert still fired {} after the strategy reported success",
+        fmt_duration(grace_ms)
+    )
+}
+
+/// `1m30s`, `250ms`.
+fn fmt_duration(ms: u64) -> String {
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let s = ms / 1000;
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
     }
 }

@@ -100,6 +100,10 @@ impl Engine {
             store,
             alerts: AlertEngine::new(CompiledRules::from_config(config), stale_ms),
             history: History::default(),
+            analytics: std::sync::Arc::new(crate::healing_log::HealingAnalytics::new(
+                config.healing.failure_type_labels.clone(),
+                config.host.rollup_retention,
+            )),
             remote: if dry_run {
                 RemoteWrite::default()
             } else {

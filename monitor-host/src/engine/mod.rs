@@ -40,7 +40,7 @@ use crate::alert::{AlertEngine, AlertKey};
 use crate::config::{Escalation, HostConfig};
 use crate::history::{
     BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
-    Verified, WriteStats,
+    WriteStats,
 };
 use crate::incident::Incidents;
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
@@ -131,6 +131,8 @@ pub struct Engine {
     store: Store,
     alerts: AlertEngine,
     history: History,
+    // Every settled healing attempt, for `/api/healing`.
+    analytics: std::sync::Arc<crate::healing_log::HealingAnalytics>,
     // Every collected sample also goes to the `[[remote_write]]` backends.
     remote: RemoteWrite,
     // The store in `data_dir`, once `load_history` opened it.
@@ -301,18 +303,11 @@ impl Engine {
             if !self.withhold(&n) {
                 stats.notifications += self.notify_transition(&n, now_ms);
             }
-            let verified = self.healing.observe(t, self.alerts.rules());
+            let settled = self.healing.observe(t, self.alerts.rules());
+            self.record_verifications(settled);
             let firing = matches!(t, crate::alert::Transition::Fired { .. });
             (self.feed).push(crate::learn::events::transition(&n.alert, firing, now_ms));
             if let Some(p) = &mut self.persistence {
-                for si in verified {
-                    let slot = self.healing.list[si].slot;
-                    p.batch().verified.push(Verified {
-                        strategy: self.plugins[slot].name.clone(),
-                        alert: n.alert.clone(),
-                        labels: n.labels.clone(),
-                    });
-                }
                 p.batch().transitions.push(TransitionRecord {
                     alert: n.alert,
                     labels: n.labels,
@@ -490,6 +485,7 @@ impl Engine {
             mutes.contains_key(k)
         });
         let started = plan.starts.len();
+        self.record_verifications(plan.settled);
         for (slot, job) in plan.starts {
             if let Some(d) = &mut self.dry_run {
                 d.heals.push(PlannedHeal {
@@ -695,8 +691,12 @@ impl Engine {
         )?;
         saved.restore_points(&mut self.store, now_ms);
         self.alerts.restore(saved.alerts);
-        self.healing
-            .restore(saved.episodes, &self.plugins, self.alerts.rules());
+        let lost = self.healing.restore(
+            saved.episodes,
+            saved.unverified,
+            &self.plugins,
+            self.alerts.rules(),
+        );
         self.notifiers.restore(saved.sent, &self.plugins);
         self.silences.restore(saved.silences);
         self.incidents.restore(saved.incidents);
@@ -707,6 +707,12 @@ impl Engine {
         // their own.
         (self.alerts).attach_history(&path, self.host.memory_retention());
         self.persistence = Some(persistence);
+        // Read before this engine writes anything: what it settles from now on is added once.
+        let labels = self.analytics.labels();
+        if let Err(e) = self.analytics.rebuild(&path, labels, now_ms) {
+            tracing::warn!(error = %e, "healing analytics: cannot read the store; starting empty");
+        }
+        self.record_verifications(lost);
         Ok(Some(path))
     }
 
@@ -741,6 +747,11 @@ impl Engine {
     /// Every alert instance.
     pub fn alerts(&self) -> &AlertEngine {
         &self.alerts
+    }
+
+    /// The healing analytics behind `/api/healing`, shared with the HTTP threads.
+    pub fn healing_analytics(&self) -> &std::sync::Arc<crate::healing_log::HealingAnalytics> {
+        &self.analytics
     }
 
     /// What the host remembers: healing attempts and events.

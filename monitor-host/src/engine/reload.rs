@@ -104,6 +104,7 @@ enum Settings {
         max_attempts: u32,
         within: Duration,
         cooldown: Duration,
+        verify_within: Duration,
     },
 }
 
@@ -144,6 +145,7 @@ pub(super) fn declarations(config: &Config) -> Vec<Declaration> {
             max_attempts: s.max_attempts,
             within: s.within,
             cooldown: s.cooldown,
+            verify_within: s.verify_within,
         };
         Declaration::new(&s.plugin, max, settings)
     });
@@ -292,6 +294,9 @@ impl Engine {
             load::stale_ms(config),
         );
         self.healing.remap_rules(&rules);
+        let store = self.persistence.as_ref().map(|p| p.path().to_owned());
+        let labels = config.healing.failure_type_labels.clone();
+        (self.analytics).set_labels(labels, store.as_deref(), now_ms());
         (self.silences).configure(config.silences.clone(), config.inhibit.clone());
         self.escalations.clone_from(&config.escalations);
         self.restart_remote_write(config);
@@ -493,6 +498,7 @@ mod tests {
                 max_attempts: 3,
                 within: Duration::from_secs(60),
                 cooldown: Duration::from_secs(1),
+                verify_within: Duration::from_secs(120),
             },
         };
         Declaration {

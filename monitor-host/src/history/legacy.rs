@@ -222,6 +222,11 @@ impl From<FileHeal> for HealRecord {
             message: h.message,
             duration_ms: h.duration_ms,
             started_ms: h.started_ms,
+            // Earlier hosts did not verify: imported as the strategy reported it.
+            detected_ms: h.started_ms,
+            verified: Some(h.success),
+            recovered_ms: None,
+            reason: (!h.success).then(|| "the strategy reported failure".to_owned()),
         }
     }
 }

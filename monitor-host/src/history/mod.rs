@@ -29,8 +29,11 @@
 //! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
 //!   resolution.
 //! - `healing_attempts(id, strategy, alert, labels, attempt, started_ms, finished_ms, success,
-//!   verified, message)`, `healing_counts(strategy, alert, success, count)`: every attempt, and
-//!   the counters behind `monitor_healing_attempts_total`.
+//!   verified, message, detected_ms, recovered_ms, reason)`, `healing_counts(strategy, alert,
+//!   success, count)`: every attempt, and the counters behind `monitor_healing_attempts_total`.
+//!   `success` is what the strategy reported; `verified` whether the alert resolved within the
+//!   strategy's `verify_within` after it (1), not (0, with the `reason`), or is still to be seen
+//!   (NULL). `detected_ms` is when the alert fired, `recovered_ms` when it resolved.
 //! - `healing_episodes(strategy, alert, labels, firing, value, window_ms, attempts,
 //!   last_attempt_ms, escalated, last_message, last_success)`: the healing policy's state, so its
 //!   limits and give-ups carry over.
@@ -108,7 +111,7 @@ pub use self::legacy::{HISTORY_FILE, LEGACY_FILE};
 pub use self::read::{EventMarks, PastEvents, Reader, StoredSeries};
 pub use self::schema::SCHEMA_VERSION;
 pub use self::silences::TransitionQuery;
-pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck};
+pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck, read_settled};
 use crate::alert::AlertStatus;
 use crate::store::{SeriesKey, Store};
 
@@ -136,6 +139,26 @@ pub struct HealRecord {
     pub duration_ms: u64,
     /// When it started, ms since epoch.
     pub started_ms: u64,
+    /// When the alert it acted on fired, ms since epoch.
+    pub detected_ms: u64,
+    /// Whether it healed: the strategy reported success and the alert resolved within the
+    /// strategy's `verify_within` (`true`); reported failure, or the alert went on firing
+    /// (`false`); `None` while that is still to be seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+    /// When the alert resolved, for a verified attempt, ms since epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_ms: Option<u64>,
+    /// Why it did not heal, for an attempt verified as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl HealRecord {
+    /// When it ended, ms since epoch.
+    pub fn ended_ms(&self) -> u64 {
+        self.started_ms.saturating_add(self.duration_ms)
+    }
 }
 
 /// An event reported by a collector, or by the engine itself.
@@ -178,6 +201,19 @@ impl History {
     pub fn record_heal(&mut self, record: HealRecord) {
         self.count_heal(&record);
         push_bounded(&mut self.healing, record);
+    }
+
+    /// Puts the verification of `record` on the attempt it settles, if still held.
+    pub fn settle(&mut self, record: &HealRecord) {
+        let same = |h: &&mut HealRecord| {
+            h.started_ms == record.started_ms
+                && h.strategy == record.strategy
+                && h.alert == record.alert
+                && h.labels == record.labels
+        };
+        if let Some(h) = self.healing.iter_mut().rev().find(same) {
+            h.clone_from(record);
+        }
     }
 
     fn count_heal(&mut self, record: &HealRecord) {
@@ -345,8 +381,9 @@ pub struct SentRecord {
     pub sent_ms: u64,
 }
 
-/// A verified recovery: the alert resolved after the last attempt of this strategy on it
-/// succeeded.
+/// The verification of an attempt written before it was known: the stored attempt of this
+/// strategy on this alert instance that started at `started_ms` gets `verified`, `recovered_ms`
+/// and `reason`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     /// Strategy instance.
@@ -355,6 +392,29 @@ pub struct Verified {
     pub alert: String,
     /// The series' labels.
     pub labels: Labels,
+    /// When the attempt started, ms since epoch.
+    pub started_ms: u64,
+    /// Whether it healed.
+    pub verified: bool,
+    /// When the alert resolved (verified attempts).
+    pub recovered_ms: Option<u64>,
+    /// Why it did not heal.
+    pub reason: Option<String>,
+}
+
+impl Verified {
+    /// The verification of `record` (settled: `verified` is set).
+    pub fn of(record: &HealRecord) -> Self {
+        Self {
+            strategy: record.strategy.clone(),
+            alert: record.alert.clone(),
+            labels: record.labels.clone(),
+            started_ms: record.started_ms,
+            verified: record.verified == Some(true),
+            recovered_ms: record.recovered_ms,
+            reason: record.reason.clone(),
+        }
+    }
 }
 
 /// Points of one series in a [`Batch`].
@@ -375,7 +435,7 @@ pub struct Batch {
     pub points: BTreeMap<SeriesKey, BatchSeries>,
     /// Finished healing attempts.
     pub heals: Vec<HealRecord>,
-    /// Recoveries that verified an attempt (written after `heals`).
+    /// Verifications of attempts written before (or in) this batch (written after `heals`).
     pub verified: Vec<Verified>,
     /// Events.
     pub events: Vec<EventRecord>,
@@ -439,6 +499,9 @@ pub struct Saved {
     pub withheld: Vec<crate::alert::AlertKey>,
     /// Silences created at run time.
     pub silences: Vec<crate::silence::Silence>,
+    /// Successful healing attempts still waiting for their verification (the last one per
+    /// strategy and alert instance).
+    pub unverified: Vec<HealRecord>,
     /// Open incidents and the last closed ones.
     pub incidents: Vec<crate::incident::Incident>,
 }
@@ -664,6 +727,10 @@ mod tests {
             message: format!("attempt {attempt}"),
             duration_ms: 3,
             started_ms: 1000 * u64::from(attempt),
+            detected_ms: 500,
+            verified: (!attempt.is_multiple_of(2)).then_some(false),
+            recovered_ms: None,
+            reason: None,
         }
     }
 

@@ -279,7 +279,8 @@ impl Reader {
             })?
             .collect::<rusqlite::Result<_>>()?;
         let mut stmt = tx.prepare(
-            "SELECT strategy, alert, labels, attempt, started_ms, finished_ms, success, message \
+            "SELECT strategy, alert, labels, attempt, started_ms, finished_ms, success, message, \
+             detected_ms, verified, recovered_ms, reason \
              FROM healing_attempts WHERE started_ms >= ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3",
         )?;
         out.heals = stmt
@@ -295,6 +296,10 @@ impl Reader {
                     message: r.get(7)?,
                     duration_ms: (finished - started).max(0) as u64,
                     started_ms: started.max(0) as u64,
+                    detected_ms: r.get::<_, Option<i64>>(8)?.unwrap_or(started).max(0) as u64,
+                    verified: r.get(9)?,
+                    recovered_ms: r.get::<_, Option<i64>>(10)?.map(|v| v.max(0) as u64),
+                    reason: r.get(11)?,
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

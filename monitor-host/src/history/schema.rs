@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -73,7 +73,7 @@ CREATE TABLE healing_attempts (
     started_ms  INTEGER NOT NULL,
     finished_ms INTEGER NOT NULL,
     success     INTEGER NOT NULL,
-    verified    INTEGER,                -- 1: the alert resolved after this success; NULL: not (yet)
+    verified    INTEGER,                -- 1: the alert resolved after this success (see V6)
     message     TEXT NOT NULL
 );
 CREATE TABLE healing_counts (
@@ -183,8 +183,28 @@ CREATE TABLE notifications_withheld (
 ) WITHOUT ROWID;
 ";
 
+/// Version 6: verified healing. Each attempt keeps when its alert fired (`detected_ms`), when it
+/// resolved within the strategy's `verify_within` after a reported success (`recovered_ms`), and
+/// why it counts as failed (`reason`). `verified` is now 1 (the alert resolved within the grace
+/// period), 0 (reported failure, or success without recovery) or NULL (a success still waiting
+/// for its verification). Attempts of earlier versions: reported failures become 0, every
+/// success but the last per strategy and alert instance too (its verification was lost); the
+/// last stays NULL and is settled by the running host.
+const V6: &str = "
+ALTER TABLE healing_attempts ADD COLUMN detected_ms INTEGER;    -- when the alert fired
+ALTER TABLE healing_attempts ADD COLUMN recovered_ms INTEGER;   -- when it resolved (verified = 1)
+ALTER TABLE healing_attempts ADD COLUMN reason TEXT;            -- why verified = 0
+UPDATE healing_attempts SET verified = 0, reason = 'the strategy reported failure'
+    WHERE verified IS NULL AND NOT success;
+UPDATE healing_attempts SET verified = 0, reason = 'not verified before the upgrade'
+    WHERE verified IS NULL AND id NOT IN
+        (SELECT max(id) FROM healing_attempts GROUP BY strategy, alert, labels);
+CREATE INDEX healing_attempts_instance ON healing_attempts (strategy, alert, labels, started_ms);
+CREATE INDEX healing_attempts_pending ON healing_attempts (id) WHERE verified IS NULL;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// Points per block written by the migration from version 2.
 const CONVERT_BLOCK: usize = 120;

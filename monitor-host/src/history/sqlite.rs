@@ -353,12 +353,11 @@ impl Database {
     ///
     /// SQLite failed.
     pub fn attempts(&self, limit: usize) -> rusqlite::Result<Vec<(HealRecord, Option<bool>)>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT * FROM (SELECT strategy, alert, labels, attempt, success, message,
-             finished_ms - started_ms, started_ms, verified, id FROM healing_attempts
-             ORDER BY id DESC LIMIT ?1) ORDER BY id",
-        )?;
-        let rows = stmt.query_map([limit], |r| Ok((heal_row(r)?, r.get(8)?)))?;
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT * FROM (SELECT {HEAL_COLUMNS}, id FROM healing_attempts
+             ORDER BY id DESC LIMIT ?1) ORDER BY id"
+        ))?;
+        let rows = stmt.query_map([limit], |r| Ok((heal_row(r)?, r.get(9)?)))?;
         rows.collect()
     }
 
@@ -453,6 +452,7 @@ impl Database {
             })?
             .collect::<rusqlite::Result<_>>()?;
         saved.history = read_history(&self.conn)?;
+        saved.unverified = read_unverified(&self.conn)?;
         Ok(saved)
     }
 }
@@ -507,11 +507,21 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
         write_heal(tx, h)?;
     }
     let mut verify = tx.prepare_cached(
-        "UPDATE healing_attempts SET verified = 1 WHERE id = (SELECT max(id) FROM healing_attempts
-         WHERE strategy = ?1 AND alert = ?2 AND labels = ?3 AND success)",
+        "UPDATE healing_attempts SET verified = ?5, recovered_ms = ?6, reason = ?7
+         WHERE strategy = ?1 AND alert = ?2 AND labels = ?3 AND started_ms = ?4",
     )?;
     for v in &b.verified {
-        verify.execute(params![v.strategy, v.alert, labels_text(&v.labels)])?;
+        let labels = labels_text(&v.labels);
+        let (at, outcome) = (v.started_ms, v.verified);
+        verify.execute(params![
+            v.strategy,
+            v.alert,
+            labels,
+            at,
+            outcome,
+            v.recovered_ms,
+            v.reason
+        ])?;
     }
     let mut event = tx.prepare_cached(
         "INSERT INTO events (source, kind, message, labels, ts_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -552,7 +562,8 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
 fn write_heal(tx: &Transaction<'_>, h: &HealRecord) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO healing_attempts (strategy, alert, labels, attempt, started_ms, finished_ms,
-         success, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         success, message, detected_ms, verified, recovered_ms, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     )?
     .execute(params![
         h.strategy,
@@ -560,9 +571,13 @@ fn write_heal(tx: &Transaction<'_>, h: &HealRecord) -> rusqlite::Result<()> {
         labels_text(&h.labels),
         h.attempt,
         h.started_ms,
-        h.started_ms + h.duration_ms,
+        h.ended_ms(),
         h.success,
-        h.message
+        h.message,
+        h.detected_ms,
+        h.verified,
+        h.recovered_ms,
+        h.reason
     ])?;
     tx.prepare_cached(
         "INSERT INTO healing_counts VALUES (?1, ?2, ?3, 1)
@@ -736,7 +751,13 @@ fn read_episodes(conn: &Connection) -> rusqlite::Result<Vec<SavedEpisode>> {
     rows.collect()
 }
 
-fn heal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealRecord> {
+/// The columns [`heal_row`] reads, in its order.
+pub(super) const HEAL_COLUMNS: &str = "strategy, alert, labels, attempt, success, message, \
+     finished_ms - started_ms, started_ms, coalesce(detected_ms, started_ms), verified, \
+     recovered_ms, reason";
+
+/// A healing attempt from the [`HEAL_COLUMNS`] of a row.
+pub(super) fn heal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealRecord> {
     Ok(HealRecord {
         strategy: r.get(0)?,
         alert: r.get(1)?,
@@ -746,16 +767,53 @@ fn heal_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<HealRecord> {
         message: r.get(5)?,
         duration_ms: r.get(6)?,
         started_ms: r.get(7)?,
+        detected_ms: r.get(8)?,
+        verified: r.get(9)?,
+        recovered_ms: r.get(10)?,
+        reason: r.get(11)?,
     })
+}
+
+/// The successful attempts still waiting for their verification.
+fn read_unverified(conn: &Connection) -> rusqlite::Result<Vec<HealRecord>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {HEAL_COLUMNS} FROM healing_attempts WHERE verified IS NULL ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([], heal_row)?;
+    rows.collect()
+}
+
+/// Every settled healing attempt (its verification known) that started at or after
+/// `since_ms`, oldest first, handed to `each`; returns how many. Reads one snapshot of the
+/// store, in id order, without holding more than one row in memory.
+///
+/// # Errors
+///
+/// SQLite failed.
+pub fn read_settled(
+    conn: &Connection,
+    since_ms: u64,
+    mut each: impl FnMut(HealRecord),
+) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {HEAL_COLUMNS} FROM healing_attempts WHERE verified IS NOT NULL AND started_ms >= ?1
+         ORDER BY id"
+    ))?;
+    let mut rows = stmt.query([since_ms.min(i64::MAX as u64)])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        each(heal_row(r)?);
+        n += 1;
+    }
+    Ok(n)
 }
 
 fn read_history(conn: &Connection) -> rusqlite::Result<History> {
     let mut history = History::default();
-    let mut stmt = conn.prepare(
-        "SELECT * FROM (SELECT strategy, alert, labels, attempt, success, message,
-         finished_ms - started_ms, started_ms, id FROM healing_attempts ORDER BY id DESC LIMIT ?1)
-         ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT * FROM (SELECT {HEAL_COLUMNS}, id FROM healing_attempts
+             ORDER BY id DESC LIMIT ?1) ORDER BY id"
+    ))?;
     let heals = stmt.query_map([HISTORY_LIMIT], heal_row)?;
     for h in heals {
         super::push_bounded(&mut history.healing, h?);

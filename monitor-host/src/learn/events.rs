@@ -21,7 +21,12 @@ pub fn transition(alert: &str, firing: bool, at_ms: u64) -> Event {
 
 /// A healing attempt's event, at its end.
 pub fn heal(h: &HealRecord) -> Event {
-    let outcome = if h.success { "succeeded" } else { "failed" };
+    // The verified outcome once known (read back from the store), else what the strategy said.
+    let outcome = if h.verified.unwrap_or(h.success) {
+        "succeeded"
+    } else {
+        "failed"
+    };
     Event::new(
         format!("healing_{outcome}:{}", h.alert),
         h.started_ms + h.duration_ms,

@@ -29,6 +29,11 @@ struct Common {
     label: Option<String>,
     /// How long the slow collector takes per call, in ms.
     sleep_ms: Option<u64>,
+    /// The fixer's outcomes in turn, `1` a success and `0` a failure (`"11010"`: 60%), counted
+    /// across calls and restarts in the file `counter`.
+    pattern: Option<String>,
+    /// Where the fixer counts its calls.
+    counter: Option<PathBuf>,
     /// How the crashing plugins end the process: `segv`, `abort` or `exit`.
     crash: Option<String>,
     /// The crashing collector crashes in `configure` too while the flag exists.
@@ -353,7 +358,9 @@ impl AlertNotifier for Recorder {
     }
 }
 
-/// Writes `value` to `path` (repairing what the file collector reads) and reports `succeed`.
+/// Writes `value` to `path` (repairing what the file collector reads) and reports `succeed`, or
+/// with a `pattern`, succeeds (and repairs) on the calls it marks. Without `path`, it reports
+/// success and repairs nothing.
 #[derive(Default)]
 struct Fixer(Common);
 
@@ -364,7 +371,15 @@ impl HealingStrategy for Fixer {
     }
 
     fn heal(&mut self, failure: &Failure) -> Result<HealOutcome, PluginError> {
-        let succeed = self.0.succeed.unwrap_or(true);
+        let mut succeed = self.0.succeed.unwrap_or(true);
+        if let (Some(pattern), Some(counter)) = (&self.0.pattern, &self.0.counter) {
+            let n: usize = std::fs::read_to_string(counter)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .unwrap_or(0);
+            std::fs::write(counter, (n + 1).to_string())?;
+            succeed = pattern.as_bytes()[n % pattern.len()] == b'1';
+        }
         if let (true, Some(p)) = (succeed, &self.0.path) {
             std::fs::write(p, self.0.value.unwrap_or(0.0).to_string())?;
         }
