@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use monitor_tests::{
-    Killed, Scratch, Stderr, Tmpfs, binary, eventually, free_port, http_get, library,
-    promtool_check, spawn_with_stderr, toml_path,
+    Killed, Scratch, Stderr, Tmpfs, binary, eventually, free_port, http_get, library, metric,
+    metric_value as value, promtool_check, spawn_with_stderr, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -42,25 +42,6 @@ fn start(config: &PathBuf) -> (Killed, Stderr) {
 fn metrics(port: u16) -> Option<String> {
     let (status, text) = http_get(port, "/metrics")?;
     (status == 200).then_some(text)
-}
-
-/// The value of the first sample of `name` whose labels contain every one of `labels`
-/// (`key="value"`).
-fn value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    text.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?;
-        if !(rest.starts_with(' ') || rest.starts_with('{')) {
-            return None;
-        }
-        if !labels.iter().all(|want| rest.contains(want)) {
-            return None;
-        }
-        rest.rsplit(' ').next()?.parse().ok()
-    })
-}
-
-fn metric(port: u16, name: &str, labels: &[&str]) -> Option<f64> {
-    value(&metrics(port)?, name, labels)
 }
 
 #[test]
