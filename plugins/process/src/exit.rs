@@ -170,16 +170,23 @@ mod linux {
             if exited.is_empty() {
                 continue;
             }
-            {
+            let still_watched = {
                 let mut w = watched.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut any = false;
                 for (pid, fd) in &exited {
-                    // Only the descriptor polled: the collector may have replaced it since.
+                    // Only the descriptor polled: the collector may have replaced it, or stopped
+                    // watching its pid, while this thread was polling the older set.
                     if w.fds.get(pid).is_some_and(|f| Arc::ptr_eq(f, fd)) {
                         w.fds.remove(pid);
+                        any = true;
                     }
                 }
+                any
+            };
+            // A pid the collector no longer watches asks for nothing.
+            if still_watched {
+                host.request_collection();
             }
-            host.request_collection();
         }
     }
 
