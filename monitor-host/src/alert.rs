@@ -21,9 +21,10 @@
 //!   evaluations ([`HistoryCache`]), so each evaluation reads only what left memory since the
 //!   last one.
 //! - A group's `limit` caps the alerts (or recorded series) of each of its rules: beyond it the
-//!   rule is in error, and its alerts resolve, as in Prometheus.
+//!   rule is in error (`exceeded limit of N with M alerts`) and all its alerts are dropped without
+//!   a resolved notification, as in Prometheus (`rules/alerting.go`, `Eval`).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +41,10 @@ use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, Templat
 use crate::store::{SeriesKey, Store};
 
 mod api;
+mod gone;
+
+pub use self::gone::series_id;
+use self::gone::Gone;
 
 /// The `source` of the series recording rules write.
 pub const RULES_SOURCE: &str = "rules";
@@ -130,15 +135,20 @@ pub enum Transition {
     },
 }
 
-/// What [`AlertEngine::changes`] compares: the state and its times, not the latest value.
-type Stored = (AlertState, Option<u64>, Option<u64>, Option<u64>);
+/// What [`AlertEngine::changes`] compares: the state, its times and a hash of the annotations,
+/// not the latest value.
+type Stored = (AlertState, Option<u64>, Option<u64>, Option<u64>, u64);
 
 fn stored(s: &AlertStatus) -> Stored {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    s.annotations.hash(&mut h);
     (
         s.state,
         s.active_since_ms,
         s.firing_since_ms,
         s.resolved_at_ms,
+        h.finish(),
     )
 }
 
@@ -169,6 +179,10 @@ struct AlertDef {
     limit: u64,
     // How far back it reads, in ms (`crate::rules::lookback`).
     lookback_ms: u64,
+    // An expression rule comparing a vector with a number (`up == 0`): the vector side, which
+    // tells an alert whose series is still there (resolved with its current value) from one
+    // whose series went stale or vanished.
+    value_side: Option<Expr>,
 }
 
 /// One rule of a group, in order.
@@ -296,6 +310,7 @@ impl CompiledRules {
             identity: format!("{}\0{:?}", r.name, r.labels),
             limit: 0,
             lookback_ms: 0,
+            value_side: None,
         });
         self.meta.push(r);
     }
@@ -334,7 +349,24 @@ impl CompiledRules {
             identity: format!("{}\0{labels:?}", a.name),
             limit,
             lookback_ms: lookback_ms(&a.expr.parsed),
+            value_side: value_side(&a.expr.parsed),
         });
+    }
+}
+
+/// The vector side of a filtering comparison with a number (`rate(x[5m]) > 5`, `0 < up`).
+fn value_side(expr: &Expr) -> Option<Expr> {
+    let mut e = expr;
+    while let Expr::Paren(p) = e {
+        e = &p.expr;
+    }
+    let Expr::Binary(b) = e else { return None };
+    let filters = b.op.is_comparison_operator() && !b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let number = |e: &Expr| matches!(e, Expr::NumberLiteral(_));
+    match (filters, number(&b.lhs), number(&b.rhs)) {
+        (true, false, true) => Some((*b.lhs).clone()),
+        (true, true, false) => Some((*b.rhs).clone()),
+        _ => None,
     }
 }
 
@@ -404,8 +436,11 @@ struct Found {
     // Active instances: labels, value, annotations.
     active: Vec<(Labels, f64, BTreeMap<String, String>)>,
     // A simple rule's series that are there but whose condition does not hold: their value
-    // (the last comparable one for NaN).
+    // (the last comparable one for NaN). For an expression rule with a value side, read only when
+    // one of its alerts is no longer active: the instances its value side still returns.
     inactive: BTreeMap<Labels, Option<f64>>,
+    // Whether `inactive` tells which series are there (always for a simple rule).
+    knows_series: bool,
 }
 
 /// Why a rule could not be evaluated, for the log and [`AlertEngine::rule_errors`].
@@ -413,7 +448,7 @@ struct Found {
 enum RuleError {
     /// The query failed: the rule's state is left as it was.
     Query(String),
-    /// Its group's `limit` was exceeded: its alerts resolve.
+    /// Its group's `limit` was exceeded: its alerts are dropped.
     Limit(String),
 }
 
@@ -436,6 +471,8 @@ pub struct AlertEngine {
     // How far back memory holds points, in ms: a rule reading further back (by more than the
     // lookback of an instant selector) reads the store too.
     memory_ms: u64,
+    // The series the collections no longer return: stale for the rules from then on.
+    gone: Gone,
 }
 
 impl AlertEngine {
@@ -453,7 +490,17 @@ impl AlertEngine {
             errors: BTreeMap::new(),
             history: None,
             memory_ms: u64::MAX,
+            gone: Gone::default(),
         }
+    }
+
+    /// Source `source` (a collector instance) returned the series `series` at `at_ms` (their
+    /// [`series_id`]s, of the samples without a timestamp of their own), or failed (none): the
+    /// series of its previous collection it did not return are stale from `at_ms` on, as
+    /// Prometheus marks a series stale at the first scrape that lacks it, so the alerts on them
+    /// resolve at the next evaluation rather than after the staleness window.
+    pub fn collected(&mut self, source: &str, series: HashSet<u64>, at_ms: u64) {
+        self.gone.collected(source, series, at_ms);
     }
 
     /// Lets the rules that read further back than `memory` (how long the in-memory store holds
@@ -544,7 +591,7 @@ impl AlertEngine {
             .or_else(|| all.clone().find(named))
     }
 
-    /// The instances whose state or times changed since the last call (or since
+    /// The instances whose state, times or annotations changed since the last call (or since
     /// [`restore`](Self::restore)), for the store.
     pub fn changes(&mut self) -> Vec<AlertStatus> {
         let mut out = Vec::new();
@@ -623,7 +670,10 @@ impl AlertEngine {
         if due.is_empty() {
             return out;
         }
-        let mut source = MemorySource::new(store, self.stale_ms);
+        self.gone.expire(now_ms.saturating_sub(self.stale_ms));
+        // Taken for the evaluation, so that the source can borrow it beside `self`.
+        let gone = std::mem::take(&mut self.gone);
+        let mut source = MemorySource::new(store, self.stale_ms).with_gone(gone.since());
         let at_ms = now_ms.max(source.newest_ms());
         // Taken for the evaluation, so that rules can borrow it beside `self`.
         let mut history = self.history.take();
@@ -672,6 +722,8 @@ impl AlertEngine {
             h.end();
         }
         self.history = history;
+        drop(source);
+        self.gone = gone;
         out
     }
 
@@ -714,10 +766,10 @@ impl AlertEngine {
         }
         let found = match result {
             Ok(f) => f,
-            // A failed query changes nothing; past the limit, every alert of the rule resolves.
+            // A failed query changes nothing; past the limit, every alert of the rule is dropped.
             Err(RuleError::Query(m)) => return Err(RuleError::Query(m)),
             Err(RuleError::Limit(m)) => {
-                self.settle_absent(ri, &rule.name, def, &Found::default(), &[], now_ms, out);
+                self.drop_all(ri, &rule.name);
                 return Err(RuleError::Limit(m));
             }
         };
@@ -740,12 +792,53 @@ impl AlertEngine {
             }
         }
         active.sort();
+        let mut found = found;
+        if let Some(side) = &def.value_side
+            && self.any_absent(ri, &rule.name, &active)
+        {
+            // Only when an alert goes: the other side costs a second query.
+            if let Ok(values) = values_of(def, side, over, at_ms) {
+                found.inactive = values;
+                found.knows_series = true;
+            }
+        }
         self.settle_absent(ri, &rule.name, def, &found, &active, now_ms, out);
+        if !matches!(def.check, Check::Simple { .. }) {
+            found.inactive.clear();
+        }
         let mut seen = active;
         seen.extend((found.inactive.keys()).map(|l| (rule.name.clone(), l.clone())));
         seen.sort();
         self.prune(ri, &rule.name, &seen);
         Ok(())
+    }
+
+    /// Drops every alert of rule `ri`, as Prometheus does when a rule exceeds its group's
+    /// `limit`: no resolved notification (a receiver lets them expire), no transition. Each
+    /// becomes inactive first, so the store learns it no longer fires, and is forgotten once
+    /// that was handed to [`changes`](Self::changes).
+    fn drop_all(&mut self, ri: usize, name: &str) {
+        for (_, inst) in self.name_range(name) {
+            if inst.rule == ri {
+                inst.status.active_since_ms = None;
+                inst.status.firing_since_ms = None;
+                inst.keep_since_ms = None;
+                inst.status.state = AlertState::Inactive;
+            }
+        }
+        self.prune(ri, name, &[]);
+    }
+
+    /// Whether an active (pending or firing) instance of rule `ri` is not in `active`.
+    fn any_absent(&self, ri: usize, name: &str, active: &[AlertKey]) -> bool {
+        let start: AlertKey = (name.to_owned(), Labels::new());
+        (self.states.range(start..))
+            .take_while(|(k, _)| k.0 == name)
+            .any(|(k, i)| {
+                i.rule == ri
+                    && i.status.state != AlertState::Inactive
+                    && active.binary_search(k).is_err()
+            })
     }
 
     /// The instance `key` of rule `ri`, created inactive with `value` if it is new.
@@ -784,7 +877,6 @@ impl AlertEngine {
         now_ms: u64,
         out: &mut Vec<Transition>,
     ) {
-        let simple = matches!(def.check, Check::Simple { .. });
         for (key, inst) in self.name_range(name) {
             if inst.rule != ri || active.binary_search(key).is_ok() {
                 continue;
@@ -797,7 +889,7 @@ impl AlertEngine {
             }
             let fresh = match found.inactive.get(&key.1) {
                 Some(v) => Some(v.unwrap_or(inst.status.value)),
-                None if simple => None,
+                None if found.knows_series => None,
                 None => Some(inst.status.value),
             };
             if let Some(v) = fresh {
@@ -970,7 +1062,10 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
         }
     };
     let source = &*over.memory;
-    let mut found = Found::default();
+    let mut found = Found {
+        knows_series: matches!(def.check, Check::Simple { .. }),
+        ..Found::default()
+    };
     let no_external = BTreeMap::new();
     for s in samples {
         match &def.check {
@@ -1022,6 +1117,38 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
         );
     }
     Ok(found)
+}
+
+/// What the value side `side` of expression rule `def` returns at `now_ms`, keyed as the rule's
+/// alerts are (the sample's labels with the rule's `labels`).
+fn values_of(
+    def: &AlertDef,
+    side: &Expr,
+    over: &mut Over<'_, '_, '_>,
+    now_ms: u64,
+) -> Result<BTreeMap<Labels, Option<f64>>, String> {
+    let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
+    let Value::Vector(samples) = over.instant(side, t)? else {
+        return Err("not an instant vector".into());
+    };
+    let no_external = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for s in samples {
+        let mut labels = s.metric;
+        labels.remove(NAME);
+        let data = TemplateData {
+            labels: &labels,
+            external_labels: &no_external,
+            value: s.value,
+        };
+        let mut keyed = labels.clone();
+        for (k, t) in &def.labels {
+            keyed.insert(k.clone(), render(t, &data));
+        }
+        keyed.retain(|_, v| !v.is_empty());
+        out.insert(keyed, (!s.value.is_nan()).then_some(s.value));
+    }
+    Ok(out)
 }
 
 /// A template's text, or Prometheus's error text in its place.
@@ -1602,6 +1729,115 @@ mod tests {
     }
 
     #[test]
+    fn annotations_are_stored_and_restored_with_the_state() {
+        let yaml = concat!(
+            "groups:\n  - name: g\n    rules:\n      - alert: Disk\n        expr: disk_used > 0.5\n",
+            "        annotations:\n          summary: \"{{ $value | humanizePercentage }} full\"\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let mut e = from_file(yaml);
+        put_kind(&mut store, "disk_used", SampleKind::Gauge, &[], 0, 0.75);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        let saved = e.changes();
+        assert_eq!(saved[0].annotations["summary"], "75% full");
+        put_kind(&mut store, "disk_used", SampleKind::Gauge, &[], 1_000, 0.75);
+        e.evaluate(&store, 1_000);
+        assert!(e.changes().is_empty(), "nothing changed");
+        put_kind(&mut store, "disk_used", SampleKind::Gauge, &[], 2_000, 0.8);
+        e.evaluate(&store, 2_000);
+        let saved = e.changes();
+        assert_eq!(saved.len(), 1, "the annotation changed");
+        assert_eq!(saved[0].annotations["summary"], "80% full");
+
+        let mut after = from_file(yaml);
+        after.restore(saved);
+        assert!(after.changes().is_empty(), "restored as stored");
+        let alerts = after.prometheus_alerts();
+        assert_eq!(
+            alerts["data"]["alerts"][0]["annotations"]["summary"],
+            "80% full"
+        );
+    }
+
+    fn up(i: &str) -> SeriesKey {
+        SeriesKey {
+            name: "up".into(),
+            labels: Labels::from([("i".to_owned(), i.to_owned())]),
+        }
+    }
+
+    /// Collector `c` returns `up{i}` for each of `series` at `t` (value 1), as the engine
+    /// tells the alert engine after a collection.
+    fn collect(e: &mut AlertEngine, store: &mut Store, series: &[&str], t: u64) {
+        for i in series {
+            store.insert(up(i), SampleKind::Gauge, "c", t, 1.0);
+        }
+        e.collected("c", series.iter().map(|i| series_id(&up(i))).collect(), t);
+    }
+
+    fn resolutions(t: &[Transition]) -> Vec<(Labels, f64, bool, u64)> {
+        (t.iter())
+            .filter_map(|t| match t {
+                Transition::Resolved {
+                    labels,
+                    value,
+                    stale,
+                    at_ms,
+                    ..
+                } => Some((labels.clone(), *value, *stale, *at_ms)),
+                Transition::Fired { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_alert_resolves_as_stale_at_the_first_collection_that_lacks_its_series() {
+        // Stale after 10 s without a sample; collected every second.
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut simple_rule = rule(Condition::Above, 0.0, 0);
+        simple_rule.metric = "up".into();
+        let mut simple = AlertEngine::new(vec![simple_rule], 10_000);
+        let mut store = Store::new(u64::MAX);
+        for e in [&mut e, &mut simple] {
+            collect(e, &mut store, &["1", "2"], 0);
+            assert_eq!(fired(&e.evaluate(&store, 0)), 2);
+        }
+        let gone = Labels::from([("i".to_owned(), "2".to_owned())]);
+        for e in [&mut e, &mut simple] {
+            // `i=2` is not in the next collection: resolved at the next evaluation, as stale
+            // with its last value, not 10 s later.
+            collect(e, &mut store, &["1"], 1_000);
+            let t = e.evaluate(&store, 1_000);
+            assert_eq!(resolutions(&t), [(gone.clone(), 1.0, true, 1_000)]);
+        }
+        // A failed collection: every series of the collector is stale.
+        for e in [&mut e, &mut simple] {
+            e.collected("c", HashSet::new(), 2_000);
+            let t = e.evaluate(&store, 2_000);
+            assert_eq!(resolved(&t), 1, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn an_expression_alert_whose_series_is_there_resolves_with_its_value_not_as_stale() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: g > 5\n        labels:\n          at: \"{{ $labels.host }}\"\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "g", SampleKind::Gauge, &[("host", "a")], 0, 9.0);
+        assert_eq!(fired(&e.evaluate(&store, 0)), 1);
+        put_kind(&mut store, "g", SampleKind::Gauge, &[("host", "a")], 1_000, 2.0);
+        let labels = Labels::from([
+            ("at".to_owned(), "a".to_owned()),
+            ("host".to_owned(), "a".to_owned()),
+        ]);
+        let t = e.evaluate(&store, 1_000);
+        assert_eq!(resolutions(&t), [(labels, 2.0, false, 1_000)]);
+    }
+
+    #[test]
     fn a_simple_rule_on_a_counter_reads_its_total() {
         let mut r = rule(Condition::Above, 10.0, 0);
         r.metric = "req".into();
@@ -1624,7 +1860,7 @@ mod tests {
     }
 
     #[test]
-    fn past_its_groups_limit_a_rule_is_in_error_and_its_alerts_resolve() {
+    fn past_its_groups_limit_a_rule_is_in_error_and_its_alerts_are_dropped_unresolved() {
         let mut e = from_file(
             "groups:\n  - name: g\n    limit: 1\n    rules:\n      - alert: Up\n        expr: up > 0\n",
         );
@@ -1648,10 +1884,34 @@ mod tests {
             1_000,
             1.0,
         );
-        let logs = logged(|| assert_eq!(resolved(&e.evaluate(&store, 1_000)), 1));
+        let logs = logged(|| assert!(e.evaluate(&store, 1_000).is_empty(), "no resolution"));
         assert!(logs.contains("exceeded limit of 1 with 2 alerts"), "{logs}");
         let errors: Vec<&String> = e.rule_errors().values().collect();
         assert_eq!(errors, ["exceeded limit of 1 with 2 alerts"]);
+        assert_eq!(e.statuses().filter(|s| s.state != AlertState::Inactive).count(), 0);
+        assert_eq!(
+            e.prometheus_alerts()["data"]["alerts"],
+            serde_json::json!([]),
+            "dropped"
+        );
+        let rules = e.prometheus_rules(Duration::from_secs(1));
+        let rule = &rules["data"]["groups"][1]["rules"][0];
+        assert_eq!(rule["health"], "err");
+        assert_eq!(rule["lastError"], "exceeded limit of 1 with 2 alerts");
+        assert_eq!(rule["alerts"], serde_json::json!([]));
+        // The store learns the dropped alert no longer fires, then it is forgotten.
+        let changes = e.changes();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].state, AlertState::Inactive);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 2_000, 1.0);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 2_000, 1.0);
+        assert!(e.evaluate(&store, 2_000).is_empty());
+        assert!(e.is_empty());
+        // Back under the limit: a new alert, fired and notified again.
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 3_000, 1.0);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 3_000, 0.0);
+        assert_eq!(fired(&e.evaluate(&store, 3_000)), 1);
+        assert!(e.rule_errors().is_empty());
     }
 
     #[test]

@@ -1057,7 +1057,18 @@ impl Config {
             .map(|c| cx.collector(c, &host, &mut names))
             .collect();
         let (alerts, config_rules) = cx.alerts(raw.alert);
+        let before = cx.errors.len();
         let groups = cx.rule_files(&raw.host);
+        // The names a strategy's `on` may use: the `[[alert]]`s and the rule files' alerting
+        // rules. Unchecked when a rule file could not be read (its error is enough).
+        let alert_names = (cx.errors.len() == before).then(|| {
+            let mut names = raw.alert_names.clone();
+            names.extend(groups.iter().flat_map(|g| &g.rules).filter_map(|r| match r {
+                crate::rules::Rule::Alerting(a) => Some(a.name.clone()),
+                crate::rules::Rule::Recording(_) => None,
+            }));
+            names
+        });
         let notifiers: Vec<NotifierSpec> = raw
             .notifier
             .into_iter()
@@ -1066,7 +1077,7 @@ impl Config {
         let strategies = raw
             .strategy
             .into_iter()
-            .map(|s| cx.strategy(s, &host, &raw.alert_names, &mut names))
+            .map(|s| cx.strategy(s, &host, alert_names.as_ref(), &mut names))
             .collect();
         let remote_write = cx.remote_writes(raw.remote_write, &host);
         cx.check_lookback(&host, &config_rules, &groups);
@@ -1754,17 +1765,23 @@ impl Ctx<'_> {
         &mut self,
         s: Spanned<RawStrategy>,
         host: &HostConfig,
-        alert_names: &HashSet<String>,
+        alert_names: Option<&HashSet<String>>,
         names: &mut InstanceNames,
     ) -> StrategySpec {
         let span = s.span();
         let s = s.into_inner();
         let name_span = s.name.as_ref().map_or(s.plugin.span(), |x| x.span());
+        let strategy = (s.name.as_ref().or(Some(&s.plugin))).map(|n| n.get_ref().clone());
         for alert in s.on.get_ref() {
-            if !alert_names.contains(alert.get_ref()) {
+            if alert_names.is_some_and(|names| !names.contains(alert.get_ref())) {
                 self.err(
                     alert.span(),
-                    format!("`on`: no `[[alert]]` is named `{}`", alert.get_ref()),
+                    format!(
+                        "`on`: strategy `{}` names alert `{}`, but no `[[alert]]` nor alerting \
+                         rule of the `rule_files` is named so",
+                        strategy.as_deref().unwrap_or_default(),
+                        alert.get_ref()
+                    ),
                 );
             }
         }
@@ -2212,7 +2229,7 @@ max_attempts = 0
             "monitor.toml:12:8: duplicate alert name `a`",
             "monitor.toml:16:7: `for`: invalid duration `soon`",
             "monitor.toml:23:10: duplicate notifier name `log`",
-            "monitor.toml:29:7: `on`: no `[[alert]]` is named `nope`",
+            "monitor.toml:29:7: `on`: strategy `restart` names alert `nope`, but no `[[alert]]` nor alerting rule of the `rule_files` is named so",
             "monitor.toml:30:16: `max_attempts` must be a whole number of at least 1",
         ];
         assert_eq!(e.len(), expected.len(), "{e:#?}");
@@ -2945,6 +2962,33 @@ metric = "m"
             "{e}"
         );
         assert_eq!(accepted.unwrap().rules.file_rules(), 1);
+    }
+
+    #[test]
+    fn a_strategy_may_name_a_rule_files_alert_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("monitor-rule-on-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("r.yml"),
+            "groups:\n  - name: g\n    rules:\n      - record: r:up\n        expr: up\n      - alert: Down\n        expr: up == 0\n",
+        )
+        .unwrap();
+        let text = |on: &str| {
+            format!(
+                "[host]\nrule_files = [\"r.yml\"]\n\n[[alert]]\nname = \"high\"\nmetric = \"m\"\ncondition = \"above\"\nthreshold = 1\n\n[[strategy]]\nplugin = \"restart\"\nname = \"fix\"\nlibrary = \"r.so\"\non = {on}\n"
+            )
+        };
+        let accepted = Config::from_str(&text(r#"["Down", "high"]"#), "monitor.toml", &dir);
+        let refused = Config::from_str(&text(r#"["Down", "r:up"]"#), "monitor.toml", &dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(accepted.unwrap().strategies[0].on, ["Down", "high"]);
+        let e = refused.unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "monitor.toml:14:15: `on`: strategy `fix` names alert `r:up`, but no `[[alert]]` nor alerting rule of the `rule_files` is named so"
+            ),
+            "a recording rule is no alert: {e}"
+        );
     }
 
     #[test]

@@ -499,14 +499,18 @@ impl Prometheus {
 pub const ALERTMANAGER_RESOLVE_TIMEOUT_S: u64 = 5;
 
 /// Debian's `prometheus-alertmanager` on loopback, one per test binary (see [`shared`](
-/// Self::shared)), with no clustering, a receiver that sends nothing and a `resolve_timeout` of
-/// [`ALERTMANAGER_RESOLVE_TIMEOUT_S`]: the real peer the host's alerts are checked against.
+/// Self::shared)), with no clustering, a `resolve_timeout` of [`ALERTMANAGER_RESOLVE_TIMEOUT_S`]
+/// and one route, every alert grouped by name, to a webhook receiver served by the test binary
+/// (`group_wait` 0s, `group_interval` 1s, resolved alerts too): the real peer the host's alerts
+/// are checked against, and what it delivers ([`delivered`](Self::delivered)).
 #[derive(Debug)]
 pub struct Alertmanager {
     // The watchdog shell; it outlives every test of the binary and ends Alertmanager after it.
     _watchdog: std::process::Child,
     /// Its HTTP port.
     pub port: u16,
+    // The alerts its webhook receiver was sent, in order.
+    delivered: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Alertmanager {
@@ -545,12 +549,27 @@ impl Alertmanager {
             .join(format!("alertmanager-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
+        let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&delivered);
+        let receiver = monitor_core::http::HttpServer::start("127.0.0.1:0", "receiver", move |req| {
+            let body: serde_json::Value = serde_json::from_slice(req.body).unwrap_or_default();
+            let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+            sink.lock().unwrap().extend(alerts);
+            monitor_core::http::Response::new(200, "text/plain", "")
+        })
+        .expect("a loopback port for the webhook receiver");
+        let hook = receiver.local_addr().port();
+        // Serves Alertmanager until the test binary exits, as Alertmanager itself.
+        std::mem::forget(receiver);
         let config = dir.join("alertmanager.yml");
         std::fs::write(
             &config,
             format!(
                 "global:\n  resolve_timeout: {ALERTMANAGER_RESOLVE_TIMEOUT_S}s\n\
-                 route:\n  receiver: nowhere\nreceivers:\n  - name: nowhere\n"
+                 route:\n  receiver: hook\n  group_by: [alertname]\n  group_wait: 0s\n  \
+                 group_interval: 1s\n  repeat_interval: 1h\n\
+                 receivers:\n  - name: hook\n    webhook_configs:\n      - url: \
+                 http://127.0.0.1:{hook}/hook\n        send_resolved: true\n"
             ),
         )
         .unwrap();
@@ -577,7 +596,21 @@ impl Alertmanager {
         Some(Alertmanager {
             _watchdog: watchdog,
             port,
+            delivered,
         })
+    }
+
+    /// The alerts named `alertname` it delivered to its webhook receiver so far, each as the
+    /// webhook payload carries it (`status`, `labels`, `annotations`, ...), in order.
+    ///
+    /// # Panics
+    ///
+    /// When a thread panicked holding the list.
+    pub fn delivered(&self, alertname: &str) -> Vec<serde_json::Value> {
+        (self.delivered.lock().unwrap().iter())
+            .filter(|a| a["labels"]["alertname"] == alertname)
+            .cloned()
+            .collect()
     }
 
     /// The active alerts it holds (`GET /api/v2/alerts`: not expired, `endsAt` in the future) named

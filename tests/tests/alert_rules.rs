@@ -34,6 +34,12 @@ const RULES: &str = r#"groups:
       - alert: HotLong
         expr: max by (kind) (temp) > 50
         for: 10m
+  - name: capped
+    interval: 1s
+    limit: 1
+    rules:
+      - alert: Twice
+        expr: label_replace(temp, "copy", "a", "", "") > 50 or label_replace(temp, "copy", "b", "", "") > 50
 "#;
 
 /// What the target serves: a counter growing at `rate` per second since `since`, from `base`,
@@ -127,6 +133,21 @@ fn rules(port: u16) -> Option<BTreeSet<[String; 5]>> {
                 text(&r["state"]),
                 text(&r["health"]),
             ]);
+        }
+    }
+    Some(out)
+}
+
+/// The `lastError` of every rule in error, by rule name, from `/api/v1/rules`.
+fn rule_errors(port: u16) -> Option<BTreeSet<(String, String)>> {
+    let v = json(port, "/api/v1/rules")?;
+    let mut out = BTreeSet::new();
+    for g in v["data"]["groups"].as_array()? {
+        for r in g["rules"].as_array()? {
+            if r["health"] == "err" {
+                let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+                out.insert((text(&r["name"]), text(&r["lastError"])));
+            }
         }
     }
     Some(out)
@@ -232,6 +253,18 @@ fn the_host_and_prometheus_agree_on_alerts_and_recorded_values() {
         (seen.0.is_some() && seen.0 == seen.1).then_some(())
     });
     assert!(same.is_some(), "rules differ: {seen:#?}");
+    // Past its group's `limit` a rule is in error with the same message on both, and its
+    // alerts are dropped (none of `Twice` is active above).
+    let want = BTreeSet::from([(
+        "Twice".to_owned(),
+        "exceeded limit of 1 with 2 alerts".to_owned(),
+    )]);
+    let mut errors = (None, None);
+    let same = eventually(Duration::from_secs(10), || {
+        errors = (rule_errors(prometheus_port), rule_errors(host_port));
+        (errors.0.as_ref() == Some(&want) && errors.1.as_ref() == Some(&want)).then_some(())
+    });
+    assert!(same.is_some(), "rule errors differ: {errors:#?}");
     // The annotation is rendered with the sample on both sides.
     let summary = |alerts: &serde_json::Value| {
         alerts

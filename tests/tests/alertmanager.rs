@@ -2,7 +2,9 @@
 //! a few seconds): a firing alert that the host re-sends every `resend_delay`, with `endsAt`
 //! ahead, stays active for as long as it fires and ends when the host resolves it; sent once
 //! (`resend_every = "off"`), it expires after `resolve_timeout` while the host still sees it
-//! firing. Skipped when the binary is missing, unless `MONITOR_REQUIRE_PROMTOOL=1`.
+//! firing. A silence made through the host's API keeps an alert from Alertmanager and so from its
+//! receiver, while an unsilenced one is delivered. Skipped when the binary is missing, unless
+//! `MONITOR_REQUIRE_PROMTOOL=1`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use monitor_tests::{
     ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, Killed, Scratch, Stderr, binary, eventually,
-    library, spawn_with_stderr, toml_path,
+    free_port, http_send, library, spawn_with_stderr, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -136,4 +138,50 @@ fn an_alert_sent_once_expires_after_resolve_timeout_while_the_host_still_sees_it
     // Alertmanager dropped it on its own: the host neither resolved it nor stopped.
     assert_eq!(stderr.count("alert firing"), 1, "{}", stderr.text());
     assert_eq!(stderr.count("alert resolved"), 0, "{}", stderr.text());
+}
+
+#[test]
+fn a_silence_made_through_the_host_keeps_its_alert_from_the_receiver() {
+    let Some(am) = Alertmanager::shared() else {
+        return;
+    };
+    let (silenced, delivered) = ("am_silenced_by_host", "am_delivered_unsilenced");
+    let dir = Scratch::new("am-silence");
+    let value = dir.write("value", "1");
+    let port = free_port();
+    let config = config(&dir, am, silenced, &value, "");
+    // A second alert on the same series, and the API on loopback.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "listen = \"off\"",
+        &format!("listen = \"127.0.0.1:{port}\""),
+    ) + &format!(
+        "\n[[alert]]\nname = \"{delivered}\"\nmetric = \"test.value\"\ncondition = \"above\"\nthreshold = 10\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let (_host, stderr) = run(&config);
+    let silence = serde_json::json!({
+        "matchers": [{"name": "alertname", "value": silenced, "isRegex": false, "isEqual": true}],
+        "startsAt": "2000-01-01T00:00:00Z",
+        "endsAt": "2100-01-01T00:00:00Z",
+        "createdBy": "tests",
+        "comment": "kept from alertmanager",
+    });
+    let made = eventually(WAIT, || {
+        http_send(port, "POST", "/api/silences", &silence.to_string()).filter(|(s, _)| *s == 200)
+    });
+    assert!(made.is_some(), "the host took no silence: {}", stderr.text());
+
+    // Both fire; only the unsilenced one reaches Alertmanager and its receiver.
+    std::fs::write(&value, "50").unwrap();
+    let got = eventually(WAIT, || {
+        let d = am.delivered(delivered);
+        d.iter().any(|a| a["status"] == "firing").then_some(d)
+    });
+    assert!(got.is_some(), "never delivered: {}", stderr.text());
+    assert_eq!(got.unwrap()[0]["labels"]["alertname"], delivered);
+    // Several group intervals and resends (every 2 s) later, still nothing of the silenced one.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(am.delivered(silenced), Vec::<serde_json::Value>::new());
+    assert!(am.alerts(silenced).is_empty(), "{:?}", am.alerts(silenced));
+    assert!(!am.delivered(delivered).is_empty());
 }

@@ -113,7 +113,13 @@ impl Engine {
                         p.stats.last_samples = Some(c.len());
                         self.ingest(slot, c, now_ms);
                     }
-                    Err(e) => self.plugins[slot].failed(now_ms, &e),
+                    Err(e) => {
+                        // A failed collection returned no series: all of them are stale, as
+                        // after a failed scrape.
+                        let source = &self.plugins[slot].name;
+                        self.alerts.collected(source, Default::default(), now_ms);
+                        self.plugins[slot].failed(now_ms, &e);
+                    }
                 }
             }
             Purpose::Notify(tag) => match done.result {

@@ -163,6 +163,9 @@ impl Engine {
     pub(super) fn ingest(&mut self, slot: usize, c: RawCollection, now_ms: u64) {
         let source = self.plugins[slot].name.clone();
         let max_skew_ms = u64::try_from(self.host.max_future_skew.as_millis()).unwrap_or(u64::MAX);
+        // The series of this collection, for staleness (not those with their own timestamps,
+        // as Prometheus).
+        let mut seen = std::collections::HashSet::new();
         for raw in c.samples {
             let sample = read_sample(raw).and_then(|s| match check(&s, now_ms, max_skew_ms) {
                 Ok(()) => Ok(s),
@@ -185,10 +188,14 @@ impl Engine {
                 name: sample.name,
                 labels,
             };
+            if sample.timestamp_ms.is_none() {
+                seen.insert(crate::alert::series_id(&key));
+            }
             let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
             self.remote.push(&key, sample.kind, ts_ms, sample.value);
             self.put(key, sample.kind, &source, ts_ms, sample.value);
         }
+        self.alerts.collected(&source, seen, now_ms);
         for e in c.events {
             self.record_event(EventRecord {
                 source: source.clone(),

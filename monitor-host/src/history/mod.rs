@@ -25,7 +25,8 @@
 //!   kept in memory and written with each block, so a series' last row may be a bucket still
 //!   open: readers complete it from the raw points (see `blocks.rs`).
 //! - `alert_state(alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
-//!   last_notified_ms, last_notified_status)`: where each alert instance stands.
+//!   last_notified_ms, last_notified_status, annotations)`: where each alert instance stands, and
+//!   its annotations as last rendered (a JSON object).
 //! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
 //!   resolution.
 //! - `healing_attempts(id, strategy, alert, labels, attempt, started_ms, finished_ms, success,
@@ -769,7 +770,7 @@ mod tests {
             active_since_ms: Some(now),
             firing_since_ms: Some(now + 1),
             resolved_at_ms: None,
-            annotations: Default::default(),
+            annotations: [("summary".to_owned(), "a at 5".to_owned())].into(),
             flaps_per_hour: 0,
         });
         let episode = SavedEpisode {
@@ -812,6 +813,7 @@ mod tests {
         assert_eq!(saved.alerts.len(), 1);
         assert_eq!(saved.alerts[0].state, AlertState::Firing);
         assert_eq!(saved.alerts[0].firing_since_ms, Some(now + 1));
+        assert_eq!(saved.alerts[0].annotations["summary"], "a at 5");
         assert_eq!(saved.episodes, [episode]);
         assert_eq!(saved.sent, [sent]);
         assert!(p.path().ends_with(DATABASE_FILE));

@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -203,8 +203,15 @@ CREATE INDEX healing_attempts_instance ON healing_attempts (strategy, alert, lab
 CREATE INDEX healing_attempts_pending ON healing_attempts (id) WHERE verified IS NULL;
 ";
 
+/// Version 7: each alert instance's annotations, as rendered at its last evaluation (a JSON
+/// object), so a restarted host serves and re-sends them before its first evaluation. NULL for
+/// the instances an earlier version stored: no annotations until they are evaluated again.
+const V7: &str = "
+ALTER TABLE alert_state ADD COLUMN annotations TEXT;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// Points per block written by the migration from version 2.
 const CONVERT_BLOCK: usize = 120;
@@ -368,6 +375,35 @@ mod tests {
             .unwrap();
         assert_eq!(gone, 0, "the points table is dropped");
         drop((conn, db));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_version_6_store_keeps_its_alerts_without_annotations_and_stores_them_after() {
+        let dir = std::env::temp_dir().join(format!("monitor-schema-v6-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::history::DATABASE_FILE);
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..6] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO alert_state VALUES ('a', '{}', 'firing', 5.0, 1, 2, NULL, 2, 'firing');
+               PRAGMA user_version = 6;"#,
+        )
+        .unwrap();
+        drop(conn);
+        let day = Duration::from_secs(86_400);
+        let mut db = Database::open(&dir, day, 30 * day).unwrap();
+        let saved = db.load(0).unwrap();
+        assert_eq!(saved.alerts.len(), 1);
+        assert_eq!(saved.alerts[0].state, crate::alert::AlertState::Firing);
+        assert!(saved.alerts[0].annotations.is_empty());
+        drop(db);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        drop(conn);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

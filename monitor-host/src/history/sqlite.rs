@@ -595,7 +595,7 @@ fn write_alert(tx: &Transaction<'_>, a: &AlertStatus) -> rusqlite::Result<()> {
         (None, None) => None,
     };
     tx.prepare_cached(
-        "INSERT OR REPLACE INTO alert_state VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR REPLACE INTO alert_state VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
         a.alert,
@@ -607,6 +607,8 @@ fn write_alert(tx: &Transaction<'_>, a: &AlertStatus) -> rusqlite::Result<()> {
         a.resolved_at_ms,
         notified.map(|n| n.0),
         notified.map(|n| n.1),
+        (!a.annotations.is_empty())
+            .then(|| serde_json::to_string(&a.annotations).expect("strings always serialise")),
     ])?;
     Ok(())
 }
@@ -678,8 +680,8 @@ fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite
 
 fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
     let mut stmt = conn.prepare(
-        "SELECT alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms
-         FROM alert_state",
+        "SELECT alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
+         annotations FROM alert_state",
     )?;
     let rows = stmt.query_map([], |r| {
         let state = match r.get::<_, String>(2)?.as_str() {
@@ -695,7 +697,10 @@ fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
             active_since_ms: r.get(4)?,
             firing_since_ms: r.get(5)?,
             resolved_at_ms: r.get(6)?,
-            annotations: Default::default(),
+            // Written by this host as a JSON object of strings; NULL before version 7.
+            annotations: (r.get::<_, Option<String>>(7)?)
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default(),
             flaps_per_hour: 0,
         })
     })?;

@@ -9,7 +9,8 @@
 //! - Staleness: Prometheus writes a staleness marker when a scraped series disappears; the store
 //!   writes none. A series whose newest sample is older than the host's staleness window
 //!   (`stale_ms`) gets a marker `stale_ms` after that sample, so it leaves instant vectors as a
-//!   scraped series leaves Prometheus's, and an alert on it resolves.
+//!   scraped series leaves Prometheus's, and an alert on it resolves; one its collector no longer
+//!   returned ([`MemorySource::with_gone`]) gets it as soon as that happened, as in Prometheus.
 //! - Recording rules' results of the evaluation in progress ([`MemorySource::record`]): a later
 //!   rule of the same group reads them at once, as in Prometheus, before they reach the store.
 
@@ -53,6 +54,8 @@ pub struct MemorySource<'a> {
     newest_ms: u64,
     // Each stored series' points, by entry, decoded once for every rule that reads it.
     decoded: RefCell<Vec<Option<Decoded>>>,
+    // When the series their collector no longer returned went missing, by `series_id`.
+    gone: Option<&'a HashMap<u64, u64>>,
 }
 
 impl<'a> MemorySource<'a> {
@@ -65,6 +68,7 @@ impl<'a> MemorySource<'a> {
             stale_ms,
             newest_ms: 0,
             decoded: RefCell::new(Vec::new()),
+            gone: None,
         };
         for (key, series) in store.iter() {
             if let Some((t, _)) = series.latest() {
@@ -79,6 +83,21 @@ impl<'a> MemorySource<'a> {
             });
         }
         source
+    }
+
+    /// Marks the series of `gone` (by [`series_id`](crate::alert::series_id), to the time they
+    /// went missing from their collector's collections) stale from that time, when it is earlier
+    /// than the staleness window would.
+    #[must_use]
+    pub fn with_gone(mut self, gone: &'a HashMap<u64, u64>) -> Self {
+        self.gone = Some(gone).filter(|g| !g.is_empty());
+        self
+    }
+
+    /// When entry `e` went missing from its collections, if it did after its newest sample.
+    fn gone_since(&self, e: &Entry<'_>, newest: i64) -> Option<i64> {
+        let since = *self.gone?.get(&crate::alert::series_id(&e.key))?;
+        i64::try_from(since).ok().filter(|&t| t > newest)
     }
 
     /// The newest sample's time, ms since the epoch (0 for an empty store).
@@ -204,9 +223,10 @@ impl Source for MemorySource<'_> {
             .map(|p| p.0)
             .or_else(|| e.stored.and_then(|p| p.back()).map(|p| as_ms(p.0)));
         let marker = newest.filter(|_| e.stales).map(|newest| {
-            newest
+            let window = newest
                 .saturating_add(as_ms(self.stale_ms))
-                .saturating_add(1)
+                .saturating_add(1);
+            self.gone_since(e, newest).map_or(window, |t| t.min(window))
         });
         let marker = marker.filter(|&m| m > after_ms && m <= to_ms);
         let recorded = (e.recorded.iter()).any(|p| p.0 > after_ms && p.0 <= to_ms);
