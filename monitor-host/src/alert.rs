@@ -43,8 +43,8 @@ use crate::store::{SeriesKey, Store};
 mod api;
 mod gone;
 
-pub use self::gone::series_id;
 use self::gone::Gone;
+pub use self::gone::series_id;
 
 /// The `source` of the series recording rules write.
 pub const RULES_SOURCE: &str = "rules";
@@ -361,7 +361,8 @@ fn value_side(expr: &Expr) -> Option<Expr> {
         e = &p.expr;
     }
     let Expr::Binary(b) = e else { return None };
-    let filters = b.op.is_comparison_operator() && !b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    let filters =
+        b.op.is_comparison_operator() && !b.modifier.as_ref().is_some_and(|m| m.return_bool);
     let number = |e: &Expr| matches!(e, Expr::NumberLiteral(_));
     match (filters, number(&b.lhs), number(&b.rhs)) {
         (true, false, true) => Some((*b.lhs).clone()),
@@ -1828,7 +1829,14 @@ mod tests {
         let mut store = Store::new(u64::MAX);
         put_kind(&mut store, "g", SampleKind::Gauge, &[("host", "a")], 0, 9.0);
         assert_eq!(fired(&e.evaluate(&store, 0)), 1);
-        put_kind(&mut store, "g", SampleKind::Gauge, &[("host", "a")], 1_000, 2.0);
+        put_kind(
+            &mut store,
+            "g",
+            SampleKind::Gauge,
+            &[("host", "a")],
+            1_000,
+            2.0,
+        );
         let labels = Labels::from([
             ("at".to_owned(), "a".to_owned()),
             ("host".to_owned(), "a".to_owned()),
@@ -1888,7 +1896,12 @@ mod tests {
         assert!(logs.contains("exceeded limit of 1 with 2 alerts"), "{logs}");
         let errors: Vec<&String> = e.rule_errors().values().collect();
         assert_eq!(errors, ["exceeded limit of 1 with 2 alerts"]);
-        assert_eq!(e.statuses().filter(|s| s.state != AlertState::Inactive).count(), 0);
+        assert_eq!(
+            e.statuses()
+                .filter(|s| s.state != AlertState::Inactive)
+                .count(),
+            0
+        );
         assert_eq!(
             e.prometheus_alerts()["data"]["alerts"],
             serde_json::json!([]),
@@ -1903,13 +1916,41 @@ mod tests {
         let changes = e.changes();
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].state, AlertState::Inactive);
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 2_000, 1.0);
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 2_000, 1.0);
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "1")],
+            2_000,
+            1.0,
+        );
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "2")],
+            2_000,
+            1.0,
+        );
         assert!(e.evaluate(&store, 2_000).is_empty());
         assert!(e.is_empty());
         // Back under the limit: a new alert, fired and notified again.
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "1")], 3_000, 1.0);
-        put_kind(&mut store, "up", SampleKind::Gauge, &[("i", "2")], 3_000, 0.0);
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "1")],
+            3_000,
+            1.0,
+        );
+        put_kind(
+            &mut store,
+            "up",
+            SampleKind::Gauge,
+            &[("i", "2")],
+            3_000,
+            0.0,
+        );
         assert_eq!(fired(&e.evaluate(&store, 3_000)), 1);
         assert!(e.rule_errors().is_empty());
     }

@@ -1063,10 +1063,15 @@ impl Config {
         // rules. Unchecked when a rule file could not be read (its error is enough).
         let alert_names = (cx.errors.len() == before).then(|| {
             let mut names = raw.alert_names.clone();
-            names.extend(groups.iter().flat_map(|g| &g.rules).filter_map(|r| match r {
-                crate::rules::Rule::Alerting(a) => Some(a.name.clone()),
-                crate::rules::Rule::Recording(_) => None,
-            }));
+            names.extend(
+                groups
+                    .iter()
+                    .flat_map(|g| &g.rules)
+                    .filter_map(|r| match r {
+                        crate::rules::Rule::Alerting(a) => Some(a.name.clone()),
+                        crate::rules::Rule::Recording(_) => None,
+                    }),
+            );
             names
         });
         let notifiers: Vec<NotifierSpec> = raw

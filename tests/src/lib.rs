@@ -551,13 +551,14 @@ impl Alertmanager {
         std::fs::create_dir_all(&dir).unwrap();
         let delivered = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = std::sync::Arc::clone(&delivered);
-        let receiver = monitor_core::http::HttpServer::start("127.0.0.1:0", "receiver", move |req| {
-            let body: serde_json::Value = serde_json::from_slice(req.body).unwrap_or_default();
-            let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
-            sink.lock().unwrap().extend(alerts);
-            monitor_core::http::Response::new(200, "text/plain", "")
-        })
-        .expect("a loopback port for the webhook receiver");
+        let receiver =
+            monitor_core::http::HttpServer::start("127.0.0.1:0", "receiver", move |req| {
+                let body: serde_json::Value = serde_json::from_slice(req.body).unwrap_or_default();
+                let alerts = body["alerts"].as_array().cloned().unwrap_or_default();
+                sink.lock().unwrap().extend(alerts);
+                monitor_core::http::Response::new(200, "text/plain", "")
+            })
+            .expect("a loopback port for the webhook receiver");
         let hook = receiver.local_addr().port();
         // Serves Alertmanager until the test binary exits, as Alertmanager itself.
         std::mem::forget(receiver);

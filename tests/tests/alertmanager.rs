@@ -169,7 +169,11 @@ fn a_silence_made_through_the_host_keeps_its_alert_from_the_receiver() {
     let made = eventually(WAIT, || {
         http_send(port, "POST", "/api/silences", &silence.to_string()).filter(|(s, _)| *s == 200)
     });
-    assert!(made.is_some(), "the host took no silence: {}", stderr.text());
+    assert!(
+        made.is_some(),
+        "the host took no silence: {}",
+        stderr.text()
+    );
 
     // Both fire; only the unsilenced one reaches Alertmanager and its receiver.
     std::fs::write(&value, "50").unwrap();

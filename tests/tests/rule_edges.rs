@@ -59,7 +59,8 @@ path = {notes}
     )
 }
 
-const HIGH: &str = "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: test_value > 10\n";
+const HIGH: &str =
+    "groups:\n  - name: g\n    rules:\n      - alert: High\n        expr: test_value > 10\n";
 
 #[test]
 fn a_strategy_heals_an_alert_of_a_rule_file_before_and_after_a_reload() {
@@ -158,4 +159,43 @@ fn an_alert_resolves_as_stale_at_the_first_collection_that_lacks_its_series() {
     assert_eq!(n[1]["ends_at_ms"], 10_000, "{n:?}");
     assert_eq!(n[1]["stale"], true, "{n:?}");
     assert_eq!(n[1]["value"], 50.0, "the last value seen: {n:?}");
+}
+
+#[test]
+fn an_alert_dropped_past_its_groups_limit_is_neither_resolved_nor_healed() {
+    let dir = Scratch::new("rule-limit");
+    dir.write("value", "15");
+    // One alert at 15, two at 50: past the group's limit of 1.
+    let rules = concat!(
+        "groups:\n  - name: g\n    limit: 1\n    rules:\n      - alert: Twice\n",
+        "        expr: label_replace(test_value, \"copy\", \"a\", \"\", \"\") > 10",
+        " or label_replace(test_value, \"copy\", \"b\", \"\", \"\") > 20\n",
+    );
+    let strategy = format!(
+        "\n[[strategy]]\nplugin = \"fixer\"\nlibrary = {lib}\non = [\"Twice\"]\ncooldown = \"0s\"\nmax_attempts = 100\n[strategy.config]\nsucceed = false\n",
+        lib = toml_path(&library("monitor-test-plugins")),
+    );
+    let mut e = engine(&config(&dir, rules, &strategy), dir.path());
+    cycle(&mut e, 0);
+    cycle(&mut e, 10_000);
+    assert!(e.healing().count() >= 1, "healed while it fired");
+    std::fs::write(dir.join("value"), "50").unwrap();
+    cycle(&mut e, 20_000);
+    let rules = e.alerts().prometheus_rules(Duration::from_secs(10));
+    let rule = &rules["data"]["groups"][1]["rules"][0];
+    assert_eq!(rule["health"], "err", "{rule}");
+    assert_eq!(rule["lastError"], "exceeded limit of 1 with 2 alerts");
+    let healed = e.healing().count();
+    let sent = notifications(&dir.join("notes.jsonl")).len();
+    for t in [30_000, 40_000, 50_000] {
+        cycle(&mut e, t);
+    }
+    assert_eq!(e.healing().count(), healed, "no attempt on a dropped alert");
+    let n = notifications(&dir.join("notes.jsonl"));
+    assert!(
+        n.iter()
+            .all(|n| n["status"] == "firing" && n["escalation"] == false),
+        "no resolution, no escalation: {n:?}"
+    );
+    assert_eq!(n.len(), sent, "no reminder after the drop either: {n:?}");
 }

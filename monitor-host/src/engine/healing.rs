@@ -318,7 +318,9 @@ impl Healing {
                     let r = ep.pending.take().expect("checked above");
                     plan.settled.push(fail(r, overdue(grace)));
                 }
-                if ep.in_flight || muted(key) {
+                // Not firing without a resolution: dropped (its rule exceeded its group's
+                // `limit`, or a reload removed it). Nothing to heal while it is not back.
+                if ep.in_flight || muted(key) || !alerts.is_firing(key) {
                     continue;
                 }
                 ep.slide(now_ms, within);
