@@ -9,7 +9,12 @@
 //! - An expression rule's instances are the samples its expression returns, each keyed by the
 //!   sample's labels (without `__name__`) plus the rule's rendered `labels`; `$value` is the
 //!   sample's value. An instance is pending, fires after `for`, keeps firing for
-//!   `keep_firing_for` after the expression stops returning it, then resolves.
+//!   `keep_firing_for` after the expression stops returning it, then resolves: for a comparison
+//!   of a vector with a number (`up == 0`), with the vector's current value, or as stale with the
+//!   last value when the vector no longer has its series; otherwise with the last value.
+//! - A series its collector no longer returned ([`AlertEngine::collected`]) is stale from then
+//!   on, as a scraped series is from the first scrape that lacks it: the alerts on it resolve at
+//!   the next evaluation.
 //! - A simple rule (`metric`, `condition`, `threshold`) reads its selector
 //!   ([`simple_selector`](crate::rules::simple_selector)) and applies its condition to each sample,
 //!   which is what [`simple_expr`](crate::rules::simple_expr) means; its instances keep the
