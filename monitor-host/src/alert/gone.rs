@@ -14,8 +14,9 @@ use std::hash::{Hash, Hasher};
 
 use crate::store::SeriesKey;
 
-/// A series' identity in [`Gone`]: a hash of its key (64 bits: collisions are negligible at the
-/// number of series a host holds, and would only hide a marker).
+/// A series' identity for staleness ([`AlertEngine::collected`](super::AlertEngine::collected)):
+/// a hash of its key (64 bits: collisions are negligible at the number of series a host holds,
+/// and would only move a marker).
 pub fn series_id(key: &SeriesKey) -> u64 {
     let mut h = std::hash::DefaultHasher::new();
     key.hash(&mut h);
