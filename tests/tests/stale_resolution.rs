@@ -110,7 +110,8 @@ path = {c_out}
     let mut e = unsafe { Engine::load(&config) }.unwrap_or_else(|e| panic!("{e}"));
     e.cycle(1_700_000_000_000);
     e.settle(Duration::from_secs(10));
-    // The collector stops reporting: after three intervals the series is stale.
+    // The collector fails from now on (no file): its series is stale at once, as after a failed
+    // scrape.
     std::fs::remove_file(&value).unwrap();
     e.cycle(1_700_000_010_000);
     e.settle(Duration::from_secs(10));
