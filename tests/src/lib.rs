@@ -1,7 +1,11 @@
 //! Shared helpers for the workspace's end-to-end tests: building the plugin libraries and the host
-//! binary once per test run, locating them, and scratch directories.
+//! binary once per test run, locating them, scratch directories, and the host binary running for a
+//! test ([`RunningHost`]).
 
 pub mod browser;
+mod host;
+
+pub use host::{HOST_WAIT, HostBuilder, RunningHost};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -634,22 +638,32 @@ pub fn spawn_for_this_process(
 /// The standard error of a child process, collected line by line on a thread of its own (so that
 /// a chatty child never blocks on a full pipe).
 #[derive(Debug, Clone, Default)]
-pub struct Stderr(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Stderr {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    // Set once the pipe is at its end: every line the child wrote is in `lines`.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Stderr {
     /// The lines so far.
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.lines.lock().unwrap().clone()
     }
 
     /// The lines so far, joined.
     pub fn text(&self) -> String {
-        self.0.lock().unwrap().join("\n")
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits up to `limit` until the pipe is at its end (the child and whatever inherited its
+    /// stderr have exited), so that the lines are all there; whether it is.
+    pub fn wait_closed(&self, limit: std::time::Duration) -> bool {
+        eventually(limit, || self.closed.load(Ordering::Acquire).then_some(())).is_some()
     }
 
     /// How many lines so far contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.0
+        self.lines
             .lock()
             .unwrap()
             .iter()
@@ -689,8 +703,9 @@ pub fn spawn_with_stderr(command: &mut Command) -> (std::process::Child, Stderr)
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            lines.0.lock().unwrap().push(line);
+            lines.lines.lock().unwrap().push(line);
         }
+        lines.closed.store(true, Ordering::Release);
     });
     (child, stderr)
 }

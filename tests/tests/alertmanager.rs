@@ -5,12 +5,11 @@
 //! firing. Skipped when the binary is missing, unless `MONITOR_REQUIRE_PROMTOOL=1`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use monitor_tests::{
-    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, Killed, Scratch, Stderr, binary, eventually,
-    library, spawn_with_stderr, toml_path,
+    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, RunningHost, Scratch, Stderr, eventually,
+    library, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -57,13 +56,10 @@ api = "alertmanager"
     )
 }
 
-fn run(config: &Path) -> (Killed, Stderr) {
-    let (child, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config),
-    );
-    (Killed(child), stderr)
+fn run(config: &Path) -> (RunningHost, Stderr) {
+    let host = RunningHost::builder(config).start();
+    let stderr = host.stderr().clone();
+    (host, stderr)
 }
 
 fn active(am: &Alertmanager, alert: &str) -> bool {
