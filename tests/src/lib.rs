@@ -61,10 +61,8 @@ pub fn build() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.current_dir(workspace_root())
-                .arg("build")
-                .arg("--quiet");
+            let mut cmd = cargo();
+            cmd.arg("build").arg("--quiet");
             for p in PACKAGES {
                 cmd.args(["-p", p]);
             }
@@ -76,6 +74,36 @@ pub fn build() -> PathBuf {
         .clone()
 }
 
+/// Cargo in the workspace root, without the variables `cargo test` sets for the test process
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`...): build scripts that read one of them (ring's reads
+/// `CARGO_MANIFEST_DIR`) would run again, and everything above them would be rebuilt, on every
+/// test run, and once more on the next plain `cargo build`.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(workspace_root());
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo = matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        ) || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+            || key.starts_with("CARGO_CFG_");
+        if set_by_cargo {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Path of the cdylib of `package` built with the release profile (for benchmarks), building it
 /// first.
 ///
@@ -83,8 +111,7 @@ pub fn build() -> PathBuf {
 ///
 /// When the build fails.
 pub fn release_library(package: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
+    let status = cargo()
         .args(["build", "--quiet", "--release", "-p", package])
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
