@@ -413,3 +413,46 @@ impl RunningHost {
         self.stderr.wait_closed(STDERR_DRAIN);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::free_port;
+
+    #[test]
+    #[should_panic(expected = "the host exited")]
+    fn a_host_that_exits_while_starting_fails_at_once_with_its_stderr() {
+        let dir = Scratch::new("running-host-exits");
+        let port = free_port();
+        let config = dir.write(
+            "monitor.toml",
+            &format!("[host]\nlisten = \"127.0.0.1:{port}\"\nno_such_key = 1\n"),
+        );
+        let _host = RunningHost::start(&config, port);
+    }
+
+    #[test]
+    fn a_line_on_stderr_makes_it_ready_and_stop_waits_for_the_rest() {
+        let dir = Scratch::new("running-host-line");
+        let config = dir.write(
+            "monitor.toml",
+            "[host]\ninterval = \"100ms\"\nlisten = \"off\"\ndata_dir = \"data\"\n",
+        );
+        let host = RunningHost::builder(&config)
+            .env("RUST_LOG", "info")
+            .until_line("SIGTERM")
+            .within(Duration::from_secs(2));
+        let started = std::panic::catch_unwind(|| host.start());
+        assert!(started.is_err(), "no SIGTERM line before one is sent");
+
+        // Logged after the signal handlers are installed: SIGTERM is then a clean stop.
+        let host = RunningHost::builder(&config)
+            .env("RUST_LOG", "info")
+            .until_line("store opened")
+            .start();
+        let stderr = host.stderr().clone();
+        host.stop();
+        assert_eq!(stderr.count("SIGTERM received"), 1, "{}", stderr.text());
+        assert_eq!(stderr.count("plugins shut down"), 1, "{}", stderr.text());
+    }
+}
