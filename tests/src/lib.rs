@@ -1,7 +1,11 @@
 //! Shared helpers for the workspace's end-to-end tests: building the plugin libraries and the host
-//! binary once per test run, locating them, and scratch directories.
+//! binary once per test run, locating them, scratch directories, and the host binary running for a
+//! test ([`RunningHost`]).
 
 pub mod browser;
+mod host;
+
+pub use host::{HOST_WAIT, HostBuilder, RunningHost};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -57,10 +61,8 @@ pub fn build() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let mut cmd = Command::new(env!("CARGO"));
-            cmd.current_dir(workspace_root())
-                .arg("build")
-                .arg("--quiet");
+            let mut cmd = cargo();
+            cmd.arg("build").arg("--quiet");
             for p in PACKAGES {
                 cmd.args(["-p", p]);
             }
@@ -72,6 +74,36 @@ pub fn build() -> PathBuf {
         .clone()
 }
 
+/// Cargo in the workspace root, without the variables `cargo test` sets for the test process
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`...): build scripts that read one of them (ring's reads
+/// `CARGO_MANIFEST_DIR`) would run again, and everything above them would be rebuilt, on every
+/// test run, and once more on the next plain `cargo build`.
+fn cargo() -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(workspace_root());
+    for (key, _) in std::env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        let set_by_cargo = matches!(
+            key,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        ) || key.starts_with("CARGO_PKG_")
+            || key.starts_with("CARGO_BIN_EXE_")
+            || key.starts_with("CARGO_CFG_");
+        if set_by_cargo {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Path of the cdylib of `package` built with the release profile (for benchmarks), building it
 /// first.
 ///
@@ -79,8 +111,7 @@ pub fn build() -> PathBuf {
 ///
 /// When the build fails.
 pub fn release_library(package: &str) -> PathBuf {
-    let status = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
+    let status = cargo()
         .args(["build", "--quiet", "--release", "-p", package])
         .env("CARGO_TARGET_DIR", target_dir())
         .status()
@@ -668,22 +699,32 @@ pub fn spawn_for_this_process(
 /// The standard error of a child process, collected line by line on a thread of its own (so that
 /// a chatty child never blocks on a full pipe).
 #[derive(Debug, Clone, Default)]
-pub struct Stderr(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Stderr {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    // Set once the pipe is at its end: every line the child wrote is in `lines`.
+    closed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
 
 impl Stderr {
     /// The lines so far.
     pub fn lines(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
+        self.lines.lock().unwrap().clone()
     }
 
     /// The lines so far, joined.
     pub fn text(&self) -> String {
-        self.0.lock().unwrap().join("\n")
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits up to `limit` until the pipe is at its end (the child and whatever inherited its
+    /// stderr have exited), so that the lines are all there; whether it is.
+    pub fn wait_closed(&self, limit: std::time::Duration) -> bool {
+        eventually(limit, || self.closed.load(Ordering::Acquire).then_some(())).is_some()
     }
 
     /// How many lines so far contain `needle`.
     pub fn count(&self, needle: &str) -> usize {
-        self.0
+        self.lines
             .lock()
             .unwrap()
             .iter()
@@ -723,8 +764,9 @@ pub fn spawn_with_stderr(command: &mut Command) -> (std::process::Child, Stderr)
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(pipe).lines() {
             let Ok(line) = line else { break };
-            lines.0.lock().unwrap().push(line);
+            lines.lines.lock().unwrap().push(line);
         }
+        lines.closed.store(true, Ordering::Release);
     });
     (child, stderr)
 }

@@ -8,12 +8,11 @@
 //! Skipped when `prometheus` cannot run, unless `MONITOR_REQUIRE_PROMTOOL=1`.
 
 use std::collections::BTreeSet;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use monitor_tests::{
-    Killed, Prometheus, Scratch, binary, eventually, free_port, http_get, library, toml_path,
+    Prometheus, RunningHost, Scratch, eventually, free_port, http_get, library, toml_path,
 };
 
 const RULES: &str = r#"groups:
@@ -227,16 +226,7 @@ fn the_host_and_prometheus_agree_on_alerts_and_recorded_values() {
             lib = toml_path(&library("monitor-plugin-prometheus")),
         ),
     );
-    let stderr = std::fs::File::create(dir.join("host.log")).unwrap();
-    let _host = Killed(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap(),
-    );
+    let _host = RunningHost::start(&config, host_port);
 
     phase("quiet", prometheus_port, host_port, &expected(&[]), 5.0);
     target.lock().unwrap().set(50.0, 80.0);

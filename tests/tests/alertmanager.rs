@@ -7,12 +7,11 @@
 //! `MONITOR_REQUIRE_PROMTOOL=1`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use monitor_tests::{
-    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, Killed, Scratch, Stderr, binary, eventually,
-    free_port, http_send, library, spawn_with_stderr, toml_path,
+    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, RunningHost, Scratch, Stderr, eventually, free_port,
+    http_send, library, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -59,13 +58,10 @@ api = "alertmanager"
     )
 }
 
-fn run(config: &Path) -> (Killed, Stderr) {
-    let (child, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config),
-    );
-    (Killed(child), stderr)
+fn run(config: &Path) -> (RunningHost, Stderr) {
+    let host = RunningHost::builder(config).start();
+    let stderr = host.stderr().clone();
+    (host, stderr)
 }
 
 fn active(am: &Alertmanager, alert: &str) -> bool {

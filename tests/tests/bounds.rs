@@ -5,12 +5,11 @@
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use monitor_tests::{
-    Killed, Scratch, Stderr, Tmpfs, binary, eventually, free_port, http_get, library, metric,
-    metric_value as value, promtool_check, spawn_with_stderr, toml_path,
+    RunningHost, Scratch, Stderr, Tmpfs, eventually, free_port, http_get, library, metric,
+    metric_value as value, promtool_check, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -30,13 +29,10 @@ fn test_plugins() -> String {
     toml_path(&library("monitor-test-plugins"))
 }
 
-fn start(config: &PathBuf) -> (Killed, Stderr) {
-    let (child, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config),
-    );
-    (Killed(child), stderr)
+fn start(config: &PathBuf) -> (RunningHost, Stderr) {
+    let host = RunningHost::builder(config).start();
+    let stderr = host.stderr().clone();
+    (host, stderr)
 }
 
 fn metrics(port: u16) -> Option<String> {

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use monitor_tests::{
-    Scratch, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr, toml_path,
+    RunningHost, Scratch, binary, eventually, free_port, http_get, library, toml_path,
 };
 
 fn host() -> Command {
@@ -219,11 +219,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
         &dir,
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
     );
-    let (mut child, _stderr) = spawn_with_stderr(host().args(["run", "--config"]).arg(&config));
-    let healthy = eventually(Duration::from_secs(30), || {
-        http_get(port, "/healthz").filter(|(s, _)| *s == 200)
-    });
-    assert!(healthy.is_some(), "the host became healthy");
+    let child = RunningHost::start(&config, port);
     // Wait until the loop has alerted and healed at least once.
     let snapshot = eventually(Duration::from_secs(30), || {
         let (_, body) = http_get(port, "/api/snapshot")?;
@@ -247,13 +243,7 @@ fn serves_http_and_shuts_down_cleanly_on_sigterm() {
     }
     assert_eq!(http_get(port, "/nope").unwrap().0, 404);
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
+    child.stop();
     let log = std::fs::read_to_string(dir.join("shutdown.log")).unwrap();
     let mut seen: Vec<&str> = log.lines().collect();
     seen.sort();
@@ -279,28 +269,25 @@ fn sighup_reloads_and_logs_are_json_lines() {
         &dir,
         &format!("listen = \"127.0.0.1:{port}\"\ndata_dir = \"data\""),
     );
-    let (mut child, stderr) = spawn_with_stderr(
-        host()
-            .args(["run", "--log-format", "json", "--config"])
-            .arg(&config)
-            .env_remove("RUST_LOG"),
-    );
-    assert!(healthy(port), "the host became healthy");
-    signal(&child, "HUP");
+    let mut child = RunningHost::builder(&config)
+        .port(port)
+        .args(["--log-format", "json"])
+        .env_remove("RUST_LOG")
+        .start();
+    let stderr = child.stderr().clone();
+    child.signal("HUP");
     assert!(
         stderr.wait_for("config reloaded"),
         "SIGHUP was logged: {:#?}",
         stderr.lines()
     );
     assert_eq!(
-        child.try_wait().unwrap(),
+        child.child().try_wait().unwrap(),
         None,
         "still running after SIGHUP"
     );
     assert!(healthy(port), "still serving after SIGHUP");
-    signal(&child, "TERM");
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "exit 0 after SIGTERM");
+    child.stop();
     assert!(
         dir.join("data/monitor.db").exists(),
         "history written to data_dir"
@@ -342,23 +329,20 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
     let dir = Scratch::new("cli-filter");
     let port = free_port();
     let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
-    let (mut child, stderr) = spawn_with_stderr(
-        host()
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn"),
-    );
-    assert!(healthy(port), "the host became healthy");
+    let child = RunningHost::builder(&config)
+        .port(port)
+        .env("RUST_LOG", "warn")
+        .start();
+    let stderr = child.stderr().clone();
     // A config the reload refuses: logged at error level.
     std::fs::write(&config, "not toml at all\n").unwrap();
-    signal(&child, "HUP");
+    child.signal("HUP");
     assert!(
         stderr.wait_for("config not reloaded"),
         "{:#?}",
         stderr.lines()
     );
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    child.stop();
     let lines = stderr.lines();
     assert!(
         lines.iter().all(|l| !l.contains("INFO")),
@@ -376,16 +360,14 @@ fn rust_log_filters_text_logs_and_log_level_wins() {
     // `--log-level` wins over RUST_LOG; a bad filter is a bad argument, named with its origin.
     let port = free_port();
     let config = test_config(&dir, &format!("listen = \"127.0.0.1:{port}\""));
-    let (mut child, stderr) = spawn_with_stderr(
-        host()
-            .args(["run", "--log-level", "info", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn"),
-    );
-    assert!(healthy(port), "the host became healthy");
+    let child = RunningHost::builder(&config)
+        .port(port)
+        .args(["--log-level", "info"])
+        .env("RUST_LOG", "warn")
+        .start();
+    let stderr = child.stderr().clone();
     assert!(stderr.wait_for("INFO"), "{:#?}", stderr.lines());
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    child.stop();
     for (flag, env, origin) in [
         (Some("=["), None, "from --log-level"),
         (None, Some("=["), "from RUST_LOG"),

@@ -7,14 +7,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use monitor_tests::{
-    Killed, Scratch, binary, cli, describe, eventually, free_port, http_get, library,
-    spawn_with_stderr, stdout, toml_path,
+    Killed, RunningHost, Scratch, binary, cli, describe, eventually, free_port, http_get, library,
+    stdout, toml_path,
 };
 
 /// A host on a free port with the system collector every 500 ms and an alert that fires from
 /// the first cycle (the machine has memory), killed on drop.
 struct Host {
-    _child: Killed,
+    _host: RunningHost,
     url: String,
     config: PathBuf,
     _dir: Scratch,
@@ -52,21 +52,19 @@ threshold = 0
                 lib = toml_path(&library("monitor-plugin-system")),
             ),
         );
-        let (child, stderr) = spawn_with_stderr(
-            Command::new(binary("monitor-host"))
-                .arg("run")
-                .arg("--config")
-                .arg(&config),
-        );
-        let child = Killed(child);
+        let host = RunningHost::start(&config, port);
         let fired = eventually(Duration::from_secs(30), || {
-            let (status, body) = http_get(port, "/api/snapshot")?;
+            let (status, body) = host.try_get("/api/snapshot")?;
             (status == 200 && body.contains("\"state\":\"firing\"")).then_some(())
         });
-        assert!(fired.is_some(), "the alert never fired:\n{}", stderr.text());
+        assert!(
+            fired.is_some(),
+            "the alert never fired:\n{}",
+            host.stderr().text()
+        );
         Host {
-            _child: child,
-            url: format!("http://127.0.0.1:{port}"),
+            url: host.url(),
+            _host: host,
             config,
             _dir: dir,
         }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use monitor_tests::browser::{Tab, WAIT, browser};
-use monitor_tests::{Killed, Scratch, binary, eventually, free_port, http_get, library, toml_path};
+use monitor_tests::{Killed, RunningHost, Scratch, binary, free_port, library, toml_path};
 use serde_json::{Value, json};
 
 /// The series drawn as lines (a path with at least two points).
@@ -24,7 +24,7 @@ const LINES: &str = r#"path[data-series][d*="L"]"#;
 struct Host {
     dir: Scratch,
     port: u16,
-    _host: Killed,
+    _host: RunningHost,
 }
 
 impl Host {
@@ -52,32 +52,16 @@ impl Host {
                 value = toml_path(&value),
             ),
         );
-        let stderr = std::fs::File::create(dir.join("host-stderr")).unwrap();
-        let child = Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
-        let host = Self {
+        let host = RunningHost::builder(config).port(port).within(WAIT).start();
+        Self {
             dir,
             port,
-            _host: Killed(child),
-        };
-        let up = eventually(WAIT, || {
-            http_get(port, "/healthz").filter(|(status, _)| *status == 200)
-        });
-        assert!(up.is_some(), "the host never got healthy: {}", host.log());
-        host
+            _host: host,
+        }
     }
 
     fn value(&self) -> PathBuf {
         self.dir.join("value")
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("host-stderr")).unwrap_or_default()
     }
 }
 

@@ -7,7 +7,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use monitor_tests::{
-    Scratch, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr, toml_path,
+    RunningHost, Scratch, eventually, free_port, http_get, library, signal, toml_path,
 };
 
 /// Far longer than the test waits for the restart: only the exit event can make it in time.
@@ -90,13 +90,10 @@ command = "sleep 600 >/dev/null 2>&1 & echo $! > {pid_raw}"
             pid_raw = pid_file.display(),
         ),
     );
-    let (host, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info"),
-    );
-    let mut host = Reaper(host);
+    let host = RunningHost::builder(&config)
+        .env("RUST_LOG", "info")
+        .start();
+    let stderr = host.stderr().clone();
     // The first collection (at start) saw the service up, and is watching it.
     let seen_up = eventually(RESTART_LIMIT, || {
         let (_, body) = http_get(port, "/metrics")?;
@@ -127,7 +124,5 @@ command = "sleep 600 >/dev/null 2>&1 & echo $! > {pid_raw}"
         stderr.text()
     );
 
-    signal(&host.0, "TERM");
-    let status = host.0.wait().unwrap();
-    assert!(status.success(), "{status:?}\n{}", stderr.text());
+    host.stop();
 }

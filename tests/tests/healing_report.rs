@@ -6,13 +6,11 @@
 //! count as failures; a restart rebuilds the same figures from the store.
 
 use std::collections::BTreeSet;
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use monitor_tests::{
-    Scratch, binary, cli, eventually, free_port, http_get, library, stdout, toml_path,
+    RunningHost, Scratch, cli, eventually, free_port, http_get, library, stdout, toml_path,
 };
 use serde_json::Value;
 
@@ -99,26 +97,6 @@ succeed = true
             counter = toml_path(&counter),
         ),
     )
-}
-
-fn start(dir: &Scratch, config: &Path, run: u32) -> Child {
-    let stderr = File::create(dir.join(&format!("stderr-{run}"))).unwrap();
-    Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
-}
-
-fn terminate(child: &mut Child) {
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
 }
 
 /// One stored attempt.
@@ -412,7 +390,7 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
     let dir = Scratch::new("healing-report");
     let port = free_port();
     let config = config(&dir, port);
-    let mut host = start(&dir, &config, 0);
+    let host = RunningHost::start(&config, port);
 
     let rows = crash_and_heal(&dir);
     let want = expected(&rows);
@@ -444,8 +422,8 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
     check_metrics_and_cli(port, &want);
 
     // A restart rebuilds the same figures from the store.
-    terminate(&mut host);
-    let mut host = start(&dir, &config, 1);
+    host.stop();
+    let host = RunningHost::start(&config, port);
     let again = eventually(WAIT, || {
         let (status, body) = http_get(port, "/api/healing")?;
         (status == 200).then(|| serde_json::from_str::<Value>(&body).unwrap())
@@ -454,5 +432,5 @@ fn the_healing_report_agrees_with_the_stored_attempts() {
     check(&again, &want);
     assert_eq!(again["effectiveness"], report["effectiveness"]);
     assert_eq!(again["mttr"], report["mttr"]);
-    terminate(&mut host);
+    host.stop();
 }

@@ -5,13 +5,13 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use monitor_host::history::{DATABASE_FILE, Database, Persistence, Saved};
 use monitor_host::store::SeriesKey;
 use monitor_plugin::Labels;
-use monitor_tests::{Scratch, Tmpfs, binary, eventually, library, toml_path};
+use monitor_tests::{RunningHost, Scratch, Tmpfs, binary, eventually, library, toml_path};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const WAIT: Duration = Duration::from_secs(30);
@@ -35,24 +35,9 @@ fn config(dir: &Scratch, extra: &str) -> PathBuf {
     )
 }
 
-fn start(dir: &Scratch, config: &Path, run: u32) -> Child {
-    let stderr = File::create(dir.join(&format!("stderr-{run}"))).unwrap();
-    Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
-}
-
-fn stop(child: &mut Child) {
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+/// The host on `config`; the tests wait on its store and its notes.
+fn start(config: &Path) -> RunningHost {
+    RunningHost::builder(config).start()
 }
 
 /// Every notification recorded, as JSON.
@@ -112,14 +97,14 @@ fn wait_for_cycles(dir: &Scratch, n: usize) {
 fn a_restart_during_a_firing_alert_does_not_notify_it_again_and_resolves_it_once() {
     let dir = Scratch::new("store-restart-firing");
     let config = config(&dir, "");
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     let fired = eventually(WAIT, || {
         (count(&notes(&dir), "firing", "hot") == 1).then_some(())
     });
     assert!(fired.is_some(), "{:?}", notes(&dir));
-    stop(&mut host);
+    host.stop();
 
-    let mut host = start(&dir, &config, 1);
+    let host = start(&config);
     wait_for_cycles(&dir, 5);
     assert_eq!(count(&notes(&dir), "firing", "hot"), 1, "{:?}", notes(&dir));
     dir.write("value", "0");
@@ -128,7 +113,7 @@ fn a_restart_during_a_firing_alert_does_not_notify_it_again_and_resolves_it_once
     });
     assert!(resolved.is_some(), "{:?}", notes(&dir));
     wait_for_cycles(&dir, 5);
-    stop(&mut host);
+    host.stop();
     let n = notes(&dir);
     assert_eq!(
         (count(&n, "firing", "hot"), count(&n, "resolved", "hot")),
@@ -158,17 +143,17 @@ fn a_healing_give_up_survives_a_restart() {
             })
             .count()
     };
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     let escalated = eventually(WAIT, || (gave_up(&notes(&dir)) == 1).then_some(()));
     assert!(escalated.is_some(), "{:?}", notes(&dir));
-    stop(&mut host);
+    host.stop();
     let saved = stored(&dir);
     assert_eq!(saved.history.healing().count(), 1);
     assert!(saved.episodes[0].escalated);
 
-    let mut host = start(&dir, &config, 1);
+    let host = start(&config);
     wait_for_cycles(&dir, 10);
-    stop(&mut host);
+    host.stop();
     let n = notes(&dir);
     assert_eq!(gave_up(&n), 1, "not given up again: {n:?}");
     assert_eq!(count(&n, "firing", "hot"), 1, "{n:?}");
@@ -199,7 +184,7 @@ fn kill_9_at_random_moments_loses_no_stored_point_and_notifies_once() {
     let config = config(&dir, "");
     // The firing notification goes out once before the kills start: the test then checks that
     // no restart sends it again, whatever moment each kill hits.
-    let mut host = start(&dir, &config, 0);
+    let mut host = start(&config);
     let fired = eventually(WAIT, || {
         (count(&notes(&dir), "firing", "hot") == 1).then_some(())
     });
@@ -209,12 +194,13 @@ fn kill_9_at_random_moments_loses_no_stored_point_and_notifies_once() {
     // 50 kills 100 to 500 ms apart: about 20 s.
     for run in 1..=50 {
         std::thread::sleep(Duration::from_millis(moments.next_ms(100, 500)));
-        if let Some(status) = host.try_wait().unwrap() {
-            let err = std::fs::read_to_string(dir.join(&format!("stderr-{}", run - 1)));
-            panic!("the host ended by itself ({status}): {err:?}");
+        if let Some(status) = host.child().try_wait().unwrap() {
+            panic!(
+                "the host ended by itself ({status}): {}",
+                host.stderr().text()
+            );
         }
-        host.kill().unwrap();
-        host.wait().unwrap();
+        host.kill_9();
         let now = stored_points(&dir);
         assert!(
             now.starts_with(&before),
@@ -223,10 +209,10 @@ fn kill_9_at_random_moments_loses_no_stored_point_and_notifies_once() {
             now.len()
         );
         before = now;
-        host = start(&dir, &config, run);
+        host = start(&config);
     }
     wait_for_cycles(&dir, 3);
-    stop(&mut host);
+    host.stop();
     let n = notes(&dir);
     assert_eq!(count(&n, "firing", "hot"), 1, "{n:?}");
     assert_eq!(count(&n, "resolved", "hot"), 0, "{n:?}");
@@ -246,9 +232,9 @@ fn an_earlier_snapshot_is_imported_into_the_store_and_kept() {
         "success":true,"message":"restarted","duration_ms":1,"started_ms":{started}}}]}}"#
     );
     std::fs::write(dir.join("data/snapshot.json"), &old).unwrap();
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     wait_for_cycles(&dir, 2);
-    stop(&mut host);
+    host.stop();
     let saved = stored(&dir);
     let heal = saved.history.healing().next().unwrap();
     assert_eq!(
@@ -296,9 +282,9 @@ fn a_damaged_store_stops_the_host_naming_it_and_is_kept() {
     let dir = Scratch::new("store-damaged");
     let config = config(&dir, "");
     // A real store, then damaged: its header overwritten.
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     wait_for_cycles(&dir, 2);
-    stop(&mut host);
+    host.stop();
     let path = dir.join("data").join(DATABASE_FILE);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[..16].copy_from_slice(b"not a database!\0");
@@ -340,7 +326,7 @@ fn a_full_disk_keeps_the_host_cycling_and_writing_resumes_when_space_returns() {
         &format!("listen = \"127.0.0.1:{port}\""),
     );
     std::fs::write(&config, text).unwrap();
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     wait_for_cycles(&dir, 3);
 
     // Fill the disk.
@@ -375,7 +361,7 @@ fn a_full_disk_keeps_the_host_cycling_and_writing_resumes_when_space_returns() {
         metric(port, "monitor_host_store_dropped_cycles_total"),
         Some(0.0)
     );
-    stop(&mut host);
+    host.stop();
     // The store opens (and passes its check), and the cycles run while the disk was full were
     // written once space returned.
     let points = stored_points(&dir);
@@ -407,12 +393,12 @@ fn a_recovery_after_a_successful_attempt_marks_it_verified() {
         toml_path(&dir.join("value")),
     );
     let config = config(&dir, &strategy);
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     let resolved = eventually(WAIT, || {
         (count(&notes(&dir), "resolved", "hot") == 1).then_some(())
     });
     assert!(resolved.is_some(), "{:?}", notes(&dir));
-    stop(&mut host);
+    host.stop();
     let db = Database::open(&dir.join("data"), DAY, DAY).unwrap();
     let attempts = db.attempts(10).unwrap();
     assert_eq!(attempts.len(), 1, "{attempts:?}");

@@ -9,76 +9,41 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use monitor_tests::{
-    Killed, Scratch, Stderr, binary, eventually, free_port, http_get, spawn_with_stderr, toml_path,
+    HostBuilder, RunningHost, Scratch, binary, eventually, free_port, http_get, toml_path,
 };
 
-/// A running host with `[host]` extras; killed on drop.
-struct Host {
-    child: Killed,
-    stderr: Stderr,
-    port: u16,
+fn write_config(dir: &Scratch, listen: &str, extra: &str) -> PathBuf {
+    dir.write(
+        "monitor.toml",
+        &format!(
+            "[host]\ninterval = \"1s\"\nlisten = \"{listen}\"\ndata_dir = {}\n{extra}",
+            toml_path(&dir.join("data"))
+        ),
+    )
 }
 
-impl Host {
-    fn config(dir: &Scratch, listen: &str, extra: &str) -> PathBuf {
-        dir.write(
-            "monitor.toml",
-            &format!(
-                "[host]\ninterval = \"1s\"\nlisten = \"{listen}\"\ndata_dir = {}\n{extra}",
-                toml_path(&dir.join("data"))
-            ),
-        )
-    }
+/// How to start the host on `port` with `config`, logging at `info`.
+fn builder(config: &Path, port: u16) -> HostBuilder {
+    RunningHost::builder(config)
+        .port(port)
+        .env("RUST_LOG", "info")
+}
 
-    /// Starts the host on loopback and waits until a cycle has run (`/healthz` answers 200).
-    fn start(dir: &Scratch, extra: &str) -> Self {
-        let port = free_port();
-        let config = Self::config(dir, &format!("127.0.0.1:{port}"), extra);
-        Self::spawn(&mut Command::new(binary("monitor-host")), &config, port)
-    }
+/// Starts the host on loopback with `[host]` extras and waits until a cycle has run (`/healthz`
+/// answers 200).
+fn start(dir: &Scratch, extra: &str) -> RunningHost {
+    let port = free_port();
+    let config = write_config(dir, &format!("127.0.0.1:{port}"), extra);
+    builder(&config, port).start()
+}
 
-    fn spawn(command: &mut Command, config: &Path, port: u16) -> Self {
-        let (child, stderr) = spawn_with_stderr(
-            command
-                .args(["run", "--config"])
-                .arg(config)
-                .env("RUST_LOG", "info"),
-        );
-        Self {
-            child: Killed(child),
-            stderr,
-            port,
-        }
-    }
-
-    fn wait_healthy(&self) {
-        let healthy = eventually(Duration::from_secs(60), || {
-            http_get(self.port, "/healthz").filter(|(s, _)| *s == 200)
-        });
-        assert!(
-            healthy.is_some(),
-            "the host never got healthy:\n{}",
-            self.stderr.text()
-        );
-    }
-
-    fn rss_kb(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.child.0.id())).unwrap();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc/<pid>/status")
-    }
-
-    /// The value of metric line `name` (no labels) on `/metrics`.
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (_, body) = http_get(self.port, "/metrics")?;
-        body.lines()
-            .find_map(|l| l.strip_prefix(&format!("{name} ")))
-            .and_then(|v| v.parse().ok())
-    }
+fn rss_kb(host: &RunningHost) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", host.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/<pid>/status")
 }
 
 /// Sends `raw` on a new connection and returns what comes back until the server closes (or 30 s
@@ -109,11 +74,10 @@ fn ready() -> Scratch {
 #[test]
 fn a_client_that_never_reads_does_not_hold_up_health_checks() {
     let dir = ready();
-    let host = Host::start(&dir, "");
-    host.wait_healthy();
+    let host = start(&dir, "");
     // Thousands of pipelined requests for the largest answers, none of them read: the answers
     // fill the socket buffers and the server's writes to this client block.
-    let mut slow = TcpStream::connect(("127.0.0.1", host.port)).unwrap();
+    let mut slow = TcpStream::connect(("127.0.0.1", host.port())).unwrap();
     slow.set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let writer = std::thread::spawn(move || {
@@ -133,7 +97,7 @@ fn a_client_that_never_reads_does_not_hold_up_health_checks() {
     });
     std::thread::sleep(Duration::from_secs(1));
     for probe in 0..20 {
-        let answer = http_get(host.port, "/healthz");
+        let answer = http_get(host.port(), "/healthz");
         assert_eq!(
             answer.as_ref().map(|a| a.0),
             Some(200),
@@ -143,7 +107,7 @@ fn a_client_that_never_reads_does_not_hold_up_health_checks() {
     }
     // The server gives up on that client once a write has waited 30 s, and counts it.
     let timeouts = eventually(Duration::from_secs(120), || {
-        host.metric("monitor_host_http_timeouts_total")
+        host.metric("monitor_host_http_timeouts_total", &[])
             .filter(|t| *t >= 1.0)
     });
     assert!(
@@ -156,9 +120,8 @@ fn a_client_that_never_reads_does_not_hold_up_health_checks() {
 #[test]
 fn oversized_request_heads_are_refused_without_memory_growth() {
     let dir = ready();
-    let host = Host::start(&dir, "");
-    host.wait_healthy();
-    let before = host.rss_kb();
+    let host = start(&dir, "");
+    let before = rss_kb(&host);
 
     let mut long_line = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Long: ".to_vec();
     long_line.extend(std::iter::repeat_n(b'a', 1024 * 1024));
@@ -173,7 +136,7 @@ fn oversized_request_heads_are_refused_without_memory_growth() {
         ("100,000 headers", &many),
     ] {
         for _ in 0..5 {
-            let answer = exchange(host.port, raw);
+            let answer = exchange(host.port(), raw);
             assert!(
                 answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
                 "{what}: answered {:?}",
@@ -181,13 +144,13 @@ fn oversized_request_heads_are_refused_without_memory_growth() {
             );
         }
     }
-    let after = host.rss_kb();
+    let after = rss_kb(&host);
     assert!(
         after < before + 64 * 1024,
         "RSS went from {before} kB to {after} kB"
     );
-    assert_eq!(http_get(host.port, "/healthz").map(|a| a.0), Some(200));
-    let rejected = host.metric("monitor_host_http_requests_rejected_total");
+    assert_eq!(http_get(host.port(), "/healthz").map(|a| a.0), Some(200));
+    let rejected = host.metric("monitor_host_http_requests_rejected_total", &[]);
     assert!(rejected.is_some_and(|r| r >= 1.0), "{rejected:?}");
 }
 
@@ -199,35 +162,30 @@ fn running_out_of_file_descriptors_is_counted_and_the_server_recovers() {
     }
     let dir = ready();
     let port = free_port();
-    let config = Host::config(&dir, &format!("127.0.0.1:{port}"), "");
-    let host = Host::spawn(
-        Command::new("prlimit")
-            .arg("--nofile=64:64")
-            .arg(binary("monitor-host")),
-        &config,
-        port,
-    );
-    host.wait_healthy();
+    let config = write_config(&dir, &format!("127.0.0.1:{port}"), "");
+    let host = builder(&config, port)
+        .wrapped_in("prlimit", &["--nofile=64:64"])
+        .start();
     // Far more connections than descriptors left: the host's accept fails with EMFILE.
     let held: Vec<TcpStream> = (0..120)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
         .collect();
     assert!(held.len() > 64, "only {} connections opened", held.len());
     assert!(
-        host.stderr.wait_for("cannot accept a connection"),
+        host.stderr().wait_for("cannot accept a connection"),
         "no accept error logged:\n{}",
-        host.stderr.text()
+        host.stderr().text()
     );
     drop(held);
     // Served again once the connections are gone, and the errors are in /metrics.
     let errors = eventually(Duration::from_secs(30), || {
-        host.metric("monitor_host_http_accept_errors_total")
+        host.metric("monitor_host_http_accept_errors_total", &[])
             .filter(|n| *n >= 1.0)
     });
     assert!(
         errors.is_some(),
         "accept errors not counted:\n{}",
-        host.stderr.text()
+        host.stderr().text()
     );
     assert_eq!(http_get(port, "/healthz").map(|a| a.0), Some(200));
 }
@@ -235,15 +193,14 @@ fn running_out_of_file_descriptors_is_counted_and_the_server_recovers() {
 #[test]
 fn a_request_head_left_unfinished_is_closed_after_the_read_timeout() {
     let dir = ready();
-    let host = Host::start(&dir, "");
-    host.wait_healthy();
-    let mut slow = TcpStream::connect(("127.0.0.1", host.port)).unwrap();
+    let host = start(&dir, "");
+    let mut slow = TcpStream::connect(("127.0.0.1", host.port())).unwrap();
     slow.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         .unwrap();
     let started = Instant::now();
     // Others are served meanwhile.
     for _ in 0..5 {
-        assert_eq!(http_get(host.port, "/healthz").map(|a| a.0), Some(200));
+        assert_eq!(http_get(host.port(), "/healthz").map(|a| a.0), Some(200));
     }
     // The server hangs up on its own (10 s by default); the client is never answered 200.
     slow.set_read_timeout(Some(Duration::from_secs(60)))
@@ -259,7 +216,7 @@ fn a_request_head_left_unfinished_is_closed_after_the_read_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(60), "not closed");
     assert!(!String::from_utf8_lossy(&out).contains(" 200 "), "{out:?}");
-    let timeouts = host.metric("monitor_host_http_timeouts_total");
+    let timeouts = host.metric("monitor_host_http_timeouts_total", &[]);
     assert!(timeouts.is_some_and(|t| t >= 1.0), "{timeouts:?}");
 }
 
@@ -268,11 +225,10 @@ fn methods_a_route_does_not_take_are_405_and_the_query_api_takes_a_post_form() {
     let dir = ready();
     let port = free_port();
     // Beyond loopback and unprotected: said in the log.
-    let config = Host::config(&dir, &format!("0.0.0.0:{port}"), "");
-    let host = Host::spawn(&mut Command::new(binary("monitor-host")), &config, port);
-    host.wait_healthy();
+    let config = write_config(&dir, &format!("0.0.0.0:{port}"), "");
+    let host = builder(&config, port).start();
     assert!(
-        host.stderr
+        host.stderr()
             .wait_for("beyond loopback, without [host] http_auth")
     );
 
@@ -346,17 +302,16 @@ fn self_signed(dir: &Scratch) -> Option<(PathBuf, PathBuf)> {
 fn credentials_are_required_when_configured() {
     let dir = ready();
     // `printf %s secret | sha256sum`
-    let host = Host::start(
+    let port = free_port();
+    let config = write_config(
         &dir,
+        &format!("127.0.0.1:{port}"),
         "http_auth = { basic_auth_users = { ann = \"sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b\" } }\n",
     );
-    assert!(
-        host.stderr.wait_for("serving http://"),
-        "{}",
-        host.stderr.text()
-    );
+    // `/healthz` needs the credentials too: ready once it serves.
+    let host = builder(&config, port).until_line("serving http://").start();
     let without = exchange(
-        host.port,
+        host.port(),
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
     );
     assert!(without.starts_with("HTTP/1.1 401"), "{without}");
@@ -365,18 +320,18 @@ fn credentials_are_required_when_configured() {
         ["Basic realm=\"monitor-host\""]
     );
     let wrong = exchange(
-        host.port,
+        host.port(),
         b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YW5uOndyb25n\r\nConnection: close\r\n\r\n",
     );
     assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
     let with = eventually(Duration::from_secs(60), || {
         let r = exchange(
-            host.port,
+            host.port(),
             b"GET /healthz HTTP/1.1\r\nHost: x\r\nAuthorization: Basic YW5uOnNlY3JldA==\r\nConnection: close\r\n\r\n",
         );
         r.starts_with("HTTP/1.1 200").then_some(r)
     });
-    assert!(with.is_some(), "{}", host.stderr.text());
+    assert!(with.is_some(), "{}", host.stderr().text());
 }
 
 #[test]
@@ -392,7 +347,7 @@ fn tls_with_a_bearer_token_serves_https_only() {
     }
     dir.write("token", "t0ken\n");
     let port = free_port();
-    let config = Host::config(
+    let config = write_config(
         &dir,
         &format!("0.0.0.0:{port}"),
         &format!(
@@ -401,12 +356,10 @@ fn tls_with_a_bearer_token_serves_https_only() {
             toml_path(&key)
         ),
     );
-    let host = Host::spawn(&mut Command::new(binary("monitor-host")), &config, port);
-    assert!(
-        host.stderr.wait_for("serving https://"),
-        "{}",
-        host.stderr.text()
-    );
+    // Plain HTTP gets no answer: ready once it says it serves HTTPS.
+    let host = builder(&config, port)
+        .until_line("serving https://")
+        .start();
     let curl = |auth: Option<&str>| {
         let mut c = Command::new("curl");
         c.args(["-sS", "-i", "--max-time", "20", "--cacert"])
@@ -430,15 +383,15 @@ fn tls_with_a_bearer_token_serves_https_only() {
         let r = curl(Some("Authorization: Bearer t0ken"));
         r.starts_with("HTTP/1.1 200").then_some(r)
     });
-    assert!(with.is_some(), "{}", host.stderr.text());
+    assert!(with.is_some(), "{}", host.stderr().text());
     // Plain HTTP on the TLS port is not answered.
     assert_eq!(http_get(port, "/healthz").map(|a| a.0), None);
     // Protected and encrypted: no warning.
     assert_eq!(
-        host.stderr.count("beyond loopback"),
+        host.stderr().count("beyond loopback"),
         0,
         "{}",
-        host.stderr.text()
+        host.stderr().text()
     );
 }
 

@@ -6,13 +6,12 @@
 //! acknowledged (with the `incidents` command) before `escalate_after` is not escalated; bad
 //! requests are refused with their reason, and without credentials when `http_auth` is set.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use monitor_tests::{
-    Killed, Scratch, Stderr, binary, cli, describe, eventually, free_port, http_get, http_send,
-    http_send_with, library, signal, spawn_with_stderr, stdout, toml_path,
+    RunningHost, Scratch, cli, describe, eventually, free_port, http_send_with, library, stdout,
+    toml_path,
 };
 use serde_json::Value;
 
@@ -87,91 +86,26 @@ fn failing_fixer(dir: &Scratch) -> String {
     )
 }
 
-struct Host {
-    child: Killed,
-    stderr: Stderr,
-    port: u16,
+/// What these tests ask the host beyond [`RunningHost`]'s own helpers.
+trait IncidentApi {
+    fn incident_when(&self, id: u64, what: &str, ok: impl Fn(&Value) -> bool) -> Value;
+    fn opened(&self, alert: &str) -> u64;
 }
 
-impl Host {
-    fn start(config: &Path, port: u16) -> Host {
-        let (child, stderr) = spawn_with_stderr(
-            Command::new(binary("monitor-host"))
-                .arg("run")
-                .arg("--config")
-                .arg(config),
-        );
-        let host = Host {
-            child: Killed(child),
-            stderr,
-            port,
-        };
-        host.wait_cycles(1);
-        host
-    }
-
-    fn child(&mut self) -> &mut Child {
-        &mut self.child.0
-    }
-
-    fn stop(mut self) {
-        signal(self.child(), "TERM");
-        let code = self.child().wait().unwrap().code();
-        assert_eq!(code, Some(0), "{}", self.stderr.text());
-    }
-
-    fn kill_9(mut self) {
-        self.child().kill().unwrap();
-        self.child().wait().unwrap();
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn json(&self, path: &str) -> Value {
-        let (status, body) =
-            http_get(self.port, path).unwrap_or_else(|| panic!("no answer to {path}"));
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-    }
-
-    fn send(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        http_send(self.port, method, path, body).unwrap_or_else(|| panic!("no answer to {path}"))
-    }
-
-    fn cycles(&self) -> u64 {
-        http_get(self.port, "/api/snapshot")
-            .filter(|(s, _)| *s == 200)
-            .and_then(|(_, b)| serde_json::from_str::<Value>(&b).ok())
-            .and_then(|v| v["cycles"].as_u64())
-            .unwrap_or(0)
-    }
-
-    /// Waits until `n` more cycles have run (and been written to the store).
-    fn wait_cycles(&self, n: u64) {
-        let before = self.cycles();
-        let ran = eventually(WAIT, || (self.cycles() >= before + n).then_some(()));
-        assert!(
-            ran.is_some(),
-            "the host stopped cycling:\n{}",
-            self.stderr.text()
-        );
-    }
-
+impl IncidentApi for RunningHost {
     /// Incident `id` with its timeline, once `ok` holds for it.
     fn incident_when(&self, id: u64, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
         let path = format!("/api/incidents/{id}");
         let found = eventually(WAIT, || {
-            let (status, body) = http_get(self.port, &path)?;
+            let (status, body) = self.try_get(&path)?;
             let v: Value = serde_json::from_str(&body).ok()?;
             (status == 200 && ok(&v)).then_some(v)
         });
         found.unwrap_or_else(|| {
             panic!(
                 "incident {id} never {what}: {:?}\n{}",
-                http_get(self.port, &path),
-                self.stderr.text()
+                self.try_get(&path),
+                self.stderr().text()
             )
         })
     }
@@ -184,13 +118,7 @@ impl Host {
                 .find(|i| i["alert"] == alert)
                 .and_then(|i| i["id"].as_u64())
         });
-        found.unwrap_or_else(|| panic!("no incident for {alert}:\n{}", self.stderr.text()))
-    }
-
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (_, text) = http_get(self.port, "/metrics")?;
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        found.unwrap_or_else(|| panic!("no incident for {alert}:\n{}", self.stderr().text()))
     }
 }
 
@@ -262,7 +190,7 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
     let dir = Scratch::new("incidents-episode");
     let port = free_port();
     let config = config(&dir, port, &too_high("2s"), &failing_fixer(&dir), "");
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     assert_eq!(host.json("/api/incidents"), serde_json::json!([]));
 
     std::fs::write(dir.join("value"), "50").unwrap();
@@ -275,14 +203,14 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
     let before = host.incident_when(id, "has its note", |i| kinds(i).contains(&"note".into()));
     host.wait_cycles(2);
     host.stop();
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     let after = host.incident_when(id, "is back", |_| true);
     kept(&before, &after);
     assert_eq!(after["state"], "acknowledged");
     let before = after;
     host.wait_cycles(2);
     host.kill_9();
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     let after = host.incident_when(id, "is back after kill -9", |_| true);
     kept(&before, &after);
     assert_eq!(after["state"], "acknowledged");
@@ -293,7 +221,7 @@ fn an_episode_keeps_its_timeline_through_escalations_acknowledgement_restarts_an
 
 /// Healing fails twice and gives up; nobody acknowledges within 2s: both escalations, each on
 /// the timeline, the time escalation sent to `pager` only.
-fn escalated_twice(host: &Host, dir: &Scratch, id: u64) {
+fn escalated_twice(host: &RunningHost, dir: &Scratch, id: u64) {
     let escalated = host.incident_when(id, "escalated twice", |i| {
         let k = kinds(i);
         k.contains(&"escalated:healing_gave_up".into())
@@ -334,11 +262,11 @@ fn escalated_twice(host: &Host, dir: &Scratch, id: u64) {
         };
         sent("log", false) && sent("log", true) && sent("pager", true)
     });
-    assert_eq!(host.metric("monitor_incidents_open"), Some(1.0));
+    assert_eq!(host.metric("monitor_incidents_open", &[]), Some(1.0));
 }
 
 /// An acknowledgement over the API, a note with the `incidents` command, both shown by `show`.
-fn acknowledge_and_note(host: &Host, id: u64) {
+fn acknowledge_and_note(host: &RunningHost, id: u64) {
     let (status, body) = host.send(
         "POST",
         &format!("/api/incidents/{id}/ack"),
@@ -374,7 +302,7 @@ fn acknowledge_and_note(host: &Host, id: u64) {
 
 /// The alert resolves: the incident with it, its timeline in time order ending with the
 /// resolution (and its notification), its figures from the timeline's times.
-fn resolution(host: &Host, dir: &Scratch, id: u64) {
+fn resolution(host: &RunningHost, dir: &Scratch, id: u64) {
     std::fs::write(dir.join("value"), "5").unwrap();
     // Resolved, and the resolution sent (after it).
     let resolved = host.incident_when(id, "resolved and notified", |i| {
@@ -415,7 +343,7 @@ fn resolution(host: &Host, dir: &Scratch, id: u64) {
         "escalated once, restarts included"
     );
     let metrics = eventually(WAIT, || {
-        (host.metric("monitor_incidents_open") == Some(0.0)).then_some(())
+        (host.metric("monitor_incidents_open", &[]) == Some(0.0)).then_some(())
     });
     assert!(metrics.is_some());
     let listed = host.json("/api/incidents?state=resolved");
@@ -441,7 +369,7 @@ fn an_incident_acknowledged_before_escalate_after_is_not_escalated() {
         too_high("6s")
     );
     let config = config(&dir, port, &alerts, "", "");
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     std::fs::write(dir.join("value"), "50").unwrap();
     let id = host.opened("too_high");
     let other = host.opened("also_high");
@@ -499,7 +427,7 @@ fn bad_requests_are_refused_with_their_reason() {
     let dir = Scratch::new("incidents-bad");
     let port = free_port();
     let file = config(&dir, port, &too_high("1h"), "", "");
-    let host = Host::start(&file, port);
+    let host = RunningHost::start(&file, port);
     std::fs::write(dir.join("value"), "50").unwrap();
     let id = host.opened("too_high");
     let ack = format!("/api/incidents/{id}/ack");
@@ -557,18 +485,16 @@ fn bad_requests_are_refused_with_their_reason() {
     dir.write("token", "s3cret\n");
     let auth = "http_auth = { bearer_token_file = \"token\" }";
     let file = config(&dir, port, &too_high("1h"), "", auth);
-    let (child, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .arg("run")
-            .arg("--config")
-            .arg(&file),
-    );
-    let _child = Killed(child);
+    // Unauthenticated, `/healthz` answers 401.
+    let host = RunningHost::builder(&file)
+        .port(port)
+        .until_answering()
+        .start();
     let good = [("Authorization", "Bearer s3cret")];
     let up = eventually(WAIT, || {
         http_send_with(port, "GET", "/api/incidents", &good, "").filter(|(s, _)| *s == 200)
     });
-    assert!(up.is_some(), "{}", stderr.text());
+    assert!(up.is_some(), "{}", host.stderr().text());
     let body = r#"{"by": "mallory"}"#;
     let send = |headers: &[(&str, &str)], method: &str, path: &str| {
         http_send_with(port, method, path, headers, body).unwrap().0

@@ -5,13 +5,13 @@
 
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::Duration;
 
 use monitor_host::{Config, Engine};
 use monitor_tests::{
-    Killed, Scratch, Stderr, binary, cli, describe, eventually, free_port, library, metric, signal,
-    spawn_with_stderr, toml_path,
+    RunningHost, Scratch, Stderr, binary, cli, describe, eventually, free_port, library, metric,
+    toml_path,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -40,14 +40,10 @@ crash = "{how}"
     )
 }
 
-fn spawn(config: &Path) -> (Killed, Stderr) {
-    let (child, stderr) = spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info"),
-    );
-    (Killed(child), stderr)
+fn spawn(config: &Path) -> (RunningHost, Stderr) {
+    let host = RunningHost::builder(config).env("RUST_LOG", "info").start();
+    let stderr = host.stderr().clone();
+    (host, stderr)
 }
 
 fn wait_metric(port: u16, name: &str, labels: &[&str], ok: impl Fn(f64) -> bool) -> Option<f64> {
@@ -143,7 +139,11 @@ path = {value}
     assert!(lines_with(&stderr, &["crash-exit", "exited with status 3"]) >= 2);
 
     // The host is alive, and the other collector keeps collecting all along.
-    assert!(host.0.try_wait().unwrap().is_none(), "{}", stderr.text());
+    assert!(
+        host.child().try_wait().unwrap().is_none(),
+        "{}",
+        stderr.text()
+    );
     let file = ["instance=\"file\""];
     let calls = metric(port, "monitor_plugin_calls_total", &file).unwrap();
     let more = wait_metric(port, "monitor_plugin_calls_total", &file, |v| {
@@ -173,13 +173,13 @@ path = {value}
         let failing = metric(port, "monitor_plugin_consecutive_failures", &[&label]);
         assert_eq!(failing, Some(0.0), "{name}");
     }
-    assert!(host.0.try_wait().unwrap().is_none());
+    assert!(host.child().try_wait().unwrap().is_none());
 
     // A clean stop calls each instance's `shutdown` in its process, and leaves no process behind.
-    let pids = runners(&host.0);
+    let pids = runners(host.child());
     assert_eq!(pids.len(), 3, "{pids:?}");
-    signal(&host.0, "TERM");
-    let status = host.0.wait().unwrap();
+    host.signal("TERM");
+    let status = host.child().wait().unwrap();
     assert!(status.success(), "{status:?}: {}", stderr.text());
     let log = std::fs::read_to_string(&shutdowns).unwrap_or_default();
     assert_eq!(log.lines().filter(|l| *l == "crashy:-").count(), 3, "{log}");
@@ -251,7 +251,7 @@ flag = {flag}
     );
     let (mut host, stderr) = spawn(&config);
     let label = ["instance=\"sleepy\""];
-    let first = eventually(LIMIT, || runners(&host.0).first().copied()).expect("a runner");
+    let first = eventually(LIMIT, || runners(host.child()).first().copied()).expect("a runner");
 
     // The hung call times out, and its process is killed rather than left running.
     let timeouts = wait_metric(port, "monitor_plugin_timeouts_total", &label, |v| v >= 1.0);
@@ -273,10 +273,10 @@ flag = {flag}
     assert_eq!(metric(port, "monitor_plugin_stuck", &label), Some(0.0));
 
     // Its process dies with the host, even when the host is killed outright.
-    let pids = runners(&host.0);
+    let pids = runners(host.child());
     assert_eq!(pids.len(), 1, "{pids:?}");
-    signal(&host.0, "KILL");
-    host.0.wait().unwrap();
+    host.signal("KILL");
+    host.child().wait().unwrap();
     let gone = eventually(LIMIT, || pids.iter().all(|p| !is_runner(*p)).then_some(()));
     assert!(gone.is_some(), "{pids:?} outlived the host");
 }

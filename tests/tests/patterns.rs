@@ -4,13 +4,12 @@
 //! whose expression does not parse fails `check` with its position.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::history::{Persistence, TransitionRecord};
 use monitor_host::store::SeriesKey;
 use monitor_plugin::{Labels, SampleKind};
-use monitor_tests::{Killed, Scratch, binary, cli, describe, eventually, free_port, http_get};
+use monitor_tests::{RunningHost, Scratch, cli, describe, eventually, free_port, http_get};
 use serde_json::Value;
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -113,14 +112,8 @@ fn config(dir: &Scratch, port: u16) -> PathBuf {
     )
 }
 
-fn start(config: &std::path::Path) -> Child {
-    Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+fn start(config: &std::path::Path) -> RunningHost {
+    RunningHost::builder(config).start()
 }
 
 /// `path` as JSON once `ready` holds for it.
@@ -143,7 +136,7 @@ fn patterns_of_an_earlier_run_and_watched_series_are_served() {
     let now = now_ms();
     let spike_ms = previous_run(&dir.join("data"), now);
     let port = free_port();
-    let _host = Killed(start(&config(&dir, port)));
+    let _host = start(&config(&dir, port));
 
     let patterns = json_when(port, "/api/patterns", |v| v["patterns"].is_array());
     let list = patterns["patterns"].as_array().unwrap();

@@ -3,12 +3,11 @@
 //! real Prometheus that received the same samples through remote write.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::engine::now_ms;
 use monitor_tests::{
-    Killed, Prometheus, Scratch, binary, eventually, free_port, http_get, library, toml_path,
+    Prometheus, RunningHost, Scratch, eventually, free_port, http_get, library, toml_path,
 };
 use serde_json::{Value, json};
 
@@ -16,7 +15,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// The host binary every 100 ms, serving on `listen`, the `file` collector reading `value`;
 /// `extra` is appended to the config.
-fn start_host(dir: &Scratch, listen: u16, value: &Path, extra: &str) -> Killed {
+fn start_host(dir: &Scratch, listen: u16, value: &Path, extra: &str) -> RunningHost {
     let config = dir.write(
         "monitor.toml",
         &format!(
@@ -28,15 +27,7 @@ fn start_host(dir: &Scratch, listen: u16, value: &Path, extra: &str) -> Killed {
             value = toml_path(value),
         ),
     );
-    let stderr = std::fs::File::create(dir.join("host-stderr")).unwrap();
-    let child = Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    Killed(child)
+    RunningHost::builder(config).start()
 }
 
 /// `GET path` on `port`, as JSON.

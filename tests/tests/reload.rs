@@ -2,13 +2,9 @@
 //! (a collector added, an alert threshold changed, a notifier removed) and with invalid ones.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
 use std::time::Duration;
 
-use monitor_tests::{
-    Scratch, Stderr, binary, eventually, free_port, http_get, library, signal, spawn_with_stderr,
-    toml_path,
-};
+use monitor_tests::{RunningHost, Scratch, eventually, free_port, http_get, library, toml_path};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -85,13 +81,9 @@ label = "recorder"
     )
 }
 
-fn spawn(config: &Path) -> (Child, Stderr) {
-    spawn_with_stderr(
-        Command::new(binary("monitor-host"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info"),
-    )
+/// The host on `config`, logging at `info`; the tests wait for what they check.
+fn spawn(config: &Path) -> RunningHost {
+    RunningHost::builder(config).env("RUST_LOG", "info").start()
 }
 
 /// A plain HTTP/1.0 request with an empty body: `(status, body)`.
@@ -166,7 +158,8 @@ fn a_valid_changed_config_applies_and_keeps_what_is_unchanged_running() {
         second: true,
     };
     let config = write_config(&dir, port, &v1);
-    let (mut child, stderr) = spawn(&config);
+    let host = spawn(&config);
+    let stderr = host.stderr().clone();
     let firing = || {
         let n = notes(&dir.join("notes.jsonl"));
         (count(&n, "too_high", "firing") == 1 && count(&n, "also_high", "firing") == 1).then_some(n)
@@ -183,7 +176,7 @@ fn a_valid_changed_config_applies_and_keeps_what_is_unchanged_running() {
         second: false,
     };
     write_config(&dir, port, &v2);
-    signal(&child, "HUP");
+    host.signal("HUP");
     assert!(stderr.wait_for_n("config reloaded", 1), "{}", stderr.text());
     // The new collector runs, and its series is collected.
     let added = "instance=\"added\"";
@@ -213,8 +206,7 @@ fn a_valid_changed_config_applies_and_keeps_what_is_unchanged_running() {
         stderr.text()
     );
 
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    host.stop();
     let log = std::fs::read_to_string(dir.join("shutdown.log")).unwrap();
     // `added` keeps no shutdown log.
     assert_eq!(
@@ -235,7 +227,8 @@ fn an_invalid_config_is_refused_and_the_running_one_stays() {
         second: false,
     };
     let config = write_config(&dir, port, &v1);
-    let (mut child, stderr) = spawn(&config);
+    let host = spawn(&config);
+    let stderr = host.stderr().clone();
     assert!(wait_metric(port, CALLS, FILE, |c| c >= 1.0).is_some());
     let (status, body) = http(port, "GET", "/-/reload");
     assert_eq!(status, 405, "{body}");
@@ -248,7 +241,7 @@ fn an_invalid_config_is_refused_and_the_running_one_stays() {
         second: false,
     };
     write_config(&dir, port, &v2);
-    signal(&child, "HUP");
+    host.signal("HUP");
     assert!(
         stderr.wait_for_n("config not reloaded", 1),
         "{}",
@@ -298,8 +291,7 @@ fn an_invalid_config_is_refused_and_the_running_one_stays() {
     let log = std::fs::read_to_string(dir.join("shutdown.log")).unwrap_or_default();
     assert!(log.is_empty(), "the failed reloads stopped nothing: {log}");
 
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    host.stop();
 }
 
 #[test]
@@ -329,7 +321,8 @@ label = "sleepy"
         second: false,
     };
     let config = write_config(&dir, port, &v1);
-    let (mut child, stderr) = spawn(&config);
+    let host = spawn(&config);
+    let stderr = host.stderr().clone();
     let stuck = "monitor_plugin_stuck";
     let at = "instance=\"sleepy\"";
     assert!(
@@ -361,6 +354,5 @@ label = "sleepy"
         "still cycling"
     );
 
-    signal(&child, "TERM");
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    host.stop();
 }

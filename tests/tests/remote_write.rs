@@ -3,14 +3,13 @@
 //! arrive once it is back, and the `monitor-host` binary writes too.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::engine::now_ms;
 use monitor_host::remote_write::RemoteWriteStatus;
 use monitor_host::{Config, Engine, render};
 use monitor_tests::{
-    Killed, Prometheus, Scratch, binary, eventually, free_port, http_get, library, promtool_check,
+    Prometheus, RunningHost, Scratch, eventually, free_port, http_get, library, promtool_check,
     toml_path,
 };
 
@@ -180,14 +179,7 @@ fn samples_reach_prometheus_and_survive_an_outage() {
     let listen = free_port();
     let host = format!("name = \"binary-host\"\nlisten = \"127.0.0.1:{listen}\"");
     let file = dir.write("monitor.toml", &config(&value, port, &host, "100ms"));
-    let child = Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(&file)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut host = Killed(child);
+    let host = RunningHost::builder(&file).start();
     prometheus.wait_for("test_value%7Bhost%3D%22binary-host%22%7D", "9");
     let sent = eventually(WAIT, || {
         let (_, text) = http_get(listen, "/metrics")?;
@@ -203,16 +195,7 @@ fn samples_reach_prometheus_and_survive_an_outage() {
         sent.is_some(),
         "the binary's /metrics never showed a sample sent"
     );
-    let kill = Command::new("kill")
-        .args(["-TERM", &host.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(
-        host.0.wait().unwrap().code(),
-        Some(0),
-        "exit 0 after SIGTERM"
-    );
+    host.stop();
 }
 
 #[test]

@@ -2,15 +2,13 @@
 //! cheaply; after `kill -9` it checks the whole file, and refuses one damaged while the host was
 //! stopped, naming it and leaving it as it was.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use monitor_host::history::{DATABASE_FILE, Database, Persistence, Reader};
 use monitor_host::store::SeriesKey;
 use monitor_plugin::{Labels, SampleKind};
-use monitor_tests::{Scratch, binary, eventually, library, toml_path};
+use monitor_tests::{RunningHost, Scratch, eventually, library, toml_path};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const WAIT: Duration = Duration::from_secs(30);
@@ -30,33 +28,9 @@ fn config(dir: &Scratch) -> PathBuf {
     )
 }
 
-fn start(dir: &Scratch, config: &Path, run: u32) -> Child {
-    let stderr = File::create(dir.join(&format!("stderr-{run}"))).unwrap();
-    Command::new(binary("monitor-host"))
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap()
-}
-
-fn stderr(dir: &Scratch, run: u32) -> String {
-    std::fs::read_to_string(dir.join(&format!("stderr-{run}"))).unwrap()
-}
-
-fn terminate(child: &mut Child) {
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
-}
-
-fn kill_9(child: &mut Child) {
-    child.kill().unwrap();
-    child.wait().unwrap();
+/// The host on `config`; it does not listen, so the test waits on the store.
+fn start(config: &Path) -> RunningHost {
+    RunningHost::builder(config).start()
 }
 
 /// Points stored so far, read beside the running host without writing.
@@ -82,20 +56,22 @@ fn wait_for_cycles(dir: &Scratch, n: usize) {
 fn only_a_start_after_kill_9_checks_the_whole_store() {
     let dir = Scratch::new("restart-check");
     let config = config(&dir);
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     wait_for_cycles(&dir, 3);
-    terminate(&mut host);
+    host.stop();
 
-    let mut host = start(&dir, &config, 1);
+    let host = start(&config);
     wait_for_cycles(&dir, 3);
-    kill_9(&mut host);
-    let log = stderr(&dir, 1);
+    let log = host.stderr().clone();
+    host.kill_9();
+    let log = log.text();
     assert!(!log.contains(FULL_CHECK), "after a clean stop: {log}");
 
-    let mut host = start(&dir, &config, 2);
+    let host = start(&config);
     wait_for_cycles(&dir, 3);
-    terminate(&mut host);
-    let log = stderr(&dir, 2);
+    let log = host.stderr().clone();
+    host.stop();
+    let log = log.text();
     assert!(log.contains(FULL_CHECK), "after kill -9: {log}");
     assert!(log.contains(DATABASE_FILE), "{log}");
 }
@@ -145,9 +121,9 @@ fn a_store_damaged_while_stopped_after_kill_9_is_refused_naming_it_and_kept() {
     let dir = Scratch::new("restart-damaged");
     let config = config(&dir);
     fill(&dir);
-    let mut host = start(&dir, &config, 0);
+    let host = start(&config);
     wait_for_cycles(&dir, 3);
-    kill_9(&mut host);
+    host.kill_9();
     // Open and closed once without a host (no clean stop recorded): the log is folded into the
     // file, so the damage below is not hidden by a newer copy of the page in it.
     drop(Database::open(&dir.join("data"), DAY, DAY).unwrap());
@@ -159,12 +135,10 @@ fn a_store_damaged_while_stopped_after_kill_9_is_refused_naming_it_and_kept() {
     drop(conn);
     let bytes = damage_middle_page(&path);
 
-    let mut host = start(&dir, &config, 1);
-    let status = eventually(WAIT, || host.try_wait().unwrap());
-    if status.is_none() {
-        kill_9(&mut host);
-    }
-    let err = stderr(&dir, 1);
+    let mut host = start(&config);
+    let status = host.wait_exit(WAIT);
+    let err = host.stderr().text();
+    drop(host);
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{err}");
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("move it away"), "{err}");

@@ -6,14 +6,13 @@
 //! same alerts as a real Alertmanager's (skipped without `prometheus-alertmanager`, unless
 //! `MONITOR_REQUIRE_PROMTOOL=1`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use monitor_host::silence::{Matcher, all_match};
 use monitor_tests::{
-    Alertmanager, Killed, Scratch, Stderr, binary, cli, describe, eventually, free_port, http_get,
-    http_send, library, signal, spawn_with_stderr, stdout, toml_path,
+    Alertmanager, RunningHost, Scratch, cli, describe, eventually, free_port, http_send, library,
+    stdout, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -74,76 +73,14 @@ value = 1
     )
 }
 
-struct Host {
-    child: Killed,
-    stderr: Stderr,
-    port: u16,
+/// What these tests ask the host beyond [`RunningHost`]'s own helpers.
+trait SilenceApi {
+    fn alert_when(&self, alert: &str, ok: impl Fn(&serde_json::Value) -> bool)
+    -> serde_json::Value;
+    fn silence(&self, matchers: serde_json::Value, comment: &str) -> String;
 }
 
-impl Host {
-    fn start(config: &Path, port: u16) -> Host {
-        let (child, stderr) = spawn_with_stderr(
-            Command::new(binary("monitor-host"))
-                .arg("run")
-                .arg("--config")
-                .arg(config),
-        );
-        let host = Host {
-            child: Killed(child),
-            stderr,
-            port,
-        };
-        host.wait_cycles(1);
-        host
-    }
-
-    fn child(&mut self) -> &mut Child {
-        &mut self.child.0
-    }
-
-    fn stop(mut self) {
-        signal(self.child(), "TERM");
-        assert_eq!(
-            self.child().wait().unwrap().code(),
-            Some(0),
-            "{}",
-            self.stderr.text()
-        );
-    }
-
-    fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.port, path).unwrap_or_else(|| panic!("no answer to {path}"))
-    }
-
-    fn json(&self, path: &str) -> serde_json::Value {
-        let (status, body) = self.get(path);
-        assert_eq!(status, 200, "{path}: {body}");
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
-    }
-
-    fn send(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        http_send(self.port, method, path, body).unwrap_or_else(|| panic!("no answer to {path}"))
-    }
-
-    fn cycles(&self) -> u64 {
-        http_get(self.port, "/api/snapshot")
-            .filter(|(s, _)| *s == 200)
-            .and_then(|(_, b)| serde_json::from_str::<serde_json::Value>(&b).ok())
-            .and_then(|v| v["cycles"].as_u64())
-            .unwrap_or(0)
-    }
-
-    /// Waits until `n` more cycles have run.
-    fn wait_cycles(&self, n: u64) {
-        let before = self.cycles();
-        let ran = eventually(WAIT, || (self.cycles() >= before + n).then_some(()));
-        assert!(
-            ran.is_some(),
-            "the host stopped cycling:\n{}",
-            self.stderr.text()
-        );
-    }
-
+impl SilenceApi for RunningHost {
     /// The snapshot's alert instance of `alert`, once `ok` holds for it.
     fn alert_when(
         &self,
@@ -161,7 +98,7 @@ impl Host {
             panic!(
                 "{alert} never got there: {}\n{}",
                 self.json("/api/snapshot")["alerts"],
-                self.stderr.text()
+                self.stderr().text()
             )
         })
     }
@@ -210,7 +147,7 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
     let dir = Scratch::new("silences-api");
     let port = free_port();
     let config = config(&dir, port, "");
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
 
     // Refused with the reason.
     let (status, reply) = host.send(
@@ -243,7 +180,7 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
 
     // The silence is in the store: a new host keeps it, and keeps quiet.
     host.stop();
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     let list = host.json("/api/silences");
     assert_eq!(list[0]["id"], id.as_str(), "{list}");
     host.alert_when("too_high", firing_and_silenced);
@@ -263,13 +200,13 @@ fn a_silence_mutes_notifications_and_healing_until_it_is_expired_and_survives_a_
         sent.is_some(),
         "no firing notification: {:?}\n{}",
         notes(&dir),
-        host.stderr.text()
+        host.stderr().text()
     );
     let healed = eventually(WAIT, || dir.join("healed").exists().then_some(()));
     assert!(
         healed.is_some(),
         "no healing attempt:\n{}",
-        host.stderr.text()
+        host.stderr().text()
     );
     let a = host.alert_when("too_high", |a| a["state"] == "firing");
     assert_eq!(a["silenced_by"], serde_json::json!([]));
@@ -357,7 +294,7 @@ equal = ["source"]
 "#;
     let config = config(&dir, port, extra);
     std::fs::write(dir.join("value"), "50").unwrap();
-    let host = Host::start(&config, port);
+    let host = RunningHost::start(&config, port);
     host.alert_when("windowed", firing_and_silenced);
     let a = host.alert_when("too_high", |a| a["state"] == "firing");
     assert_eq!(
@@ -398,8 +335,8 @@ equal = ["source"]
 
 /// The `silence` commands against `host`, whose config has the `upgrade` window and a firing
 /// `source_down`.
-fn cli_adds_lists_and_expires(host: &Host) {
-    let port = host.port;
+fn cli_adds_lists_and_expires(host: &RunningHost) {
+    let port = host.port();
     let url = format!("http://127.0.0.1:{port}");
     let out = cli(&[
         "silence",
