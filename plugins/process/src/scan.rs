@@ -31,7 +31,11 @@ impl Scanner {
             return found;
         };
         for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
                 continue;
             };
             let (mut comm, mut cmdline) = (None, None);
@@ -56,7 +60,9 @@ impl Scanner {
                         continue;
                     }
                 }
-                if self.read(pid, "stat", Which::Stat) && parse_stat(&self.stat).is_some_and(|s| s.1) {
+                if self.read(pid, "stat", Which::Stat)
+                    && parse_stat(&self.stat).is_some_and(|s| s.1)
+                {
                     found[i] = Some(pid);
                 }
             }
@@ -143,12 +149,21 @@ mod tests {
         let arg0 = std::env::args().next().unwrap();
         let mut s = Scanner::default();
         let found = s.scan(&[
-            Wanted { process_name: None, cmdline_contains: Some(&arg0) },
-            Wanted { process_name: Some("no such process name"), cmdline_contains: None },
+            Wanted {
+                process_name: None,
+                cmdline_contains: Some(&arg0),
+            },
+            Wanted {
+                process_name: Some("no such process name"),
+                cmdline_contains: None,
+            },
         ]);
         assert!(found[0].is_some_and(|pid| pid <= me), "{found:?}");
         assert_eq!(found[1], None);
-        let by_name = s.scan(&[Wanted { process_name: Some(&name), cmdline_contains: None }]);
+        let by_name = s.scan(&[Wanted {
+            process_name: Some(&name),
+            cmdline_contains: None,
+        }]);
         assert!(by_name[0].is_some());
     }
 }

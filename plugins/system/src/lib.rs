@@ -109,11 +109,20 @@ fn network_samples(s: &mut Vec<Sample>, interface: &str, received: u64, transmit
 }
 
 /// The samples of memory and swap, bytes.
-fn memory_samples(s: &mut Vec<Sample>, total: u64, available: u64, swap_total: u64, swap_used: u64) {
+fn memory_samples(
+    s: &mut Vec<Sample>,
+    total: u64,
+    available: u64,
+    swap_total: u64,
+    swap_used: u64,
+) {
     let used = total.saturating_sub(available);
     s.push(Sample::gauge("system.memory.total_bytes", total as f64));
     s.push(Sample::gauge("system.memory.used_bytes", used as f64));
-    s.push(Sample::gauge("system.memory.available_bytes", available as f64));
+    s.push(Sample::gauge(
+        "system.memory.available_bytes",
+        available as f64,
+    ));
     s.push(Sample::gauge("system.memory.usage", pct(used, total)));
     s.push(Sample::gauge("system.swap.total_bytes", swap_total as f64));
     s.push(Sample::gauge("system.swap.used_bytes", swap_used as f64));

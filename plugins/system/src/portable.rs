@@ -3,9 +3,7 @@
 use monitor_plugin::{PluginError, Sample};
 use sysinfo::{Disks, Networks, System};
 
-use crate::{
-    Settings, cpu_samples, disk_samples, load_samples, memory_samples, network_samples,
-};
+use crate::{Settings, cpu_samples, disk_samples, load_samples, memory_samples, network_samples};
 
 /// What the collector keeps between collections.
 pub(crate) struct Readings {

@@ -18,9 +18,7 @@ use std::time::{Duration, Instant};
 
 use monitor_plugin::{PluginError, Sample};
 
-use crate::{
-    Settings, cpu_samples, disk_samples, load_samples, memory_samples, network_samples,
-};
+use crate::{Settings, cpu_samples, disk_samples, load_samples, memory_samples, network_samples};
 
 /// Bytes per sector in `/proc/diskstats`, whatever the device's own sector size.
 const SECTOR: u64 = 512;
@@ -288,7 +286,11 @@ pub(crate) fn statvfs(path: &str) -> Option<(u64, u64)> {
 pub(crate) fn kernel_device_name(device: &str) -> String {
     std::fs::canonicalize(device)
         .ok()
-        .and_then(|p| p.strip_prefix("/dev").ok().map(|p| p.to_string_lossy().into_owned()))
+        .and_then(|p| {
+            p.strip_prefix("/dev")
+                .ok()
+                .map(|p| p.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| device.to_owned())
 }
 
@@ -330,7 +332,12 @@ impl Procfs {
     /// Reads every figure `settings` asks for into `s`.
     pub(crate) fn collect(&mut self, settings: &Settings, s: &mut Vec<Sample>) {
         self.refresh_cpu();
-        cpu_samples(s, self.usage, self.core_usage.iter().copied(), settings.per_core);
+        cpu_samples(
+            s,
+            self.usage,
+            self.core_usage.iter().copied(),
+            settings.per_core,
+        );
         if let Some(load) = parse_loadavg(self.loadavg.read()) {
             load_samples(s, load);
         }
@@ -361,8 +368,7 @@ impl Procfs {
                 let name = kernel_device_name(device);
                 self.device_names.insert(device.to_owned(), name);
             }
-            let (read, written) =
-                diskstats_of(stats, &self.device_names[device]).unwrap_or((0, 0));
+            let (read, written) = diskstats_of(stats, &self.device_names[device]).unwrap_or((0, 0));
             disk_samples(
                 s,
                 device,
@@ -433,16 +439,34 @@ mod tests {
     fn stat_gives_the_whole_and_each_core() {
         let (mut all, mut cores) = (CpuTimes::default(), Vec::new());
         assert!(parse_stat(STAT, &mut all, &mut cores));
-        assert_eq!(all, CpuTimes { total: 1000, idle: 840 });
+        assert_eq!(
+            all,
+            CpuTimes {
+                total: 1000,
+                idle: 840
+            }
+        );
         assert_eq!(cores.len(), 2);
-        assert_eq!(cores[1], CpuTimes { total: 500, idle: 430 });
+        assert_eq!(
+            cores[1],
+            CpuTimes {
+                total: 500,
+                idle: 430
+            }
+        );
         assert!(!parse_stat("intr 1\n", &mut all, &mut cores));
     }
 
     #[test]
     fn usage_is_the_busy_share_between_two_readings() {
-        let before = CpuTimes { total: 1000, idle: 840 };
-        let after = CpuTimes { total: 1200, idle: 990 };
+        let before = CpuTimes {
+            total: 1000,
+            idle: 840,
+        };
+        let after = CpuTimes {
+            total: 1200,
+            idle: 990,
+        };
         assert!((after.usage_since(before) - 25.0).abs() < 1e-9);
         // No time passed, or a counter went back: no usage rather than nonsense.
         assert_eq!(before.usage_since(before), 0.0);
@@ -522,7 +546,10 @@ mod tests {
         let mut p = Procfs::new();
         p.refresh_cpu();
         assert_eq!(p.usage, 0.0);
-        assert!(!p.core_usage.is_empty(), "one figure per core from the first reading");
+        assert!(
+            !p.core_usage.is_empty(),
+            "one figure per core from the first reading"
+        );
         std::thread::sleep(MIN_CPU_INTERVAL + Duration::from_millis(50));
         p.refresh_cpu();
         assert!((0.0..=100.0).contains(&p.usage));
