@@ -3,6 +3,7 @@
 # other, and prints each one's CPU (percent of one core), peak RSS and the ratio host/peer.
 #
 #   scripts/compare-peers.sh [SERIES...]      # default: 10000
+#   scripts/compare-peers.sh small            # the small configuration only
 #
 # For each SERIES count: a generated Prometheus text target with that many series is served on
 # loopback, then monitor-host (the bundled `prometheus` collector) and Debian's `prometheus` (when
@@ -14,7 +15,8 @@
 # over DURATION seconds (default 30) from /proc/<pid>/stat (user + system time) and
 # /proc/<pid>/status (VmHWM). Nobody reads the tools' HTTP endpoints meanwhile.
 #
-# Environment: DURATION, WARMUP, BIN (default target/release: build first with
+# Environment: DURATION, WARMUP, REPEAT (default 1: how many times the small configuration's pair
+# runs, host then peer, to show the noise of figures this small), BIN (default target/release: build first with
 # `cargo build --release -p monitor-host -p monitor-plugin-prometheus -p monitor-plugin-system
 # -p monitor-plugin-process`), PORT_BASE (default 19460). Everything listens on 127.0.0.1 only and
 # lives in a temporary directory removed at the end.
@@ -28,8 +30,10 @@ PORT_BASE=${PORT_BASE:-19460}
 TARGET_PORT=$PORT_BASE
 HOST_PORT=$((PORT_BASE + 1))
 PROM_PORT=$((PORT_BASE + 2))
+REPEAT=${REPEAT:-1}
 SERIES=("$@")
 [ ${#SERIES[@]} -eq 0 ] && SERIES=(10000)
+[ "${SERIES[*]}" = small ] && SERIES=()
 
 for f in monitor-host libmonitor_plugin_prometheus.so libmonitor_plugin_system.so libmonitor_plugin_process.so; do
     if [ ! -e "$BIN/$f" ]; then
@@ -160,6 +164,7 @@ EOF
 
 small_run() {
     local dir="$WORK/small"
+    rm -rf "$dir"
     mkdir -p "$dir"
     cat >"$dir/host.toml" <<EOF
 [host]
@@ -213,4 +218,4 @@ EOF
 }
 
 for n in "${SERIES[@]}"; do scrape_run "$n"; done
-small_run
+for _ in $(seq "$REPEAT"); do small_run; done

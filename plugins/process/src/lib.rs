@@ -26,6 +26,8 @@
 //! a `process_restarted` event.
 
 mod exit;
+#[cfg(target_os = "linux")]
+mod scan;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -113,6 +115,9 @@ struct ProcessCollector {
     restarts: HashMap<String, u64>,
     host: Option<Host>,
     exits: Option<ExitWatch>,
+    /// The buffers of whole-table scans, kept between them.
+    #[cfg(target_os = "linux")]
+    scanner: scan::Scanner,
 }
 
 impl ProcessCollector {
@@ -166,24 +171,13 @@ impl ProcessCollector {
     fn scan(&mut self) {
         self.last_scan = Some(Instant::now());
         self.scans += 1;
-        let Ok(mut all) = System::new() else {
-            return;
-        };
-        all.refresh_processes_specifics(
-            ProcessesToUpdate::All,
-            true,
-            ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always),
-        );
+        let lost: Vec<usize> = (0..self.targets.len())
+            .filter(|i| self.targets[*i].by_match() && !self.found.contains_key(i))
+            .collect();
+        let first = self.first_matches(&lost);
         let mut new = Vec::new();
-        for (i, t) in self.targets.iter().enumerate() {
-            if !t.by_match() || self.found.contains_key(&i) {
-                continue;
-            }
-            let first = (all.processes().iter())
-                .filter(|(_, p)| alive(p) && t.matches(p))
-                .map(|(pid, _)| *pid)
-                .min();
-            if let Some(pid) = first {
+        for (i, pid) in lost.into_iter().zip(first) {
+            if let Some(pid) = pid {
                 self.found.insert(i, pid);
                 new.push(pid);
             }
@@ -193,6 +187,44 @@ impl ProcessCollector {
         {
             system.refresh_processes_specifics(ProcessesToUpdate::Some(&new), true, refresh_kind());
         }
+    }
+
+    /// The lowest pid of a running process matching each of `targets` (indexes), from one pass
+    /// over `/proc` that reads only what the targets match on.
+    #[cfg(target_os = "linux")]
+    fn first_matches(&mut self, targets: &[usize]) -> Vec<Option<Pid>> {
+        let wanted: Vec<scan::Wanted<'_>> = (targets.iter())
+            .map(|i| scan::Wanted {
+                process_name: self.targets[*i].process_name.as_deref(),
+                cmdline_contains: self.targets[*i].cmdline_contains.as_deref(),
+            })
+            .collect();
+        (self.scanner.scan(&wanted).into_iter())
+            .map(|pid| pid.map(Pid::from_u32))
+            .collect()
+    }
+
+    /// The lowest pid of a running process matching each of `targets` (indexes), from the whole
+    /// process table.
+    #[cfg(not(target_os = "linux"))]
+    fn first_matches(&mut self, targets: &[usize]) -> Vec<Option<Pid>> {
+        let Ok(mut all) = System::new() else {
+            return vec![None; targets.len()];
+        };
+        all.refresh_processes_specifics(
+            ProcessesToUpdate::All,
+            true,
+            ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always),
+        );
+        (targets.iter())
+            .map(|i| {
+                let t = &self.targets[*i];
+                (all.processes().iter())
+                    .filter(|(_, p)| alive(p) && t.matches(p))
+                    .map(|(pid, _)| *pid)
+                    .min()
+            })
+            .collect()
     }
 
     /// Watches the processes found up for their exit, when the host takes requests and the

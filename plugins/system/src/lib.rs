@@ -1,4 +1,5 @@
-//! `system` collector: the machine's CPU, load, memory, swap, disks and network, via `sysinfo`.
+//! `system` collector: the machine's CPU, load, memory, swap, disks and network; on Linux read
+//! straight from procfs (a few file reads per collection, see `procfs`), elsewhere via `sysinfo`.
 //!
 //! Metrics (gauges unless noted; bytes, percent 0-100). In the host's `/metrics` dots become
 //! underscores and counters get a `_total` suffix (`system_network_received_bytes_total`).
@@ -21,7 +22,16 @@
 
 use monitor_plugin::{Collection, Collector, PluginError, Sample, parse_config};
 use serde::Deserialize;
-use sysinfo::{Disks, Networks, System};
+
+#[cfg(not(target_os = "linux"))]
+mod portable;
+#[cfg(target_os = "linux")]
+mod procfs;
+
+#[cfg(not(target_os = "linux"))]
+use portable::Readings;
+#[cfg(target_os = "linux")]
+use procfs::Procfs as Readings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,9 +54,9 @@ impl Default for Settings {
 #[derive(Default)]
 struct SystemCollector {
     settings: Settings,
-    system: Option<System>,
-    disks: Option<Disks>,
-    networks: Option<Networks>,
+    readings: Option<Readings>,
+    /// How many samples the last collection gave: the next one reserves as many.
+    last_len: usize,
 }
 
 fn pct(part: u64, total: u64) -> f64 {
@@ -57,112 +67,97 @@ fn pct(part: u64, total: u64) -> f64 {
     }
 }
 
+/// The samples of one mounted file system.
+#[allow(clippy::too_many_arguments)] // each is one figure of the same disk
+fn disk_samples(
+    s: &mut Vec<Sample>,
+    disk: &str,
+    mount: &str,
+    total: u64,
+    avail: u64,
+    read: u64,
+    written: u64,
+) {
+    s.push(Sample::gauge("system.disk.total_bytes", total as f64).with_label("mount", mount));
+    s.push(Sample::gauge("system.disk.available_bytes", avail as f64).with_label("mount", mount));
+    s.push(
+        Sample::gauge("system.disk.usage", pct(total.saturating_sub(avail), total))
+            .with_label("mount", mount),
+    );
+    s.push(
+        Sample::counter("system.disk.read_bytes", read as f64)
+            .with_label("disk", disk)
+            .with_label("mount", mount),
+    );
+    s.push(
+        Sample::counter("system.disk.written_bytes", written as f64)
+            .with_label("disk", disk)
+            .with_label("mount", mount),
+    );
+}
+
+/// The samples of one network interface.
+fn network_samples(s: &mut Vec<Sample>, interface: &str, received: u64, transmitted: u64) {
+    s.push(
+        Sample::counter("system.network.received_bytes", received as f64)
+            .with_label("interface", interface),
+    );
+    s.push(
+        Sample::counter("system.network.transmitted_bytes", transmitted as f64)
+            .with_label("interface", interface),
+    );
+}
+
+/// The samples of memory and swap, bytes.
+fn memory_samples(
+    s: &mut Vec<Sample>,
+    total: u64,
+    available: u64,
+    swap_total: u64,
+    swap_used: u64,
+) {
+    let used = total.saturating_sub(available);
+    s.push(Sample::gauge("system.memory.total_bytes", total as f64));
+    s.push(Sample::gauge("system.memory.used_bytes", used as f64));
+    s.push(Sample::gauge(
+        "system.memory.available_bytes",
+        available as f64,
+    ));
+    s.push(Sample::gauge("system.memory.usage", pct(used, total)));
+    s.push(Sample::gauge("system.swap.total_bytes", swap_total as f64));
+    s.push(Sample::gauge("system.swap.used_bytes", swap_used as f64));
+}
+
+/// The samples of CPU usage, percent: all CPUs, then each core when `per_core`.
+fn cpu_samples(s: &mut Vec<Sample>, all: f64, cores: impl Iterator<Item = f64>, per_core: bool) {
+    s.push(Sample::gauge("system.cpu.usage", all));
+    if per_core {
+        for (i, usage) in cores.enumerate() {
+            s.push(Sample::gauge("system.cpu.core.usage", usage).with_label("core", i.to_string()));
+        }
+    }
+}
+
+fn load_samples(s: &mut Vec<Sample>, [one, five, fifteen]: [f64; 3]) {
+    s.push(Sample::gauge("system.load.1", one));
+    s.push(Sample::gauge("system.load.5", five));
+    s.push(Sample::gauge("system.load.15", fifteen));
+}
+
 impl Collector for SystemCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
         self.settings = parse_config(config)?;
-        let mut system = System::new().map_err(|e| format!("cannot read system figures: {e}"))?;
-        // CPU usage is a difference between two readings: take the first one now.
-        system.refresh_cpu_usage();
-        self.system = Some(system);
-        if self.settings.disks {
-            self.disks = Disks::new_with_refreshed_list().ok();
-        }
-        if self.settings.network {
-            self.networks = Networks::new_with_refreshed_list().ok();
-        }
+        self.readings = Some(Readings::start(&self.settings)?);
         Ok(())
     }
 
     fn collect(&mut self) -> Result<Collection, PluginError> {
-        let system = self.system.as_mut().ok_or("not configured")?;
-        system.refresh_cpu_usage();
-        system.refresh_memory();
-        let mut s = vec![Sample::gauge(
-            "system.cpu.usage",
-            f64::from(system.global_cpu_usage()),
-        )];
-        if self.settings.per_core {
-            for (i, cpu) in system.cpus().iter().enumerate() {
-                s.push(
-                    Sample::gauge("system.cpu.core.usage", f64::from(cpu.usage()))
-                        .with_label("core", i.to_string()),
-                );
-            }
-        }
-        if let Ok(load) = System::load_average() {
-            s.push(Sample::gauge("system.load.1", load.one));
-            s.push(Sample::gauge("system.load.5", load.five));
-            s.push(Sample::gauge("system.load.15", load.fifteen));
-        }
-        let (total, used) = (system.total_memory(), system.used_memory());
-        s.push(Sample::gauge("system.memory.total_bytes", total as f64));
-        s.push(Sample::gauge("system.memory.used_bytes", used as f64));
-        s.push(Sample::gauge(
-            "system.memory.available_bytes",
-            system.available_memory() as f64,
-        ));
-        s.push(Sample::gauge("system.memory.usage", pct(used, total)));
-        s.push(Sample::gauge(
-            "system.swap.total_bytes",
-            system.total_swap() as f64,
-        ));
-        s.push(Sample::gauge(
-            "system.swap.used_bytes",
-            system.used_swap() as f64,
-        ));
-        if let Some(disks) = self.disks.as_mut() {
-            disks.refresh(true);
-            for d in disks.iter() {
-                let mount = d.mount_point().display().to_string();
-                let (total, avail) = (d.total_space(), d.available_space());
-                s.push(
-                    Sample::gauge("system.disk.total_bytes", total as f64)
-                        .with_label("mount", &mount),
-                );
-                s.push(
-                    Sample::gauge("system.disk.available_bytes", avail as f64)
-                        .with_label("mount", &mount),
-                );
-                s.push(
-                    Sample::gauge("system.disk.usage", pct(total.saturating_sub(avail), total))
-                        .with_label("mount", &mount),
-                );
-                let u = d.usage();
-                let disk = d.name().to_string_lossy().into_owned();
-                s.push(
-                    Sample::counter("system.disk.read_bytes", u.total_read_bytes as f64)
-                        .with_label("disk", &disk)
-                        .with_label("mount", &mount),
-                );
-                s.push(
-                    Sample::counter("system.disk.written_bytes", u.total_written_bytes as f64)
-                        .with_label("disk", &disk)
-                        .with_label("mount", &mount),
-                );
-            }
-        }
-        if let Some(networks) = self.networks.as_mut() {
-            networks.refresh(true);
-            for (name, data) in networks.iter() {
-                let name = name.to_string_lossy();
-                s.push(
-                    Sample::counter(
-                        "system.network.received_bytes",
-                        data.total_received() as f64,
-                    )
-                    .with_label("interface", name.as_ref()),
-                );
-                s.push(
-                    Sample::counter(
-                        "system.network.transmitted_bytes",
-                        data.total_transmitted() as f64,
-                    )
-                    .with_label("interface", name.as_ref()),
-                );
-            }
-        }
+        let readings = self.readings.as_mut().ok_or("not configured")?;
+        let mut samples = Vec::with_capacity(self.last_len);
+        readings.collect(&self.settings, &mut samples);
+        self.last_len = samples.len();
         Ok(Collection {
-            samples: s,
+            samples,
             events: vec![],
         })
     }
