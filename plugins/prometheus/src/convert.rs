@@ -1,0 +1,203 @@
+//! From a scraped body to the collector's samples: kinds, summary quantiles, histogram buckets,
+//! the `include` filter, the extra labels and the rates of counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::time::Instant;
+
+use monitor_plugin::{Collection, Labels, Sample, SampleKind};
+use monitor_plugin_common::prometheus::quantile_suffix;
+
+use crate::parse::{self, Kind, ParseError, Parser, Part};
+
+/// Turns scrapes into samples, keeping what the rates need from one scrape to the next.
+#[derive(Debug, Default)]
+pub struct Converter {
+    /// Name prefixes to keep; all when empty.
+    pub include: Vec<String>,
+    /// Labels added to every sample (they win over scraped ones).
+    pub labels: BTreeMap<String, String>,
+    /// Whether every counter also yields `<name>_rate`.
+    pub rates: bool,
+    /// Whether histogram buckets are kept, as counters `<name>_bucket` with their `le` label.
+    pub buckets: bool,
+    /// Previous counter values and when they were read, by a hash of the series as written
+    /// (name and label text): only the series of the last scrape, so a churning label does not
+    /// grow it, and no copy of names or labels is kept.
+    previous: HashMap<u64, (f64, Instant), BuildHasherDefault<Prehashed>>,
+    /// Keys the series hash, so a target cannot choose series that collide.
+    hasher: RandomState,
+}
+
+impl Converter {
+    /// The samples of one scrape's `text`, read at `now`, into `out`. Rates come from the
+    /// previous scrape; the state of series absent from this one is dropped.
+    ///
+    /// # Errors
+    ///
+    /// The first malformed line, by number: nothing of the scrape is kept then.
+    pub fn convert(
+        &mut self,
+        text: &str,
+        now: Instant,
+        out: &mut Collection,
+    ) -> Result<(), ParseError> {
+        let first = out.samples.len();
+        let result = self.convert_all(text, now, out);
+        if result.is_err() {
+            out.samples.truncate(first);
+        }
+        // Series gone from the target (a churning label) take their state with them.
+        self.previous.retain(|_, (_, at)| *at == now);
+        result
+    }
+
+    /// How many series the rate state holds.
+    pub fn tracked(&self) -> usize {
+        self.previous.len()
+    }
+
+    fn convert_all(
+        &mut self,
+        text: &str,
+        now: Instant,
+        out: &mut Collection,
+    ) -> Result<(), ParseError> {
+        for sample in Parser::new(text) {
+            let sample = sample?;
+            if !self.include.is_empty() && !self.include.iter().any(|p| sample.name.starts_with(p))
+            {
+                continue;
+            }
+            match (sample.kind, sample.part) {
+                (Kind::Counter, Part::Whole) | (_, Part::Sum | Part::Count) => {
+                    self.counter(&sample, now, out);
+                }
+                (Kind::Untyped, Part::Whole)
+                    if sample.name.ends_with("_sum") || sample.name.ends_with("_count") =>
+                {
+                    self.counter(&sample, now, out);
+                }
+                (Kind::Summary, Part::Whole) => match sample.labels.get("quantile") {
+                    Some(q) => {
+                        let q = q.parse::<f64>().map_err(|_| ParseError {
+                            line: sample.line,
+                            message: format!("`{}`: `quantile` `{q}` is not a number", sample.name),
+                        })?;
+                        let name = format!("{}_{}", sample.name, quantile_suffix(q));
+                        let labels = self.labels_of(&sample, Some("quantile"));
+                        out.samples.push(make(name, sample.value, SampleKind::Gauge, labels));
+                    }
+                    None => self.gauge(&sample, out),
+                },
+                (Kind::Histogram, Part::Bucket) => {
+                    let le = sample.labels.get("le");
+                    if le.as_deref().and_then(|v| v.parse::<f64>().ok()).is_none() {
+                        return Err(ParseError {
+                            line: sample.line,
+                            message: format!(
+                                "`{}`: a bucket needs an `le` label with a number",
+                                sample.series
+                            ),
+                        });
+                    }
+                    // Each bucket is a series: kept only when asked (`histogram_quantile`); the
+                    // `_sum` and `_count` (above) carry the mean.
+                    if self.buckets {
+                        let labels = self.labels_of(&sample, None);
+                        out.samples.push(make(
+                            sample.name.to_owned(),
+                            sample.value,
+                            SampleKind::Counter,
+                            labels,
+                        ));
+                    }
+                }
+                _ => self.gauge(&sample, out),
+            }
+        }
+        Ok(())
+    }
+
+    /// The sample's labels (but `skip`) and the configured ones.
+    fn labels_of(&self, sample: &parse::Sample<'_>, skip: Option<&str>) -> Labels {
+        let mut labels: Labels = sample
+            .labels
+            .iter()
+            .filter(|(k, _)| Some(*k) != skip)
+            .map(|(k, v)| (k.to_owned(), v.into_owned()))
+            .collect();
+        labels.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        labels
+    }
+
+    fn gauge(&self, sample: &parse::Sample<'_>, out: &mut Collection) {
+        let labels = self.labels_of(sample, None);
+        out.samples.push(make(
+            sample.name.to_owned(),
+            sample.value,
+            SampleKind::Gauge,
+            labels,
+        ));
+    }
+
+    fn counter(&mut self, sample: &parse::Sample<'_>, now: Instant, out: &mut Collection) {
+        let labels = self.labels_of(sample, None);
+        let v = sample.value;
+        let rate = if self.rates {
+            let key = self.hasher.hash_one(sample.series);
+            self.previous
+                .insert(key, (v, now))
+                .and_then(|(old, at)| {
+                    let dt = now.duration_since(at).as_secs_f64();
+                    // A counter that went down was reset: its new value is the increase.
+                    let inc = if v >= old { v - old } else { v };
+                    (dt > 0.0).then(|| inc / dt)
+                })
+        } else {
+            None
+        };
+        let name = sample.name.to_owned();
+        match rate {
+            Some(rate) => {
+                let rate_name = format!("{name}_rate");
+                out.samples
+                    .push(make(name, v, SampleKind::Counter, labels.clone()));
+                out.samples
+                    .push(make(rate_name, rate, SampleKind::Gauge, labels));
+            }
+            None => out.samples.push(make(name, v, SampleKind::Counter, labels)),
+        }
+    }
+}
+
+fn make(name: String, value: f64, kind: SampleKind, labels: Labels) -> Sample {
+    Sample {
+        name,
+        value,
+        kind,
+        labels,
+        timestamp_ms: None,
+    }
+}
+
+/// A hasher for keys that are already hashes.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64` keys reach it; fold anything else rather than lose it.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
