@@ -201,3 +201,158 @@ impl Hasher for Prehashed {
         self.0 = n;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use monitor_plugin::{Collection, SampleKind};
+
+    use super::Converter;
+
+    const BODY: &str = "\
+# TYPE calls_total counter
+calls_total{fn=\"a\"} 10
+# TYPE temp gauge
+temp 21.5
+loose 3
+loose_count 4
+# TYPE lat histogram
+lat_bucket{le=\"0.1\"} 1
+lat_bucket{le=\"+Inf\"} 2
+lat_sum 0.3
+lat_count 2
+# TYPE rpc summary
+rpc{quantile=\"0.5\"} 7
+rpc{quantile=\"0.999\"} 9
+rpc_sum 30
+rpc_count 4
+";
+
+    fn run(c: &mut Converter, body: &str, now: Instant) -> Vec<(String, f64, SampleKind, String)> {
+        let mut out = Collection::default();
+        c.convert(body, now, &mut out).unwrap();
+        out.samples
+            .into_iter()
+            .map(|s| {
+                let labels = s
+                    .labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (s.name, s.value, s.kind, labels)
+            })
+            .collect()
+    }
+
+    fn names(samples: &[(String, f64, SampleKind, String)]) -> Vec<&str> {
+        samples.iter().map(|s| s.0.as_str()).collect()
+    }
+
+    #[test]
+    fn kinds_quantiles_and_sums_as_before() {
+        use SampleKind::{Counter, Gauge};
+        let mut c = Converter::default();
+        let got = run(&mut c, BODY, Instant::now());
+        let expect = [
+            ("calls_total", 10.0, Counter, "fn=a"),
+            ("temp", 21.5, Gauge, ""),
+            ("loose", 3.0, Gauge, ""),
+            ("loose_count", 4.0, Counter, ""),
+            ("lat_sum", 0.3, Counter, ""),
+            ("lat_count", 2.0, Counter, ""),
+            ("rpc_p50", 7.0, Gauge, ""),
+            ("rpc_p999", 9.0, Gauge, ""),
+            ("rpc_sum", 30.0, Counter, ""),
+            ("rpc_count", 4.0, Counter, ""),
+        ];
+        let expect: Vec<_> = expect
+            .iter()
+            .map(|(n, v, k, l)| ((*n).to_owned(), *v, *k, (*l).to_owned()))
+            .collect();
+        assert_eq!(got, expect);
+        assert_eq!(c.tracked(), 0, "no rate state without `rates`");
+    }
+
+    #[test]
+    fn buckets_are_counters_with_their_le_when_asked() {
+        let mut c = Converter {
+            buckets: true,
+            rates: true,
+            ..Converter::default()
+        };
+        let start = Instant::now();
+        run(&mut c, BODY, start);
+        let got = run(&mut c, BODY, start + Duration::from_secs(1));
+        let buckets: Vec<_> = got.iter().filter(|s| s.0 == "lat_bucket").collect();
+        assert_eq!(buckets.len(), 2, "{got:?}");
+        assert_eq!(buckets[0].2, SampleKind::Counter);
+        assert_eq!((buckets[0].1, buckets[0].3.as_str()), (1.0, "le=0.1"));
+        assert_eq!((buckets[1].1, buckets[1].3.as_str()), (2.0, "le=+Inf"));
+        assert!(
+            !names(&got).contains(&"lat_bucket_rate"),
+            "buckets get no rate gauge: {got:?}"
+        );
+        assert!(names(&got).contains(&"lat_count_rate"), "{got:?}");
+    }
+
+    #[test]
+    fn include_and_extra_labels() {
+        let mut c = Converter::default();
+        c.include = vec!["rpc".into(), "temp".into()];
+        c.labels.insert("fn".into(), "mine".into());
+        c.labels.insert("app".into(), "x".into());
+        let got = run(&mut c, &format!("{BODY}temp2{{fn=\"theirs\"}} 1\n"), Instant::now());
+        assert_eq!(
+            names(&got),
+            ["temp", "rpc_p50", "rpc_p999", "rpc_sum", "rpc_count", "temp2"]
+        );
+        assert!(got.iter().all(|s| s.3.starts_with("app=x,fn=mine")), "{got:?}");
+    }
+
+    #[test]
+    fn rates_follow_each_series_and_survive_a_reset() {
+        let mut c = Converter {
+            rates: true,
+            ..Converter::default()
+        };
+        let start = Instant::now();
+        let body = |a: u32, b: u32| {
+            format!("# TYPE c counter\nc{{s=\"a\"}} {a}\nc{{s=\"b\"}} {b}\n")
+        };
+        assert_eq!(names(&run(&mut c, &body(10, 100), start)), ["c", "c"]);
+        let got = run(&mut c, &body(30, 5), start + Duration::from_secs(2));
+        let rates: Vec<_> = got
+            .iter()
+            .filter(|s| s.0 == "c_rate")
+            .map(|s| (s.3.as_str(), s.1))
+            .collect();
+        // `b` went down: a reset, so its whole value is the increase.
+        assert_eq!(rates, [("s=a", 10.0), ("s=b", 2.5)]);
+    }
+
+    #[test]
+    fn a_malformed_line_keeps_nothing_of_the_scrape() {
+        let mut c = Converter {
+            rates: true,
+            ..Converter::default()
+        };
+        let mut out = Collection::default();
+        let err = c
+            .convert("# TYPE c counter\nc 1\nc{ 2\n", Instant::now(), &mut out)
+            .unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
+        assert!(out.samples.is_empty(), "{:?}", out.samples);
+        assert_eq!(c.tracked(), 1);
+        for (body, what) in [
+            ("# TYPE h histogram\nh_bucket 1\n", "needs an `le` label"),
+            ("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", "needs an `le` label"),
+            ("# TYPE s summary\ns{quantile=\"p\"} 1\n", "`quantile` `p` is not a number"),
+        ] {
+            let err = c.convert(body, Instant::now(), &mut out).unwrap_err();
+            assert_eq!(err.line, 2, "{body:?}: {err}");
+            assert!(err.message.contains(what), "{body:?}: {err}");
+        }
+    }
+}
