@@ -1,8 +1,9 @@
 //! The `prometheus` collector's work per scrape: a generated body of 10,000 and 100,000 series
 //! (the shape `scripts/compare-peers.sh` serves: 100 series per metric name,
 //! `gen_metric_M{instance="iI",job="gen"} V`) turned into a `Collection` and its JSON, with the
-//! plugin's parser (`new`) and with the `prometheus-parse` crate it replaced (`old`), against a
-//! floor measured in the same run: splitting the body into lines and reading each value.
+//! plugin's parser and the SDK's `Collection::write_json` (`new`), and with the
+//! `prometheus-parse` crate and `serde_json::to_vec` they replaced (`old`), against a floor
+//! measured in the same run: splitting the body into lines and reading each value.
 //!
 //! Run: `cargo bench -p monitor-plugin-prometheus --bench parse`
 
@@ -138,7 +139,9 @@ fn main() {
                 .convert(black_box(&text), Instant::now(), &mut out)
                 .unwrap();
             assert_eq!(out.samples.len(), n);
-            serde_json::to_vec(&out).unwrap().len()
+            let mut json = Vec::new();
+            out.write_json(&mut json);
+            json.len()
         });
         rows.push((n, floor_t, old_t, new_t));
     }

@@ -27,6 +27,8 @@ pub struct Converter {
     previous: HashMap<u64, (f64, Instant), BuildHasherDefault<Prehashed>>,
     /// Keys the series hash, so a target cannot choose series that collide.
     hasher: RandomState,
+    /// How many samples the previous scrape gave.
+    last_count: usize,
 }
 
 impl Converter {
@@ -43,10 +45,13 @@ impl Converter {
         out: &mut Collection,
     ) -> Result<(), ParseError> {
         let first = out.samples.len();
+        // About as many samples as last time: spares the copies of a growing vector.
+        out.samples.reserve(self.last_count);
         let result = self.convert_all(text, now, out);
         if result.is_err() {
             out.samples.truncate(first);
         }
+        self.last_count = out.samples.len() - first;
         // Series gone from the target (a churning label) take their state with them.
         self.previous.retain(|_, (_, at)| *at == now);
         result
@@ -86,7 +91,8 @@ impl Converter {
                         })?;
                         let name = format!("{}_{}", sample.name, quantile_suffix(q));
                         let labels = self.labels_of(&sample, Some("quantile"));
-                        out.samples.push(make(name, sample.value, SampleKind::Gauge, labels));
+                        out.samples
+                            .push(make(name, sample.value, SampleKind::Gauge, labels));
                     }
                     None => self.gauge(&sample, out),
                 },
@@ -121,13 +127,16 @@ impl Converter {
 
     /// The sample's labels (but `skip`) and the configured ones.
     fn labels_of(&self, sample: &parse::Sample<'_>, skip: Option<&str>) -> Labels {
-        let mut labels: Labels = sample
-            .labels
-            .iter()
-            .filter(|(k, _)| Some(*k) != skip)
-            .map(|(k, v)| (k.to_owned(), v.into_owned()))
-            .collect();
-        labels.extend(self.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        // Inserted one by one: collecting would sort through a temporary vector first.
+        let mut labels = Labels::new();
+        for (k, v) in sample.labels.iter() {
+            if Some(k) != skip {
+                labels.insert(k.to_owned(), v.into_owned());
+            }
+        }
+        for (k, v) in &self.labels {
+            labels.insert(k.clone(), v.clone());
+        }
         labels
     }
 
@@ -146,14 +155,12 @@ impl Converter {
         let v = sample.value;
         let rate = if self.rates {
             let key = self.hasher.hash_one(sample.series);
-            self.previous
-                .insert(key, (v, now))
-                .and_then(|(old, at)| {
-                    let dt = now.duration_since(at).as_secs_f64();
-                    // A counter that went down was reset: its new value is the increase.
-                    let inc = if v >= old { v - old } else { v };
-                    (dt > 0.0).then(|| inc / dt)
-                })
+            self.previous.insert(key, (v, now)).and_then(|(old, at)| {
+                let dt = now.duration_since(at).as_secs_f64();
+                // A counter that went down was reset: its new value is the increase.
+                let inc = if v >= old { v - old } else { v };
+                (dt > 0.0).then(|| inc / dt)
+            })
         } else {
             None
         };
@@ -303,12 +310,26 @@ rpc_count 4
         c.include = vec!["rpc".into(), "temp".into()];
         c.labels.insert("fn".into(), "mine".into());
         c.labels.insert("app".into(), "x".into());
-        let got = run(&mut c, &format!("{BODY}temp2{{fn=\"theirs\"}} 1\n"), Instant::now());
+        let got = run(
+            &mut c,
+            &format!("{BODY}temp2{{fn=\"theirs\"}} 1\n"),
+            Instant::now(),
+        );
         assert_eq!(
             names(&got),
-            ["temp", "rpc_p50", "rpc_p999", "rpc_sum", "rpc_count", "temp2"]
+            [
+                "temp",
+                "rpc_p50",
+                "rpc_p999",
+                "rpc_sum",
+                "rpc_count",
+                "temp2"
+            ]
         );
-        assert!(got.iter().all(|s| s.3.starts_with("app=x,fn=mine")), "{got:?}");
+        assert!(
+            got.iter().all(|s| s.3.starts_with("app=x,fn=mine")),
+            "{got:?}"
+        );
     }
 
     #[test]
@@ -318,9 +339,8 @@ rpc_count 4
             ..Converter::default()
         };
         let start = Instant::now();
-        let body = |a: u32, b: u32| {
-            format!("# TYPE c counter\nc{{s=\"a\"}} {a}\nc{{s=\"b\"}} {b}\n")
-        };
+        let body =
+            |a: u32, b: u32| format!("# TYPE c counter\nc{{s=\"a\"}} {a}\nc{{s=\"b\"}} {b}\n");
         assert_eq!(names(&run(&mut c, &body(10, 100), start)), ["c", "c"]);
         let got = run(&mut c, &body(30, 5), start + Duration::from_secs(2));
         let rates: Vec<_> = got
@@ -347,8 +367,14 @@ rpc_count 4
         assert_eq!(c.tracked(), 1);
         for (body, what) in [
             ("# TYPE h histogram\nh_bucket 1\n", "needs an `le` label"),
-            ("# TYPE h histogram\nh_bucket{le=\"x\"} 1\n", "needs an `le` label"),
-            ("# TYPE s summary\ns{quantile=\"p\"} 1\n", "`quantile` `p` is not a number"),
+            (
+                "# TYPE h histogram\nh_bucket{le=\"x\"} 1\n",
+                "needs an `le` label",
+            ),
+            (
+                "# TYPE s summary\ns{quantile=\"p\"} 1\n",
+                "`quantile` `p` is not a number",
+            ),
         ] {
             let err = c.convert(body, Instant::now(), &mut out).unwrap_err();
             assert_eq!(err.line, 2, "{body:?}: {err}");

@@ -189,6 +189,21 @@ mod tests {
     }
 
     #[test]
+    fn buckets_is_a_bool_key_off_by_default() {
+        let mut c = PrometheusCollector::default();
+        let url = "http://127.0.0.1:1/metrics";
+        c.configure(&serde_json::json!({ "url": url })).unwrap();
+        assert!(!c.converter.buckets && c.converter.rates);
+        let on = serde_json::json!({ "url": url, "buckets": true, "rates": false });
+        c.configure(&on).unwrap();
+        assert!(c.converter.buckets && !c.converter.rates);
+        let err = c
+            .configure(&serde_json::json!({ "url": url, "buckets": "yes" }))
+            .unwrap_err();
+        assert!(err.to_string().contains("expected a boolean"), "{err}");
+    }
+
+    #[test]
     fn label_names() {
         assert!(label_name_ok("env") && label_name_ok("_x1"));
         for bad in ["", "__name__", "a.b", "1a", "a-b"] {

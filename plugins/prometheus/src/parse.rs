@@ -541,8 +541,11 @@ mod tests {
         let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
         let mut out = Vec::new();
         for s in scrape.samples {
-            let labels: BTreeMap<String, String> =
-                s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let labels: BTreeMap<String, String> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let with = |key: &str, bound: f64| {
                 let mut l = labels.clone();
                 l.insert(key.to_owned(), number(bound));
@@ -682,7 +685,11 @@ plain_count 4
     #[test]
     fn malformed_lines_are_refused_with_their_number() {
         for (text, line, what) in [
-            ("ok 1\n\n# c\nbad-name 1\n", 4, "`bad-name` is not a metric name"),
+            (
+                "ok 1\n\n# c\nbad-name 1\n",
+                4,
+                "`bad-name` is not a metric name",
+            ),
             ("1abc 1\n", 1, "`1abc` is not a metric name"),
             ("ok 1\nnovalue\n", 2, "`novalue`: no value"),
             ("x one\n", 1, "`x`: `one` is not a number"),
@@ -711,13 +718,17 @@ plain_count 4
             assert_eq!(err.line, line, "{text:?}: {err}");
             assert!(err.message.contains(what), "{text:?}: {err}");
             assert!(err.to_string().starts_with(&format!("line {line}: ")));
-            assert!(parser.next().is_none(), "{text:?}: the walk ends at the error");
+            assert!(
+                parser.next().is_none(),
+                "{text:?}: the walk ends at the error"
+            );
         }
     }
 
     #[test]
     fn comments_help_and_blank_lines_yield_nothing() {
-        let text = "\n  \n# just words\n#\n# HELP x Some help with \\\\ and \\n.\n\t# TYPE x gauge\n";
+        let text =
+            "\n  \n# just words\n#\n# HELP x Some help with \\\\ and \\n.\n\t# TYPE x gauge\n";
         assert_eq!(Parser::new(text).count(), 0);
         assert_eq!(Parser::new("").count(), 0);
         let last: Vec<_> = Parser::new("x 1").map(|s| s.unwrap().value).collect();

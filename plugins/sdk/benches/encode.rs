@@ -70,7 +70,10 @@ fn main() {
         out.len()
     });
     c.final_summary();
-    println!("\nCollection of {n} samples -> JSON ({} bytes), mean per call", json.len());
+    println!(
+        "\nCollection of {n} samples -> JSON ({} bytes), mean per call",
+        json.len()
+    );
     for (name, t) in [
         ("floor (copy)", floor),
         ("serde", serde),
