@@ -306,10 +306,13 @@ rpc_count 4
 
     #[test]
     fn include_and_extra_labels() {
-        let mut c = Converter::default();
-        c.include = vec!["rpc".into(), "temp".into()];
-        c.labels.insert("fn".into(), "mine".into());
-        c.labels.insert("app".into(), "x".into());
+        let mut c = Converter {
+            include: vec!["rpc".into(), "temp".into()],
+            labels: [("fn", "mine"), ("app", "x")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            ..Converter::default()
+        };
         let got = run(
             &mut c,
             &format!("{BODY}temp2{{fn=\"theirs\"}} 1\n"),

@@ -232,10 +232,11 @@ impl<'a> Parser<'a> {
 
     /// The kind and part of a sample named `name`.
     fn family(&self, name: &str) -> (Kind, Part) {
-        if let Some((family, kind)) = self.current {
-            if let Some(found) = resolve(family, kind, name) {
-                return found;
-            }
+        if let Some(found) = self
+            .current
+            .and_then(|(family, kind)| resolve(family, kind, name))
+        {
+            return found;
         }
         if let Some(&kind) = self.types.get(name) {
             return (kind, Part::Whole);
