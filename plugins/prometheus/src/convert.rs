@@ -49,7 +49,9 @@ impl Converter {
         out.samples.reserve(self.last_count);
         let result = self.convert_all(text, now, out);
         if result.is_err() {
+            // The state stays: a scrape read to its middle does not say which series are gone.
             out.samples.truncate(first);
+            return result;
         }
         self.last_count = out.samples.len() - first;
         // Series gone from the target (a churning label) take their state with them.
@@ -368,6 +370,11 @@ rpc_count 4
         assert_eq!(err.line, 3, "{err}");
         assert!(out.samples.is_empty(), "{:?}", out.samples);
         assert_eq!(c.tracked(), 1);
+        c.convert("# TYPE d counter\nd 1\n", Instant::now(), &mut out)
+            .unwrap();
+        c.convert("# TYPE d counter\nd 1\n}\n", Instant::now(), &mut out)
+            .unwrap_err();
+        assert_eq!(c.tracked(), 1, "a failed scrape drops no state");
         for (body, what) in [
             ("# TYPE h histogram\nh_bucket 1\n", "needs an `le` label"),
             (

@@ -632,6 +632,96 @@ plain_count 4
         assert_eq!(self::ours(&crlf), ours, "CRLF line endings");
     }
 
+    /// A body drawn from the grammar both parsers read alike, from `seed`.
+    fn generated(seed: u64) -> String {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = |n: usize| {
+            // xorshift64
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        const VALUES: [&str; 8] = ["0", "1.5", "-2e3", "NaN", "+Inf", "-Inf", "1e-9", "42"];
+        const LABELS: [&str; 4] = ["instance", "job", "code", "_x1"];
+        const TEXT: [&str; 5] = ["a", "b c", "0.5", "x.y-z", ""];
+        let mut out = String::new();
+        for family in 0..1 + next(6) {
+            let name = format!("fam_{family}");
+            let kind = ["counter", "gauge", "histogram", "summary", "untyped", ""][next(6)];
+            if next(2) == 0 {
+                out.push_str(&format!("# HELP {name} family {family}\n"));
+            }
+            if !kind.is_empty() {
+                out.push_str(&format!("# TYPE {name} {kind}\n"));
+            }
+            for _ in 0..1 + next(4) {
+                let mut labels = Vec::new();
+                for k in LABELS {
+                    if next(2) == 0 {
+                        labels.push(format!("{k}=\"{}\"", TEXT[next(TEXT.len())]));
+                    }
+                }
+                let value = |next: &mut dyn FnMut(usize) -> usize| VALUES[next(VALUES.len())];
+                let mut lines = Vec::new();
+                match kind {
+                    "histogram" => {
+                        for le in ["0.1", "1", "+Inf"] {
+                            let mut l = labels.clone();
+                            l.insert(next(l.len() + 1), format!("le=\"{le}\""));
+                            lines.push((format!("{name}_bucket"), l, value(&mut next)));
+                        }
+                        lines.push((format!("{name}_sum"), labels.clone(), value(&mut next)));
+                        lines.push((format!("{name}_count"), labels.clone(), value(&mut next)));
+                    }
+                    "summary" => {
+                        for q in ["0.5", "0.99"] {
+                            let mut l = labels.clone();
+                            l.insert(next(l.len() + 1), format!("quantile=\"{q}\""));
+                            lines.push((name.clone(), l, value(&mut next)));
+                        }
+                        lines.push((format!("{name}_count"), labels.clone(), value(&mut next)));
+                    }
+                    _ => {
+                        if next(4) == 0 {
+                            labels.clear();
+                        }
+                        lines.push((name.clone(), labels, value(&mut next)));
+                    }
+                }
+                for (n, l, v) in lines {
+                    out.push_str(&n);
+                    if !l.is_empty() {
+                        let comma = if next(3) == 0 { "," } else { "" };
+                        out.push_str(&format!("{{{}{comma}}}", l.join(",")));
+                    }
+                    out.push_str([" ", "\t", "  "][next(3)]);
+                    out.push_str(v);
+                    if next(3) == 0 {
+                        out.push_str(&format!(" {}", 1_700_000_000_000u64 + next(1000) as u64));
+                    }
+                    out.push_str(["\n", "\r\n", "\n\n"][next(3)]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn reads_generated_bodies_as_prometheus_parse_does() {
+        let mut seen = BTreeMap::new();
+        for seed in 0..300 {
+            let text = generated(seed);
+            let ours = ours(&text);
+            assert_eq!(ours, theirs(&text), "seed {seed}:\n{text}");
+            for s in ours {
+                *seen.entry(s.3).or_insert(0) += 1;
+            }
+        }
+        assert_eq!(seen.len(), 5, "every kind drawn: {seen:?}");
+        assert!(seen.values().all(|&n| n > 50), "{seen:?}");
+    }
+
     #[test]
     fn unescapes_label_values_and_reads_what_prometheus_parse_cannot() {
         let text = "msdos_file_access_time_seconds{path=\"C:\\\\DIR\\\\FILE.TXT\",error=\"Cannot find file:\\n\\\"FILE.TXT\\\"\"} 1.458255915e9\n\
