@@ -4,26 +4,36 @@
 //! Names and labels are kept as scraped. Counters and gauges pass through; untyped samples become
 //! gauges, except the `<name>_sum` and `<name>_count` of summaries and histograms, which are
 //! counters; summaries become one gauge per quantile, named `<name>_p50`, `<name>_p99`,
-//! `<name>_p999`...; histogram buckets are skipped. With `rates = true` (the default) every counter
-//! also yields `<name>_rate`, its increase per second since the previous scrape, so rules can
-//! alert on a failure rate.
+//! `<name>_p999`...; histogram buckets are skipped unless `buckets = true`, which keeps them as
+//! counters `<name>_bucket` with their `le` label (for PromQL's `histogram_quantile`). With
+//! `rates = true` (the default) every counter but buckets also yields `<name>_rate`, its increase
+//! per second since the previous scrape, so rules can alert on a failure rate.
+//!
+//! The body is read by the plugin's own parser ([`parse`]), which borrows from it: only what the
+//! samples keep is allocated.
 //!
 //! Config: `url` (required, `http://` or `https://`), `timeout` (a duration such as `"5s"`, or seconds; default 5 s), `include` (name prefixes to
 //! keep; all when absent), `labels` (table of labels added to every sample), `rates` (bool),
+//! `buckets` (bool, default false),
 //! `follow_redirects` (default false), `tls_ca_file` (a PEM file of CA certificates to trust instead
 //! of the system's bundle, for a target with a private CA).
 //! `prometheus.up` (1 or 0, label `target`) says whether the scrape worked: an unreachable target is
 //! reported (with a `scrape_failed` event) rather than failing the call, so rules can alert on it;
-//! a target that answers with something that is not Prometheus text is a collect error.
+//! a target that answers with something that is not Prometheus text is a collect error naming the
+//! first malformed line.
 
-use std::collections::{BTreeMap, HashMap};
+mod convert;
+#[doc(hidden)]
+pub mod parse;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+#[doc(hidden)]
+pub use convert::Converter;
 use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
 use monitor_plugin_common::http::ClientOptions;
-use monitor_plugin_common::prometheus::quantile_suffix;
-use prometheus_parse::{Scrape, Value};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -41,6 +51,8 @@ struct Settings {
     labels: BTreeMap<String, String>,
     #[serde(default = "yes")]
     rates: bool,
+    #[serde(default)]
+    buckets: bool,
 }
 
 fn five() -> ConfigDuration {
@@ -65,9 +77,7 @@ fn label_name_ok(name: &str) -> bool {
 struct PrometheusCollector {
     settings: Option<Settings>,
     agent: Option<ureq::Agent>,
-    // Previous counter values, by name and labels, with when they were read: only the series of
-    // the last scrape, so a churning label does not grow it.
-    previous: HashMap<(String, BTreeMap<String, String>), (f64, Instant)>,
+    converter: Converter,
 }
 
 impl PrometheusCollector {
@@ -105,6 +115,11 @@ impl Collector for PrometheusCollector {
         client.follow_redirects = s.follow_redirects;
         client.tls_ca_file.clone_from(&s.tls_ca_file);
         self.agent = Some(monitor_plugin_common::http::agent(&client)?);
+        self.converter = Converter::default();
+        self.converter.include.clone_from(&s.include);
+        self.converter.labels.clone_from(&s.labels);
+        self.converter.rates = s.rates;
+        self.converter.buckets = s.buckets;
         self.settings = Some(s);
         Ok(())
     }
@@ -133,89 +148,10 @@ impl Collector for PrometheusCollector {
         };
         out.samples
             .push(Sample::gauge("prometheus.up", 1.0).with_label("target", &url));
-        self.convert(&text, &url, Instant::now(), &mut out)?;
-        Ok(out)
-    }
-}
-
-impl PrometheusCollector {
-    /// The samples of one scrape's `text`, read at `now`, into `out`. Rates come from the
-    /// previous scrape; the state of series absent from this one is dropped.
-    fn convert(
-        &mut self,
-        text: &str,
-        url: &str,
-        now: Instant,
-        out: &mut Collection,
-    ) -> Result<(), PluginError> {
-        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        self.converter
+            .convert(&text, Instant::now(), &mut out)
             .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
-        let s = self.settings.as_ref().ok_or("not configured")?;
-        for sample in scrape.samples {
-            if !s.include.is_empty()
-                && !s
-                    .include
-                    .iter()
-                    .any(|p| sample.metric.starts_with(p.as_str()))
-            {
-                continue;
-            }
-            let mut labels: BTreeMap<String, String> = sample
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            labels.extend(s.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-            let with = |mut x: Sample, labels: BTreeMap<String, String>| {
-                x.labels = labels;
-                x
-            };
-            let value = match sample.value {
-                Value::Untyped(v)
-                    if sample.metric.ends_with("_sum") || sample.metric.ends_with("_count") =>
-                {
-                    Value::Counter(v)
-                }
-                other => other,
-            };
-            match value {
-                Value::Counter(v) => {
-                    out.samples
-                        .push(with(Sample::counter(&sample.metric, v), labels.clone()));
-                    if s.rates {
-                        let key = (sample.metric.clone(), labels.clone());
-                        if let Some((old, at)) = self.previous.insert(key, (v, now)) {
-                            let dt = now.duration_since(at).as_secs_f64();
-                            // A counter that went down was reset: its new value is the increase.
-                            let inc = if v >= old { v - old } else { v };
-                            if dt > 0.0 {
-                                let name = format!("{}_rate", sample.metric);
-                                out.samples
-                                    .push(with(Sample::gauge(name, inc / dt), labels));
-                            }
-                        }
-                    }
-                }
-                Value::Gauge(v) | Value::Untyped(v) => {
-                    // The last use: the labels move into the sample.
-                    out.samples
-                        .push(with(Sample::gauge(&sample.metric, v), labels));
-                }
-                Value::Summary(qs) => {
-                    for q in qs {
-                        let name = format!("{}_{}", sample.metric, quantile_suffix(q.quantile));
-                        out.samples
-                            .push(with(Sample::gauge(name, q.count), labels.clone()));
-                    }
-                }
-                // Buckets are many series for little alerting value; `_sum` and `_count` (above)
-                // and the application's own quantiles carry what rules need.
-                Value::Histogram(_) => {}
-            }
-        }
-        // Series gone from the target (a churning label) take their state with them.
-        self.previous.retain(|_, (_, at)| *at == now);
-        Ok(())
+        Ok(out)
     }
 }
 
@@ -243,13 +179,28 @@ mod tests {
             );
             let mut out = Collection::default();
             let now = start + Duration::from_secs(i + 1);
-            c.convert(&text, "t", now, &mut out).unwrap();
-            assert_eq!(c.previous.len(), 2, "scrape {i}");
+            c.converter.convert(&text, now, &mut out).unwrap();
+            assert_eq!(c.converter.tracked(), 2, "scrape {i}");
             if i > 0 {
                 let rate = out.samples.iter().find(|s| s.name == "steady_rate");
                 assert_eq!(rate.map(|s| s.value), Some(10.0), "scrape {i}");
             }
         }
+    }
+
+    #[test]
+    fn buckets_is_a_bool_key_off_by_default() {
+        let mut c = PrometheusCollector::default();
+        let url = "http://127.0.0.1:1/metrics";
+        c.configure(&serde_json::json!({ "url": url })).unwrap();
+        assert!(!c.converter.buckets && c.converter.rates);
+        let on = serde_json::json!({ "url": url, "buckets": true, "rates": false });
+        c.configure(&on).unwrap();
+        assert!(c.converter.buckets && !c.converter.rates);
+        let err = c
+            .configure(&serde_json::json!({ "url": url, "buckets": "yes" }))
+            .unwrap_err();
+        assert!(err.to_string().contains("expected a boolean"), "{err}");
     }
 
     #[test]

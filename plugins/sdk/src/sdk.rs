@@ -207,7 +207,12 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CallError> {
 
 /// Glue for a [`Collector`].
 #[doc(hidden)]
-pub struct CollectorAdapter<T>(T);
+pub struct CollectorAdapter<T> {
+    inner: T,
+    /// The length of the previous answer: the next one is written into a buffer of about that
+    /// size, so a large collection is not copied as its buffer grows.
+    last_len: usize,
+}
 
 impl<T: Collector + Default> Adapter for CollectorAdapter<T> {
     const KIND: PluginKind = PluginKind::Collector;
@@ -217,14 +222,19 @@ impl<T: Collector + Default> Adapter for CollectorAdapter<T> {
             inner.attach_host(host);
         }
         inner.configure(config)?;
-        Ok(Self(inner))
+        Ok(Self { inner, last_len: 0 })
     }
     fn call(&mut self, _input: &[u8]) -> Result<Vec<u8>, CallError> {
-        let out: Collection = self.0.collect().map_err(CallError::Plugin)?;
-        encode(&out)
+        let out: Collection = self.inner.collect().map_err(CallError::Plugin)?;
+        // The buffer crosses the boundary and is freed there, so it cannot be reused; sizing it
+        // from the previous answer spares the copies of a growing one.
+        let mut bytes = Vec::with_capacity(self.last_len + self.last_len / 8 + 64);
+        out.write_json(&mut bytes);
+        self.last_len = bytes.len();
+        Ok(bytes)
     }
     fn shutdown(&mut self) -> Result<(), PluginError> {
-        self.0.shutdown()
+        self.inner.shutdown()
     }
 }
 
@@ -708,7 +718,9 @@ mod tests {
             ],
             events: vec![],
         };
-        let json = String::from_utf8(encode(&c).ok().unwrap()).unwrap();
+        let mut bytes = Vec::new();
+        c.write_json(&mut bytes);
+        let json = String::from_utf8(bytes).unwrap();
         for part in [
             r#""value":"NaN""#,
             r#""value":"+Inf""#,

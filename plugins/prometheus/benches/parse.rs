@@ -1,0 +1,167 @@
+//! The `prometheus` collector's work per scrape: a generated body of 10,000 and 100,000 series
+//! (the shape `scripts/compare-peers.sh` serves: 100 series per metric name,
+//! `gen_metric_M{instance="iI",job="gen"} V`) turned into a `Collection` and its JSON, with the
+//! plugin's parser and the SDK's `Collection::write_json` (`new`), and with the
+//! `prometheus-parse` crate and `serde_json::to_vec` they replaced (`old`), against a floor
+//! measured in the same run: splitting the body into lines and reading each value.
+//!
+//! Run: `cargo bench -p monitor-plugin-prometheus --bench parse`
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use monitor_plugin::{Collection, Sample};
+use monitor_plugin_common::prometheus::quantile_suffix;
+use monitor_plugin_prometheus::Converter;
+
+/// The body `scripts/compare-peers.sh` serves for `n` series.
+fn body(n: usize) -> String {
+    let per = 100;
+    let mut out = String::new();
+    for m in 0..n.div_ceil(per) {
+        out.push_str(&format!(
+            "# HELP gen_metric_{m} generated\n# TYPE gen_metric_{m} gauge\n"
+        ));
+        for i in 0..per.min(n - m * per) {
+            let v = (m * per + i) as f64 * 0.5;
+            out.push_str(&format!(
+                "gen_metric_{m}{{instance=\"i{i}\",job=\"gen\"}} {v}\n"
+            ));
+        }
+    }
+    out
+}
+
+/// The floor: every line split off and its value read, nothing kept.
+fn floor(text: &str) -> f64 {
+    let mut sum = 0.0;
+    for line in text.lines() {
+        if line.starts_with('#') {
+            continue;
+        }
+        if let Some(v) = line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()) {
+            sum += v;
+        }
+    }
+    sum
+}
+
+/// The collector's conversion before its own parser (without rates, as the bench runs them off).
+fn old(text: &str, extra: &BTreeMap<String, String>) -> Collection {
+    use prometheus_parse::{Scrape, Value};
+    let mut out = Collection::default();
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    for sample in scrape.samples {
+        let mut labels: BTreeMap<String, String> = sample
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        labels.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let with = |mut x: Sample, labels: BTreeMap<String, String>| {
+            x.labels = labels;
+            x
+        };
+        let value = match sample.value {
+            Value::Untyped(v)
+                if sample.metric.ends_with("_sum") || sample.metric.ends_with("_count") =>
+            {
+                Value::Counter(v)
+            }
+            other => other,
+        };
+        match value {
+            Value::Counter(v) => out
+                .samples
+                .push(with(Sample::counter(&sample.metric, v), labels)),
+            Value::Gauge(v) | Value::Untyped(v) => out
+                .samples
+                .push(with(Sample::gauge(&sample.metric, v), labels)),
+            Value::Summary(qs) => {
+                for q in qs {
+                    let name = format!("{}_{}", sample.metric, quantile_suffix(q.quantile));
+                    out.samples
+                        .push(with(Sample::gauge(name, q.count), labels.clone()));
+                }
+            }
+            Value::Histogram(_) => {}
+        }
+    }
+    out
+}
+
+fn criterion() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(10)
+        .configure_from_args()
+}
+
+/// Benchmarks `f` and returns its mean time per call.
+fn time(c: &mut Criterion, name: &str, mut f: impl FnMut() -> usize) -> Duration {
+    let mut total = (Duration::ZERO, 0u32);
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            let elapsed = start.elapsed();
+            total.0 += elapsed;
+            total.1 += u32::try_from(iters).unwrap_or(u32::MAX);
+            elapsed
+        });
+    });
+    total.0 / total.1.max(1)
+}
+
+fn main() {
+    let mut c = criterion();
+    let mut rows = Vec::new();
+    for n in [10_000, 100_000] {
+        let text = body(n);
+        let floor_t = time(&mut c, &format!("parse/{n}/floor"), || {
+            floor(black_box(&text)) as usize
+        });
+        let extra = BTreeMap::new();
+        let old_t = time(&mut c, &format!("parse/{n}/old"), || {
+            let out = old(black_box(&text), &extra);
+            assert_eq!(out.samples.len(), n);
+            serde_json::to_vec(&out).unwrap().len()
+        });
+        let mut converter = Converter::default();
+        let new_t = time(&mut c, &format!("parse/{n}/new"), || {
+            let mut out = Collection::default();
+            converter
+                .convert(black_box(&text), Instant::now(), &mut out)
+                .unwrap();
+            assert_eq!(out.samples.len(), n);
+            let mut json = Vec::new();
+            out.write_json(&mut json);
+            json.len()
+        });
+        rows.push((n, floor_t, old_t, new_t));
+    }
+    c.final_summary();
+    println!("\nscrape -> Collection -> JSON, mean per scrape (floor: split lines, read values)");
+    println!(
+        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
+        "series", "floor", "old", "new", "old/floor", "new/floor", "old/new"
+    );
+    for (n, f, o, w) in rows {
+        let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
+        let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
+        println!(
+            "{n:>8} {:>10} {:>10} {:>10} {:>10.1} {:>10.1} {:>8.2}",
+            ms(f),
+            ms(o),
+            ms(w),
+            r(o, f),
+            r(w, f),
+            r(o, w)
+        );
+    }
+}

@@ -1,0 +1,90 @@
+//! What a collector's answer costs to cross the boundary: a `Collection` of 10,000 samples (the
+//! shape of a scraped target: a name, two labels, a value) written as JSON by serde_json's derive
+//! (`serde`), by [`Collection::write_json`] into a growing buffer (`writer`) and into one sized
+//! from the previous answer, as the collector glue does (`writer_sized`), against a floor
+//! measured in the same run: copying the finished JSON into a new buffer.
+//!
+//! Run: `cargo bench -p monitor-plugin --bench encode`
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use monitor_plugin::{Collection, Sample};
+
+fn collection(n: usize) -> Collection {
+    let samples = (0..n)
+        .map(|s| {
+            Sample::gauge(format!("gen_metric_{}", s / 100), s as f64 * 0.5)
+                .with_label("instance", format!("i{}", s % 100))
+                .with_label("job", "gen")
+        })
+        .collect();
+    Collection {
+        samples,
+        events: vec![],
+    }
+}
+
+/// Benchmarks `f` and returns its mean time per call.
+fn time(c: &mut Criterion, name: &str, mut f: impl FnMut() -> usize) -> Duration {
+    let mut total = (Duration::ZERO, 0u32);
+    c.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            for _ in 0..iters {
+                black_box(f());
+            }
+            let elapsed = start.elapsed();
+            total.0 += elapsed;
+            total.1 += u32::try_from(iters).unwrap_or(u32::MAX);
+            elapsed
+        });
+    });
+    total.0 / total.1.max(1)
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20)
+        .configure_from_args();
+    let n = 10_000;
+    let col = collection(n);
+    let json = serde_json::to_vec(&col).unwrap();
+    let floor = time(&mut c, &format!("encode/{n}/floor"), || {
+        black_box(black_box(&json).to_vec()).len()
+    });
+    let serde = time(&mut c, &format!("encode/{n}/serde"), || {
+        serde_json::to_vec(black_box(&col)).unwrap().len()
+    });
+    let writer = time(&mut c, &format!("encode/{n}/writer"), || {
+        let mut out = Vec::new();
+        black_box(&col).write_json(&mut out);
+        out.len()
+    });
+    let sized = time(&mut c, &format!("encode/{n}/writer_sized"), || {
+        let mut out = Vec::with_capacity(json.len() + json.len() / 8 + 64);
+        black_box(&col).write_json(&mut out);
+        out.len()
+    });
+    c.final_summary();
+    println!(
+        "\nCollection of {n} samples -> JSON ({} bytes), mean per call",
+        json.len()
+    );
+    for (name, t) in [
+        ("floor (copy)", floor),
+        ("serde", serde),
+        ("writer", writer),
+        ("writer_sized", sized),
+    ] {
+        println!(
+            "  {name:<13} {:>8.3} ms  {:>5.1}x floor  {:>5.2}x serde",
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() / floor.as_secs_f64(),
+            t.as_secs_f64() / serde.as_secs_f64()
+        );
+    }
+}
