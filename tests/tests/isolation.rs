@@ -428,3 +428,50 @@ label = "isolated"
     let log = std::fs::read_to_string(&shutdowns).unwrap_or_default();
     assert_eq!(log.trim(), "fixer:isolated");
 }
+
+#[test]
+fn an_isolated_collector_asks_for_a_collection_through_the_pipe() {
+    let dir = Scratch::new("isolation-request");
+    let mut watched = Killed(Command::new("sleep").arg("600").spawn().unwrap());
+    let pid_file = dir.write("svc.pid", &watched.0.id().to_string());
+    let port = free_port();
+    let config = dir.write(
+        "monitor.toml",
+        &format!(
+            r#"[host]
+interval = "30s"
+listen = "127.0.0.1:{port}"
+
+[[collector]]
+plugin = "process"
+library = {process}
+isolation = "process"
+[[collector.config.processes]]
+name = "svc"
+pid_file = {pid}
+"#,
+            process = toml_path(&library("monitor-plugin-process")),
+            pid = toml_path(&pid_file),
+        ),
+    );
+    let (host, stderr) = spawn(&config);
+    let up = &["process=\"svc\""];
+    // The collection at start saw it up, and its process watches it.
+    let seen = wait_metric(port, "process_up", up, |v| v == 1.0);
+    assert!(seen.is_some(), "never seen up:\n{}", stderr.text());
+    assert_eq!(runners(&host.0).len(), 1, "{}", stderr.text());
+
+    let killed = std::time::Instant::now();
+    watched.0.kill().unwrap();
+    let _ = watched.0.wait();
+    // Only the exit's request can make it well before the 30 s interval.
+    let down = eventually(Duration::from_secs(10), || {
+        metric(port, "process_up", up).filter(|v| *v == 0.0)
+    });
+    assert!(
+        down.is_some(),
+        "the exit was not seen within 10 s of the kill (interval 30 s):\n{}",
+        stderr.text()
+    );
+    assert!(killed.elapsed() < Duration::from_secs(10));
+}
