@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use monitor_host::{Config, Engine};
 use monitor_tests::{
-    Killed, Scratch, Stderr, binary, cli, describe, eventually, free_port, library, metric, signal,
-    spawn_with_stderr, toml_path,
+    Killed, Scratch, Stderr, binary, cli, compile_c, describe, eventually, free_port, library,
+    metric, signal, spawn_with_stderr, toml_path,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -474,4 +474,43 @@ pid_file = {pid}
         stderr.text()
     );
     assert!(killed.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_library_that_crashes_while_it_loads_fails_an_isolated_instance_not_the_host() {
+    let dir = Scratch::new("isolation-load-crash");
+    let lib = compile_c(
+        &["tests/c/abort_on_load.c"],
+        &dir.join("libabort_on_load.so"),
+        true,
+        &[],
+    );
+    let config = |isolation: &str| {
+        let text = format!(
+            "[[collector]]\nplugin = \"anything\"\nlibrary = {}\nisolation = \"{isolation}\"\n",
+            toml_path(&lib)
+        );
+        let file = dir.write(&format!("{isolation}.toml"), &text);
+        file.to_str().unwrap().to_owned()
+    };
+    let expected = format!(
+        "process.toml:3:11: `library`: loading `{}` in a process of its own failed: the process \
+         was killed by signal 6 (SIGABRT) while loading it",
+        lib.display()
+    );
+    for command in ["check", "run"] {
+        let out = cli(&[command, "--config", &config("process")]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{command}: {err}");
+    }
+
+    // On a thread of the host, the library is loaded in the host, which the crash ends.
+    let threaded = cli(&["check", "--config", &config("thread")]);
+    assert_eq!(
+        threaded.status.signal(),
+        Some(libc::SIGABRT),
+        "{}",
+        describe(&threaded)
+    );
 }
