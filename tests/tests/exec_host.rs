@@ -86,7 +86,9 @@ fn kill_host_and_expect_the_program_gone(mut host: Killed, stderr: &Stderr, pid:
     let gone = eventually(Duration::from_secs(10), || (!running(pid)).then_some(()));
     if gone.is_none() {
         // Not left behind by a failing test either.
-        let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
     }
     assert!(
         gone.is_some(),

@@ -52,7 +52,10 @@ pub unsafe fn run_child(args: &RunnerArgs) -> io::Result<()> {
     // Shared with the thread that forwards collection requests: one frame at a time.
     let output = Arc::new(Mutex::new(output));
     let answer = |result: &Result<Vec<u8>, CallFailure>| {
-        frame::answer(&mut *output.lock().unwrap_or_else(PoisonError::into_inner), result)
+        frame::answer(
+            &mut *output.lock().unwrap_or_else(PoisonError::into_inner),
+            result,
+        )
     };
     let Some((tag, config)) = frame::read(&mut input, usize::MAX)? else {
         return Ok(());
