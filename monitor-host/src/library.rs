@@ -46,6 +46,10 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// Read in a process of its own (for an instance in process isolation), the library failed:
+    /// the loader's error as that process reported it, or how that process died.
+    #[error("{0}")]
+    Isolated(String),
 }
 
 /// What a library declares about one plugin.
@@ -57,7 +61,9 @@ pub struct PluginInfo {
     pub name: String,
     /// The plugin's version.
     pub version: String,
-    functions: Functions,
+    /// `None` for a plugin only described by a process that loaded its library
+    /// ([`PluginLibrary::from_declared`]): its instances can only run in such a process.
+    functions: Option<Functions>,
 }
 
 /// A plugin's functions, copied out of its table as far as the table's `size` goes.
@@ -74,8 +80,21 @@ struct Functions {
 impl PluginInfo {
     /// Whether instances are handed the host's table (they can then ask for a collection now).
     pub fn takes_host(&self) -> bool {
-        self.functions.create_with_host.is_some()
+        self.functions.is_some_and(|f| f.create_with_host.is_some())
     }
+}
+
+/// What a library declares, as data: what the plugin runner answers when the host asks it to
+/// read a library the host does not load itself (an instance in process isolation), so that a
+/// library that crashes while it loads crashes that process, not the host.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Declared {
+    /// ABI version the library declared.
+    pub abi_version: u32,
+    /// SDK version it was built with.
+    pub sdk_version: String,
+    /// Its plugins: raw kind, name, version.
+    pub plugins: Vec<(u32, String, String)>,
 }
 
 /// A loaded library and the plugins it declares. Never unloaded while the process runs.
@@ -99,6 +118,55 @@ impl PluginLibrary {
         self.plugins
             .iter()
             .find(|p| p.kind == kind && p.name == name)
+    }
+
+    /// What the library declares, as data (see [`Declared`]).
+    pub fn declared(&self) -> Declared {
+        Declared {
+            abi_version: self.abi_version,
+            sdk_version: self.sdk_version.clone(),
+            plugins: (self.plugins.iter())
+                .map(|p| (p.kind as u32, p.name.clone(), p.version.clone()))
+                .collect(),
+        }
+    }
+
+    /// The library at `path` as another process that loaded it declared it, without loading it
+    /// here: its plugins can be found and listed, and their instances run only in a process of
+    /// their own ([`PluginInstance::create`] refuses them).
+    ///
+    /// # Errors
+    ///
+    /// A different ABI version, or an unknown plugin kind.
+    pub fn from_declared(path: &Path, declared: Declared) -> Result<PluginLibrary, LoadError> {
+        if declared.abi_version != abi::ABI_VERSION {
+            return Err(LoadError::AbiMismatch {
+                path: path.to_owned(),
+                found: declared.abi_version,
+                expected: abi::ABI_VERSION,
+            });
+        }
+        let plugins = (declared.plugins.into_iter())
+            .map(|(kind, name, version)| {
+                let kind = PluginKind::from_raw(kind).ok_or_else(|| LoadError::BadDeclaration {
+                    path: path.to_owned(),
+                    reason: format!("unknown plugin kind {kind}"),
+                })?;
+                Ok(PluginInfo {
+                    kind,
+                    name,
+                    version,
+                    functions: None,
+                })
+            })
+            .collect::<Result<_, LoadError>>()?;
+        Ok(PluginLibrary {
+            path: Some(path.to_owned()),
+            abi_version: declared.abi_version,
+            sdk_version: declared.sdk_version,
+            plugins,
+            _library: None,
+        })
     }
 
     /// Plugins registered in the current binary with `export_plugin!` (for tests and embedding).
@@ -311,13 +379,13 @@ unsafe fn info_of(vt: *const PluginVTable) -> Result<PluginInfo, String> {
         kind,
         name,
         version,
-        functions: Functions {
+        functions: Some(Functions {
             create,
             call,
             shutdown,
             destroy,
             create_with_host,
-        },
+        }),
     })
 }
 
@@ -331,6 +399,11 @@ impl OnRequest {
     /// Runs `f` on each request.
     pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
         Self(Arc::new(f))
+    }
+
+    /// Runs it, as a request from the instance does.
+    pub fn request(&self) {
+        (self.0)();
     }
 }
 
@@ -492,7 +565,8 @@ impl PluginInstance {
     ///
     /// # Errors
     ///
-    /// As [`create`](Self::create).
+    /// As [`create`](Self::create), and a plugin whose library is not loaded in this process
+    /// ([`PluginLibrary::from_declared`]).
     pub fn create_with_requests(
         library: &Arc<PluginLibrary>,
         plugin: &PluginInfo,
@@ -500,10 +574,16 @@ impl PluginInstance {
         max_payload: usize,
         on_request: Option<OnRequest>,
     ) -> Result<Self, CallFailure> {
+        let Some(f) = plugin.functions else {
+            return Err(CallFailure::Invalid(format!(
+                "{} `{}` is not loaded in this process; it runs in a process of its own",
+                plugin.kind.as_str(),
+                plugin.name
+            )));
+        };
         let input = serde_json::to_vec(config).expect("JSON values always serialise");
         let mut out = OwnedBuffer::empty();
         let mut ptr: *mut c_void = std::ptr::null_mut();
-        let f = plugin.functions;
         let (raw, host) = match (f.create_with_host, on_request) {
             (Some(create), Some(on_request)) => {
                 let host = HostState::new(on_request);

@@ -96,6 +96,8 @@ pub enum Worker {
 }
 
 #[cfg(unix)]
+pub(crate) use process::describe_library;
+#[cfg(unix)]
 pub use process::{ProcessWorker, set_runner_program};
 #[cfg(unix)]
 pub use runner::{RunnerArgs, run_child};

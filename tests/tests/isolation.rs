@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use monitor_host::{Config, Engine};
 use monitor_tests::{
-    RunningHost, Scratch, Stderr, binary, cli, describe, eventually, free_port, library, metric,
-    toml_path,
+    Killed, RunningHost, Scratch, Stderr, binary, cli, compile_c, describe, eventually, free_port,
+    library, metric, signal, spawn_with_stderr, toml_path,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -427,4 +427,90 @@ label = "isolated"
     assert!(outcomes.iter().all(|o| o.result == "ok"), "{outcomes:?}");
     let log = std::fs::read_to_string(&shutdowns).unwrap_or_default();
     assert_eq!(log.trim(), "fixer:isolated");
+}
+
+#[test]
+fn an_isolated_collector_asks_for_a_collection_through_the_pipe() {
+    let dir = Scratch::new("isolation-request");
+    let mut watched = Killed(Command::new("sleep").arg("600").spawn().unwrap());
+    let pid_file = dir.write("svc.pid", &watched.0.id().to_string());
+    let port = free_port();
+    let config = dir.write(
+        "monitor.toml",
+        &format!(
+            r#"[host]
+interval = "30s"
+listen = "127.0.0.1:{port}"
+
+[[collector]]
+plugin = "process"
+library = {process}
+isolation = "process"
+[[collector.config.processes]]
+name = "svc"
+pid_file = {pid}
+"#,
+            process = toml_path(&library("monitor-plugin-process")),
+            pid = toml_path(&pid_file),
+        ),
+    );
+    let (host, stderr) = spawn(&config);
+    let up = &["process=\"svc\""];
+    // The collection at start saw it up, and its process watches it.
+    let seen = wait_metric(port, "process_up", up, |v| v == 1.0);
+    assert!(seen.is_some(), "never seen up:\n{}", stderr.text());
+    assert_eq!(runners(&host.0).len(), 1, "{}", stderr.text());
+
+    let killed = std::time::Instant::now();
+    watched.0.kill().unwrap();
+    let _ = watched.0.wait();
+    // Only the exit's request can make it well before the 30 s interval.
+    let down = eventually(Duration::from_secs(10), || {
+        metric(port, "process_up", up).filter(|v| *v == 0.0)
+    });
+    assert!(
+        down.is_some(),
+        "the exit was not seen within 10 s of the kill (interval 30 s):\n{}",
+        stderr.text()
+    );
+    assert!(killed.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_library_that_crashes_while_it_loads_fails_an_isolated_instance_not_the_host() {
+    let dir = Scratch::new("isolation-load-crash");
+    let lib = compile_c(
+        &["tests/c/abort_on_load.c"],
+        &dir.join("libabort_on_load.so"),
+        true,
+        &[],
+    );
+    let config = |isolation: &str| {
+        let text = format!(
+            "[[collector]]\nplugin = \"anything\"\nlibrary = {}\nisolation = \"{isolation}\"\n",
+            toml_path(&lib)
+        );
+        let file = dir.write(&format!("{isolation}.toml"), &text);
+        file.to_str().unwrap().to_owned()
+    };
+    let expected = format!(
+        "process.toml:3:11: `library`: loading `{}` in a process of its own failed: the process \
+         was killed by signal 6 (SIGABRT) while loading it",
+        lib.display()
+    );
+    for command in ["check", "run"] {
+        let out = cli(&[command, "--config", &config("process")]);
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&expected), "{command}: {err}");
+    }
+
+    // On a thread of the host, the library is loaded in the host, which the crash ends.
+    let threaded = cli(&["check", "--config", &config("thread")]);
+    assert_eq!(
+        threaded.status.signal(),
+        Some(libc::SIGABRT),
+        "{}",
+        describe(&threaded)
+    );
 }

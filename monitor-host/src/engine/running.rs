@@ -177,9 +177,20 @@ impl RunningPlugin {
             location: at.clone(),
             message,
         };
-        // SAFETY: forwarded to our caller, who vouches for the configured library.
-        let library = unsafe { PluginLibrary::load(&spec.library) }
-            .map_err(|e| err(&spec.library_at, format!("`library`: {e}")))?;
+        let library = match spec.isolation {
+            // Read in a runner process: a library that crashes while it loads must not take
+            // the host down when its instance is isolated.
+            #[cfg(unix)]
+            Isolation::Process => crate::worker::describe_library(
+                &spec.library,
+                spec.kind,
+                &spec.plugin,
+                spec.timeout,
+            ),
+            // SAFETY: forwarded to our caller, who vouches for the configured library.
+            _ => unsafe { PluginLibrary::load(&spec.library) },
+        }
+        .map_err(|e| err(&spec.library_at, format!("`library`: {e}")))?;
         let Some(info) = library.find(spec.kind, &spec.plugin).cloned() else {
             return Err(err(&spec.plugin_at, not_found(spec, &library)));
         };

@@ -2,9 +2,12 @@
 //! carrying the same byte payloads the in-process path uses.
 //!
 //! A frame is a little-endian `u32` length, then that many bytes: a tag byte and the payload. The
-//! host sends the config JSON first ([`CONFIG`]), then [`CALL`]s and one [`SHUTDOWN`]; the child
+//! host sends the config JSON first ([`CONFIG`]), then [`CALL`]s and one [`SHUTDOWN`] (or only
+//! [`DESCRIBE`], to read the library's declaration without running the plugin); the child
 //! answers each with one frame whose tag is the call's status ([`OK`], [`ERROR`], [`PANICKED`],
-//! [`INVALID`]) and whose payload is the output or the failure's text.
+//! [`INVALID`]) and whose payload is the output or the failure's text. Between answers, an
+//! isolated collector's process may send [`REQUEST`] frames, which are not answers: the instance
+//! asks for a collection now.
 
 use std::io::{self, Read, Write};
 
@@ -16,6 +19,9 @@ pub const CONFIG: u8 = 0;
 pub const CALL: u8 = 1;
 /// Host to child: call `shutdown`, destroy the instance, exit.
 pub const SHUTDOWN: u8 = 2;
+/// Host to child, instead of [`CONFIG`]: load the library, answer with its declaration
+/// ([`Declared`](crate::library::Declared) as JSON) or the load error, and exit.
+pub const DESCRIBE: u8 = 3;
 
 /// Child to host: success; the payload is the output.
 pub const OK: u8 = 0;
@@ -25,6 +31,9 @@ pub const ERROR: u8 = 1;
 pub const PANICKED: u8 = 2;
 /// Child to host: the input or the output could not be understood.
 pub const INVALID: u8 = 3;
+/// Child to host, at any time and never an answer: the instance asks for a collection now (its
+/// host table's `request_collection`). Empty payload.
+pub const REQUEST: u8 = 4;
 
 /// Writes one frame with a single `write_all`, so a frame is never interleaved.
 ///

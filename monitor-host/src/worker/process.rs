@@ -4,11 +4,16 @@
 //! A crash (segfault, abort, `exit`, a kill from outside) fails only the call in flight; the next
 //! call starts a new child, configured again. A call the engine gives up on (its timeout) gets its
 //! child killed with `SIGKILL`, so a hung plugin never keeps a thread or a process behind.
+//!
+//! The child's [`REQUEST`](frame::REQUEST) frames (an isolated collector asking for a collection
+//! now) run the instance's [`OnRequest`] as the host's table does for an instance on a thread.
+//! What the child writes on its stderr (and stdout) becomes the host's log lines, one per line,
+//! naming the instance.
 
-use std::io::BufReader;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,7 +23,7 @@ use crossbeam_channel::{Receiver, Sender, bounded, select, unbounded};
 use monitor_plugin::abi::PluginKind;
 
 use super::{Done, Job, StartError, WorkerSpec, frame};
-use crate::library::CallFailure;
+use crate::library::{CallFailure, LoadError, OnRequest, PluginLibrary};
 
 /// How long a child may take to exit once it answered `shutdown` (or once the host stopped
 /// needing it) before it is killed.
@@ -30,6 +35,12 @@ const DEATH_GRACE: Duration = Duration::from_millis(500);
 
 /// A wait without a deadline, as far ahead as a timer can safely be set.
 const FOREVER: Duration = Duration::from_secs(365 * 86_400);
+
+/// Cap on a library's declaration read from a runner, in bytes.
+const MAX_DECLARATION: usize = 1024 * 1024;
+
+/// Longest line of the child's stderr logged; the rest of a longer line is dropped.
+const MAX_LOG_LINE: usize = 64 * 1024;
 
 static RUNNER: Mutex<Option<PathBuf>> = Mutex::new(None);
 
@@ -87,6 +98,7 @@ impl ProcessWorker {
             child: None,
             cancel: cancel_rx,
             counters: counters.clone(),
+            on_request: spec.on_request,
         };
         // The child is started from this thread, which lives as long as the child may: the
         // parent-death signal is tied to the thread that forked.
@@ -173,6 +185,8 @@ struct Supervisor {
     child: Option<Running>,
     cancel: Receiver<u64>,
     counters: Arc<Counters>,
+    /// Run for each [`REQUEST`](frame::REQUEST) frame; `None` ignores them.
+    on_request: Option<OnRequest>,
 }
 
 impl Supervisor {
@@ -234,6 +248,24 @@ impl Supervisor {
 
     /// Starts a child and configures the instance in it.
     fn spawn(&mut self, job: Option<u64>) -> Result<(), StartError> {
+        self.launch()?;
+        let config = std::mem::take(&mut self.config);
+        let configured = self.exchange(frame::CONFIG, &config, job, Some(self.timeout));
+        self.config = config;
+        match configured {
+            Exchange::Answer(Ok(_)) => Ok(()),
+            Exchange::Answer(Err(e)) => {
+                self.kill("its configure failed");
+                Err(StartError::Create(e))
+            }
+            Exchange::Died(how) => Err(StartError::Process(format!("it {how} during configure"))),
+            Exchange::TimedOut(_) => Err(StartError::Timeout(self.timeout)),
+            Exchange::Killed(why) => Err(StartError::Process(format!("killed: {why}"))),
+        }
+    }
+
+    /// Starts a child, and the threads that read its answers and its stderr.
+    fn launch(&mut self) -> Result<(), StartError> {
         let program = runner_program().map_err(|e| StartError::Process(e.to_string()))?;
         let mut command = Command::new(&program);
         command
@@ -244,7 +276,7 @@ impl Supervisor {
             .args(["--max-payload", &self.max_payload.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::piped());
         #[cfg(target_os = "linux")]
         // SAFETY: `prctl` is async-signal-safe and touches no memory of the parent.
         unsafe {
@@ -259,19 +291,31 @@ impl Supervisor {
         let mut process = command
             .spawn()
             .map_err(|e| StartError::Process(format!("`{}`: {e}", program.display())))?;
-        let (Some(stdin), Some(stdout)) = (process.stdin.take(), process.stdout.take()) else {
-            unreachable!("both pipes were asked for");
+        let (Some(stdin), Some(stdout), Some(stderr)) = (
+            process.stdin.take(),
+            process.stdout.take(),
+            process.stderr.take(),
+        ) else {
+            unreachable!("the three pipes were asked for");
         };
+        self.log_stderr(stderr);
         let (frames_tx, frames) = bounded(1);
         // An answer is the payload or a failure's text, both bounded by the plugin's limit; the
         // tag and some slack on top.
         let limit = self.max_payload.saturating_add(64);
+        let on_request = self.on_request.clone();
         let reader = thread::Builder::new()
             .name(format!("{}-{}-pipe", self.kind.as_str(), self.name))
             .spawn(move || {
                 let mut stdout = BufReader::new(stdout);
                 loop {
                     let frame = frame::read(&mut stdout, limit).transpose();
+                    if let Some(Ok((frame::REQUEST, _))) = frame {
+                        if let Some(r) = &on_request {
+                            r.request();
+                        }
+                        continue;
+                    }
                     let last = !matches!(frame, Some(Ok(_)));
                     if frame.is_some_and(|f| frames_tx.send(f).is_err()) || last {
                         return;
@@ -288,19 +332,44 @@ impl Supervisor {
             stdin,
             frames,
         });
-        let config = std::mem::take(&mut self.config);
-        let configured = self.exchange(frame::CONFIG, &config, job, Some(self.timeout));
-        self.config = config;
-        match configured {
-            Exchange::Answer(Ok(_)) => Ok(()),
-            Exchange::Answer(Err(e)) => {
-                self.kill("its configure failed");
-                Err(StartError::Create(e))
-            }
-            Exchange::Died(how) => Err(StartError::Process(format!("it {how} during configure"))),
-            Exchange::TimedOut(_) => Err(StartError::Timeout(self.timeout)),
-            Exchange::Killed(why) => Err(StartError::Process(format!("killed: {why}"))),
-        }
+        Ok(())
+    }
+
+    /// Logs each line the child writes on its stderr (where its stdout goes too), on a thread
+    /// that ends when every writer closed it. When no thread can be had the pipe is closed, and
+    /// the child's writes to it fail instead of blocking.
+    fn log_stderr(&self, stderr: ChildStderr) {
+        let name = self.name.clone();
+        let kind = self.kind.as_str();
+        let reader = thread::Builder::new()
+            .name(format!("{kind}-{name}-stderr"))
+            .spawn(move || {
+                let mut reader = BufReader::new(stderr);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match (&mut reader)
+                        .take(MAX_LOG_LINE as u64)
+                        .read_until(b'\n', &mut buf)
+                    {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let line = String::from_utf8_lossy(&buf);
+                    let line = line.trim_end_matches(['\n', '\r']);
+                    if !line.is_empty() {
+                        tracing::info!(plugin = %name, kind, stream = "stderr", "{line}");
+                    }
+                    // A line cut at the limit: drop the rest of it.
+                    if !buf.ends_with(b"\n")
+                        && buf.len() >= MAX_LOG_LINE
+                        && reader.skip_until(b'\n').is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        drop(reader);
     }
 
     /// Sends one request and waits for its answer: until `deadline` passes (then the child is
@@ -366,6 +435,10 @@ impl Supervisor {
         drop(child.stdin);
         let status = wait_or_kill(&mut child.process, DEATH_GRACE);
         let how = status.map_or_else(|e| format!("could not be waited for: {e}"), describe);
+        if tag == frame::DESCRIBE {
+            // Not an instance's crash: the caller reports it as the library's load error.
+            return Exchange::Died(how);
+        }
         self.counters.crashes.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             plugin = %self.name,
@@ -429,11 +502,78 @@ impl Drop for Supervisor {
     }
 }
 
+/// Reads the declaration of the library `library` in a runner process of its own, which loads
+/// it and exits, so that a library whose initialisers crash (or hang, up to `timeout`) fails
+/// its instances' start with an error instead of taking the host down. `kind` and `plugin` only
+/// name the runner's instance in the log.
+///
+/// # Errors
+///
+/// A missing file, the load error the runner reports (as [`PluginLibrary::load`] would), or
+/// how the runner died or that it did not answer in time.
+pub(crate) fn describe_library(
+    library: &Path,
+    kind: PluginKind,
+    plugin: &str,
+    timeout: Duration,
+) -> Result<Arc<PluginLibrary>, LoadError> {
+    let absolute = std::path::absolute(library);
+    let path = absolute.as_deref().unwrap_or(library);
+    if !path.exists() {
+        return Err(LoadError::Missing(path.to_owned()));
+    }
+    let failed = |why: String| {
+        LoadError::Isolated(format!(
+            "loading `{}` in a process of its own failed: {why}",
+            path.display()
+        ))
+    };
+    // Never cancelled: the exchange is bounded by `timeout`.
+    let (_never, cancel) = unbounded();
+    let mut runner = Supervisor {
+        slot: 0,
+        name: plugin.to_owned(),
+        kind,
+        plugin: plugin.to_owned(),
+        library: path.to_owned(),
+        config: Vec::new(),
+        max_payload: MAX_DECLARATION,
+        timeout,
+        child: None,
+        cancel,
+        counters: Arc::default(),
+        on_request: None,
+    };
+    runner.launch().map_err(|e| failed(e.to_string()))?;
+    let answer = runner.exchange(frame::DESCRIBE, &[], None, Some(timeout));
+    if let Some(mut child) = runner.child.take() {
+        drop(child.stdin);
+        let _ = wait_or_kill(&mut child.process, EXIT_GRACE);
+    }
+    match answer {
+        Exchange::Answer(Ok(bytes)) => {
+            let declared = serde_json::from_slice(&bytes)
+                .map_err(|e| failed(format!("unreadable declaration: {e}")))?;
+            PluginLibrary::from_declared(path, declared).map(Arc::new)
+        }
+        // The runner's loader error, which names the library itself.
+        Exchange::Answer(Err(e)) => Err(LoadError::Isolated(match e {
+            CallFailure::Invalid(m) | CallFailure::Error(m) | CallFailure::Panicked(m) => m,
+        })),
+        Exchange::Died(how) => Err(failed(format!("the process {how} while loading it"))),
+        Exchange::Killed(why) => Err(failed(format!("the process was killed: {why}"))),
+        Exchange::TimedOut(limit) => Err(failed(format!(
+            "no answer within {limit:?}; the process was killed"
+        ))),
+    }
+}
+
 /// What a request asks for, for log lines.
 fn what(tag: u8) -> &'static str {
     match tag {
         frame::CONFIG => "configure",
         frame::CALL => "call",
+        frame::DESCRIBE => "load",
         _ => "shutdown",
     }
 }
@@ -526,6 +666,7 @@ mod tests {
             child: None,
             cancel,
             counters: Arc::default(),
+            on_request: None,
         };
         let e = s.spawn(None).unwrap_err().to_string();
         assert!(e.contains("exited with status 0 during configure"), "{e}");

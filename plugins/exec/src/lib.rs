@@ -4,8 +4,12 @@
 //! The program (`command` with `args` and `env`, not run through a shell) is started when the
 //! plugin is configured, restarted with back-off (`restart_delay`, doubled at each exit in a row up
 //! to `max_restart_delay`) whenever it exits, and stopped at shutdown (stdin closed, SIGTERM to its
-//! process group, SIGKILL after `stop_timeout`). What it writes on stderr goes to the host's log,
-//! one line at a time, prefixed with `exec <program>:`.
+//! process group, SIGKILL after `stop_timeout`). On Linux it also gets SIGKILL when the process
+//! that runs the plugin (the host, or its runner in process isolation) dies, even of `kill -9`.
+//! What it writes on stderr goes to the host's stderr one line at a time, as
+//! `plugin=exec program=<program> stream=stderr: <line>` (the plugin ABI has no log function);
+//! under `isolation = "process"` the host logs the runner's lines through its logger, naming the
+//! instance.
 //!
 //! **Collector.** The program writes samples on stdout: Prometheus text (`format = "prometheus"`,
 //! the default) in blocks each ended by an empty line or `# EOF`, or one JSON sample per line

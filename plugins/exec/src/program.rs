@@ -3,6 +3,11 @@
 //!
 //! One supervisor thread owns the child: it alone starts, reaps and kills it, so a signal never
 //! reaches a process id that was already reaped (and possibly reused).
+//!
+//! On Linux the program also dies (`SIGKILL`) with the process that started it, even when that
+//! process is killed and has no chance to stop it. The parent-death signal fires when the
+//! *thread* that forked exits; that thread is the supervisor, which outlives its child (it reaps
+//! it), so the signal only ever comes with the process's death.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -99,7 +104,7 @@ impl Program {
         });
         let stdout = stdout.unwrap_or_else(|| {
             let name = name.clone();
-            Arc::new(move |line: &str| log(&name, line))
+            Arc::new(move |line: &str| log(&name, "stdout", line))
         });
         let supervisor = {
             let shared = shared.clone();
@@ -194,9 +199,19 @@ impl Drop for Program {
     }
 }
 
-/// Forwards one line of the program's output to the host's log (its stderr).
-fn log(name: &str, line: &str) {
-    eprintln!("exec {name}: {line}");
+/// Forwards one line the program wrote (or one the plugin says about it) to the host's log, as
+/// one line on the process's stderr: `plugin=exec program=<name> stream=<stream>: <line>`.
+///
+/// The plugin ABI has no log function, so this is the host's stderr. An instance in process
+/// isolation writes it to its runner's stderr, which the host logs through its logger, naming
+/// the instance.
+fn log(name: &str, stream: &str, line: &str) {
+    eprintln!("{}", log_line(name, stream, line));
+}
+
+/// The text [`log`] writes.
+fn log_line(name: &str, stream: &str, line: &str) -> String {
+    format!("plugin=exec program={name} stream={stream}: {line}")
 }
 
 /// The supervisor thread: start, watch, restart with back-off, until stopping.
@@ -219,7 +234,7 @@ fn supervise(shared: &Shared, spec: &Spec, stdout: &LineHandler) {
                 let name = spec.name.clone();
                 read_lines(
                     child.stderr.take(),
-                    Arc::new(move |line: &str| log(&name, line)),
+                    Arc::new(move |line: &str| log(&name, "stderr", line)),
                 );
                 *shared
                     .stdin
@@ -247,7 +262,11 @@ fn supervise(shared: &Shared, spec: &Spec, stdout: &LineHandler) {
         if started.elapsed() >= spec.max_restart_delay {
             delay = spec.restart_delay;
         }
-        log(&spec.name, &format!("{exit}; restarting in {delay:?}"));
+        log(
+            &spec.name,
+            "exit",
+            &format!("{exit}; restarting in {delay:?}"),
+        );
         let mut st = shared.state();
         st.exits.push(exit.clone());
         st.last_exit = Some(exit);
@@ -269,8 +288,10 @@ fn supervise(shared: &Shared, spec: &Spec, stdout: &LineHandler) {
     }
 }
 
+/// Starts the program; called only on the supervisor thread (see the module's docs).
 fn spawn(spec: &Spec) -> std::io::Result<Child> {
-    Command::new(&spec.command)
+    let mut command = Command::new(&spec.command);
+    command
         .args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
@@ -278,8 +299,34 @@ fn spawn(spec: &Spec) -> std::io::Result<Child> {
         .stderr(Stdio::piped())
         // Its own process group: a stop reaches what it started too, and the host's terminal's
         // Ctrl-C reaches the host alone, which then stops it in order.
-        .process_group(0)
-        .spawn()
+        .process_group(0);
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getpid(2) has no preconditions.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the closure runs between fork and exec and only makes async-signal-safe
+        // system calls, touching no memory shared with the parent.
+        unsafe {
+            command.pre_exec(move || die_with_parent(parent));
+        }
+    }
+    command.spawn()
+}
+
+/// In the forked child: asks for `SIGKILL` when the parent dies, and gives up when it already
+/// did (between the fork and the request, which the request alone would miss).
+#[cfg(target_os = "linux")]
+fn die_with_parent(parent: libc::pid_t) -> std::io::Result<()> {
+    // SAFETY: prctl(2) with these arguments reads and writes no memory.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: getppid(2) has no preconditions.
+    if unsafe { libc::getppid() } != parent {
+        // No allocation between fork and exec: a bare error number ("no such process").
+        return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+    }
+    Ok(())
 }
 
 /// Reads `pipe` line by line on a thread of its own until it closes.
@@ -359,5 +406,18 @@ fn signal_group(pid: u32, signal: libc::c_int) {
     // is not reaped yet (only this thread reaps it), so the group id still names its group.
     unsafe {
         libc::kill(-pid, signal);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_line_names_the_plugin_the_program_and_the_stream() {
+        assert_eq!(
+            log_line("worker.sh", "stderr", "disk almost full"),
+            "plugin=exec program=worker.sh stream=stderr: disk almost full"
+        );
     }
 }
