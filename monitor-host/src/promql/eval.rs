@@ -25,7 +25,7 @@ pub const SUBQUERY_STEP_MS: i64 = 60_000;
 /// query needs.
 #[derive(Debug)]
 struct Selected {
-    series: Vec<(Metric, i64)>,
+    series: Vec<(Arc<Metric>, i64)>,
     // The points read so far, per series, and the window `(after, to]` they cover.
     points: Vec<Points>,
     // Per series, whether its points hold a staleness marker (rarely): only those are filtered
@@ -267,7 +267,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 && !is_stale(value)
             {
                 out.push(Sample {
-                    metric: metric.clone(),
+                    metric: Metric::clone(metric),
                     value,
                     ts,
                 });
@@ -297,7 +297,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                     return None;
                 }
                 Some(Series {
-                    metric: metric.clone(),
+                    metric: Arc::clone(metric),
                     points,
                 })
             })
@@ -341,7 +341,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             series: by_metric
                 .into_iter()
                 .map(|(metric, points)| Series {
-                    metric,
+                    metric: Arc::new(metric),
                     points: Points::new(points.into()),
                 })
                 .collect(),
@@ -387,7 +387,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .series(&matchers)
                 .map_err(Error::Storage)?
                 .into_iter()
-                .map(|s| (s.metric, s.id))
+                .map(|s| (Arc::new(s.metric), s.id))
                 .collect(),
         };
         let mut points = Vec::with_capacity(series.len());
