@@ -311,6 +311,27 @@ mod tests {
     }
 
     #[test]
+    fn a_window_reaching_further_back_than_those_read_before_is_read_whole() {
+        // 300 points: three chunks; the first query decodes only the newest.
+        let mut s = Store::new(u64::MAX);
+        let key = SeriesKey {
+            name: "x".into(),
+            labels: Labels::new(),
+        };
+        for i in 1..=300u64 {
+            s.insert(key.clone(), SampleKind::Gauge, "c", i * 1000, i as f64);
+        }
+        let src = MemorySource::new(&s, 30_000);
+        for (window, count, min) in [("10s", 10.0, 291.0), ("250s", 250.0, 51.0)] {
+            let count_q = format!("count_over_time(x[{window}])");
+            assert_eq!(values(&src, &count_q, 300_000)[0].1, count, "{window}");
+            let min_q = format!("min_over_time(x[{window}])");
+            assert_eq!(values(&src, &min_q, 300_000)[0].1, min, "{window}");
+        }
+        assert_eq!(values(&src, "count_over_time(x[1h])", 300_000)[0].1, 300.0);
+    }
+
+    #[test]
     fn a_name_regex_selects_by_name() {
         let s = store();
         let src = MemorySource::new(&s, 30_000);

@@ -209,3 +209,35 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_hold_the_points_in_their_range_wherever_it_falls() {
+        // Repeated times too: a window's edges fall on either side of them as on the others.
+        let data: Vec<(i64, f64)> = [1, 3, 3, 4, 7, 9, 9, 12, 20, 21]
+            .iter()
+            .map(|&t| (t, t as f64))
+            .collect();
+        let all = Points::new(data.clone().into());
+        for after in -1..23 {
+            for to in -1..23 {
+                let want: Vec<(i64, f64)> = (data.iter())
+                    .filter(|p| p.0 > after && p.0 <= to)
+                    .copied()
+                    .collect();
+                assert_eq!(&*all.window(after, to), &want[..], "({after}, {to}]");
+                // And cut from a window already cut.
+                let cut = all.window(2, 20);
+                let want: Vec<(i64, f64)> = (want.iter())
+                    .filter(|p| p.0 > 2 && p.0 <= 20)
+                    .copied()
+                    .collect();
+                assert_eq!(&*cut.window(after, to), &want[..], "({after}, {to}] of (2, 20]");
+            }
+        }
+        assert!(Points::new(Vec::new().into()).window(0, 10).is_empty());
+    }
+}
