@@ -150,7 +150,7 @@ scrape_configs:
       - targets: ["127.0.0.1:$TARGET_PORT"]
 EOF
 
-"$BIN/monitor-host" --log-level warn run --config "$WORK/host.toml" >"$WORK/host.log" 2>&1 &
+"$BIN/monitor-host" --log-level error run --config "$WORK/host.toml" >"$WORK/host.log" 2>&1 &
 PIDS+=($!)
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prom.log" 2>&1 &
@@ -163,7 +163,7 @@ wait_http "$PROM_PORT" /-/ready
 read_groups() {
     python3 - "$1" "$2" <<'EOF'
 import sys, urllib.request
-text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+text = urllib.request.urlopen(sys.argv[1], timeout=120).read().decode()
 family = sys.argv[2]
 sums = counts = last = 0.0
 groups = set()
@@ -194,7 +194,7 @@ read -r hs1 hc1 hl hg <<<"$(read_groups "$HOST_URL" monitor_host_rule_group)"
 read -r ps1 pc1 pl pg <<<"$(read_groups "$PROM_URL" prometheus_rule_group)"
 if [ "$hg" != 10 ] || [ "$pg" != 10 ]; then
     echo "expected 10 rule groups, found $hg in monitor-host, $pg in prometheus" >&2
-    tail -5 "$WORK/host.log" "$WORK/prom.log" >&2
+    tail -n 5 "$WORK/host.log" "$WORK/prom.log" >&2
     exit 1
 fi
 awk -v hs="$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { print b - a }')" \

@@ -688,10 +688,13 @@ impl AlertEngine {
                 };
                 self.note_error(&group.name, name, result.err());
             }
-            let took = started.elapsed();
-            self.last_duration[g] = Some(took);
-            self.eval_time.0 += took;
-            self.eval_time.1 += 1;
+            // A group without rules (the config's, when it has no `[[alert]]`) is not timed.
+            if !group.steps.is_empty() {
+                let took = started.elapsed();
+                self.last_duration[g] = Some(took);
+                self.eval_time.0 += took;
+                self.eval_time.1 += 1;
+            }
         }
         if let Some(h) = history.as_mut().filter(|_| begun) {
             h.end();

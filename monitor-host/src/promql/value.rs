@@ -235,7 +235,11 @@ mod tests {
                     .filter(|p| p.0 > 2 && p.0 <= 20)
                     .copied()
                     .collect();
-                assert_eq!(&*cut.window(after, to), &want[..], "({after}, {to}] of (2, 20]");
+                assert_eq!(
+                    &*cut.window(after, to),
+                    &want[..],
+                    "({after}, {to}] of (2, 20]"
+                );
             }
         }
         assert!(Points::new(Vec::new().into()).window(0, 10).is_empty());
