@@ -6,13 +6,16 @@
 //! - `gN > 90` (an instant selector),
 //! - `rate(reqN_total[1h]) > 1`,
 //!
-//! each reading one metric of 100 series (50 counters and 50 gauges);
+//! each reading one metric of 100 series (50 counters and 50 gauges): 100 distinct expressions,
+//! each in 10 rules (identical expressions and subexpressions are computed once per evaluation);
 //!
 //! - `rules/evaluate`: one `AlertEngine::evaluate` (every group due);
 //! - `rules/read_floor`: only reading the points out of the store: decoding each series the
 //!   rules select once, what any evaluation must do.
 //!
-//! The ratio evaluate / floor is printed at the end.
+//! The ratio evaluate / floor is printed at the end, and the time for the same rules with 1,000
+//! distinct thresholds (`> 10.001`, `> 10.002`, ...: each comparison computed, the expressions
+//! compared shared).
 //!
 //! Then rules reading a day, further back than memory's hour: 10 rules
 //! `avg_over_time(dN[1d]) > 50` over 1,000 series with a day of points every minute in the store
@@ -71,35 +74,45 @@ fn store() -> Store {
     store
 }
 
-/// The rule `k` of the mix, and the metric and window (ms) it reads.
-fn rule(k: usize) -> (String, String, u64) {
+/// The rule `k` of the mix, and the metric and window (ms) it reads; its threshold's fraction
+/// `k / 1000` when `distinct`.
+fn rule_of(k: usize, distinct: bool) -> (String, String, u64) {
     let m = k % METRICS;
+    let f = if distinct {
+        format!(".{:03}", k + 1)
+    } else {
+        String::new()
+    };
     match k % 4 {
         0 => (
-            format!("sum by (job) (rate(req{m}_total[5m])) > 10"),
+            format!("sum by (job) (rate(req{m}_total[5m])) > 10{f}"),
             format!("req{m}"),
             300_000,
         ),
         1 => (
-            format!("avg_over_time(g{m}[1h]) > 50"),
+            format!("avg_over_time(g{m}[1h]) > 50{f}"),
             format!("g{m}"),
             HOUR_MS,
         ),
-        2 => (format!("g{m} > 90"), format!("g{m}"), 300_000),
+        2 => (format!("g{m} > 90{f}"), format!("g{m}"), 300_000),
         _ => (
-            format!("rate(req{m}_total[1h]) > 1"),
+            format!("rate(req{m}_total[1h]) > 1{f}"),
             format!("req{m}"),
             HOUR_MS,
         ),
     }
 }
 
-fn rule_file() -> String {
+fn rule(k: usize) -> (String, String, u64) {
+    rule_of(k, false)
+}
+
+fn rule_file(distinct: bool) -> String {
     let mut out = String::from("groups:\n");
     for g in 0..GROUPS {
         out.push_str(&format!("  - name: g{g}\n    rules:\n"));
         for k in (g * RULES / GROUPS)..((g + 1) * RULES / GROUPS) {
-            let (expr, _, _) = rule(k);
+            let (expr, _, _) = rule_of(k, distinct);
             out.push_str(&format!("      - alert: A{k}\n        expr: {expr}\n"));
         }
     }
@@ -107,7 +120,11 @@ fn rule_file() -> String {
 }
 
 fn engine() -> AlertEngine {
-    let groups = parse_rule_file(&rule_file(), "bench.yml").unwrap();
+    engine_of(false)
+}
+
+fn engine_of(distinct: bool) -> AlertEngine {
+    let groups = parse_rule_file(&rule_file(distinct), "bench.yml").unwrap();
     let set = RuleSet {
         alerts: Vec::new(),
         groups,
@@ -169,10 +186,16 @@ fn bench(c: &mut Criterion) {
         let _ = read_floor(&store);
     });
     let eval = eval.saturating_sub(build);
+    let distinct = time(&mut || {
+        let mut e = engine_of(true);
+        let _ = e.evaluate(&store, NOW_MS);
+    });
+    let distinct = distinct.saturating_sub(time(&mut || drop(engine_of(true))));
     println!(
-        "rules/evaluate: {RULES} rules over {} series: {eval:?} per evaluation; floor (reading the points) {floor:?}; ratio {:.2}",
+        "rules/evaluate: {RULES} rules over {} series: {eval:?} per evaluation; floor (reading the points) {floor:?}; ratio {:.2}; with {RULES} distinct thresholds {distinct:?} (ratio {:.2})",
         store.len(),
-        eval.as_secs_f64() / floor.as_secs_f64()
+        eval.as_secs_f64() / floor.as_secs_f64(),
+        distinct.as_secs_f64() / floor.as_secs_f64()
     );
 }
 

@@ -31,7 +31,7 @@
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use monitor_plugin::{Labels, Severity};
 use promql_parser::parser::{self, Expr};
@@ -468,6 +468,10 @@ pub struct AlertEngine {
     exported: BTreeMap<AlertKey, Stored>,
     // When each group was last evaluated.
     last_eval: Vec<Option<u64>>,
+    // How long each group's last evaluation took.
+    last_duration: Vec<Option<Duration>>,
+    // Every group evaluation's time added up, and their number.
+    eval_time: (Duration, u64),
     // Recording rules' results not yet taken by `take_recorded`.
     recorded: Vec<(SeriesKey, u64, f64)>,
     // The last error of each rule that failed, by group and rule name.
@@ -488,6 +492,8 @@ impl AlertEngine {
         let rules: CompiledRules = rules.into();
         Self {
             last_eval: vec![None; rules.groups.len()],
+            last_duration: vec![None; rules.groups.len()],
+            eval_time: (Duration::ZERO, 0),
             rules: Arc::new(rules),
             states: BTreeMap::new(),
             stale_ms,
@@ -552,6 +558,7 @@ impl AlertEngine {
             None => false,
         });
         self.last_eval = vec![None; rules.groups.len()];
+        self.last_duration = vec![None; rules.groups.len()];
         self.rules = Arc::new(rules);
         self.stale_ms = stale_ms;
         self.errors.clear();
@@ -633,6 +640,19 @@ impl AlertEngine {
         &self.errors
     }
 
+    /// Each group's name and how long its last evaluation took (wall time), for the groups
+    /// evaluated since the rules were loaded.
+    pub fn group_durations(&self) -> impl Iterator<Item = (&str, Duration)> {
+        (self.rules.groups.iter().zip(&self.last_duration))
+            .filter_map(|(g, d)| Some((g.name.as_str(), (*d)?)))
+    }
+
+    /// The wall time of every group evaluation so far added up, and their number (Prometheus's
+    /// `prometheus_rule_group_duration_seconds` summary).
+    pub fn evaluation_time(&self) -> (Duration, u64) {
+        self.eval_time
+    }
+
     /// Every alert instance seen so far.
     pub fn statuses(&self) -> impl Iterator<Item = &AlertStatus> {
         self.states.values().map(|i| &i.status)
@@ -690,6 +710,7 @@ impl AlertEngine {
         let mut begun = false;
         let mut history_error = None;
         for g in due {
+            let started = Instant::now();
             self.last_eval[g] = Some(now_ms);
             let group = &rules.groups[g];
             for step in &group.steps {
@@ -722,6 +743,13 @@ impl AlertEngine {
                     ),
                 };
                 self.note_error(&group.name, name, result.err());
+            }
+            // A group without rules (the config's, when it has no `[[alert]]`) is not timed.
+            if !group.steps.is_empty() {
+                let took = started.elapsed();
+                self.last_duration[g] = Some(took);
+                self.eval_time.0 += took;
+                self.eval_time.1 += 1;
             }
         }
         if let Some(h) = history.as_mut().filter(|_| begun) {

@@ -116,6 +116,23 @@ fn series_counts(fam: &mut Families, engine: &Engine) {
         &none,
         instances,
     );
+    rule_groups(fam, engine);
+}
+
+/// Rule evaluation time, as Prometheus's `prometheus_rule_group_*` families show it.
+fn rule_groups(fam: &mut Families, engine: &Engine) {
+    let help = "wall time of each rule group's last evaluation";
+    for (group, took) in engine.alerts().group_durations() {
+        let name = "monitor_host_rule_group_last_duration_seconds";
+        let labels = Labels::from([("rule_group".to_owned(), group.to_owned())]);
+        fam.add(name, Gauge, help, &labels, took.as_secs_f64());
+    }
+    let (sum, count) = engine.alerts().evaluation_time();
+    let name = "monitor_host_rule_group_duration_seconds";
+    let help = "wall time of rule group evaluations";
+    let none = Labels::new();
+    fam.add_suffixed(name, Summary, help, "_sum", &none, sum.as_secs_f64());
+    fam.add_suffixed(name, Summary, help, "_count", &none, count as f64);
 }
 
 /// The host process's own figures, from `/proc/self` (absent where there is none).

@@ -146,6 +146,14 @@ impl Points {
         self.iter_chunks(0)
     }
 
+    /// The points from the newest chunk that starts at or before `ms` on (every point when none
+    /// does), oldest first: every point later than `ms`, and a few before it, without reading
+    /// the older chunks.
+    pub fn iter_from_chunk_of(&self, ms: u64) -> impl Iterator<Item = (u64, f64)> + '_ {
+        let first = (self.chunks.iter()).rposition(|c| c.head.ts <= ms);
+        self.iter_chunks(first.unwrap_or(0))
+    }
+
     /// The newest `n` points (all when there are fewer), oldest first, without reading the
     /// older chunks.
     pub fn last_n(&self, n: usize) -> impl Iterator<Item = (u64, f64)> + '_ {

@@ -72,10 +72,14 @@ pub(super) fn eval<S: Source + ?Sized>(
     let mut groups: Vec<(Metric, Vec<Sample>)> = Vec::new();
     for s in input {
         let key = group_key(&s.metric, a.modifier.as_ref());
-        let i = *index.entry(key.clone()).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
+        let i = match index.get(&key) {
+            Some(&i) => i,
+            None => {
+                index.insert(key.clone(), groups.len());
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            }
+        };
         groups[i].1.push(s);
     }
     let mut out = Vec::new();

@@ -25,7 +25,7 @@ pub const SUBQUERY_STEP_MS: i64 = 60_000;
 /// query needs.
 #[derive(Debug)]
 struct Selected {
-    series: Vec<(Metric, i64)>,
+    series: Vec<(Arc<Metric>, i64)>,
     // The points read so far, per series, and the window `(after, to]` they cover.
     points: Vec<Points>,
     // Per series, whether its points hold a staleness marker (rarely): only those are filtered
@@ -39,15 +39,23 @@ struct Selected {
 /// instant, and rules often select the same series (`rate(x[5m])` in one, `x` in another).
 /// Each selector is then read once per evaluation, not once per rule.
 ///
+/// The values of function calls, aggregations and binary operations are kept too, by their text
+/// and time: rules often share them (`rate(x[5m]) > 10` and `rate(x[5m]) > 100`, one alert in
+/// several groups), and each is then computed once per evaluation.
+///
 /// Only valid while the source does not change: [`clear`](Self::clear) it when it does (a
 /// recording rule's results added).
 #[derive(Debug, Default)]
-pub struct Selections(RefCell<HashMap<String, Arc<Selected>>>);
+pub struct Selections(
+    RefCell<HashMap<String, Arc<Selected>>>,
+    RefCell<HashMap<(String, i64), Value>>,
+);
 
 impl Selections {
-    /// Forgets what was read.
+    /// Forgets what was read and computed.
     pub fn clear(&self) {
         self.0.borrow_mut().clear();
+        self.1.borrow_mut().clear();
     }
 }
 
@@ -178,11 +186,31 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant_selector(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Value::Range(self.range_selector(ms, t)?)),
             Expr::Subquery(sq) => Ok(Value::Range(self.subquery(sq, t)?)),
-            Expr::Call(call) => functions::call(self, call, t),
-            Expr::Aggregate(a) => aggregate::eval(self, a, t),
-            Expr::Binary(b) => binary::eval(self, b, t),
+            Expr::Call(call) => self.shared_or(expr, t, || functions::call(self, call, t)),
+            Expr::Aggregate(a) => self.shared_or(expr, t, || aggregate::eval(self, a, t)),
+            Expr::Binary(b) => self.shared_or(expr, t, || binary::eval(self, b, t)),
             Expr::Extension(_) => Err(Error::BadData(super::validate(expr).unwrap_err())),
         }
+    }
+
+    /// `compute`'s value of `expr` at `t`; with shared selections, kept for the other queries
+    /// that ask for the same `expr` at the same `t`.
+    fn shared_or(
+        &self,
+        expr: &Expr,
+        t: i64,
+        compute: impl FnOnce() -> Result<Value, Error>,
+    ) -> Result<Value, Error> {
+        let Some(shared) = self.shared else {
+            return compute();
+        };
+        let key = (expr.to_string(), t);
+        if let Some(v) = shared.1.borrow().get(&key) {
+            return Ok(v.clone());
+        }
+        let v = compute()?;
+        shared.1.borrow_mut().insert(key, v.clone());
+        Ok(v)
     }
 
     /// `expr` as an instant vector.
@@ -267,7 +295,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 && !is_stale(value)
             {
                 out.push(Sample {
-                    metric: metric.clone(),
+                    metric: Metric::clone(metric),
                     value,
                     ts,
                 });
@@ -297,7 +325,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                     return None;
                 }
                 Some(Series {
-                    metric: metric.clone(),
+                    metric: Arc::clone(metric),
                     points,
                 })
             })
@@ -341,7 +369,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             series: by_metric
                 .into_iter()
                 .map(|(metric, points)| Series {
-                    metric,
+                    metric: Arc::new(metric),
                     points: Points::new(points.into()),
                 })
                 .collect(),
@@ -387,7 +415,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .series(&matchers)
                 .map_err(Error::Storage)?
                 .into_iter()
-                .map(|s| (s.metric, s.id))
+                .map(|s| (Arc::new(s.metric), s.id))
                 .collect(),
         };
         let mut points = Vec::with_capacity(series.len());

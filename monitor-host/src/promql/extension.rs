@@ -106,7 +106,7 @@ fn per_series(r: &Range, t: i64, f: impl Fn(&[(i64, f64)]) -> Option<f64>) -> Ve
         .iter()
         .filter_map(|s| {
             f(&s.points).map(|value| Sample {
-                metric: super::value::drop_name(s.metric.clone()),
+                metric: super::value::without_name(&s.metric),
                 value,
                 ts: t,
             })

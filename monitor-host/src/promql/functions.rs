@@ -6,7 +6,7 @@ use promql_parser::parser::{Call, Expr};
 
 use super::value::{
     Metric, NAME, Range, Sample, Value, check_unique, drop_name, go_max, go_min, kahan_inc,
-    quantile,
+    quantile, without_name,
 };
 use super::{Error, Evaluator, Source};
 
@@ -166,9 +166,9 @@ fn over_range(
         .filter_map(|s| {
             f(&s.points, r).map(|value| Sample {
                 metric: if drop {
-                    drop_name(s.metric.clone())
+                    without_name(&s.metric)
                 } else {
-                    s.metric.clone()
+                    Metric::clone(&s.metric)
                 },
                 value,
                 ts: t,

@@ -30,8 +30,9 @@ use crate::store::{SeriesKey, Store};
 /// Prometheus's staleness marker: a NaN with this bit pattern.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
 
-/// A series' points, decoded.
-type Decoded = Arc<[(i64, f64)]>;
+/// A series' points, decoded: every point later than the time given (`i64::MIN`: all of them),
+/// and possibly a few older ones.
+type Decoded = (Arc<[(i64, f64)]>, i64);
 
 #[derive(Debug)]
 struct Entry<'a> {
@@ -52,7 +53,8 @@ pub struct MemorySource<'a> {
     by_name: HashMap<String, Vec<usize>>,
     stale_ms: u64,
     newest_ms: u64,
-    // Each stored series' points, by entry, decoded once for every rule that reads it.
+    // Each stored series' points, by entry, decoded once for every rule that reads it (as far
+    // back as the rules read).
     decoded: RefCell<Vec<Option<Decoded>>>,
     // When the series their collector no longer returned went missing, by `series_id`.
     gone: Option<&'a HashMap<u64, u64>>,
@@ -207,13 +209,16 @@ impl Source for MemorySource<'_> {
                 if decoded.len() <= i {
                     decoded.resize(i + 1, None);
                 }
-                let all = decoded[i].get_or_insert_with(|| {
-                    p.iter()
-                        .map(|(t, v)| (as_ms(t), v))
-                        .collect::<Vec<_>>()
-                        .into()
-                });
-                Arc::clone(all)
+                let held = decoded[i].as_ref().filter(|d| d.1 <= after_ms);
+                match held {
+                    Some(d) => Arc::clone(&d.0),
+                    None => {
+                        let d = decode(p, after_ms);
+                        let all = Arc::clone(&d.0);
+                        decoded[i] = Some(d);
+                        all
+                    }
+                }
             }
         };
         let window = Points::new(stored).window(after_ms, to_ms);
@@ -244,6 +249,22 @@ impl Source for MemorySource<'_> {
         }
         Ok(Points::new(out.into()))
     }
+}
+
+/// The points of `p` later than `after_ms`, and those of the chunk that holds the oldest of them.
+fn decode(p: &crate::store::Points, after_ms: i64) -> Decoded {
+    let as_ms = |t: u64| i64::try_from(t).unwrap_or(i64::MAX);
+    let from = u64::try_from(after_ms).unwrap_or(0);
+    let points: Arc<[(i64, f64)]> = (p.iter_from_chunk_of(from))
+        .map(|(t, v)| (as_ms(t), v))
+        .collect::<Vec<_>>()
+        .into();
+    let first = points.first().map(|p| p.0);
+    let covers = match p.front() {
+        Some((oldest, _)) if first != Some(as_ms(oldest)) => first.map_or(i64::MIN, |t| t - 1),
+        _ => i64::MIN,
+    };
+    (points, covers)
 }
 
 #[cfg(test)]
@@ -307,6 +328,27 @@ mod tests {
             60_000,
         );
         assert_eq!(v[0].1, 7.0);
+    }
+
+    #[test]
+    fn a_window_reaching_further_back_than_those_read_before_is_read_whole() {
+        // 300 points: three chunks; the first query decodes only the newest.
+        let mut s = Store::new(u64::MAX);
+        let key = SeriesKey {
+            name: "x".into(),
+            labels: Labels::new(),
+        };
+        for i in 1..=300u64 {
+            s.insert(key.clone(), SampleKind::Gauge, "c", i * 1000, i as f64);
+        }
+        let src = MemorySource::new(&s, 30_000);
+        for (window, count, min) in [("10s", 10.0, 291.0), ("250s", 250.0, 51.0)] {
+            let count_q = format!("count_over_time(x[{window}])");
+            assert_eq!(values(&src, &count_q, 300_000)[0].1, count, "{window}");
+            let min_q = format!("min_over_time(x[{window}])");
+            assert_eq!(values(&src, &min_q, 300_000)[0].1, min, "{window}");
+        }
+        assert_eq!(values(&src, "count_over_time(x[1h])", 300_000)[0].1, 300.0);
     }
 
     #[test]

@@ -315,6 +315,31 @@ mod tests {
     }
 
     #[test]
+    fn queries_sharing_selections_share_only_identical_expressions() {
+        let m = memory();
+        let shared = Selections::default();
+        let queries = [
+            "max_over_time(c_total[2m])",
+            "max_over_time(c_total[2m] offset 1m)",
+            "max_over_time(c_total[2m] @ 300)",
+            "max_over_time(c_total[3m:1m])",
+            "sum by (job) (c_total) > 100",
+            "sum by (job) (c_total) > bool 100",
+            "sum without (job) (c_total) > 100",
+            "rate(c_total[2m]) * on(job) group_left g",
+        ];
+        // Twice: the second round answers from what the first kept.
+        for q in queries.iter().chain(&queries) {
+            let t = 500_000;
+            let alone = instant_query(&m, q, t).unwrap();
+            let with = Evaluator::with_selections(&m, t, t, &shared)
+                .instant(&parse(q).unwrap(), t)
+                .unwrap();
+            assert_eq!(format!("{with:?}"), format!("{alone:?}"), "{q}");
+        }
+    }
+
+    #[test]
     fn what_is_not_supported_is_refused_by_name() {
         for (query, says) in [
             ("sgn(g)", "unsupported PromQL function \"sgn\""),

@@ -38,15 +38,42 @@ impl Points {
     }
 
     /// The points in `(after_ms, to_ms]`.
+    ///
+    /// Windows mostly end at the newest point and start near it or before the oldest, and each
+    /// probe into a large store's points is a cache miss: the ends are looked at first, and the
+    /// start is searched for backwards from the end.
     pub fn window(&self, after_ms: i64, to_ms: i64) -> Self {
         let all = &self.data[self.from..self.to];
-        let from = self.from + all.partition_point(|p| p.0 <= after_ms);
-        let to = self.from + all.partition_point(|p| p.0 <= to_ms);
+        let to = match all.last() {
+            Some(p) if p.0 <= to_ms => all.len(),
+            _ => all.partition_point(|p| p.0 <= to_ms),
+        };
+        let head = &all[..to];
+        let from = match head.first() {
+            Some(p) if p.0 > after_ms => 0,
+            _ => first_after(head, after_ms),
+        };
         Self {
             data: Arc::clone(&self.data),
-            from,
-            to: to.max(from),
+            from: self.from + from,
+            to: self.from + to,
         }
+    }
+}
+
+/// The index of the first point of `points` (oldest first) later than `after_ms`: an exponential
+/// search from the newest point.
+fn first_after(points: &[(i64, f64)], after_ms: i64) -> usize {
+    // Every point from `hi` on is later than `after_ms`.
+    let mut hi = points.len();
+    let mut step = 1;
+    loop {
+        let lo = hi.saturating_sub(step);
+        if lo == 0 || points[lo].0 <= after_ms {
+            return lo + points[lo..hi].partition_point(|p| p.0 <= after_ms);
+        }
+        hi = lo;
+        step *= 2;
     }
 }
 
@@ -60,8 +87,8 @@ impl std::ops::Deref for Points {
 /// One element of a range vector: a series and its points in the range, oldest first.
 #[derive(Debug, Clone)]
 pub struct Series {
-    /// Its labels.
-    pub metric: Metric,
+    /// Its labels, shared with the selection it was cut from.
+    pub metric: Arc<Metric>,
     /// Its points.
     pub points: Points,
 }
@@ -106,6 +133,14 @@ impl Value {
 pub fn drop_name(mut metric: Metric) -> Metric {
     metric.remove(NAME);
     metric
+}
+
+/// A copy of `metric` without `__name__` (rather than a copy, then the name removed).
+pub fn without_name(metric: &Metric) -> Metric {
+    (metric.iter())
+        .filter(|(k, _)| *k != NAME)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Prometheus's text form of a label set, `{a="1", b="2"}`, for error messages.
@@ -173,4 +208,40 @@ pub fn quantile(q: f64, values: &mut [f64]) -> f64 {
     let upper = (lower + 1.0).min(n - 1.0);
     let weight = rank - rank.floor();
     values[lower as usize] * (1.0 - weight) + values[upper as usize] * weight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_hold_the_points_in_their_range_wherever_it_falls() {
+        // Repeated times too: a window's edges fall on either side of them as on the others.
+        let data: Vec<(i64, f64)> = [1, 3, 3, 4, 7, 9, 9, 12, 20, 21]
+            .iter()
+            .map(|&t| (t, t as f64))
+            .collect();
+        let all = Points::new(data.clone().into());
+        for after in -1..23 {
+            for to in -1..23 {
+                let want: Vec<(i64, f64)> = (data.iter())
+                    .filter(|p| p.0 > after && p.0 <= to)
+                    .copied()
+                    .collect();
+                assert_eq!(&*all.window(after, to), &want[..], "({after}, {to}]");
+                // And cut from a window already cut.
+                let cut = all.window(2, 20);
+                let want: Vec<(i64, f64)> = (want.iter())
+                    .filter(|p| p.0 > 2 && p.0 <= 20)
+                    .copied()
+                    .collect();
+                assert_eq!(
+                    &*cut.window(after, to),
+                    &want[..],
+                    "({after}, {to}] of (2, 20]"
+                );
+            }
+        }
+        assert!(Points::new(Vec::new().into()).window(0, 10).is_empty());
+    }
 }

@@ -449,7 +449,7 @@ fn instant_json(value: promql::Value, at: i64, keep_order: bool) -> String {
             let mut series: promql::Matrix = range
                 .series
                 .into_iter()
-                .map(|s| (s.metric, s.points.to_vec()))
+                .map(|s| (std::sync::Arc::unwrap_or_clone(s.metric), s.points.to_vec()))
                 .collect();
             series.sort_by(|a, b| a.0.cmp(&b.0));
             matrix_json(&series)
