@@ -93,7 +93,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValu
 }
 
 /// The labels of a sample as the plugin wrote them: `{}` when it wrote none.
-fn labels_text<'a>(labels: Option<&'a RawValue>) -> &'a str {
+fn labels_text(labels: Option<&RawValue>) -> &str {
     labels.map_or("{}", RawValue::get)
 }
 
