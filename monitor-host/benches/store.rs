@@ -4,14 +4,17 @@
 //! encoding). Then the bytes on disk per stored sample after an hour of 1 s cycles, rollups and
 //! series included, against the bytes the same samples take in memory.
 //!
+//! Both as the engine does it: each series by its store id, its key given to the history once.
+//!
 //! Run: `cargo bench -p monitor-host --bench store`
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use monitor_host::history::NewSeries;
 use monitor_host::history::{DATABASE_FILE, Persistence};
-use monitor_host::store::{SeriesKey, Store};
+use monitor_host::store::{SeriesId, SeriesKey, Store};
 use monitor_plugin::{Labels, SampleKind};
 
 const DAY: Duration = Duration::from_secs(86_400);
@@ -41,19 +44,40 @@ fn value(i: usize, n: u64) -> f64 {
     ((n / 10 + i as u64) % 100) as f64 * 0.5
 }
 
-fn cycle(p: &mut Persistence, keys: &[SeriesKey], n: u64) {
+/// The series in a store, with their ids.
+struct Series {
+    store: Store,
+    ids: Vec<SeriesId>,
+}
+
+impl Series {
+    fn new(keys: Vec<SeriesKey>) -> Self {
+        let mut store = Store::new(u64::MAX);
+        let ids = keys
+            .into_iter()
+            .map(|k| store.intern(k, SampleKind::Gauge, "bench").unwrap())
+            .collect();
+        Self { store, ids }
+    }
+}
+
+fn cycle(p: &mut Persistence, s: &Series, n: u64) {
     let ts = START_MS + n * INTERVAL_MS;
-    for (i, k) in keys.iter().enumerate() {
-        p.batch()
-            .point(k, SampleKind::Gauge, "bench", ts, value(i, n));
+    for (i, &id) in s.ids.iter().enumerate() {
+        p.point(id, ts, value(i, n), || NewSeries {
+            series: id,
+            key: s.store.key(id).unwrap().clone(),
+            kind: SampleKind::Gauge,
+            source: "bench".to_owned(),
+        });
     }
     p.commit(ts);
 }
 
-fn memory_cycle(s: &mut Store, keys: &[SeriesKey], n: u64) {
+fn memory_cycle(s: &mut Series, n: u64) {
     let ts = START_MS + n * INTERVAL_MS;
-    for (i, k) in keys.iter().enumerate() {
-        s.push(k, SampleKind::Gauge, "bench", ts, value(i, n));
+    for (i, &id) in s.ids.iter().enumerate() {
+        s.store.push_id(id, SampleKind::Gauge, ts, value(i, n));
     }
 }
 
@@ -67,21 +91,21 @@ fn open(dir: &Path) -> Persistence {
 fn per_cycle(series: usize, cycles: u64) -> (Duration, Duration) {
     let dir = scratch(&format!("ratio-{series}"));
     let mut p = open(&dir);
-    let keys = keys(series);
+    let known = Series::new(keys(series));
     // The first cycle creates the series: not what a cycle costs.
-    cycle(&mut p, &keys, 0);
+    cycle(&mut p, &known, 0);
     let start = Instant::now();
     for n in 1..=cycles {
-        cycle(&mut p, &keys, n);
+        cycle(&mut p, &known, n);
     }
     let disk = start.elapsed() / cycles as u32;
     drop(p);
     let _ = std::fs::remove_dir_all(&dir);
-    let mut s = Store::new(u64::MAX);
-    memory_cycle(&mut s, &keys, 0);
+    let mut s = Series::new(keys(series));
+    memory_cycle(&mut s, 0);
     let start = Instant::now();
     for n in 1..=cycles {
-        memory_cycle(&mut s, &keys, n);
+        memory_cycle(&mut s, n);
     }
     (disk, start.elapsed() / cycles as u32)
 }
@@ -92,21 +116,21 @@ fn bench(c: &mut Criterion) {
     for series in [1_000, 10_000, 100_000] {
         let dir = scratch(&format!("cycle-{series}"));
         let mut p = open(&dir);
-        let keys = keys(series);
+        let known = Series::new(keys(series));
         let mut n = 0;
         group.bench_function(format!("cycle/{series}_series"), |b| {
             b.iter(|| {
-                cycle(&mut p, &keys, n);
+                cycle(&mut p, &known, n);
                 n += 1;
             });
         });
         drop(p);
         let _ = std::fs::remove_dir_all(&dir);
-        let mut s = Store::new(u64::MAX);
+        let mut s = Series::new(keys(series));
         let mut m = 0;
         group.bench_function(format!("memory/{series}_series"), |b| {
             b.iter(|| {
-                memory_cycle(&mut s, &keys, m);
+                memory_cycle(&mut s, m);
                 m += 1;
             });
         });
@@ -130,12 +154,11 @@ fn bench(c: &mut Criterion) {
 fn bytes_per_sample() {
     let dir = scratch("size");
     let mut p = open(&dir);
-    let keys = keys(1_000);
+    let mut known = Series::new(keys(1_000));
     let cycles = 3600;
-    let mut memory = Store::new(u64::MAX);
     for n in 0..cycles {
-        cycle(&mut p, &keys, n);
-        memory_cycle(&mut memory, &keys, n);
+        cycle(&mut p, &known, n);
+        memory_cycle(&mut known, n);
     }
     // As the host runs: blocks and tail as the last cycle left them, no clean stop yet. The
     // WAL is checkpointed into the file so that its size counts everything.
@@ -143,8 +166,8 @@ fn bytes_per_sample() {
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
     let bytes = std::fs::metadata(dir.join(DATABASE_FILE)).unwrap().len();
-    let samples = cycles * keys.len() as u64;
-    let heap: usize = memory.iter().map(|(_, s)| s.points.heap_bytes()).sum();
+    let samples = cycles * known.ids.len() as u64;
+    let heap: usize = known.store.iter().map(|(_, s)| s.points.heap_bytes()).sum();
     let (disk, mem) = (bytes as f64 / samples as f64, heap as f64 / samples as f64);
     println!(
         "store/size: {samples} samples (1,000 series x 3,600 cycles of 1 s) in {bytes} bytes: {disk:.2} bytes per sample on disk, rollups and series included; {mem:.2} in memory (the floor): {:.1}x",

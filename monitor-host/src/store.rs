@@ -1,6 +1,15 @@
 //! The in-memory time-series store: every collected series, with retention.
+//!
+//! Each series gets a [`SeriesId`] when it is first stored: an index into a slab of series, so
+//! that the per-sample path ([`Store::push_id`]) is one bounds-checked index, with no key to
+//! compare or copy. The key is kept once, shared (`Arc`) with the index ordered by key that
+//! [`Store::iter`] and [`Store::by_name`] read, and with whoever needs it beside the id (the
+//! history, for a series new to it). An expired series' slot is reused for a later series under a
+//! new generation, so an id held past its series' expiry never reaches another series.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::Arc;
 
 use monitor_plugin::{Labels, SampleKind};
 use serde::Serialize;
@@ -217,10 +226,41 @@ pub struct SourceCount {
     pub refused: u64,
 }
 
-/// Every series, by key.
+/// A series' id in the [`Store`] that holds it: stable while the series is held; once it has
+/// expired, its id is refused everywhere ([`Store::holds`] is `false`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SeriesId {
+    index: u32,
+    generation: u32,
+}
+
+impl SeriesId {
+    /// The slot: ids of series held at the same time have different slots, so a `Vec` indexed by
+    /// slot maps ids to anything (with [`generation`](Self::generation) to tell reuses apart).
+    pub fn slot(self) -> usize {
+        self.index as usize
+    }
+
+    /// How many series held the slot before this one.
+    pub fn generation(self) -> u32 {
+        self.generation
+    }
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    generation: u32,
+    series: Option<(Arc<SeriesKey>, Series)>,
+}
+
+/// Every series, by id and by key.
 #[derive(Debug, Default)]
 pub struct Store {
-    series: BTreeMap<SeriesKey, Series>,
+    slots: Vec<Slot>,
+    // Slots of expired series, for the next new ones.
+    free: Vec<u32>,
+    // Every held series' slot, by key; shares the keys with `slots`.
+    index: BTreeMap<Arc<SeriesKey>, u32>,
     retention_ms: u64,
     limits: SeriesLimits,
     // Per source; kept in step with `series` by `push` and `expire`.
@@ -288,7 +328,8 @@ impl Store {
         ts_ms: u64,
         value: f64,
     ) -> bool {
-        self.push(&key, kind, source, ts_ms, value)
+        self.intern(key, kind, source)
+            .is_some_and(|id| self.push_id(id, kind, ts_ms, value))
     }
 
     /// [`insert`](Self::insert) with a borrowed key: the key is copied only for a new series.
@@ -300,21 +341,95 @@ impl Store {
         ts_ms: u64,
         value: f64,
     ) -> bool {
-        // NaN and the infinities are kept, as Prometheus keeps them.
-        if !self.series.contains_key(key) {
-            if self.refuse(source) {
-                return false;
-            }
-            self.counts.entry(source.to_owned()).or_default().series += 1;
-            if source != HOST_SOURCE {
-                self.collected += 1;
-            }
+        let id = match self.id(key) {
+            Some(id) => id,
+            None => match self.intern(key.clone(), kind, source) {
+                Some(id) => id,
+                None => return false,
+            },
+        };
+        self.push_id(id, kind, ts_ms, value)
+    }
+
+    /// The id of series `key`, if held.
+    pub fn id(&self, key: &SeriesKey) -> Option<SeriesId> {
+        let &index = self.index.get(key)?;
+        Some(SeriesId {
+            index,
+            generation: self.slots[index as usize].generation,
+        })
+    }
+
+    /// The id of series `key`, made (empty, from `source`) when it is new; `None` when it is new
+    /// and over a [limit](Self::set_limits), which counts as a refusal.
+    pub fn intern(&mut self, key: SeriesKey, kind: SampleKind, source: &str) -> Option<SeriesId> {
+        if let Some(id) = self.id(&key) {
+            return Some(id);
         }
-        let s = self.series.entry(key.clone()).or_insert_with(|| Series {
-            kind,
-            source: source.to_owned(),
-            points: Points::default(),
+        if self.refuse(source) {
+            return None;
+        }
+        self.counts.entry(source.to_owned()).or_default().series += 1;
+        if source != HOST_SOURCE {
+            self.collected += 1;
+        }
+        let index = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Slot::default());
+            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 series")
         });
+        let key = Arc::new(key);
+        let slot = &mut self.slots[index as usize];
+        slot.series = Some((
+            Arc::clone(&key),
+            Series {
+                kind,
+                source: source.to_owned(),
+                points: Points::default(),
+            },
+        ));
+        self.index.insert(key, index);
+        Some(SeriesId {
+            index,
+            generation: slot.generation,
+        })
+    }
+
+    /// Whether series `id` is still held.
+    pub fn holds(&self, id: SeriesId) -> bool {
+        self.slot(id).is_some()
+    }
+
+    /// Series `id`'s key, while it is held.
+    pub fn key(&self, id: SeriesId) -> Option<&Arc<SeriesKey>> {
+        self.slot(id).map(|(k, _)| k)
+    }
+
+    /// Series `id`, while it is held.
+    pub fn get(&self, id: SeriesId) -> Option<(&SeriesKey, &Series)> {
+        self.slot(id).map(|(k, s)| (&**k, s))
+    }
+
+    fn slot(&self, id: SeriesId) -> Option<&(Arc<SeriesKey>, Series)> {
+        let slot = self.slots.get(id.index as usize)?;
+        slot.series
+            .as_ref()
+            .filter(|_| slot.generation == id.generation)
+    }
+
+    /// Appends a point to series `id` (see [`insert`](Self::insert)); `false` when it was dropped
+    /// or the series is no longer held.
+    pub fn push_id(&mut self, id: SeriesId, kind: SampleKind, ts_ms: u64, value: f64) -> bool {
+        // NaN and the infinities are kept, as Prometheus keeps them.
+        let Some(slot) = self.slots.get_mut(id.index as usize) else {
+            return false;
+        };
+        let Some((_, s)) = slot
+            .series
+            .as_mut()
+            .filter(|_| slot.generation == id.generation)
+        else {
+            return false;
+        };
         s.kind = kind;
         if s.points.back().is_some_and(|(t, _)| t > ts_ms) {
             return false;
@@ -330,22 +445,28 @@ impl Store {
     /// for the retention is gone, and no longer counts for the limits.
     pub fn expire(&mut self, now_ms: u64) {
         let horizon = now_ms.saturating_sub(self.retention_ms);
-        let (counts, collected) = (&mut self.counts, &mut self.collected);
-        self.series.retain(|_, s| {
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            let Some((key, s)) = &mut slot.series else {
+                continue;
+            };
             while s.points.front().is_some_and(|(t, _)| t < horizon) {
                 s.points.pop_front();
             }
             if !s.points.is_empty() {
-                return true;
+                continue;
             }
-            if let Some(c) = counts.get_mut(&s.source) {
+            if let Some(c) = self.counts.get_mut(&s.source) {
                 c.series -= 1;
             }
             if s.source != HOST_SOURCE {
-                *collected -= 1;
+                self.collected -= 1;
             }
-            false
-        });
+            self.index.remove(&**key);
+            slot.series = None;
+            slot.generation = slot.generation.wrapping_add(1);
+            self.free
+                .push(u32::try_from(index).expect("fewer than 2^32 series"));
+        }
     }
 
     /// Every series of metric `name`.
@@ -357,24 +478,33 @@ impl Store {
             name: name.to_owned(),
             labels: Labels::new(),
         };
-        self.series
-            .range(start..)
+        self.index
+            .range::<SeriesKey, _>((Bound::Included(&start), Bound::Unbounded))
             .take_while(move |(k, _)| k.name == name)
+            .map(|(k, &i)| (&**k, self.series_at(i)))
+    }
+
+    fn series_at(&self, index: u32) -> &Series {
+        let (_, s) = self.slots[index as usize]
+            .series
+            .as_ref()
+            .expect("the index names held series only");
+        s
     }
 
     /// Every series.
     pub fn iter(&self) -> impl Iterator<Item = (&SeriesKey, &Series)> {
-        self.series.iter()
+        self.index.iter().map(|(k, &i)| (&**k, self.series_at(i)))
     }
 
     /// Number of series.
     pub fn len(&self) -> usize {
-        self.series.len()
+        self.index.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.series.is_empty()
+        self.index.is_empty()
     }
 }
 
@@ -492,6 +622,34 @@ mod tests {
             !s.insert(k(23), SampleKind::Gauge, "b", 1500, 1.0),
             "total limit again"
         );
+    }
+
+    #[test]
+    fn ids_stay_while_held_and_never_reach_a_later_series() {
+        let mut s = Store::new(1000);
+        let a = s.intern(key("a", &[]), SampleKind::Gauge, "c").unwrap();
+        let b = s.intern(key("b", &[]), SampleKind::Counter, "c").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(s.intern(key("a", &[]), SampleKind::Gauge, "c"), Some(a));
+        assert_eq!(s.id(&key("a", &[])), Some(a));
+        assert!(s.push_id(a, SampleKind::Gauge, 10, 1.0));
+        assert!(s.push_id(b, SampleKind::Counter, 2000, 1.0));
+        assert_eq!(**s.key(a).unwrap(), key("a", &[]));
+        assert_eq!(s.get(b).unwrap().1.kind, SampleKind::Counter);
+
+        // `a` expires; its slot goes to `c`, under a new generation.
+        s.expire(2000);
+        assert!(!s.holds(a) && s.key(a).is_none());
+        assert!(!s.push_id(a, SampleKind::Gauge, 2001, 1.0), "a stale id");
+        let c = s.intern(key("c", &[]), SampleKind::Gauge, "c").unwrap();
+        assert_eq!(c.slot(), a.slot());
+        assert_ne!(c.generation(), a.generation());
+        assert!(s.push_id(c, SampleKind::Gauge, 2001, 5.0));
+        assert!(!s.push_id(a, SampleKind::Gauge, 2002, 1.0));
+        assert_eq!(s.by_name("c").next().unwrap().1.points.len(), 1);
+        let names: Vec<&str> = s.iter().map(|(k, _)| k.name.as_str()).collect();
+        assert_eq!(names, ["b", "c"], "in key order");
+        assert_eq!(s.counts()["c"].series, 2);
     }
 
     /// A value sequence with every kind of change: equal, small and large, signs, zeros.

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use monitor_tests::{
-    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, RunningHost, Scratch, Stderr, eventually, free_port,
-    http_send, library, toml_path,
+    ALERTMANAGER_RESOLVE_TIMEOUT_S, Alertmanager, RunningHost, Scratch, Stderr, eventually,
+    free_port, http_send, library, toml_path,
 };
 
 const WAIT: Duration = Duration::from_secs(30);

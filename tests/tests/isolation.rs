@@ -11,7 +11,7 @@ use std::time::Duration;
 use monitor_host::{Config, Engine};
 use monitor_tests::{
     Killed, RunningHost, Scratch, Stderr, binary, cli, compile_c, describe, eventually, free_port,
-    library, metric, signal, spawn_with_stderr, toml_path,
+    library, metric, toml_path,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -432,7 +432,12 @@ label = "isolated"
 #[test]
 fn an_isolated_collector_asks_for_a_collection_through_the_pipe() {
     let dir = Scratch::new("isolation-request");
-    let mut watched = Killed(Command::new("sleep").arg("600").spawn().unwrap());
+    let mut watched = Killed(
+        std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap(),
+    );
     let pid_file = dir.write("svc.pid", &watched.0.id().to_string());
     let port = free_port();
     let config = dir.write(
@@ -454,12 +459,12 @@ pid_file = {pid}
             pid = toml_path(&pid_file),
         ),
     );
-    let (host, stderr) = spawn(&config);
+    let (mut host, stderr) = spawn(&config);
     let up = &["process=\"svc\""];
     // The collection at start saw it up, and its process watches it.
     let seen = wait_metric(port, "process_up", up, |v| v == 1.0);
     assert!(seen.is_some(), "never seen up:\n{}", stderr.text());
-    assert_eq!(runners(&host.0).len(), 1, "{}", stderr.text());
+    assert_eq!(runners(host.child()).len(), 1, "{}", stderr.text());
 
     let killed = std::time::Instant::now();
     watched.0.kill().unwrap();

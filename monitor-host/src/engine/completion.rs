@@ -99,8 +99,10 @@ impl Engine {
             Purpose::Collect => {
                 // Read sample by sample (see `ingest`): only a payload that is not a collection at
                 // all fails the call.
-                let parsed = done.result.and_then(|bytes| {
-                    serde_json::from_slice::<RawCollection>(&bytes).map_err(|e| {
+                // The collection borrows from the bytes: no sample is copied before it is read.
+                let bytes = done.result;
+                let parsed = bytes.as_ref().map_err(Clone::clone).and_then(|bytes| {
+                    serde_json::from_slice::<RawCollection<'_>>(bytes).map_err(|e| {
                         CallFailure::Invalid(format!(
                             "collector output is not a valid collection: {e}"
                         ))

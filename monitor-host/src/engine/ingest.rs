@@ -16,13 +16,26 @@
 //!   (reserved by Prometheus: `__name__` would rename the series).
 //! - `future_timestamp`: `timestamp_ms` is more than `[host] max_future_skew` ahead of the host's
 //!   clock (a point from the future would hide every later point of its series).
+//!
+//! # Cost
+//!
+//! As Prometheus's scrape cache does, each collector instance keeps a [`SeriesCache`] from a
+//! sample's identity as it came (its name and the raw text of its labels) to the store's
+//! [`SeriesId`]: a series seen before costs one hash and one compare, with no label parsed,
+//! checked or copied. A sample is first read in a borrowed form ([`FastSample`]); only one that
+//! form cannot read goes through a `serde_json::Value`, which gives the reason and message for a
+//! rejection.
 
-use monitor_plugin::{Event, Sample};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use monitor_plugin::{Event, Labels, Sample, SampleKind};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::Engine;
 use crate::history::EventRecord;
-use crate::store::SeriesKey;
+use crate::store::{SeriesId, SeriesKey};
 
 /// How often rejected samples are logged per collector, at most.
 const REJECT_LOG_INTERVAL_MS: u64 = 60_000;
@@ -52,14 +65,109 @@ impl Reject {
 
 /// A collection as read by the host: samples one by one, so a bad one does not sink the rest.
 #[derive(Debug, Deserialize)]
-pub(super) struct RawCollection {
-    #[serde(default)]
-    samples: Vec<serde_json::Value>,
+pub(super) struct RawCollection<'a> {
+    #[serde(default, borrow)]
+    samples: Vec<&'a RawValue>,
     #[serde(default)]
     events: Vec<Event>,
 }
 
-impl RawCollection {
+/// A sample read without copying: what the cache needs to find a known series.
+#[derive(Debug, Deserialize)]
+struct FastSample<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(deserialize_with = "monitor_plugin::number::deserialize")]
+    value: f64,
+    #[serde(default)]
+    kind: SampleKind,
+    // `Some` when present, even as `null` (which the labels' full read then refuses).
+    #[serde(default, borrow, deserialize_with = "present")]
+    labels: Option<&'a RawValue>,
+    #[serde(default)]
+    timestamp_ms: Option<u64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The labels of a sample as the plugin wrote them: `{}` when it wrote none.
+fn labels_text(labels: Option<&RawValue>) -> &str {
+    labels.map_or("{}", RawValue::get)
+}
+
+/// One collector instance's series, by identity as it came: the name, then a NUL, then the
+/// labels' raw JSON text (which never holds a NUL, so the split is unambiguous).
+#[derive(Debug, Default)]
+pub(super) struct SeriesCache {
+    ids: HashMap<Box<str>, (SeriesId, u32), foldhash::fast::RandomState>,
+    // The identity being looked up, built here to look up without allocating.
+    scratch: String,
+    // Counts collections; an entry holds the last one that brought its series.
+    collection: u32,
+    seen: usize,
+}
+
+impl SeriesCache {
+    fn begin(&mut self) {
+        self.collection = self.collection.wrapping_add(1);
+        self.seen = 0;
+    }
+
+    fn identity(&mut self, name: &str, labels: &str) -> &str {
+        self.scratch.clear();
+        self.scratch.push_str(name);
+        self.scratch.push('\0');
+        self.scratch.push_str(labels);
+        &self.scratch
+    }
+
+    /// The id of the series `name`/`labels` was last found to be, marking it seen.
+    fn get(&mut self, name: &str, labels: &str) -> Option<SeriesId> {
+        self.identity(name, labels);
+        let at = self.ids.get_mut(self.scratch.as_str())?;
+        if at.1 != self.collection {
+            at.1 = self.collection;
+            self.seen += 1;
+        }
+        Some(at.0)
+    }
+
+    fn insert(&mut self, name: &str, labels: &str, id: SeriesId) {
+        let identity: Box<str> = self.identity(name, labels).into();
+        if self.ids.insert(identity, (id, self.collection)).is_none() {
+            self.seen += 1;
+        }
+    }
+
+    fn forget(&mut self, name: &str, labels: &str) {
+        self.identity(name, labels);
+        if self
+            .ids
+            .remove(self.scratch.as_str())
+            .is_some_and(|(_, at)| at == self.collection)
+        {
+            self.seen -= 1;
+        }
+    }
+
+    /// Drops the series the collection did not bring: memory follows what the collector reports.
+    fn end(&mut self) {
+        if self.ids.len() > self.seen {
+            let now = self.collection;
+            self.ids.retain(|_, (_, at)| *at == now);
+        }
+    }
+
+    /// Series cached.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+impl RawCollection<'_> {
     /// Samples returned, good or not.
     pub fn len(&self) -> usize {
         self.samples.len()
@@ -119,6 +227,31 @@ fn read_sample(raw: serde_json::Value) -> Result<Sample, (Reject, String, String
     serde_json::from_value::<Sample>(raw).map_err(|e| (Reject::InvalidSample, name, e.to_string()))
 }
 
+/// Reads a sample in full: from its fast form when its labels read too (`true`), else through
+/// [`read_sample`], which says what is wrong.
+fn read_full(raw: &RawValue, fast: Option<&FastSample<'_>>) -> Result<(Sample, bool), Rejected> {
+    if let Some(s) = fast {
+        let labels = match s.labels {
+            None => Ok(Labels::new()),
+            Some(l) => serde_json::from_str::<Labels>(l.get()),
+        };
+        if let Ok(labels) = labels {
+            let sample = Sample {
+                name: s.name.to_string(),
+                value: s.value,
+                kind: s.kind,
+                labels,
+                timestamp_ms: s.timestamp_ms,
+            };
+            return Ok((sample, true));
+        }
+    }
+    // A sample the document reader took but a `Value` cannot hold (a number out of range).
+    let value = serde_json::from_str::<serde_json::Value>(raw.get())
+        .map_err(|e| (Reject::InvalidSample, "?".to_owned(), e.to_string()))?;
+    read_sample(value).map(|s| (s, false))
+}
+
 /// Whether `name` may name a series: see the module docs.
 pub(super) fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -145,7 +278,16 @@ fn check(s: &Sample, now_ms: u64, max_skew_ms: u64) -> Result<(), (Reject, Strin
     if let Some(bad) = s.labels.keys().find(|k| !valid_label_name(k)) {
         return Err((Reject::InvalidLabelName, format!("label name {bad:?}")));
     }
-    if let Some(ts) = s.timestamp_ms
+    check_time(s.timestamp_ms, now_ms, max_skew_ms)
+}
+
+/// Checks a sample's time against the future skew.
+fn check_time(
+    timestamp_ms: Option<u64>,
+    now_ms: u64,
+    max_skew_ms: u64,
+) -> Result<(), (Reject, String)> {
+    if let Some(ts) = timestamp_ms
         && ts > now_ms.saturating_add(max_skew_ms)
     {
         let ahead = (ts - now_ms) / 1000;
@@ -157,44 +299,41 @@ fn check(s: &Sample, now_ms: u64, max_skew_ms: u64) -> Result<(), (Reject, Strin
     Ok(())
 }
 
+/// A rejected sample: why, the series' name for the log, and what was wrong.
+type Rejected = (Reject, String, String);
+
+/// Where a sample is on its way in.
+struct Arrival<'a> {
+    source: &'a str,
+    now_ms: u64,
+    max_skew_ms: u64,
+}
+
 impl Engine {
     /// Stores what collector instance `slot` returned: every usable sample, with a `collector`
     /// label naming the instance unless it has one, and every event; refused samples are counted.
-    pub(super) fn ingest(&mut self, slot: usize, c: RawCollection, now_ms: u64) {
+    pub(super) fn ingest(&mut self, slot: usize, c: RawCollection<'_>, now_ms: u64) {
         let source = self.plugins[slot].name.clone();
-        let max_skew_ms = u64::try_from(self.host.max_future_skew.as_millis()).unwrap_or(u64::MAX);
+        let at = Arrival {
+            source: &source,
+            now_ms,
+            max_skew_ms: u64::try_from(self.host.max_future_skew.as_millis()).unwrap_or(u64::MAX),
+        };
+        let mut cache = std::mem::take(&mut self.plugins[slot].series_cache);
+        cache.begin();
         // The series of this collection, for staleness (not those with their own timestamps,
         // as Prometheus).
         let mut seen = std::collections::HashSet::new();
         for raw in c.samples {
-            let sample = read_sample(raw).and_then(|s| match check(&s, now_ms, max_skew_ms) {
-                Ok(()) => Ok(s),
-                Err((reason, detail)) => Err((reason, s.name, detail)),
-            });
-            let sample = match sample {
-                Ok(s) => s,
-                Err((reason, series, detail)) => {
-                    let p = &mut self.plugins[slot];
-                    *p.stats.rejected.entry(reason.as_str()).or_default() += 1;
-                    p.reject_log.note(now_ms, &source, &series, reason, &detail);
-                    continue;
-                }
-            };
-            let mut labels = sample.labels;
-            if !labels.contains_key("collector") {
-                labels.insert("collector".to_owned(), source.clone());
+            if let Err((reason, series, detail)) = self.ingest_one(&mut cache, &mut seen, raw, &at)
+            {
+                let p = &mut self.plugins[slot];
+                *p.stats.rejected.entry(reason.as_str()).or_default() += 1;
+                p.reject_log.note(now_ms, &source, &series, reason, &detail);
             }
-            let key = SeriesKey {
-                name: sample.name,
-                labels,
-            };
-            if sample.timestamp_ms.is_none() {
-                seen.insert(crate::alert::series_id(&key));
-            }
-            let ts_ms = sample.timestamp_ms.unwrap_or(now_ms);
-            self.remote.push(&key, sample.kind, ts_ms, sample.value);
-            self.put(key, sample.kind, &source, ts_ms, sample.value);
         }
+        cache.end();
+        self.plugins[slot].series_cache = cache;
         self.alerts.collected(&source, seen, now_ms);
         for e in c.events {
             self.record_event(EventRecord {
@@ -205,6 +344,72 @@ impl Engine {
                 timestamp_ms: e.timestamp_ms.unwrap_or(now_ms),
             });
         }
+    }
+
+    /// One sample: a known series by its cached id; a new one read in full, checked, labelled
+    /// with its collector, stored and cached.
+    fn ingest_one(
+        &mut self,
+        cache: &mut SeriesCache,
+        seen: &mut std::collections::HashSet<u64>,
+        raw: &RawValue,
+        at: &Arrival<'_>,
+    ) -> Result<(), Rejected> {
+        let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
+        if let Some(s) = &fast
+            && let Some(id) = cache.get(&s.name, labels_text(s.labels))
+        {
+            if let Some(key) = self.store.key(id) {
+                check_time(s.timestamp_ms, at.now_ms, at.max_skew_ms)
+                    .map_err(|(reason, detail)| (reason, s.name.to_string(), detail))?;
+                let ts_ms = s.timestamp_ms.unwrap_or(at.now_ms);
+                if s.timestamp_ms.is_none() {
+                    seen.insert(crate::alert::series_id(key));
+                }
+                self.remote.push_shared(key, s.kind, ts_ms, s.value);
+                self.put_id(id, s.kind, at.source, ts_ms, s.value);
+                return Ok(());
+            }
+            // Expired from the store meanwhile: read as new.
+            cache.forget(&s.name, labels_text(s.labels));
+        }
+        let (sample, whole) = read_full(raw, fast.as_ref())?;
+        if let Some(id) = self.admit(sample, seen, at)?
+            && let Some(s) = fast.as_ref().filter(|_| whole)
+        {
+            cache.insert(&s.name, labels_text(s.labels), id);
+        }
+        Ok(())
+    }
+
+    /// Checks a sample read in full and stores it; its id, unless a series limit refused it.
+    fn admit(
+        &mut self,
+        s: Sample,
+        seen: &mut std::collections::HashSet<u64>,
+        at: &Arrival<'_>,
+    ) -> Result<Option<SeriesId>, Rejected> {
+        if let Err((reason, detail)) = check(&s, at.now_ms, at.max_skew_ms) {
+            return Err((reason, s.name, detail));
+        }
+        let mut labels = s.labels;
+        if !labels.contains_key("collector") {
+            labels.insert("collector".to_owned(), at.source.to_owned());
+        }
+        let key = SeriesKey {
+            name: s.name,
+            labels,
+        };
+        if s.timestamp_ms.is_none() {
+            seen.insert(crate::alert::series_id(&key));
+        }
+        let ts_ms = s.timestamp_ms.unwrap_or(at.now_ms);
+        self.remote.push(&key, s.kind, ts_ms, s.value);
+        let id = self.store.intern(key, s.kind, at.source);
+        if let Some(id) = id {
+            self.put_id(id, s.kind, at.source, ts_ms, s.value);
+        }
+        Ok(id)
     }
 }
 
@@ -236,7 +441,7 @@ mod tests {
 
     #[test]
     fn one_bad_sample_costs_only_itself() {
-        let c: RawCollection = serde_json::from_str(
+        let c: RawCollection<'_> = serde_json::from_str(
             r#"{"samples": [
                 {"name": "ok", "value": 1},
                 {"name": "nan", "value": "NaN"},
@@ -251,11 +456,18 @@ mod tests {
         .unwrap();
         let got: Vec<Result<String, &str>> = c
             .samples
-            .into_iter()
+            .iter()
             .map(|raw| {
-                read_sample(raw)
-                    .map(|s| s.name)
-                    .map_err(|(r, _, _)| r.as_str())
+                let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
+                let full = read_full(raw, fast.as_ref()).map(|(s, _)| s.name);
+                // The same answer as reading every sample through a `Value`.
+                let slow = read_sample(serde_json::from_str(raw.get()).unwrap()).map(|s| s.name);
+                assert_eq!(
+                    full.as_ref().map_err(|e| e.0),
+                    slow.as_ref().map_err(|e| e.0),
+                    "{raw}"
+                );
+                full.map_err(|(r, _, _)| r.as_str())
             })
             .collect();
         assert_eq!(
@@ -271,6 +483,78 @@ mod tests {
                 Err("invalid_sample"),
             ]
         );
+    }
+
+    #[test]
+    fn the_fast_read_takes_escapes_and_leaves_the_odd_cases_to_the_full_read() {
+        let c: RawCollection<'_> = serde_json::from_str(
+            r#"{"samples": [
+                {"name": "a\u0062", "value": 1, "labels": {"k\u0031": "v\"w"}},
+                {"name": "ok", "value": "+Inf", "kind": "counter", "timestamp_ms": 5},
+                {"name": "nolabels", "value": 1, "labels": null},
+                {"name": "dup", "name": "dup2", "value": 1},
+                {"name": "big", "value": 1e400}
+            ]}"#,
+        )
+        .unwrap();
+        let read: Vec<_> = c
+            .samples
+            .iter()
+            .map(|raw| {
+                let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
+                read_full(raw, fast.as_ref())
+            })
+            .collect();
+        let (ab, fast) = read[0].as_ref().unwrap();
+        assert!(fast);
+        assert_eq!(ab.name, "ab");
+        assert_eq!(ab.labels["k1"], "v\"w");
+        let (ok, _) = read[1].as_ref().unwrap();
+        assert_eq!(
+            (ok.value, ok.kind, ok.timestamp_ms),
+            (f64::INFINITY, SampleKind::Counter, Some(5))
+        );
+        assert_eq!(read[2].as_ref().unwrap_err().0, Reject::InvalidSample);
+        assert!(
+            matches!(&read[3], Ok((s, false)) if s.name == "dup2"),
+            "as a `Value` reads it: {:?}",
+            read[3]
+        );
+        let (reason, _, detail) = read[4].as_ref().unwrap_err();
+        assert_eq!(*reason, Reject::InvalidSample, "only this sample: {detail}");
+    }
+
+    #[test]
+    fn the_cache_tells_series_apart_and_forgets_those_no_longer_reported() {
+        let mut store = crate::store::Store::new(60_000);
+        let mut id = |name: &str| {
+            store
+                .intern(
+                    SeriesKey {
+                        name: name.to_owned(),
+                        labels: Labels::new(),
+                    },
+                    SampleKind::Gauge,
+                    "c",
+                )
+                .unwrap()
+        };
+        let (a, b) = (id("a"), id("b"));
+        let mut cache = SeriesCache::default();
+        cache.begin();
+        cache.insert("a", r#"{"x":"1"}"#, a);
+        cache.insert("a", r#"{"x":"2"}"#, b);
+        assert_eq!(cache.get("a", r#"{"x":"1"}"#), Some(a));
+        assert_eq!(cache.get("a", r#"{"x":"2"}"#), Some(b));
+        assert_eq!(cache.get("a", r#"{"x": "1"}"#), None, "another text");
+        assert_eq!(cache.get("a{\"x\":\"1\"}", ""), None);
+        cache.end();
+        assert_eq!(cache.len(), 2);
+        cache.begin();
+        assert_eq!(cache.get("a", r#"{"x":"2"}"#), Some(b));
+        cache.end();
+        assert_eq!(cache.len(), 1, "a{{x=1}} was not reported");
+        assert_eq!(cache.get("a", r#"{"x":"1"}"#), None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod silencing;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -39,13 +40,13 @@ pub use self::silencing::SilenceError;
 use crate::alert::{AlertEngine, AlertKey};
 use crate::config::{Escalation, HostConfig};
 use crate::history::{
-    BatchSeries, EventRecord, HealRecord, History, HistoryError, Persistence, TransitionRecord,
+    EventRecord, HealRecord, History, HistoryError, NewSeries, Persistence, TransitionRecord,
     WriteStats,
 };
 use crate::incident::Incidents;
 use crate::remote_write::{self, RemoteWrite, RemoteWriteStatus};
 use crate::silence::{Mute, Silences};
-use crate::store::{SeriesKey, Store};
+use crate::store::{SeriesId, SeriesKey, Store};
 use crate::worker::Done;
 
 /// Milliseconds since the Unix epoch, now.
@@ -403,7 +404,7 @@ impl Engine {
     }
 
     /// Keeps a point in memory and, when it was kept, in the cycle's batch for the store. The key
-    /// moves into the batch; the store copies it only for a new series.
+    /// moves into the store for a new series.
     pub(super) fn put(
         &mut self,
         key: SeriesKey,
@@ -412,28 +413,36 @@ impl Engine {
         ts_ms: u64,
         value: f64,
     ) {
+        if let Some(id) = self.store.intern(key, kind, source) {
+            self.put_id(id, kind, source, ts_ms, value);
+        }
+    }
+
+    /// [`put`](Self::put) for series `id` of the store: the batch refers to it by id, with its key
+    /// (shared with the store) only while the history does not know it.
+    pub(super) fn put_id(
+        &mut self,
+        id: SeriesId,
+        kind: SampleKind,
+        source: &str,
+        ts_ms: u64,
+        value: f64,
+    ) {
         // NaN and the infinities are kept in memory but not written: SQLite stores a NaN as NULL,
         // and the rollups would turn +Inf and -Inf into one.
-        if !self.store.push(&key, kind, source, ts_ms, value) || !value.is_finite() {
+        if !self.store.push_id(id, kind, ts_ms, value) || !value.is_finite() {
             return;
         }
         let Some(p) = &mut self.persistence else {
             return;
         };
-        let points = &mut p.batch().points;
-        match points.get_mut(&key) {
-            Some(s) => s.points.push((ts_ms, value)),
-            None => {
-                points.insert(
-                    key,
-                    BatchSeries {
-                        kind,
-                        source: source.to_owned(),
-                        points: vec![(ts_ms, value)],
-                    },
-                );
-            }
-        }
+        let store = &self.store;
+        p.point(id, ts_ms, value, || NewSeries {
+            series: id,
+            key: Arc::clone(store.key(id).expect("just pushed")),
+            kind,
+            source: source.to_owned(),
+        });
     }
 
     /// Calls every collector that is due and free; returns the `(instance, job)` of each call.
@@ -689,7 +698,7 @@ impl Engine {
             self.host.memory_retention(),
             now_ms,
         )?;
-        saved.restore_points(&mut self.store, now_ms);
+        let restored = saved.restore_points(&mut self.store, now_ms);
         self.alerts.restore(saved.alerts);
         let lost = self.healing.restore(
             saved.episodes,
@@ -702,6 +711,8 @@ impl Engine {
         self.incidents.restore(saved.incidents);
         self.withheld = saved.withheld.into_iter().collect();
         self.history = saved.history;
+        let mut persistence = persistence;
+        persistence.adopt(&restored);
         let path = persistence.path().to_owned();
         // Rules reading further back than memory read the store through a connection of
         // their own.

@@ -143,6 +143,8 @@ pub(super) struct RunningPlugin {
     /// When rejected samples were last logged, so a collector rejecting on every call logs a line
     /// a minute, not one per sample.
     pub reject_log: super::ingest::RejectLog,
+    /// The store ids of the series it reports, by identity as it sends them.
+    pub series_cache: super::ingest::SeriesCache,
     /// Raised when the instance asked for a collection now (collectors on a worker).
     pub requested: Option<Arc<AtomicBool>>,
     /// When its last collection began, ms since epoch: requests wait [`super::MIN_REQUEST_GAP`]
@@ -250,6 +252,7 @@ impl RunningPlugin {
             in_flight: None,
             stats: PluginStats::default(),
             reject_log: super::ingest::RejectLog::default(),
+            series_cache: super::ingest::SeriesCache::default(),
             requested: None,
             last_collect_ms: None,
         }

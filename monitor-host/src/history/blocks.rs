@@ -12,6 +12,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use foldhash::fast::RandomState;
+
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::sqlite::{Rollup, RollupStep};
@@ -197,11 +199,11 @@ pub(super) fn decode_tail(data: &[u8]) -> impl Iterator<Item = (i64, u64, f64)> 
 /// Every series' open state, and where the tail stands.
 #[derive(Debug, Default)]
 pub(super) struct OpenSeries {
-    pub(super) series: HashMap<i64, Open>,
+    pub(super) series: HashMap<i64, Open, RandomState>,
     /// The next tail write's `seq`.
     pub(super) seq: u64,
     // Per group, the `seq` below which its tail rows were deleted.
-    trimmed: HashMap<i64, u64>,
+    trimmed: HashMap<i64, u64, RandomState>,
 }
 
 impl OpenSeries {
@@ -284,7 +286,7 @@ impl OpenSeries {
     }
 
     fn trim(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut floors: HashMap<i64, u64> = HashMap::new();
+        let mut floors: HashMap<i64, u64, RandomState> = HashMap::default();
         for (&id, o) in &self.series {
             let floor = if o.pending() { o.first_seq } else { self.seq };
             let f = floors.entry(group(id)).or_insert(floor);

@@ -197,6 +197,8 @@ impl FileV1 {
                 .series
                 .into_iter()
                 .map(|s| SavedSeries {
+                    // No row yet: the import makes them.
+                    id: 0,
                     key: SeriesKey {
                         name: s.name,
                         labels: s.labels,

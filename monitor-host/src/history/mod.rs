@@ -103,6 +103,7 @@ mod sqlite;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_plugin::{Labels, SampleKind};
@@ -114,7 +115,7 @@ pub use self::schema::SCHEMA_VERSION;
 pub use self::silences::TransitionQuery;
 pub use self::sqlite::{DATABASE_FILE, Database, Rollup, RollupStep, StartCheck, read_settled};
 use crate::alert::AlertStatus;
-use crate::store::{SeriesKey, Store};
+use crate::store::{SeriesId, SeriesKey, Store};
 
 /// Most healing records and events kept in memory.
 pub const HISTORY_LIMIT: usize = 1000;
@@ -429,10 +430,40 @@ pub struct BatchSeries {
     pub points: Vec<(u64, f64)>,
 }
 
+/// A point of a series of the engine's store, by its id there.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchPoint {
+    /// The series.
+    pub series: SeriesId,
+    /// Ms since epoch.
+    pub ts_ms: u64,
+    /// The value.
+    pub value: f64,
+}
+
+/// A series of the engine's store the history does not know yet under its id: what it needs to
+/// find or make its row.
+#[derive(Debug, Clone)]
+pub struct NewSeries {
+    /// Its id in the store.
+    pub series: SeriesId,
+    /// Name and labels, shared with the store.
+    pub key: Arc<SeriesKey>,
+    /// Gauge or counter.
+    pub kind: SampleKind,
+    /// Collector instance.
+    pub source: String,
+}
+
 /// What one cycle produced, to be written in one transaction.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// New points by series.
+    /// Series of [`samples`](Self::samples) the history did not know when they were added,
+    /// each before its first point.
+    pub series: Vec<NewSeries>,
+    /// New points by store id: the engine's.
+    pub samples: Vec<BatchPoint>,
+    /// New points by series key: for writers without a store.
     pub points: BTreeMap<SeriesKey, BatchSeries>,
     /// Finished healing attempts.
     pub heals: Vec<HealRecord>,
@@ -471,6 +502,7 @@ impl Batch {
     /// Whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
+            && self.samples.is_empty()
             && self.heals.is_empty()
             && self.verified.is_empty()
             && self.events.is_empty()
@@ -510,6 +542,8 @@ pub struct Saved {
 /// One series as saved.
 #[derive(Debug)]
 pub struct SavedSeries {
+    /// Its row's id in the store.
+    pub id: i64,
     /// Name and labels.
     pub key: SeriesKey,
     /// Gauge or counter.
@@ -521,14 +555,22 @@ pub struct SavedSeries {
 }
 
 impl Saved {
-    /// Puts the saved points back into `store`, dropping those past its retention at `now_ms`.
-    pub fn restore_points(&mut self, store: &mut Store, now_ms: u64) {
+    /// Puts the saved points back into `store`, dropping those past its retention at `now_ms`;
+    /// returns the store id and row id of each series restored, for [`Persistence::adopt`].
+    pub fn restore_points(&mut self, store: &mut Store, now_ms: u64) -> Vec<(SeriesId, i64)> {
+        let mut ids = Vec::with_capacity(self.series.len());
         for s in self.series.drain(..) {
+            let Some(series) = store.intern(s.key, s.kind, &s.source) else {
+                continue;
+            };
             for (t, v) in s.points {
-                store.push(&s.key, s.kind, &s.source, t, v);
+                store.push_id(series, s.kind, t, v);
             }
+            ids.push((series, s.id));
         }
         store.expire(now_ms);
+        ids.retain(|&(series, _)| store.holds(series));
+        ids
     }
 }
 
@@ -590,6 +632,33 @@ impl Persistence {
     /// The cycle being gathered.
     pub fn batch(&mut self) -> &mut Batch {
         &mut self.current
+    }
+
+    /// Adds a point of store series `series` to the cycle; `new` is called for what the history
+    /// needs to know the series when it does not yet (until the write that makes its row).
+    pub fn point(
+        &mut self,
+        series: SeriesId,
+        ts_ms: u64,
+        value: f64,
+        new: impl FnOnce() -> NewSeries,
+    ) {
+        if !self.db.knows(series) {
+            self.current.series.push(new());
+        }
+        self.current.samples.push(BatchPoint {
+            series,
+            ts_ms,
+            value,
+        });
+    }
+
+    /// Records the rows of series restored into the store, as [`Saved::restore_points`] returns
+    /// them, so that their points go on in the same rows.
+    pub fn adopt(&mut self, ids: &[(SeriesId, i64)]) {
+        for &(series, id) in ids {
+            self.db.adopt(series, id);
+        }
     }
 
     /// The database file.

@@ -14,7 +14,7 @@ use super::{
     SavedEpisode, SavedSeries, SentRecord, legacy,
 };
 use crate::alert::{AlertState, AlertStatus};
-use crate::store::{MAX_POINTS_PER_SERIES, SeriesKey};
+use crate::store::{MAX_POINTS_PER_SERIES, SeriesId, SeriesKey};
 
 /// Name of the database inside `data_dir`.
 pub const DATABASE_FILE: &str = "monitor.db";
@@ -63,8 +63,10 @@ pub struct Database {
     path: PathBuf,
     retention_ms: u64,
     rollup_retention_ms: u64,
-    // Interned series ids; cleared when a transaction fails, since its new ids were rolled back.
+    // Row ids of series written by key (`Batch::points`); cleared when a transaction fails, since
+    // its new ids were rolled back.
     ids: HashMap<SeriesKey, i64>,
+    rows: StoreRows,
     // The retention sweep's position: the last series id it visited.
     sweep_from: i64,
     check: StartCheck,
@@ -72,6 +74,40 @@ pub struct Database {
     // changes to them were rolled back with it.
     open: OpenSeries,
     stale: bool,
+}
+
+/// Row ids of the engine's series, by store slot: `(generation, row id)`, row 0 for none; a `Vec`
+/// rather than a map of keys, so a point costs an index.
+#[derive(Debug, Default)]
+struct StoreRows {
+    by_slot: Vec<(u32, i64)>,
+    // Slots given a row by the transaction being written: undone if it fails, since its new rows
+    // are rolled back.
+    added: Vec<usize>,
+}
+
+impl StoreRows {
+    fn row(&self, series: SeriesId) -> Option<i64> {
+        self.by_slot
+            .get(series.slot())
+            .filter(|&&(generation, id)| id != 0 && generation == series.generation())
+            .map(|&(_, id)| id)
+    }
+
+    fn adopt(&mut self, series: SeriesId, id: i64) {
+        let slot = series.slot();
+        if self.by_slot.len() <= slot {
+            self.by_slot.resize(slot + 1, (0, 0));
+        }
+        self.by_slot[slot] = (series.generation(), id);
+    }
+
+    fn undo(&mut self) {
+        for &slot in &self.added {
+            self.by_slot[slot] = (0, 0);
+        }
+        self.added.clear();
+    }
 }
 
 /// How [`Database::open`] checked the store.
@@ -217,6 +253,7 @@ impl Database {
             retention_ms: retention.as_millis() as u64,
             rollup_retention_ms: rollup_retention.as_millis() as u64,
             ids: HashMap::new(),
+            rows: StoreRows::default(),
             sweep_from: 0,
             check,
             open: OpenSeries::default(),
@@ -273,12 +310,24 @@ impl Database {
     ///
     /// SQLite failed (a full disk, a read-only file...); nothing was written.
     pub fn write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
+        self.rows.added.clear();
         let result = self.try_write(batches, now_ms);
         if result.is_err() {
             self.ids.clear();
+            self.rows.undo();
             self.stale = true;
         }
         result
+    }
+
+    /// Whether store series `series` has a row known to this connection.
+    pub fn knows(&self, series: SeriesId) -> bool {
+        self.rows.row(series).is_some()
+    }
+
+    /// Records that store series `series` has row `id`.
+    pub fn adopt(&mut self, series: SeriesId, id: i64) {
+        self.rows.adopt(series, id);
     }
 
     fn try_write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
@@ -293,6 +342,23 @@ impl Database {
         let seq = self.open.seq;
         let mut tail = TailRows::default();
         for b in batches {
+            for n in &b.series {
+                if self.rows.row(n.series).is_none() {
+                    let id = insert_series(&tx, &n.key, n.kind, &n.source)?;
+                    self.rows.adopt(n.series, id);
+                    self.rows.added.push(n.series.slot());
+                }
+            }
+            for p in &b.samples {
+                // Always known: the series' key came before its first point.
+                let Some(id) = self.rows.row(p.series) else {
+                    continue;
+                };
+                let open = self.open.series.entry(id).or_default();
+                if open.add(seq, p.ts_ms, p.value) {
+                    tail.push(id, p.ts_ms, p.value);
+                }
+            }
             for (key, s) in &b.points {
                 let id = series_id(&tx, &mut self.ids, key, s.kind, &s.source)?;
                 let open = self.open.series.entry(id).or_default();
@@ -427,13 +493,13 @@ impl Database {
                 pts.extend(block.into_iter().rev().filter(|p| p.0 >= horizon_ms));
             }
             drop(blocks);
-            self.ids.insert(key.clone(), id);
             if pts.is_empty() {
                 continue;
             }
             pts.truncate(MAX_POINTS_PER_SERIES);
             pts.reverse();
             saved.series.push(SavedSeries {
+                id,
                 key,
                 kind,
                 source: r.get(4)?,
@@ -483,22 +549,31 @@ fn series_id(
     if let Some(&id) = ids.get(key) {
         return Ok(id);
     }
+    let id = insert_series(tx, key, kind, source)?;
+    ids.insert(key.clone(), id);
+    Ok(id)
+}
+
+/// The row id of series `key`, its row made if new; its kind and source updated if not.
+fn insert_series(
+    tx: &Transaction<'_>,
+    key: &SeriesKey,
+    kind: SampleKind,
+    source: &str,
+) -> rusqlite::Result<i64> {
     let kind = match kind {
         SampleKind::Gauge => "gauge",
         SampleKind::Counter => "counter",
     };
-    let id = tx
-        .prepare_cached(
-            "INSERT INTO series (name, labels, kind, source) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name, labels) DO UPDATE SET kind = excluded.kind, source = excluded.source
-             RETURNING id",
-        )?
-        .query_row(
-            params![key.name, labels_text(&key.labels), kind, source],
-            |r| r.get(0),
-        )?;
-    ids.insert(key.clone(), id);
-    Ok(id)
+    tx.prepare_cached(
+        "INSERT INTO series (name, labels, kind, source) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name, labels) DO UPDATE SET kind = excluded.kind, source = excluded.source
+         RETURNING id",
+    )?
+    .query_row(
+        params![key.name, labels_text(&key.labels), kind, source],
+        |r| r.get(0),
+    )
 }
 
 /// Writes what a batch holds besides points.

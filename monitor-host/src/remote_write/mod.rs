@@ -62,7 +62,8 @@ pub struct RemoteWriteStatus {
 /// A sample on its way: converted to the wire form on the sending thread, not in the cycle.
 #[derive(Debug)]
 struct Pending {
-    key: SeriesKey,
+    // Shared with the store: a sample costs no copy of its key.
+    key: Arc<SeriesKey>,
     kind: SampleKind,
     ts_ms: u64,
     value: f64,
@@ -154,9 +155,16 @@ impl RemoteWrite {
     /// Queues a collected sample for every backend, never blocking; NaN and the infinities are
     /// sent as they are (Prometheus stores them).
     pub fn push(&self, key: &SeriesKey, kind: SampleKind, ts_ms: u64, value: f64) {
+        if !self.writers.is_empty() {
+            self.push_shared(&Arc::new(key.clone()), kind, ts_ms, value);
+        }
+    }
+
+    /// [`push`](Self::push) with the key the store shares: no copy of it.
+    pub fn push_shared(&self, key: &Arc<SeriesKey>, kind: SampleKind, ts_ms: u64, value: f64) {
         for w in &self.writers {
             w.push(Pending {
-                key: key.clone(),
+                key: Arc::clone(key),
                 kind,
                 ts_ms,
                 value,
@@ -571,7 +579,7 @@ mod tests {
 
     fn pending(value: f64) -> Pending {
         Pending {
-            key: key("m", &[]),
+            key: Arc::new(key("m", &[])),
             kind: SampleKind::Gauge,
             ts_ms: 1,
             value,
@@ -620,7 +628,7 @@ mod tests {
     #[test]
     fn a_batch_is_grouped_by_series_oldest_first() {
         let at = |name: &str, ts_ms: u64, value: f64| Pending {
-            key: key(name, &[]),
+            key: Arc::new(key(name, &[])),
             kind: SampleKind::Gauge,
             ts_ms,
             value,
