@@ -393,6 +393,17 @@ mod tests {
         let mut child = Command::new("sleep").arg("60").spawn().unwrap();
         let marker = format!("{}", 600_000 + std::process::id() % 1000);
         let mut tagged = Command::new("sleep").arg(&marker).spawn().unwrap();
+        // `spawn` returns once the child's exec is past its point of no return, a moment before
+        // the kernel sets up its new command line: a scan in that moment reads it empty.
+        let cmdline = format!("/proc/{}/cmdline", tagged.id());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !std::fs::read(&cmdline).is_ok_and(|c| c.starts_with(b"sleep\0")) {
+            assert!(
+                Instant::now() < deadline,
+                "{cmdline} never showed the new program"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let mut c = configured(serde_json::json!({
             "processes": [{"name": "tagged", "cmdline_contains": format!("sleep {marker}")}],
             "scan_interval": "1h",
