@@ -524,10 +524,18 @@ fn health(p: &Published) -> (u16, &'static str, Bytes) {
     let last = p.last_cycle_ms.load(Ordering::Acquire);
     let within = p.healthy_within_ms.load(Ordering::Acquire);
     let age = crate::engine::now_ms().saturating_sub(last);
-    if last == 0 || age > within {
+    if last == 0 {
+        return (
+            503,
+            "text/plain",
+            Bytes::from_static(b"starting: no cycle has completed yet\n"),
+        );
+    }
+    if age > within {
         let message = format!(
-            "cycle stalled: no cycle completed in the last {:?}\n",
-            Duration::from_millis(within)
+            "cycle stalled: no cycle completed in the last {:?} (the last one ended {:?} ago)\n",
+            Duration::from_millis(within),
+            Duration::from_millis(age)
         );
         return (503, "text/plain", message.into());
     }
@@ -551,6 +559,27 @@ mod tests {
 
     fn body(r: &Response) -> String {
         String::from_utf8(r.body.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn health_tells_starting_from_stalled() {
+        let p = Published::default();
+        let (status, _, text) = health(&p);
+        assert_eq!(status, 503);
+        assert!(text.starts_with(b"starting:"), "{text:?}");
+        let now = crate::engine::now_ms();
+        p.healthy_within_ms.store(63_000, Ordering::Release);
+        p.last_cycle_ms.store(now - 70_000, Ordering::Release);
+        let (status, _, text) = health(&p);
+        assert_eq!(status, 503);
+        let text = String::from_utf8_lossy(&text);
+        assert!(text.starts_with("cycle stalled:"), "{text}");
+        assert!(
+            text.contains("ended 70"),
+            "the age of the last cycle: {text}"
+        );
+        p.last_cycle_ms.store(now, Ordering::Release);
+        assert_eq!(health(&p).0, 200);
     }
 
     #[test]
