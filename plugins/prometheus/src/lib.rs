@@ -27,12 +27,15 @@ mod convert;
 pub mod parse;
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[doc(hidden)]
-pub use convert::Converter;
-use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
+pub use convert::{Converter, Sink};
+use monitor_plugin::{
+    Collection, CollectionWriter, Collector, ConfigDuration, PluginError, SampleKind, parse_config,
+};
 use monitor_plugin_common::http::ClientOptions;
 use serde::Deserialize;
 
@@ -78,10 +81,13 @@ struct PrometheusCollector {
     settings: Option<Settings>,
     agent: Option<ureq::Agent>,
     converter: Converter,
+    /// The latest response body, kept to reuse its memory.
+    body: String,
 }
 
 impl PrometheusCollector {
-    fn scrape(&self) -> Result<String, PluginError> {
+    /// Reads the target's body into `self.body`.
+    fn scrape(&mut self) -> Result<(), PluginError> {
         let (Some(s), Some(agent)) = (&self.settings, &self.agent) else {
             return Err("not configured".into());
         };
@@ -90,12 +96,49 @@ impl PrometheusCollector {
             .call()
             .map_err(|e| format!("GET {}: {e}", s.url))?;
         monitor_plugin_common::http::refuse_redirect(&s.url, &response)?;
-        Ok(response
+        self.body.clear();
+        // Into the previous body's memory; the limit and the lossy UTF-8 of `read_to_string`.
+        response
             .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("GET {}: {e}", s.url))?)
+            .with_config()
+            .limit(BODY_LIMIT)
+            .lossy_utf8(true)
+            .reader()
+            .read_to_string(&mut self.body)
+            .map_err(|e| format!("GET {}: {e}", s.url))?;
+        Ok(())
+    }
+
+    /// One collection into `out`.
+    fn collect_to<S: Sink>(&mut self, out: &mut S) -> Result<(), PluginError> {
+        let scraped = self.scrape();
+        let url = self.settings.as_ref().map_or("", |s| s.url.as_str());
+        let up = if scraped.is_ok() { 1.0 } else { 0.0 };
+        out.sample(
+            "prometheus.up",
+            up,
+            SampleKind::Gauge,
+            &[("target", url.into())],
+        );
+        if let Err(e) = scraped {
+            // Report the target as down rather than failing, so rules can alert on it.
+            out.event(monitor_plugin::Event {
+                kind: "scrape_failed".into(),
+                message: e.to_string(),
+                labels: [("target".to_owned(), url.to_owned())].into(),
+                timestamp_ms: None,
+            });
+            return Ok(());
+        }
+        self.converter
+            .convert(&self.body, Instant::now(), out)
+            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        Ok(())
     }
 }
+
+/// The largest body read, as `ureq`'s `read_to_string` allows.
+const BODY_LIMIT: u64 = 10 * 1024 * 1024;
 
 impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
@@ -125,33 +168,13 @@ impl Collector for PrometheusCollector {
     }
 
     fn collect(&mut self) -> Result<Collection, PluginError> {
-        let url = self
-            .settings
-            .as_ref()
-            .map(|s| s.url.clone())
-            .unwrap_or_default();
         let mut out = Collection::default();
-        let text = match self.scrape() {
-            Ok(t) => t,
-            Err(e) => {
-                // Report the target as down rather than failing, so rules can alert on it.
-                out.samples
-                    .push(Sample::gauge("prometheus.up", 0.0).with_label("target", &url));
-                out.events.push(monitor_plugin::Event {
-                    kind: "scrape_failed".into(),
-                    message: e.to_string(),
-                    labels: [("target".to_owned(), url)].into(),
-                    timestamp_ms: None,
-                });
-                return Ok(out);
-            }
-        };
-        out.samples
-            .push(Sample::gauge("prometheus.up", 1.0).with_label("target", &url));
-        self.converter
-            .convert(&text, Instant::now(), &mut out)
-            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        self.collect_to(&mut out)?;
         Ok(out)
+    }
+
+    fn collect_into(&mut self, out: &mut CollectionWriter) -> Result<(), PluginError> {
+        self.collect_to(out)
     }
 }
 

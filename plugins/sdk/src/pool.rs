@@ -119,13 +119,19 @@ mod tests {
     fn the_largest_kept_buffer_is_reused_and_small_or_extra_ones_are_freed() {
         let mut pool = Pool::default();
         assert!(pool.take().is_none());
-        assert!(pool.keep(Vec::with_capacity(16)).is_some(), "too small to keep");
+        assert!(
+            pool.keep(Vec::with_capacity(16)).is_some(),
+            "too small to keep"
+        );
         let mut big = Vec::with_capacity(2 * MIN_KEPT);
         big.extend_from_slice(b"old answer");
         let addr = big.as_ptr();
         assert!(pool.keep(big).is_none());
         assert!(pool.keep(Vec::with_capacity(MIN_KEPT)).is_none());
-        assert!(pool.keep(Vec::with_capacity(MIN_KEPT)).is_some(), "at most KEPT");
+        assert!(
+            pool.keep(Vec::with_capacity(MIN_KEPT)).is_some(),
+            "at most KEPT"
+        );
         let again = pool.take().unwrap();
         assert_eq!(again.as_ptr(), addr, "the largest, the same memory");
         assert!(again.is_empty());
