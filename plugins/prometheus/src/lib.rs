@@ -184,9 +184,70 @@ monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 mod tests {
     use std::time::{Duration, Instant};
 
-    use monitor_plugin::{Collection, Collector};
+    use monitor_plugin::{Collection, CollectionWriter, Collector};
 
-    use super::{PrometheusCollector, label_name_ok};
+    use super::{BODY_LIMIT, PrometheusCollector, label_name_ok};
+
+    /// Serves each of `bodies` to one request on loopback; returns the URL.
+    fn serve(bodies: Vec<Vec<u8>>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for body in bodies {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                let mut stream = reader.into_inner();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                // The client may stop reading a body over its limit.
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        url
+    }
+
+    fn collect(c: &mut PrometheusCollector) -> Collection {
+        let mut w = CollectionWriter::new();
+        c.collect_into(&mut w).unwrap();
+        serde_json::from_slice(&w.finish()).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_read_into_one_buffer_lossily_and_up_to_the_limit() {
+        let body = b"# TYPE t gauge\nt{room=\"k\xffche\"} 21\n".to_vec();
+        let huge = vec![b'#'; usize::try_from(BODY_LIMIT).unwrap() + 1];
+        let url = serve(vec![body.clone(), body, huge]);
+        let mut c = PrometheusCollector::default();
+        c.configure(&serde_json::json!({ "url": url })).unwrap();
+        let first = collect(&mut c);
+        let t = first.samples.iter().find(|s| s.name == "t");
+        let t = t.unwrap_or_else(|| panic!("{first:?}"));
+        assert_eq!(t.labels["room"], "k?che", "invalid UTF-8 read as `?`");
+        let (at, capacity) = (c.body.as_ptr(), c.body.capacity());
+        assert_eq!(collect(&mut c), first);
+        assert_eq!(
+            (c.body.as_ptr(), c.body.capacity()),
+            (at, capacity),
+            "the same memory"
+        );
+        let over = collect(&mut c);
+        assert_eq!(over.samples[0].name, "prometheus.up");
+        assert_eq!(over.samples[0].value, 0.0);
+        assert_eq!(over.events.len(), 1);
+        assert!(
+            over.events[0].message.contains("limit"),
+            "{:?}",
+            over.events
+        );
+    }
 
     #[test]
     fn rate_state_follows_the_series_of_the_last_scrape() {
