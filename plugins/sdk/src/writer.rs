@@ -125,12 +125,11 @@ impl CollectionWriter {
         }
     }
 
-    /// Drops every sample and event written since `checkpoint` was taken. A checkpoint of an
-    /// earlier collection (before a [`finish`](Self::finish)) or from another writer is refused.
+    /// Drops every sample and event written since `checkpoint` was taken from this writer.
     ///
     /// # Panics
     ///
-    /// When `checkpoint` lies beyond what this writer holds.
+    /// When `checkpoint` lies beyond what this writer holds (one taken from another writer).
     pub fn rewind(&mut self, checkpoint: Checkpoint) {
         assert!(
             checkpoint.bytes <= self.out.len()
