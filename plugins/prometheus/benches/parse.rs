@@ -1,9 +1,11 @@
 //! The `prometheus` collector's work per scrape: a generated body of 10,000 and 100,000 series
 //! (the shape `scripts/compare-peers.sh` serves: 100 series per metric name,
-//! `gen_metric_M{instance="iI",job="gen"} V`) turned into a `Collection` and its JSON, with the
-//! plugin's parser and the SDK's `Collection::write_json` (`new`), and with the
-//! `prometheus-parse` crate and `serde_json::to_vec` they replaced (`old`), against a floor
-//! measured in the same run: splitting the body into lines and reading each value.
+//! `gen_metric_M{instance="iI",job="gen"} V`) turned into the JSON the host receives: parsed
+//! straight into a `CollectionWriter` whose buffer is reused from scrape to scrape, as the
+//! collector does (`writer`); through a `Collection` of owned samples and
+//! `Collection::write_json` (`sample`, the collector's path before the writer); and with the
+//! `prometheus-parse` crate and `serde_json::to_vec` (`old`, before the plugin's parser). Against
+//! a floor measured in the same run: splitting the body into lines and reading each value.
 //!
 //! Run: `cargo bench -p monitor-plugin-prometheus --bench parse`
 
@@ -12,7 +14,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use monitor_plugin::{Collection, Sample};
+use monitor_plugin::{Collection, CollectionWriter, Sample};
 use monitor_plugin_common::prometheus::quantile_suffix;
 use monitor_plugin_prometheus::Converter;
 
@@ -133,7 +135,7 @@ fn main() {
             serde_json::to_vec(&out).unwrap().len()
         });
         let mut converter = Converter::default();
-        let new_t = time(&mut c, &format!("parse/{n}/new"), || {
+        let sample_t = time(&mut c, &format!("parse/{n}/sample"), || {
             let mut out = Collection::default();
             converter
                 .convert(black_box(&text), Instant::now(), &mut out)
@@ -143,25 +145,36 @@ fn main() {
             out.write_json(&mut json);
             json.len()
         });
-        rows.push((n, floor_t, old_t, new_t));
+        let mut buf = Vec::new();
+        let writer_t = time(&mut c, &format!("parse/{n}/writer"), || {
+            let mut out = CollectionWriter::from_vec(std::mem::take(&mut buf));
+            converter
+                .convert(black_box(&text), Instant::now(), &mut out)
+                .unwrap();
+            assert_eq!(out.samples(), n);
+            buf = out.finish();
+            buf.len()
+        });
+        rows.push((n, floor_t, old_t, sample_t, writer_t));
     }
     c.final_summary();
-    println!("\nscrape -> Collection -> JSON, mean per scrape (floor: split lines, read values)");
+    println!("\nscrape -> JSON for the host, mean per scrape (floor: split lines, read values)");
     println!(
-        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>10} {:>8}",
-        "series", "floor", "old", "new", "old/floor", "new/floor", "old/new"
+        "{:>8} {:>10} {:>10} {:>10} {:>10} {:>11} {:>11} {:>9}",
+        "series", "floor", "old", "sample", "writer", "sample/flr", "writer/flr", "sample/wr"
     );
-    for (n, f, o, w) in rows {
+    for (n, f, o, s, w) in rows {
         let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1e3);
         let r = |a: Duration, b: Duration| a.as_secs_f64() / b.as_secs_f64();
         println!(
-            "{n:>8} {:>10} {:>10} {:>10} {:>10.1} {:>10.1} {:>8.2}",
+            "{n:>8} {:>10} {:>10} {:>10} {:>10} {:>11.1} {:>11.1} {:>9.2}",
             ms(f),
             ms(o),
+            ms(s),
             ms(w),
-            r(o, f),
+            r(s, f),
             r(w, f),
-            r(o, w)
+            r(s, w)
         );
     }
 }

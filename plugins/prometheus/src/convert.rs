@@ -1,14 +1,98 @@
 //! From a scraped body to the collector's samples: kinds, summary quantiles, histogram buckets,
 //! the `include` filter, the extra labels and the rates of counters.
+//!
+//! Samples go to a [`Sink`]: straight into the JSON the host receives (a [`CollectionWriter`],
+//! what the collector does), or into a [`Collection`] of owned samples.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::Instant;
 
-use monitor_plugin::{Collection, Labels, Sample, SampleKind};
+use monitor_plugin::{Checkpoint, Collection, CollectionWriter, Event, Sample, SampleKind};
 use monitor_plugin_common::prometheus::quantile_suffix;
 
 use crate::parse::{self, Kind, ParseError, Parser, Part};
+
+/// Where converted samples go.
+pub trait Sink {
+    /// A point to come back to when the rest of a scrape turns out malformed.
+    type Mark: Copy;
+    /// The current point.
+    fn mark(&self) -> Self::Mark;
+    /// Drops what was added since `mark`.
+    fn rewind(&mut self, mark: Self::Mark);
+    /// Adds a sample; `labels` are in key order, each key once.
+    fn sample(&mut self, name: &str, value: f64, kind: SampleKind, labels: &[(&str, Cow<'_, str>)]);
+    /// Adds an event.
+    fn event(&mut self, event: Event);
+}
+
+impl Sink for CollectionWriter {
+    type Mark = Checkpoint;
+
+    fn mark(&self) -> Checkpoint {
+        self.checkpoint()
+    }
+
+    fn rewind(&mut self, mark: Checkpoint) {
+        CollectionWriter::rewind(self, mark);
+    }
+
+    fn sample(
+        &mut self,
+        name: &str,
+        value: f64,
+        kind: SampleKind,
+        labels: &[(&str, Cow<'_, str>)],
+    ) {
+        let mut s = CollectionWriter::sample(self, name, value, kind);
+        for (k, v) in labels {
+            s.label(k, v);
+        }
+    }
+
+    fn event(&mut self, event: Event) {
+        self.push_event(event);
+    }
+}
+
+impl Sink for Collection {
+    type Mark = (usize, usize);
+
+    fn mark(&self) -> (usize, usize) {
+        (self.samples.len(), self.events.len())
+    }
+
+    fn rewind(&mut self, (samples, events): (usize, usize)) {
+        self.samples.truncate(samples);
+        self.events.truncate(events);
+    }
+
+    fn sample(
+        &mut self,
+        name: &str,
+        value: f64,
+        kind: SampleKind,
+        labels: &[(&str, Cow<'_, str>)],
+    ) {
+        self.samples.push(Sample {
+            name: name.to_owned(),
+            value,
+            kind,
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone().into_owned()))
+                .collect(),
+            timestamp_ms: None,
+        });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+}
 
 /// Turns scrapes into samples, keeping what the rates need from one scrape to the next.
 #[derive(Debug, Default)]
@@ -27,9 +111,12 @@ pub struct Converter {
     previous: HashMap<u64, (f64, Instant), BuildHasherDefault<Prehashed>>,
     /// Keys the series hash, so a target cannot choose series that collide.
     hasher: RandomState,
-    /// How many samples the previous scrape gave.
-    last_count: usize,
+    /// A derived name (`<name>_rate`, `<name>_p99`), kept to reuse its memory.
+    name: String,
 }
+
+/// The labels of one sample, sorted, borrowed from the body and the config.
+type LabelList<'a> = Vec<(&'a str, Cow<'a, str>)>;
 
 impl Converter {
     /// The samples of one scrape's `text`, read at `now`, into `out`. Rates come from the
@@ -38,22 +125,19 @@ impl Converter {
     /// # Errors
     ///
     /// The first malformed line, by number: nothing of the scrape is kept then.
-    pub fn convert(
+    pub fn convert<S: Sink>(
         &mut self,
         text: &str,
         now: Instant,
-        out: &mut Collection,
+        out: &mut S,
     ) -> Result<(), ParseError> {
-        let first = out.samples.len();
-        // About as many samples as last time: spares the copies of a growing vector.
-        out.samples.reserve(self.last_count);
+        let mark = out.mark();
         let result = self.convert_all(text, now, out);
         if result.is_err() {
             // The state stays: a scrape read to its middle does not say which series are gone.
-            out.samples.truncate(first);
+            out.rewind(mark);
             return result;
         }
-        self.last_count = out.samples.len() - first;
         // Series gone from the target (a churning label) take their state with them.
         self.previous.retain(|_, (_, at)| *at == now);
         result
@@ -64,40 +148,61 @@ impl Converter {
         self.previous.len()
     }
 
-    fn convert_all(
+    fn convert_all<S: Sink>(
         &mut self,
         text: &str,
         now: Instant,
-        out: &mut Collection,
+        out: &mut S,
     ) -> Result<(), ParseError> {
+        // Borrowed apart: the label list borrows the extra labels while the rate state changes.
+        let Self {
+            include,
+            labels: extra,
+            rates,
+            buckets,
+            previous,
+            hasher,
+            name,
+        } = self;
+        let mut rate_of = |series: &str, v: f64| {
+            if !*rates {
+                return None;
+            }
+            let key = hasher.hash_one(series);
+            previous.insert(key, (v, now)).and_then(|(old, at)| {
+                let dt = now.duration_since(at).as_secs_f64();
+                // A counter that went down was reset: its new value is the increase.
+                let inc = if v >= old { v - old } else { v };
+                (dt > 0.0).then(|| inc / dt)
+            })
+        };
+        // One list for every sample of the scrape: its memory is reused from line to line.
+        let mut labels: LabelList<'_> = Vec::new();
         for sample in Parser::new(text) {
             let sample = sample?;
-            if !self.include.is_empty() && !self.include.iter().any(|p| sample.name.starts_with(p))
-            {
+            if !include.is_empty() && !include.iter().any(|p| sample.name.starts_with(p)) {
                 continue;
             }
-            match (sample.kind, sample.part) {
-                (Kind::Counter, Part::Whole) | (_, Part::Sum | Part::Count) => {
-                    self.counter(&sample, now, out);
+            let counter = match (sample.kind, sample.part) {
+                (Kind::Counter, Part::Whole) | (_, Part::Sum | Part::Count) => true,
+                (Kind::Untyped, Part::Whole) => {
+                    sample.name.ends_with("_sum") || sample.name.ends_with("_count")
                 }
-                (Kind::Untyped, Part::Whole)
-                    if sample.name.ends_with("_sum") || sample.name.ends_with("_count") =>
-                {
-                    self.counter(&sample, now, out);
-                }
-                (Kind::Summary, Part::Whole) => match sample.labels.get("quantile") {
-                    Some(q) => {
+                (Kind::Summary, Part::Whole) => {
+                    if let Some(q) = sample.labels.get("quantile") {
                         let q = q.parse::<f64>().map_err(|_| ParseError {
                             line: sample.line,
                             message: format!("`{}`: `quantile` `{q}` is not a number", sample.name),
                         })?;
-                        let name = format!("{}_{}", sample.name, quantile_suffix(q));
-                        let labels = self.labels_of(&sample, Some("quantile"));
-                        out.samples
-                            .push(make(name, sample.value, SampleKind::Gauge, labels));
+                        name.clear();
+                        // Writing to a String cannot fail.
+                        let _ = write!(name, "{}_{}", sample.name, quantile_suffix(q));
+                        labels_of(extra, &sample, Some("quantile"), &mut labels);
+                        out.sample(name, sample.value, SampleKind::Gauge, &labels);
+                        continue;
                     }
-                    None => self.gauge(&sample, out),
-                },
+                    false
+                }
                 (Kind::Histogram, Part::Bucket) => {
                     let le = sample.labels.get("le");
                     if le.as_deref().and_then(|v| v.parse::<f64>().ok()).is_none() {
@@ -111,82 +216,52 @@ impl Converter {
                     }
                     // Each bucket is a series: kept only when asked (`histogram_quantile`); the
                     // `_sum` and `_count` (above) carry the mean.
-                    if self.buckets {
-                        let labels = self.labels_of(&sample, None);
-                        out.samples.push(make(
-                            sample.name.to_owned(),
-                            sample.value,
-                            SampleKind::Counter,
-                            labels,
-                        ));
+                    if *buckets {
+                        labels_of(extra, &sample, None, &mut labels);
+                        out.sample(sample.name, sample.value, SampleKind::Counter, &labels);
                     }
+                    continue;
                 }
-                _ => self.gauge(&sample, out),
+                _ => false,
+            };
+            labels_of(extra, &sample, None, &mut labels);
+            if !counter {
+                out.sample(sample.name, sample.value, SampleKind::Gauge, &labels);
+                continue;
+            }
+            let v = sample.value;
+            out.sample(sample.name, v, SampleKind::Counter, &labels);
+            if let Some(rate) = rate_of(sample.series, v) {
+                name.clear();
+                name.push_str(sample.name);
+                name.push_str("_rate");
+                out.sample(name, rate, SampleKind::Gauge, &labels);
             }
         }
         Ok(())
     }
-
-    /// The sample's labels (but `skip`) and the configured ones.
-    fn labels_of(&self, sample: &parse::Sample<'_>, skip: Option<&str>) -> Labels {
-        // Inserted one by one: collecting would sort through a temporary vector first.
-        let mut labels = Labels::new();
-        for (k, v) in sample.labels.iter() {
-            if Some(k) != skip {
-                labels.insert(k.to_owned(), v.into_owned());
-            }
-        }
-        for (k, v) in &self.labels {
-            labels.insert(k.clone(), v.clone());
-        }
-        labels
-    }
-
-    fn gauge(&self, sample: &parse::Sample<'_>, out: &mut Collection) {
-        let labels = self.labels_of(sample, None);
-        out.samples.push(make(
-            sample.name.to_owned(),
-            sample.value,
-            SampleKind::Gauge,
-            labels,
-        ));
-    }
-
-    fn counter(&mut self, sample: &parse::Sample<'_>, now: Instant, out: &mut Collection) {
-        let labels = self.labels_of(sample, None);
-        let v = sample.value;
-        let rate = if self.rates {
-            let key = self.hasher.hash_one(sample.series);
-            self.previous.insert(key, (v, now)).and_then(|(old, at)| {
-                let dt = now.duration_since(at).as_secs_f64();
-                // A counter that went down was reset: its new value is the increase.
-                let inc = if v >= old { v - old } else { v };
-                (dt > 0.0).then(|| inc / dt)
-            })
-        } else {
-            None
-        };
-        let name = sample.name.to_owned();
-        match rate {
-            Some(rate) => {
-                let rate_name = format!("{name}_rate");
-                out.samples
-                    .push(make(name, v, SampleKind::Counter, labels.clone()));
-                out.samples
-                    .push(make(rate_name, rate, SampleKind::Gauge, labels));
-            }
-            None => out.samples.push(make(name, v, SampleKind::Counter, labels)),
-        }
-    }
 }
 
-fn make(name: String, value: f64, kind: SampleKind, labels: Labels) -> Sample {
-    Sample {
-        name,
-        value,
-        kind,
-        labels,
-        timestamp_ms: None,
+/// Fills `labels` with the sample's labels (but `skip`) and the configured `extra` ones (which
+/// win), in key order.
+fn labels_of<'a>(
+    extra: &'a BTreeMap<String, String>,
+    sample: &parse::Sample<'a>,
+    skip: Option<&str>,
+    labels: &mut LabelList<'a>,
+) {
+    labels.clear();
+    for (k, v) in sample.labels.iter() {
+        if Some(k) != skip && (extra.is_empty() || !extra.contains_key(k)) {
+            labels.push((k, v));
+        }
+    }
+    for (k, v) in extra {
+        labels.push((k, Cow::Borrowed(v)));
+    }
+    // Targets usually write labels in order already; the parser refused repeated names.
+    if !labels.is_sorted_by(|a, b| a.0 <= b.0) {
+        labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
     }
 }
 
@@ -215,7 +290,7 @@ impl Hasher for Prehashed {
 mod tests {
     use std::time::{Duration, Instant};
 
-    use monitor_plugin::{Collection, SampleKind};
+    use monitor_plugin::{Collection, CollectionWriter, SampleKind};
 
     use super::Converter;
 
@@ -390,5 +465,58 @@ rpc_count 4
             assert_eq!(err.line, 2, "{body:?}: {err}");
             assert!(err.message.contains(what), "{body:?}: {err}");
         }
+    }
+
+    #[test]
+    fn the_writer_gets_the_json_of_the_owned_samples() {
+        let body = format!(
+            "{BODY}unsorted{{zz=\"1\",fn=\"theirs\",aa=\"a\\\"q\\\\\\n\"}} NaN\nneg -Inf 17\n"
+        );
+        let make = || Converter {
+            rates: true,
+            buckets: true,
+            labels: [("fn", "mine"), ("m", "é")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .into(),
+            ..Converter::default()
+        };
+        let (mut owned, mut borrowed) = (make(), make());
+        let start = Instant::now();
+        let mut buf = Vec::new();
+        for i in 0..3 {
+            let now = start + Duration::from_secs(i);
+            let mut c = Collection::default();
+            owned.convert(&body, now, &mut c).unwrap();
+            let mut expected = Vec::new();
+            c.write_json(&mut expected);
+            let mut w = CollectionWriter::from_vec(std::mem::take(&mut buf));
+            borrowed.convert(&body, now, &mut w).unwrap();
+            buf = w.finish();
+            assert_eq!(
+                String::from_utf8_lossy(&buf),
+                String::from_utf8_lossy(&expected),
+                "scrape {i}"
+            );
+            let names: Vec<_> = c.samples.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(names.contains(&"calls_total_rate"), i > 0, "{names:?}");
+            let unsorted = c.samples.iter().find(|s| s.name == "unsorted").unwrap();
+            let keys: Vec<_> = unsorted.labels.keys().map(String::as_str).collect();
+            assert_eq!(keys, ["aa", "fn", "m", "zz"]);
+            assert_eq!(unsorted.labels["aa"], "a\"q\\\n");
+            assert_eq!(unsorted.labels["fn"], "mine");
+        }
+        // A malformed scrape leaves the writer as it was.
+        let mut w = CollectionWriter::new();
+        w.sample("kept", 1.0, SampleKind::Gauge);
+        let err = borrowed
+            .convert("ok 1\nbad{ 2\n", start, &mut w)
+            .unwrap_err();
+        assert_eq!(err.line, 2);
+        assert_eq!(w.samples(), 1);
+        let json = String::from_utf8(w.finish()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"samples":[{"name":"kept","value":1.0,"kind":"gauge"}],"events":[]}"#
+        );
     }
 }

@@ -27,12 +27,15 @@ mod convert;
 pub mod parse;
 
 use std::collections::BTreeMap;
+use std::io::Read as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
 #[doc(hidden)]
-pub use convert::Converter;
-use monitor_plugin::{Collection, Collector, ConfigDuration, PluginError, Sample, parse_config};
+pub use convert::{Converter, Sink};
+use monitor_plugin::{
+    Collection, CollectionWriter, Collector, ConfigDuration, PluginError, SampleKind, parse_config,
+};
 use monitor_plugin_common::http::ClientOptions;
 use serde::Deserialize;
 
@@ -78,10 +81,13 @@ struct PrometheusCollector {
     settings: Option<Settings>,
     agent: Option<ureq::Agent>,
     converter: Converter,
+    /// The latest response body, kept to reuse its memory.
+    body: String,
 }
 
 impl PrometheusCollector {
-    fn scrape(&self) -> Result<String, PluginError> {
+    /// Reads the target's body into `self.body`.
+    fn scrape(&mut self) -> Result<(), PluginError> {
         let (Some(s), Some(agent)) = (&self.settings, &self.agent) else {
             return Err("not configured".into());
         };
@@ -90,12 +96,49 @@ impl PrometheusCollector {
             .call()
             .map_err(|e| format!("GET {}: {e}", s.url))?;
         monitor_plugin_common::http::refuse_redirect(&s.url, &response)?;
-        Ok(response
+        self.body.clear();
+        // Into the previous body's memory; the limit and the lossy UTF-8 of `read_to_string`.
+        response
             .body_mut()
-            .read_to_string()
-            .map_err(|e| format!("GET {}: {e}", s.url))?)
+            .with_config()
+            .limit(BODY_LIMIT)
+            .lossy_utf8(true)
+            .reader()
+            .read_to_string(&mut self.body)
+            .map_err(|e| format!("GET {}: {e}", s.url))?;
+        Ok(())
+    }
+
+    /// One collection into `out`.
+    fn collect_to<S: Sink>(&mut self, out: &mut S) -> Result<(), PluginError> {
+        let scraped = self.scrape();
+        let url = self.settings.as_ref().map_or("", |s| s.url.as_str());
+        let up = if scraped.is_ok() { 1.0 } else { 0.0 };
+        out.sample(
+            "prometheus.up",
+            up,
+            SampleKind::Gauge,
+            &[("target", url.into())],
+        );
+        if let Err(e) = scraped {
+            // Report the target as down rather than failing, so rules can alert on it.
+            out.event(monitor_plugin::Event {
+                kind: "scrape_failed".into(),
+                message: e.to_string(),
+                labels: [("target".to_owned(), url.to_owned())].into(),
+                timestamp_ms: None,
+            });
+            return Ok(());
+        }
+        self.converter
+            .convert(&self.body, Instant::now(), out)
+            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        Ok(())
     }
 }
+
+/// The largest body read, as `ureq`'s `read_to_string` allows.
+const BODY_LIMIT: u64 = 10 * 1024 * 1024;
 
 impl Collector for PrometheusCollector {
     fn configure(&mut self, config: &serde_json::Value) -> Result<(), PluginError> {
@@ -125,33 +168,13 @@ impl Collector for PrometheusCollector {
     }
 
     fn collect(&mut self) -> Result<Collection, PluginError> {
-        let url = self
-            .settings
-            .as_ref()
-            .map(|s| s.url.clone())
-            .unwrap_or_default();
         let mut out = Collection::default();
-        let text = match self.scrape() {
-            Ok(t) => t,
-            Err(e) => {
-                // Report the target as down rather than failing, so rules can alert on it.
-                out.samples
-                    .push(Sample::gauge("prometheus.up", 0.0).with_label("target", &url));
-                out.events.push(monitor_plugin::Event {
-                    kind: "scrape_failed".into(),
-                    message: e.to_string(),
-                    labels: [("target".to_owned(), url)].into(),
-                    timestamp_ms: None,
-                });
-                return Ok(out);
-            }
-        };
-        out.samples
-            .push(Sample::gauge("prometheus.up", 1.0).with_label("target", &url));
-        self.converter
-            .convert(&text, Instant::now(), &mut out)
-            .map_err(|e| format!("{url}: not Prometheus text: {e}"))?;
+        self.collect_to(&mut out)?;
         Ok(out)
+    }
+
+    fn collect_into(&mut self, out: &mut CollectionWriter) -> Result<(), PluginError> {
+        self.collect_to(out)
     }
 }
 
@@ -161,9 +184,70 @@ monitor_plugin::export_plugin!(collector "prometheus" => PrometheusCollector);
 mod tests {
     use std::time::{Duration, Instant};
 
-    use monitor_plugin::{Collection, Collector};
+    use monitor_plugin::{Collection, CollectionWriter, Collector};
 
-    use super::{PrometheusCollector, label_name_ok};
+    use super::{BODY_LIMIT, PrometheusCollector, label_name_ok};
+
+    /// Serves each of `bodies` to one request on loopback; returns the URL.
+    fn serve(bodies: Vec<Vec<u8>>) -> String {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for body in bodies {
+                let (stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap() > 2 {
+                    line.clear();
+                }
+                let mut stream = reader.into_inner();
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                // The client may stop reading a body over its limit.
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        url
+    }
+
+    fn collect(c: &mut PrometheusCollector) -> Collection {
+        let mut w = CollectionWriter::new();
+        c.collect_into(&mut w).unwrap();
+        serde_json::from_slice(&w.finish()).unwrap()
+    }
+
+    #[test]
+    fn bodies_are_read_into_one_buffer_lossily_and_up_to_the_limit() {
+        let body = b"# TYPE t gauge\nt{room=\"k\xffche\"} 21\n".to_vec();
+        let huge = vec![b'#'; usize::try_from(BODY_LIMIT).unwrap() + 1];
+        let url = serve(vec![body.clone(), body, huge]);
+        let mut c = PrometheusCollector::default();
+        c.configure(&serde_json::json!({ "url": url })).unwrap();
+        let first = collect(&mut c);
+        let t = first.samples.iter().find(|s| s.name == "t");
+        let t = t.unwrap_or_else(|| panic!("{first:?}"));
+        assert_eq!(t.labels["room"], "k?che", "invalid UTF-8 read as `?`");
+        let (at, capacity) = (c.body.as_ptr(), c.body.capacity());
+        assert_eq!(collect(&mut c), first);
+        assert_eq!(
+            (c.body.as_ptr(), c.body.capacity()),
+            (at, capacity),
+            "the same memory"
+        );
+        let over = collect(&mut c);
+        assert_eq!(over.samples[0].name, "prometheus.up");
+        assert_eq!(over.samples[0].value, 0.0);
+        assert_eq!(over.events.len(), 1);
+        assert!(
+            over.events[0].message.contains("limit"),
+            "{:?}",
+            over.events
+        );
+    }
 
     #[test]
     fn rate_state_follows_the_series_of_the_last_scrape() {

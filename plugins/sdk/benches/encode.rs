@@ -1,8 +1,10 @@
 //! What a collector's answer costs to cross the boundary: a `Collection` of 10,000 samples (the
 //! shape of a scraped target: a name, two labels, a value) written as JSON by serde_json's derive
 //! (`serde`), by [`Collection::write_json`] into a growing buffer (`writer`) and into one sized
-//! from the previous answer, as the collector glue does (`writer_sized`), against a floor
-//! measured in the same run: copying the finished JSON into a new buffer.
+//! from the previous answer (`writer_sized`), and by a [`CollectionWriter`] from borrowed names
+//! and labels into a buffer reused from call to call, as the collector glue does now
+//! (`borrowed`), against a floor measured in the same run: copying the finished JSON into a new
+//! buffer.
 //!
 //! Run: `cargo bench -p monitor-plugin --bench encode`
 
@@ -10,7 +12,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use monitor_plugin::{Collection, Sample};
+use monitor_plugin::{Collection, CollectionWriter, Sample, SampleKind};
 
 fn collection(n: usize) -> Collection {
     let samples = (0..n)
@@ -69,6 +71,24 @@ fn main() {
         black_box(&col).write_json(&mut out);
         out.len()
     });
+    let names: Vec<String> = (0..n / 100).map(|m| format!("gen_metric_{m}")).collect();
+    let instances: Vec<String> = (0..100).map(|i| format!("i{i}")).collect();
+    let mut buf = Vec::new();
+    let borrowed = time(&mut c, &format!("encode/{n}/borrowed"), || {
+        let mut w = CollectionWriter::from_vec(std::mem::take(&mut buf));
+        for s in 0..n {
+            w.sample(
+                black_box(&names[s / 100]),
+                s as f64 * 0.5,
+                SampleKind::Gauge,
+            )
+            .label("instance", &instances[s % 100])
+            .label("job", "gen");
+        }
+        buf = w.finish();
+        buf.len()
+    });
+    assert_eq!(buf, json, "the same bytes");
     c.final_summary();
     println!(
         "\nCollection of {n} samples -> JSON ({} bytes), mean per call",
@@ -79,6 +99,7 @@ fn main() {
         ("serde", serde),
         ("writer", writer),
         ("writer_sized", sized),
+        ("borrowed", borrowed),
     ] {
         println!(
             "  {name:<13} {:>8.3} ms  {:>5.1}x floor  {:>5.2}x serde",

@@ -40,8 +40,10 @@ pub mod abi;
 mod duration;
 mod host;
 pub mod number;
+mod pool;
 mod sdk;
 mod types;
+mod writer;
 
 pub use duration::{ConfigDuration, MAX_DURATION, parse_duration};
 pub use host::Host;
@@ -53,6 +55,7 @@ pub use types::{
     Collection, Event, Failure, HealOutcome, Labels, Notification, NotificationStatus, Sample,
     SampleKind, Severity,
 };
+pub use writer::{Checkpoint, CollectionWriter, SampleWriter};
 
 /// Not public API: what [`export_plugin!`] expands to.
 #[doc(hidden)]

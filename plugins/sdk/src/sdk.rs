@@ -15,7 +15,9 @@ use super::abi::{
     self, Declaration, HostTable, OwnedBuffer, PluginKind, PluginVTable, Status, StrRef,
 };
 use super::host::Host;
+use super::pool;
 use super::types::{Collection, Failure, HealOutcome, Notification};
+use super::writer::CollectionWriter;
 
 /// An error a plugin reports to the host: a message, shown in the host's reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +113,21 @@ pub trait Collector: Send + 'static {
     ///
     /// A failed measurement; the host counts it and backs off if it keeps failing.
     fn collect(&mut self) -> Result<Collection, PluginError>;
+
+    /// Measures and writes samples and events into `out`: what the host calls. The default
+    /// writes what [`collect`](Self::collect) returns; a collector with many values per call
+    /// overrides it to write each value from borrowed parts, without an owned [`Sample`] apiece.
+    /// What `out` holds when this returns an error is dropped.
+    ///
+    /// [`Sample`]: crate::Sample
+    ///
+    /// # Errors
+    ///
+    /// As [`collect`](Self::collect).
+    fn collect_into(&mut self, out: &mut CollectionWriter) -> Result<(), PluginError> {
+        out.push_collection(self.collect()?);
+        Ok(())
+    }
 
     /// Releases resources before the host exits.
     ///
@@ -209,8 +226,8 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CallError> {
 #[doc(hidden)]
 pub struct CollectorAdapter<T> {
     inner: T,
-    /// The length of the previous answer: the next one is written into a buffer of about that
-    /// size, so a large collection is not copied as its buffer grows.
+    /// The length of the previous answer: the next one is written into a buffer of at least
+    /// that size, so a large collection is not copied as its buffer grows.
     last_len: usize,
 }
 
@@ -225,11 +242,14 @@ impl<T: Collector + Default> Adapter for CollectorAdapter<T> {
         Ok(Self { inner, last_len: 0 })
     }
     fn call(&mut self, _input: &[u8]) -> Result<Vec<u8>, CallError> {
-        let out: Collection = self.inner.collect().map_err(CallError::Plugin)?;
-        // The buffer crosses the boundary and is freed there, so it cannot be reused; sizing it
-        // from the previous answer spares the copies of a growing one.
-        let mut bytes = Vec::with_capacity(self.last_len + self.last_len / 8 + 64);
-        out.write_json(&mut bytes);
+        // The previous answer's memory, given back by the host when it released it (see `pool`).
+        let buf = pool::take(self.last_len + self.last_len / 8 + 64);
+        let mut out = CollectionWriter::from_vec(buf);
+        if let Err(e) = self.inner.collect_into(&mut out) {
+            pool::give_back(out.finish());
+            return Err(CallError::Plugin(e));
+        }
+        let bytes = out.finish();
         self.last_len = bytes.len();
         Ok(bytes)
     }
@@ -394,7 +414,7 @@ fn guarded<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
 unsafe fn respond(out: *mut OwnedBuffer, status: Status, bytes: Vec<u8>) -> u32 {
     if !out.is_null() {
         // SAFETY: the caller guarantees `out` is valid for writes.
-        unsafe { out.write(OwnedBuffer::from_vec(bytes)) };
+        unsafe { out.write(pool::lend(bytes)) };
     }
     status as u32
 }

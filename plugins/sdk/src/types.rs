@@ -103,60 +103,11 @@ pub struct Collection {
 impl Collection {
     /// Appends the collection's JSON to `out`: the bytes `serde_json::to_vec` writes for it, byte
     /// for byte, written directly rather than through serde's per-field calls (what a collector
-    /// returns crosses the boundary this way at every collection).
+    /// returns crosses the boundary this way at every collection). A
+    /// [`CollectionWriter`](crate::CollectionWriter) writes the same bytes without the owned
+    /// samples.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        use serde_json::ser::{CompactFormatter, Formatter};
-        out.extend_from_slice(b"{\"samples\":[");
-        for (i, s) in self.samples.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            out.extend_from_slice(b"{\"name\":");
-            json_str(out, &s.name);
-            out.extend_from_slice(b",\"value\":");
-            match crate::number::non_finite_str(s.value) {
-                Some(text) => json_str(out, text),
-                // Writing to a Vec cannot fail.
-                None => drop(CompactFormatter.write_f64(out, s.value)),
-            }
-            out.extend_from_slice(match s.kind {
-                SampleKind::Gauge => b",\"kind\":\"gauge\"",
-                SampleKind::Counter => b",\"kind\":\"counter\"",
-            });
-            if !s.labels.is_empty() {
-                out.extend_from_slice(b",\"labels\":{");
-                for (j, (k, v)) in s.labels.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    json_str(out, k);
-                    out.push(b':');
-                    json_str(out, v);
-                }
-                out.push(b'}');
-            }
-            if let Some(ms) = s.timestamp_ms {
-                out.extend_from_slice(b",\"timestamp_ms\":");
-                drop(CompactFormatter.write_u64(out, ms));
-            }
-            out.push(b'}');
-        }
-        out.extend_from_slice(b"],\"events\":");
-        // Few per call: serde's own path is cheap enough. Writing to a Vec cannot fail.
-        drop(serde_json::to_writer(&mut *out, &self.events));
-        out.push(b'}');
-    }
-}
-
-/// Writes `s` as a JSON string, escaped as serde_json escapes it.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
-        // Writing to a Vec cannot fail.
-        drop(serde_json::to_writer(&mut *out, s));
-    } else {
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
+        crate::writer::write_collection(out, self);
     }
 }
 
