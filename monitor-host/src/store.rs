@@ -497,6 +497,17 @@ impl Store {
         self.index.iter().map(|(k, &i)| (&**k, self.series_at(i)))
     }
 
+    /// Every series with its id, in the order of [`iter`](Self::iter).
+    pub fn iter_ids(&self) -> impl Iterator<Item = (SeriesId, &SeriesKey, &Series)> {
+        self.index.iter().map(|(k, &index)| {
+            let id = SeriesId {
+                index,
+                generation: self.slots[index as usize].generation,
+            };
+            (id, &**k, self.series_at(index))
+        })
+    }
+
     /// Number of series.
     pub fn len(&self) -> usize {
         self.index.len()
