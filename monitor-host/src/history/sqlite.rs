@@ -18,8 +18,13 @@ use crate::store::{MAX_POINTS_PER_SERIES, SeriesId, SeriesKey};
 
 /// Name of the database inside `data_dir`.
 pub const DATABASE_FILE: &str = "monitor.db";
-/// Series whose old points and rollups are deleted per cycle, in turn.
+/// Series whose old points and rollups are deleted per cycle at most, in turn.
 const SWEEP_SERIES: i64 = 500;
+/// How long a pass of the retention sweep over every series takes at least, when it has fewer
+/// than [`SWEEP_SERIES`] a cycle to visit: a block is deleted only once its last point is past
+/// the retention, and a rollup row once its bucket is, so a series visited more often than every
+/// minute or so has nothing to delete; each visit costs three statements.
+const SWEEP_PASS_MS: u64 = 60_000;
 /// Old events, transitions or healing attempts deleted per cycle.
 const SWEEP_ROWS: i64 = 1000;
 
@@ -69,6 +74,8 @@ pub struct Database {
     rows: StoreRows,
     // The retention sweep's position: the last series id it visited.
     sweep_from: i64,
+    // When the last write was: the sweep visits as many series as the time since calls for.
+    swept_ms: Option<u64>,
     check: StartCheck,
     // Open blocks and rollups; rebuilt from the store (`stale`) after a failed write, whose
     // changes to them were rolled back with it.
@@ -255,6 +262,7 @@ impl Database {
             ids: HashMap::new(),
             rows: StoreRows::default(),
             sweep_from: 0,
+            swept_ms: None,
             check,
             open: OpenSeries::default(),
             stale: true,
@@ -377,10 +385,12 @@ impl Database {
             now_ms.saturating_sub(self.retention_ms),
             now_ms.saturating_sub(self.rollup_retention_ms),
         );
-        let next = sweep(&tx, self.sweep_from, horizons)?;
+        let limit = sweep_limit(self.open.series.len(), self.swept_ms, now_ms);
+        let next = sweep(&tx, self.sweep_from, horizons, limit)?;
         super::incidents::sweep_incidents(&tx, horizons.1)?;
         tx.commit()?;
         self.sweep_from = next;
+        self.swept_ms = Some(now_ms);
         Ok(())
     }
 
@@ -712,13 +722,27 @@ fn write_episodes(tx: &Transaction<'_>, episodes: &[SavedEpisode]) -> rusqlite::
     Ok(())
 }
 
-/// Deletes points and rollups past their horizons for the next [`SWEEP_SERIES`] series after
-/// `from`, and the oldest [`SWEEP_ROWS`] events, transitions and attempts past the rollup
-/// horizon; returns where the next sweep starts.
-fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite::Result<i64> {
+/// How many series the sweep visits in a write at `now_ms`, the last one at `last_ms`, of
+/// `series` in all: enough to visit each every [`SWEEP_PASS_MS`], at least one, at most
+/// [`SWEEP_SERIES`] (all of those after a gap as long as a pass, or at the first write).
+fn sweep_limit(series: usize, last_ms: Option<u64>, now_ms: u64) -> i64 {
+    let elapsed = last_ms.map_or(SWEEP_PASS_MS, |t| now_ms.saturating_sub(t));
+    let share = (series as u128 * u128::from(elapsed)).div_ceil(u128::from(SWEEP_PASS_MS));
+    i64::try_from(share).unwrap_or(i64::MAX).clamp(1, SWEEP_SERIES)
+}
+
+/// Deletes points and rollups past their horizons for the next `limit` series after `from`, and
+/// the oldest [`SWEEP_ROWS`] events, transitions and attempts past the rollup horizon; returns
+/// where the next sweep starts.
+fn sweep(
+    tx: &Transaction<'_>,
+    from: i64,
+    (raw, rolled): (u64, u64),
+    limit: i64,
+) -> rusqlite::Result<i64> {
     let ids: Vec<i64> = tx
         .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![from, SWEEP_SERIES], |r| r.get(0))?
+        .query_map(params![from, limit], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     // Whole blocks only: a block that ends past the horizon is kept until it is all behind it.
     let mut points =
@@ -746,7 +770,7 @@ fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite
             .execute(params![SWEEP_ROWS, rolled])?;
     }
     // At the end of the series, start again from the first.
-    Ok(if ids.len() < SWEEP_SERIES as usize {
+    Ok(if ids.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
         0
     } else {
         ids.last().copied().unwrap_or(0)
@@ -954,4 +978,22 @@ fn import(tx: &Transaction<'_>, saved: Saved) -> rusqlite::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_visits_each_series_about_once_a_pass() {
+        // 10,000 series every second: a pass in a minute.
+        assert_eq!(sweep_limit(10_000, Some(0), 1_000), 167);
+        // The first write, a long gap or many series: the most a write visits.
+        assert_eq!(sweep_limit(10_000, None, 1_000), SWEEP_SERIES);
+        assert_eq!(sweep_limit(10, Some(0), 3_600_000), SWEEP_SERIES);
+        assert_eq!(sweep_limit(1_000_000, Some(0), 1_000), SWEEP_SERIES);
+        // At least one, whatever the clock does.
+        assert_eq!(sweep_limit(0, Some(0), 1_000), 1);
+        assert_eq!(sweep_limit(10, Some(5_000), 1_000), 1);
+    }
 }
