@@ -362,16 +362,14 @@ impl Database {
                 let Some(id) = self.rows.row(p.series) else {
                     continue;
                 };
-                let open = self.open.series.entry(id).or_default();
-                if open.add(seq, p.ts_ms, p.value) {
+                if self.open.add(id, seq, p.ts_ms, p.value) {
                     tail.push(id, p.ts_ms, p.value);
                 }
             }
             for (key, s) in &b.points {
                 let id = series_id(&tx, &mut self.ids, key, s.kind, &s.source)?;
-                let open = self.open.series.entry(id).or_default();
                 for &(ts, v) in &s.points {
-                    if open.add(seq, ts, v) {
+                    if self.open.add(id, seq, ts, v) {
                         tail.push(id, ts, v);
                     }
                 }
@@ -385,7 +383,7 @@ impl Database {
             now_ms.saturating_sub(self.retention_ms),
             now_ms.saturating_sub(self.rollup_retention_ms),
         );
-        let limit = sweep_limit(self.open.series.len(), self.swept_ms, now_ms);
+        let limit = sweep_limit(self.open.len(), self.swept_ms, now_ms);
         let next = sweep(&tx, self.sweep_from, horizons, limit)?;
         super::incidents::sweep_incidents(&tx, horizons.1)?;
         tx.commit()?;
@@ -728,7 +726,9 @@ fn write_episodes(tx: &Transaction<'_>, episodes: &[SavedEpisode]) -> rusqlite::
 fn sweep_limit(series: usize, last_ms: Option<u64>, now_ms: u64) -> i64 {
     let elapsed = last_ms.map_or(SWEEP_PASS_MS, |t| now_ms.saturating_sub(t));
     let share = (series as u128 * u128::from(elapsed)).div_ceil(u128::from(SWEEP_PASS_MS));
-    i64::try_from(share).unwrap_or(i64::MAX).clamp(1, SWEEP_SERIES)
+    i64::try_from(share)
+        .unwrap_or(i64::MAX)
+        .clamp(1, SWEEP_SERIES)
 }
 
 /// Deletes points and rollups past their horizons for the next `limit` series after `from`, and
@@ -770,11 +770,13 @@ fn sweep(
             .execute(params![SWEEP_ROWS, rolled])?;
     }
     // At the end of the series, start again from the first.
-    Ok(if ids.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
-        0
-    } else {
-        ids.last().copied().unwrap_or(0)
-    })
+    Ok(
+        if ids.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+            0
+        } else {
+            ids.last().copied().unwrap_or(0)
+        },
+    )
 }
 
 fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
