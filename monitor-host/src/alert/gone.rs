@@ -96,7 +96,11 @@ mod tests {
         assert!(g.since().is_empty());
         g.collected("c", vec![a], 1_000);
         g.collected("c", vec![a, a], 2_000);
-        assert_eq!(g.since().get(&b), Some(&1_000), "since it first went missing");
+        assert_eq!(
+            g.since().get(&b),
+            Some(&1_000),
+            "since it first went missing"
+        );
         // Another source's collection says nothing about `c`'s series.
         g.collected("d", Vec::new(), 3_000);
         assert_eq!(g.since().len(), 1);

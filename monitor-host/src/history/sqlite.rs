@@ -740,10 +740,18 @@ fn sweep(
     (raw, rolled): (u64, u64),
     limit: i64,
 ) -> rusqlite::Result<i64> {
-    let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![from, limit], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let after = |id: i64, n: usize| -> rusqlite::Result<Vec<i64>> {
+        tx.prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![id, n], |r| r.get(0))?
+            .collect()
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut ids = after(from, limit)?;
+    if ids.len() < limit && from > 0 {
+        // Past the last series: on from the first, up to where this sweep began.
+        let rest = after(0, limit - ids.len())?;
+        ids.extend(rest.into_iter().take_while(|&id| id <= from));
+    }
     // Whole blocks only: a block that ends past the horizon is kept until it is all behind it.
     let mut points =
         tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND end_ms < ?2")?;
@@ -769,14 +777,12 @@ fn sweep(
         tx.prepare_cached(&sql)?
             .execute(params![SWEEP_ROWS, rolled])?;
     }
-    // At the end of the series, start again from the first.
-    Ok(
-        if ids.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
-            0
-        } else {
-            ids.last().copied().unwrap_or(0)
-        },
-    )
+    // Every series visited: the next sweep starts again from the first.
+    Ok(if ids.len() < limit {
+        0
+    } else {
+        ids.last().copied().unwrap_or(0)
+    })
 }
 
 fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
