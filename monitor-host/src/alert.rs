@@ -29,7 +29,7 @@
 //!   rule is in error (`exceeded limit of N with M alerts`) and all its alerts are dropped without
 //!   a resolved notification, as in Prometheus (`rules/alerting.go`, `Eval`).
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -43,13 +43,12 @@ use crate::promql::{
     Value,
 };
 use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
-use crate::store::{SeriesKey, Store};
+use crate::store::{SeriesId, SeriesKey, Store};
 
 mod api;
 mod gone;
 
 use self::gone::Gone;
-pub use self::gone::series_id;
 
 /// The `source` of the series recording rules write.
 pub const RULES_SOURCE: &str = "rules";
@@ -507,11 +506,11 @@ impl AlertEngine {
     }
 
     /// Source `source` (a collector instance) returned the series `series` at `at_ms` (their
-    /// [`series_id`]s, of the samples without a timestamp of their own), or failed (none): the
+    /// store ids, of the samples without a timestamp of their own), or failed (none): the
     /// series of its previous collection it did not return are stale from `at_ms` on, as
     /// Prometheus marks a series stale at the first scrape that lacks it, so the alerts on them
     /// resolve at the next evaluation rather than after the staleness window.
-    pub fn collected(&mut self, source: &str, series: HashSet<u64>, at_ms: u64) {
+    pub fn collected(&mut self, source: &str, series: Vec<SeriesId>, at_ms: u64) {
         self.gone.collected(source, series, at_ms);
     }
 
@@ -1807,10 +1806,13 @@ mod tests {
     /// Collector `c` returns `up{i}` for each of `series` at `t` (value 1), as the engine
     /// tells the alert engine after a collection.
     fn collect(e: &mut AlertEngine, store: &mut Store, series: &[&str], t: u64) {
+        let mut ids = Vec::new();
         for i in series {
-            store.insert(up(i), SampleKind::Gauge, "c", t, 1.0);
+            let id = store.intern(up(i), SampleKind::Gauge, "c").unwrap();
+            store.push_id(id, SampleKind::Gauge, t, 1.0);
+            ids.push(id);
         }
-        e.collected("c", series.iter().map(|i| series_id(&up(i))).collect(), t);
+        e.collected("c", ids, t);
     }
 
     fn resolutions(t: &[Transition]) -> Vec<(Labels, f64, bool, u64)> {
@@ -1852,7 +1854,7 @@ mod tests {
         }
         // A failed collection: every series of the collector is stale.
         for e in [&mut e, &mut simple] {
-            e.collected("c", HashSet::new(), 2_000);
+            e.collected("c", Vec::new(), 2_000);
             let t = e.evaluate(&store, 2_000);
             assert_eq!(resolved(&t), 1, "{t:?}");
         }

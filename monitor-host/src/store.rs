@@ -269,6 +269,11 @@ pub struct Store {
     collected: usize,
     // Sources that had a series refused since `take_refusals`, with how many.
     refusals: BTreeMap<String, u64>,
+    // No point held is older than this: until the retention's horizon passes it, `expire` has
+    // nothing to drop and does not visit the series, unless one was made since (it may be
+    // empty, and an empty series goes).
+    oldest_ms: u64,
+    made: bool,
 }
 
 impl Store {
@@ -377,6 +382,7 @@ impl Store {
             self.slots.push(Slot::default());
             u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 series")
         });
+        self.made = true;
         let key = Arc::new(key);
         let slot = &mut self.slots[index as usize];
         slot.series = Some((
@@ -438,13 +444,20 @@ impl Store {
             s.points.pop_front();
         }
         s.points.push_back(ts_ms, value);
+        self.oldest_ms = self.oldest_ms.min(ts_ms);
         true
     }
 
     /// Drops points older than the retention, and series left empty: a series not collected
-    /// for the retention is gone, and no longer counts for the limits.
+    /// for the retention is gone, and no longer counts for the limits. Visits every series only
+    /// when some point is past the retention: at once when none is.
     pub fn expire(&mut self, now_ms: u64) {
         let horizon = now_ms.saturating_sub(self.retention_ms);
+        if horizon <= self.oldest_ms && !self.made {
+            return;
+        }
+        self.made = false;
+        let mut oldest = u64::MAX;
         for (index, slot) in self.slots.iter_mut().enumerate() {
             let Some((key, s)) = &mut slot.series else {
                 continue;
@@ -452,7 +465,8 @@ impl Store {
             while s.points.front().is_some_and(|(t, _)| t < horizon) {
                 s.points.pop_front();
             }
-            if !s.points.is_empty() {
+            if let Some((t, _)) = s.points.front() {
+                oldest = oldest.min(t);
                 continue;
             }
             if let Some(c) = self.counts.get_mut(&s.source) {
@@ -467,6 +481,7 @@ impl Store {
             self.free
                 .push(u32::try_from(index).expect("fewer than 2^32 series"));
         }
+        self.oldest_ms = oldest;
     }
 
     /// Every series of metric `name`.
@@ -495,6 +510,17 @@ impl Store {
     /// Every series.
     pub fn iter(&self) -> impl Iterator<Item = (&SeriesKey, &Series)> {
         self.index.iter().map(|(k, &i)| (&**k, self.series_at(i)))
+    }
+
+    /// Every series with its id, in the order of [`iter`](Self::iter).
+    pub fn iter_ids(&self) -> impl Iterator<Item = (SeriesId, &SeriesKey, &Series)> {
+        self.index.iter().map(|(k, &index)| {
+            let id = SeriesId {
+                index,
+                generation: self.slots[index as usize].generation,
+            };
+            (id, &**k, self.series_at(index))
+        })
     }
 
     /// Number of series.
@@ -650,6 +676,25 @@ mod tests {
         let names: Vec<&str> = s.iter().map(|(k, _)| k.name.as_str()).collect();
         assert_eq!(names, ["b", "c"], "in key order");
         assert_eq!(s.counts()["c"].series, 2);
+    }
+
+    #[test]
+    fn expire_skips_nothing_it_must_drop() {
+        let mut s = Store::new(1000);
+        s.insert(key("a", &[]), SampleKind::Gauge, "c", 5_000, 1.0);
+        s.expire(5_500);
+        // A new series with an older point, and one with none: both are seen by the next expire.
+        s.insert(key("b", &[]), SampleKind::Gauge, "c", 100, 1.0);
+        let c = s.intern(key("c", &[]), SampleKind::Gauge, "c").unwrap();
+        s.expire(1_200);
+        assert!(!s.holds(c), "an empty series goes");
+        assert_eq!(s.len(), 1, "b's point is past the retention");
+        s.insert(key("b", &[]), SampleKind::Gauge, "c", 5_600, 1.0);
+        s.expire(6_000);
+        assert_eq!(s.len(), 2, "nothing past the retention yet");
+        s.expire(6_001);
+        assert_eq!(s.by_name("a").count(), 0);
+        assert_eq!(s.len(), 1);
     }
 
     /// A value sequence with every kind of change: equal, small and large, signs, zeros.

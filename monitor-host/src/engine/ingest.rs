@@ -161,7 +161,6 @@ impl SeriesCache {
     }
 
     /// Series cached.
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.ids.len()
     }
@@ -323,7 +322,7 @@ impl Engine {
         cache.begin();
         // The series of this collection, for staleness (not those with their own timestamps,
         // as Prometheus).
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = Vec::with_capacity(cache.len());
         for raw in c.samples {
             if let Err((reason, series, detail)) = self.ingest_one(&mut cache, &mut seen, raw, &at)
             {
@@ -351,7 +350,7 @@ impl Engine {
     fn ingest_one(
         &mut self,
         cache: &mut SeriesCache,
-        seen: &mut std::collections::HashSet<u64>,
+        seen: &mut Vec<SeriesId>,
         raw: &RawValue,
         at: &Arrival<'_>,
     ) -> Result<(), Rejected> {
@@ -364,7 +363,7 @@ impl Engine {
                     .map_err(|(reason, detail)| (reason, s.name.to_string(), detail))?;
                 let ts_ms = s.timestamp_ms.unwrap_or(at.now_ms);
                 if s.timestamp_ms.is_none() {
-                    seen.insert(crate::alert::series_id(key));
+                    seen.push(id);
                 }
                 self.remote.push_shared(key, s.kind, ts_ms, s.value);
                 self.put_id(id, s.kind, at.source, ts_ms, s.value);
@@ -386,7 +385,7 @@ impl Engine {
     fn admit(
         &mut self,
         s: Sample,
-        seen: &mut std::collections::HashSet<u64>,
+        seen: &mut Vec<SeriesId>,
         at: &Arrival<'_>,
     ) -> Result<Option<SeriesId>, Rejected> {
         if let Err((reason, detail)) = check(&s, at.now_ms, at.max_skew_ms) {
@@ -400,13 +399,13 @@ impl Engine {
             name: s.name,
             labels,
         };
-        if s.timestamp_ms.is_none() {
-            seen.insert(crate::alert::series_id(&key));
-        }
         let ts_ms = s.timestamp_ms.unwrap_or(at.now_ms);
         self.remote.push(&key, s.kind, ts_ms, s.value);
         let id = self.store.intern(key, s.kind, at.source);
         if let Some(id) = id {
+            if s.timestamp_ms.is_none() {
+                seen.push(id);
+            }
             self.put_id(id, s.kind, at.source, ts_ms, s.value);
         }
         Ok(id)

@@ -10,7 +10,8 @@
 //! blocks are then deleted. So the rollup rows of a series cover exactly its points up to its last
 //! block; readers complete the last bucket from the raw points after it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 
 use foldhash::fast::RandomState;
 
@@ -106,11 +107,14 @@ impl Open {
         self.blocks.first().is_some_and(|b| b.len() > 0)
     }
 
-    /// The first open point's time, when the open blocks are due at `now_ms`.
-    fn due(&self, now_ms: u64) -> Option<u64> {
-        let (first, _) = self.blocks.first()?.span()?;
-        let full = self.blocks.len() > 1 || self.blocks[0].len() >= BLOCK_POINTS;
-        (full || first.saturating_add(FLUSH_AGE_MS) <= now_ms).then_some(first)
+    /// The first open point's time.
+    fn first_open(&self) -> Option<u64> {
+        Some(self.blocks.first()?.span()?.0)
+    }
+
+    /// Whether the open points fill a block: due whatever their age.
+    fn full(&self) -> bool {
+        self.blocks.len() > 1 || self.blocks.first().is_some_and(|b| b.len() >= BLOCK_POINTS)
     }
 
     /// Writes the open blocks and the rollups up to their end.
@@ -197,13 +201,26 @@ pub(super) fn decode_tail(data: &[u8]) -> impl Iterator<Item = (i64, u64, f64)> 
 }
 
 /// Every series' open state, and where the tail stands.
+///
+/// A write visits the series it brings points for and those due, never all of them: the series
+/// with open points wait in a heap by the time of their first one, those whose open points fill
+/// a block in a list, and each tail group keeps the `first_seq` of its series with open points.
 #[derive(Debug, Default)]
 pub(super) struct OpenSeries {
-    pub(super) series: HashMap<i64, Open, RandomState>,
+    series: HashMap<i64, Open, RandomState>,
     /// The next tail write's `seq`.
     pub(super) seq: u64,
     // Per group, the `seq` below which its tail rows were deleted.
     trimmed: HashMap<i64, u64, RandomState>,
+    // Per group (every group with a series), the `first_seq` of its series with open points,
+    // with how many share each: the least is the seq below which the group's tail rows hold
+    // only points in blocks (the next write's `seq` when there is none).
+    floors: BTreeMap<i64, BTreeMap<u64, u32>>,
+    // The series with open points, by the time of the first one, oldest on top; an entry whose
+    // series was written since no longer matches its first open point and is skipped.
+    waiting: BinaryHeap<Reverse<(u64, i64)>>,
+    // Series whose open points filled a block since they were last written.
+    full: Vec<i64>,
 }
 
 impl OpenSeries {
@@ -235,6 +252,7 @@ impl OpenSeries {
                 ..Open::default()
             };
             state.series.insert(id, open);
+            state.floors.entry(group(id)).or_default();
         }
         let mut tail = conn.prepare("SELECT seq, data FROM tail ORDER BY seq, grp")?;
         let mut rows = tail.query([])?;
@@ -244,12 +262,36 @@ impl OpenSeries {
             let data = r.get_ref(1)?.as_blob()?;
             for (id, ts, v) in decode_tail(data) {
                 // Points of series unknown here (a damaged row) are skipped.
-                if let Some(open) = state.series.get_mut(&id) {
-                    open.add(seq, ts, v);
+                if state.series.contains_key(&id) {
+                    state.add(id, seq, ts, v);
                 }
             }
         }
         Ok(state)
+    }
+
+    /// Series that the tail holds.
+    pub(super) fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Adds a point of series `id` (made when new) that came with tail write `seq`; `false` when
+    /// it is not newer than the series' last.
+    pub(super) fn add(&mut self, id: i64, seq: u64, ts: u64, v: f64) -> bool {
+        let open = self.series.entry(id).or_default();
+        let was_pending = open.pending();
+        if !open.add(seq, ts, v) {
+            return false;
+        }
+        if !was_pending {
+            let seqs = self.floors.entry(group(id)).or_default();
+            *seqs.entry(seq).or_default() += 1;
+            self.waiting.push(Reverse((ts, id)));
+        }
+        if open.blocks.len() == 1 && open.blocks[0].len() == BLOCK_POINTS {
+            self.full.push(id);
+        }
+        true
     }
 
     /// Writes the blocks that are due at `now_ms` (all open ones when `all`), oldest first and a
@@ -260,40 +302,85 @@ impl OpenSeries {
         now_ms: u64,
         all: bool,
     ) -> rusqlite::Result<()> {
-        let mut due: Vec<(u64, i64)> = self
-            .series
-            .iter()
-            .filter_map(|(&id, o)| {
-                let due = if all {
-                    o.blocks.first().and_then(BlockBuilder::span).map(|s| s.0)
-                } else {
-                    o.due(now_ms)
-                };
-                due.map(|first| (first, id))
-            })
-            .collect();
-        let budget = (self.series.len() / 16).max(FLUSH_MIN);
-        if !all && due.len() > budget {
-            due.select_nth_unstable(budget);
-            due.truncate(budget);
-        }
+        let due = if all {
+            (self.series.iter())
+                .filter_map(|(&id, o)| Some((o.first_open()?, id)))
+                .collect()
+        } else {
+            self.due(now_ms)
+        };
         for (_, id) in due {
-            if let Some(o) = self.series.get_mut(&id) {
-                o.flush(tx, id)?;
-            }
+            self.flush_one(tx, id)?;
         }
         self.trim(tx)
     }
 
-    fn trim(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let mut floors: HashMap<i64, u64, RandomState> = HashMap::default();
-        for (&id, o) in &self.series {
-            let floor = if o.pending() { o.first_seq } else { self.seq };
-            let f = floors.entry(group(id)).or_insert(floor);
-            *f = (*f).min(floor);
+    /// The series due at `now_ms` by the time of their first open point, oldest first and at
+    /// most a budget: those whose open points fill a block, and those whose first one is
+    /// [`FLUSH_AGE_MS`] old. The others due are looked at again by the next write.
+    fn due(&mut self, now_ms: u64) -> Vec<(u64, i64)> {
+        let mut due = Vec::new();
+        while let Some(&Reverse((first, id))) = self.waiting.peek() {
+            if first.saturating_add(FLUSH_AGE_MS) > now_ms {
+                break;
+            }
+            self.waiting.pop();
+            if self.series.get(&id).and_then(Open::first_open) == Some(first) {
+                due.push((first, id));
+            }
         }
+        for id in std::mem::take(&mut self.full) {
+            if let Some(o) = self.series.get(&id).filter(|o| o.full())
+                && let Some(first) = o.first_open()
+            {
+                due.push((first, id));
+            }
+        }
+        due.sort_unstable();
+        due.dedup();
+        let budget = (self.series.len() / 16).max(FLUSH_MIN);
+        if due.len() > budget {
+            for &(first, id) in &due[budget..] {
+                if self.series.get(&id).is_some_and(Open::full) {
+                    self.full.push(id);
+                } else {
+                    self.waiting.push(Reverse((first, id)));
+                }
+            }
+            due.truncate(budget);
+        }
+        // Entries of series written since pile up while their time is young: rebuilt when they
+        // outnumber the series, so memory follows the number of series.
+        if self.waiting.len() > 2 * self.series.len() + FLUSH_MIN {
+            self.waiting = (self.series.iter())
+                .filter_map(|(&id, o)| Some(Reverse((o.first_open()?, id))))
+                .collect();
+        }
+        due
+    }
+
+    /// Writes series `id`'s open blocks and rollups.
+    fn flush_one(&mut self, tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+        let Some(o) = self.series.get_mut(&id).filter(|o| o.pending()) else {
+            return Ok(());
+        };
+        let first_seq = o.first_seq;
+        o.flush(tx, id)?;
+        if let Some(seqs) = self.floors.get_mut(&group(id))
+            && let Some(n) = seqs.get_mut(&first_seq)
+        {
+            *n -= 1;
+            if *n == 0 {
+                seqs.remove(&first_seq);
+            }
+        }
+        Ok(())
+    }
+
+    fn trim(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
         let mut stmt = tx.prepare_cached("DELETE FROM tail WHERE grp = ?1 AND seq < ?2")?;
-        for (grp, floor) in floors {
+        for (&grp, seqs) in &self.floors {
+            let floor = seqs.keys().next().copied().unwrap_or(self.seq);
             if self.trimmed.get(&grp).is_some_and(|&t| t >= floor) {
                 continue;
             }

@@ -1113,6 +1113,28 @@ mod tests {
     }
 
     #[test]
+    fn blocks_due_beyond_a_write_s_budget_are_written_by_the_next_write() {
+        let dir = Dir::new("budget");
+        let (mut p, _) = open(&dir, 0);
+        for i in 0..300 {
+            let k = key(&format!("m{i}"));
+            p.batch().point(&k, SampleKind::Gauge, "c", 1_000, 1.0);
+        }
+        p.commit(1_000);
+        assert_eq!(rows(&p, "SELECT count(*) FROM blocks"), 0, "none due yet");
+        // All due at once: 256 a write at least (300 series are too few for more).
+        p.commit(1_000 + blocks::FLUSH_AGE_MS);
+        assert_eq!(rows(&p, "SELECT count(*) FROM blocks"), 256);
+        assert!(
+            rows(&p, "SELECT count(*) FROM tail") > 0,
+            "the rest in the tail"
+        );
+        p.commit(2_000 + blocks::FLUSH_AGE_MS);
+        assert_eq!(rows(&p, "SELECT count(*) FROM blocks"), 300);
+        assert_eq!(rows(&p, "SELECT count(*) FROM tail"), 0);
+    }
+
+    #[test]
     fn a_failed_write_keeps_the_cycle_and_retries_it() {
         let dir = Dir::new("retry");
         let (mut p, _) = open(&dir, 0);

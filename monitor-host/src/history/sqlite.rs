@@ -18,8 +18,13 @@ use crate::store::{MAX_POINTS_PER_SERIES, SeriesId, SeriesKey};
 
 /// Name of the database inside `data_dir`.
 pub const DATABASE_FILE: &str = "monitor.db";
-/// Series whose old points and rollups are deleted per cycle, in turn.
+/// Series whose old points and rollups are deleted per cycle at most, in turn.
 const SWEEP_SERIES: i64 = 500;
+/// How long a pass of the retention sweep over every series takes at least, when it has fewer
+/// than [`SWEEP_SERIES`] a cycle to visit: a block is deleted only once its last point is past
+/// the retention, and a rollup row once its bucket is, so a series visited more often than every
+/// minute or so has nothing to delete; each visit costs three statements.
+const SWEEP_PASS_MS: u64 = 60_000;
 /// Old events, transitions or healing attempts deleted per cycle.
 const SWEEP_ROWS: i64 = 1000;
 
@@ -69,6 +74,8 @@ pub struct Database {
     rows: StoreRows,
     // The retention sweep's position: the last series id it visited.
     sweep_from: i64,
+    // When the last write was: the sweep visits as many series as the time since calls for.
+    swept_ms: Option<u64>,
     check: StartCheck,
     // Open blocks and rollups; rebuilt from the store (`stale`) after a failed write, whose
     // changes to them were rolled back with it.
@@ -255,6 +262,7 @@ impl Database {
             ids: HashMap::new(),
             rows: StoreRows::default(),
             sweep_from: 0,
+            swept_ms: None,
             check,
             open: OpenSeries::default(),
             stale: true,
@@ -354,16 +362,14 @@ impl Database {
                 let Some(id) = self.rows.row(p.series) else {
                     continue;
                 };
-                let open = self.open.series.entry(id).or_default();
-                if open.add(seq, p.ts_ms, p.value) {
+                if self.open.add(id, seq, p.ts_ms, p.value) {
                     tail.push(id, p.ts_ms, p.value);
                 }
             }
             for (key, s) in &b.points {
                 let id = series_id(&tx, &mut self.ids, key, s.kind, &s.source)?;
-                let open = self.open.series.entry(id).or_default();
                 for &(ts, v) in &s.points {
-                    if open.add(seq, ts, v) {
+                    if self.open.add(id, seq, ts, v) {
                         tail.push(id, ts, v);
                     }
                 }
@@ -377,10 +383,12 @@ impl Database {
             now_ms.saturating_sub(self.retention_ms),
             now_ms.saturating_sub(self.rollup_retention_ms),
         );
-        let next = sweep(&tx, self.sweep_from, horizons)?;
+        let limit = sweep_limit(self.open.len(), self.swept_ms, now_ms);
+        let next = sweep(&tx, self.sweep_from, horizons, limit)?;
         super::incidents::sweep_incidents(&tx, horizons.1)?;
         tx.commit()?;
         self.sweep_from = next;
+        self.swept_ms = Some(now_ms);
         Ok(())
     }
 
@@ -712,14 +720,38 @@ fn write_episodes(tx: &Transaction<'_>, episodes: &[SavedEpisode]) -> rusqlite::
     Ok(())
 }
 
-/// Deletes points and rollups past their horizons for the next [`SWEEP_SERIES`] series after
-/// `from`, and the oldest [`SWEEP_ROWS`] events, transitions and attempts past the rollup
-/// horizon; returns where the next sweep starts.
-fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite::Result<i64> {
-    let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
-        .query_map(params![from, SWEEP_SERIES], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+/// How many series the sweep visits in a write at `now_ms`, the last one at `last_ms`, of
+/// `series` in all: enough to visit each every [`SWEEP_PASS_MS`], at least one, at most
+/// [`SWEEP_SERIES`] (all of those after a gap as long as a pass, or at the first write).
+fn sweep_limit(series: usize, last_ms: Option<u64>, now_ms: u64) -> i64 {
+    let elapsed = last_ms.map_or(SWEEP_PASS_MS, |t| now_ms.saturating_sub(t));
+    let share = (series as u128 * u128::from(elapsed)).div_ceil(u128::from(SWEEP_PASS_MS));
+    i64::try_from(share)
+        .unwrap_or(i64::MAX)
+        .clamp(1, SWEEP_SERIES)
+}
+
+/// Deletes points and rollups past their horizons for the next `limit` series after `from`, and
+/// the oldest [`SWEEP_ROWS`] events, transitions and attempts past the rollup horizon; returns
+/// where the next sweep starts.
+fn sweep(
+    tx: &Transaction<'_>,
+    from: i64,
+    (raw, rolled): (u64, u64),
+    limit: i64,
+) -> rusqlite::Result<i64> {
+    let after = |id: i64, n: usize| -> rusqlite::Result<Vec<i64>> {
+        tx.prepare_cached("SELECT id FROM series WHERE id > ?1 ORDER BY id LIMIT ?2")?
+            .query_map(params![id, n], |r| r.get(0))?
+            .collect()
+    };
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut ids = after(from, limit)?;
+    if ids.len() < limit && from > 0 {
+        // Past the last series: on from the first, up to where this sweep began.
+        let rest = after(0, limit - ids.len())?;
+        ids.extend(rest.into_iter().take_while(|&id| id <= from));
+    }
     // Whole blocks only: a block that ends past the horizon is kept until it is all behind it.
     let mut points =
         tx.prepare_cached("DELETE FROM blocks WHERE series_id = ?1 AND end_ms < ?2")?;
@@ -745,8 +777,8 @@ fn sweep(tx: &Transaction<'_>, from: i64, (raw, rolled): (u64, u64)) -> rusqlite
         tx.prepare_cached(&sql)?
             .execute(params![SWEEP_ROWS, rolled])?;
     }
-    // At the end of the series, start again from the first.
-    Ok(if ids.len() < SWEEP_SERIES as usize {
+    // Every series visited: the next sweep starts again from the first.
+    Ok(if ids.len() < limit {
         0
     } else {
         ids.last().copied().unwrap_or(0)
@@ -954,4 +986,22 @@ fn import(tx: &Transaction<'_>, saved: Saved) -> rusqlite::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_visits_each_series_about_once_a_pass() {
+        // 10,000 series every second: a pass in a minute.
+        assert_eq!(sweep_limit(10_000, Some(0), 1_000), 167);
+        // The first write, a long gap or many series: the most a write visits.
+        assert_eq!(sweep_limit(10_000, None, 1_000), SWEEP_SERIES);
+        assert_eq!(sweep_limit(10, Some(0), 3_600_000), SWEEP_SERIES);
+        assert_eq!(sweep_limit(1_000_000, Some(0), 1_000), SWEEP_SERIES);
+        // At least one, whatever the clock does.
+        assert_eq!(sweep_limit(0, Some(0), 1_000), 1);
+        assert_eq!(sweep_limit(10, Some(5_000), 1_000), 1);
+    }
 }

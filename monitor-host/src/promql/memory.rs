@@ -25,7 +25,7 @@ use promql_parser::label::{MatchOp, Matcher};
 use super::value::{Metric, NAME, Points};
 use super::{Source, SourceSeries, matches};
 use crate::query::metric;
-use crate::store::{SeriesKey, Store};
+use crate::store::{SeriesId, SeriesKey, Store};
 
 /// Prometheus's staleness marker: a NaN with this bit pattern.
 const STALE_NAN: u64 = 0x7ff0_0000_0000_0002;
@@ -38,6 +38,8 @@ type Decoded = (Arc<[(i64, f64)]>, i64);
 struct Entry<'a> {
     metric: Metric,
     key: Cow<'a, SeriesKey>,
+    // The store's id of a stored series.
+    id: Option<SeriesId>,
     stored: Option<&'a crate::store::Points>,
     // Whether it goes stale `stale_ms` after its newest sample: not a recorded series, which
     // its rule writes at its group's interval, and which instant selectors see for the lookback.
@@ -56,8 +58,8 @@ pub struct MemorySource<'a> {
     // Each stored series' points, by entry, decoded once for every rule that reads it (as far
     // back as the rules read).
     decoded: RefCell<Vec<Option<Decoded>>>,
-    // When the series their collector no longer returned went missing, by `series_id`.
-    gone: Option<&'a HashMap<u64, u64>>,
+    // When the series their collector no longer returned went missing, by store id.
+    gone: Option<&'a HashMap<SeriesId, u64>>,
 }
 
 impl<'a> MemorySource<'a> {
@@ -72,13 +74,14 @@ impl<'a> MemorySource<'a> {
             decoded: RefCell::new(Vec::new()),
             gone: None,
         };
-        for (key, series) in store.iter() {
+        for (id, key, series) in store.iter_ids() {
             if let Some((t, _)) = series.latest() {
                 source.newest_ms = source.newest_ms.max(t);
             }
             source.push(Entry {
                 metric: metric(&key.name, &key.labels, series.kind),
                 key: Cow::Borrowed(key),
+                id: Some(id),
                 stored: Some(&series.points),
                 stales: series.source != crate::alert::RULES_SOURCE,
                 recorded: Vec::new(),
@@ -87,18 +90,18 @@ impl<'a> MemorySource<'a> {
         source
     }
 
-    /// Marks the series of `gone` (by [`series_id`](crate::alert::series_id), to the time they
+    /// Marks the series of `gone` (by store id, to the time they
     /// went missing from their collector's collections) stale from that time, when it is earlier
     /// than the staleness window would.
     #[must_use]
-    pub fn with_gone(mut self, gone: &'a HashMap<u64, u64>) -> Self {
+    pub fn with_gone(mut self, gone: &'a HashMap<SeriesId, u64>) -> Self {
         self.gone = Some(gone).filter(|g| !g.is_empty());
         self
     }
 
     /// When entry `e` went missing from its collections, if it did after its newest sample.
     fn gone_since(&self, e: &Entry<'_>, newest: i64) -> Option<i64> {
-        let since = *self.gone?.get(&crate::alert::series_id(&e.key))?;
+        let since = *self.gone?.get(&e.id?)?;
         i64::try_from(since).ok().filter(|&t| t > newest)
     }
 
@@ -149,6 +152,7 @@ impl<'a> MemorySource<'a> {
         self.push(Entry {
             metric,
             key: Cow::Owned(SeriesKey { name, labels }),
+            id: None,
             stored: None,
             stales: false,
             recorded: vec![(ts_ms, value)],
