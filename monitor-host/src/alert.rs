@@ -515,6 +515,13 @@ impl AlertEngine {
         self.gone.collected(source, series, at_ms);
     }
 
+    /// Source `source` is no longer collected (a reload removed its collector): the series of
+    /// its last collection are stale from `at_ms` on, as Prometheus marks the series of a target
+    /// that left its scrape config stale, so the alerts on them resolve at the next evaluation.
+    pub fn removed(&mut self, source: &str, at_ms: u64) {
+        self.gone.removed(source, at_ms);
+    }
+
     /// Lets the rules that read further back than `memory` (how long the in-memory store holds
     /// points) read the store whose database file is `database` too, opened read-only when
     /// first needed. Without it every rule is evaluated over memory alone.

@@ -45,6 +45,13 @@ impl Gone {
         self.last.insert(source.to_owned(), series);
     }
 
+    /// Source `source` is gone (a reload removed its collector): every series of its last
+    /// collection is gone from `at_ms`, and the source is forgotten.
+    pub fn removed(&mut self, source: &str, at_ms: u64) {
+        self.collected(source, HashSet::new(), at_ms);
+        self.last.remove(source);
+    }
+
     /// Forgets the series gone before `horizon_ms`.
     pub fn expire(&mut self, horizon_ms: u64) {
         self.since.retain(|_, t| *t >= horizon_ms);
@@ -91,5 +98,16 @@ mod tests {
         assert_eq!(g.since().get(&id("b")), None, "back");
         g.expire(4_001);
         assert!(g.since().is_empty());
+    }
+
+    #[test]
+    fn a_removed_source_s_series_are_gone_and_the_source_forgotten() {
+        let mut g = Gone::default();
+        g.collected("c", HashSet::from([id("a")]), 0);
+        g.collected("d", HashSet::from([id("b")]), 0);
+        g.removed("c", 1_500);
+        assert_eq!(g.since().get(&id("a")), Some(&1_500));
+        assert_eq!(g.since().get(&id("b")), None, "another source's series stay");
+        assert!(!g.last.contains_key("c"));
     }
 }
