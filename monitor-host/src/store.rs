@@ -269,6 +269,8 @@ pub struct Store {
     collected: usize,
     // Sources that had a series refused since `take_refusals`, with how many.
     refusals: BTreeMap<String, u64>,
+    // Changed with every series added or removed (see `series_version`).
+    series_version: u64,
 }
 
 impl Store {
@@ -388,6 +390,7 @@ impl Store {
             },
         ));
         self.index.insert(key, index);
+        self.series_version += 1;
         Some(SeriesId {
             index,
             generation: slot.generation,
@@ -462,6 +465,7 @@ impl Store {
                 self.collected -= 1;
             }
             self.index.remove(&**key);
+            self.series_version += 1;
             slot.series = None;
             slot.generation = slot.generation.wrapping_add(1);
             self.free
@@ -500,6 +504,12 @@ impl Store {
     /// Number of series.
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// A number that changes whenever a series is added or removed: what was derived from the
+    /// set of series (not from their points) holds while it stays the same.
+    pub fn series_version(&self) -> u64 {
+        self.series_version
     }
 
     /// Whether there are none.

@@ -36,7 +36,7 @@ use promql_parser::parser::{self, Expr};
 pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS, Selections};
 pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
-pub use self::memory::MemorySource;
+pub use self::memory::{MemoryIndex, MemorySource};
 pub use self::stored::{HistoryCache, StoredSource};
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;
