@@ -221,7 +221,8 @@ fn an_alert_resolves_as_stale_at_the_first_collection_that_times_out() {
         lib = toml_path(&library("monitor-test-plugins")),
         flag = toml_path(&flag),
     );
-    let rules = "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: test_sleepy > 0\n";
+    let rules =
+        "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: test_sleepy > 0\n";
     let mut e = engine(&config(&dir, rules, &sleepy), dir.path());
     cycle(&mut e, 0);
     // The collection hangs past its timeout: as a failed one, its series are stale at once.

@@ -107,7 +107,11 @@ mod tests {
         g.collected("d", HashSet::from([id("b")]), 0);
         g.removed("c", 1_500);
         assert_eq!(g.since().get(&id("a")), Some(&1_500));
-        assert_eq!(g.since().get(&id("b")), None, "another source's series stay");
+        assert_eq!(
+            g.since().get(&id("b")),
+            None,
+            "another source's series stay"
+        );
         assert!(!g.last.contains_key("c"));
     }
 }

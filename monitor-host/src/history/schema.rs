@@ -454,7 +454,10 @@ mod tests {
             })
             .unwrap();
         assert_eq!(all.len(), 2, "{all:?}");
-        assert_eq!(all[0].annotations, annotations, "stored after the migration");
+        assert_eq!(
+            all[0].annotations, annotations,
+            "stored after the migration"
+        );
         assert!(all[1].annotations.is_empty(), "none before it");
         assert!(all[1].firing);
         drop(db);

@@ -52,8 +52,12 @@ struct Selected {
 #[derive(Debug, Default)]
 pub struct Selections(
     RefCell<HashMap<String, Arc<Selected>>>,
-    RefCell<HashMap<(String, i64), (Value, Vec<Arc<Request>>)>>,
+    RefCell<HashMap<(String, i64), Kept>>,
 );
+
+/// A value kept for the queries that ask for the same expression at the same time, with the
+/// selector reads it took.
+type Kept = (Value, Vec<Arc<Request>>);
 
 /// One selector's read as a query asked for it: the selection's key and matchers, the window
 /// `(after, to]` asked, and the window for every step of the query.

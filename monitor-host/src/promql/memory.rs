@@ -470,11 +470,19 @@ mod tests {
         let mut index = MemoryIndex::default();
         index.refresh(&s);
         let built = index.metrics.as_ptr();
-        let queries = ["disk_used", "rate(req_total[30s])", r#"{__name__=~"disk.*"}"#];
+        let queries = [
+            "disk_used",
+            "rate(req_total[30s])",
+            r#"{__name__=~"disk.*"}"#,
+        ];
         let same = |s: &Store, index: &MemoryIndex| {
             for q in queries {
                 let kept = values(&MemorySource::with_index(s, 30_000, index), q, 60_000);
-                assert_eq!(kept, values(&MemorySource::new(s, 30_000), q, 60_000), "{q}");
+                assert_eq!(
+                    kept,
+                    values(&MemorySource::new(s, 30_000), q, 60_000),
+                    "{q}"
+                );
             }
         };
         same(&s, &index);
@@ -499,12 +507,19 @@ mod tests {
         };
         s.insert(key("new"), SampleKind::Gauge, "c", 50_000, 1.0);
         index.refresh(&s);
-        assert_eq!(values(&MemorySource::with_index(&s, 30_000, &index), "new", 60_000).len(), 1);
+        assert_eq!(
+            values(&MemorySource::with_index(&s, 30_000, &index), "new", 60_000).len(),
+            1
+        );
         same(&s, &index);
         s.insert(key("new"), SampleKind::Counter, "c", 55_000, 2.0);
         index.refresh(&s);
         let src = MemorySource::with_index(&s, 30_000, &index);
-        assert_eq!(values(&src, "new_total", 60_000).len(), 1, "read as a counter");
+        assert_eq!(
+            values(&src, "new_total", 60_000).len(),
+            1,
+            "read as a counter"
+        );
         same(&s, &index);
     }
 

@@ -373,9 +373,7 @@ mod tests {
         // So a query over the limit fails with the selections kept as alone.
         let q = parse("sum by (job) (c_total) > 100").unwrap();
         let limit = alone[4] - 1;
-        let fails = |e: Evaluator<'_, Memory>| {
-            matches!(e.with_max_samples(limit).instant(&q, t), Err(Error::Execution(m)) if m.contains("too many samples"))
-        };
+        let fails = |e: Evaluator<'_, Memory>| matches!(e.with_max_samples(limit).instant(&q, t), Err(Error::Execution(m)) if m.contains("too many samples"));
         assert!(fails(Evaluator::new(&m, t, t)));
         assert!(fails(Evaluator::with_selections(&m, t, t, &shared)));
     }
