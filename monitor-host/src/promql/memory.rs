@@ -512,6 +512,12 @@ mod tests {
             1
         );
         same(&s, &index);
+        // Another store with as many series added: not taken for this one.
+        let mut other = Store::new(u64::MAX);
+        for name in ["o1", "o2", "o3", "o4"] {
+            other.insert(key(name), SampleKind::Gauge, "c", 1_000, 1.0);
+        }
+        assert_ne!(other.series_version(), s.series_version());
         s.insert(key("new"), SampleKind::Counter, "c", 55_000, 2.0);
         index.refresh(&s);
         let src = MemorySource::with_index(&s, 30_000, &index);
