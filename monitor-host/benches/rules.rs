@@ -15,7 +15,10 @@
 //!
 //! The ratio evaluate / floor is printed at the end, and the time for the same rules with 1,000
 //! distinct thresholds (`> 10.001`, `> 10.002`, ...: each comparison computed, the expressions
-//! compared shared).
+//! compared shared), and for the next evaluation of the same engine a second later
+//! (`rules/evaluate_next`, what a running host does every cycle), with the part of it spent on
+//! the view of the store's series (`rules/source`: built whole, or over the labels kept between
+//! evaluations).
 //!
 //! Then rules reading a day, further back than memory's hour: 10 rules
 //! `avg_over_time(dN[1d]) > 50` over 1,000 series with a day of points every minute in the store
@@ -32,6 +35,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use monitor_host::alert::{AlertEngine, CompiledRules};
 use monitor_host::history::{DATABASE_FILE, Persistence};
+use monitor_host::promql::{MemoryIndex, MemorySource};
 use monitor_host::rules::{RuleSet, parse_rule_file};
 use monitor_host::store::{SeriesKey, Store};
 use monitor_plugin::{Labels, SampleKind};
@@ -191,6 +195,35 @@ fn bench(c: &mut Criterion) {
         let _ = e.evaluate(&store, NOW_MS);
     });
     let distinct = distinct.saturating_sub(time(&mut || drop(engine_of(true))));
+    // The same engine a second later, as a running host evaluates: its alert instances, and
+    // what it keeps between evaluations, are there.
+    let mut e = engine();
+    let mut t = NOW_MS;
+    let _ = e.evaluate(&store, t);
+    let next = time(&mut || {
+        t += 1_000;
+        let _ = e.evaluate(&store, t);
+    });
+    println!(
+        "rules/evaluate_next: the next evaluation of the same engine {next:?}; ratio {:.2}",
+        next.as_secs_f64() / floor.as_secs_f64()
+    );
+    // The view of the store each evaluation reads through: built whole, or over the labels an
+    // engine keeps while the series stay the same.
+    let built = time(&mut || drop(MemorySource::new(&store, 60_000)));
+    let mut index = MemoryIndex::default();
+    index.refresh(&store);
+    let kept = time(&mut || {
+        index.refresh(&store);
+        drop(MemorySource::with_index(&store, 60_000, &index));
+    });
+    println!(
+        "rules/source: the view of {} series for one evaluation: built {built:?}, over the kept index {kept:?} (ratio {:.2}); {:.1}% and {:.1}% of the next evaluation",
+        store.len(),
+        kept.as_secs_f64() / built.as_secs_f64(),
+        100.0 * built.as_secs_f64() / next.as_secs_f64(),
+        100.0 * kept.as_secs_f64() / next.as_secs_f64(),
+    );
     println!(
         "rules/evaluate: {RULES} rules over {} series: {eval:?} per evaluation; floor (reading the points) {floor:?}; ratio {:.2}; with {RULES} distinct thresholds {distinct:?} (ratio {:.2})",
         store.len(),

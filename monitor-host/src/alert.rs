@@ -39,8 +39,8 @@ use serde::Serialize;
 
 use crate::config::{AlertRule, Condition, Config};
 use crate::promql::{
-    Evaluator, HistoryCache, MemorySource, Metric, NAME, Sample, Selections, Source, StoredSource,
-    Value,
+    Evaluator, HistoryCache, MemoryIndex, MemorySource, Metric, NAME, Sample, Selections, Source,
+    StoredSource, Value,
 };
 use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
 use crate::store::{SeriesId, SeriesKey, Store};
@@ -482,6 +482,8 @@ pub struct AlertEngine {
     memory_ms: u64,
     // The series the collections no longer return: stale for the rules from then on.
     gone: Gone,
+    // The store's series as rules see them, kept while the store holds the same series.
+    index: MemoryIndex,
 }
 
 impl AlertEngine {
@@ -502,6 +504,7 @@ impl AlertEngine {
             history: None,
             memory_ms: u64::MAX,
             gone: Gone::default(),
+            index: MemoryIndex::default(),
         }
     }
 
@@ -512,6 +515,13 @@ impl AlertEngine {
     /// resolve at the next evaluation rather than after the staleness window.
     pub fn collected(&mut self, source: &str, series: Vec<SeriesId>, at_ms: u64) {
         self.gone.collected(source, series, at_ms);
+    }
+
+    /// Source `source` is no longer collected (a reload removed its collector): the series of
+    /// its last collection are stale from `at_ms` on, as Prometheus marks the series of a target
+    /// that left its scrape config stale, so the alerts on them resolve at the next evaluation.
+    pub fn removed(&mut self, source: &str, at_ms: u64) {
+        self.gone.removed(source, at_ms);
     }
 
     /// Lets the rules that read further back than `memory` (how long the in-memory store holds
@@ -702,7 +712,10 @@ impl AlertEngine {
         self.gone.expire(now_ms.saturating_sub(self.stale_ms));
         // Taken for the evaluation, so that the source can borrow it beside `self`.
         let gone = std::mem::take(&mut self.gone);
-        let mut source = MemorySource::new(store, self.stale_ms).with_gone(gone.since());
+        self.index.refresh(store);
+        let index = std::mem::take(&mut self.index);
+        let mut source =
+            MemorySource::with_index(store, self.stale_ms, &index).with_gone(gone.since());
         let at_ms = now_ms.max(source.newest_ms());
         // Taken for the evaluation, so that rules can borrow it beside `self`.
         let mut history = self.history.take();
@@ -761,6 +774,7 @@ impl AlertEngine {
         self.history = history;
         drop(source);
         self.gone = gone;
+        self.index = index;
         out
     }
 

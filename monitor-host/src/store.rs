@@ -274,6 +274,17 @@ pub struct Store {
     // empty, and an empty series goes).
     oldest_ms: u64,
     made: bool,
+    // Changed with every series added or removed (see `series_version`).
+    series_version: u64,
+}
+
+/// The next [`Store::series_version`] of any store: unique across stores, so what was derived
+/// from one store is never taken for another's.
+static NEXT_SERIES_VERSION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_series_version() -> u64 {
+    // Relaxed: only uniqueness matters, not ordering with other memory.
+    NEXT_SERIES_VERSION.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Store {
@@ -394,6 +405,7 @@ impl Store {
             },
         ));
         self.index.insert(key, index);
+        self.series_version = next_series_version();
         Some(SeriesId {
             index,
             generation: slot.generation,
@@ -476,6 +488,7 @@ impl Store {
                 self.collected -= 1;
             }
             self.index.remove(&**key);
+            self.series_version = next_series_version();
             slot.series = None;
             slot.generation = slot.generation.wrapping_add(1);
             self.free
@@ -526,6 +539,13 @@ impl Store {
     /// Number of series.
     pub fn len(&self) -> usize {
         self.index.len()
+    }
+
+    /// A number that changes whenever a series is added or removed, never the same for two stores
+    /// that hold series: what was derived from the set of series (not from their points) holds
+    /// while it stays the same.
+    pub fn series_version(&self) -> u64 {
+        self.series_version
     }
 
     /// Whether there are none.

@@ -51,6 +51,7 @@ fn transition(alert: &str, firing: bool, at_ms: u64) -> TransitionRecord {
         value: 1.0,
         stale: false,
         at_ms,
+        annotations: Default::default(),
     }
 }
 

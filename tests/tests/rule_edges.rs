@@ -1,12 +1,14 @@
 //! Alerts of rule files through the whole engine on a driven clock, with real plugin libraries:
 //! healing strategies triggered by them (also after a reload), their annotations kept across a
 //! restart (served and re-sent before the rule returns the alert again), and their resolution at
-//! the first collection that lacks their series, as Prometheus resolves an alert at the
-//! evaluation after the first scrape that lacks it.
+//! the first collection that lacks their series (or fails, times out, or was removed by a
+//! reload), as Prometheus resolves an alert at the evaluation after the first scrape that lacks
+//! it, and the annotations of each transition in the history.
 
 use std::path::Path;
 use std::time::Duration;
 
+use monitor_host::history::TransitionQuery;
 use monitor_host::{Config, Engine};
 use monitor_tests::{Scratch, library, toml_path};
 
@@ -198,4 +200,83 @@ fn an_alert_dropped_past_its_groups_limit_is_neither_resolved_nor_healed() {
         "no resolution, no escalation: {n:?}"
     );
     assert_eq!(n.len(), sent, "no reminder after the drop either: {n:?}");
+}
+
+/// The resolution notified last: it resolved at `at_ms`, as stale, with the last value seen.
+fn assert_resolved_stale(notes: &Path, at_ms: u64) {
+    let n = notifications(notes);
+    assert_eq!(n.len(), 2, "fired, then resolved: {n:?}");
+    assert_eq!(n[1]["status"], "resolved", "{n:?}");
+    assert_eq!(n[1]["ends_at_ms"], at_ms, "{n:?}");
+    assert_eq!(n[1]["stale"], true, "{n:?}");
+}
+
+#[test]
+fn an_alert_resolves_as_stale_at_the_first_collection_that_times_out() {
+    let dir = Scratch::new("rule-timeout");
+    dir.write("value", "1");
+    let flag = dir.join("hang");
+    let sleepy = format!(
+        "\n[[collector]]\nplugin = \"sleepy\"\nlibrary = {lib}\ntimeout = \"300ms\"\n[collector.config]\nflag = {flag}\n",
+        lib = toml_path(&library("monitor-test-plugins")),
+        flag = toml_path(&flag),
+    );
+    let rules =
+        "groups:\n  - name: g\n    rules:\n      - alert: Up\n        expr: test_sleepy > 0\n";
+    let mut e = engine(&config(&dir, rules, &sleepy), dir.path());
+    cycle(&mut e, 0);
+    // The collection hangs past its timeout: as a failed one, its series are stale at once.
+    std::fs::write(&flag, "").unwrap();
+    cycle(&mut e, 10_000);
+    std::fs::remove_file(&flag).unwrap();
+    assert_resolved_stale(&dir.join("notes.jsonl"), 10_000);
+}
+
+#[test]
+fn an_alert_on_a_collector_a_reload_removed_resolves_as_stale_at_the_next_evaluation() {
+    let dir = Scratch::new("rule-removed");
+    dir.write("value", "50");
+    let text = config(&dir, HIGH, "");
+    let mut e = engine(&text, dir.path());
+    cycle(&mut e, 0);
+    // The `file` collector gives way to another: Prometheus marks a removed target's series
+    // stale, so the alert resolves at the next evaluation rather than three intervals later.
+    let other = text.replace("plugin = \"file\"", "plugin = \"flaky\"");
+    let reloaded = Config::from_str(&other, "monitor.toml", dir.path()).unwrap();
+    // SAFETY: the test plugin library is built from this workspace.
+    let summary = unsafe { e.apply_config(&reloaded) }.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(summary.removed, ["collector `file`"], "{summary}");
+    cycle(&mut e, 10_000);
+    assert_resolved_stale(&dir.join("notes.jsonl"), 10_000);
+}
+
+#[test]
+fn each_transition_in_the_history_carries_its_annotations() {
+    let dir = Scratch::new("rule-history-annotations");
+    dir.write("value", "50");
+    let rules = concat!(
+        "groups:\n  - name: g\n    rules:\n      - alert: Hot\n        expr: test_value > 10\n",
+        "        annotations:\n          summary: \"{{ $labels.source }} at {{ $value }}\"\n",
+    );
+    let mut e = engine(&config(&dir, rules, ""), dir.path());
+    e.load_history(&dir.join("data"), 0).unwrap();
+    cycle(&mut e, 0);
+    std::fs::write(dir.join("value"), "70").unwrap();
+    cycle(&mut e, 10_000);
+    std::fs::write(dir.join("value"), "1").unwrap();
+    cycle(&mut e, 20_000);
+    let q = TransitionQuery {
+        limit: 10,
+        ..TransitionQuery::default()
+    };
+    let t = e.transitions(&q).unwrap();
+    let summaries: Vec<(bool, Option<&str>)> = (t.iter())
+        .map(|t| (t.firing, t.annotations.get("summary").map(String::as_str)))
+        .collect();
+    // Newest first; the resolution carries what was rendered last, as it was notified.
+    assert_eq!(
+        summaries,
+        [(false, Some("file at 70")), (true, Some("file at 50"))],
+        "{t:?}"
+    );
 }

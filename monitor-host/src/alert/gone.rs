@@ -61,6 +61,13 @@ impl Gone {
         }
     }
 
+    /// Source `source` is gone (a reload removed its collector): every series of its last
+    /// collection is gone from `at_ms`, and the source is forgotten.
+    pub fn removed(&mut self, source: &str, at_ms: u64) {
+        self.collected(source, Vec::new(), at_ms);
+        self.last.remove(source);
+    }
+
     /// Forgets the series gone before `horizon_ms`.
     pub fn expire(&mut self, horizon_ms: u64) {
         self.since.retain(|_, t| *t >= horizon_ms);
@@ -127,5 +134,19 @@ mod tests {
         g.collected("c", vec![b], 5_000);
         assert_eq!(g.since().get(&a), Some(&5_000));
         assert_eq!(g.since().get(&b), None);
+    }
+
+    #[test]
+    fn a_removed_source_s_series_are_gone_and_the_source_forgotten() {
+        let mut store = Store::new(1_000);
+        let mut id = |name: &str| store.intern(key(name), SampleKind::Gauge, "c").unwrap();
+        let (a, b) = (id("a"), id("b"));
+        let mut g = Gone::default();
+        g.collected("c", vec![a], 0);
+        g.collected("d", vec![b], 0);
+        g.removed("c", 1_500);
+        assert_eq!(g.since().get(&a), Some(&1_500));
+        assert_eq!(g.since().get(&b), None, "another source's series stay");
+        assert!(!g.last.contains_key("c"));
     }
 }

@@ -46,8 +46,13 @@ impl Engine {
                 Purpose::Notify(tag) => Some(tag.clone()),
                 _ => None,
             };
+            let collect = matches!(f.purpose, Purpose::Collect);
             let message = format!("timed out after {:?}", p.timeout);
             let name = p.name.clone();
+            if collect {
+                // A collection that timed out returned no series: stale, as after a failed one.
+                self.alerts.collected(&name, Default::default(), now_ms);
+            }
             if let Some(tag) = tag {
                 self.incident_notified(slot, tag, Some(message.clone()));
             }

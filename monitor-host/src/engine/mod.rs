@@ -316,6 +316,7 @@ impl Engine {
                     value: n.value,
                     stale: n.stale,
                     at_ms: now_ms,
+                    annotations: n.annotations,
                 });
             }
         }

@@ -288,6 +288,7 @@ impl Engine {
             self.plugins.push(p);
         }
         summary.stopped = old.into_iter().flatten().map(retire).collect();
+        self.mark_removed_stale(&diff);
         self.rebuild_lists(config, &kept_from);
         let rules = self.alerts.replace_rules(
             crate::alert::CompiledRules::from_config(config),
@@ -313,6 +314,26 @@ impl Engine {
             success_ms: now_ms(),
         };
         Ok(summary)
+    }
+
+    /// The series of the collectors `diff` removes (not those it restarts, whose series go on)
+    /// are stale from now on: the alerts on them resolve at the next evaluation. Now is the last
+    /// cycle's time, or just after the collector's newest sample when that came later.
+    fn mark_removed_stale(&mut self, diff: &Diff) {
+        let changed: Vec<usize> = diff.changed.iter().map(|&(o, _)| o).collect();
+        for &o in diff.stop.iter().filter(|o| !changed.contains(o)) {
+            let d = &self.declared[o];
+            if d.kind != PluginKind::Collector {
+                continue;
+            }
+            let newest = (self.store.iter())
+                .filter(|(_, s)| s.source == d.name)
+                .filter_map(|(_, s)| s.latest())
+                .map(|(t, _)| t)
+                .max();
+            let at = newest.map_or(self.clock_ms, |t| self.clock_ms.max(t + 1));
+            self.alerts.removed(&d.name, at);
+        }
     }
 
     /// Restarts the `[[remote_write]]` senders when the reloaded config changes them: the old ones

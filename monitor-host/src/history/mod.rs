@@ -27,8 +27,8 @@
 //! - `alert_state(alert, labels, state, value, pending_since_ms, firing_since_ms, resolved_at_ms,
 //!   last_notified_ms, last_notified_status, annotations)`: where each alert instance stands, and
 //!   its annotations as last rendered (a JSON object).
-//! - `alert_transitions(id, alert, labels, status, value, stale, at_ms)`: every firing and
-//!   resolution.
+//! - `alert_transitions(id, alert, labels, status, value, stale, at_ms, annotations)`: every
+//!   firing and resolution, with the annotations as rendered then (a JSON object, NULL for none).
 //! - `healing_attempts(id, strategy, alert, labels, attempt, started_ms, finished_ms, success,
 //!   verified, message, detected_ms, recovered_ms, reason)`, `healing_counts(strategy, alert,
 //!   success, count)`: every attempt, and the counters behind `monitor_healing_attempts_total`.
@@ -341,6 +341,8 @@ pub struct TransitionRecord {
     pub stale: bool,
     /// When, ms since epoch.
     pub at_ms: u64,
+    /// The alert's annotations, as rendered when it happened (as notified).
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The healing policy's state for one strategy instance and alert instance.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use monitor_plugin::{Labels, SampleKind};
 use rusqlite::{Connection, OpenFlags};
 
-use super::sqlite::{RollupStep, parse_labels};
+use super::sqlite::{RollupStep, parse_annotations, parse_labels};
 use super::{blocks, schema};
 
 /// One row of the `series` table.
@@ -248,7 +248,7 @@ impl Reader {
         let tx = self.conn.unchecked_transaction()?;
         let mut out = PastEvents::default();
         let mut stmt = tx.prepare(
-            "SELECT alert, labels, status, value, stale, at_ms FROM alert_transitions \
+            "SELECT alert, labels, status, value, stale, at_ms, annotations FROM alert_transitions \
              WHERE at_ms >= ?1 AND id <= ?2 ORDER BY id DESC LIMIT ?3",
         )?;
         out.transitions = stmt
@@ -260,6 +260,7 @@ impl Reader {
                     value: r.get(3)?,
                     stale: r.get(4)?,
                     at_ms: r.get::<_, i64>(5)?.max(0) as u64,
+                    annotations: parse_annotations(r.get(6)?),
                 })
             })?
             .collect::<rusqlite::Result<_>>()?;

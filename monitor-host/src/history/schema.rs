@@ -6,7 +6,7 @@
 use rusqlite::Connection;
 
 /// The schema version this host writes.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// Version 1. Labels are JSON objects with sorted keys (the same labels are the same text);
 /// times are ms since the Unix epoch.
@@ -210,8 +210,14 @@ const V7: &str = "
 ALTER TABLE alert_state ADD COLUMN annotations TEXT;
 ";
 
+/// Version 8: each alert transition's annotations, as rendered when it happened (a JSON
+/// object; NULL without annotations, and for the transitions an earlier version stored).
+const V8: &str = "
+ALTER TABLE alert_transitions ADD COLUMN annotations TEXT;
+";
+
 /// Each migration, by the version it leaves the store at (index 0 takes version 0 to 1).
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
 
 /// Points per block written by the migration from version 2.
 const CONVERT_BLOCK: usize = 120;
@@ -400,6 +406,60 @@ mod tests {
         assert_eq!(saved.alerts.len(), 1);
         assert_eq!(saved.alerts[0].state, crate::alert::AlertState::Firing);
         assert!(saved.alerts[0].annotations.is_empty());
+        drop(db);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);
+        drop(conn);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    #[test]
+    fn a_version_7_store_keeps_its_transitions_without_annotations_and_stores_them_after() {
+        use crate::history::{Batch, TransitionQuery, TransitionRecord};
+        let dir = std::env::temp_dir().join(format!("monitor-schema-v7-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(crate::history::DATABASE_FILE);
+        let conn = Connection::open(&path).unwrap();
+        for sql in &MIGRATIONS[..7] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            r#"INSERT INTO alert_transitions (alert, labels, status, value, stale, at_ms)
+                   VALUES ('a', '{}', 'firing', 5.0, 0, 1000);
+               PRAGMA user_version = 7;"#,
+        )
+        .unwrap();
+        drop(conn);
+        let day = Duration::from_secs(86_400);
+        let mut db = Database::open(&dir, day, 30 * day).unwrap();
+        let annotations: std::collections::BTreeMap<String, String> =
+            [("summary".to_owned(), "a at 1".to_owned())].into();
+        let batch = Batch {
+            transitions: vec![TransitionRecord {
+                alert: "a".into(),
+                labels: Default::default(),
+                firing: false,
+                value: 1.0,
+                stale: false,
+                at_ms: 2_000,
+                annotations: annotations.clone(),
+            }],
+            ..Default::default()
+        };
+        db.write(&[batch], 3_000).unwrap();
+        let all = db
+            .transitions(&TransitionQuery {
+                limit: 10,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        assert_eq!(
+            all[0].annotations, annotations,
+            "stored after the migration"
+        );
+        assert!(all[1].annotations.is_empty(), "none before it");
+        assert!(all[1].firing);
         drop(db);
         let conn = Connection::open(&path).unwrap();
         assert_eq!(version(&conn).unwrap(), SCHEMA_VERSION);

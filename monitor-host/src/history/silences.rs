@@ -7,7 +7,7 @@
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use super::sqlite::parse_labels;
+use super::sqlite::{parse_annotations, parse_labels};
 use super::{Database, TransitionRecord};
 use crate::silence::{Matcher, Silence};
 
@@ -124,7 +124,7 @@ fn read_transitions(
     q: &TransitionQuery,
 ) -> rusqlite::Result<Vec<TransitionRecord>> {
     let mut stmt = conn.prepare(
-        "SELECT alert, labels, status, value, stale, at_ms FROM alert_transitions
+        "SELECT alert, labels, status, value, stale, at_ms, annotations FROM alert_transitions
          WHERE (?1 IS NULL OR alert = ?1) AND at_ms >= ?2 AND at_ms <= ?3
          ORDER BY at_ms DESC, id DESC LIMIT ?4",
     )?;
@@ -143,6 +143,7 @@ fn read_transitions(
                 value: r.get::<_, Option<f64>>(3)?.unwrap_or(f64::NAN),
                 stale: r.get(4)?,
                 at_ms: r.get::<_, i64>(5)?.max(0) as u64,
+                annotations: parse_annotations(r.get(6)?),
             })
         },
     )?;
@@ -215,6 +216,10 @@ mod tests {
                     value: f64::from(i),
                     stale: false,
                     at_ms: 1_000 * u64::from(i as u8),
+                    annotations: (i == 4)
+                        .then(|| ("summary".to_owned(), format!("at {i}")))
+                        .into_iter()
+                        .collect(),
                 })
                 .collect(),
             ..Default::default()
@@ -238,6 +243,8 @@ mod tests {
             .unwrap();
         assert_eq!(a.len(), 1);
         assert_eq!((a[0].at_ms, a[0].firing), (4_000, false));
+        assert_eq!(a[0].annotations["summary"], "at 4", "annotations kept");
+        assert!(all[1].annotations.is_empty());
         drop(db);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -1,6 +1,6 @@
 //! The store's queries: writing a cycle, enforcing retention, reading back at start.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -539,6 +539,18 @@ pub(super) fn parse_labels(text: &str) -> Labels {
     serde_json::from_str(text).unwrap_or_default()
 }
 
+/// Annotations as stored: a JSON object of strings, NULL for none.
+pub(super) fn annotations_text(annotations: &BTreeMap<String, String>) -> Option<String> {
+    (!annotations.is_empty())
+        .then(|| serde_json::to_string(annotations).expect("strings always serialise"))
+}
+
+/// Annotations as [`annotations_text`] stored them (none for NULL, as rows of earlier versions).
+pub(super) fn parse_annotations(text: Option<String>) -> BTreeMap<String, String> {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default()
+}
+
 fn state_text(s: AlertState) -> &'static str {
     match s {
         AlertState::Inactive => "inactive",
@@ -614,13 +626,22 @@ fn write_records(tx: &Transaction<'_>, b: &Batch) -> rusqlite::Result<()> {
         event.execute(params![e.source, e.kind, e.message, labels, e.timestamp_ms])?;
     }
     let mut transition = tx.prepare_cached(
-        "INSERT INTO alert_transitions (alert, labels, status, value, stale, at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO alert_transitions (alert, labels, status, value, stale, at_ms, annotations)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?;
     for t in &b.transitions {
         let status = if t.firing { "firing" } else { "resolved" };
         let labels = labels_text(&t.labels);
-        transition.execute(params![t.alert, labels, status, t.value, t.stale, t.at_ms])?;
+        let annotations = annotations_text(&t.annotations);
+        transition.execute(params![
+            t.alert,
+            labels,
+            status,
+            t.value,
+            t.stale,
+            t.at_ms,
+            annotations
+        ])?;
     }
     for a in &b.alerts {
         write_alert(tx, a)?;
@@ -690,8 +711,7 @@ fn write_alert(tx: &Transaction<'_>, a: &AlertStatus) -> rusqlite::Result<()> {
         a.resolved_at_ms,
         notified.map(|n| n.0),
         notified.map(|n| n.1),
-        (!a.annotations.is_empty())
-            .then(|| serde_json::to_string(&a.annotations).expect("strings always serialise")),
+        annotations_text(&a.annotations),
     ])?;
     Ok(())
 }
@@ -805,9 +825,7 @@ fn read_alerts(conn: &Connection) -> rusqlite::Result<Vec<AlertStatus>> {
             firing_since_ms: r.get(5)?,
             resolved_at_ms: r.get(6)?,
             // Written by this host as a JSON object of strings; NULL before version 7.
-            annotations: (r.get::<_, Option<String>>(7)?)
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or_default(),
+            annotations: parse_annotations(r.get(7)?),
             flaps_per_hour: 0,
         })
     })?;

@@ -43,13 +43,36 @@ struct Selected {
 /// and time: rules often share them (`rate(x[5m]) > 10` and `rate(x[5m]) > 100`, one alert in
 /// several groups), and each is then computed once per evaluation.
 ///
+/// A query answered from these counts against [`MAX_SAMPLES`] what it would have read alone:
+/// a kept value charges the selections it was computed from, so whether a query fails never
+/// depends on what other queries read before it.
+///
 /// Only valid while the source does not change: [`clear`](Self::clear) it when it does (a
 /// recording rule's results added).
 #[derive(Debug, Default)]
 pub struct Selections(
     RefCell<HashMap<String, Arc<Selected>>>,
-    RefCell<HashMap<(String, i64), Value>>,
+    RefCell<HashMap<(String, i64), Kept>>,
 );
+
+/// A value kept for the queries that ask for the same expression at the same time, with the
+/// selector reads it took.
+type Kept = (Value, Vec<Arc<Request>>);
+
+/// One selector's read as a query asked for it: the selection's key and matchers, the window
+/// `(after, to]` asked, and the window for every step of the query.
+#[derive(Debug)]
+struct Request {
+    key: String,
+    matchers: Vec<Matcher>,
+    asked: (i64, i64),
+    steps: (i64, i64),
+}
+
+/// Whether `s` holds the points of `(after, to]`.
+fn covers(s: &Selected, (after, to): (i64, i64)) -> bool {
+    s.covered.is_some_and(|(a, b)| a <= after && to <= b)
+}
 
 impl Selections {
     /// Forgets what was read and computed.
@@ -69,8 +92,16 @@ pub struct Evaluator<'s, S: Source + ?Sized> {
     own: Selections,
     // Where selections are kept: `own`, or one shared with other queries.
     shared: Option<&'s Selections>,
-    // Samples read so far, against [`MAX_SAMPLES`].
+    // Samples read so far, against [`MAX_SAMPLES`]: what this query would have read alone,
+    // whatever the shared selections already held.
     samples: std::cell::Cell<usize>,
+    max_samples: usize,
+    // The window of each selection this query read (or would have read alone): as its own
+    // cache would cover it.
+    charged: RefCell<HashMap<String, (i64, i64)>>,
+    // With shared selections, every selector read in order: a value kept for other queries
+    // keeps the reads it took, and they are charged again when it is reused.
+    requests: RefCell<Vec<Arc<Request>>>,
 }
 
 impl<S: Source + ?Sized> std::fmt::Debug for Evaluator<'_, S> {
@@ -117,6 +148,9 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             own: Selections::default(),
             shared: None,
             samples: std::cell::Cell::new(0),
+            max_samples: MAX_SAMPLES,
+            charged: RefCell::new(HashMap::new()),
+            requests: RefCell::new(Vec::new()),
         }
     }
 
@@ -133,6 +167,21 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             shared: Some(selections),
             ..Self::new(source, start_ms, end_ms)
         }
+    }
+
+    /// The same evaluator with a lower limit than [`MAX_SAMPLES`].
+    #[cfg(test)]
+    pub(super) fn with_max_samples(self, max_samples: usize) -> Self {
+        Self {
+            max_samples,
+            ..self
+        }
+    }
+
+    /// The samples counted so far against the limit.
+    #[cfg(test)]
+    pub(super) fn samples_read(&self) -> usize {
+        self.samples.get()
     }
 
     fn selections(&self) -> &RefCell<HashMap<String, Arc<Selected>>> {
@@ -205,11 +254,18 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             return compute();
         };
         let key = (expr.to_string(), t);
-        if let Some(v) = shared.1.borrow().get(&key) {
-            return Ok(v.clone());
+        let kept = shared.1.borrow().get(&key).cloned();
+        if let Some((v, requests)) = kept {
+            // Answered as if computed: its reads count against `MAX_SAMPLES` as they would have.
+            for r in &requests {
+                self.selection(r)?;
+            }
+            return Ok(v);
         }
+        let first = self.requests.borrow().len();
         let v = compute()?;
-        shared.1.borrow_mut().insert(key, v.clone());
+        let requests = self.requests.borrow()[first..].to_vec();
+        shared.1.borrow_mut().insert(key, (v.clone(), requests));
         Ok(v)
     }
 
@@ -392,19 +448,78 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             matchers.push(Matcher::new(MatchOp::Equal, super::NAME, name));
         }
         let key: Vec<String> = matchers.iter().map(ToString::to_string).collect();
-        let key = key.join(",");
-        let cache = self.selections();
-        if let Some(found) = cache.borrow().get(&key)
-            && found.covered.is_some_and(|(a, b)| a <= after && to <= b)
-        {
-            return Ok(Arc::clone(found));
+        let request = Arc::new(Request {
+            key: key.join(","),
+            matchers,
+            asked: (after, to),
+            // The window for every step of the query: the asked one shifted back to the start
+            // and forward to the end.
+            steps: (
+                after.min(after - (t - self.start_ms).max(0)),
+                to.max(to + (self.end_ms - t).max(0)),
+            ),
+        });
+        self.selection(&request)
+    }
+
+    /// The selection `r` asks for, read unless the selections hold it; charged against
+    /// [`MAX_SAMPLES`] with what this query would have read alone: nothing when it read
+    /// `r.asked` before, else the window for every step joined with what it read before.
+    fn selection(&self, r: &Arc<Request>) -> Result<Arc<Selected>, Error> {
+        let key = &r.key;
+        let (after, to) = r.asked;
+        if self.shared.is_some() {
+            self.requests.borrow_mut().push(Arc::clone(r));
         }
-        // The window for every step of the query: the asked one shifted back to the start and
-        // forward to the end, joined with what was read before.
-        let mut from = after.min(after - (t - self.start_ms).max(0));
-        let mut until = to.max(to + (self.end_ms - t).max(0));
-        let previous = cache.borrow().get(&key).cloned();
-        if let Some((a, b)) = previous.as_ref().and_then(|p| p.covered) {
+        let charge = match self.charged.borrow().get(key) {
+            Some(&(a, b)) if a <= after && to <= b => None,
+            Some(&(a, b)) => Some((a.min(r.steps.0), b.max(r.steps.1))),
+            None => Some(r.steps),
+        };
+        let cache = self.selections();
+        let found = cache.borrow().get(key).cloned();
+        if let Some(w) = charge {
+            self.charged.borrow_mut().insert(key.clone(), w);
+        }
+        match found {
+            Some(f) if covers(&f, r.asked) && charge.is_none_or(|w| covers(&f, w)) => {
+                if let Some((a, b)) = charge {
+                    for p in &f.points {
+                        self.count(p.window(a, b).len())?;
+                    }
+                }
+                Ok(f)
+            }
+            previous => self.read(r, previous, charge),
+        }
+    }
+
+    /// Counts `n` more samples read against [`MAX_SAMPLES`].
+    fn count(&self, n: usize) -> Result<(), Error> {
+        self.samples.set(self.samples.get() + n);
+        if self.samples.get() > self.max_samples {
+            return Err(Error::Execution(
+                "query processing would load too many samples into memory in query execution"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the selection `r` asks for over the window for every step, joined with what
+    /// `previous` held and with `charge`, and keeps it; counts the points of `charge` as it goes,
+    /// so a query that reads too much stops early.
+    fn read(
+        &self,
+        r: &Request,
+        previous: Option<Arc<Selected>>,
+        charge: Option<(i64, i64)>,
+    ) -> Result<Arc<Selected>, Error> {
+        let (mut from, mut until) = r.steps;
+        for (a, b) in [previous.as_ref().and_then(|p| p.covered), charge]
+            .into_iter()
+            .flatten()
+        {
             from = from.min(a);
             until = until.max(b);
         }
@@ -412,7 +527,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             Some(p) => p.series.clone(),
             None => self
                 .source
-                .series(&matchers)
+                .series(&r.matchers)
                 .map_err(Error::Storage)?
                 .into_iter()
                 .map(|s| (Arc::new(s.metric), s.id))
@@ -425,13 +540,8 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
                 .source
                 .shared_points(*id, from, until)
                 .map_err(Error::Storage)?;
-            self.samples.set(self.samples.get() + read.len());
-            if self.samples.get() > MAX_SAMPLES {
-                return Err(Error::Execution(
-                    "query processing would load too many samples into memory in query \
-                     execution"
-                        .into(),
-                ));
+            if let Some((a, b)) = charge {
+                self.count(read.window(a, b).len())?;
             }
             stale.push(read.iter().any(|p| is_stale(p.1)));
             points.push(read);
@@ -442,7 +552,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             stale,
             covered: Some((from, until)),
         });
-        cache.borrow_mut().insert(key, Arc::clone(&selected));
+        (self.selections().borrow_mut()).insert(r.key.clone(), Arc::clone(&selected));
         Ok(selected)
     }
 }

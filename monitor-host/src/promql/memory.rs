@@ -2,7 +2,9 @@
 //!
 //! A [`MemorySource`] is a snapshot of the store's series index taken once per evaluation (each
 //! series' labels as `/metrics` shows them, by name), so each selector costs a look-up by name
-//! rather than a pass over every series. Samples are read from the store itself.
+//! rather than a pass over every series. Samples are read from the store itself. The labels and
+//! the look-up by name are kept between evaluations in a [`MemoryIndex`] while the store holds the
+//! same series, so an evaluation builds them only after new series came (or some expired).
 //!
 //! Two things the store does not hold are added:
 //!
@@ -19,7 +21,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use monitor_plugin::Labels;
+use monitor_plugin::{Labels, SampleKind};
 use promql_parser::label::{MatchOp, Matcher};
 
 use super::value::{Metric, NAME, Points};
@@ -36,7 +38,7 @@ type Decoded = (Arc<[(i64, f64)]>, i64);
 
 #[derive(Debug)]
 struct Entry<'a> {
-    metric: Metric,
+    metric: Cow<'a, Metric>,
     key: Cow<'a, SeriesKey>,
     // The store's id of a stored series.
     id: Option<SeriesId>,
@@ -52,7 +54,7 @@ struct Entry<'a> {
 #[derive(Debug)]
 pub struct MemorySource<'a> {
     entries: Vec<Entry<'a>>,
-    by_name: HashMap<String, Vec<usize>>,
+    by_name: Cow<'a, HashMap<String, Vec<usize>>>,
     stale_ms: u64,
     newest_ms: u64,
     // Each stored series' points, by entry, decoded once for every rule that reads it (as far
@@ -62,24 +64,95 @@ pub struct MemorySource<'a> {
     gone: Option<&'a HashMap<SeriesId, u64>>,
 }
 
+/// Each series of a [`Store`] as rules see it (its labels as `/metrics` shows them) and the series
+/// of each name, kept between evaluations: [`refresh`](Self::refresh) rebuilds them only when the
+/// store's series changed ([`Store::series_version`]) or one changed kind.
+#[derive(Debug, Default)]
+pub struct MemoryIndex {
+    version: Option<u64>,
+    kinds: Vec<SampleKind>,
+    metrics: Vec<Metric>,
+    by_name: HashMap<String, Vec<usize>>,
+}
+
+impl MemoryIndex {
+    /// Brings the index in step with `store`: kept when it holds the same series of the same
+    /// kinds (a pass over the series, no allocation), else rebuilt.
+    pub fn refresh(&mut self, store: &Store) {
+        let version = store.series_version();
+        if self.version == Some(version)
+            && self.kinds.len() == store.len()
+            && (store.iter().zip(&self.kinds)).all(|((_, s), k)| s.kind == *k)
+        {
+            return;
+        }
+        self.version = Some(version);
+        self.kinds.clear();
+        self.metrics.clear();
+        self.by_name.clear();
+        for (i, (key, series)) in store.iter().enumerate() {
+            let m = metric(&key.name, &key.labels, series.kind);
+            let name = m.get(NAME).cloned().unwrap_or_default();
+            self.by_name.entry(name).or_default().push(i);
+            self.kinds.push(series.kind);
+            self.metrics.push(m);
+        }
+    }
+}
+
 impl<'a> MemorySource<'a> {
     /// The series of `store`; one whose newest sample is older than `stale_ms` is marked stale
     /// `stale_ms` after it. Linear in the number of series.
     pub fn new(store: &'a Store, stale_ms: u64) -> Self {
+        let mut index = MemoryIndex::default();
+        index.refresh(store);
+        let MemoryIndex {
+            metrics, by_name, ..
+        } = index;
+        Self::build(
+            store,
+            stale_ms,
+            metrics.into_iter().map(Cow::Owned),
+            Cow::Owned(by_name),
+        )
+    }
+
+    /// As [`new`](Self::new), with the labels and the look-up by name of `index`, which
+    /// [`MemoryIndex::refresh`] brought in step with `store`: no label set is built.
+    ///
+    /// # Panics
+    ///
+    /// `index` was not refreshed with `store`.
+    pub fn with_index(store: &'a Store, stale_ms: u64, index: &'a MemoryIndex) -> Self {
+        assert_eq!(
+            index.version,
+            Some(store.series_version()),
+            "the index is refreshed with the store"
+        );
+        let metrics = index.metrics.iter().map(Cow::Borrowed);
+        Self::build(store, stale_ms, metrics, Cow::Borrowed(&index.by_name))
+    }
+
+    fn build(
+        store: &'a Store,
+        stale_ms: u64,
+        metrics: impl Iterator<Item = Cow<'a, Metric>>,
+        by_name: Cow<'a, HashMap<String, Vec<usize>>>,
+    ) -> Self {
         let mut source = Self {
             entries: Vec::with_capacity(store.len()),
-            by_name: HashMap::new(),
+            by_name,
             stale_ms,
             newest_ms: 0,
             decoded: RefCell::new(Vec::new()),
             gone: None,
         };
-        for (id, key, series) in store.iter_ids() {
+        for ((id, key, series), metric) in store.iter_ids().zip(metrics) {
             if let Some((t, _)) = series.latest() {
                 source.newest_ms = source.newest_ms.max(t);
             }
-            source.push(Entry {
-                metric: metric(&key.name, &key.labels, series.kind),
+            source.entries.push(Entry {
+                metric,
                 key: Cow::Borrowed(key),
                 id: Some(id),
                 stored: Some(&series.points),
@@ -112,7 +185,7 @@ impl<'a> MemorySource<'a> {
 
     fn push(&mut self, entry: Entry<'a>) {
         let name = entry.metric.get(NAME).cloned().unwrap_or_default();
-        self.by_name
+        (self.by_name.to_mut())
             .entry(name)
             .or_default()
             .push(self.entries.len());
@@ -121,7 +194,7 @@ impl<'a> MemorySource<'a> {
 
     pub(super) fn find(&self, metric: &Metric) -> Option<usize> {
         let name = metric.get(NAME).map_or("", String::as_str);
-        (self.by_name.get(name)?.iter().copied()).find(|&i| self.entries[i].metric == *metric)
+        (self.by_name.get(name)?.iter().copied()).find(|&i| *self.entries[i].metric == *metric)
     }
 
     /// The time of the oldest point memory holds of series `id` (not counting the results
@@ -150,7 +223,7 @@ impl<'a> MemorySource<'a> {
         let mut labels = metric.clone();
         let name = labels.remove(NAME).unwrap_or_default();
         self.push(Entry {
-            metric,
+            metric: Cow::Owned(metric),
             key: Cow::Owned(SeriesKey { name, labels }),
             id: None,
             stored: None,
@@ -188,7 +261,7 @@ impl Source for MemorySource<'_> {
             .filter(|&i| matches(matchers, &self.entries[i].metric))
             .map(|i| SourceSeries {
                 id: i as i64,
-                metric: self.entries[i].metric.clone(),
+                metric: Metric::clone(&self.entries[i].metric),
             })
             .collect())
     }
@@ -393,5 +466,89 @@ mod tests {
         src.record(m.clone(), 60_000, 3.0);
         assert_eq!(values(&src, "job:x", 60_000), vec![(m.clone(), 3.0)]);
         assert_eq!(src.labels_of(&m).unwrap()["job"], "a");
+    }
+
+    #[test]
+    fn a_kept_index_answers_as_a_new_one_until_the_series_change() {
+        let mut s = store();
+        let mut index = MemoryIndex::default();
+        index.refresh(&s);
+        let built = index.metrics.as_ptr();
+        let queries = [
+            "disk_used",
+            "rate(req_total[30s])",
+            r#"{__name__=~"disk.*"}"#,
+        ];
+        let same = |s: &Store, index: &MemoryIndex| {
+            for q in queries {
+                let kept = values(&MemorySource::with_index(s, 30_000, index), q, 60_000);
+                assert_eq!(
+                    kept,
+                    values(&MemorySource::new(s, 30_000), q, 60_000),
+                    "{q}"
+                );
+            }
+        };
+        same(&s, &index);
+        // New points of the same series: kept, not rebuilt.
+        s.insert(
+            SeriesKey {
+                name: "disk.used".into(),
+                labels: Labels::from([("dev.name".to_owned(), "b".to_owned())]),
+            },
+            SampleKind::Gauge,
+            "c",
+            50_000,
+            8.0,
+        );
+        index.refresh(&s);
+        assert_eq!(index.metrics.as_ptr(), built, "kept");
+        same(&s, &index);
+        // A new series, and a series that changes kind: rebuilt, and seen.
+        let key = |name: &str| SeriesKey {
+            name: name.into(),
+            labels: Labels::new(),
+        };
+        s.insert(key("new"), SampleKind::Gauge, "c", 50_000, 1.0);
+        index.refresh(&s);
+        assert_eq!(
+            values(&MemorySource::with_index(&s, 30_000, &index), "new", 60_000).len(),
+            1
+        );
+        same(&s, &index);
+        // Another store with as many series added: not taken for this one.
+        let mut other = Store::new(u64::MAX);
+        for name in ["o1", "o2", "o3", "o4"] {
+            other.insert(key(name), SampleKind::Gauge, "c", 1_000, 1.0);
+        }
+        assert_ne!(other.series_version(), s.series_version());
+        s.insert(key("new"), SampleKind::Counter, "c", 55_000, 2.0);
+        index.refresh(&s);
+        let src = MemorySource::with_index(&s, 30_000, &index);
+        assert_eq!(
+            values(&src, "new_total", 60_000).len(),
+            1,
+            "read as a counter"
+        );
+        same(&s, &index);
+    }
+
+    #[test]
+    #[should_panic(expected = "the index is refreshed with the store")]
+    fn an_index_not_refreshed_with_the_store_is_refused() {
+        let mut s = store();
+        let mut index = MemoryIndex::default();
+        index.refresh(&s);
+        s.insert(
+            SeriesKey {
+                name: "new".into(),
+                labels: Labels::new(),
+            },
+            SampleKind::Gauge,
+            "c",
+            1,
+            1.0,
+        );
+        let _ = MemorySource::with_index(&s, 30_000, &index);
     }
 }

@@ -36,7 +36,7 @@ use promql_parser::parser::{self, Expr};
 pub use self::eval::{Evaluator, LOOKBACK_MS, MAX_SAMPLES, SUBQUERY_STEP_MS, Selections};
 pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
-pub use self::memory::MemorySource;
+pub use self::memory::{MemoryIndex, MemorySource};
 pub use self::stored::{HistoryCache, StoredSource};
 pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
 use crate::history::Reader;
@@ -337,6 +337,45 @@ mod tests {
                 .unwrap();
             assert_eq!(format!("{with:?}"), format!("{alone:?}"), "{q}");
         }
+    }
+
+    #[test]
+    fn a_query_answered_from_shared_selections_counts_the_samples_it_would_have_read() {
+        let m = memory();
+        let queries = [
+            "max_over_time(c_total[2m])",
+            "max_over_time(c_total[5m])",
+            "c_total",
+            "c_total + c_total",
+            "sum by (job) (c_total) > 100",
+            "sum by (job) (c_total) > 200",
+            "max_over_time(c_total[3m:1m])",
+            "rate(c_total[2m]) * on(job) group_left g",
+            "g offset 10m",
+        ];
+        let t = 600_000;
+        let alone: Vec<usize> = (queries.iter())
+            .map(|q| {
+                let e = Evaluator::new(&m, t, t);
+                e.instant(&parse(q).unwrap(), t).unwrap();
+                e.samples_read()
+            })
+            .collect();
+        assert!(alone.iter().all(|&n| n > 0), "{alone:?}");
+        // Forwards, backwards, then again: whatever the others kept, each counts as alone.
+        let shared = Selections::default();
+        let order = (0..queries.len()).chain((0..queries.len()).rev());
+        for i in order.clone().chain(order) {
+            let e = Evaluator::with_selections(&m, t, t, &shared);
+            e.instant(&parse(queries[i]).unwrap(), t).unwrap();
+            assert_eq!(e.samples_read(), alone[i], "{}", queries[i]);
+        }
+        // So a query over the limit fails with the selections kept as alone.
+        let q = parse("sum by (job) (c_total) > 100").unwrap();
+        let limit = alone[4] - 1;
+        let fails = |e: Evaluator<'_, Memory>| matches!(e.with_max_samples(limit).instant(&q, t), Err(Error::Execution(m)) if m.contains("too many samples"));
+        assert!(fails(Evaluator::new(&m, t, t)));
+        assert!(fails(Evaluator::with_selections(&m, t, t, &shared)));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //!   reason. With an `id`, changes that silence (404 when there is none).
 //! - `GET /api/silences/{id}`; `DELETE /api/silences/{id}` expires it.
 //! - `GET /api/alerts/history?alert=&since=&until=&limit=`: alert transitions from the store,
-//!   newest first; `since` and `until` are RFC 3339 or Unix seconds, `limit` defaults to 100.
+//!   newest first, each with the annotations rendered when it happened; `since` and `until` are
+//!   RFC 3339 or Unix seconds, `limit` defaults to 100.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use monitor_core::http::{Request, Response};
@@ -144,6 +146,8 @@ struct TransitionView {
     stale: bool,
     at: String,
     at_ms: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    annotations: BTreeMap<String, String>,
 }
 
 fn history_query(query: &str) -> Result<TransitionQuery, String> {
@@ -207,6 +211,7 @@ fn history(query: &str, published: &Published) -> Response {
                     value: t.value,
                     stale: t.stale,
                     at_ms: t.at_ms,
+                    annotations: t.annotations,
                 })
                 .collect();
             Response::new(200, JSON, serde_json::to_string(&views).unwrap_or_default())
