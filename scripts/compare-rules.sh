@@ -151,10 +151,12 @@ scrape_configs:
 EOF
 
 "$BIN/monitor-host" --log-level error run --config "$WORK/host.toml" >"$WORK/host.log" 2>&1 &
-PIDS+=($!)
+HOST_PID=$!
+PIDS+=("$HOST_PID")
 "$PROMETHEUS" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom-data" \
     --web.listen-address="127.0.0.1:$PROM_PORT" --log.level=warn >"$WORK/prom.log" 2>&1 &
-PIDS+=($!)
+PROM_PID=$!
+PIDS+=("$PROM_PID")
 wait_http "$HOST_PORT" /healthz
 wait_http "$PROM_PORT" /-/ready
 
@@ -183,15 +185,38 @@ print(sums, counts, last, len(groups))
 EOF
 }
 
+# The CPU time process $1 has used so far, in clock ticks (user + system).
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# The sum of the samples of family $2 at the /metrics at $1 (0 when it has none).
+family_sum() {
+    python3 - "$1" "$2" <<'EOF'
+import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=120).read().decode()
+print(sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+          if not l.startswith("#") and l.split("{", 1)[0].split(" ", 1)[0] == sys.argv[2]))
+EOF
+}
+
 HOST_URL="http://127.0.0.1:$HOST_PORT/metrics"
 PROM_URL="http://127.0.0.1:$PROM_PORT/metrics"
 echo "1,000 rules in 10 groups every 10 s over 10,000 series scraped every $SCRAPE; measured over ${DURATION} s after ${WARMUP} s:"
 sleep "$WARMUP"
 read -r hs0 hc0 _ _ <<<"$(read_groups "$HOST_URL" monitor_host_rule_group)"
 read -r ps0 pc0 _ _ <<<"$(read_groups "$PROM_URL" prometheus_rule_group)"
+hm0=$(family_sum "$HOST_URL" monitor_host_rule_group_iterations_missed_total)
+pm0=$(family_sum "$PROM_URL" prometheus_rule_group_iterations_missed_total)
+hcpu0=$(cpu_ticks "$HOST_PID")
+pcpu0=$(cpu_ticks "$PROM_PID")
 sleep "$DURATION"
+hcpu1=$(cpu_ticks "$HOST_PID")
+pcpu1=$(cpu_ticks "$PROM_PID")
 read -r hs1 hc1 hl hg <<<"$(read_groups "$HOST_URL" monitor_host_rule_group)"
 read -r ps1 pc1 pl pg <<<"$(read_groups "$PROM_URL" prometheus_rule_group)"
+hm1=$(family_sum "$HOST_URL" monitor_host_rule_group_iterations_missed_total)
+pm1=$(family_sum "$PROM_URL" prometheus_rule_group_iterations_missed_total)
 if [ "$hg" != 10 ] || [ "$pg" != 10 ]; then
     echo "expected 10 rule groups, found $hg in monitor-host, $pg in prometheus" >&2
     tail -n 5 "$WORK/host.log" "$WORK/prom.log" >&2
@@ -201,10 +226,16 @@ awk -v hs="$(awk -v a="$hs0" -v b="$hs1" 'BEGIN { print b - a }')" \
     -v hc="$(awk -v a="$hc0" -v b="$hc1" 'BEGIN { print b - a }')" \
     -v ps="$(awk -v a="$ps0" -v b="$ps1" 'BEGIN { print b - a }')" \
     -v pc="$(awk -v a="$pc0" -v b="$pc1" 'BEGIN { print b - a }')" \
-    -v hl="$hl" -v pl="$pl" 'BEGIN {
+    -v hl="$hl" -v pl="$pl" -v tick="$(getconf CLK_TCK)" -v dur="$DURATION" \
+    -v hcpu="$((hcpu1 - hcpu0))" -v pcpu="$((pcpu1 - pcpu0))" \
+    -v hm="$(awk -v a="$hm0" -v b="$hm1" 'BEGIN { print b - a }')" \
+    -v pm="$(awk -v a="$pm0" -v b="$pm1" 'BEGIN { print b - a }')" 'BEGIN {
     if (hc == 0 || pc == 0) { print "no group evaluated during the measurement" > "/dev/stderr"; exit 1 }
     h = 10 * hs / hc; p = 10 * ps / pc
     printf "  %-12s %8.1f ms per evaluation of the 1,000 rules (%d group evaluations; last ones %.1f ms)\n", "monitor-host", 1000 * h, hc, 1000 * hl
     printf "  %-12s %8.1f ms per evaluation of the 1,000 rules (%d group evaluations; last ones %.1f ms)\n", "prometheus", 1000 * p, pc, 1000 * pl
     printf "  host/prometheus: %.2f\n", h / p
+    printf "  %-12s %6.1f%% of a core in all (scraping, storing, evaluating); %d group iterations missed\n", "monitor-host", 100 * hcpu / tick / dur, hm
+    printf "  %-12s %6.1f%% of a core in all (scraping, storing, evaluating); %d group iterations missed\n", "prometheus", 100 * pcpu / tick / dur, pm
+    printf "  (%d group evaluations were due in %d s)\n", int(dur / 10) * 10, dur
 }'

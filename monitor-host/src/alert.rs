@@ -384,8 +384,15 @@ fn record_step(r: &RecordingRule) -> Step {
     }
 }
 
+/// How old the oldest sample `expr` may read is, in ms (an instant selector reading its lookback
+/// delta before its time); 0 for instant selectors without offset alone, which read memory
+/// however short it is (see [`AlertEngine::reads_history`]).
 fn lookback_ms(expr: &Expr) -> u64 {
-    u64::try_from(crate::rules::lookback(expr).as_millis()).unwrap_or(u64::MAX)
+    if crate::rules::lookback(expr).is_zero() {
+        return 0;
+    }
+    let instant = Duration::from_millis(crate::promql::LOOKBACK_MS as u64);
+    u64::try_from(crate::rules::reach(expr, instant).as_millis()).unwrap_or(u64::MAX)
 }
 
 /// What a notification names as an expression rule's metric: the selector's name when the
@@ -543,8 +550,7 @@ impl AlertEngine {
     /// marks its gone series stale, so their alerts resolve and are pruned, which the store
     /// cannot tell.
     fn reads_history(&self, lookback_ms: u64) -> bool {
-        let instant = crate::promql::LOOKBACK_MS as u64;
-        lookback_ms > 0 && lookback_ms.saturating_add(instant) > self.memory_ms
+        lookback_ms > self.memory_ms
     }
 
     /// Replaces the rules (a config reload). Instances of a rule that keeps its name and labels
@@ -1701,6 +1707,43 @@ mod tests {
         assert_ne!(alone.get("r:avg"), got.get("r:avg"));
         assert_eq!(alone.get("r:offset"), None);
         assert_eq!(alone.get("r:short"), got.get("r:short"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn windows_that_memory_holds_whole_do_not_read_the_store() {
+        let dir = std::env::temp_dir().join(format!("monitor-hour-rules-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (memory, end) = three_hours_stored(&dir);
+        let queries = [
+            ("r:avg", "avg_over_time(load[1h])"),
+            ("r:rate", "rate(req_total[1h])"),
+            ("r:offset", "load offset 55m"),
+        ];
+        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
+        for (name, q) in queries {
+            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
+        }
+        let database = dir.join(crate::history::DATABASE_FILE);
+        let mut e = from_file(&yaml);
+        e.attach_history(&database, Duration::from_secs(3600));
+        e.evaluate(&memory, end);
+        let got: BTreeMap<String, f64> = (e.take_recorded().into_iter())
+            .map(|(k, _, v)| (k.name, v))
+            .collect();
+        assert_eq!(
+            e.history_points().unwrap().1,
+            0,
+            "nothing read from the store"
+        );
+        let reader = crate::history::Reader::open(&database).unwrap().unwrap();
+        for (name, q) in queries {
+            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
+                Value::Vector(v) if v.len() == 1 => v[0].value,
+                other => panic!("{q}: {other:?}"),
+            };
+            assert_eq!(got.get(name), Some(&want), "{q}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -39,6 +39,10 @@ impl Engine {
 
     /// Works out which firing alert instances are muted at `now_ms`.
     pub(super) fn update_mutes(&mut self, now_ms: u64) {
+        if !self.silences.can_mute() {
+            self.mutes.clear();
+            return;
+        }
         let firing: Vec<(AlertKey, Labels)> = (self.alerts.statuses())
             .filter(|s| s.state == AlertState::Firing)
             .map(|s| ((s.alert.clone(), s.labels.clone()), self.alert_labels(s)))

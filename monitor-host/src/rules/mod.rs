@@ -209,24 +209,32 @@ pub fn supported(expr: &Expr) -> Result<(), String> {
 /// its range selectors, offsets of its instant selectors, and subqueries' ranges and offsets
 /// added to those of what they contain. `@` modifiers are not counted.
 pub fn lookback(expr: &Expr) -> Duration {
+    reach(expr, Duration::ZERO)
+}
+
+/// As [`lookback`], with `instant` added to every instant selector's offset: what an instant
+/// selector reads before its time (Prometheus's lookback delta), so the result is how old the
+/// oldest sample `expr` may read is.
+pub fn reach(expr: &Expr, instant: Duration) -> Duration {
     use promql_parser::parser::Offset;
     let offset = |o: Option<&Offset>| match o {
         Some(Offset::Pos(d)) => *d,
         _ => Duration::ZERO,
     };
+    let reach = |e: &Expr| reach(e, instant);
     match expr {
         Expr::Aggregate(a) => {
-            let p = a.param.as_deref().map_or(Duration::ZERO, lookback);
-            lookback(&a.expr).max(p)
+            let p = a.param.as_deref().map_or(Duration::ZERO, reach);
+            reach(&a.expr).max(p)
         }
-        Expr::Unary(u) => lookback(&u.expr),
-        Expr::Binary(b) => lookback(&b.lhs).max(lookback(&b.rhs)),
-        Expr::Paren(p) => lookback(&p.expr),
-        Expr::Subquery(s) => s.range + offset(s.offset.as_ref()) + lookback(&s.expr),
-        Expr::VectorSelector(vs) => offset(vs.offset.as_ref()),
+        Expr::Unary(u) => reach(&u.expr),
+        Expr::Binary(b) => reach(&b.lhs).max(reach(&b.rhs)),
+        Expr::Paren(p) => reach(&p.expr),
+        Expr::Subquery(s) => s.range + offset(s.offset.as_ref()) + reach(&s.expr),
+        Expr::VectorSelector(vs) => offset(vs.offset.as_ref()) + instant,
         Expr::MatrixSelector(ms) => ms.range + offset(ms.vs.offset.as_ref()),
         Expr::Call(c) => (c.args.args.iter())
-            .map(|a| lookback(a))
+            .map(|a| reach(a))
             .max()
             .unwrap_or_default(),
         Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => Duration::ZERO,
@@ -592,6 +600,11 @@ mod tests {
         assert_eq!(l("x offset 1m"), 60);
         assert_eq!(l("rate(x[5m]) / avg_over_time(y[1h] offset 10m)"), 4200);
         assert_eq!(l("max_over_time(rate(x[5m])[30m:1m] offset 5m)"), 2400);
+        let r = |t: &str| reach(&parser::parse(t).unwrap(), Duration::from_secs(300)).as_secs();
+        assert_eq!(r("x"), 300);
+        assert_eq!(r("x offset 1m"), 360);
+        assert_eq!(r("avg_over_time(y[1h])"), 3600);
+        assert_eq!(r("max_over_time(x[30m:1m])"), 2100);
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod api;
 mod interval;
 mod matcher;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -147,8 +147,14 @@ impl InhibitRule {
         if all_match(&self.source, target) && all_match(&self.target, source) {
             return false;
         }
-        let get = |l: &Labels, k: &str| l.get(k).cloned().unwrap_or_default();
-        self.equal.iter().all(|k| get(source, k) == get(target, k))
+        self.equal_values(source) == self.equal_values(target)
+    }
+
+    /// The values of the `equal` labels in `labels`, in their order; a missing label is empty.
+    fn equal_values<'l>(&self, labels: &'l Labels) -> Vec<&'l str> {
+        (self.equal.iter())
+            .map(|k| labels.get(k).map_or("", String::as_str))
+            .collect()
     }
 }
 
@@ -254,20 +260,52 @@ impl Silences {
         api.chain(windows).collect()
     }
 
+    /// Whether anything can mute an alert: a silence or window (in effect or not) or an
+    /// inhibition rule.
+    pub fn can_mute(&self) -> bool {
+        !(self.api.is_empty() && self.windows.is_empty() && self.inhibit.is_empty())
+    }
+
     /// Why each of the `firing` alert instances (with their alert labels: the series' labels,
     /// `alertname` and `severity`) is muted at `now_ms`; instances that are not are left out.
+    ///
+    /// The sources of each inhibition rule are grouped by their `equal` labels' values first,
+    /// so a target meets only the sources that share them, not every firing alert.
     pub fn mutes(&self, firing: &[(AlertKey, Labels)], now_ms: u64) -> BTreeMap<AlertKey, Mute> {
         let mut out = BTreeMap::new();
-        for (key, labels) in firing {
-            let inhibited_by = (firing.iter())
-                .filter(|(k, source)| {
-                    k != key && self.inhibit.iter().any(|r| r.inhibits(source, labels))
-                })
-                .map(|(k, _)| describe(k))
-                .collect();
+        if !self.can_mute() {
+            return out;
+        }
+        let sources: Vec<HashMap<Vec<&str>, Vec<usize>>> = (self.inhibit.iter())
+            .map(|r| {
+                let mut by: HashMap<Vec<&str>, Vec<usize>> = HashMap::new();
+                for (i, (_, labels)) in firing.iter().enumerate() {
+                    if all_match(&r.source, labels) {
+                        by.entry(r.equal_values(labels)).or_default().push(i);
+                    }
+                }
+                by
+            })
+            .collect();
+        for (i, (key, labels)) in firing.iter().enumerate() {
+            let mut by: Vec<usize> = Vec::new();
+            for (r, sources) in self.inhibit.iter().zip(&sources) {
+                if sources.is_empty() || !all_match(&r.target, labels) {
+                    continue;
+                }
+                let Some(candidates) = sources.get(&r.equal_values(labels)) else {
+                    continue;
+                };
+                by.extend(
+                    (candidates.iter().copied())
+                        .filter(|&j| j != i && r.inhibits(&firing[j].1, labels)),
+                );
+            }
+            by.sort_unstable();
+            by.dedup();
             let mute = Mute {
                 silenced_by: self.silenced_by(labels, now_ms),
-                inhibited_by,
+                inhibited_by: by.into_iter().map(|j| describe(&firing[j].0)).collect(),
             };
             if mute.muted() {
                 out.insert(key.clone(), mute);
@@ -677,6 +715,38 @@ mod tests {
         assert!(set.mutes(std::slice::from_ref(&a), 0).is_empty());
         assert!(set.mutes(&[a.clone(), b.clone()], 0).is_empty());
         assert!(!rule.inhibits(&a.1, &a.1));
+    }
+
+    #[test]
+    fn inhibitors_are_listed_once_in_firing_order_across_rules() {
+        let by_host = InhibitRule {
+            source: vec![Matcher::parse(r#"alertname=~"host_down|rack_down""#).unwrap()],
+            target: vec![Matcher::parse("alertname=disk_full").unwrap()],
+            equal: vec!["host".into()],
+        };
+        let any = InhibitRule {
+            source: vec![Matcher::parse("alertname=host_down").unwrap()],
+            target: vec![Matcher::parse("alertname=disk_full").unwrap()],
+            equal: vec![],
+        };
+        let mut set = Silences::default();
+        set.configure(Vec::new(), vec![by_host, any]);
+        let rack = key("rack_down", "db1");
+        let down2 = key("host_down", "db2");
+        let down1 = key("host_down", "db1");
+        let disk1 = key("disk_full", "db1");
+        let firing = [rack, down2, disk1.clone(), down1];
+        let mutes = set.mutes(&firing, 0);
+        assert_eq!(
+            mutes.get(&disk1.0).map(|m| m.inhibited_by.clone()),
+            Some(vec![
+                r#"rack_down{host="db1"}"#.to_owned(),
+                r#"host_down{host="db2"}"#.to_owned(),
+                r#"host_down{host="db1"}"#.to_owned(),
+            ]),
+            "db1's rack and host by the first rule, any host down by the second, each once"
+        );
+        assert_eq!(mutes.len(), 1);
     }
 
     #[test]
