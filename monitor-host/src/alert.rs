@@ -384,6 +384,19 @@ fn record_step(r: &RecordingRule) -> Step {
     }
 }
 
+/// The iterations of a group evaluated every `interval_ms` that were skipped between its
+/// evaluation at `last_ms` and the one at `now_ms` (with the tenth of an interval's leeway that
+/// makes a group due).
+fn missed_iterations(last_ms: Option<u64>, interval_ms: Option<u64>, now_ms: u64) -> u64 {
+    let (Some(last), Some(every)) = (last_ms, interval_ms.filter(|&e| e > 0)) else {
+        return 0;
+    };
+    (now_ms.saturating_sub(last) + every / 10)
+        .checked_div(every)
+        .unwrap_or(0)
+        .saturating_sub(1)
+}
+
 /// How old the oldest sample `expr` may read is, in ms (an instant selector reading its lookback
 /// delta before its time); 0 for instant selectors without offset alone, which read memory
 /// however short it is (see [`AlertEngine::reads_history`]).
@@ -476,6 +489,9 @@ pub struct AlertEngine {
     last_eval: Vec<Option<u64>>,
     // How long each group's last evaluation took.
     last_duration: Vec<Option<Duration>>,
+    // Per group name: iterations due so far (evaluated or missed), and those missed because the
+    // previous evaluation came late. Kept across reloads for the groups that stay.
+    iterations: BTreeMap<String, (u64, u64)>,
     // Every group evaluation's time added up, and their number.
     eval_time: (Duration, u64),
     // Recording rules' results not yet taken by `take_recorded`.
@@ -501,6 +517,7 @@ impl AlertEngine {
         Self {
             last_eval: vec![None; rules.groups.len()],
             last_duration: vec![None; rules.groups.len()],
+            iterations: BTreeMap::new(),
             eval_time: (Duration::ZERO, 0),
             rules: Arc::new(rules),
             states: BTreeMap::new(),
@@ -574,6 +591,7 @@ impl AlertEngine {
         });
         self.last_eval = vec![None; rules.groups.len()];
         self.last_duration = vec![None; rules.groups.len()];
+        (self.iterations).retain(|name, _| rules.groups.iter().any(|g| &g.name == name));
         self.rules = Arc::new(rules);
         self.stale_ms = stale_ms;
         self.errors.clear();
@@ -662,6 +680,14 @@ impl AlertEngine {
             .filter_map(|(g, d)| Some((g.name.as_str(), (*d)?)))
     }
 
+    /// Each group's name, its iterations due so far (evaluated or missed) and those it missed:
+    /// an evaluation that comes more than one interval late (the cycle or an earlier group took
+    /// that long) counts the iterations it skipped, as Prometheus's
+    /// `prometheus_rule_group_iterations_missed_total` does.
+    pub fn group_iterations(&self) -> impl Iterator<Item = (&str, u64, u64)> {
+        (self.iterations.iter()).map(|(name, &(due, missed))| (name.as_str(), due, missed))
+    }
+
     /// The wall time of every group evaluation so far added up, and their number (Prometheus's
     /// `prometheus_rule_group_duration_seconds` summary).
     pub fn evaluation_time(&self) -> (Duration, u64) {
@@ -733,8 +759,14 @@ impl AlertEngine {
         let mut history_error = None;
         for g in due {
             let started = Instant::now();
-            self.last_eval[g] = Some(now_ms);
             let group = &rules.groups[g];
+            let missed = missed_iterations(self.last_eval[g], group.interval_ms, now_ms);
+            self.last_eval[g] = Some(now_ms);
+            if !group.steps.is_empty() {
+                let counts = self.iterations.entry(group.name.clone()).or_default();
+                counts.0 += 1 + missed;
+                counts.1 += missed;
+            }
             for step in &group.steps {
                 let lookback = match step {
                     Step::Alert(ri) => rules.defs[*ri].lookback_ms,
@@ -2062,6 +2094,36 @@ mod tests {
         put_kind(&mut store, "up", SampleKind::Gauge, &[], 5_000, 1.0);
         assert!(e.evaluate(&store, 5_000).is_empty(), "not due");
         assert_eq!(fired(&e.evaluate(&store, 10_000)), 1);
+    }
+
+    #[test]
+    fn a_late_evaluation_counts_the_iterations_it_missed() {
+        let mut e = from_file(
+            "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        put_kind(&mut store, "up", SampleKind::Gauge, &[], 0, 0.0);
+        let counts = |e: &AlertEngine| e.group_iterations().map(|(_, d, m)| (d, m)).next();
+        e.evaluate(&store, 0);
+        e.evaluate(&store, 9_500);
+        assert_eq!(counts(&e), Some((2, 0)), "a little early is on time");
+        e.evaluate(&store, 35_000);
+        assert_eq!(
+            counts(&e),
+            Some((4, 1)),
+            "25.5 s late: the one at 19.5 s was missed"
+        );
+        e.evaluate(&store, 45_000);
+        assert_eq!(counts(&e), Some((5, 1)));
+        // A reload keeping the group keeps its counts.
+        let same = from_file(
+            "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: Up\n        expr: up > 1\n",
+        );
+        e.replace_rules(Arc::try_unwrap(same.rules).unwrap(), 60_000);
+        e.evaluate(&store, 70_000);
+        assert_eq!(counts(&e), Some((6, 1)));
+        assert_eq!(missed_iterations(None, Some(10_000), 5), 0);
+        assert_eq!(missed_iterations(Some(0), None, 99_000), 0);
     }
 
     #[test]

@@ -127,6 +127,16 @@ fn rule_groups(fam: &mut Families, engine: &Engine) {
         let labels = Labels::from([("rule_group".to_owned(), group.to_owned())]);
         fam.add(name, Gauge, help, &labels, took.as_secs_f64());
     }
+    for (group, due, missed) in engine.alerts().group_iterations() {
+        let labels = Labels::from([("rule_group".to_owned(), group.to_owned())]);
+        let name = "monitor_host_rule_group_iterations_total";
+        let help = "rule group iterations due (evaluated or missed)";
+        fam.add(name, Counter, help, &labels, due as f64);
+        let name = "monitor_host_rule_group_iterations_missed_total";
+        let help =
+            "rule group iterations missed because an evaluation came an interval late or more";
+        fam.add(name, Counter, help, &labels, missed as f64);
+    }
     let (sum, count) = engine.alerts().evaluation_time();
     let name = "monitor_host_rule_group_duration_seconds";
     let help = "wall time of rule group evaluations";
