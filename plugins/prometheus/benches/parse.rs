@@ -18,6 +18,10 @@ use monitor_plugin::{Collection, CollectionWriter, Sample};
 use monitor_plugin_common::prometheus::quantile_suffix;
 use monitor_plugin_prometheus::Converter;
 
+#[path = "../../sdk/benches/support/timing.rs"]
+mod timing;
+use timing::time;
+
 /// The body `scripts/compare-peers.sh` serves for `n` series.
 fn body(n: usize) -> String {
     let per = 100;
@@ -100,24 +104,6 @@ fn criterion() -> Criterion {
         .measurement_time(Duration::from_secs(3))
         .sample_size(10)
         .configure_from_args()
-}
-
-/// Benchmarks `f` and returns its mean time per call.
-fn time(c: &mut Criterion, name: &str, mut f: impl FnMut() -> usize) -> Duration {
-    let mut total = (Duration::ZERO, 0u32);
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(f());
-            }
-            let elapsed = start.elapsed();
-            total.0 += elapsed;
-            total.1 += u32::try_from(iters).unwrap_or(u32::MAX);
-            elapsed
-        });
-    });
-    total.0 / total.1.max(1)
 }
 
 fn main() {

@@ -9,10 +9,14 @@
 //! Run: `cargo bench -p monitor-plugin --bench encode`
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::Criterion;
 use monitor_plugin::{Collection, CollectionWriter, Sample, SampleKind};
+
+#[path = "support/timing.rs"]
+mod timing;
+use timing::time;
 
 fn collection(n: usize) -> Collection {
     let samples = (0..n)
@@ -26,24 +30,6 @@ fn collection(n: usize) -> Collection {
         samples,
         events: vec![],
     }
-}
-
-/// Benchmarks `f` and returns its mean time per call.
-fn time(c: &mut Criterion, name: &str, mut f: impl FnMut() -> usize) -> Duration {
-    let mut total = (Duration::ZERO, 0u32);
-    c.bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for _ in 0..iters {
-                black_box(f());
-            }
-            let elapsed = start.elapsed();
-            total.0 += elapsed;
-            total.1 += u32::try_from(iters).unwrap_or(u32::MAX);
-            elapsed
-        });
-    });
-    total.0 / total.1.max(1)
 }
 
 fn main() {
