@@ -300,6 +300,8 @@ pub struct Incidents {
     by_key: BTreeMap<AlertKey, u64>,
     next_id: u64,
     dirty: BTreeSet<u64>,
+    // The ids of the resolved incidents in `list`, oldest first: the others are open.
+    closed: BTreeSet<u64>,
     refused: u64,
     // Figures of the incidents recovered and acknowledged since the start: `(count, sum)`.
     recovered: (u64, Duration),
@@ -331,6 +333,11 @@ impl Incidents {
             if self.by_key.get(&key).is_none_or(|&old| old < i.id) {
                 self.by_key.insert(key, i.id);
             }
+            if i.resolved_ms.is_some() {
+                self.closed.insert(i.id);
+            } else {
+                self.closed.remove(&i.id);
+            }
             self.list.insert(i.id, i);
         }
         self.trim();
@@ -351,6 +358,7 @@ impl Incidents {
                 None => return Some(i.id),
                 Some(r) if at_ms.saturating_sub(r) < reopen_within.as_millis() as u64 => {
                     i.resolved_ms = None;
+                    self.closed.remove(&i.id);
                     i.fired_ms = at_ms;
                     i.reopened += 1;
                     i.severity = severity;
@@ -416,6 +424,7 @@ impl Incidents {
             return;
         }
         i.resolved_ms = Some(at_ms);
+        self.closed.insert(i.id);
         i.push(at_ms, Event::Resolved { value, stale });
         let ttr = i.time_to_recover().unwrap_or_default();
         self.recovered.0 += 1;
@@ -546,10 +555,7 @@ impl Incidents {
 
     /// Incidents not resolved.
     pub fn open_count(&self) -> usize {
-        self.list
-            .values()
-            .filter(|i| i.resolved_ms.is_none())
-            .count()
+        self.list.len() - self.closed.len()
     }
 
     /// Firings that got no incident because [`MAX_OPEN`] were open.
@@ -594,16 +600,16 @@ impl Incidents {
     }
 
     fn trim(&mut self) {
-        let closed: Vec<u64> = (self.list.values())
-            .filter(|i| i.resolved_ms.is_some())
-            .map(|i| i.id)
-            .collect();
-        for &id in closed.iter().take(closed.len().saturating_sub(MAX_CLOSED)) {
+        while self.closed.len() > MAX_CLOSED {
+            let Some(id) = self.closed.first().copied() else {
+                break;
+            };
             self.forget(id);
         }
     }
 
     fn forget(&mut self, id: u64) {
+        self.closed.remove(&id);
         if let Some(i) = self.list.remove(&id) {
             let key = (i.alert, i.labels);
             if self.by_key.get(&key) == Some(&id) {
@@ -752,8 +758,19 @@ mod tests {
             MAX_CLOSED + 1,
             "the open one, the last closed"
         );
+        assert_eq!(book.open_count(), 1);
         book.prune(201);
         assert_eq!(book.iter().count(), 1);
+        assert_eq!(book.open_count(), 1);
+        // A re-fire within `reopen_within` reopens: open again, no longer closed.
+        let k = key("b");
+        book.fired(&k, Severity::Warning, 1.0, 300, FIVE_MIN);
+        book.resolved(&k, 1.0, false, 400);
+        assert_eq!(book.open_count(), 1);
+        book.fired(&k, Severity::Warning, 1.0, 500, FIVE_MIN);
+        assert_eq!(book.open_count(), 2);
+        book.resolved(&k, 1.0, false, 600);
+        assert_eq!((book.open_count(), book.iter().count()), (1, 2));
     }
 
     #[test]
