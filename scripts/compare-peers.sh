@@ -42,14 +42,8 @@ for f in monitor-host libmonitor_plugin_prometheus.so libmonitor_plugin_system.s
     fi
 done
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 clk=$(getconf CLK_TCK)
 
@@ -58,10 +52,10 @@ measure() {
     local pid=$1 t0 t1 c0 c1
     sleep "$WARMUP"
     kill -0 "$pid" 2>/dev/null || { echo "exited early" >&2; return 1; }
-    c0=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    c0=$(cpu_ticks "$pid")
     t0=$(date +%s.%N)
     sleep "$DURATION"
-    c1=$(awk '{print $14 + $15}' "/proc/$pid/stat")
+    c1=$(cpu_ticks "$pid")
     t1=$(date +%s.%N)
     local hwm
     hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
@@ -72,17 +66,6 @@ measure() {
 stop() {
     kill -TERM "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
-}
-
-# Waits until http://127.0.0.1:$1$2 answers.
-wait_http() {
-    for _ in $(seq 100); do
-        if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-            "http://127.0.0.1:$1$2" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing answers on 127.0.0.1:$1$2" >&2
-    return 1
 }
 
 row() { # tool cpu rss host_cpu host_rss

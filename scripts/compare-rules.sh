@@ -50,25 +50,8 @@ if ! command -v "$PROMETHEUS" >/dev/null; then
     exit 2
 fi
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# Waits until http://127.0.0.1:$1$2 answers.
-wait_http() {
-    for _ in $(seq 300); do
-        if python3 -c "import urllib.request,sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
-            "http://127.0.0.1:$1$2" 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    echo "nothing answers on 127.0.0.1:$1$2" >&2
-    return 1
-}
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 
 # The rule file: the bench's `rule_file()`, each group evaluated every 10 s.
 python3 - >"$WORK/rules.yml" <<'EOF'
@@ -183,11 +166,6 @@ for line in text.splitlines():
         groups.add(name)
 print(sums, counts, last, len(groups))
 EOF
-}
-
-# The CPU time process $1 has used so far, in clock ticks (user + system).
-cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
 
 # The sum of the samples of family $2 at the /metrics at $1 (0 when it has none).
