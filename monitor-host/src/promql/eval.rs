@@ -385,6 +385,17 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
         vs: &VectorSelector,
         t: i64,
     ) -> Result<Vec<Sample>, Error> {
+        self.instant_selector_where(vs, t, |_| true)
+    }
+
+    /// The samples of [`instant_selector`](Self::instant_selector) whose value `keep` keeps: the
+    /// labels of the others are not copied.
+    pub(super) fn instant_selector_where(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+        keep: impl Fn(f64) -> bool,
+    ) -> Result<Vec<Sample>, Error> {
         let r = self.reference(vs.at.as_ref(), vs.offset.as_ref(), t);
         let selected = self.select(vs, r - LOOKBACK_MS, r, t)?;
         let mut out = Vec::new();
@@ -392,6 +403,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             let window = points.window(r - LOOKBACK_MS, r);
             if let Some(&(ts, value)) = window.last()
                 && !is_stale(value)
+                && keep(value)
             {
                 out.push(Sample {
                     metric: Metric::clone(metric),
