@@ -1920,6 +1920,38 @@ mod tests {
         );
     }
 
+    #[test]
+    fn only_state_times_and_annotations_are_handed_to_the_store() {
+        let yaml = concat!(
+            "groups:\n  - name: g\n    rules:\n",
+            "      - alert: Hot\n        expr: temp > 50\n        for: 10s\n",
+            "      - alert: Hot\n        expr: temp > 80\n        labels:\n          level: high\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let mut e = from_file(yaml);
+        let mut step = |t: u64, v: f64| {
+            put_kind(&mut store, "temp", SampleKind::Gauge, &[("room", "a")], t, v);
+            e.evaluate(&store, t);
+            (e.changes().iter())
+                .map(|s| (s.labels.len(), s.state, s.value))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(step(0, 60.0), [(1, AlertState::Pending, 60.0)]);
+        // Pending longer, with another value: nothing the store keeps changed.
+        assert_eq!(step(1_000, 70.0), []);
+        assert_eq!(step(2_000, 75.0), []);
+        // The second rule of the name, with its own labels, fires at once; the first still waits.
+        assert_eq!(step(3_000, 85.0), [(2, AlertState::Firing, 85.0)]);
+        assert_eq!(step(10_000, 90.0), [(1, AlertState::Firing, 90.0)]);
+        assert_eq!(step(11_000, 95.0), []);
+        assert_eq!(
+            step(12_000, 10.0),
+            [(2, AlertState::Inactive, 10.0), (1, AlertState::Inactive, 10.0)]
+        );
+        assert_eq!(step(13_000, 10.0), []);
+        assert!(e.is_empty(), "resolved, stored, then forgotten");
+    }
+
     fn up(i: &str) -> SeriesKey {
         SeriesKey {
             name: "up".into(),
