@@ -966,7 +966,12 @@ impl AlertEngine {
     /// becomes inactive first, so the store learns it no longer fires, and is forgotten once
     /// that was handed to [`changes`](Self::changes).
     fn drop_all(&mut self, ri: usize, name: &str) {
-        for inst in self.states.get_mut(name).into_iter().flat_map(|m| m.values_mut()) {
+        for inst in self
+            .states
+            .get_mut(name)
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
             if inst.rule == ri {
                 inst.status.active_since_ms = None;
                 inst.status.firing_since_ms = None;
@@ -1930,7 +1935,14 @@ mod tests {
         let mut store = Store::new(u64::MAX);
         let mut e = from_file(yaml);
         let mut step = |t: u64, v: f64| {
-            put_kind(&mut store, "temp", SampleKind::Gauge, &[("room", "a")], t, v);
+            put_kind(
+                &mut store,
+                "temp",
+                SampleKind::Gauge,
+                &[("room", "a")],
+                t,
+                v,
+            );
             e.evaluate(&store, t);
             (e.changes().iter())
                 .map(|s| (s.labels.len(), s.state, s.value))
@@ -1946,7 +1958,10 @@ mod tests {
         assert_eq!(step(11_000, 95.0), []);
         assert_eq!(
             step(12_000, 10.0),
-            [(2, AlertState::Inactive, 10.0), (1, AlertState::Inactive, 10.0)]
+            [
+                (2, AlertState::Inactive, 10.0),
+                (1, AlertState::Inactive, 10.0)
+            ]
         );
         assert_eq!(step(13_000, 10.0), []);
         assert!(e.is_empty(), "resolved, stored, then forgotten");

@@ -66,7 +66,8 @@ impl AlertEngine {
 
     /// The pending and firing alerts, as `GET /api/v1/alerts` answers.
     pub fn prometheus_alerts(&self) -> Value {
-        let alerts: Vec<Value> = self.instances()
+        let alerts: Vec<Value> = self
+            .instances()
             .filter(|i| i.status.state != AlertState::Inactive)
             .map(|i| self.api_alert(i))
             .collect();

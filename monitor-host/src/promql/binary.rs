@@ -129,7 +129,9 @@ fn selector_filter<S: Source + ?Sized>(
         apply(op, l, r).1
     })?;
     // A comparison keeps the vector's value and labels, stamped with the evaluation's time.
-    Ok(Some(kept.into_iter().map(|s| Sample { ts: t, ..s }).collect()))
+    Ok(Some(
+        kept.into_iter().map(|s| Sample { ts: t, ..s }).collect(),
+    ))
 }
 
 /// `on(...)` (true) or `ignoring(...)` (false), and the labels named.

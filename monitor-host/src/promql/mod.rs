@@ -38,9 +38,7 @@ pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
 pub use self::memory::{MemoryIndex, MemorySource};
 pub use self::stored::{HistoryCache, StoredSource};
-pub use self::value::{
-    Matrix, Metric, NAME, Points, Range, Sample, Series, Value, without_name,
-};
+pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value, without_name};
 use crate::history::Reader;
 use crate::query::metric;
 
