@@ -18,7 +18,9 @@
 //! compared shared), and for the next evaluation of the same engine a second later
 //! (`rules/evaluate_next`, what a running host does every cycle), with the part of it spent on
 //! the view of the store's series (`rules/source`: built whole, or over the labels kept between
-//! evaluations).
+//! evaluations). `rules/firing`: the same rules with `for` and a rendered label, their thousands
+//! of instances pending then firing, evaluated second after second, and what each evaluation
+//! hands to the store (`AlertEngine::changes`).
 //!
 //! Then rules reading a day, further back than memory's hour: 10 rules
 //! `avg_over_time(dN[1d]) > 50` over 1,000 series with a day of points every minute in the store
