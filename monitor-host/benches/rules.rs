@@ -18,7 +18,9 @@
 //! compared shared), and for the next evaluation of the same engine a second later
 //! (`rules/evaluate_next`, what a running host does every cycle), with the part of it spent on
 //! the view of the store's series (`rules/source`: built whole, or over the labels kept between
-//! evaluations).
+//! evaluations). `rules/firing`: the same rules with `for` and a rendered label, their thousands
+//! of instances pending then firing, evaluated second after second, and what each evaluation
+//! hands to the store (`AlertEngine::changes`).
 //!
 //! Then rules reading a day, further back than memory's hour: 10 rules
 //! `avg_over_time(dN[1d]) > 50` over 1,000 series with a day of points every minute in the store
@@ -208,6 +210,7 @@ fn bench(c: &mut Criterion) {
         "rules/evaluate_next: the next evaluation of the same engine {next:?}; ratio {:.2}",
         next.as_secs_f64() / floor.as_secs_f64()
     );
+    firing_rows(&store, floor);
     // The view of the store each evaluation reads through: built whole, or over the labels an
     // engine keeps while the series stay the same.
     let built = time(&mut || drop(MemorySource::new(&store, 60_000)));
@@ -229,6 +232,64 @@ fn bench(c: &mut Criterion) {
         store.len(),
         eval.as_secs_f64() / floor.as_secs_f64(),
         distinct.as_secs_f64() / floor.as_secs_f64()
+    );
+}
+
+/// The rules of the mix each with a `for` (pending at the first evaluation, firing from the
+/// next) and a label rendered from the sample's: thousands of instances pending, then firing,
+/// found again at every evaluation.
+fn firing_engine() -> AlertEngine {
+    let mut yaml = String::from("groups:\n");
+    for g in 0..GROUPS {
+        yaml.push_str(&format!("  - name: g{g}\n    rules:\n"));
+        for k in (g * RULES / GROUPS)..((g + 1) * RULES / GROUPS) {
+            let (expr, _, _) = rule(k);
+            yaml.push_str(&format!(
+                "      - alert: A{k}\n        expr: {expr}\n        for: 5s\n        labels:\n          \
+                 where: '{{{{ $labels.job }}}}'\n"
+            ));
+        }
+    }
+    let set = RuleSet {
+        alerts: Vec::new(),
+        groups: parse_rule_file(&yaml, "firing.yml").unwrap(),
+    };
+    let rules = CompiledRules::from_rule_set(&[], &set, Duration::from_secs(1));
+    AlertEngine::new(rules, 60_000)
+}
+
+/// `rules/firing`: one engine evaluated second after second, its instances pending, then firing,
+/// then only found again; and what it hands to the store after each evaluation
+/// (`AlertEngine::changes`): every instance at first, then those that changed.
+fn firing_rows(store: &Store, floor: Duration) {
+    let mut e = firing_engine();
+    let mut t = NOW_MS;
+    let first = Instant::now();
+    let _ = e.evaluate(store, t);
+    let first = first.elapsed();
+    let written_first = e.changes().len();
+    let instances = e.len();
+    t += 10_000;
+    let _ = e.evaluate(store, t);
+    let written_fired = e.changes().len();
+    let firing = (e.statuses())
+        .filter(|s| s.state == monitor_host::alert::AlertState::Firing)
+        .count();
+    let (mut eval, mut changes, mut written) = (Duration::ZERO, Duration::ZERO, 0);
+    for _ in 0..5 {
+        t += 1_000;
+        let start = Instant::now();
+        let _ = e.evaluate(store, t);
+        eval += start.elapsed();
+        let start = Instant::now();
+        written += e.changes().len();
+        changes += start.elapsed();
+    }
+    let (eval, changes) = (eval / 5, changes / 5);
+    println!(
+        "rules/firing: {RULES} rules with `for` and a rendered label, {instances} instances ({firing} firing): first evaluation {first:?} ({written_first} written), the one that fires them ({written_fired} written), then {eval:?} per evaluation (ratio {:.2} to the floor) and {changes:?} to find what changed ({} written per evaluation)",
+        eval.as_secs_f64() / floor.as_secs_f64(),
+        written / 5
     );
 }
 

@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::config::{AlertRule, Condition, Config};
 use crate::promql::{
     Evaluator, HistoryCache, MemoryIndex, MemorySource, Metric, NAME, Sample, Selections, Source,
-    StoredSource, Value,
+    StoredSource, Value, without_name,
 };
 use crate::rules::{AlertingRule, RecordingRule, Rule, RuleSet, Template, TemplateData};
 use crate::store::{SeriesId, SeriesKey, Store};
@@ -139,20 +139,18 @@ pub enum Transition {
     },
 }
 
-/// What [`AlertEngine::changes`] compares: the state, its times and a hash of the annotations,
-/// not the latest value.
+/// What [`AlertEngine::changes`] compares: the state, its times and how many times the
+/// annotations changed, not the latest value (the store keeps it only with a change).
 type Stored = (AlertState, Option<u64>, Option<u64>, Option<u64>, u64);
 
-fn stored(s: &AlertStatus) -> Stored {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::hash::DefaultHasher::new();
-    s.annotations.hash(&mut h);
+fn stored(inst: &Instance) -> Stored {
+    let s = &inst.status;
     (
         s.state,
         s.active_since_ms,
         s.firing_since_ms,
         s.resolved_at_ms,
-        h.finish(),
+        inst.annotations_version,
     )
 }
 
@@ -183,10 +181,12 @@ struct AlertDef {
     limit: u64,
     // How far back it reads, in ms (`crate::rules::lookback`).
     lookback_ms: u64,
+    // The expression evaluated, as the evaluator formats it: what answers are shared by.
+    key: String,
     // An expression rule comparing a vector with a number (`up == 0`): the vector side, which
     // tells an alert whose series is still there (resolved with its current value) from one
-    // whose series went stale or vanished.
-    value_side: Option<Expr>,
+    // whose series went stale or vanished; and its formatted text.
+    value_side: Option<(Expr, String)>,
 }
 
 /// One rule of a group, in order.
@@ -302,6 +302,7 @@ impl CompiledRules {
             unreachable!("`{selector}` does not parse: {e}")
         });
         self.defs.push(AlertDef {
+            key: selector.to_string(),
             check: Check::Simple {
                 selector,
                 condition: r.condition,
@@ -345,6 +346,7 @@ impl CompiledRules {
             labels: BTreeMap::new(),
         });
         self.defs.push(AlertDef {
+            key: a.expr.parsed.to_string(),
             check: Check::Expr(a.expr.parsed.clone()),
             text: a.expr.text.clone(),
             keep_firing_for_ms: a.keep_firing_for.as_millis() as u64,
@@ -353,7 +355,10 @@ impl CompiledRules {
             identity: format!("{}\0{labels:?}", a.name),
             limit,
             lookback_ms: lookback_ms(&a.expr.parsed),
-            value_side: value_side(&a.expr.parsed),
+            value_side: value_side(&a.expr.parsed).map(|e| {
+                let text = e.to_string();
+                (e, text)
+            }),
         });
     }
 }
@@ -435,6 +440,50 @@ struct Instance {
     keep_since_ms: Option<u64>,
     // When its state changed, in the last hour.
     changes: VecDeque<u64>,
+    // How many times its annotations changed: what `changes` compares of them.
+    annotations_version: u64,
+    // What `changes` last handed to the store, if it did.
+    exported: Option<Stored>,
+}
+
+/// An active instance found by an evaluation: labels, value, annotations.
+type Active = (Labels, f64, BTreeMap<String, String>);
+
+/// Whether `labels` are among `active` (sorted by labels).
+fn is_active(active: &[Active], labels: &Labels) -> bool {
+    active.binary_search_by(|a| a.0.cmp(labels)).is_ok()
+}
+
+/// The instance of rule `ri` named `name` with `labels` among `instances` (one rule name's),
+/// created inactive with `value` if it is new; the labels are copied only then.
+fn instance<'i>(
+    instances: &'i mut BTreeMap<Labels, Instance>,
+    (ri, name): (usize, &str),
+    labels: &Labels,
+    value: f64,
+) -> &'i mut Instance {
+    if !instances.contains_key(labels) {
+        let inst = Instance {
+            rule: ri,
+            status: AlertStatus {
+                alert: name.to_owned(),
+                labels: labels.clone(),
+                state: AlertState::Inactive,
+                value,
+                active_since_ms: None,
+                firing_since_ms: None,
+                resolved_at_ms: None,
+                annotations: BTreeMap::new(),
+                flaps_per_hour: 0,
+            },
+            keep_since_ms: None,
+            changes: VecDeque::new(),
+            annotations_version: 0,
+            exported: None,
+        };
+        instances.insert(labels.clone(), inst);
+    }
+    instances.get_mut(labels).expect("inserted above")
 }
 
 impl Instance {
@@ -458,8 +507,8 @@ impl Instance {
 /// What one evaluation of an alerting rule found, per instance.
 #[derive(Debug, Default)]
 struct Found {
-    // Active instances: labels, value, annotations.
-    active: Vec<(Labels, f64, BTreeMap<String, String>)>,
+    // Active instances, sorted by labels.
+    active: Vec<Active>,
     // A simple rule's series that are there but whose condition does not hold: their value
     // (the last comparable one for NaN). For an expression rule with a value side, read only when
     // one of its alerts is no longer active: the instances its value side still returns.
@@ -481,10 +530,9 @@ enum RuleError {
 #[derive(Debug)]
 pub struct AlertEngine {
     rules: Arc<CompiledRules>,
-    states: BTreeMap<AlertKey, Instance>,
+    // By rule name, then labels: a rule's instances are found by their labels alone.
+    states: BTreeMap<String, BTreeMap<Labels, Instance>>,
     stale_ms: u64,
-    // What `changes` last returned, per instance.
-    exported: BTreeMap<AlertKey, Stored>,
     // When each group was last evaluated.
     last_eval: Vec<Option<u64>>,
     // How long each group's last evaluation took.
@@ -522,7 +570,6 @@ impl AlertEngine {
             rules: Arc::new(rules),
             states: BTreeMap::new(),
             stale_ms,
-            exported: BTreeMap::new(),
             recorded: Vec::new(),
             errors: BTreeMap::new(),
             history: None,
@@ -582,13 +629,16 @@ impl AlertEngine {
         let moved: Vec<Option<usize>> = (self.rules.defs.iter())
             .map(|old| (rules.defs.iter()).position(|r| r.identity == old.identity))
             .collect();
-        self.states.retain(|_, inst| match moved[inst.rule] {
-            Some(new) => {
-                inst.rule = new;
-                true
-            }
-            None => false,
-        });
+        for instances in self.states.values_mut() {
+            instances.retain(|_, inst| match moved[inst.rule] {
+                Some(new) => {
+                    inst.rule = new;
+                    true
+                }
+                None => false,
+            });
+        }
+        self.states.retain(|_, instances| !instances.is_empty());
         self.last_eval = vec![None; rules.groups.len()];
         self.last_duration = vec![None; rules.groups.len()];
         (self.iterations).retain(|name, _| rules.groups.iter().any(|g| &g.name == name));
@@ -607,17 +657,17 @@ impl AlertEngine {
             let Some(ri) = self.rule_of(&s.alert, &s.labels) else {
                 continue;
             };
-            let key: AlertKey = (s.alert.clone(), s.labels.clone());
-            self.exported.insert(key.clone(), stored(&s));
-            self.states.insert(
-                key,
-                Instance {
-                    rule: ri,
-                    status: s,
-                    keep_since_ms: None,
-                    changes: VecDeque::new(),
-                },
-            );
+            let mut inst = Instance {
+                rule: ri,
+                status: s,
+                keep_since_ms: None,
+                changes: VecDeque::new(),
+                annotations_version: 0,
+                exported: None,
+            };
+            inst.exported = Some(stored(&inst));
+            (self.states.entry(inst.status.alert.clone()).or_default())
+                .insert(inst.status.labels.clone(), inst);
         }
     }
 
@@ -639,16 +689,24 @@ impl AlertEngine {
 
     /// The instances whose state, times or annotations changed since the last call (or since
     /// [`restore`](Self::restore)), for the store.
+    ///
+    /// Each instance is compared by its state, times and a count of its annotations' changes,
+    /// without copying or hashing anything; only the changed ones are copied.
     pub fn changes(&mut self) -> Vec<AlertStatus> {
         let mut out = Vec::new();
-        for (key, inst) in &self.states {
-            let now = stored(&inst.status);
-            if self.exported.get(key) != Some(&now) {
-                self.exported.insert(key.clone(), now);
+        for inst in self.states.values_mut().flat_map(BTreeMap::values_mut) {
+            let now = stored(inst);
+            if inst.exported != Some(now) {
+                inst.exported = Some(now);
                 out.push(inst.status.clone());
             }
         }
         out
+    }
+
+    /// Every instance, by rule name and labels.
+    fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.states.values().flat_map(BTreeMap::values)
     }
 
     /// The alerting rules, by rule index: what notifications and healing read. An expression
@@ -696,19 +754,18 @@ impl AlertEngine {
 
     /// Every alert instance seen so far.
     pub fn statuses(&self) -> impl Iterator<Item = &AlertStatus> {
-        self.states.values().map(|i| &i.status)
+        self.instances().map(|i| &i.status)
     }
 
     /// One alert instance, if it was ever evaluated.
     pub fn status(&self, key: &AlertKey) -> Option<&AlertStatus> {
-        self.states.get(key).map(|i| &i.status)
+        (self.states.get(&key.0)?.get(&key.1)).map(|i| &i.status)
     }
 
     /// Whether this instance is firing now.
     pub fn is_firing(&self, key: &AlertKey) -> bool {
-        self.states
-            .get(key)
-            .is_some_and(|i| i.status.state == AlertState::Firing)
+        self.status(key)
+            .is_some_and(|s| s.state == AlertState::Firing)
     }
 
     /// The recording rules' results since the last call, for the store: `(series, ms, value)`.
@@ -862,31 +919,36 @@ impl AlertEngine {
                 return Err(RuleError::Limit(m));
             }
         };
-        let mut active: Vec<AlertKey> = Vec::with_capacity(found.active.len());
-        for (labels, value, annotations) in &found.active {
-            let key: AlertKey = (rule.name.clone(), labels.clone());
-            active.push(key.clone());
-            let inst = self.instance(ri, key, *value);
-            inst.status.value = *value;
-            inst.status.annotations.clone_from(annotations);
-            inst.keep_since_ms = None;
-            activate(ri, rule, inst, now_ms, out);
-        }
-        // A simple rule's series that are there have an instance, inactive or not (`/metrics`
-        // shows its state as 0).
-        for (labels, value) in &found.inactive {
-            let key: AlertKey = (rule.name.clone(), labels.clone());
-            if let Some(v) = value {
-                self.instance(ri, key, *v);
+        let mut found = found;
+        let mut active = std::mem::take(&mut found.active);
+        if !active.is_empty() || found.inactive.values().any(Option::is_some) {
+            if !self.states.contains_key(&rule.name) {
+                self.states.insert(rule.name.clone(), BTreeMap::new());
+            }
+            let instances = (self.states.get_mut(&rule.name)).expect("inserted above");
+            for (labels, value, annotations) in &mut active {
+                let inst = instance(instances, (ri, &rule.name), labels, *value);
+                inst.status.value = *value;
+                if inst.status.annotations != *annotations {
+                    inst.status.annotations = std::mem::take(annotations);
+                    inst.annotations_version += 1;
+                }
+                inst.keep_since_ms = None;
+                activate(ri, rule, inst, now_ms, out);
+            }
+            // A simple rule's series that are there have an instance, inactive or not
+            // (`/metrics` shows its state as 0).
+            for (labels, value) in &found.inactive {
+                if let Some(v) = value {
+                    instance(instances, (ri, &rule.name), labels, *v);
+                }
             }
         }
-        active.sort();
-        let mut found = found;
-        if let Some(side) = &def.value_side
+        if let Some((side, text)) = &def.value_side
             && self.any_absent(ri, &rule.name, &active)
         {
             // Only when an alert goes: the other side costs a second query.
-            if let Ok(values) = values_of(def, side, over, at_ms) {
+            if let Ok(values) = values_of(def, (side, text), over, at_ms) {
                 found.inactive = values;
                 found.knows_series = true;
             }
@@ -895,10 +957,7 @@ impl AlertEngine {
         if !matches!(def.check, Check::Simple { .. }) {
             found.inactive.clear();
         }
-        let mut seen = active;
-        seen.extend((found.inactive.keys()).map(|l| (rule.name.clone(), l.clone())));
-        seen.sort();
-        self.prune(ri, &rule.name, &seen);
+        self.prune(ri, &rule.name, &active, &found.inactive);
         Ok(())
     }
 
@@ -907,7 +966,12 @@ impl AlertEngine {
     /// becomes inactive first, so the store learns it no longer fires, and is forgotten once
     /// that was handed to [`changes`](Self::changes).
     fn drop_all(&mut self, ri: usize, name: &str) {
-        for (_, inst) in self.name_range(name) {
+        for inst in self
+            .states
+            .get_mut(name)
+            .into_iter()
+            .flat_map(|m| m.values_mut())
+        {
             if inst.rule == ri {
                 inst.status.active_since_ms = None;
                 inst.status.firing_since_ms = None;
@@ -915,41 +979,14 @@ impl AlertEngine {
                 inst.status.state = AlertState::Inactive;
             }
         }
-        self.prune(ri, name, &[]);
+        self.prune(ri, name, &[], &BTreeMap::new());
     }
 
     /// Whether an active (pending or firing) instance of rule `ri` is not in `active`.
-    fn any_absent(&self, ri: usize, name: &str, active: &[AlertKey]) -> bool {
-        let start: AlertKey = (name.to_owned(), Labels::new());
-        (self.states.range(start..))
-            .take_while(|(k, _)| k.0 == name)
-            .any(|(k, i)| {
-                i.rule == ri
-                    && i.status.state != AlertState::Inactive
-                    && active.binary_search(k).is_err()
-            })
-    }
-
-    /// The instance `key` of rule `ri`, created inactive with `value` if it is new.
-    fn instance(&mut self, ri: usize, key: AlertKey, value: f64) -> &mut Instance {
-        self.states
-            .entry(key)
-            .or_insert_with_key(|(name, labels)| Instance {
-                rule: ri,
-                status: AlertStatus {
-                    alert: name.clone(),
-                    labels: labels.clone(),
-                    state: AlertState::Inactive,
-                    value,
-                    active_since_ms: None,
-                    firing_since_ms: None,
-                    resolved_at_ms: None,
-                    annotations: BTreeMap::new(),
-                    flaps_per_hour: 0,
-                },
-                keep_since_ms: None,
-                changes: VecDeque::new(),
-            })
+    fn any_absent(&self, ri: usize, name: &str, active: &[Active]) -> bool {
+        (self.states.get(name).into_iter().flatten()).any(|(labels, i)| {
+            i.rule == ri && i.status.state != AlertState::Inactive && !is_active(active, labels)
+        })
     }
 
     /// The instances of rule `ri` not active at this evaluation: they resolve (with the value
@@ -962,12 +999,15 @@ impl AlertEngine {
         name: &str,
         def: &AlertDef,
         found: &Found,
-        active: &[AlertKey],
+        active: &[Active],
         now_ms: u64,
         out: &mut Vec<Transition>,
     ) {
-        for (key, inst) in self.name_range(name) {
-            if inst.rule != ri || active.binary_search(key).is_ok() {
+        let Some(instances) = self.states.get_mut(name) else {
+            return;
+        };
+        for (labels, inst) in instances.iter_mut() {
+            if inst.rule != ri || is_active(active, labels) {
                 continue;
             }
             if inst.status.state == AlertState::Firing && def.keep_firing_for_ms > 0 {
@@ -976,7 +1016,7 @@ impl AlertEngine {
                     continue;
                 }
             }
-            let fresh = match found.inactive.get(&key.1) {
+            let fresh = match found.inactive.get(labels) {
                 Some(v) => Some(v.unwrap_or(inst.status.value)),
                 None if found.knows_series => None,
                 None => Some(inst.status.value),
@@ -986,17 +1026,6 @@ impl AlertEngine {
             }
             resolve(ri, inst, fresh, now_ms, out);
         }
-    }
-
-    fn name_range<'a>(
-        &'a mut self,
-        name: &str,
-    ) -> impl Iterator<Item = (&'a AlertKey, &'a mut Instance)> {
-        let start: AlertKey = (name.to_owned(), Labels::new());
-        let name = name.to_owned();
-        self.states
-            .range_mut(start..)
-            .take_while(move |(k, _)| k.0 == name)
     }
 
     /// One recording rule at `now_ms`: its samples, named and labelled, go to `source` (later
@@ -1011,7 +1040,7 @@ impl AlertEngine {
         now_ms: u64,
     ) -> Result<(), RuleError> {
         let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
-        let samples = match over.instant(expr, t) {
+        let samples = match over.instant(expr, None, t).map(Arc::unwrap_or_clone) {
             Ok(Value::Vector(v)) => v,
             Ok(Value::Scalar(v)) => vec![Sample {
                 metric: Metric::new(),
@@ -1068,36 +1097,38 @@ impl AlertEngine {
     /// inactive and that state was handed to [`changes`](Self::changes): a firing one resolves
     /// first, and the store learns it resolved before it is forgotten, so a restart does not
     /// bring it back firing. A series that comes back starts a new instance.
-    fn prune(&mut self, ri: usize, name: &str, seen: &[AlertKey]) {
-        let gone: Vec<AlertKey> = {
-            let exported = &self.exported;
-            let start: AlertKey = (name.to_owned(), Labels::new());
-            self.states
-                .range(start..)
-                .take_while(|(k, _)| k.0 == name)
-                .filter(|(key, inst)| {
-                    inst.rule == ri
-                        && inst.status.state == AlertState::Inactive
-                        && seen.binary_search(key).is_err()
-                        && exported.get(*key) == Some(&stored(&inst.status))
-                })
-                .map(|(k, _)| k.clone())
-                .collect()
+    ///
+    /// The series seen are those `active` (sorted by labels) and `inactive` hold.
+    fn prune(
+        &mut self,
+        ri: usize,
+        name: &str,
+        active: &[Active],
+        inactive: &BTreeMap<Labels, Option<f64>>,
+    ) {
+        let Some(instances) = self.states.get_mut(name) else {
+            return;
         };
-        for key in gone {
-            self.states.remove(&key);
-            self.exported.remove(&key);
+        instances.retain(|labels, inst| {
+            inst.rule != ri
+                || inst.status.state != AlertState::Inactive
+                || is_active(active, labels)
+                || inactive.contains_key(labels)
+                || inst.exported != Some(stored(inst))
+        });
+        if instances.is_empty() {
+            self.states.remove(name);
         }
     }
 
     /// Number of alert instances held.
     pub fn len(&self) -> usize {
-        self.states.len()
+        self.states.values().map(BTreeMap::len).sum()
     }
 
     /// Whether no instance is held.
     pub fn is_empty(&self) -> bool {
-        self.states.is_empty()
+        self.states.values().all(BTreeMap::is_empty)
     }
 }
 
@@ -1112,11 +1143,16 @@ struct Over<'o, 'm, 'a> {
 }
 
 impl Over<'_, '_, '_> {
-    /// `expr` at `t`, as an instant query.
-    fn instant(&mut self, expr: &Expr, t: i64) -> Result<Value, String> {
+    /// `expr` at `t`, as an instant query; over memory alone, shared with the other rules that
+    /// ask for the same `text` (`expr` formatted), when given.
+    fn instant(&mut self, expr: &Expr, text: Option<&str>, t: i64) -> Result<Arc<Value>, String> {
         let result = match self.history.as_deref_mut() {
             None => {
-                Evaluator::with_selections(&*self.memory, t, t, self.selections).instant(expr, t)
+                let ev = Evaluator::with_selections(&*self.memory, t, t, self.selections);
+                match text {
+                    Some(text) => ev.instant_shared(expr, text, t),
+                    None => ev.instant(expr, t).map(Arc::new),
+                }
             }
             Some(_) if self.history_error.is_some() => {
                 return Err(crate::promql::Error::Storage(
@@ -1126,7 +1162,9 @@ impl Over<'_, '_, '_> {
             }
             Some(history) => {
                 let source = StoredSource::new(&*self.memory, history);
-                Evaluator::new(&source as &dyn Source, t, t).instant(expr, t)
+                Evaluator::new(&source as &dyn Source, t, t)
+                    .instant(expr, t)
+                    .map(Arc::new)
             }
         };
         result.map_err(|e| e.to_string())
@@ -1141,7 +1179,8 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
         Check::Simple { selector, .. } => selector,
         Check::Expr(e) => e,
     };
-    let samples = match over.instant(expr, t)? {
+    let answer = over.instant(expr, Some(&def.key), t)?;
+    let samples = match &*answer {
         Value::Vector(v) => v,
         other => {
             return Err(format!(
@@ -1163,11 +1202,8 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
                 threshold,
                 ..
             } => {
-                let labels = source.labels_of(&s.metric).cloned().unwrap_or_else(|| {
-                    let mut m = s.metric.clone();
-                    m.remove(NAME);
-                    m
-                });
+                let labels = (source.labels_of(&s.metric).cloned())
+                    .unwrap_or_else(|| without_name(&s.metric));
                 // NaN compares false with everything: an active instance resolves with the
                 // last comparable value, and NaN never becomes an alert's value.
                 if s.value.is_nan() {
@@ -1179,8 +1215,13 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
                 }
             }
             Check::Expr(_) => {
-                let mut base = s.metric;
-                base.remove(NAME);
+                let mut base = without_name(&s.metric);
+                if def.labels.is_empty() && def.annotations.is_empty() {
+                    // Nothing to render: the sample's labels are the instance's.
+                    base.retain(|_, v| !v.is_empty());
+                    found.active.push((base, s.value, BTreeMap::new()));
+                    continue;
+                }
                 let data = TemplateData {
                     labels: &base,
                     external_labels: &no_external,
@@ -1198,9 +1239,8 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
             }
         }
     }
-    let mut keys: Vec<&Labels> = found.active.iter().map(|a| &a.0).collect();
-    keys.sort();
-    if keys.windows(2).any(|w| w[0] == w[1]) {
+    found.active.sort_by(|a, b| a.0.cmp(&b.0));
+    if found.active.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(
             "vector contains metrics with the same labelset after applying alert labels".into(),
         );
@@ -1212,19 +1252,19 @@ fn find(def: &AlertDef, over: &mut Over<'_, '_, '_>, now_ms: u64) -> Result<Foun
 /// alerts are (the sample's labels with the rule's `labels`).
 fn values_of(
     def: &AlertDef,
-    side: &Expr,
+    (side, text): (&Expr, &str),
     over: &mut Over<'_, '_, '_>,
     now_ms: u64,
 ) -> Result<BTreeMap<Labels, Option<f64>>, String> {
     let t = i64::try_from(now_ms).unwrap_or(i64::MAX);
-    let Value::Vector(samples) = over.instant(side, t)? else {
+    let answer = over.instant(side, Some(text), t)?;
+    let Value::Vector(samples) = &*answer else {
         return Err("not an instant vector".into());
     };
     let no_external = BTreeMap::new();
     let mut out = BTreeMap::new();
     for s in samples {
-        let mut labels = s.metric;
-        labels.remove(NAME);
+        let labels = without_name(&s.metric);
         let data = TemplateData {
             labels: &labels,
             external_labels: &no_external,
@@ -1883,6 +1923,48 @@ mod tests {
             alerts["data"]["alerts"][0]["annotations"]["summary"],
             "80% full"
         );
+    }
+
+    #[test]
+    fn only_state_times_and_annotations_are_handed_to_the_store() {
+        let yaml = concat!(
+            "groups:\n  - name: g\n    rules:\n",
+            "      - alert: Hot\n        expr: temp > 50\n        for: 10s\n",
+            "      - alert: Hot\n        expr: temp > 80\n        labels:\n          level: high\n",
+        );
+        let mut store = Store::new(u64::MAX);
+        let mut e = from_file(yaml);
+        let mut step = |t: u64, v: f64| {
+            put_kind(
+                &mut store,
+                "temp",
+                SampleKind::Gauge,
+                &[("room", "a")],
+                t,
+                v,
+            );
+            e.evaluate(&store, t);
+            (e.changes().iter())
+                .map(|s| (s.labels.len(), s.state, s.value))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(step(0, 60.0), [(1, AlertState::Pending, 60.0)]);
+        // Pending longer, with another value: nothing the store keeps changed.
+        assert_eq!(step(1_000, 70.0), []);
+        assert_eq!(step(2_000, 75.0), []);
+        // The second rule of the name, with its own labels, fires at once; the first still waits.
+        assert_eq!(step(3_000, 85.0), [(2, AlertState::Firing, 85.0)]);
+        assert_eq!(step(10_000, 90.0), [(1, AlertState::Firing, 90.0)]);
+        assert_eq!(step(11_000, 95.0), []);
+        assert_eq!(
+            step(12_000, 10.0),
+            [
+                (2, AlertState::Inactive, 10.0),
+                (1, AlertState::Inactive, 10.0)
+            ]
+        );
+        assert_eq!(step(13_000, 10.0), []);
+        assert!(e.is_empty(), "resolved, stored, then forgotten");
     }
 
     fn up(i: &str) -> SeriesKey {

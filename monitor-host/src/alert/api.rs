@@ -66,7 +66,8 @@ impl AlertEngine {
 
     /// The pending and firing alerts, as `GET /api/v1/alerts` answers.
     pub fn prometheus_alerts(&self) -> Value {
-        let alerts: Vec<Value> = (self.states.values())
+        let alerts: Vec<Value> = self
+            .instances()
             .filter(|i| i.status.state != AlertState::Inactive)
             .map(|i| self.api_alert(i))
             .collect();
@@ -94,7 +95,7 @@ impl AlertEngine {
                         Step::Alert(ri) => {
                             let (meta, def) = (&rules.meta[*ri], &rules.defs[*ri]);
                             let instances: Vec<&Instance> =
-                                self.states.values().filter(|i| i.rule == *ri).collect();
+                                self.instances().filter(|i| i.rule == *ri).collect();
                             let state = (instances.iter().map(|i| i.status.state))
                                 .max_by_key(|s| s.as_number())
                                 .unwrap_or(AlertState::Inactive);

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use promql_parser::parser::{BinaryExpr, LabelModifier, VectorMatchCardinality};
+use promql_parser::parser::{BinaryExpr, Expr, LabelModifier, VectorMatchCardinality};
 
 use super::value::{Metric, NAME, Sample, Value, check_unique, describe, drop_name};
 use super::{Error, Evaluator, Source};
@@ -63,6 +63,10 @@ pub(super) fn eval<S: Source + ?Sized>(
 ) -> Result<Value, Error> {
     let op = b.op.to_string();
     let return_bool = b.modifier.as_ref().is_some_and(|m| m.return_bool);
+    if let Some(out) = selector_filter(ev, b, &op, return_bool, t)? {
+        check_unique(&out).map_err(Error::Execution)?;
+        return Ok(Value::Vector(out));
+    }
     let lhs = ev.eval(&b.lhs, t)?;
     let rhs = ev.eval(&b.rhs, t)?;
     let out = match (lhs, rhs) {
@@ -100,6 +104,34 @@ pub(super) fn eval<S: Source + ?Sized>(
     };
     check_unique(&out).map_err(Error::Execution)?;
     Ok(Value::Vector(out))
+}
+
+/// A selector filtered by a comparison with a number (`up == 0`, `90 < x`), as
+/// [`vector_scalar`] answers it, when `b` is one: only the samples kept have their labels copied
+/// out of the selection.
+fn selector_filter<S: Source + ?Sized>(
+    ev: &Evaluator<'_, S>,
+    b: &BinaryExpr,
+    op: &str,
+    return_bool: bool,
+    t: i64,
+) -> Result<Option<Vec<Sample>>, Error> {
+    if return_bool || !COMPARISON.contains(&op) {
+        return Ok(None);
+    }
+    let (vs, n, scalar_left) = match (b.lhs.as_ref(), b.rhs.as_ref()) {
+        (Expr::VectorSelector(vs), Expr::NumberLiteral(n)) => (vs, n.val, false),
+        (Expr::NumberLiteral(n), Expr::VectorSelector(vs)) => (vs, n.val, true),
+        _ => return Ok(None),
+    };
+    let kept = ev.instant_selector_where(vs, t, |v| {
+        let (l, r) = if scalar_left { (n, v) } else { (v, n) };
+        apply(op, l, r).1
+    })?;
+    // A comparison keeps the vector's value and labels, stamped with the evaluation's time.
+    Ok(Some(
+        kept.into_iter().map(|s| Sample { ts: t, ..s }).collect(),
+    ))
 }
 
 /// `on(...)` (true) or `ignoring(...)` (false), and the labels named.

@@ -52,12 +52,17 @@ struct Selected {
 #[derive(Debug, Default)]
 pub struct Selections(
     RefCell<HashMap<String, Arc<Selected>>>,
-    RefCell<HashMap<(String, i64), Kept>>,
+    // By time, then by the expression's text: looked up by a borrowed text.
+    RefCell<HashMap<i64, HashMap<String, Kept>>>,
 );
 
 /// A value kept for the queries that ask for the same expression at the same time, with the
-/// selector reads it took.
-type Kept = (Value, Vec<Arc<Request>>);
+/// selector reads it took; both shared, so that handing them out copies nothing.
+#[derive(Debug, Clone)]
+struct Kept {
+    value: Arc<Value>,
+    requests: Arc<[Arc<Request>]>,
+}
 
 /// One selector's read as a query asked for it: the selection's key and matchers, the window
 /// `(after, to]` asked, and the window for every step of the query.
@@ -197,6 +202,23 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
         self.eval(expr, t_ms)
     }
 
+    /// `expr` at `t_ms` as [`instant`](Self::instant) answers it, shared: with shared
+    /// selections, a function call, aggregation or binary operation another query asked for at
+    /// the same time is handed out as it was kept, not copied (and kept without a copy when
+    /// computed here). `text` is `expr.to_string()`, known beforehand.
+    ///
+    /// # Errors
+    ///
+    /// See [`Error`].
+    pub fn instant_shared(&self, expr: &Expr, text: &str, t_ms: i64) -> Result<Arc<Value>, Error> {
+        match expr {
+            Expr::Call(_) | Expr::Aggregate(_) | Expr::Binary(_) => {
+                self.kept_or(expr, Some(text), t_ms)
+            }
+            _ => self.eval(expr, t_ms).map(Arc::new),
+        }
+    }
+
     /// `expr` at each step from the start to the end: each series' points, series in label order.
     ///
     /// # Errors
@@ -235,38 +257,59 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             Expr::VectorSelector(vs) => Ok(Value::Vector(self.instant_selector(vs, t)?)),
             Expr::MatrixSelector(ms) => Ok(Value::Range(self.range_selector(ms, t)?)),
             Expr::Subquery(sq) => Ok(Value::Range(self.subquery(sq, t)?)),
-            Expr::Call(call) => self.shared_or(expr, t, || functions::call(self, call, t)),
-            Expr::Aggregate(a) => self.shared_or(expr, t, || aggregate::eval(self, a, t)),
-            Expr::Binary(b) => self.shared_or(expr, t, || binary::eval(self, b, t)),
+            Expr::Call(_) | Expr::Aggregate(_) | Expr::Binary(_) => {
+                if self.shared.is_none() {
+                    return self.compute(expr, t);
+                }
+                self.kept_or(expr, None, t).map(Arc::unwrap_or_clone)
+            }
             Expr::Extension(_) => Err(Error::BadData(super::validate(expr).unwrap_err())),
         }
     }
 
-    /// `compute`'s value of `expr` at `t`; with shared selections, kept for the other queries
-    /// that ask for the same `expr` at the same `t`.
-    fn shared_or(
-        &self,
-        expr: &Expr,
-        t: i64,
-        compute: impl FnOnce() -> Result<Value, Error>,
-    ) -> Result<Value, Error> {
+    /// The value of a function call, aggregation or binary operation, computed.
+    fn compute(&self, expr: &Expr, t: i64) -> Result<Value, Error> {
+        match expr {
+            Expr::Call(call) => functions::call(self, call, t),
+            Expr::Aggregate(a) => aggregate::eval(self, a, t),
+            Expr::Binary(b) => binary::eval(self, b, t),
+            _ => self.eval(expr, t),
+        }
+    }
+
+    /// The computed value of `expr` at `t` (its text `text`, else formatted here); with shared
+    /// selections, kept for the other queries that ask for the same `expr` at the same `t`.
+    fn kept_or(&self, expr: &Expr, text: Option<&str>, t: i64) -> Result<Arc<Value>, Error> {
         let Some(shared) = self.shared else {
-            return compute();
+            return self.compute(expr, t).map(Arc::new);
         };
-        let key = (expr.to_string(), t);
-        let kept = shared.1.borrow().get(&key).cloned();
-        if let Some((v, requests)) = kept {
+        let formatted;
+        let text = match text {
+            Some(text) => text,
+            None => {
+                formatted = expr.to_string();
+                &formatted
+            }
+        };
+        let kept = (shared.1.borrow().get(&t)).and_then(|by_text| by_text.get(text).cloned());
+        if let Some(kept) = kept {
             // Answered as if computed: its reads count against `MAX_SAMPLES` as they would have.
-            for r in &requests {
+            for r in kept.requests.iter() {
                 self.selection(r)?;
             }
-            return Ok(v);
+            return Ok(kept.value);
         }
         let first = self.requests.borrow().len();
-        let v = compute()?;
-        let requests = self.requests.borrow()[first..].to_vec();
-        shared.1.borrow_mut().insert(key, (v.clone(), requests));
-        Ok(v)
+        let value = Arc::new(self.compute(expr, t)?);
+        let requests = self.requests.borrow()[first..].into();
+        (shared.1.borrow_mut().entry(t).or_default()).insert(
+            text.to_owned(),
+            Kept {
+                value: Arc::clone(&value),
+                requests,
+            },
+        );
+        Ok(value)
     }
 
     /// `expr` as an instant vector.
@@ -342,6 +385,17 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
         vs: &VectorSelector,
         t: i64,
     ) -> Result<Vec<Sample>, Error> {
+        self.instant_selector_where(vs, t, |_| true)
+    }
+
+    /// The samples of [`instant_selector`](Self::instant_selector) whose value `keep` keeps: the
+    /// labels of the others are not copied.
+    pub(super) fn instant_selector_where(
+        &self,
+        vs: &VectorSelector,
+        t: i64,
+        keep: impl Fn(f64) -> bool,
+    ) -> Result<Vec<Sample>, Error> {
         let r = self.reference(vs.at.as_ref(), vs.offset.as_ref(), t);
         let selected = self.select(vs, r - LOOKBACK_MS, r, t)?;
         let mut out = Vec::new();
@@ -349,6 +403,7 @@ impl<'s, S: Source + ?Sized> Evaluator<'s, S> {
             let window = points.window(r - LOOKBACK_MS, r);
             if let Some(&(ts, value)) = window.last()
                 && !is_stale(value)
+                && keep(value)
             {
                 out.push(Sample {
                     metric: Metric::clone(metric),

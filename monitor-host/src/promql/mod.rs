@@ -38,7 +38,7 @@ pub use self::extension::{EXTENSION_FUNCTIONS, register as register_extensions};
 pub use self::functions::SUPPORTED_FUNCTIONS;
 pub use self::memory::{MemoryIndex, MemorySource};
 pub use self::stored::{HistoryCache, StoredSource};
-pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value};
+pub use self::value::{Matrix, Metric, NAME, Points, Range, Sample, Series, Value, without_name};
 use crate::history::Reader;
 use crate::query::metric;
 
@@ -336,7 +336,39 @@ mod tests {
                 .instant(&parse(q).unwrap(), t)
                 .unwrap();
             assert_eq!(format!("{with:?}"), format!("{alone:?}"), "{q}");
+            // Handed out as kept, the same answer.
+            let expr = parse(q).unwrap();
+            let kept = Evaluator::with_selections(&m, t, t, &shared)
+                .instant_shared(&expr, &expr.to_string(), t)
+                .unwrap();
+            assert_eq!(format!("{kept:?}"), format!("{alone:?}"), "{q}");
         }
+    }
+
+    #[test]
+    fn a_selector_compared_with_a_number_filters_as_any_comparison() {
+        let t = 600_000;
+        let g = |v: f64| Sample {
+            metric: metric(&[(NAME, "g"), ("job", "a")]),
+            value: v,
+            ts: t,
+        };
+        for (q, want) in [
+            ("g > 1.5", vec![g(2.0)]),
+            ("1.5 < g", vec![g(2.0)]),
+            ("g == 2", vec![g(2.0)]),
+            ("g != 2", vec![]),
+            ("g < 1.5", vec![]),
+        ] {
+            assert_eq!(vector(q, t), want, "{q}");
+            // As the general comparison answers (a parenthesised selector is evaluated first).
+            let general = q.replace("g", "(g)");
+            assert_eq!(vector(&general, t), want, "{general}");
+        }
+        // With `bool`, every sample, without its name.
+        let v = vector("g > bool 1.5", t);
+        assert_eq!((v.len(), v[0].value), (1, 1.0));
+        assert_eq!(v[0].metric, metric(&[("job", "a")]));
     }
 
     #[test]

@@ -149,12 +149,35 @@ pub fn describe(metric: &Metric) -> String {
     format!("{{{}}}", pairs.join(", "))
 }
 
+/// A hash of `metric`'s labels: equal label sets hash alike.
+pub fn hash_metric(metric: &Metric) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    let mut h = std::hash::BuildHasherDefault::<std::hash::DefaultHasher>::default().build_hasher();
+    for (k, v) in metric {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
 /// The error for a vector holding two samples with the same labels, if it does.
+///
+/// The samples are told apart by a hash of their labels; only those whose hashes are equal are
+/// compared label by label.
 pub fn check_unique(samples: &[Sample]) -> Result<(), String> {
-    let mut seen: Vec<&Metric> = samples.iter().map(|s| &s.metric).collect();
-    seen.sort();
-    if seen.windows(2).any(|w| w[0] == w[1]) {
-        return Err("vector cannot contain metrics with the same labelset".into());
+    if samples.len() < 2 {
+        return Ok(());
+    }
+    let mut seen: Vec<(u64, usize)> = (samples.iter().enumerate())
+        .map(|(i, s)| (hash_metric(&s.metric), i))
+        .collect();
+    seen.sort_unstable();
+    for run in seen.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        for (k, a) in run.iter().enumerate() {
+            if (run[k + 1..].iter()).any(|b| samples[a.1].metric == samples[b.1].metric) {
+                return Err("vector cannot contain metrics with the same labelset".into());
+            }
+        }
     }
     Ok(())
 }
