@@ -6,6 +6,7 @@
 //! instances a config names, `incidents` keeps each alert episode's timeline, `reload` applies a new config to running instances and `dry_run`
 //! notes what a dry run would have done; this module runs the cycle.
 
+mod collection;
 mod completion;
 mod dry_run;
 mod healing;
