@@ -498,6 +498,62 @@ impl Engine {
     }
 }
 
+/// A collector instance's ingest without the engine around it: collections read and their samples
+/// stored into a [`Store`](crate::store::Store) by the engine's reader and series cache, with no
+/// check, alert, history or remote write. For benchmarks.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct BareIngest {
+    cache: SeriesCache,
+}
+
+impl BareIngest {
+    /// Stores the samples of `bytes` at `now_ms`; how many were stored.
+    ///
+    /// # Errors
+    ///
+    /// When `bytes` are not a collection.
+    pub fn ingest(
+        &mut self,
+        store: &mut crate::store::Store,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<usize, serde_json::Error> {
+        let (samples, _) = RawCollection::read(bytes)?.into_parts();
+        let mut stored = 0;
+        self.cache.begin();
+        for (raw, fast) in samples {
+            let Some(s) = fast else { continue };
+            let labels = labels_text(s.labels);
+            let id = match self.cache.get(&s.name, labels) {
+                Some(id) if store.holds(id) => Some(id),
+                found => {
+                    if found.is_some() {
+                        self.cache.forget(&s.name, labels);
+                    }
+                    let Ok((sample, true)) = read_full(raw, Some(&s)) else {
+                        continue;
+                    };
+                    let key = SeriesKey {
+                        name: sample.name,
+                        labels: sample.labels,
+                    };
+                    let id = store.intern(key, s.kind, "bench");
+                    if let Some(id) = id {
+                        self.cache.insert(&s.name, labels, id);
+                    }
+                    id
+                }
+            };
+            if let Some(id) = id {
+                stored += usize::from(store.push_id(id, s.kind, now_ms, s.value));
+            }
+        }
+        self.cache.end();
+        Ok(stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
