@@ -177,7 +177,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn eat(&mut self, literal: &[u8]) -> Option<()> {
-        self.rest().starts_with(literal).then(|| self.at += literal.len())
+        self.rest()
+            .starts_with(literal)
+            .then(|| self.at += literal.len())
     }
 
     fn eat_byte(&mut self, b: u8) -> bool {
@@ -231,7 +233,9 @@ impl<'a> Cursor<'a> {
     /// The rest of a string whose opening quote was read, when it has no escape: its content.
     fn plain_str(&mut self) -> Option<&'a str> {
         let rest = self.rest();
-        let len = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
         (rest[len] == b'"').then_some(())?;
         let s = &self.text[self.at..self.at + len];
         self.at += len + 1;
@@ -301,7 +305,10 @@ impl<'a> Cursor<'a> {
     /// A run of digits; without `leading_zeros`, `0` alone or one not starting with `0`.
     fn digits(&mut self, leading_zeros: bool) -> Option<&'a str> {
         let rest = self.rest();
-        let len = rest.iter().position(|b| !b.is_ascii_digit()).unwrap_or(rest.len());
+        let len = rest
+            .iter()
+            .position(|b| !b.is_ascii_digit())
+            .unwrap_or(rest.len());
         (len > 0 && (leading_zeros || len == 1 || rest[0] != b'0')).then_some(())?;
         let s = &self.text[self.at..self.at + len];
         self.at += len;
@@ -425,18 +432,41 @@ mod tests {
     #[test]
     fn numbers_read_as_serde_reads_them() {
         for n in [
-            "0", "-0", "-0.0", "0.0", "1", "-1", "12", "1.5", "1e3", "1E3", "1e+3", "1e-3",
-            "1.25e-7", "18446744073709551615", "18446744073709551616", "-9223372036854775808",
-            "-9223372036854775809", "4.9e-324", "2e-324",
-            "0.30000000000000004", "123456789012345678901234567890",
-            "1.7976931348623157e308", "9007199254740993",
+            "0",
+            "-0",
+            "-0.0",
+            "0.0",
+            "1",
+            "-1",
+            "12",
+            "1.5",
+            "1e3",
+            "1E3",
+            "1e+3",
+            "1e-3",
+            "1.25e-7",
+            "18446744073709551615",
+            "18446744073709551616",
+            "-9223372036854775808",
+            "-9223372036854775809",
+            "4.9e-324",
+            "2e-324",
+            "0.30000000000000004",
+            "123456789012345678901234567890",
+            "1.7976931348623157e308",
+            "9007199254740993",
         ] {
-            let json = format!(r#"{{"samples":[{{"name":"n","value":{n},"kind":"gauge"}}],"events":[]}}"#);
+            let json =
+                format!(r#"{{"samples":[{{"name":"n","value":{n},"kind":"gauge"}}],"events":[]}}"#);
             assert!(both(&json), "{n}");
         }
         // Out of range, or not JSON numbers: the general reader says so.
-        for n in ["1e400", "-1e400", "01", "1.", ".5", "+1", "1e", "-", "0x1", "1.e3", "--1", "Infinity", "NaN"] {
-            let json = format!(r#"{{"samples":[{{"name":"n","value":{n},"kind":"gauge"}}],"events":[]}}"#);
+        for n in [
+            "1e400", "-1e400", "01", "1.", ".5", "+1", "1e", "-", "0x1", "1.e3", "--1", "Infinity",
+            "NaN",
+        ] {
+            let json =
+                format!(r#"{{"samples":[{{"name":"n","value":{n},"kind":"gauge"}}],"events":[]}}"#);
             assert!(!both(&json), "{n}");
         }
     }

@@ -6,8 +6,8 @@ use std::time::Instant;
 use monitor_plugin::{HealOutcome, Labels};
 
 use super::Engine;
-use super::healing::HealJob;
 use super::collection::RawCollection;
+use super::healing::HealJob;
 use super::running::{InFlight, Purpose};
 use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;

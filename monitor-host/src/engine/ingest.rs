@@ -63,7 +63,7 @@ impl Reject {
 }
 
 /// The labels of a sample as the plugin wrote them: `{}` when it wrote none.
-fn labels_text<'a>(labels: Option<&'a str>) -> &'a str {
+fn labels_text(labels: Option<&str>) -> &str {
     labels.unwrap_or("{}")
 }
 
@@ -175,7 +175,9 @@ impl SeriesCache {
     fn diverge(&mut self) {
         if !self.diverged {
             self.diverged = true;
-            let upto = self.order.entries[..self.cursor].last().map_or(0, |e| e.end);
+            let upto = self.order.entries[..self.cursor]
+                .last()
+                .map_or(0, |e| e.end);
             self.next.text.push_str(&self.order.text[..upto]);
             (self.next.entries).extend_from_slice(&self.order.entries[..self.cursor]);
         }

@@ -28,10 +28,10 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use monitor_plugin::{Labels, Notification, NotificationStatus, SampleKind};
 use serde::Serialize;
 
-#[doc(hidden)]
-pub use self::ingest::BareIngest;
 pub use self::dry_run::{DryRun, PlannedHeal, PlannedNotification};
 use self::healing::Healing;
+#[doc(hidden)]
+pub use self::ingest::BareIngest;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
