@@ -6,8 +6,8 @@ use std::time::Instant;
 use monitor_plugin::{HealOutcome, Labels};
 
 use super::Engine;
+use super::collection::RawCollection;
 use super::healing::HealJob;
-use super::ingest::RawCollection;
 use super::running::{InFlight, Purpose};
 use crate::history::{EventRecord, HealRecord, Verified};
 use crate::library::CallFailure;
@@ -107,7 +107,7 @@ impl Engine {
                 // The collection borrows from the bytes: no sample is copied before it is read.
                 let bytes = done.result;
                 let parsed = bytes.as_ref().map_err(Clone::clone).and_then(|bytes| {
-                    serde_json::from_slice::<RawCollection<'_>>(bytes).map_err(|e| {
+                    RawCollection::read(bytes).map_err(|e| {
                         CallFailure::Invalid(format!(
                             "collector output is not a valid collection: {e}"
                         ))

@@ -21,19 +21,18 @@
 //!
 //! As Prometheus's scrape cache does, each collector instance keeps a [`SeriesCache`] from a
 //! sample's identity as it came (its name and the raw text of its labels) to the store's
-//! [`SeriesId`]: a series seen before costs one hash and one compare, with no label parsed,
-//! checked or copied. A sample is first read in a borrowed form ([`FastSample`]); only one that
-//! form cannot read goes through a `serde_json::Value`, which gives the reason and message for a
+//! [`SeriesId`]: a series seen before, in the place it had in the last collection, costs one
+//! compare of its text, with no hash and no label parsed, checked or copied. A sample is first read
+//! in a borrowed form ([`FastSample`], see [`collection`](super::collection)); only one that form
+//! cannot read goes through a `serde_json::Value`, which gives the reason and message for a
 //! rejection.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
-use monitor_plugin::{Event, Labels, Sample, SampleKind};
-use serde::Deserialize;
-use serde_json::value::RawValue;
+use monitor_plugin::{Labels, Sample};
 
 use super::Engine;
+use super::collection::{FastSample, RawCollection};
 use crate::history::EventRecord;
 use crate::store::{SeriesId, SeriesKey};
 
@@ -63,56 +62,105 @@ impl Reject {
     }
 }
 
-/// A collection as read by the host: samples one by one, so a bad one does not sink the rest.
-#[derive(Debug, Deserialize)]
-pub(super) struct RawCollection<'a> {
-    #[serde(default, borrow)]
-    samples: Vec<&'a RawValue>,
-    #[serde(default)]
-    events: Vec<Event>,
-}
-
-/// A sample read without copying: what the cache needs to find a known series.
-#[derive(Debug, Deserialize)]
-struct FastSample<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(deserialize_with = "monitor_plugin::number::deserialize")]
-    value: f64,
-    #[serde(default)]
-    kind: SampleKind,
-    // `Some` when present, even as `null` (which the labels' full read then refuses).
-    #[serde(default, borrow, deserialize_with = "present")]
-    labels: Option<&'a RawValue>,
-    #[serde(default)]
-    timestamp_ms: Option<u64>,
-}
-
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
-}
-
 /// The labels of a sample as the plugin wrote them: `{}` when it wrote none.
-fn labels_text(labels: Option<&RawValue>) -> &str {
-    labels.map_or("{}", RawValue::get)
+fn labels_text(labels: Option<&str>) -> &str {
+    labels.unwrap_or("{}")
 }
 
 /// One collector instance's series, by identity as it came: the name, then a NUL, then the
 /// labels' raw JSON text (which never holds a NUL, so the split is unambiguous).
+///
+/// A collector returns its series in the same order each time, as a scrape target does: the
+/// cache keeps the last collection's identities in order ([`Order`]) and first compares sample
+/// `i` with entry `i` there, one compare of memory read in sequence, no hash. Only a sample that
+/// is not where it was (a new series, one moved, one after a vanished one) is looked up by
+/// hash, which also finds the place to go on from. A collection that brought exactly the last
+/// one's series in the same order changes nothing; any other is written down as the new order
+/// at its end, and the series it no longer brings are dropped (as before, one hash per series).
 #[derive(Debug, Default)]
 pub(super) struct SeriesCache {
-    ids: HashMap<Box<str>, (SeriesId, u32), foldhash::fast::RandomState>,
+    ids: HashMap<Box<str>, Cached, foldhash::fast::RandomState>,
+    // The series of the last collection, in its order. The map holds exactly their identities.
+    order: Order,
+    // This collection's series, once it departed from `order`; until then `order[..cursor]`.
+    next: Order,
+    diverged: bool,
+    // Where in `order` the next sample is expected.
+    cursor: usize,
     // The identity being looked up, built here to look up without allocating.
     scratch: String,
-    // Counts collections; an entry holds the last one that brought its series.
+    // Counts collections; an entry holds the last one that stamped it.
     collection: u32,
-    seen: usize,
+}
+
+/// A series in the [`SeriesCache`]'s map.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    id: SeriesId,
+    // The last collection that stamped it, and its place in that collection's order
+    // (`usize::MAX` for a series added since).
+    collection: u32,
+    place: usize,
+}
+
+/// Identities in the order a collection brought them, in one text.
+#[derive(Debug, Default)]
+struct Order {
+    text: String,
+    entries: Vec<Entry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    // `text[start..end]` is the identity; `text[start..start + name_len]` the name.
+    start: usize,
+    name_len: usize,
+    end: usize,
+    id: SeriesId,
+}
+
+impl Order {
+    fn clear(&mut self) {
+        self.text.clear();
+        self.entries.clear();
+    }
+
+    fn push(&mut self, name: &str, labels: &str, id: SeriesId) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        self.text.push('\0');
+        self.text.push_str(labels);
+        self.entries.push(Entry {
+            start,
+            name_len: name.len(),
+            end: self.text.len(),
+            id,
+        });
+    }
+
+    fn identity(&self, e: &Entry) -> &str {
+        &self.text[e.start..e.end]
+    }
+
+    /// The id at `place`, when the series there is `name`/`labels`.
+    fn at(&self, place: usize, name: &str, labels: &str) -> Option<SeriesId> {
+        let e = self.entries.get(place)?;
+        let text = self.text.as_bytes();
+        let name_end = e.start + e.name_len;
+        (e.name_len == name.len()
+            && e.end - name_end - 1 == labels.len()
+            && &text[name_end + 1..e.end] == labels.as_bytes()
+            && &text[e.start..name_end] == name.as_bytes())
+        .then_some(e.id)
+    }
 }
 
 impl SeriesCache {
     fn begin(&mut self) {
         self.collection = self.collection.wrapping_add(1);
-        self.seen = 0;
+        self.cursor = 0;
+        self.diverged = false;
+        self.next.clear();
     }
 
     fn identity(&mut self, name: &str, labels: &str) -> &str {
@@ -123,53 +171,91 @@ impl SeriesCache {
         &self.scratch
     }
 
-    /// The id of the series `name`/`labels` was last found to be, marking it seen.
-    fn get(&mut self, name: &str, labels: &str) -> Option<SeriesId> {
-        self.identity(name, labels);
-        let at = self.ids.get_mut(self.scratch.as_str())?;
-        if at.1 != self.collection {
-            at.1 = self.collection;
-            self.seen += 1;
+    /// Leaves the last collection's order: this one's so far is written down.
+    fn diverge(&mut self) {
+        if !self.diverged {
+            self.diverged = true;
+            let upto = self.order.entries[..self.cursor]
+                .last()
+                .map_or(0, |e| e.end);
+            self.next.text.push_str(&self.order.text[..upto]);
+            (self.next.entries).extend_from_slice(&self.order.entries[..self.cursor]);
         }
-        Some(at.0)
+    }
+
+    /// The id of the series `name`/`labels` was last found to be, counting it in this
+    /// collection.
+    fn get(&mut self, name: &str, labels: &str) -> Option<SeriesId> {
+        if let Some(id) = self.order.at(self.cursor, name, labels) {
+            self.cursor += 1;
+            if self.diverged {
+                self.next.push(name, labels, id);
+            }
+            return Some(id);
+        }
+        self.diverge();
+        self.identity(name, labels);
+        let at = *self.ids.get(self.scratch.as_str())?;
+        if at.place < self.order.entries.len() {
+            // Go on from where it was: the series after it likely follow it still.
+            self.cursor = at.place + 1;
+        }
+        self.next.push(name, labels, at.id);
+        Some(at.id)
     }
 
     fn insert(&mut self, name: &str, labels: &str, id: SeriesId) {
+        self.diverge();
         let identity: Box<str> = self.identity(name, labels).into();
-        if self.ids.insert(identity, (id, self.collection)).is_none() {
-            self.seen += 1;
-        }
+        // Stamped at the end, with its place.
+        let cached = Cached {
+            id,
+            collection: self.collection.wrapping_sub(1),
+            place: usize::MAX,
+        };
+        self.ids.insert(identity, cached);
+        self.next.push(name, labels, id);
     }
 
+    /// Forgets the series [`get`](Self::get) just found.
     fn forget(&mut self, name: &str, labels: &str) {
+        self.diverge();
+        self.next.entries.pop();
         self.identity(name, labels);
-        if self
-            .ids
-            .remove(self.scratch.as_str())
-            .is_some_and(|(_, at)| at == self.collection)
-        {
-            self.seen -= 1;
-        }
+        self.ids.remove(self.scratch.as_str());
     }
 
     /// Drops the series the collection did not bring: memory follows what the collector reports.
     fn end(&mut self) {
-        if self.ids.len() > self.seen {
-            let now = self.collection;
-            self.ids.retain(|_, (_, at)| *at == now);
+        if !self.diverged && self.cursor == self.order.entries.len() {
+            // The same series in the same order: nothing changed.
+            self.cursor = 0;
+            return;
         }
+        self.diverge();
+        let now = self.collection;
+        let mut seen = 0;
+        for (place, e) in self.next.entries.iter().enumerate() {
+            if let Some(c) = self.ids.get_mut(self.next.identity(e)) {
+                if c.collection != now {
+                    c.collection = now;
+                    seen += 1;
+                }
+                c.place = place;
+            }
+        }
+        if self.ids.len() > seen {
+            self.ids.retain(|_, c| c.collection == now);
+        }
+        std::mem::swap(&mut self.order, &mut self.next);
+        self.next.clear();
+        self.diverged = false;
+        self.cursor = 0;
     }
 
     /// Series cached.
     fn len(&self) -> usize {
         self.ids.len()
-    }
-}
-
-impl RawCollection<'_> {
-    /// Samples returned, good or not.
-    pub fn len(&self) -> usize {
-        self.samples.len()
     }
 }
 
@@ -228,11 +314,11 @@ fn read_sample(raw: serde_json::Value) -> Result<Sample, (Reject, String, String
 
 /// Reads a sample in full: from its fast form when its labels read too (`true`), else through
 /// [`read_sample`], which says what is wrong.
-fn read_full(raw: &RawValue, fast: Option<&FastSample<'_>>) -> Result<(Sample, bool), Rejected> {
+fn read_full(raw: &str, fast: Option<&FastSample<'_>>) -> Result<(Sample, bool), Rejected> {
     if let Some(s) = fast {
         let labels = match s.labels {
             None => Ok(Labels::new()),
-            Some(l) => serde_json::from_str::<Labels>(l.get()),
+            Some(l) => serde_json::from_str::<Labels>(l),
         };
         if let Ok(labels) = labels {
             let sample = Sample {
@@ -246,7 +332,7 @@ fn read_full(raw: &RawValue, fast: Option<&FastSample<'_>>) -> Result<(Sample, b
         }
     }
     // A sample the document reader took but a `Value` cannot hold (a number out of range).
-    let value = serde_json::from_str::<serde_json::Value>(raw.get())
+    let value = serde_json::from_str::<serde_json::Value>(raw)
         .map_err(|e| (Reject::InvalidSample, "?".to_owned(), e.to_string()))?;
     read_sample(value).map(|s| (s, false))
 }
@@ -323,8 +409,10 @@ impl Engine {
         // The series of this collection, for staleness (not those with their own timestamps,
         // as Prometheus).
         let mut seen = Vec::with_capacity(cache.len());
-        for raw in c.samples {
-            if let Err((reason, series, detail)) = self.ingest_one(&mut cache, &mut seen, raw, &at)
+        let (samples, events) = c.into_parts();
+        for (raw, fast) in samples {
+            if let Err((reason, series, detail)) =
+                self.ingest_one(&mut cache, &mut seen, raw, fast, &at)
             {
                 let p = &mut self.plugins[slot];
                 *p.stats.rejected.entry(reason.as_str()).or_default() += 1;
@@ -334,7 +422,7 @@ impl Engine {
         cache.end();
         self.plugins[slot].series_cache = cache;
         self.alerts.collected(&source, seen, now_ms);
-        for e in c.events {
+        for e in events {
             self.record_event(EventRecord {
                 source: source.clone(),
                 kind: e.kind,
@@ -351,10 +439,10 @@ impl Engine {
         &mut self,
         cache: &mut SeriesCache,
         seen: &mut Vec<SeriesId>,
-        raw: &RawValue,
+        raw: &str,
+        fast: Option<FastSample<'_>>,
         at: &Arrival<'_>,
     ) -> Result<(), Rejected> {
-        let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
         if let Some(s) = &fast
             && let Some(id) = cache.get(&s.name, labels_text(s.labels))
         {
@@ -412,9 +500,66 @@ impl Engine {
     }
 }
 
+/// A collector instance's ingest without the engine around it: collections read and their samples
+/// stored into a [`Store`](crate::store::Store) by the engine's reader and series cache, with no
+/// check, alert, history or remote write. For benchmarks.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct BareIngest {
+    cache: SeriesCache,
+}
+
+impl BareIngest {
+    /// Stores the samples of `bytes` at `now_ms`; how many were stored.
+    ///
+    /// # Errors
+    ///
+    /// When `bytes` are not a collection.
+    pub fn ingest(
+        &mut self,
+        store: &mut crate::store::Store,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<usize, serde_json::Error> {
+        let (samples, _) = RawCollection::read(bytes)?.into_parts();
+        let mut stored = 0;
+        self.cache.begin();
+        for (raw, fast) in samples {
+            let Some(s) = fast else { continue };
+            let labels = labels_text(s.labels);
+            let id = match self.cache.get(&s.name, labels) {
+                Some(id) if store.holds(id) => Some(id),
+                found => {
+                    if found.is_some() {
+                        self.cache.forget(&s.name, labels);
+                    }
+                    let Ok((sample, true)) = read_full(raw, Some(&s)) else {
+                        continue;
+                    };
+                    let key = SeriesKey {
+                        name: sample.name,
+                        labels: sample.labels,
+                    };
+                    let id = store.intern(key, s.kind, "bench");
+                    if let Some(id) = id {
+                        self.cache.insert(&s.name, labels, id);
+                    }
+                    id
+                }
+            };
+            if let Some(id) = id {
+                stored += usize::from(store.push_id(id, s.kind, now_ms, s.value));
+            }
+        }
+        self.cache.end();
+        Ok(stored)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use monitor_plugin::SampleKind;
 
     #[test]
     fn names_and_label_names() {
@@ -440,8 +585,8 @@ mod tests {
 
     #[test]
     fn one_bad_sample_costs_only_itself() {
-        let c: RawCollection<'_> = serde_json::from_str(
-            r#"{"samples": [
+        let c = RawCollection::read(
+            br#"{"samples": [
                 {"name": "ok", "value": 1},
                 {"name": "nan", "value": "NaN"},
                 {"name": "inf", "value": "-Inf"},
@@ -453,14 +598,11 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let got: Vec<Result<String, &str>> = c
-            .samples
-            .iter()
-            .map(|raw| {
-                let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
+        let got: Vec<Result<String, &str>> = (c.into_parts().0)
+            .map(|(raw, fast)| {
                 let full = read_full(raw, fast.as_ref()).map(|(s, _)| s.name);
                 // The same answer as reading every sample through a `Value`.
-                let slow = read_sample(serde_json::from_str(raw.get()).unwrap()).map(|s| s.name);
+                let slow = read_sample(serde_json::from_str(raw).unwrap()).map(|s| s.name);
                 assert_eq!(
                     full.as_ref().map_err(|e| e.0),
                     slow.as_ref().map_err(|e| e.0),
@@ -486,8 +628,8 @@ mod tests {
 
     #[test]
     fn the_fast_read_takes_escapes_and_leaves_the_odd_cases_to_the_full_read() {
-        let c: RawCollection<'_> = serde_json::from_str(
-            r#"{"samples": [
+        let c = RawCollection::read(
+            br#"{"samples": [
                 {"name": "a\u0062", "value": 1, "labels": {"k\u0031": "v\"w"}},
                 {"name": "ok", "value": "+Inf", "kind": "counter", "timestamp_ms": 5},
                 {"name": "nolabels", "value": 1, "labels": null},
@@ -496,13 +638,8 @@ mod tests {
             ]}"#,
         )
         .unwrap();
-        let read: Vec<_> = c
-            .samples
-            .iter()
-            .map(|raw| {
-                let fast = serde_json::from_str::<FastSample<'_>>(raw.get()).ok();
-                read_full(raw, fast.as_ref())
-            })
+        let read: Vec<_> = (c.into_parts().0)
+            .map(|(raw, fast)| read_full(raw, fast.as_ref()))
             .collect();
         let (ab, fast) = read[0].as_ref().unwrap();
         assert!(fast);
@@ -554,6 +691,94 @@ mod tests {
         cache.end();
         assert_eq!(cache.len(), 1, "a{{x=1}} was not reported");
         assert_eq!(cache.get("a", r#"{"x":"1"}"#), None);
+    }
+
+    #[test]
+    fn the_cache_finds_what_a_plain_map_finds_whatever_the_order() {
+        // Collections that keep, reorder, drop, add and repeat series, series that expire from
+        // the store, and series a limit refuses, as `ingest_one` meets them, against a map from
+        // identity to id kept as the cache kept it before it looked by place.
+        let mut rng = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        let series = |i: usize| (format!("m{}", i % 7), format!(r#"{{"k":"{}"}}"#, i / 7));
+        // The store: each identity's id while it is held; an expired id is never valid again.
+        let mut held: std::collections::BTreeMap<String, SeriesId> = Default::default();
+        let mut store = crate::store::Store::new(60_000);
+        let mut fresh = 0;
+        let mut cache = SeriesCache::default();
+        let mut model: HashMap<String, SeriesId> = HashMap::new();
+        let mut order: Vec<usize> = (0..20).collect();
+        for round in 0..500 {
+            match next(7) {
+                0 => {}
+                1 if !order.is_empty() => {
+                    let (a, b) = (next(order.len()), next(order.len()));
+                    order.swap(a, b);
+                }
+                2 if !order.is_empty() => drop(order.remove(next(order.len()))),
+                3 => order.insert(next(order.len() + 1), next(40)),
+                4 if !order.is_empty() => order.push(order[next(order.len())]),
+                5 if !held.is_empty() => {
+                    // A series expires from the store.
+                    let k = held.keys().nth(next(held.len())).unwrap().clone();
+                    held.remove(&k);
+                }
+                _ => order.reverse(),
+            }
+            let valid = |held: &std::collections::BTreeMap<_, _>, k: &str, id: Option<SeriesId>| {
+                id.filter(|id| held.get(k) == Some(id))
+            };
+            cache.begin();
+            let mut brought = std::collections::HashSet::new();
+            for &i in &order {
+                let (name, labels) = series(i);
+                let identity = format!("{name}\0{labels}");
+                let got = cache.get(&name, &labels);
+                let expected = model.get(&identity).copied();
+                match (got, valid(&held, &identity, got)) {
+                    (_, Some(id)) => assert_eq!(Some(id), expected, "round {round}: {identity}"),
+                    (None, None) => assert_eq!(
+                        valid(&held, &identity, expected),
+                        None,
+                        "round {round}: {identity} was lost"
+                    ),
+                    // An id that expired (a repeated series, its first sample read as new since):
+                    // read again, interned again to the same id, as after any expired id.
+                    (Some(_), None) => {}
+                }
+                if valid(&held, &identity, got).is_some() {
+                    brought.insert(identity);
+                    continue;
+                }
+                if got.is_some() {
+                    cache.forget(&name, &labels);
+                }
+                model.remove(&identity);
+                if !held.contains_key(&identity) && next(10) == 0 {
+                    // A new series refused by a limit: not cached.
+                    continue;
+                }
+                let id = *held.entry(identity.clone()).or_insert_with(|| {
+                    fresh += 1;
+                    let key = SeriesKey {
+                        name: format!("s{fresh}"),
+                        labels: Labels::new(),
+                    };
+                    store.intern(key, SampleKind::Gauge, "c").unwrap()
+                });
+                cache.insert(&name, &labels, id);
+                model.insert(identity.clone(), id);
+                brought.insert(identity);
+            }
+            cache.end();
+            model.retain(|k, _| brought.contains(k));
+            assert_eq!(cache.len(), model.len(), "round {round}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! instances a config names, `incidents` keeps each alert episode's timeline, `reload` applies a new config to running instances and `dry_run`
 //! notes what a dry run would have done; this module runs the cycle.
 
+mod collection;
 mod completion;
 mod dry_run;
 mod healing;
@@ -29,6 +30,8 @@ use serde::Serialize;
 
 pub use self::dry_run::{DryRun, PlannedHeal, PlannedNotification};
 use self::healing::Healing;
+#[doc(hidden)]
+pub use self::ingest::BareIngest;
 pub use self::notify::NOTIFY_QUEUE_LIMIT;
 use self::notify::Notifiers;
 pub use self::reload::{ReloadStatus, ReloadSummary};
