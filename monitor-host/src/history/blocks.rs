@@ -3,10 +3,11 @@
 //!
 //! Every write appends what it brought as one `tail` row per group of 256 series ids, so a write
 //! costs a few rows whatever the number of series, and a crash loses nothing written. In memory,
-//! each series has an open block (its points not yet in `blocks`) and its open minute and hour.
-//! When a series' open block holds [`BLOCK_POINTS`] points, or its first point is
-//! [`FLUSH_AGE_MS`] old, a write turns it into a `blocks` row and writes the series' rollup rows
-//! up to that point, a bounded number of series per write; `tail` rows whose points are all in
+//! each series has an open block (its points not yet in `blocks`), found by a slot given once per
+//! series, and the minute and hour its rollup rows end with. When a series' open block holds
+//! [`BLOCK_POINTS`] points, or its first point is [`FLUSH_AGE_MS`] old, a write turns it into a
+//! `blocks` row and writes the series' rollup rows up to that point, computed from the block's
+//! points, a bounded number of series per write; `tail` rows whose points are all in
 //! blocks are then deleted. So the rollup rows of a series cover exactly its points up to its last
 //! block; readers complete the last bucket from the raw points after it.
 
