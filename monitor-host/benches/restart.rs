@@ -47,9 +47,16 @@ fn build(dir: &Path) -> i64 {
     conn.pragma_update(None, "synchronous", "OFF").unwrap();
     conn.pragma_update(None, "cache_size", -262_144).unwrap();
     conn.execute_batch("BEGIN").unwrap();
-    // Back to version 2's tables: a row per point.
+    // Back to version 2's tables: a row per point, and nothing later versions add.
     conn.execute_batch(
         "DROP TABLE blocks; DROP TABLE tail;
+         DROP TABLE notifications_sent; DROP TABLE notifications_withheld;
+         DROP INDEX healing_attempts_instance; DROP INDEX healing_attempts_pending;
+         ALTER TABLE healing_attempts DROP COLUMN detected_ms;
+         ALTER TABLE healing_attempts DROP COLUMN recovered_ms;
+         ALTER TABLE healing_attempts DROP COLUMN reason;
+         ALTER TABLE alert_state DROP COLUMN annotations;
+         ALTER TABLE alert_transitions DROP COLUMN annotations;
          CREATE TABLE points (series_id INTEGER NOT NULL, ts_ms INTEGER NOT NULL,
              value REAL NOT NULL, PRIMARY KEY (series_id, ts_ms)) WITHOUT ROWID;",
     )

@@ -3,10 +3,11 @@
 //!
 //! Every write appends what it brought as one `tail` row per group of 256 series ids, so a write
 //! costs a few rows whatever the number of series, and a crash loses nothing written. In memory,
-//! each series has an open block (its points not yet in `blocks`) and its open minute and hour.
-//! When a series' open block holds [`BLOCK_POINTS`] points, or its first point is
-//! [`FLUSH_AGE_MS`] old, a write turns it into a `blocks` row and writes the series' rollup rows
-//! up to that point, a bounded number of series per write; `tail` rows whose points are all in
+//! each series has an open block (its points not yet in `blocks`), found by a slot given once per
+//! series, and the minute and hour its rollup rows end with. When a series' open block holds
+//! [`BLOCK_POINTS`] points, or its first point is [`FLUSH_AGE_MS`] old, a write turns it into a
+//! `blocks` row and writes the series' rollup rows up to that point, computed from the block's
+//! points, a bounded number of series per write; `tail` rows whose points are all in
 //! blocks are then deleted. So the rollup rows of a series cover exactly its points up to its last
 //! block; readers complete the last bucket from the raw points after it.
 
@@ -66,21 +67,26 @@ fn accumulate(acc: &mut Option<Rollup>, closed: &mut Vec<Rollup>, step_ms: u64, 
     }
 }
 
-/// A series' state in memory: what is not yet in `blocks` and the rollups.
+/// A series' state in memory: what is not yet in `blocks`, and the buckets its rollup rows end
+/// with.
+///
+/// The rollups of the open points are not kept: a flush computes them from the points it writes,
+/// so a point costs its few bytes in the block and nothing else.
 #[derive(Debug, Default)]
 pub(super) struct Open {
-    // The points not yet in `blocks`: full blocks, then the one being filled (a write may bring
-    // more than a block's worth). When empty of points, one cleared block keeps its buffer.
-    blocks: Vec<BlockBuilder>,
+    // The block being filled; when empty of points it keeps its buffer for the next ones.
+    block: BlockBuilder,
+    // Full blocks older than `block`, not yet written: a write may bring more than a block's
+    // worth, or the flush budget may have left them for a later write.
+    full: Vec<BlockBuilder>,
     // The tail write its first point came with.
     first_seq: u64,
     // The newest point stored, in a block or not: older or equal times are dropped.
     last_ts: Option<u64>,
+    // The last minute and hour as their rows were last written (the bucket may still be open):
+    // the points before the open ones.
     minute: Option<Rollup>,
     hour: Option<Rollup>,
-    // Buckets closed since the last block, written with the next one.
-    closed_minutes: Vec<Rollup>,
-    closed_hours: Vec<Rollup>,
 }
 
 impl Open {
@@ -92,56 +98,69 @@ impl Open {
         if !self.pending() {
             self.first_seq = seq;
         }
-        if self.blocks.last().is_none_or(|b| b.len() >= BLOCK_POINTS) {
-            self.blocks.push(BlockBuilder::default());
+        if self.block.len() >= BLOCK_POINTS {
+            self.full.push(std::mem::take(&mut self.block));
         }
-        self.blocks.last_mut().expect("pushed").push(ts, v);
+        self.block.push(ts, v);
         self.last_ts = Some(ts);
-        accumulate(&mut self.minute, &mut self.closed_minutes, MINUTE_MS, ts, v);
-        accumulate(&mut self.hour, &mut self.closed_hours, HOUR_MS, ts, v);
         true
     }
 
     /// Whether some points are not yet in `blocks`.
     fn pending(&self) -> bool {
-        self.blocks.first().is_some_and(|b| b.len() > 0)
+        self.block.len() > 0 || !self.full.is_empty()
+    }
+
+    /// The open blocks, oldest first (the last may be empty).
+    fn blocks(&self) -> impl Iterator<Item = &BlockBuilder> {
+        self.full.iter().chain(std::iter::once(&self.block))
     }
 
     /// The first open point's time.
     fn first_open(&self) -> Option<u64> {
-        Some(self.blocks.first()?.span()?.0)
+        Some(self.full.first().unwrap_or(&self.block).span()?.0)
     }
 
     /// Whether the open points fill a block: due whatever their age.
     fn full(&self) -> bool {
-        self.blocks.len() > 1 || self.blocks.first().is_some_and(|b| b.len() >= BLOCK_POINTS)
+        !self.full.is_empty() || self.block.len() >= BLOCK_POINTS
+    }
+
+    /// The rollup rows the open points make, as `(step, rows)`: the buckets they close and the
+    /// one still open, the first continuing the last row written. The last ones are kept as where
+    /// the next flush starts.
+    fn rollups(&mut self) -> [(RollupStep, Vec<Rollup>); 2] {
+        let (mut minutes, mut hours) = (Vec::new(), Vec::new());
+        let (mut minute, mut hour) = (self.minute, self.hour);
+        for b in self.full.iter().chain(std::iter::once(&self.block)) {
+            for (ts, v) in decode_block(b.data(), b.len()) {
+                accumulate(&mut minute, &mut minutes, MINUTE_MS, ts, v);
+                accumulate(&mut hour, &mut hours, HOUR_MS, ts, v);
+            }
+        }
+        minutes.extend(minute);
+        hours.extend(hour);
+        (self.minute, self.hour) = (minute, hour);
+        [(RollupStep::Minute, minutes), (RollupStep::Hour, hours)]
     }
 
     /// Writes the open blocks and the rollups up to their end.
-    fn flush(&mut self, tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
+    fn flush(&mut self, w: &mut Writer<'_>, id: i64) -> rusqlite::Result<()> {
         if !self.pending() {
             return Ok(());
         }
-        // A store opened beside the host writes, as it stops, the open blocks it found: they
-        // start where the host's next ones do, which hold the same points and more.
-        let mut insert =
-            tx.prepare_cached("INSERT OR REPLACE INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?;
-        for b in &self.blocks {
+        for b in self.blocks() {
             let Some((start, end)) = b.span() else {
                 continue;
             };
-            insert.execute(params![id, as_sql(start), as_sql(end), b.len(), b.data()])?;
+            (w.block).execute(params![id, as_sql(start), as_sql(end), b.len(), b.data()])?;
         }
-        for (step, closed, open) in [
-            (RollupStep::Minute, &mut self.closed_minutes, self.minute),
-            (RollupStep::Hour, &mut self.closed_hours, self.hour),
-        ] {
-            let sql = format!(
-                "INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                step.table()
-            );
-            let mut stmt = tx.prepare_cached(&sql)?;
-            for r in closed.drain(..).chain(open) {
+        for (step, rows) in self.rollups() {
+            let stmt = match step {
+                RollupStep::Minute => &mut w.minute,
+                RollupStep::Hour => &mut w.hour,
+            };
+            for r in rows {
                 stmt.execute(params![
                     id,
                     as_sql(r.bucket_ms),
@@ -152,36 +171,93 @@ impl Open {
                 ])?;
             }
         }
-        self.blocks.truncate(1);
-        self.blocks[0].clear();
+        self.full.clear();
+        self.block.clear();
         Ok(())
+    }
+}
+
+/// The statements a flush writes with, prepared once per write.
+struct Writer<'a> {
+    block: rusqlite::CachedStatement<'a>,
+    minute: rusqlite::CachedStatement<'a>,
+    hour: rusqlite::CachedStatement<'a>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(tx: &'a Transaction<'_>) -> rusqlite::Result<Self> {
+        // A store opened beside the host writes, as it stops, the open blocks it found: they
+        // start where the host's next ones do, which hold the same points and more.
+        let rollup = |step: RollupStep| {
+            tx.prepare_cached(&format!(
+                "INSERT OR REPLACE INTO {} VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                step.table()
+            ))
+        };
+        Ok(Self {
+            block: tx
+                .prepare_cached("INSERT OR REPLACE INTO blocks VALUES (?1, ?2, ?3, ?4, ?5)")?,
+            minute: rollup(RollupStep::Minute)?,
+            hour: rollup(RollupStep::Hour)?,
+        })
     }
 }
 
 /// The tail rows of one write, by group: the row's first time (varint), then per point the
 /// series id (varint), its time's difference with the first (zigzag varint: one byte when the
 /// collector stamped its batch with one time) and its value (8 bytes).
+///
+/// Kept from write to write, emptied, so that its buffers are not grown again each time.
 #[derive(Debug, Default)]
-pub(super) struct TailRows(BTreeMap<i64, (u64, Vec<u8>)>);
+pub(super) struct TailRows {
+    // `(group, first time, data)`; a row with no data is not written.
+    rows: Vec<(i64, u64, Vec<u8>)>,
+    // Where each group's row is in `rows`.
+    at: HashMap<i64, usize, RandomState>,
+    // The row of the last point: points come mostly in series order, so mostly the same group.
+    last: usize,
+}
 
 impl TailRows {
     pub(super) fn push(&mut self, id: i64, ts: u64, v: f64) {
-        let (base, data) = self.0.entry(group(id)).or_insert_with(|| {
-            let mut data = Vec::new();
-            write_varint(&mut data, ts);
-            (ts, data)
-        });
+        let grp = group(id);
+        if self.rows.get(self.last).is_none_or(|r| r.0 != grp) {
+            let next = self.rows.len();
+            self.last = *self.at.entry(grp).or_insert(next);
+            if self.last == next {
+                self.rows.push((grp, 0, Vec::new()));
+            }
+        }
+        let (_, base, data) = &mut self.rows[self.last];
+        if data.is_empty() {
+            *base = ts;
+            write_varint(data, ts);
+        }
         write_varint(data, id as u64);
         write_varint(data, zigzag(ts.wrapping_sub(*base) as i64));
         data.extend_from_slice(&v.to_bits().to_le_bytes());
     }
 
-    pub(super) fn insert(&self, tx: &Transaction<'_>, seq: u64) -> rusqlite::Result<()> {
+    /// Writes the rows as tail write `seq`, and empties them.
+    pub(super) fn insert(&mut self, tx: &Transaction<'_>, seq: u64) -> rusqlite::Result<()> {
         let mut stmt = tx.prepare_cached("INSERT INTO tail VALUES (?1, ?2, ?3)")?;
-        for (grp, (_, data)) in &self.0 {
-            stmt.execute(params![grp, as_sql(seq), data])?;
+        self.rows.sort_unstable_by_key(|r| r.0);
+        self.at.clear();
+        for (i, (grp, _, data)) in self.rows.iter_mut().enumerate() {
+            self.at.insert(*grp, i);
+            if !data.is_empty() {
+                stmt.execute(params![*grp, as_sql(seq), &data[..]])?;
+                data.clear();
+            }
         }
         Ok(())
+    }
+
+    /// Empties the rows without writing them.
+    pub(super) fn clear(&mut self) {
+        for r in &mut self.rows {
+            r.2.clear();
+        }
     }
 }
 
@@ -200,6 +276,21 @@ pub(super) fn decode_tail(data: &[u8]) -> impl Iterator<Item = (i64, u64, f64)> 
     })
 }
 
+/// Where a series' state is in [`OpenSeries`]: an index given once per row id, so that the
+/// engine's writes find it without a lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Slot(u32);
+
+impl Slot {
+    pub(super) fn new(i: u32) -> Self {
+        Self(i)
+    }
+
+    pub(super) fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// Every series' open state, and where the tail stands.
 ///
 /// A write visits the series it brings points for and those due, never all of them: the series
@@ -207,7 +298,10 @@ pub(super) fn decode_tail(data: &[u8]) -> impl Iterator<Item = (i64, u64, f64)> 
 /// a block in a list, and each tail group keeps the `first_seq` of its series with open points.
 #[derive(Debug, Default)]
 pub(super) struct OpenSeries {
-    series: HashMap<i64, Open, RandomState>,
+    // By slot: the series' state and its row id.
+    series: Vec<Open>,
+    rows: Vec<i64>,
+    slots: HashMap<i64, Slot, RandomState>,
     /// The next tail write's `seq`.
     pub(super) seq: u64,
     // Per group, the `seq` below which its tail rows were deleted.
@@ -218,15 +312,20 @@ pub(super) struct OpenSeries {
     floors: BTreeMap<i64, BTreeMap<u64, u32>>,
     // The series with open points, by the time of the first one, oldest on top; an entry whose
     // series was written since no longer matches its first open point and is skipped.
-    waiting: BinaryHeap<Reverse<(u64, i64)>>,
+    waiting: BinaryHeap<Reverse<(u64, u32)>>,
     // Series whose open points filled a block since they were last written.
-    full: Vec<i64>,
+    full: Vec<u32>,
 }
 
 impl OpenSeries {
-    /// Rebuilds the state from the store: every series' last block and rollup rows, then the tail.
-    pub(super) fn restore(conn: &Connection) -> rusqlite::Result<Self> {
+    /// Rebuilds the state from the store: every series' last block and rollup rows, then the
+    /// tail. The row ids of `keep` keep their slots, in order, whether the store has them or not
+    /// (a write that failed rolled theirs back).
+    pub(super) fn restore(conn: &Connection, keep: &[i64]) -> rusqlite::Result<Self> {
         let mut state = Self::default();
+        for &id in keep {
+            state.slot(id);
+        }
         let ids: Vec<i64> = conn
             .prepare("SELECT id FROM series")?
             .query_map([], |r| r.get(0))?
@@ -251,8 +350,8 @@ impl OpenSeries {
                 hour: hour.query_row([id], rollup_row).optional()?,
                 ..Open::default()
             };
-            state.series.insert(id, open);
-            state.floors.entry(group(id)).or_default();
+            let slot = state.slot(id);
+            state.series[slot.0 as usize] = open;
         }
         let mut tail = conn.prepare("SELECT seq, data FROM tail ORDER BY seq, grp")?;
         let mut rows = tail.query([])?;
@@ -262,8 +361,8 @@ impl OpenSeries {
             let data = r.get_ref(1)?.as_blob()?;
             for (id, ts, v) in decode_tail(data) {
                 // Points of series unknown here (a damaged row) are skipped.
-                if state.series.contains_key(&id) {
-                    state.add(id, seq, ts, v);
+                if let Some(&slot) = state.slots.get(&id) {
+                    state.add(slot, seq, ts, v);
                 }
             }
         }
@@ -275,21 +374,45 @@ impl OpenSeries {
         self.series.len()
     }
 
-    /// Adds a point of series `id` (made when new) that came with tail write `seq`; `false` when
-    /// it is not newer than the series' last.
-    pub(super) fn add(&mut self, id: i64, seq: u64, ts: u64, v: f64) -> bool {
-        let open = self.series.entry(id).or_default();
+    /// The row ids by slot.
+    pub(super) fn rows(&self) -> &[i64] {
+        &self.rows
+    }
+
+    /// The slot of row `id`, given when new.
+    pub(super) fn slot(&mut self, id: i64) -> Slot {
+        *self.slots.entry(id).or_insert_with(|| {
+            let slot = Slot(u32::try_from(self.series.len()).expect("fewer than 2^32 series"));
+            self.series.push(Open::default());
+            self.rows.push(id);
+            // Every group with a series has a floor, so that its tail rows are trimmed.
+            self.floors.entry(group(id)).or_default();
+            slot
+        })
+    }
+
+    /// The row id of `slot`.
+    pub(super) fn row(&self, slot: Slot) -> i64 {
+        self.rows[slot.0 as usize]
+    }
+
+    /// Adds a point of the series in `slot` that came with tail write `seq`; `false` when it is
+    /// not newer than the series' last.
+    pub(super) fn add(&mut self, slot: Slot, seq: u64, ts: u64, v: f64) -> bool {
+        let i = slot.0 as usize;
+        let open = &mut self.series[i];
         let was_pending = open.pending();
         if !open.add(seq, ts, v) {
             return false;
         }
+        let just_full = open.full.is_empty() && open.block.len() == BLOCK_POINTS;
         if !was_pending {
-            let seqs = self.floors.entry(group(id)).or_default();
+            let seqs = self.floors.entry(group(self.rows[i])).or_default();
             *seqs.entry(seq).or_default() += 1;
-            self.waiting.push(Reverse((ts, id)));
+            self.waiting.push(Reverse((ts, slot.0)));
         }
-        if open.blocks.len() == 1 && open.blocks[0].len() == BLOCK_POINTS {
-            self.full.push(id);
+        if just_full {
+            self.full.push(slot.0);
         }
         true
     }
@@ -303,14 +426,17 @@ impl OpenSeries {
         all: bool,
     ) -> rusqlite::Result<()> {
         let due = if all {
-            (self.series.iter())
-                .filter_map(|(&id, o)| Some((o.first_open()?, id)))
+            (self.series.iter().zip(0..))
+                .filter_map(|(o, i)| Some((o.first_open()?, i)))
                 .collect()
         } else {
             self.due(now_ms)
         };
-        for (_, id) in due {
-            self.flush_one(tx, id)?;
+        if !due.is_empty() {
+            let mut w = Writer::new(tx)?;
+            for (_, i) in due {
+                self.flush_one(&mut w, i as usize)?;
+            }
         }
         self.trim(tx)
     }
@@ -318,33 +444,34 @@ impl OpenSeries {
     /// The series due at `now_ms` by the time of their first open point, oldest first and at
     /// most a budget: those whose open points fill a block, and those whose first one is
     /// [`FLUSH_AGE_MS`] old. The others due are looked at again by the next write.
-    fn due(&mut self, now_ms: u64) -> Vec<(u64, i64)> {
+    fn due(&mut self, now_ms: u64) -> Vec<(u64, u32)> {
         let mut due = Vec::new();
-        while let Some(&Reverse((first, id))) = self.waiting.peek() {
+        while let Some(&Reverse((first, i))) = self.waiting.peek() {
             if first.saturating_add(FLUSH_AGE_MS) > now_ms {
                 break;
             }
             self.waiting.pop();
-            if self.series.get(&id).and_then(Open::first_open) == Some(first) {
-                due.push((first, id));
+            if self.series[i as usize].first_open() == Some(first) {
+                due.push((first, i));
             }
         }
-        for id in std::mem::take(&mut self.full) {
-            if let Some(o) = self.series.get(&id).filter(|o| o.full())
+        for i in std::mem::take(&mut self.full) {
+            let o = &self.series[i as usize];
+            if o.full()
                 && let Some(first) = o.first_open()
             {
-                due.push((first, id));
+                due.push((first, i));
             }
         }
         due.sort_unstable();
         due.dedup();
         let budget = (self.series.len() / 16).max(FLUSH_MIN);
         if due.len() > budget {
-            for &(first, id) in &due[budget..] {
-                if self.series.get(&id).is_some_and(Open::full) {
-                    self.full.push(id);
+            for &(first, i) in &due[budget..] {
+                if self.series[i as usize].full() {
+                    self.full.push(i);
                 } else {
-                    self.waiting.push(Reverse((first, id)));
+                    self.waiting.push(Reverse((first, i)));
                 }
             }
             due.truncate(budget);
@@ -352,20 +479,22 @@ impl OpenSeries {
         // Entries of series written since pile up while their time is young: rebuilt when they
         // outnumber the series, so memory follows the number of series.
         if self.waiting.len() > 2 * self.series.len() + FLUSH_MIN {
-            self.waiting = (self.series.iter())
-                .filter_map(|(&id, o)| Some(Reverse((o.first_open()?, id))))
+            self.waiting = (self.series.iter().zip(0..))
+                .filter_map(|(o, i)| Some(Reverse((o.first_open()?, i))))
                 .collect();
         }
         due
     }
 
-    /// Writes series `id`'s open blocks and rollups.
-    fn flush_one(&mut self, tx: &Transaction<'_>, id: i64) -> rusqlite::Result<()> {
-        let Some(o) = self.series.get_mut(&id).filter(|o| o.pending()) else {
+    /// Writes the open blocks and rollups of the series at index `i`.
+    fn flush_one(&mut self, w: &mut Writer<'_>, i: usize) -> rusqlite::Result<()> {
+        let id = self.rows[i];
+        let o = &mut self.series[i];
+        if !o.pending() {
             return Ok(());
-        };
+        }
         let first_seq = o.first_seq;
-        o.flush(tx, id)?;
+        o.flush(w, id)?;
         if let Some(seqs) = self.floors.get_mut(&group(id))
             && let Some(n) = seqs.get_mut(&first_seq)
         {
@@ -392,10 +521,10 @@ impl OpenSeries {
 
     /// The open block's points of series `id`, oldest first.
     pub(super) fn open_points(&self, id: i64) -> impl Iterator<Item = (u64, f64)> + '_ {
-        self.series
+        self.slots
             .get(&id)
             .into_iter()
-            .flat_map(|o| &o.blocks)
+            .flat_map(|s| self.series[s.0 as usize].blocks())
             .flat_map(|b| decode_block(b.data(), b.len()))
     }
 }
@@ -611,12 +740,18 @@ pub(super) fn insert_points(
     for &(t, v) in points {
         open.add(0, t, v);
     }
-    open.flush(tx, id)
+    open.flush(&mut Writer::new(tx)?, id)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    impl TailRows {
+        fn row(&self, grp: i64) -> &[u8] {
+            &self.rows[self.at[&grp]].2
+        }
+    }
 
     #[test]
     fn tail_rows_read_back_and_a_cut_row_ends_early() {
@@ -630,14 +765,33 @@ mod tests {
         for &(id, t, v) in &pts {
             rows.push(id, t, v);
         }
-        let (_, low) = &rows.0[&0];
+        let low = rows.row(0);
         let got: Vec<_> = decode_tail(low).collect();
         assert_eq!(got, [(1, 5_000, 1.5), (2, 5_000, 0.0), (1, 6_000, 3.0)]);
-        let (_, high) = &rows.0[&1];
+        let high = rows.row(1);
         assert_eq!(decode_tail(high).collect::<Vec<_>>(), [(300, 4_000, -2.0)]);
         for cut in 0..low.len() {
             assert!(decode_tail(&low[..cut]).count() < 3);
         }
+    }
+
+    #[test]
+    fn tail_rows_start_again_from_their_own_first_time_once_emptied() {
+        let mut rows = TailRows::default();
+        rows.push(300, 4_000, 1.0);
+        rows.push(1, 5_000, 2.0);
+        rows.clear();
+        rows.push(1, 9_000, 3.0);
+        rows.push(2, 9_000, 4.0);
+        assert_eq!(
+            decode_tail(rows.row(0)).collect::<Vec<_>>(),
+            [(1, 9_000, 3.0), (2, 9_000, 4.0)]
+        );
+        assert!(rows.row(1).is_empty(), "an emptied group has no row");
+    }
+
+    fn counts(rows: &[Rollup]) -> Vec<(u64, u64)> {
+        rows.iter().map(|r| (r.bucket_ms, r.count)).collect()
     }
 
     #[test]
@@ -648,15 +802,34 @@ mod tests {
         }
         assert!(!open.add(0, 3_600_000, 1.0), "the same time twice");
         assert!(!open.add(0, 10, 1.0), "older");
-        let counts: Vec<_> = open
-            .closed_minutes
-            .iter()
-            .map(|r| (r.bucket_ms, r.count))
-            .collect();
-        assert_eq!(counts, [(0, 3), (60_000, 1)]);
+        let [(_, minutes), (_, hours)] = open.rollups();
+        assert_eq!(counts(&minutes), [(0, 3), (60_000, 1), (3_600_000, 1)]);
+        assert_eq!(counts(&hours), [(0, 4), (3_600_000, 1)]);
+        assert_eq!(hours[0].max, 60_000.0);
         assert_eq!(open.minute.map(|r| r.bucket_ms), Some(3_600_000));
-        assert_eq!(open.closed_hours.len(), 1);
-        assert_eq!(open.closed_hours[0].count, 4);
-        assert_eq!(open.closed_hours[0].max, 60_000.0);
+    }
+
+    #[test]
+    fn the_next_flush_goes_on_with_the_bucket_the_last_one_left_open() {
+        let mut open = Open::default();
+        for t in [0u64, 10_000] {
+            open.add(0, t, 1.0);
+        }
+        let [(_, minutes), _] = open.rollups();
+        assert_eq!(counts(&minutes), [(0, 2)]);
+        open.full.clear();
+        open.block.clear();
+        // More than a block's worth: a full block, then the one being filled.
+        for t in 0..BLOCK_POINTS as u64 + 5 {
+            assert!(open.add(1, 20_000 + t * 1_000, 2.0));
+        }
+        assert!(open.full() && open.full.len() == 1);
+        assert_eq!(open.first_open(), Some(20_000));
+        let [(_, minutes), (_, hours)] = open.rollups();
+        // 40 more in the first minute, 60 in the second, 25 in the third.
+        assert_eq!(counts(&minutes), [(0, 42), (60_000, 60), (120_000, 25)]);
+        assert_eq!(minutes[0].sum, 2.0 + 80.0);
+        assert_eq!(minutes[0].min, 1.0);
+        assert_eq!(counts(&hours), [(0, 127)]);
     }
 }

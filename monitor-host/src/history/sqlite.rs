@@ -7,7 +7,7 @@ use std::time::Duration;
 use monitor_plugin::{Labels, SampleKind};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, params};
 
-use super::blocks::{self, OpenSeries, TailRows};
+use super::blocks::{self, OpenSeries, Slot, TailRows};
 use super::schema::{self, Found, SCHEMA_VERSION};
 use super::{
     AttemptKey, Batch, EventRecord, HISTORY_LIMIT, HealRecord, History, HistoryError, Saved,
@@ -25,6 +25,8 @@ const SWEEP_SERIES: i64 = 500;
 /// the retention, and a rollup row once its bucket is, so a series visited more often than every
 /// minute or so has nothing to delete; each visit costs three statements.
 const SWEEP_PASS_MS: u64 = 60_000;
+/// WAL pages after which a write checkpoints the WAL into the file (SQLite's default is 1000).
+const WAL_CHECKPOINT_PAGES: i64 = 4000;
 /// Old events, transitions or healing attempts deleted per cycle.
 const SWEEP_ROWS: i64 = 1000;
 
@@ -81,37 +83,41 @@ pub struct Database {
     // changes to them were rolled back with it.
     open: OpenSeries,
     stale: bool,
+    // The tail rows of the write, kept from one to the next for their buffers.
+    tail: TailRows,
 }
 
-/// Row ids of the engine's series, by store slot: `(generation, row id)`, row 0 for none; a `Vec`
-/// rather than a map of keys, so a point costs an index.
+/// The engine's series by store slot: `(generation, slot in `OpenSeries`)`, [`NONE`] for none; a
+/// `Vec` rather than a map of keys, so a point costs an index.
 #[derive(Debug, Default)]
 struct StoreRows {
-    by_slot: Vec<(u32, i64)>,
+    by_slot: Vec<(u32, u32)>,
     // Slots given a row by the transaction being written: undone if it fails, since its new rows
     // are rolled back.
     added: Vec<usize>,
 }
 
+const NONE: u32 = u32::MAX;
+
 impl StoreRows {
-    fn row(&self, series: SeriesId) -> Option<i64> {
+    fn open(&self, series: SeriesId) -> Option<Slot> {
         self.by_slot
             .get(series.slot())
-            .filter(|&&(generation, id)| id != 0 && generation == series.generation())
-            .map(|&(_, id)| id)
+            .filter(|&&(generation, open)| open != NONE && generation == series.generation())
+            .map(|&(_, open)| Slot::new(open))
     }
 
-    fn adopt(&mut self, series: SeriesId, id: i64) {
+    fn adopt(&mut self, series: SeriesId, open: Slot) {
         let slot = series.slot();
         if self.by_slot.len() <= slot {
-            self.by_slot.resize(slot + 1, (0, 0));
+            self.by_slot.resize(slot + 1, (0, NONE));
         }
-        self.by_slot[slot] = (series.generation(), id);
+        self.by_slot[slot] = (series.generation(), open.get());
     }
 
     fn undo(&mut self) {
         for &slot in &self.added {
-            self.by_slot[slot] = (0, 0);
+            self.by_slot[slot] = (0, NONE);
         }
         self.added.clear();
     }
@@ -240,6 +246,11 @@ impl Database {
             .map_err(&err)?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(&err)?;
+        // A checkpoint copies the WAL's pages into the file and syncs it: one every 16 MB of WAL
+        // rather than SQLite's 4 MB, so a page written by many cycles in a row (a tail group's
+        // last, an index page) is copied once for all of them.
+        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
+            .map_err(&err)?;
         conn.busy_timeout(Duration::from_secs(5)).map_err(&err)?;
         let earlier = if version == 0 {
             Some(legacy::load(dir)?)
@@ -266,6 +277,7 @@ impl Database {
             check,
             open: OpenSeries::default(),
             stale: true,
+            tail: TailRows::default(),
         };
         // From now on a crash must lead to the full check. When this fails (a read-only store),
         // the first write that succeeds deletes the marker with it.
@@ -288,10 +300,7 @@ impl Database {
     ///
     /// SQLite failed; the next start does the full check.
     pub fn mark_clean_stop(&mut self, now_ms: u64) -> rusqlite::Result<()> {
-        if self.stale {
-            self.open = OpenSeries::restore(&self.conn)?;
-            self.stale = false;
-        }
+        self.restore_if_stale()?;
         // Every open block and bucket, so that the next start has no tail to read.
         let tx = self.conn.transaction()?;
         self.open.flush(&tx, now_ms, true)?;
@@ -330,46 +339,56 @@ impl Database {
 
     /// Whether store series `series` has a row known to this connection.
     pub fn knows(&self, series: SeriesId) -> bool {
-        self.rows.row(series).is_some()
+        self.rows.open(series).is_some()
     }
 
     /// Records that store series `series` has row `id`.
     pub fn adopt(&mut self, series: SeriesId, id: i64) {
-        self.rows.adopt(series, id);
+        let open = self.open.slot(id);
+        self.rows.adopt(series, open);
+    }
+
+    /// Rebuilds the open blocks from the store after a failed write, each series in the slot it
+    /// had.
+    fn restore_if_stale(&mut self) -> rusqlite::Result<()> {
+        if self.stale {
+            self.open = OpenSeries::restore(&self.conn, self.open.rows())?;
+            self.stale = false;
+        }
+        Ok(())
     }
 
     fn try_write(&mut self, batches: &[Batch], now_ms: u64) -> rusqlite::Result<()> {
-        if self.stale {
-            self.open = OpenSeries::restore(&self.conn)?;
-            self.stale = false;
-        }
+        self.restore_if_stale()?;
         let tx = self.conn.transaction()?;
         // Every cycle, not only the first: a marker left by another connection to the store
         // (`Persistence` opened beside the host, then dropped) lasts at most one cycle.
         tx.execute(CLEAR_MARKER, [])?;
         let seq = self.open.seq;
-        let mut tail = TailRows::default();
+        let tail = &mut self.tail;
+        tail.clear();
         for b in batches {
             for n in &b.series {
-                if self.rows.row(n.series).is_none() {
+                if self.rows.open(n.series).is_none() {
                     let id = insert_series(&tx, &n.key, n.kind, &n.source)?;
-                    self.rows.adopt(n.series, id);
+                    self.rows.adopt(n.series, self.open.slot(id));
                     self.rows.added.push(n.series.slot());
                 }
             }
             for p in &b.samples {
                 // Always known: the series' key came before its first point.
-                let Some(id) = self.rows.row(p.series) else {
+                let Some(slot) = self.rows.open(p.series) else {
                     continue;
                 };
-                if self.open.add(id, seq, p.ts_ms, p.value) {
-                    tail.push(id, p.ts_ms, p.value);
+                if self.open.add(slot, seq, p.ts_ms, p.value) {
+                    tail.push(self.open.row(slot), p.ts_ms, p.value);
                 }
             }
             for (key, s) in &b.points {
                 let id = series_id(&tx, &mut self.ids, key, s.kind, &s.source)?;
+                let slot = self.open.slot(id);
                 for &(ts, v) in &s.points {
-                    if self.open.add(id, seq, ts, v) {
+                    if self.open.add(slot, seq, ts, v) {
                         tail.push(id, ts, v);
                     }
                 }
@@ -463,7 +482,7 @@ impl Database {
 
     fn read(&mut self, horizon_ms: u64) -> rusqlite::Result<Saved> {
         let mut saved = Saved::default();
-        self.open = OpenSeries::restore(&self.conn)?;
+        self.open = OpenSeries::restore(&self.conn, &[])?;
         self.stale = false;
         let mut series = self
             .conn
