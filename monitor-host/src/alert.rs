@@ -1729,6 +1729,32 @@ mod tests {
         (memory, end)
     }
 
+    /// A rule file of one group recording each `(name, query)`.
+    fn recording_file(queries: &[(&str, &str)]) -> String {
+        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
+        for (name, q) in queries {
+            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
+        }
+        yaml
+    }
+
+    /// Asserts that each recorded value in `got` is what the query API answers over the store.
+    fn store_agrees(
+        database: &std::path::Path,
+        queries: &[(&str, &str)],
+        got: &BTreeMap<String, f64>,
+        end: u64,
+    ) {
+        let reader = crate::history::Reader::open(database).unwrap().unwrap();
+        for (name, q) in queries {
+            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
+                Value::Vector(v) if v.len() == 1 => v[0].value,
+                other => panic!("{q}: {other:?}"),
+            };
+            assert_eq!(got.get(*name), Some(&want), "{q}");
+        }
+    }
+
     #[test]
     fn rules_reading_further_back_than_memory_answer_as_the_query_api_over_the_store() {
         let dir = std::env::temp_dir().join(format!("monitor-long-rules-{}", std::process::id()));
@@ -1741,10 +1767,7 @@ mod tests {
             ("r:max_offset", "max_over_time(load[30m] offset 2h)"),
             ("r:short", "avg_over_time(load[10m])"),
         ];
-        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
-        for (name, q) in queries {
-            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
-        }
+        let mut yaml = recording_file(&queries);
         yaml.push_str("      - alert: LongAvg\n        expr: r:avg < 800\n");
         let database = dir.join(crate::history::DATABASE_FILE);
         let recorded = |e: &mut AlertEngine, t: u64| -> (usize, BTreeMap<String, f64>) {
@@ -1758,14 +1781,7 @@ mod tests {
         e.attach_history(&database, Duration::from_secs(3600));
         let (fired, got) = recorded(&mut e, end);
         assert_eq!(fired, 1, "the alert reads the recorded long average");
-        let reader = crate::history::Reader::open(&database).unwrap().unwrap();
-        for (name, q) in queries {
-            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
-                Value::Vector(v) if v.len() == 1 => v[0].value,
-                other => panic!("{q}: {other:?}"),
-            };
-            assert_eq!(got.get(name), Some(&want), "{q}");
-        }
+        store_agrees(&database, &queries, &got, end);
         // The store was read once; a later evaluation reads only what left memory since.
         let (_, read) = e.history_points().unwrap();
         assert!(read > 0);
@@ -1792,10 +1808,7 @@ mod tests {
             ("r:rate", "rate(req_total[1h])"),
             ("r:offset", "load offset 55m"),
         ];
-        let mut yaml = String::from("groups:\n  - name: g\n    rules:\n");
-        for (name, q) in queries {
-            yaml.push_str(&format!("      - record: {name}\n        expr: {q}\n"));
-        }
+        let yaml = recording_file(&queries);
         let database = dir.join(crate::history::DATABASE_FILE);
         let mut e = from_file(&yaml);
         e.attach_history(&database, Duration::from_secs(3600));
@@ -1808,14 +1821,7 @@ mod tests {
             0,
             "nothing read from the store"
         );
-        let reader = crate::history::Reader::open(&database).unwrap().unwrap();
-        for (name, q) in queries {
-            let want = match crate::promql::instant_query(&reader, q, end as i64).unwrap() {
-                Value::Vector(v) if v.len() == 1 => v[0].value,
-                other => panic!("{q}: {other:?}"),
-            };
-            assert_eq!(got.get(name), Some(&want), "{q}");
-        }
+        store_agrees(&database, &queries, &got, end);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
