@@ -210,6 +210,10 @@ struct Group {
     file: String,
     // `None`: every evaluation (the config's `[[alert]]`s).
     interval_ms: Option<u64>,
+    // How early a cycle may come and still evaluate the group: a tenth of its interval, at most
+    // half the host's interval, so that cycles a whole host interval apart never evaluate it
+    // a cycle early (every 9 s instead of 10 with 1 s cycles).
+    leeway_ms: u64,
     limit: u64,
     steps: Vec<Step>,
 }
@@ -231,6 +235,7 @@ impl From<Vec<AlertRule>> for CompiledRules {
             name: "config".into(),
             file: String::new(),
             interval_ms: None,
+            leeway_ms: 0,
             limit: 0,
             steps: Vec::new(),
         };
@@ -259,6 +264,7 @@ impl CompiledRules {
             name: "config".into(),
             file: String::new(),
             interval_ms: None,
+            leeway_ms: 0,
             limit: 0,
             steps: Vec::new(),
         };
@@ -283,10 +289,12 @@ impl CompiledRules {
                     Rule::Recording(r) => record_step(r),
                 });
             }
+            let every = g.interval.map_or(host_ms, |d| d.as_millis() as u64);
             out.groups.push(Group {
                 name: format!("{}:{}", g.file, g.name),
                 file: g.file.clone(),
-                interval_ms: Some(g.interval.map_or(host_ms, |d| d.as_millis() as u64)),
+                interval_ms: Some(every),
+                leeway_ms: (every / 10).min(host_ms / 2),
                 limit: g.limit,
                 steps,
             });
@@ -389,14 +397,13 @@ fn record_step(r: &RecordingRule) -> Step {
     }
 }
 
-/// The iterations of a group evaluated every `interval_ms` that were skipped between its
-/// evaluation at `last_ms` and the one at `now_ms` (with the tenth of an interval's leeway that
-/// makes a group due).
-fn missed_iterations(last_ms: Option<u64>, interval_ms: Option<u64>, now_ms: u64) -> u64 {
-    let (Some(last), Some(every)) = (last_ms, interval_ms.filter(|&e| e > 0)) else {
+/// The iterations of `group` that were skipped between its evaluation at `last_ms` and the one at
+/// `now_ms` (with the leeway that makes a group due).
+fn missed_iterations(last_ms: Option<u64>, group: &Group, now_ms: u64) -> u64 {
+    let (Some(last), Some(every)) = (last_ms, group.interval_ms.filter(|&e| e > 0)) else {
         return 0;
     };
-    (now_ms.saturating_sub(last) + every / 10)
+    (now_ms.saturating_sub(last) + group.leeway_ms)
         .checked_div(every)
         .unwrap_or(0)
         .saturating_sub(1)
@@ -786,7 +793,7 @@ impl AlertEngine {
             .filter(
                 |&g| match (self.last_eval[g], rules.groups[g].interval_ms) {
                     (None, _) | (_, None) => true,
-                    (Some(last), Some(every)) => now_ms + every / 10 >= last + every,
+                    (Some(last), Some(every)) => now_ms + rules.groups[g].leeway_ms >= last + every,
                 },
             )
             .collect();
@@ -817,7 +824,7 @@ impl AlertEngine {
         for g in due {
             let started = Instant::now();
             let group = &rules.groups[g];
-            let missed = missed_iterations(self.last_eval[g], group.interval_ms, now_ms);
+            let missed = missed_iterations(self.last_eval[g], group, now_ms);
             self.last_eval[g] = Some(now_ms);
             if !group.steps.is_empty() {
                 let counts = self.iterations.entry(group.name.clone()).or_default();
@@ -2210,8 +2217,28 @@ mod tests {
         e.replace_rules(Arc::try_unwrap(same.rules).unwrap(), 60_000);
         e.evaluate(&store, 70_000);
         assert_eq!(counts(&e), Some((6, 1)));
-        assert_eq!(missed_iterations(None, Some(10_000), 5), 0);
-        assert_eq!(missed_iterations(Some(0), None, 99_000), 0);
+        // Cycles every second (the host's interval): the group runs every 10 s, not every 9.
+        let mut e = from_file(
+            "groups:\n  - name: g\n    interval: 10s\n    rules:\n      - alert: Up\n        expr: up > 0\n",
+        );
+        for t in 0..=45 {
+            e.evaluate(&store, t * 1_000);
+        }
+        assert_eq!(
+            counts(&e),
+            Some((5, 0)),
+            "at 0, 10, 20, 30 and 40 s (not 0, 9, ..., 45)"
+        );
+        let group = |interval_ms| Group {
+            name: String::new(),
+            file: String::new(),
+            interval_ms,
+            leeway_ms: 1_000,
+            limit: 0,
+            steps: Vec::new(),
+        };
+        assert_eq!(missed_iterations(None, &group(Some(10_000)), 5), 0);
+        assert_eq!(missed_iterations(Some(0), &group(None), 99_000), 0);
     }
 
     #[test]
